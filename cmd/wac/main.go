@@ -1,0 +1,174 @@
+// Command wac is OpenWAC: the WebRTC application controller. `wac serve`
+// runs a node; the other subcommands migrate its database and do the first
+// administrative chores.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"syscall"
+
+	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/logging"
+)
+
+const usage = `wac: the OpenWAC WebRTC application controller
+
+Usage:
+  wac serve   [--config FILE] [--data DIR] [--listen ADDR]   run a node
+  wac migrate [--config FILE] [--data DIR]                    apply database migrations
+  wac domain  create NAME [--parent NAME] [--anonymous]      add a domain
+  wac domain  list                                            list domains
+  wac user    create USER@DOMAIN [--role ROLE] [--email E]   add a user (password from stdin)
+  wac user    list [--domain NAME]                            list users
+  wac user    passwd USER@DOMAIN                              set a password (from stdin)
+  wac config  keys [--markdown]                               list every configuration key
+  wac version                                                 print the version
+
+Every admin command takes --config and --data and works on the configured
+database. Configuration: docs/configuration.md.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(os.Stderr, "wac: %v\n\n%s", err, usage)
+			os.Exit(2)
+		}
+		fmt.Fprintf(os.Stderr, "wac: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// run dispatches a command line; tests call it directly.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		return cmdMigrate(ctx, args[1:], stderr)
+	case "domain":
+		return cmdDomain(ctx, args[1:], stdout, stderr)
+	case "user":
+		return cmdUser(ctx, args[1:], stdin, stdout, stderr)
+	case "config":
+		return cmdConfig(args[1:], stdout)
+	case "bench":
+		return cmdBench(ctx, args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, version())
+		return nil
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return usagef("unknown command %q", args[0])
+}
+
+// common holds the flags every command that opens the store takes.
+type common struct {
+	config string
+	data   string
+	listen string
+}
+
+func (c *common) register(fs *flag.FlagSet, withListen bool) {
+	fs.StringVar(&c.config, "config", "", "configuration file (YAML)")
+	fs.StringVar(&c.data, "data", "", "data directory (overrides dataDir)")
+	if withListen {
+		fs.StringVar(&c.listen, "listen", "", "public HTTP address host:port (overrides wiface.public)")
+	}
+}
+
+// load reads the configuration and applies the flags over it.
+func (c *common) load() (*config.Config, error) {
+	cfg, err := config.Load(c.config, os.Environ())
+	if err != nil {
+		return nil, err
+	}
+	if c.data != "" {
+		cfg.DataDir = c.data
+	}
+	if c.listen != "" {
+		host, port, err := net.SplitHostPort(c.listen)
+		if err != nil {
+			return nil, fmt.Errorf("--listen %q: want host:port: %w", c.listen, err)
+		}
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 0 || n > 65535 {
+			return nil, fmt.Errorf("--listen %q: %q is not a port", c.listen, port)
+		}
+		cfg.Wiface.Public.Iface, cfg.Wiface.Public.Port = host, n
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	return &cfg, nil
+}
+
+func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, error) {
+	level, err := logging.ParseLevel(cfg.Log.Level)
+	if err != nil {
+		return nil, err
+	}
+	return logging.New(w, level, cfg.Log.Format)
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return usagef("%s: %v", fs.Name(), err)
+	}
+	return nil
+}
+
+func version() string {
+	v, rev, dirty := "devel", "", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+				if len(rev) > 12 {
+					rev = rev[:12]
+				}
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "+dirty"
+				}
+			}
+		}
+		out := "wac " + v
+		if rev != "" {
+			out += " (" + rev + dirty + ")"
+		}
+		return out + " " + bi.GoVersion
+	}
+	return "wac " + v
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a buffer safe for the server's log writer and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func wac(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
+	return out.String(), err
+}
+
+func TestAdminCommands(t *testing.T) {
+	t.Setenv("WAC_PASSWORD_MEMORY", "8192")
+	t.Setenv("WAC_PASSWORD_ITERATIONS", "1")
+	data := t.TempDir()
+	if _, err := wac(t, "", "migrate", "--data", data); err != nil {
+		t.Fatal(err)
+	}
+	out, err := wac(t, "", "domain", "create", "--data", data, "quobis")
+	if err != nil || !strings.Contains(out, "created domain quobis") {
+		t.Fatalf("domain create: %q %v", out, err)
+	}
+	if _, err := wac(t, "", "domain", "create", "--data", data, "quobis"); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("duplicate domain: %v", err)
+	}
+	if _, err := wac(t, "", "domain", "create", "--data", data, "--parent", "quobis", "sales.quobis"); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = wac(t, "", "domain", "list", "--data", data)
+	if !strings.Contains(out, "sales.quobis") || !strings.Contains(out, "quobis") {
+		t.Fatalf("domain list: %s", out)
+	}
+	out, err = wac(t, "alice-password\n", "user", "create", "--data", data, "--role", "admin", "--email", "alice@example.com", "alice@quobis")
+	if err != nil || !strings.Contains(out, "created admin alice@quobis") {
+		t.Fatalf("user create: %q %v", out, err)
+	}
+	if _, err := wac(t, "short\n", "user", "create", "--data", data, "bob@quobis"); err == nil || !strings.Contains(err.Error(), "at least") {
+		t.Fatalf("short password: %v", err)
+	}
+	if _, err := wac(t, "bob-password\n", "user", "create", "--data", data, "bob@nowhere"); err == nil || !strings.Contains(err.Error(), "wac domain create") {
+		t.Fatalf("unknown domain: %v", err)
+	}
+	out, _ = wac(t, "", "user", "list", "--data", data, "--domain", "quobis")
+	if !strings.Contains(out, "alice@quobis") || strings.Contains(out, "admin@wac") {
+		t.Fatalf("user list: %s", out)
+	}
+	out, err = wac(t, "new-password-1\n", "user", "passwd", "--data", data, "alice@quobis")
+	if err != nil || !strings.Contains(out, "changed") {
+		t.Fatalf("passwd: %q %v", out, err)
+	}
+	if _, err := wac(t, "", "domain", "frobnicate"); err == nil {
+		t.Fatal("unknown subcommand accepted")
+	}
+	if out, _ := wac(t, "", "version"); !strings.HasPrefix(out, "wac ") {
+		t.Fatalf("version: %q", out)
+	}
+	if out, _ := wac(t, "", "config", "keys"); !strings.Contains(out, "WAC_LOGIN_LIMIT_RATE_UNITS") {
+		t.Fatalf("config keys: %q", out)
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("login:\n  limitRateUnits: -1\nwiface:\n  public:\n    port: 70000\n"), 0o600)
+	_, err := wac(t, "", "migrate", "--config", bad, "--data", dir)
+	if err == nil || !strings.Contains(err.Error(), "login.limitRateUnits") || !strings.Contains(err.Error(), "wiface.public.port") {
+		t.Fatalf("bad values: %v", err)
+	}
+	os.WriteFile(bad, []byte("loggin:\n  level: debug\n"), 0o600)
+	if _, err := wac(t, "", "migrate", "--config", bad); err == nil || !strings.Contains(err.Error(), "loggin") {
+		t.Fatalf("unknown key: %v", err)
+	}
+	t.Setenv("WAC_LOGIN_EXCLUSIVE", "maybe")
+	if _, err := wac(t, "", "migrate", "--data", dir); err == nil || !strings.Contains(err.Error(), "WAC_LOGIN_EXCLUSIVE") {
+		t.Fatalf("bad environment value: %v", err)
+	}
+}
+
+func TestServeStartsAndStops(t *testing.T) {
+	t.Setenv("WAC_PASSWORD_MEMORY", "8192")
+	t.Setenv("WAC_PASSWORD_ITERATIONS", "1")
+	t.Setenv("WAC_ROLES", "api")
+	data := t.TempDir()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, logs syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--data", data, "--listen", addr}, strings.NewReader(""), &out, &logs)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), "OpenWAC is ready") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no ready line; logs:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "open http://"+addr) || !strings.Contains(logs.String(), "admin@wac") {
+		t.Fatalf("the ready line does not say where to open and how to log in:\n%s", logs.String())
+	}
+	if !strings.Contains(out.String(), "Password: ") {
+		t.Fatalf("the generated password was not printed: %q", out.String())
+	}
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("readyz %d", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}

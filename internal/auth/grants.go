@@ -1,0 +1,414 @@
+package auth
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openwac/wac/internal/store"
+)
+
+// GrantError is a refused grant: Code is the RFC 6749 error code.
+type GrantError struct {
+	Code    string // invalid_request, invalid_grant, invalid_client, unauthorized_client
+	Message string
+}
+
+func (e *GrantError) Error() string { return e.Message }
+
+func grantErr(code, format string, args ...any) error {
+	return &GrantError{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// LoginInfo is what the token endpoint knows of the request.
+type LoginInfo struct {
+	ClientIP string
+	Origin   string // the Origin header, for anonymous domain matching
+}
+
+// SplitUsername splits "alice@quobis" into its parts; a bare name gets the
+// default domain. Both are lower-cased.
+func (s *Service) SplitUsername(full string) (username, domain string) {
+	full = strings.ToLower(strings.TrimSpace(full))
+	if i := strings.LastIndexByte(full, '@'); i >= 0 {
+		return full[:i], full[i+1:]
+	}
+	return full, strings.ToLower(s.cfg.DefaultDomain)
+}
+
+// PasswordGrant logs a user in with username@domain and password.
+func (s *Service) PasswordGrant(ctx context.Context, fullName, password string, info LoginInfo) (*TokenPair, error) {
+	if fullName == "" {
+		return nil, grantErr("invalid_request", "username is required")
+	}
+	if password == "" {
+		return nil, grantErr("invalid_request", "password is required")
+	}
+	username, domainName := s.SplitUsername(fullName)
+	user, domain, hash, err := s.findLogin(ctx, username, domainName)
+	if err != nil {
+		return nil, err
+	}
+	if hash == "" {
+		// Spend the same time as a real check, so that response times do not
+		// tell which usernames exist.
+		s.hasher.Verify(ctx, s.dummy(ctx), password)
+		s.loginFailed(ctx, username+"@"+domainName, domain, "", info, "unknown user")
+		return nil, grantErr("invalid_grant", "invalid username or password")
+	}
+	ok, err := s.hasher.Verify(ctx, hash, password)
+	if err != nil && !errors.Is(err, ErrBadHash) {
+		return nil, err
+	}
+	if !ok {
+		s.loginFailed(ctx, username+"@"+domainName, domain, user.ID, info, "wrong password")
+		return nil, grantErr("invalid_grant", "invalid username or password")
+	}
+	var pair *TokenPair
+	var revoked []string
+	ttl := time.Duration(s.cfg.OAuth2Provider.AccessTokenExpiration) * time.Second
+	err = s.st.InTx(ctx, func(tx store.Store) error {
+		var grant string
+		var err error
+		pair, grant, err = s.issue(ctx, tx, user.ID, "", "", ttl, true)
+		if err != nil {
+			return err
+		}
+		revoked, err = s.limitGrants(ctx, tx, user.ID, grant)
+		if err != nil {
+			return err
+		}
+		return tx.TouchLastLogin(ctx, user.ID, s.now().UnixMilli())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("issue tokens: %w", err)
+	}
+	if len(revoked) > 0 {
+		reason := "maxTokens"
+		if s.cfg.Login.Exclusive {
+			reason = "exclusive login: the user logged in elsewhere"
+		}
+		if err := s.revokeGrants(ctx, user.ID, revoked, reason); err != nil {
+			return nil, err
+		}
+	}
+	s.count("password", true)
+	s.log.Info("login", "user", username+"@"+domainName, "ip", info.ClientIP)
+	return pair, nil
+}
+
+// findLogin loads a user with its password hash; hash is "" when the user
+// cannot log in with a password.
+func (s *Service) findLogin(ctx context.Context, username, domainName string) (*store.User, *store.Domain, string, error) {
+	d, err := s.st.GetDomainByName(ctx, domainName)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, "", nil
+	}
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("load domain: %w", err)
+	}
+	u, err := s.st.GetUserByName(ctx, d.ID, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, d, "", nil
+	}
+	if err != nil {
+		return nil, d, "", fmt.Errorf("load user: %w", err)
+	}
+	if u.Role == store.RoleAnonymous {
+		return u, d, "", nil
+	}
+	c, err := s.st.GetBasicCredential(ctx, u.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return u, d, "", nil
+	}
+	if err != nil {
+		return nil, d, "", fmt.Errorf("load credential: %w", err)
+	}
+	hash, _ := c.Data["hash"].(string)
+	return u, d, hash, nil
+}
+
+// limitGrants applies exclusive login and maxTokens after grant was issued,
+// returning the grants to revoke (oldest first).
+func (s *Service) limitGrants(ctx context.Context, st store.Store, userID, keep string) ([]string, error) {
+	limit := s.cfg.OAuth2Provider.MaxTokens
+	if s.cfg.Login.Exclusive {
+		limit = 1
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	grants, err := st.UserGrants(ctx, userID, s.now().UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	var drop []string
+	excess := len(grants) - limit
+	for _, g := range grants {
+		if excess <= 0 {
+			break
+		}
+		if g == keep {
+			continue
+		}
+		drop = append(drop, g)
+		excess--
+	}
+	return drop, nil
+}
+
+func (s *Service) dummy(ctx context.Context) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dummyHash == "" {
+		s.dummyHash, _ = s.hasher.Hash(ctx, "not a password")
+	}
+	return s.dummyHash
+}
+
+func (s *Service) count(grant string, ok bool) {
+	if s.Metrics != nil {
+		s.Metrics.Login(grant, ok)
+	}
+}
+
+// RefreshGrant exchanges a refresh token for new tokens of the same grant;
+// the old pair stops working.
+func (s *Service) RefreshGrant(ctx context.Context, refresh string) (*TokenPair, error) {
+	if refresh == "" {
+		return nil, grantErr("invalid_request", "refresh_token is required")
+	}
+	t, err := s.st.GetToken(ctx, HashToken(refresh))
+	if errors.Is(err, store.ErrNotFound) || err == nil && (t.Kind != store.TokenRefresh || t.Expires <= s.now().UnixMilli()) {
+		s.count("refresh_token", false)
+		return nil, grantErr("invalid_grant", "refresh_token is invalid or expired")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up refresh token: %w", err)
+	}
+	var pair *TokenPair
+	var old []string
+	ttl := time.Duration(s.cfg.OAuth2Provider.AccessTokenExpiration) * time.Second
+	err = s.st.InTx(ctx, func(tx store.Store) error {
+		var err error
+		if old, err = tx.DeleteGrant(ctx, t.GrantID); err != nil {
+			return err
+		}
+		if len(old) == 0 {
+			return grantErr("invalid_grant", "refresh_token was already used")
+		}
+		pair, _, err = s.issue(ctx, tx, t.UserID, t.ClientID, t.GrantID, ttl, true)
+		return err
+	})
+	if err != nil {
+		var ge *GrantError
+		if errors.As(err, &ge) {
+			return nil, ge
+		}
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	s.cache.drop(old) // same grant, new tokens: sessions opened with it stay
+	s.count("refresh_token", true)
+	return pair, nil
+}
+
+// ClientCredentialsGrant issues an access token to a registered client.
+func (s *Service) ClientCredentialsGrant(ctx context.Context, clientID, secret string) (*TokenPair, error) {
+	if clientID == "" || secret == "" {
+		return nil, grantErr("invalid_client", "client_id and client_secret are required")
+	}
+	if !store.ValidID(clientID) {
+		s.count("client_credentials", false)
+		return nil, grantErr("invalid_client", "unknown client or wrong secret")
+	}
+	c, err := s.st.GetClient(ctx, clientID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("load client: %w", err)
+	}
+	if c == nil || subtle.ConstantTimeCompare([]byte(HashToken(secret)), []byte(c.SecretHash)) != 1 {
+		s.count("client_credentials", false)
+		return nil, grantErr("invalid_client", "unknown client or wrong secret")
+	}
+	ttl := time.Duration(s.cfg.OAuth2Provider.AccessTokenExpiration) * time.Second
+	pair, _, err := s.issue(ctx, s.st, "", c.ID, "", ttl, false)
+	if err != nil {
+		return nil, err
+	}
+	s.count("client_credentials", true)
+	return pair, nil
+}
+
+// NewClientSecret returns a fresh client secret and the hash to store.
+func NewClientSecret() (secret, hash string) {
+	secret = newTokenValue()
+	return secret, HashToken(secret)
+}
+
+// AnonymousGrant logs an anonymous visitor into the domain that "@name"
+// designates: the domain of that name, or else the first domain (by name)
+// whose origins match it or the request's Origin. The domain must have
+// enableAnonymous; the session lasts anonymousExpiration.
+func (s *Service) AnonymousGrant(ctx context.Context, username string, info LoginInfo) (*TokenPair, error) {
+	if !strings.HasPrefix(username, "@") || len(username) < 2 {
+		return nil, grantErr("invalid_request", `username must have the form "@domain" for the anonymous grant`)
+	}
+	d, err := s.anonymousDomain(ctx, strings.ToLower(username[1:]), info.Origin)
+	if err != nil {
+		return nil, err
+	}
+	if d == nil {
+		s.count("anonymous", false)
+		return nil, grantErr("invalid_grant", "no domain accepts anonymous users for %q", username)
+	}
+	ttl := time.Duration(s.cfg.OAuth2Provider.AccessTokenExpiration) * time.Second
+	if d.AnonymousExpiration > 0 {
+		ttl = time.Duration(d.AnonymousExpiration) * time.Millisecond
+	}
+	id := store.NewID()
+	u := &store.User{
+		ID: id, DomainID: d.ID, Username: "anonymous-" + id, Role: store.RoleAnonymous,
+		Created: s.now().UnixMilli(), LastLogin: s.now().UnixMilli(),
+		Expires: s.now().Add(ttl).UnixMilli(),
+	}
+	var pair *TokenPair
+	err = s.st.InTx(ctx, func(tx store.Store) error {
+		if err := tx.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		var err error
+		pair, _, err = s.issue(ctx, tx, u.ID, "", "", ttl, false)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("anonymous login: %w", err)
+	}
+	if s.cfg.Login.SendStatic {
+		if _, err := s.st.LeaseAnonymousCredential(ctx, d.ID, u.ID); errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("anonymous ims credential pool is empty", "domain", d.Name)
+		} else if err != nil {
+			s.log.Error("lease anonymous credential", "domain", d.Name, "err", err)
+		}
+	}
+	s.count("anonymous", true)
+	s.log.Info("anonymous login", "domain", d.Name, "user", u.ID, "ip", info.ClientIP)
+	return pair, nil
+}
+
+func (s *Service) anonymousDomain(ctx context.Context, name, origin string) (*store.Domain, error) {
+	d, err := s.st.GetDomainByName(ctx, name)
+	if err == nil {
+		if d.EnableAnonymous {
+			return d, nil
+		}
+		return nil, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("load domain: %w", err)
+	}
+	domains, err := s.st.ListDomains(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list domains: %w", err)
+	}
+	originHost := origin
+	if i := strings.Index(originHost, "://"); i >= 0 {
+		originHost = originHost[i+3:]
+	}
+	originHost, _, _ = strings.Cut(originHost, ":")
+	for _, d := range domains {
+		if !d.EnableAnonymous {
+			continue
+		}
+		for _, pattern := range d.Origins {
+			if MatchOrigin(pattern, name) || originHost != "" && MatchOrigin(pattern, originHost) {
+				return d, nil
+			}
+		}
+	}
+	return nil, nil
+}
+
+// MatchOrigin matches a domain's origins pattern: a glob where * stands for
+// any run of characters ("*.quobis.com", "demo.quobis.*"), or a regular
+// expression when it starts with ^.
+func MatchOrigin(pattern, value string) bool {
+	if pattern == "" || value == "" {
+		return false
+	}
+	if strings.HasPrefix(pattern, "^") {
+		re, err := regexp.Compile(pattern)
+		return err == nil && re.MatchString(value)
+	}
+	ok, err := path.Match(strings.ToLower(pattern), strings.ToLower(value))
+	return err == nil && ok
+}
+
+// failureWindow counts failed logins per account in a sliding window.
+type failureWindow struct {
+	mu     sync.Mutex
+	events map[string][]time.Time
+}
+
+// add records a failure of key at now and reports whether units failures
+// fell within window; the count restarts after an alarm.
+func (f *failureWindow) add(key string, now time.Time, units int, window time.Duration) (bool, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	kept := f.events[key][:0]
+	for _, t := range f.events[key] {
+		if now.Sub(t) < window {
+			kept = append(kept, t)
+		}
+	}
+	kept = append(kept, now)
+	if units > 0 && len(kept) >= units {
+		n := len(kept)
+		delete(f.events, key)
+		return true, n
+	}
+	f.events[key] = kept
+	if len(f.events) > 100000 { // bound memory under a flood of names
+		for k, ts := range f.events {
+			if now.Sub(ts[len(ts)-1]) >= window {
+				delete(f.events, k)
+			}
+		}
+	}
+	return false, len(kept)
+}
+
+// loginFailed records a 'Failed login' stat and, when limitRateUnits
+// failures happened within limitRateSeconds, an alarm.
+func (s *Service) loginFailed(ctx context.Context, account string, d *store.Domain, userID string, info LoginInfo, reason string) {
+	s.count("password", false)
+	domainID := ""
+	if d != nil {
+		domainID = d.ID
+	}
+	s.log.Warn("failed login", "user", account, "ip", info.ClientIP, "reason", reason)
+	ctx = context.WithoutCancel(ctx)
+	if err := s.st.CreateStat(ctx, &store.Stat{
+		Service: "Login", Type: "Failed login", DomainID: domainID, UserID: userID,
+		Data: map[string]any{"username": account, "ip": info.ClientIP, "reason": reason},
+	}); err != nil {
+		s.log.Error("store failed-login stat", "err", err)
+	}
+	units, secs := s.cfg.Login.LimitRateUnits, s.cfg.Login.LimitRateSeconds
+	alarm, n := s.failures.add(account, s.now(), units, time.Duration(secs)*time.Second)
+	if !alarm {
+		return
+	}
+	msg := fmt.Sprintf("%d failed logins for %s within %d seconds", n, account, secs)
+	s.log.Warn("failed-login alarm", "user", account, "failures", n, "seconds", secs, "ip", info.ClientIP)
+	if err := s.st.CreateAlarm(ctx, &store.Alarm{
+		Type: "login-failures", DomainID: domainID, UserID: userID, Message: msg,
+		Data: map[string]any{"username": account, "failures": n, "seconds": secs, "ip": info.ClientIP},
+	}); err != nil {
+		s.log.Error("store failed-login alarm", "err", err)
+	}
+}

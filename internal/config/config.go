@@ -1,0 +1,321 @@
+// Package config holds OpenWAC's one configuration file: a YAML document whose
+// every key has a default and can be overridden by an environment variable.
+//
+// Keys keep the names the seeds give them (login.exclusive,
+// oauth2provider.maxTokens, rooms.removeAfter ...). The environment variable
+// of a key is WAC_ followed by its path in upper snake case:
+// login.limitRateUnits is WAC_LOGIN_LIMIT_RATE_UNITS.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/openwac/wac/internal/logging"
+)
+
+// Config is the whole configuration of a node.
+type Config struct {
+	// DataDir holds the SQLite database and the generated admin password.
+	DataDir string `yaml:"dataDir" doc:"directory for the SQLite database and generated files"`
+	// DefaultDomain is created on the first start with its admin user.
+	DefaultDomain string `yaml:"defaultDomain" doc:"name of the domain created on the first start"`
+	// Roles this node runs; all of them by default.
+	Roles []string `yaml:"roles" doc:"roles this node runs: api, signaling, media"`
+
+	Log            Log            `yaml:"log"`
+	Wiface         Wifaces        `yaml:"wiface"`
+	HTTP           HTTP           `yaml:"http"`
+	Database       Database       `yaml:"database"`
+	Login          Login          `yaml:"login"`
+	OAuth2Provider OAuth2Provider `yaml:"oauth2provider"`
+	Password       Password       `yaml:"password"`
+	Capabilities   Capabilities   `yaml:"capabilities"`
+	Metrics        Metrics        `yaml:"metrics"`
+	Media          Media          `yaml:"media"`
+	TURN           TURN           `yaml:"turn"`
+
+	IO              IO              `yaml:"io"`
+	QSS             QSS             `yaml:"qss"`
+	Rooms           Rooms           `yaml:"rooms"`
+	ConferenceState ConferenceState `yaml:"conferenceState"`
+	Invites         Invites         `yaml:"invites"`
+	Watchdog        Watchdog        `yaml:"watchdog"`
+	QuickConference QuickConference `yaml:"quickConference"`
+	CallHistoryDays int             `yaml:"callHistoryDays" doc:"days finished calls are kept in the call history, 0 = forever"`
+	Bus             Bus             `yaml:"bus"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `yaml:"level" doc:"silly, debug, info, warn or error"`
+	Format string `yaml:"format" doc:"text or json"`
+}
+
+// Wifaces are the seeds' web interfaces: public for clients, internal for
+// operators (metrics) and other nodes.
+type Wifaces struct {
+	Public   Iface `yaml:"public"`
+	Internal Iface `yaml:"internal"`
+}
+
+// Iface is one listening interface. Port 0 disables the plain listener,
+// port_secure 0 the TLS one.
+type Iface struct {
+	Iface        string `yaml:"iface" doc:"address to listen on"`
+	Port         int    `yaml:"port" doc:"plain HTTP port, 0 = off"`
+	PortSecure   int    `yaml:"port_secure" doc:"HTTPS port (needs key and cert), 0 = off"`
+	Key          string `yaml:"key" doc:"TLS private key file (PEM)"`
+	Cert         string `yaml:"cert" doc:"TLS certificate file (PEM)"`
+	Public       string `yaml:"public" doc:"external http URL of this interface, as clients see it"`
+	PublicSecure string `yaml:"public_secure" doc:"external https URL of this interface, as clients see it"`
+}
+
+// HTTP holds limits and protections of the HTTP server.
+type HTTP struct {
+	MaxBodyBytes      int64    `yaml:"maxBodyBytes" doc:"largest request body accepted"`
+	ReadHeaderTimeout int      `yaml:"readHeaderTimeout" doc:"seconds to read request headers"`
+	IdleTimeout       int      `yaml:"idleTimeout" doc:"seconds a keep-alive connection may idle"`
+	ShutdownTimeout   int      `yaml:"shutdownTimeout" doc:"seconds to drain connections on shutdown"`
+	DDoSProtection    bool     `yaml:"ddosProtection" doc:"per-IP request rate limiting (429 when exceeded)"`
+	RPS               float64  `yaml:"rps" doc:"requests per second per client IP on the API"`
+	RPSHigh           float64  `yaml:"rpsHigh" doc:"requests per second per client IP on the web app's files"`
+	CORSDomains       string   `yaml:"corsDomains" doc:"allowed cross origins: host names joined by a vertical bar, or a regular expression; empty = same origin only"`
+	TrustedProxies    []string `yaml:"trustedProxies" doc:"peers (CIDR) whose forwarded-for header is believed"`
+}
+
+// Database selects and configures the store.
+type Database struct {
+	Driver       string `yaml:"driver" doc:"sqlite or postgres"`
+	DSN          string `yaml:"dsn" doc:"PostgreSQL connection string, or SQLite file (default: <dataDir>/wac.db)"`
+	MaxOpenConns int    `yaml:"maxOpenConns" doc:"connection pool size"`
+}
+
+// Login holds the seeds' login access control options.
+type Login struct {
+	Exclusive        bool   `yaml:"exclusive" doc:"a new login ends the user's older sessions"`
+	LimitRateUnits   int    `yaml:"limitRateUnits" doc:"failed logins within limitRateSeconds that raise an alarm, 0 = off"`
+	LimitRateSeconds int    `yaml:"limitRateSeconds" doc:"window of the failed-login alarm"`
+	RequestHeader    string `yaml:"requestHeader" doc:"header with the client's real IP (empty = X-Forwarded-For)"`
+	SendStatic       bool   `yaml:"sendStatic" doc:"hand anonymous sessions a free ims credential"`
+}
+
+// OAuth2Provider holds the seeds' oauth2provider options.
+type OAuth2Provider struct {
+	MaxTokens              int `yaml:"maxTokens" doc:"simultaneous tokens per user, 0 = unlimited"`
+	AccessTokenExpiration  int `yaml:"accessTokenExpiration" doc:"seconds an access token is valid"`
+	RefreshTokenExpiration int `yaml:"refreshTokenExpiration" doc:"seconds a refresh token is valid"`
+}
+
+// Password sets the argon2id parameters for new password hashes.
+type Password struct {
+	Memory      uint32 `yaml:"memory" doc:"argon2id memory in KiB"`
+	Iterations  uint32 `yaml:"iterations" doc:"argon2id passes"`
+	Parallelism uint8  `yaml:"parallelism" doc:"argon2id lanes"`
+	MinLength   int    `yaml:"minLength" doc:"shortest password accepted"`
+}
+
+// Capabilities lists what this deployment's services and stack provide.
+type Capabilities struct {
+	Services []string `yaml:"services" doc:"services (the seeds' names) this deployment offers; each brings its capabilities"`
+	Stack    []string `yaml:"stack" doc:"capabilities of the media stack (our SFU)"`
+	Options  []string `yaml:"options" doc:"application options granted to every user"`
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	Enabled bool `yaml:"enabled" doc:"serve Prometheus metrics on /metrics"`
+	Pprof   bool `yaml:"pprof" doc:"serve Go profiles on /debug/pprof/ next to /metrics (for diagnosis; keep it off in production)"`
+}
+
+// Default returns the configuration used when no file is given.
+func Default() Config {
+	c := Config{
+		DataDir:       "data",
+		DefaultDomain: "wac",
+		Roles:         []string{"api", "signaling", "media"},
+		Log:           Log{Level: "info", Format: "text"},
+		Wiface: Wifaces{
+			Public:   Iface{Iface: "127.0.0.1", Port: 8000},
+			Internal: Iface{Iface: "127.0.0.1"},
+		},
+		HTTP: HTTP{
+			MaxBodyBytes:      1 << 20,
+			ReadHeaderTimeout: 10,
+			IdleTimeout:       120,
+			ShutdownTimeout:   15,
+			DDoSProtection:    true,
+			RPS:               50,
+			RPSHigh:           200,
+			TrustedProxies:    []string{"127.0.0.0/8", "::1/128"},
+		},
+		Database: Database{Driver: "sqlite", MaxOpenConns: 8},
+		Login: Login{
+			LimitRateUnits:   5,
+			LimitRateSeconds: 10,
+		},
+		OAuth2Provider: OAuth2Provider{
+			MaxTokens:              0,
+			AccessTokenExpiration:  3600,
+			RefreshTokenExpiration: 1209600,
+		},
+		// OWASP's argon2id recommendation: m=19 MiB, t=2, p=1.
+		Password: Password{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, MinLength: 8},
+		Capabilities: Capabilities{
+			Services: []string{"login", "callcontrol", "contacts"},
+			Stack: []string{"audio-call", "video-call", "audio-video-call", "screen-sharing", "conferences",
+				"hold", "conference-hold", "blind-transfer", "attended-transfer", "datachannel", "media-update",
+				"multicall", "stats-reporting"},
+			Options: []string{"make-calls", "view-call-history", "view-contacts", "change-camera", "call-rehydration"},
+		},
+		Metrics: Metrics{Enabled: true},
+		Media:   defaultMedia(),
+		TURN:    defaultTURN(),
+	}
+	defaultSignaling(&c)
+	return c
+}
+
+// Load reads the file at path (if not empty) over the defaults, then applies
+// WAC_* environment variables from environ, then validates.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("read config: %w", err)
+		}
+		if err := Decode(bytes.NewReader(data), &cfg); err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := ApplyEnv(&cfg, environ); err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// Decode reads YAML into cfg, refusing keys that do not exist.
+func Decode(r io.Reader, cfg *Config) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// Validate checks values that would otherwise fail later, naming the key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config key %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if _, err := logging.ParseLevel(c.Log.Level); err != nil {
+		bad("log.level", "%v", err)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "%q is not text or json", c.Log.Format)
+	}
+	if c.DefaultDomain == "" || strings.ContainsAny(c.DefaultDomain, "@/ ") {
+		bad("defaultDomain", "%q is not a domain name", c.DefaultDomain)
+	}
+	for _, r := range c.Roles {
+		switch r {
+		case "api", "signaling", "media":
+		default:
+			bad("roles", "unknown role %q (want api, signaling or media)", r)
+		}
+	}
+	for name, ifc := range map[string]Iface{"public": c.Wiface.Public, "internal": c.Wiface.Internal} {
+		key := "wiface." + name
+		if ifc.Port < 0 || ifc.Port > 65535 {
+			bad(key+".port", "%d is not a port", ifc.Port)
+		}
+		if ifc.PortSecure < 0 || ifc.PortSecure > 65535 {
+			bad(key+".port_secure", "%d is not a port", ifc.PortSecure)
+		}
+		if ifc.PortSecure != 0 && (ifc.Key == "" || ifc.Cert == "") {
+			bad(key+".port_secure", "needs both %s.key and %s.cert", key, key)
+		}
+		if ifc.Iface != "" && net.ParseIP(ifc.Iface) == nil && ifc.Iface != "localhost" {
+			bad(key+".iface", "%q is not an IP address", ifc.Iface)
+		}
+	}
+	if c.Wiface.Public.Port == 0 && c.Wiface.Public.PortSecure == 0 {
+		bad("wiface.public.port", "the public interface needs port or port_secure")
+	}
+	if c.HTTP.MaxBodyBytes <= 0 {
+		bad("http.maxBodyBytes", "must be positive")
+	}
+	if c.HTTP.DDoSProtection && (c.HTTP.RPS <= 0 || c.HTTP.RPSHigh <= 0) {
+		bad("http.rps", "rps and rpsHigh must be positive when ddosProtection is on")
+	}
+	if c.HTTP.CORSDomains != "" {
+		if _, err := regexp.Compile(c.HTTP.CORSDomains); err != nil {
+			bad("http.corsDomains", "not a valid pattern: %v", err)
+		}
+	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil {
+			bad("http.trustedProxies", "%q is not a CIDR", p)
+		}
+	}
+	switch c.Database.Driver {
+	case "sqlite":
+	case "postgres":
+		if c.Database.DSN == "" {
+			bad("database.dsn", "required with the postgres driver")
+		}
+	default:
+		bad("database.driver", "%q is not sqlite or postgres", c.Database.Driver)
+	}
+	if c.Database.MaxOpenConns <= 0 {
+		bad("database.maxOpenConns", "must be positive")
+	}
+	if c.Login.LimitRateUnits < 0 {
+		bad("login.limitRateUnits", "must not be negative")
+	}
+	if c.Login.LimitRateUnits > 0 && c.Login.LimitRateSeconds <= 0 {
+		bad("login.limitRateSeconds", "must be positive when limitRateUnits is set")
+	}
+	if c.OAuth2Provider.MaxTokens < 0 {
+		bad("oauth2provider.maxTokens", "must not be negative")
+	}
+	if c.OAuth2Provider.AccessTokenExpiration <= 0 {
+		bad("oauth2provider.accessTokenExpiration", "must be positive (0 would expire every token at once)")
+	}
+	if c.OAuth2Provider.RefreshTokenExpiration <= 0 {
+		bad("oauth2provider.refreshTokenExpiration", "must be positive (0 would expire every token at once)")
+	}
+	if c.Password.Memory < 8*1024 || c.Password.Iterations < 1 || c.Password.Parallelism < 1 {
+		bad("password", "argon2id needs memory >= 8192 KiB, iterations >= 1, parallelism >= 1")
+	}
+	if c.Password.MinLength < 1 {
+		bad("password.minLength", "must be positive")
+	}
+	c.validateMedia(bad)
+	c.validateSignaling(bad)
+	return errors.Join(errs...)
+}
+
+// HasRole reports whether this node runs role.
+func (c *Config) HasRole(role string) bool {
+	for _, r := range c.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}

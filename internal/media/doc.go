@@ -1,0 +1,49 @@
+// Package media is the media server of OpenWAC: a selective forwarding
+// unit (SFU) on Pion that speaks the Janus API with the VideoRoom plugin,
+// and the dispatcher that places rooms on media nodes.
+//
+// # What signaling uses
+//
+// Signaling creates a media room with each QSS room and destroys it with
+// the room, through a Dispatcher:
+//
+//	info, err := d.CreateRoom(ctx, roomUUID, media.RoomOptions{Bitrate: 300})
+//	// info.Number, info.Server.HTTPS, info.Server.WSS, info.ServerUUID go
+//	// into the room object; the room's token is a grant.Grant signed with
+//	// the cluster secret, which the SFU checks when a client joins.
+//	err = d.DestroyRoom(ctx, roomUUID)
+//	d.OnRoomEnded(func(roomID, reason string) { ... }) // node died or left
+//
+// The ICE servers of the room object come from turn.ICEServers (package
+// internal/turn).
+//
+// CreateRoom picks the least loaded live media node: nodes report their
+// peers, rooms and capacity through a Directory every heartbeat (RunAgent
+// does it for an SFU); a node silent for longer than the dispatcher's
+// timeout is dead and its rooms are reported ended, as are the rooms of a
+// node that leaves and the rooms a node ends by itself. LocalDirectory is
+// the Directory inside one process (a single node, and tests with several
+// media nodes); a cluster implements Directory over its message bus.
+//
+// # What clients use
+//
+// SFU.Handler serves the Janus API at /janus: the REST transport (POST
+// /janus, /janus/{session}, /janus/{session}/{handle}; long poll GET
+// /janus/{session}) and the WebSocket transport (an upgrade on /janus with
+// the janus-protocol subprotocol). janus.js works against it unchanged.
+// A join (as publisher or subscriber) needs the room's grant, given in the
+// request's "token" or at the core level as Janus token auth does; rooms
+// are addressed by their uuid or by their number. docs/media.md lists the
+// requests and how they differ from Janus.
+//
+// # Media
+//
+// Publishers' RTP is read once and written to each subscriber's down track
+// (one Pion TrackLocal per subscribed m-line), which rewrites SSRC, payload
+// type, sequence numbers and timestamps so that simulcast layer changes and
+// feed switches stay one stream. NACKs are answered from a retransmission
+// buffer and generated toward publishers; keyframe requests reach a
+// publisher at most once per media.keyframeInterval; each published video
+// is capped by REMB at media.bitrate, cut by a third on sustained loss down
+// to a third of it, and raised back when the loss clears.
+package media

@@ -1,0 +1,954 @@
+package media
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/openwac/wac/internal/grant"
+	"github.com/openwac/wac/internal/media/janus"
+)
+
+// participant is a handle joined to a room as a publisher: it is in the
+// room's participant list, gets the room's events, and may publish.
+type participant struct {
+	id         uint64
+	privateID  uint32
+	user       string
+	canPublish bool
+	room       *Room
+	h          *handle
+	numericRef bool
+
+	mu       sync.Mutex
+	display  string
+	pc       *webrtc.PeerConnection
+	gen      int // publication generation: callbacks of older ones are ignored
+	streams  []*pubStream
+	active   bool // connected and announced to the room
+	override int  // bps cap asked by the publisher (configure bitrate); 0 = none
+	data     *webrtc.DataChannel
+	wg       sync.WaitGroup
+	talking  bool
+}
+
+// pubStream is one published m-line (audio, video or data) and the RTP
+// streams it carries (one, or up to three simulcast layers).
+type pubStream struct {
+	owner       *participant
+	mid         string
+	mindex      int
+	kind        string // audio, video, data
+	codec       webrtc.RTPCodecParameters
+	ck          codecKind
+	description string
+	simulcast   bool
+	rids        map[string]int // rid -> layer (0 lowest)
+	levelExt    uint8          // ssrc-audio-level extension id, 0 = none
+
+	send   atomic.Bool // relayed to subscribers (configure mid/send)
+	layers [3]layer
+
+	sinksMu sync.Mutex
+	sinks   atomic.Pointer[[]*downTrack]
+
+	ctrl        *bitrateControl // used by the per-second tick only
+	capBps      atomic.Int64    // ctrl's current cap, for readers
+	receiving   bool            // last reported media state
+	levelSum    int
+	levelCount  int
+	talking     bool
+	lastLevel   int
+	levelMu     sync.Mutex
+	lastPLISent atomic.Int64
+}
+
+// layer is one incoming RTP stream of a pubStream.
+type layer struct {
+	ssrc     atomic.Uint32
+	packets  atomic.Uint64
+	bytes    atomic.Uint64
+	lastSeen atomic.Int64 // unix nanoseconds
+	highest  atomic.Uint64
+	lastPLI  atomic.Int64
+
+	// read by the per-second tick only
+	prevHighest uint64
+	prevPackets uint64
+	prevBytes   uint64
+	bitrate     int // bps over the last second
+	loss        float64
+}
+
+func (l *layer) active(now time.Time) bool {
+	return now.UnixNano()-l.lastSeen.Load() < int64(time.Second)
+}
+
+// addSink and removeSink keep the copy-on-write list of down tracks the
+// forwarding loop reads without locking.
+func (ps *pubStream) addSink(d *downTrack) {
+	ps.sinksMu.Lock()
+	defer ps.sinksMu.Unlock()
+	var next []*downTrack
+	if cur := ps.sinks.Load(); cur != nil {
+		next = append(next, *cur...)
+	}
+	next = append(next, d)
+	ps.sinks.Store(&next)
+}
+
+func (ps *pubStream) removeSink(d *downTrack) {
+	ps.sinksMu.Lock()
+	defer ps.sinksMu.Unlock()
+	cur := ps.sinks.Load()
+	if cur == nil {
+		return
+	}
+	next := make([]*downTrack, 0, len(*cur))
+	for _, x := range *cur {
+		if x != d {
+			next = append(next, x)
+		}
+	}
+	ps.sinks.Store(&next)
+}
+
+func (ps *pubStream) sinkCount() int {
+	if cur := ps.sinks.Load(); cur != nil {
+		return len(*cur)
+	}
+	return 0
+}
+
+// requestKeyframe sends a PLI for a layer, at most once per
+// media.keyframeInterval, so that many subscribers cannot storm the
+// publisher.
+func (ps *pubStream) requestKeyframe(layerIdx int) {
+	if ps.kind != "video" || layerIdx < 0 || layerIdx > 2 {
+		return
+	}
+	l := &ps.layers[layerIdx]
+	ssrc := l.ssrc.Load()
+	if ssrc == 0 {
+		return
+	}
+	now := time.Now().UnixNano()
+	min := int64(ps.owner.room.sfu.cfg.KeyframeInterval) * int64(time.Millisecond)
+	last := l.lastPLI.Load()
+	if now-last < min || !l.lastPLI.CompareAndSwap(last, now) {
+		return
+	}
+	pc := ps.owner.peer()
+	if pc == nil {
+		return
+	}
+	if err := pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err == nil {
+		ps.owner.room.sfu.stats.keyframeRequests.Add(1)
+	}
+}
+
+func (s *SFU) joinPublisher(h *handle, r *Room, numeric bool, g *grant.Grant, request string, b body, jsep *janus.JSEP) (map[string]any, *janus.JSEP) {
+	id, e := b.id("id", false)
+	if e != nil {
+		return errData(e), nil
+	}
+	display, e := b.str("display", false)
+	if e != nil {
+		return errData(e), nil
+	}
+	p := &participant{id: id, user: g.User, canPublish: g.Publish, room: r, h: h, numericRef: numeric, display: clipDisplay(display)}
+	p.privateID = uint32(randomID())
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return errData(vrErrorf(janus.VRErrNoSuchRoom, "No such room (%s)", r.ID)), nil
+	}
+	if p.id != 0 {
+		if r.participants[p.id] != nil {
+			r.mu.Unlock()
+			return errData(vrErrorf(janus.VRErrIDExists, "User ID %d already exists", p.id)), nil
+		}
+	} else {
+		for p.id == 0 || r.participants[p.id] != nil {
+			p.id = randomID()
+		}
+	}
+	r.participants[p.id] = p
+	r.mu.Unlock()
+	h.vr.pub = p
+	s.log.Debug("publisher joined", "room", r.ID, "feed", p.id, "user", p.user)
+	joined := map[string]any{"videoroom": "joined", "room": p.roomRef(), "description": r.description(),
+		"id": p.id, "private_id": p.privateID, "publishers": r.activePublishers(p)}
+	if request == "joinandconfigure" {
+		data, answer := p.configure(b, jsep, true)
+		if _, failed := data["error_code"]; failed {
+			return data, nil
+		}
+		for k, v := range data {
+			if k != "videoroom" {
+				joined[k] = v
+			}
+		}
+		return joined, answer
+	}
+	return joined, nil
+}
+
+func (p *participant) roomRef() json.RawMessage { return p.room.ref(p.numericRef) }
+
+func (p *participant) peer() *webrtc.PeerConnection {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pc
+}
+
+func (p *participant) publishing() bool { return p.peer() != nil }
+
+func (p *participant) videoCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.active {
+		return 0
+	}
+	n := 0
+	for _, ps := range p.streams {
+		if ps.kind == "video" {
+			n++
+		}
+	}
+	return n
+}
+
+// describe is the participant's entry in a "publishers" list; nil when it
+// does not publish.
+func (p *participant) describe() map[string]any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.active {
+		return nil
+	}
+	d := map[string]any{"id": p.id, "streams": p.streamList(), "talking": p.talking}
+	if p.display != "" {
+		d["display"] = p.display
+	}
+	return d
+}
+
+// streamList describes the published streams; p.mu is held.
+func (p *participant) streamList() []map[string]any {
+	out := make([]map[string]any, 0, len(p.streams))
+	for _, ps := range p.streams {
+		st := map[string]any{"type": ps.kind, "mindex": ps.mindex, "mid": ps.mid}
+		if !ps.send.Load() {
+			st["disabled"] = true
+		}
+		if ps.kind != "data" {
+			st["codec"] = codecName(ps.codec.MimeType)
+		}
+		if ps.description != "" {
+			st["description"] = ps.description
+		}
+		if ps.simulcast {
+			st["simulcast"] = true
+		}
+		if ps.kind == "audio" {
+			ps.levelMu.Lock()
+			st["talking"] = ps.talking
+			ps.levelMu.Unlock()
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+func codecName(mime string) string {
+	_, name, _ := strings.Cut(mime, "/")
+	return strings.ToLower(name)
+}
+
+func (p *participant) stream(mid string) *pubStream {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ps := range p.streams {
+		if ps.mid == mid {
+			return ps
+		}
+	}
+	return nil
+}
+
+// configure handles publish and configure: settings, and an SDP offer to
+// start or renegotiate the publication.
+func (p *participant) configure(b body, jsep *janus.JSEP, publish bool) (map[string]any, *janus.JSEP) {
+	if d, e := b.str("display", false); e != nil {
+		return errData(e), nil
+	} else if b.has("display") {
+		p.mu.Lock()
+		p.display = clipDisplay(d)
+		p.mu.Unlock()
+	}
+	if v, ok, e := b.integer("bitrate"); e != nil {
+		return errData(e), nil
+	} else if ok {
+		p.mu.Lock()
+		p.override = int(v)
+		p.mu.Unlock()
+	}
+	if descs, ok := b["descriptions"]; ok {
+		var list []struct {
+			MID         string `json:"mid"`
+			Description string `json:"description"`
+		}
+		if json.Unmarshal(descs, &list) != nil {
+			return errData(vrErrorf(janus.VRErrInvalidElement, "Invalid element (descriptions)")), nil
+		}
+		for _, d := range list {
+			if ps := p.stream(d.MID); ps != nil {
+				ps.description = clipDisplay(d.Description)
+			}
+		}
+	}
+	var answer *janus.JSEP
+	if jsep != nil {
+		if jsep.Type != "offer" {
+			return errData(vrErrorf(janus.VRErrInvalidSDPType, "Invalid SDP type (publishers send offers)")), nil
+		}
+		if !p.canPublish {
+			return errData(vrErrorf(janus.VRErrUnauthorized, "Unauthorized (the room token does not allow publishing)")), nil
+		}
+		var e *vrErr
+		if answer, e = p.negotiate(jsep.SDP); e != nil {
+			return errData(e), nil
+		}
+	} else if publish {
+		return errData(vrErrorf(janus.VRErrMissingElement, "Missing element (jsep offer)")), nil
+	}
+	if mid, e := b.str("mid", false); e != nil {
+		return errData(e), nil
+	} else if send, ok, e := b.boolean("send"); e != nil {
+		return errData(e), nil
+	} else if ok {
+		ps := p.stream(mid)
+		if ps == nil {
+			return errData(vrErrorf(janus.VRErrInvalidElement, "Invalid element (no stream with mid '%s')", clipStr(mid))), nil
+		}
+		ps.send.Store(send)
+		if send {
+			ps.requestKeyframe(2)
+			ps.requestKeyframe(0)
+		}
+	}
+	if kf, _, _ := b.boolean("keyframe"); kf {
+		p.mu.Lock()
+		streams := append([]*pubStream(nil), p.streams...)
+		p.mu.Unlock()
+		for _, ps := range streams {
+			for i := range ps.layers {
+				ps.requestKeyframe(i)
+			}
+		}
+	}
+	out := map[string]any{"videoroom": "event", "room": p.roomRef(), "configured": "ok"}
+	p.mu.Lock()
+	for _, ps := range p.streams {
+		switch ps.kind {
+		case "audio":
+			out["audio_codec"] = codecName(ps.codec.MimeType)
+		case "video":
+			out["video_codec"] = codecName(ps.codec.MimeType)
+		}
+	}
+	out["streams"] = p.streamList()
+	p.mu.Unlock()
+	return out, answer
+}
+
+// negotiate answers a publisher's offer, creating its peer connection on
+// the first one.
+func (p *participant) negotiate(offerSDP string) (*janus.JSEP, *vrErr) {
+	s := p.room.sfu
+	var parsed sdp.SessionDescription
+	if err := parsed.UnmarshalString(offerSDP); err != nil {
+		return nil, vrErrorf(janus.VRErrInvalidSDP, "Invalid SDP (%v)", err)
+	}
+	p.mu.Lock()
+	pc := p.pc
+	p.mu.Unlock()
+	fresh := pc == nil
+	if fresh {
+		if e := p.room.reservePublisher(p); e != nil {
+			return nil, e
+		}
+		var err error
+		pc, err = s.pubAPI.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			return nil, vrErrorf(janus.VRErrUnknown, "Error creating the peer connection: %v", err)
+		}
+		p.mu.Lock()
+		p.gen++
+		gen := p.gen
+		p.mu.Unlock()
+		pc.OnTrack(func(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) { p.onTrack(gen, pc, t, rcv) })
+		pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) { p.onState(gen, st) })
+		pc.OnDataChannel(func(dc *webrtc.DataChannel) { p.onData(gen, dc) })
+	}
+	fail := func(code int, format string, args ...any) (*janus.JSEP, *vrErr) {
+		if fresh {
+			pc.Close()
+		}
+		return nil, vrErrorf(code, format, args...)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}); err != nil {
+		return fail(janus.VRErrInvalidSDP, "Invalid SDP (%v)", err)
+	}
+	p.h.flushCandidates(pc)
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return fail(janus.VRErrInvalidSDP, "Error creating the answer: %v", err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return fail(janus.VRErrInvalidSDP, "Error setting the answer: %v", err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(10 * time.Second):
+		return fail(janus.VRErrUnknown, "ICE gathering timed out")
+	}
+	streams := p.buildStreams(pc, &parsed)
+	p.mu.Lock()
+	p.pc = pc
+	p.streams = streams
+	p.mu.Unlock()
+	if fresh {
+		s.stats.publishers.Add(1)
+	}
+	return &janus.JSEP{Type: "answer", SDP: pc.LocalDescription().SDP}, nil
+}
+
+// buildStreams lists the negotiated m-lines, keeping the pubStreams of
+// m-lines that already existed (a renegotiation).
+func (p *participant) buildStreams(pc *webrtc.PeerConnection, offer *sdp.SessionDescription) []*pubStream {
+	p.mu.Lock()
+	old := map[string]*pubStream{}
+	for _, ps := range p.streams {
+		old[ps.mid] = ps
+	}
+	p.mu.Unlock()
+	var out []*pubStream
+	for i, md := range offer.MediaDescriptions {
+		mid, _ := md.Attribute("mid")
+		if ps := old[mid]; ps != nil {
+			out = append(out, ps)
+			continue
+		}
+		ps := &pubStream{owner: p, mid: mid, mindex: i, kind: md.MediaName.Media}
+		ps.send.Store(true)
+		switch ps.kind {
+		case "application":
+			ps.kind = "data"
+		case "audio", "video":
+			tr := transceiverByMid(pc, mid)
+			if tr == nil || tr.Direction() == webrtc.RTPTransceiverDirectionInactive {
+				continue
+			}
+			params := tr.Receiver().GetParameters()
+			if len(params.Codecs) == 0 {
+				continue // no codec in common: the m-line was rejected
+			}
+			ps.codec = params.Codecs[0]
+			ps.ck = codecKindOf(ps.codec.MimeType)
+			for _, ext := range params.HeaderExtensions {
+				if ext.URI == extAudioLevel {
+					ps.levelExt = uint8(ext.ID)
+				}
+			}
+			ps.rids = simulcastLayers(md)
+			ps.simulcast = len(ps.rids) > 1
+			if ps.kind == "video" {
+				c := p.room.sfu.cfg
+				ps.ctrl = newBitrateControl(p.room.videoCap(), c.LossPercent, c.LossSeconds, c.RecoverSeconds)
+			}
+		default:
+			continue
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+func transceiverByMid(pc *webrtc.PeerConnection, mid string) *webrtc.RTPTransceiver {
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Mid() == mid {
+			return tr
+		}
+	}
+	return nil
+}
+
+// simulcastLayers maps the rids a publisher sends to layers, 0 the lowest.
+// janus.js names them h, m, l; Pion and others q, h, f; otherwise the SDP
+// lists them from the highest down, as browsers given sendEncodings do.
+func simulcastLayers(md *sdp.MediaDescription) map[string]int {
+	var rids []string
+	for _, a := range md.Attributes {
+		if a.Key != "rid" {
+			continue
+		}
+		id, dir, _ := strings.Cut(a.Value, " ")
+		if strings.HasPrefix(dir, "send") && len(rids) < 3 {
+			rids = append(rids, id)
+		}
+	}
+	if len(rids) < 2 {
+		return nil
+	}
+	set := map[string]bool{}
+	for _, r := range rids {
+		set[r] = true
+	}
+	out := map[string]int{}
+	switch {
+	case set["q"] || set["f"]:
+		for _, r := range rids {
+			out[r] = map[string]int{"q": 0, "h": 1, "f": 2}[r]
+		}
+	case set["l"] || set["m"]:
+		for _, r := range rids {
+			out[r] = map[string]int{"l": 0, "m": 1, "h": 2}[r]
+		}
+	default:
+		for i, r := range rids {
+			out[r] = len(rids) - 1 - i
+		}
+	}
+	return out
+}
+
+// reservePublisher counts p against the room's publisher limit.
+func (r *Room) reservePublisher(p *participant) *vrErr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, q := range r.participants {
+		if q != p && q.publishing() {
+			n++
+		}
+	}
+	if n >= r.publishers {
+		return vrErrorf(janus.VRErrPublishersFull, "Maximum number of publishers (%d) reached", r.publishers)
+	}
+	return nil
+}
+
+func (p *participant) onTrack(gen int, pc *webrtc.PeerConnection, t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
+	var mid string
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Receiver() == rcv {
+			mid = tr.Mid()
+		}
+	}
+	ps := p.stream(mid)
+	p.mu.Lock()
+	stale := gen != p.gen || ps == nil
+	if !stale {
+		p.wg.Add(1)
+	}
+	p.mu.Unlock()
+	if stale {
+		return
+	}
+	idx := 0
+	if ps.simulcast {
+		i, ok := ps.rids[t.RID()]
+		if !ok {
+			p.wg.Done()
+			return
+		}
+		idx = i
+	}
+	ps.layers[idx].ssrc.Store(uint32(t.SSRC()))
+	go func() {
+		defer p.wg.Done()
+		ps.forward(t, idx)
+	}()
+	ps.requestKeyframe(idx)
+}
+
+// slab hands out packet buffers carved from large blocks, so that reading
+// a packet does not allocate; a block is freed once no retransmission
+// buffer refers to its packets any more.
+type slab struct {
+	buf  []byte
+	hdrs []rtp.Header
+}
+
+const slabSize = 64 << 10
+
+func (s *slab) bytes(n int) []byte {
+	if len(s.buf) < n {
+		s.buf = make([]byte, slabSize)
+	}
+	b := s.buf[:n:n]
+	s.buf = s.buf[n:]
+	return b
+}
+
+func (s *slab) header() *rtp.Header {
+	if len(s.hdrs) == 0 {
+		s.hdrs = make([]rtp.Header, 128)
+	}
+	h := &s.hdrs[0]
+	s.hdrs = s.hdrs[1:]
+	return h
+}
+
+// forward reads one incoming RTP stream and writes every packet to the
+// subscribers' down tracks, until the track ends.
+func (ps *pubStream) forward(t *webrtc.TrackRemote, idx int) {
+	s := ps.owner.room.sfu
+	l := &ps.layers[idx]
+	var mem slab
+	var pkt rtp.Packet
+	var cycles uint64
+	var last uint16
+	first := true
+	readLoop(t.Read, func(b []byte) {
+		buf := mem.bytes(len(b))
+		copy(buf, b)
+		key, level, ok := parseRTP(&pkt, buf, ps.ck, ps.levelExt)
+		if !ok {
+			return // malformed RTP: dropped
+		}
+		now := time.Now().UnixNano()
+		l.lastSeen.Store(now)
+		l.packets.Add(1)
+		l.bytes.Add(uint64(len(pkt.Payload)))
+		s.stats.receivedPackets.Add(1)
+		seq := pkt.SequenceNumber
+		if first {
+			first, last = false, seq
+		} else if int16(seq-last) > 0 {
+			if seq < last {
+				cycles += 1 << 16
+			}
+			last = seq
+		}
+		if ext := cycles | uint64(last); ext > l.highest.Load() {
+			l.highest.Store(ext)
+		}
+		if level >= 0 {
+			ps.addLevel(level)
+		}
+		if !ps.send.Load() {
+			return
+		}
+		sinks := ps.sinks.Load()
+		if sinks == nil || len(*sinks) == 0 {
+			return
+		}
+		for _, d := range *sinks {
+			d.write(&pkt.Header, pkt.Payload, idx, key, &mem)
+		}
+	})
+}
+
+// parseRTP parses an incoming packet into pkt: whether it starts a
+// keyframe, and its audio level (-1 = none). ok is false for malformed
+// packets.
+func parseRTP(pkt *rtp.Packet, buf []byte, ck codecKind, levelExt uint8) (key bool, level int, ok bool) {
+	if err := pkt.Unmarshal(buf); err != nil {
+		return false, -1, false
+	}
+	level = -1
+	if levelExt != 0 {
+		if lv, ok := audioLevel(pkt.GetExtension(levelExt)); ok {
+			level = int(lv)
+		}
+	}
+	return ck != codecOther && isKeyframe(ck, pkt.Payload), level, true
+}
+
+// readLoop reads packets with read and hands them to handle until the
+// stream ends. Errors that do not end the stream (a packet an interceptor
+// could not parse) skip the packet; a long run of them ends the loop.
+func readLoop(read func([]byte) (int, interceptor.Attributes, error), handle func([]byte)) {
+	buf := make([]byte, 1600)
+	fails := 0
+	for {
+		n, _, err := read(buf)
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if fails++; fails > 1000 {
+				return
+			}
+			continue
+		}
+		fails = 0
+		handle(buf[:n])
+	}
+}
+
+// addLevel accumulates audio levels and decides talking, as Janus does
+// with audio_active_packets and audio_level_average.
+func (ps *pubStream) addLevel(level int) {
+	cfg := ps.owner.room.sfu.cfg
+	if !cfg.AudioLevelEvent {
+		return
+	}
+	ps.levelMu.Lock()
+	ps.levelSum += level
+	ps.levelCount++
+	if ps.levelCount < cfg.AudioActive {
+		ps.levelMu.Unlock()
+		return
+	}
+	avg := ps.levelSum / ps.levelCount
+	ps.levelSum, ps.levelCount = 0, 0
+	talking := avg <= cfg.AudioLevelAvg
+	changed := talking != ps.talking
+	ps.talking = talking
+	ps.lastLevel = avg
+	ps.levelMu.Unlock()
+	if !changed {
+		return
+	}
+	p := ps.owner
+	p.mu.Lock()
+	p.talking = talking
+	p.mu.Unlock()
+	ev := "stopped-talking"
+	if talking {
+		ev = "talking"
+	}
+	data := map[string]any{"videoroom": ev, "id": p.id, "mid": ps.mid, "audio-level-dBov-avg": avg}
+	p.room.notify(nil, data)
+}
+
+func (p *participant) onState(gen int, st webrtc.PeerConnectionState) {
+	p.mu.Lock()
+	stale := gen != p.gen
+	p.mu.Unlock()
+	if stale {
+		return
+	}
+	switch st {
+	case webrtc.PeerConnectionStateConnected:
+		p.h.core(janus.Message{Janus: "webrtcup"})
+		p.mu.Lock()
+		announce := !p.active && p.pc != nil
+		p.active = p.active || announce
+		p.mu.Unlock()
+		if announce {
+			if d := p.describe(); d != nil {
+				p.room.notify(p, map[string]any{"videoroom": "event", "publishers": []map[string]any{d}})
+			}
+			p.room.sfu.log.Info("publisher active", "room", p.room.ID, "feed", p.id, "user", p.user)
+		}
+	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+		reason := "ICE failed"
+		if st == webrtc.PeerConnectionStateClosed {
+			reason = "Close PC"
+		}
+		p.h.run(func() {
+			p.mu.Lock()
+			current := gen == p.gen && p.pc != nil
+			p.mu.Unlock()
+			if current {
+				p.unpublish(reason)
+			}
+		})
+	}
+}
+
+// unpublish ends the publication: subscribers lose its streams, the room
+// gets "unpublished", the handle gets "hangup".
+func (p *participant) unpublish(reason string) {
+	p.mu.Lock()
+	pc, streams, wasActive := p.pc, p.streams, p.active
+	p.pc, p.streams, p.active, p.data = nil, nil, false, nil
+	p.gen++
+	p.mu.Unlock()
+	if pc == nil {
+		return
+	}
+	p.room.sfu.stats.publishers.Add(-1)
+	pc.Close()
+	p.wg.Wait()
+	p.room.feedGone(p, streams)
+	if wasActive {
+		p.room.notify(p, map[string]any{"videoroom": "event", "unpublished": p.id})
+	}
+	p.h.core(janus.Message{Janus: "hangup", Reason: reason})
+	p.room.sfu.log.Debug("publisher unpublished", "room", p.room.ID, "feed", p.id, "reason", reason)
+}
+
+// leave unpublishes and leaves the room, telling the others.
+func (p *participant) leave() {
+	p.unpublish("leaving")
+	r := p.room
+	r.mu.Lock()
+	_, in := r.participants[p.id]
+	delete(r.participants, p.id)
+	r.mu.Unlock()
+	if in {
+		r.notify(p, map[string]any{"videoroom": "event", "leaving": p.id})
+	}
+}
+
+// leaveQuiet leaves a destroyed room without events.
+func (p *participant) leaveQuiet() {
+	p.unpublish("room destroyed")
+	r := p.room
+	r.mu.Lock()
+	delete(r.participants, p.id)
+	r.mu.Unlock()
+}
+
+// onData relays the publisher's data channel messages to its subscribers.
+func (p *participant) onData(gen int, dc *webrtc.DataChannel) {
+	p.mu.Lock()
+	if gen != p.gen {
+		p.mu.Unlock()
+		return
+	}
+	p.data = dc
+	p.mu.Unlock()
+	dc.OnMessage(func(msg webrtc.DataChannelMessage) {
+		p.room.relayData(p, msg)
+	})
+}
+
+// tick is the participant's per-second upkeep: media state events, loss
+// measurement, bitrate control and REMB, periodic keyframes, slow link.
+func (p *participant) tick(now time.Time, vcap int) {
+	p.mu.Lock()
+	pc, active, override := p.pc, p.active, p.override
+	streams := append([]*pubStream(nil), p.streams...)
+	p.mu.Unlock()
+	if pc == nil || !active {
+		return
+	}
+	cfg := p.room.sfu.cfg
+	var remb uint64
+	var ssrcs []uint32
+	for _, ps := range streams {
+		if ps.kind == "data" {
+			continue
+		}
+		var lost, expected uint64
+		receiving := false
+		for i := range ps.layers {
+			l := &ps.layers[i]
+			if l.ssrc.Load() == 0 {
+				continue
+			}
+			if l.active(now) {
+				receiving = true
+			}
+			hi, pk, by := l.highest.Load(), l.packets.Load(), l.bytes.Load()
+			if l.prevHighest != 0 && hi > l.prevHighest {
+				exp := hi - l.prevHighest
+				got := pk - l.prevPackets
+				expected += exp
+				if got < exp {
+					lost += exp - got
+				}
+			}
+			l.bitrate = int((by - l.prevBytes) * 8)
+			l.prevHighest, l.prevPackets, l.prevBytes = hi, pk, by
+			if ps.kind == "video" {
+				ssrcs = append(ssrcs, l.ssrc.Load())
+			}
+		}
+		if receiving != ps.receiving {
+			ps.receiving = receiving
+			rcv := receiving
+			p.h.core(janus.Message{Janus: "media", Type: ps.kind, MID: ps.mid, Receiving: &rcv})
+		}
+		if ps.kind != "video" || ps.ctrl == nil {
+			continue
+		}
+		uplink := 0.0
+		if expected > 0 {
+			uplink = float64(lost) / float64(expected)
+		}
+		downlink := ps.downlinkLoss()
+		loss := max(uplink, downlink)
+		c := vcap
+		if override > 0 {
+			c = min(c, override)
+		}
+		ps.ctrl.setInitial(c)
+		if ps.ctrl.tick(loss) {
+			if ps.ctrl.current < ps.ctrl.initial {
+				p.room.sfu.stats.bitrateCuts.Add(1)
+			}
+			p.room.sfu.log.Debug("video cap changed", "room", p.room.ID, "feed", p.id, "mid", ps.mid,
+				"kbps", ps.ctrl.current/1000, "loss", fmt.Sprintf("%.3f", loss))
+		}
+		if uplink >= float64(cfg.LossPercent)/100 {
+			up, n := true, int(lost)
+			p.h.core(janus.Message{Janus: "slowlink", MID: ps.mid, Media: "video", Uplink: &up, Lost: &n})
+		}
+		ps.capBps.Store(int64(ps.ctrl.current))
+		remb += uint64(ps.ctrl.current)
+		if cfg.FIRFreq > 0 && now.Unix()%int64(cfg.FIRFreq) == 0 {
+			for i := range ps.layers {
+				ps.requestKeyframe(i)
+			}
+		}
+	}
+	if remb > 0 && len(ssrcs) > 0 {
+		pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(remb), SSRCs: ssrcs}})
+	}
+}
+
+// downlinkLoss is the mean loss the subscribers of the stream report.
+func (ps *pubStream) downlinkLoss() float64 {
+	sinks := ps.sinks.Load()
+	if sinks == nil || len(*sinks) == 0 {
+		return 0
+	}
+	sum, n := 0.0, 0
+	for _, d := range *sinks {
+		if f, ok := d.lossFraction(); ok {
+			sum += f
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
+}
+
+// Cap returns the current REMB cap of a published video in bps (for
+// tests and stats): feed id and mid; 0 when unknown.
+func (r *Room) Cap(feed uint64, mid string) int {
+	r.mu.Lock()
+	p := r.participants[feed]
+	r.mu.Unlock()
+	if p == nil {
+		return 0
+	}
+	ps := p.stream(mid)
+	if ps == nil {
+		return 0
+	}
+	return int(ps.capBps.Load())
+}

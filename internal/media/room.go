@@ -1,0 +1,199 @@
+package media
+
+import (
+	"encoding/json"
+	"maps"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// RoomOptions tune one room; zero values take the node's configuration.
+type RoomOptions struct {
+	// Bitrate caps each published video, in kbps (media.bitrate).
+	Bitrate int
+	// RoomBitrate caps the sum of the room's videos, in kbps (media.roomBitrate).
+	RoomBitrate int
+	// Publishers bounds the room's concurrent publishers (media.publishers).
+	Publishers int
+	// Record asks for recording. Recording is not implemented yet: the
+	// flag is kept and reported, no file is written.
+	Record bool
+	// Description is the room's pretty name in Janus answers.
+	Description string
+}
+
+// Room is a media room: its publishers (participants joined as
+// publishers, active or not) and its subscriptions.
+type Room struct {
+	ID     string
+	Number int64
+
+	sfu         *SFU
+	opts        RoomOptions
+	bitrate     int // bps per video
+	roomBitrate int // bps for the room's videos, 0 = none
+	publishers  int
+	created     time.Time
+
+	mu           sync.Mutex
+	participants map[uint64]*participant
+	subscribers  map[*subscriber]struct{}
+	closed       bool
+}
+
+func newRoom(s *SFU, id string, number int64, opts RoomOptions) *Room {
+	r := &Room{ID: id, Number: number, sfu: s, opts: opts, created: time.Now(),
+		bitrate: s.cfg.Bitrate * 1000, roomBitrate: s.cfg.RoomBitrate * 1000, publishers: s.cfg.Publishers,
+		participants: map[uint64]*participant{}, subscribers: map[*subscriber]struct{}{}}
+	if opts.Bitrate > 0 {
+		r.bitrate = opts.Bitrate * 1000
+	}
+	if opts.RoomBitrate > 0 {
+		r.roomBitrate = opts.RoomBitrate * 1000
+	}
+	if opts.Publishers > 0 {
+		r.publishers = opts.Publishers
+	}
+	return r
+}
+
+// ref renders the room id the way a client addressed it.
+func (r *Room) ref(numeric bool) json.RawMessage {
+	if numeric {
+		return json.RawMessage(strconv.FormatInt(r.Number, 10))
+	}
+	b, _ := json.Marshal(r.ID)
+	return b
+}
+
+// Participants is the number of joined publisher-type participants.
+func (r *Room) Participants() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.participants)
+}
+
+// activePublishers lists the participants that publish media.
+func (r *Room) activePublishers(except *participant) []map[string]any {
+	r.mu.Lock()
+	ps := make([]*participant, 0, len(r.participants))
+	for _, p := range r.participants {
+		if p != except {
+			ps = append(ps, p)
+		}
+	}
+	r.mu.Unlock()
+	out := []map[string]any{}
+	for _, p := range ps {
+		if d := p.describe(); d != nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// notify sends a plugin event to every participant but except; "room" is
+// filled in as each recipient addressed the room.
+func (r *Room) notify(except *participant, data map[string]any) {
+	r.mu.Lock()
+	ps := make([]*participant, 0, len(r.participants))
+	for _, p := range r.participants {
+		if p != except {
+			ps = append(ps, p)
+		}
+	}
+	r.mu.Unlock()
+	for _, p := range ps {
+		d := maps.Clone(data)
+		d["room"] = r.ref(p.numericRef)
+		p.h.event("", d, nil)
+	}
+}
+
+// videoCap is the cap of one published video: the room's per-video cap,
+// shared under the room cap when there is one.
+func (r *Room) videoCap() int {
+	c := r.bitrate
+	if r.roomBitrate > 0 {
+		r.mu.Lock()
+		videos := 0
+		for _, p := range r.participants {
+			videos += p.videoCount()
+		}
+		r.mu.Unlock()
+		if videos > 0 {
+			c = min(c, r.roomBitrate/videos)
+		}
+	}
+	return c
+}
+
+// tick runs the room's per-second upkeep.
+func (r *Room) tick(now time.Time) {
+	r.mu.Lock()
+	ps := make([]*participant, 0, len(r.participants))
+	for _, p := range r.participants {
+		ps = append(ps, p)
+	}
+	subs := make([]*subscriber, 0, len(r.subscribers))
+	for s := range r.subscribers {
+		subs = append(subs, s)
+	}
+	r.mu.Unlock()
+	vcap := r.videoCap()
+	for _, p := range ps {
+		p.tick(now, vcap)
+	}
+	for _, s := range subs {
+		s.tick(now)
+	}
+}
+
+// destroy tells everyone in the room it is gone and ends their media.
+func (r *Room) destroy() {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	ps := make([]*participant, 0, len(r.participants))
+	for _, p := range r.participants {
+		ps = append(ps, p)
+	}
+	subs := make([]*subscriber, 0, len(r.subscribers))
+	for s := range r.subscribers {
+		subs = append(subs, s)
+	}
+	r.mu.Unlock()
+	for _, p := range ps {
+		p.h.run(func() { p.h.sfu().vrRoomGone(p.h, p) })
+	}
+	for _, s := range subs {
+		s.h.run(func() { s.h.sfu().vrRoomGoneSub(s.h, s) })
+	}
+}
+
+func (h *handle) sfu() *SFU { return h.session.sfu }
+
+// listParticipants answers listparticipants.
+func (r *Room) listParticipants() []map[string]any {
+	r.mu.Lock()
+	ps := make([]*participant, 0, len(r.participants))
+	for _, p := range r.participants {
+		ps = append(ps, p)
+	}
+	r.mu.Unlock()
+	out := make([]map[string]any, 0, len(ps))
+	for _, p := range ps {
+		p.mu.Lock()
+		e := map[string]any{"id": p.id, "publisher": p.active, "talking": p.talking}
+		if p.display != "" {
+			e["display"] = p.display
+		}
+		p.mu.Unlock()
+		out = append(out, e)
+	}
+	return out
+}

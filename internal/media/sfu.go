@@ -1,0 +1,355 @@
+package media
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/openwac/wac/internal/config"
+)
+
+// Options are what an SFU needs besides its configuration.
+type Options struct {
+	// Secret is the cluster secret that signs room grants.
+	Secret []byte
+	Log    *slog.Logger
+	// Registry receives the media metrics; nil = none.
+	Registry prometheus.Registerer
+	// NodeID names this media node; empty = cfg.NodeID or a random one.
+	NodeID string
+}
+
+// SFU is the selective forwarding unit of one media node: its rooms, the
+// Janus sessions of its clients, and the Pion peer connections. Its
+// Handler serves the Janus API.
+type SFU struct {
+	cfg    config.Media
+	secret []byte
+	log    *slog.Logger
+	nodeID string
+	uuid   string
+
+	pubAPI, subAPI *webrtc.API
+	socks          *sockets
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	rooms    map[string]*Room
+	numbers  map[int64]*Room
+	sessions map[uint64]*session
+	closed   bool
+	ended    []func(roomID, reason string)
+
+	stats   counters
+	unregFn func()
+}
+
+// counters are the SFU's hot-path counters (atomics, read by metrics).
+type counters struct {
+	forwardedPackets atomic.Uint64
+	forwardedBytes   atomic.Uint64
+	receivedPackets  atomic.Uint64
+	keyframeRequests atomic.Uint64
+	nacksReceived    atomic.Uint64
+	bitrateCuts      atomic.Uint64
+	publishers       atomic.Int64
+	subscribers      atomic.Int64
+	wsConns          atomic.Int64
+}
+
+// ErrRoomExists is returned when creating a room whose id or number is taken.
+var ErrRoomExists = errors.New("room exists")
+
+// ErrNoSuchRoom is returned for a room this node does not host.
+var ErrNoSuchRoom = errors.New("no such room")
+
+// New opens the media sockets and starts an SFU. Close stops it.
+func New(cfg config.Media, opts Options) (*SFU, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if len(opts.Secret) == 0 {
+		return nil, errors.New("media: the cluster secret is empty")
+	}
+	id := opts.NodeID
+	if id == "" {
+		id = cfg.NodeID
+	}
+	if id == "" {
+		id = "media-" + randomHex(4)
+	}
+	log := opts.Log.With("media_node", id)
+	se, socks, err := settingEngine(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	pub, sub, err := apis(cfg, se)
+	if err != nil {
+		socks.close()
+		return nil, fmt.Errorf("media: %w", err)
+	}
+	s := &SFU{cfg: cfg, secret: opts.Secret, log: log, nodeID: id, uuid: randomHex(32),
+		pubAPI: pub, subAPI: sub, socks: socks,
+		rooms: map[string]*Room{}, numbers: map[int64]*Room{}, sessions: map[uint64]*session{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if opts.Registry != nil {
+		if err := s.registerMetrics(opts.Registry); err != nil {
+			socks.close()
+			return nil, err
+		}
+	}
+	s.wg.Add(1)
+	go s.chores()
+	log.Info("media server ready", "codec", cfg.Codec, "udp", socks.udpAddr(), "ice_tcp", socks.tcpAddr(),
+		"port_range", fmt.Sprintf("%d-%d", cfg.WebRTCStartPort, cfg.WebRTCEndPort), "announced_ip", cfg.WebRTCIP)
+	return s, nil
+}
+
+// NodeID is the name of this media node.
+func (s *SFU) NodeID() string { return s.nodeID }
+
+// ServerUUID is the node's serverUuid of the room object.
+func (s *SFU) ServerUUID() string { return s.uuid }
+
+// UDPAddr is the bound media UDP port (udpPort), "" with a port range.
+func (s *SFU) UDPAddr() string { return s.socks.udpAddr() }
+
+// TCPAddr is the bound ICE-TCP port, "" when off.
+func (s *SFU) TCPAddr() string { return s.socks.tcpAddr() }
+
+// Handler serves the Janus API: POST /janus (REST), GET /janus/{session}
+// (long poll), and WebSocket upgrades on /janus with the janus-protocol
+// subprotocol.
+func (s *SFU) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// OnRoomEnded registers fn to hear of rooms that end on this node (by a
+// destroy request or when the node stops).
+func (s *SFU) OnRoomEnded(fn func(roomID, reason string)) {
+	s.mu.Lock()
+	s.ended = append(s.ended, fn)
+	s.mu.Unlock()
+}
+
+// Load is what a media node reports to the dispatcher.
+type Load struct {
+	Rooms       int
+	Peers       int // peer connections (publishers + subscribers)
+	Sessions    int
+	RoomIDs     []string
+	Capacity    int
+	Forwarded   uint64 // packets forwarded since start
+	Publishers  int
+	Subscribers int
+}
+
+// Load returns the node's current load.
+func (s *SFU) Load() Load {
+	s.mu.Lock()
+	l := Load{Rooms: len(s.rooms), Sessions: len(s.sessions), Capacity: s.cfg.Capacity}
+	for id := range s.rooms {
+		l.RoomIDs = append(l.RoomIDs, id)
+	}
+	s.mu.Unlock()
+	l.Publishers = int(s.stats.publishers.Load())
+	l.Subscribers = int(s.stats.subscribers.Load())
+	l.Peers = l.Publishers + l.Subscribers
+	l.Forwarded = s.stats.forwardedPackets.Load()
+	return l
+}
+
+// CreateRoom creates a media room addressable by id (the QSS room's uuid)
+// and by number (its Janus numeric id; 0 = pick one). It returns the room.
+func (s *SFU) CreateRoom(id string, number int64, opts RoomOptions) (*Room, error) {
+	if id == "" && number <= 0 {
+		return nil, errors.New("create room: needs an id or a number")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("create room: media node is stopping")
+	}
+	if number <= 0 {
+		for {
+			n, _ := rand.Int(rand.Reader, big.NewInt(90000000))
+			number = n.Int64() + 10000000
+			if s.numbers[number] == nil && s.rooms[strconv.FormatInt(number, 10)] == nil {
+				break
+			}
+		}
+	}
+	if id == "" {
+		id = strconv.FormatInt(number, 10)
+	}
+	if s.rooms[id] != nil || s.numbers[number] != nil {
+		return nil, fmt.Errorf("create room %s (%d): %w", id, number, ErrRoomExists)
+	}
+	r := newRoom(s, id, number, opts)
+	s.rooms[id] = r
+	s.numbers[number] = r
+	s.log.Info("room created", "room", id, "number", number, "bitrate_kbps", r.bitrate/1000)
+	return r, nil
+}
+
+// DestroyRoom ends a room: its participants get the destroyed event and
+// their peer connections close.
+func (s *SFU) DestroyRoom(id, reason string) error {
+	s.mu.Lock()
+	r := s.rooms[id]
+	if r != nil {
+		delete(s.rooms, id)
+		delete(s.numbers, r.Number)
+	}
+	fns := append([]func(string, string){}, s.ended...)
+	s.mu.Unlock()
+	if r == nil {
+		return fmt.Errorf("destroy room %s: %w", id, ErrNoSuchRoom)
+	}
+	r.destroy()
+	s.log.Info("room destroyed", "room", id, "reason", reason)
+	for _, fn := range fns {
+		fn(id, reason)
+	}
+	return nil
+}
+
+// Room returns the room with id, or nil.
+func (s *SFU) Room(id string) *Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rooms[id]
+}
+
+// lookup finds a room by a Janus room reference.
+func (s *SFU) lookup(ref roomRef) *Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ref.num > 0 {
+		return s.numbers[ref.num]
+	}
+	if r := s.rooms[ref.str]; r != nil {
+		return r
+	}
+	if n, err := strconv.ParseInt(ref.str, 10, 64); err == nil && n > 0 {
+		return s.numbers[n]
+	}
+	return nil
+}
+
+// Close stops the SFU: sessions end, rooms are destroyed, sockets close.
+func (s *SFU) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	var sessions []*session
+	for _, sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	var ids []string
+	for id := range s.rooms {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	for _, sess := range sessions {
+		s.destroySession(sess, "")
+	}
+	for _, id := range ids {
+		s.DestroyRoom(id, "media node stopped")
+	}
+	s.cancel()
+	s.wg.Wait()
+	s.socks.close()
+	if s.unregFn != nil {
+		s.unregFn()
+	}
+	s.log.Info("media server stopped")
+	return nil
+}
+
+// chores runs the session sweeper and the per-second room upkeep
+// (bitrate control, REMB, media and talking state, layer fallback).
+func (s *SFU) chores() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-t.C:
+			s.sweep(now)
+			s.mu.Lock()
+			rooms := make([]*Room, 0, len(s.rooms))
+			for _, r := range s.rooms {
+				rooms = append(rooms, r)
+			}
+			s.mu.Unlock()
+			for _, r := range rooms {
+				r.tick(now)
+			}
+		}
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (s *SFU) registerMetrics(reg prometheus.Registerer) error {
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	}
+	cs := []prometheus.Collector{
+		gauge("wac_media_rooms", "Media rooms on this node.", func() float64 { return float64(s.Load().Rooms) }),
+		gauge("wac_media_sessions", "Janus sessions on this node.", func() float64 {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return float64(len(s.sessions))
+		}),
+		gauge("wac_media_publishers", "Publisher peer connections.", func() float64 { return float64(s.stats.publishers.Load()) }),
+		gauge("wac_media_subscribers", "Subscriber peer connections.", func() float64 { return float64(s.stats.subscribers.Load()) }),
+		gauge("wac_media_websockets", "Open Janus WebSocket connections.", func() float64 { return float64(s.stats.wsConns.Load()) }),
+		counter("wac_media_forwarded_packets_total", "RTP packets forwarded to subscribers.", &s.stats.forwardedPackets),
+		counter("wac_media_forwarded_bytes_total", "RTP payload bytes forwarded to subscribers.", &s.stats.forwardedBytes),
+		counter("wac_media_received_packets_total", "RTP packets received from publishers.", &s.stats.receivedPackets),
+		counter("wac_media_keyframe_requests_total", "PLIs sent to publishers (after rate limiting).", &s.stats.keyframeRequests),
+		counter("wac_media_nacks_received_total", "NACK feedback messages received from subscribers.", &s.stats.nacksReceived),
+		counter("wac_media_bitrate_cuts_total", "Video caps cut because of sustained packet loss.", &s.stats.bitrateCuts),
+	}
+	for i, c := range cs {
+		if err := reg.Register(c); err != nil {
+			for _, done := range cs[:i] {
+				reg.Unregister(done)
+			}
+			return fmt.Errorf("register media metrics: %w", err)
+		}
+	}
+	s.unregFn = func() {
+		for _, c := range cs {
+			reg.Unregister(c)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/openwac/wac/internal/bus"
+	"github.com/openwac/wac/internal/media"
+)
+
+// busDirectory is the media directory of a cluster: media nodes register in
+// the bus's shared state (key media.<node>) and take commands on the
+// subject wac.media.<node>, so a signaling node places rooms on any media
+// node of the cluster.
+type busDirectory struct {
+	bus bus.Bus
+}
+
+func mediaKey(id string) string     { return "media." + id }
+func mediaSubject(id string) string { return "wac.media." + id }
+
+// Heartbeat stores a node's info and load, stamped now.
+func (d busDirectory) Heartbeat(ctx context.Context, n media.NodeInfo) error {
+	n.Seen = time.Now()
+	b, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	_, err = d.bus.KV().Put(ctx, mediaKey(n.ID), b)
+	return err
+}
+
+// Leave removes a node that stops.
+func (d busDirectory) Leave(ctx context.Context, id string) error {
+	return d.bus.KV().Delete(ctx, mediaKey(id))
+}
+
+// Nodes lists the registered media nodes.
+func (d busDirectory) Nodes(ctx context.Context) ([]media.NodeInfo, error) {
+	keys, err := d.bus.KV().Keys(ctx, "media.")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]media.NodeInfo, 0, len(keys))
+	for _, k := range keys {
+		v, _, err := d.bus.KV().Get(ctx, k)
+		if errors.Is(err, bus.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var n media.NodeInfo
+		if json.Unmarshal(v, &n) == nil {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// Send delivers a command to a media node.
+func (d busDirectory) Send(ctx context.Context, id string, cmd media.Command) (media.Reply, error) {
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return media.Reply{}, err
+	}
+	raw, err := d.bus.Request(ctx, mediaSubject(id), b)
+	if errors.Is(err, bus.ErrNoResponders) {
+		return media.Reply{}, fmt.Errorf("send %s to %s: %w", cmd.Op, id, media.ErrNodeUnreachable)
+	}
+	if err != nil {
+		return media.Reply{}, err
+	}
+	var r media.Reply
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return media.Reply{}, fmt.Errorf("reply of media node %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// Serve answers a media node's commands until ctx ends.
+func (d busDirectory) Serve(ctx context.Context, id string, h func(context.Context, media.Command) media.Reply) error {
+	sub, err := d.bus.Serve(mediaSubject(id), func(ctx context.Context, data []byte) ([]byte, error) {
+		var cmd media.Command
+		if err := json.Unmarshal(data, &cmd); err != nil {
+			return nil, fmt.Errorf("bad media command: %w", err)
+		}
+		return json.Marshal(h(ctx, cmd))
+	})
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return sub.Unsubscribe()
+}

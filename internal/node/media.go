@@ -1,0 +1,98 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openwac/wac/internal/media"
+	"github.com/openwac/wac/internal/turn"
+)
+
+// mediaRole is the SFU and TURN server of a node. It registers the SFU in
+// the node's media directory (in process, or over the bus in a cluster),
+// where the signaling nodes' dispatchers find it.
+type mediaRole struct {
+	n    *Node
+	sfu  *media.SFU
+	turn *turn.Server
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newMediaRole(ctx context.Context, n *Node) (*mediaRole, error) {
+	cfg := n.Config
+	log := n.Log.With("role", "media")
+	sfu, err := media.New(cfg.Media, media.Options{Secret: n.Secret, Log: log, Registry: n.Metrics.Registry})
+	if err != nil {
+		return nil, err
+	}
+	m := &mediaRole{n: n, sfu: sfu}
+	if cfg.TURN.Enabled {
+		var allow []net.IP
+		for _, s := range strings.Split(cfg.Media.WebRTCIP+","+cfg.Media.ListenIP, ",") {
+			if ip := net.ParseIP(strings.TrimSpace(s)); ip != nil && !ip.IsUnspecified() {
+				allow = append(allow, ip)
+			}
+		}
+		m.turn, err = turn.New(cfg.TURN, turn.Options{ClusterSecret: n.Secret, Allow: allow, Log: log.With("service", "turn"),
+			Registry: n.Metrics.Registry})
+		if err != nil {
+			sfu.Close()
+			return nil, err
+		}
+	}
+	n.Server.Handle("/janus", sfu.Handler())
+	n.Server.Handle("/janus/", sfu.Handler())
+	return m, nil
+}
+
+// start registers the SFU in the directory once the HTTP server listens.
+func (m *mediaRole) start(ctx context.Context) error {
+	ctx, m.cancel = context.WithCancel(ctx)
+	interval := time.Duration(m.n.Config.Media.HeartbeatSeconds) * time.Second
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		err := media.RunAgent(ctx, m.sfu, m.n.dir, interval, func(ctx context.Context) (string, error) {
+			if u := m.n.Config.Media.PublicURL; u != "" {
+				return u, nil
+			}
+			if u := m.n.Server.PublicURL(); u != "" {
+				return u, nil
+			}
+			return "", errors.New("the node does not listen on a public interface")
+		})
+		if err != nil && ctx.Err() == nil {
+			m.n.Log.Error("media node agent stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// stop ends the agent, the SFU and the TURN server.
+func (m *mediaRole) stop() {
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.wg.Wait()
+	m.sfu.Close()
+	if m.turn != nil {
+		if err := m.turn.Close(); err != nil {
+			m.n.Log.Warn("stop TURN server", "err", fmt.Errorf("media role: %w", err))
+		}
+	}
+}
+
+// SFU is the node's media server (nil when the node runs no media role).
+func (n *Node) SFU() *media.SFU {
+	if n.media == nil {
+		return nil
+	}
+	return n.media.sfu
+}

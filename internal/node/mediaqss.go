@@ -1,0 +1,46 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/openwac/wac/internal/media"
+	"github.com/openwac/wac/internal/qss"
+	"github.com/openwac/wac/internal/turn"
+)
+
+// qssMedia adapts the media dispatcher to what signaling needs of it: rooms
+// placed on media nodes, and the ICE servers (TURN credentials) for a user.
+type qssMedia struct {
+	n *Node
+	d *media.Dispatcher
+}
+
+// CreateRoom places the room's media on the least loaded media node. With
+// no media node in the cluster at all (signaling-only deployments, tests),
+// the room has no media server: its object's server fields are empty.
+func (m qssMedia) CreateRoom(ctx context.Context, id string, opts qss.MediaOptions) (qss.MediaRoom, error) {
+	info, err := m.d.CreateRoom(ctx, id, media.RoomOptions{Bitrate: opts.Bitrate, Record: opts.Record})
+	if errors.Is(err, media.ErrNoMediaNode) {
+		m.n.Log.Warn("no media node is alive: the room has no media server", "room", id)
+		return qss.MediaRoom{}, nil
+	}
+	if err != nil {
+		return qss.MediaRoom{}, err
+	}
+	return qss.MediaRoom{Number: strconv.FormatInt(info.Number, 10), ServerUUID: info.ServerUUID,
+		HTTPS: info.Server.HTTPS, WSS: info.Server.WSS}, nil
+}
+
+func (m qssMedia) DestroyRoom(ctx context.Context, id string) error { return m.d.DestroyRoom(ctx, id) }
+
+func (m qssMedia) ICEServers(userID string) []qss.ICEServer {
+	list := turn.ICEServers(m.n.Secret, userID, m.n.Config.TURN, time.Now())
+	out := make([]qss.ICEServer, 0, len(list))
+	for _, s := range list {
+		out = append(out, qss.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	return out
+}

@@ -1,0 +1,283 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openwac/wac/client"
+	"github.com/openwac/wac/internal/bus"
+	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/logging"
+	"github.com/openwac/wac/internal/media/janus"
+	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/node"
+	"github.com/openwac/wac/internal/server"
+)
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startNode runs a node with every role on loopback.
+func startNode(t *testing.T) (*node.Node, string) {
+	return startNodeWith(t, t.TempDir(), nil)
+}
+
+// startNodeWith runs a node over the data directory dir (shared by the
+// nodes of one test) after tweak adjusts its configuration.
+func startNodeWith(t *testing.T, dir string, tweak func(*config.Config)) (*node.Node, string) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = dir
+	cfg.Password.Memory, cfg.Password.Iterations = 8*1024, 1
+	cfg.HTTP.DDoSProtection = false
+	cfg.Log.Level = "error"
+	cfg.Wiface.Public = config.Iface{Iface: "127.0.0.1", Port: freePort(t)}
+	cfg.TURN.Enabled = false
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(context.Background(), &cfg, logging.Discard(), node.Options{Options: server.Options{
+		Out: io.Discard, Environ: []string{server.AdminPasswordEnv + "=admin-secret-1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		n.Close()
+	})
+	return n, n.PublicURL()
+}
+
+type roomObject struct {
+	Room   string `json:"room"`
+	Number string `json:"number"`
+	Token  string `json:"token"`
+	Server struct {
+		HTTPS string `json:"https"`
+		WSS   string `json:"wss"`
+	} `json:"server"`
+	ServerUUID string `json:"serverUuid"`
+}
+
+// A call as apps make it: signaling gives each user a room object whose
+// server and token take them into the room's media; a user's token does not
+// open another room, and destroying the room ends its media.
+func TestCallMediaThroughRoomObject(t *testing.T) {
+	_, url := startNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	admin, err := client.Login(ctx, url, "admin@wac", "admin-secret-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		if err := admin.API(ctx, "POST", "/sapi/users", map[string]any{"username": u, "password": u + "-password"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice, _ := client.Login(ctx, url, "alice@wac", "alice-password")
+	bob, _ := client.Login(ctx, url, "bob@wac", "bob-password")
+	a, err := alice.Connect(ctx, client.ConnectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := bob.Connect(ctx, client.ConnectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	f, err := a.Request(ctx, "createRoom", map[string]any{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ar roomObject
+	json.Unmarshal(f.Payload, &ar)
+	if ar.Server.WSS != strings.Replace(url, "http", "ws", 1)+"/janus" || ar.Server.HTTPS != url+"/janus" || ar.ServerUUID == "" {
+		t.Fatalf("room object media fields %+v", ar)
+	}
+	number, err := strconv.ParseUint(ar.Number, 10, 64)
+	if err != nil {
+		t.Fatalf("number %q: %v", ar.Number, err)
+	}
+	a.Request(ctx, "joinRoom", map[string]any{"room": ar.Room}, nil)
+	_, ch, _ := a.Start(ctx, "invitation", map[string]any{"room": ar.Room, "mediatypes": map[string]bool{"audio": true, "video": true}},
+		map[string]any{"to": "bob"})
+	inv, err := b.WaitIncoming(ctx, "invitation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var br roomObject
+	json.Unmarshal(inv.Payload, &br)
+	b.Accept(ctx, inv, nil)
+	if _, err := a.Await(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	b.Request(ctx, "joinRoom", map[string]any{"room": br.Room}, nil)
+
+	api, err := mediatest.NewAPI(mediatest.APIOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handle := func() *janus.Handle {
+		c, err := janus.Dial(ctx, ar.Server.WSS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		s, err := c.CreateSession(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := s.Attach(ctx, "janus.plugin.videoroom")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	// Alice publishes into the room by its number, with her token.
+	ph := handle()
+	joined, err := mediatest.JoinPublisher(ctx, ph, number, ar.Token, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := mediatest.Publish(ctx, api, ph, "vp8", nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := mediatest.Connected(ctx, pub.PC); err != nil {
+		t.Fatal(err)
+	}
+	sendCtx, stopSending := context.WithCancel(ctx)
+	defer stopSending()
+	go pub.Send(sendCtx, 300, 15)
+
+	// Alice's token does not open another room.
+	f, _ = a.Request(ctx, "createRoom", map[string]any{}, nil)
+	var other roomObject
+	json.Unmarshal(f.Payload, &other)
+	otherNumber, _ := strconv.ParseUint(other.Number, 10, 64)
+	if _, err := mediatest.JoinPublisher(ctx, handle(), otherNumber, ar.Token, "alice"); err == nil {
+		t.Fatal("a token of one room opened another")
+	}
+	var pe *janus.PluginError
+	if _, err := mediatest.JoinPublisher(ctx, handle(), number, "forged."+ar.Token, "mallory"); !errors.As(err, &pe) {
+		t.Fatalf("a forged token: %v", err)
+	}
+
+	// Bob subscribes to Alice with his own token, by the room's string id.
+	sub, err := mediatest.Subscribe(ctx, api, handle(), br.Room, br.Token, []uint64{joined.ID}, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		v, au := sub.Track("video"), sub.Track("audio")
+		if v != nil && au != nil && v.Packets.Load() > 20 && au.Packets.Load() > 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob received no media from alice")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Destroying the room ends its media: the media room is gone.
+	if _, err := a.Request(ctx, "destroyRoom", map[string]any{"room": ar.Room}, nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		_, err := mediatest.JoinPublisher(ctx, handle(), number, ar.Token, "alice")
+		if errors.As(err, &pe) && pe.Code == 426 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the media room outlived its room: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// In a cluster, a signaling node places its rooms on a media node elsewhere:
+// the room object points to that node, whose SFU takes the room's tokens.
+func TestRoomPlacedOnAnotherMediaNode(t *testing.T) {
+	emb, err := bus.StartEmbedded("127.0.0.1", -1, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Shutdown)
+	dir := t.TempDir()
+	cluster := func(roles ...string) func(*config.Config) {
+		return func(c *config.Config) {
+			c.Roles = roles
+			c.Bus = config.Bus{Driver: "nats", URL: emb.URL(), Replicas: 1}
+			c.Media.HeartbeatSeconds = 1
+		}
+	}
+	_, sigURL := startNodeWith(t, dir, cluster("api", "signaling"))
+	_, mediaURL := startNodeWith(t, dir, cluster("api", "media"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	admin, err := client.Login(ctx, sigURL, "admin@wac", "admin-secret-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.API(ctx, "POST", "/sapi/users", map[string]any{"username": "alice", "password": "alice-password"}, nil)
+	alice, _ := client.Login(ctx, sigURL, "alice@wac", "alice-password")
+	a, err := alice.Connect(ctx, client.ConnectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var r roomObject
+	deadline := time.Now().Add(15 * time.Second)
+	for r.Server.WSS == "" { // until the media node's first heartbeat
+		if time.Now().After(deadline) {
+			t.Fatal("rooms never got the media node")
+		}
+		f, err := a.Request(ctx, "createRoom", map[string]any{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.Unmarshal(f.Payload, &r)
+		time.Sleep(200 * time.Millisecond)
+	}
+	if r.Server.WSS != strings.Replace(mediaURL, "http", "ws", 1)+"/janus" {
+		t.Fatalf("room on %s, want the media node %s", r.Server.WSS, mediaURL)
+	}
+	number, _ := strconv.ParseUint(r.Number, 10, 64)
+	c, err := janus.Dial(ctx, r.Server.WSS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, _ := c.CreateSession(ctx)
+	h, _ := s.Attach(ctx, "janus.plugin.videoroom")
+	if _, err := mediatest.JoinPublisher(ctx, h, number, r.Token, "alice"); err != nil {
+		t.Fatalf("join the room on the media node: %v", err)
+	}
+}

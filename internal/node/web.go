@@ -1,0 +1,9 @@
+package node
+
+import "github.com/openwac/wac/web"
+
+// mountWeb serves the built-in web app at / on the public interface.
+func (n *Node) mountWeb() {
+	n.Server.Handle("/", web.Handler())
+	n.Server.SetStatic(web.IsStatic)
+}

@@ -1,0 +1,326 @@
+package qss
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"strings"
+
+	"github.com/openwac/wac/internal/store"
+)
+
+func (h *Hub) registerHandlers() {
+	h.handlers = map[string]requestHandler{
+		"createRoom":      h.createRoom,
+		"joinRoom":        h.joinRoom,
+		"leaveRoom":       h.leaveRoom,
+		"updateRoom":      h.updateRoom,
+		"destroyRoom":     h.destroyRoom,
+		"expel":           h.expel,
+		"getRoom":         h.getRoom,
+		"hold":            h.hold,
+		"unhold":          h.hold,
+		"mute":            h.mute,
+		"updateSession":   h.updateSession,
+		"invitation":      h.invites.invitation,
+		"inviteRequest":   h.invites.inviteRequest,
+		"transfer":        h.transfer,
+		"quickConference": h.quickConference,
+	}
+}
+
+// roomPayload is the payload of requests about one room.
+type roomPayload struct {
+	Room        string          `json:"room"`
+	Code        int             `json:"code"`
+	Reason      string          `json:"reason"`
+	ACL         *[]string       `json:"acl"`
+	Record      *bool           `json:"record"`
+	DryRun      bool            `json:"dryRun"`
+	Participant string          `json:"participant"`
+	Mediatypes  map[string]bool `json:"mediatypes"`
+}
+
+func (h *Hub) roomRequest(f *Frame) (*roomPayload, error) {
+	var p roomPayload
+	if err := f.DecodePayload(&p); err != nil {
+		return nil, err
+	}
+	if p.Room == "" {
+		return nil, refuse(400, `field "room" of payload is required`)
+	}
+	if len(p.Room) > 128 {
+		return nil, refuse(400, `field "room" of payload is too long`)
+	}
+	return &p, nil
+}
+
+// roomAnswer runs a room operation that results in the room's info and
+// answers with the room object for s.
+func (h *Hub) roomAnswer(ctx context.Context, s *Session, room string, op roomOp) (*roomObject, error) {
+	var info roomInfo
+	if err := h.rooms.call(ctx, room, op, &info); err != nil {
+		return nil, err
+	}
+	return h.object(&info, s.User.UserID, s.ID), nil
+}
+
+// resolveUsers turns names into users as the caller means them.
+func (h *Hub) resolveUsers(ctx context.Context, s *Session, names []string, field string) ([]userRef, error) {
+	var out []userRef
+	for _, n := range names {
+		u, err := h.auth.Resolve(ctx, s.User.DomainID, n)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, refuse(404, "%s: user %q not found", field, truncate(n, 80))
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h.userRef(ctx, u))
+	}
+	return out, nil
+}
+
+func (h *Hub) userRef(ctx context.Context, u *store.User) userRef {
+	ref := userRef{ID: u.ID, Username: u.Username, DomainID: u.DomainID, Role: u.Role, Alias: u.Alias}
+	if d, err := h.auth.Domain(ctx, u.DomainID); err == nil {
+		ref.Domain = d.Name
+	}
+	return ref
+}
+
+func (h *Hub) createRoom(ctx context.Context, s *Session, f *Frame) (any, error) {
+	var opts createOptions
+	if err := f.DecodePayload(&opts); err != nil {
+		return nil, err
+	}
+	if h.cfg.Rooms.NotInACall && !h.cfg.ConferenceState.AllowInvitesWhileInCall && h.inCall(ctx, s.User.UserID, "") {
+		return nil, refuse(486, "you are already in a call")
+	}
+	if len(opts.ACL) > 100 {
+		return nil, refuse(400, `field "acl" of payload has more than 100 users`)
+	}
+	acl, err := h.resolveUsers(ctx, s, opts.ACL, "acl")
+	if err != nil {
+		return nil, err
+	}
+	h.log.Debug("try to know if the user can create a room", "peer", s.ID)
+	info, err := h.rooms.create(ctx, s, opts, acl, "", "")
+	if err != nil {
+		return nil, err
+	}
+	return h.object(info, s.User.UserID, s.ID), nil
+}
+
+func (h *Hub) joinRoom(ctx context.Context, s *Session, f *Frame) (any, error) {
+	p, err := h.roomRequest(f)
+	if err != nil {
+		return nil, err
+	}
+	var obj roomObject
+	if err := h.rooms.call(ctx, p.Room, roomOp{Op: "join", User: userRefOf(s.User), Session: s.ID}, &obj); err != nil {
+		return nil, err
+	}
+	s.setJoined(p.Room, true)
+	return &obj, nil
+}
+
+func (h *Hub) leaveRoom(ctx context.Context, s *Session, f *Frame) (any, error) {
+	p, err := h.roomRequest(f)
+	if err != nil {
+		return nil, err
+	}
+	if p.Code != 0 && (p.Code < 100 || p.Code > 699) {
+		return nil, refuse(400, `field "code" of payload must be a SIP code (100-699)`)
+	}
+	h.log.Debug("leave", "peer", s.ID, "id", p.Room)
+	err = h.rooms.call(ctx, p.Room, roomOp{Op: "leave", User: userRefOf(s.User), Session: s.ID, Code: p.Code, Reason: truncate(p.Reason, 200)}, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.setJoined(p.Room, false)
+	return map[string]any{"room": p.Room}, nil
+}
+
+func (h *Hub) updateRoom(ctx context.Context, s *Session, f *Frame) (any, error) {
+	p, err := h.roomRequest(f)
+	if err != nil {
+		return nil, err
+	}
+	op := roomOp{Op: "update", User: userRefOf(s.User), Session: s.ID, Record: p.Record, DryRun: p.DryRun}
+	if p.ACL != nil {
+		if len(*p.ACL) > 100 {
+			return nil, refuse(400, `field "acl" of payload has more than 100 users`)
+		}
+		users, err := h.resolveUsers(ctx, s, *p.ACL, "acl")
+		if err != nil {
+			return nil, err
+		}
+		op.Users, op.SetACL = users, true
+	}
+	return h.roomAnswer(ctx, s, p.Room, op)
+}
+
+func (h *Hub) destroyRoom(ctx context.Context, s *Session, f *Frame) (any, error) {
+	p, err := h.roomRequest(f)
+	if err != nil {
+		return nil, err
+	}
+	h.log.Debug("close", "peer", s.ID, "id", p.Room)
+	if err := h.rooms.call(ctx, p.Room, roomOp{Op: "destroy", User: userRefOf(s.User), Session: s.ID}, nil); err != nil {
+		return nil, err
+	}
+	return map[string]any{"room": p.Room}, nil
+}
+
+func (h *Hub) expel(ctx context.Context, s *Session, f *Frame) (any, error) {
+	p, err := h.roomRequest(f)
+	if err != nil {
+		return nil, err
+	}
+	if p.Participant == "" {
+		return nil, refuse(400, `field "participant" of payload is required`)
+	}
+	target, err := h.resolveUsers(ctx, s, []string{p.Participant}, "participant")
+	if err != nil {
+		return nil, err
+	}
+	if target[0].ID == s.User.UserID {
+		return nil, refuse(400, "you cannot expel yourself; use leaveRoom")
+	}
+	if err := h.rooms.call(ctx, p.Room, roomOp{Op: "expel", User: userRefOf(s.User), Session: s.ID, Target: target[0].ID}, nil); err != nil {
+		return nil, err
+	}
+	return map[string]any{"room": p.Room, "participant": target[0].ID}, nil
+}
+
+func (h *Hub) getRoom(ctx context.Context, s *Session, f *Frame) (any, error) {
+	p, err := h.roomRequest(f)
+	if err != nil {
+		return nil, err
+	}
+	h.log.Info("Received request to list participants of room "+p.Room, "room", p.Room)
+	return h.roomAnswer(ctx, s, p.Room, roomOp{Op: "get", User: userRefOf(s.User), Session: s.ID})
+}
+
+func (h *Hub) hold(ctx context.Context, s *Session, f *Frame) (any, error) {
+	p, err := h.roomRequest(f)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.rooms.call(ctx, p.Room, roomOp{Op: f.Request, User: userRefOf(s.User), Session: s.ID}, nil); err != nil {
+		return nil, err
+	}
+	return map[string]any{"room": p.Room}, nil
+}
+
+func (h *Hub) mute(ctx context.Context, s *Session, f *Frame) (any, error) {
+	p, err := h.roomRequest(f)
+	if err != nil {
+		return nil, err
+	}
+	if p.Participant == "" {
+		return nil, refuse(400, `field "participant" of payload is required`)
+	}
+	target, err := h.resolveUsers(ctx, s, []string{p.Participant}, "participant")
+	if err != nil {
+		return nil, err
+	}
+	media := p.Mediatypes
+	if media == nil {
+		media = map[string]bool{"audio": true}
+	}
+	for k := range media {
+		if k != "audio" && k != "video" && k != "screen" {
+			return nil, refuse(400, `field "mediatypes" of payload may hold audio, video and screen only`)
+		}
+	}
+	if err := h.rooms.call(ctx, p.Room, roomOp{Op: "mute", User: userRefOf(s.User), Session: s.ID, Target: target[0].ID, Mediatypes: media}, nil); err != nil {
+		return nil, err
+	}
+	return map[string]any{"room": p.Room, "participant": target[0].ID}, nil
+}
+
+// updateSession records the device context of the session.
+func (h *Hub) updateSession(ctx context.Context, s *Session, f *Frame) (any, error) {
+	var d Device
+	if err := f.DecodePayload(&d); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if d.Language != "" {
+		s.device.Language = truncate(d.Language, 64)
+	}
+	if d.Location != "" {
+		s.device.Location = truncate(d.Location, 128)
+	}
+	if d.Platform != "" {
+		s.device.Platform = truncate(d.Platform, 64)
+	}
+	if d.DeviceID != "" {
+		s.device.DeviceID = truncate(d.DeviceID, 128)
+	}
+	if d.PushToken != "" {
+		s.device.PushToken = truncate(d.PushToken, 512)
+	}
+	if d.UserAgent != "" {
+		s.device.UserAgent = truncate(d.UserAgent, 256)
+	}
+	s.mu.Unlock()
+	h.saveSession(ctx, s)
+	return h.sessionInfo(s), nil
+}
+
+// quickConference joins the room of a conference URI, creating it for the
+// first user (the seeds' quick conference service).
+func (h *Hub) quickConference(ctx context.Context, s *Session, f *Frame) (any, error) {
+	var p struct {
+		ConferenceURI string `json:"conferenceUri"`
+	}
+	if err := f.DecodePayload(&p); err != nil {
+		return nil, err
+	}
+	uri := strings.TrimSpace(p.ConferenceURI)
+	if uri == "" {
+		return nil, refuse(400, `field "conferenceUri" of payload is required`)
+	}
+	if !h.quickURI.MatchString(uri) || len(uri) > 128 {
+		return nil, refuse(400, "conference URI %q does not match quickConference.uriRegex", truncate(uri, 80))
+	}
+	h.log.Debug("Peer "+s.ID+" wants to join "+uri, "peer", s.ID)
+	key := "qconf.x" + hexOf(uri)
+	for range 3 {
+		v, _, err := h.kv.Get(ctx, key)
+		if err == nil {
+			var obj roomObject
+			err := h.rooms.call(ctx, string(v), roomOp{Op: "join", User: userRefOf(s.User), Session: s.ID}, &obj)
+			var c *Cancel
+			if errors.As(err, &c) && c.Code == 404 {
+				h.kv.Delete(ctx, key) // the room ended; start a new one
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			s.setJoined(string(v), true)
+			return &obj, nil
+		}
+		id := newUUID()
+		if _, err := h.kv.Create(ctx, key, []byte(id)); err != nil {
+			continue // somebody else created it first: join theirs
+		}
+		if _, err := h.rooms.create(ctx, s, createOptions{}, nil, uri, id); err != nil {
+			h.kv.Delete(ctx, key)
+			return nil, err
+		}
+		var obj roomObject
+		if err := h.rooms.call(ctx, id, roomOp{Op: "join", User: userRefOf(s.User), Session: s.ID}, &obj); err != nil {
+			return nil, err
+		}
+		s.setJoined(id, true)
+		return &obj, nil
+	}
+	return nil, refuse(500, "could not get the room of %s; try again", truncate(uri, 80))
+}
+
+func hexOf(s string) string { return hex.EncodeToString([]byte(s)) }

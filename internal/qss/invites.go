@@ -1,0 +1,933 @@
+package qss
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openwac/wac/internal/auth"
+	"github.com/openwac/wac/internal/store"
+)
+
+// Invitation states, as the caller's outgoingInvitation events show them.
+const (
+	stateRinging   = "ringing"
+	stateAccepted  = "accepted"
+	stateDeclined  = "declined"
+	stateCancelled = "cancelled"
+	stateTimeout   = "timeout"
+	stateFailed    = "failed"
+	stateCompleted = "completed"
+)
+
+// inviteTable holds the invitations this node owns: those its sessions made.
+type inviteTable struct {
+	h        *Hub
+	mu       sync.Mutex
+	invites  map[string]*invite
+	byCaller map[string]string // caller session + "/" + requestID → invite id
+}
+
+func newInviteTable(h *Hub) *inviteTable {
+	return &inviteTable{h: h, invites: map[string]*invite{}, byCaller: map[string]string{}}
+}
+
+// invite is one invitation (or inviteRequest) ringing one or more sessions.
+type invite struct {
+	mu            sync.Mutex
+	id            string
+	kind          string // invitation or inviteRequest
+	room          string
+	caller        userRef
+	callerSession string
+	reqID         string
+	to            string // what the caller dialled
+	group         string // group id when a group was dialled
+	only          string // the one session dialled with user/session
+	targets       map[string]userRef
+	candidates    map[string]*candidate
+	state         string
+	created       time.Time
+	mediatypes    map[string]bool
+	context       json.RawMessage
+	outcome       string        // request name of the caller's answer (kind, or transfer)
+	transfer      *transferPlan // set for transfers
+}
+
+type candidate struct {
+	session string
+	user    string
+	state   string // ringing, declined, gone
+	code    int
+}
+
+// inviteOp is an operation on an invitation, sent to the node that owns it.
+type inviteOp struct {
+	Op      string  `json:"op"` // accept, decline, addCandidate, candidateGone, dropUser, completed, cancel
+	Invite  string  `json:"invite"`
+	Session string  `json:"session,omitempty"`
+	User    userRef `json:"user"`
+	Code    int     `json:"code,omitempty"`
+	Room    string  `json:"room,omitempty"`
+	Reason  string  `json:"reason,omitempty"`
+}
+
+// invitationPayload is the payload of invitation and inviteRequest.
+type invitationPayload struct {
+	Room       string          `json:"room"`
+	Mediatypes map[string]bool `json:"mediatypes"`
+	Context    json.RawMessage `json:"context"`
+}
+
+// candidateFrame is the request a callee's session receives.
+type candidateFrame struct {
+	Request     string          `json:"request"`
+	RequestID   string          `json:"requestID"`
+	To          string          `json:"to"`
+	From        string          `json:"from"`
+	FromType    string          `json:"fromType"`
+	FromDetails fromDetails     `json:"fromDetails"`
+	Mediatypes  map[string]bool `json:"mediatypes"`
+	Context     json.RawMessage `json:"context"`
+	SystemFrom  string          `json:"systemFrom"`
+	Group       string          `json:"group,omitempty"`
+	Payload     any             `json:"payload"`
+}
+
+type fromDetails struct {
+	ContactName string `json:"contactName"`
+	DisplayName string `json:"displayName"`
+	Username    string `json:"username"`
+}
+
+// outcomeFrame is the final answer the caller gets on its requestID.
+type outcomeFrame struct {
+	Answer      string `json:"answer,omitempty"`
+	Cancel      string `json:"cancel,omitempty"`
+	RequestID   string `json:"requestID"`
+	Error       int    `json:"error,omitempty"`
+	Message     string `json:"message,omitempty"`
+	To          string `json:"to,omitempty"`
+	From        string `json:"from,omitempty"`
+	WhoAccepted string `json:"whoAccepted,omitempty"`
+	Session     string `json:"session,omitempty"`
+	Payload     any    `json:"payload,omitempty"`
+}
+
+// maxRinging bounds the sessions one invitation rings (a large group).
+const maxRinging = 500
+
+// invitation is the caller's request: ring the callee's sessions and tell
+// the caller the outcome on its requestID.
+func (t *inviteTable) invitation(ctx context.Context, s *Session, f *Frame) (any, error) {
+	return t.start(ctx, s, f, "invitation")
+}
+
+// inviteRequest asks the callee to invite the caller into the callee's room.
+func (t *inviteTable) inviteRequest(ctx context.Context, s *Session, f *Frame) (any, error) {
+	return t.start(ctx, s, f, "inviteRequest")
+}
+
+func (t *inviteTable) start(ctx context.Context, s *Session, f *Frame, kind string) (any, error) {
+	h := t.h
+	to := f.To
+	var p invitationPayload
+	if err := f.DecodePayload(&p); err != nil {
+		return nil, err
+	}
+	if to == "" {
+		return nil, refuse(400, `field "to" is required: whom to invite`)
+	}
+	if len(to) > 256 {
+		return nil, refuse(400, `field "to" is too long`)
+	}
+	if len(p.Context) > 8192 {
+		return nil, refuse(413, `field "context" of payload is larger than 8192 bytes`)
+	}
+	if p.Context == nil || string(p.Context) == "null" {
+		p.Context = json.RawMessage(`{"contextInfo":{}}`)
+	}
+	if p.Mediatypes == nil {
+		p.Mediatypes = map[string]bool{"audio": true, "video": false}
+	}
+	if err := h.mayCall(ctx, s, p.Mediatypes); err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	_, dup := t.byCaller[s.ID+"/"+f.RequestID]
+	t.mu.Unlock()
+	if dup {
+		return nil, refuse(400, "requestID %s is already ringing; use a new requestID", truncate(f.RequestID, 64))
+	}
+	caller := userRefOf(s.User)
+	if kind == "invitation" {
+		if p.Room == "" {
+			return nil, refuse(400, `field "room" of payload is required: the room to invite into`)
+		}
+		if err := h.rooms.call(ctx, p.Room, roomOp{Op: "member", User: caller}, nil); err != nil {
+			return nil, err
+		}
+	}
+	h.log.Debug(fmt.Sprintf("invite peerId(%s), to(%s), inviteId(pending), context(%s)", s.ID, to, truncate(string(p.Context), 200)))
+	targets, group, only, err := t.resolve(ctx, s, to)
+	if err != nil {
+		h.log.Debug("No candidates found for resource: " + to)
+		return nil, err
+	}
+	inv := &invite{
+		id: store.NewID(), kind: kind, room: p.Room, caller: caller, callerSession: s.ID, reqID: f.RequestID,
+		to: to, group: group, only: only, targets: map[string]userRef{}, candidates: map[string]*candidate{},
+		state: stateRinging, created: time.Now(), mediatypes: p.Mediatypes, context: p.Context,
+	}
+	if err := t.admit(ctx, inv, targets); err != nil {
+		return nil, err
+	}
+	if err := t.launch(ctx, inv); err != nil {
+		return nil, err
+	}
+	return deferred, nil
+}
+
+// admit keeps the targets that may be rung: those with the receiveCalls
+// permission and, unless conferenceState.allowInvitesWhileInCall, not in a
+// call.
+func (t *inviteTable) admit(ctx context.Context, inv *invite, targets []userRef) error {
+	h := t.h
+	busy := 0
+	for _, u := range targets {
+		ok, err := h.auth.Permission(ctx, auth.PermissionReceiveCalls, u.ID, u.DomainID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if !h.cfg.ConferenceState.AllowInvitesWhileInCall && h.inCall(ctx, u.ID, inv.room) {
+			busy++
+			continue
+		}
+		inv.targets[u.ID] = u
+	}
+	if len(inv.targets) == 0 {
+		if busy > 0 {
+			return t.fail(inv, 486, "busy: already in a call")
+		}
+		return t.fail(inv, 403, "not allowed: the callee does not receive calls")
+	}
+	return nil
+}
+
+// launch rings the candidate sessions of an admitted invitation.
+func (t *inviteTable) launch(ctx context.Context, inv *invite) error {
+	h := t.h
+	if inv.outcome == "" {
+		inv.outcome = inv.kind
+	}
+	sessions, err := t.candidateSessions(ctx, inv)
+	if err != nil {
+		return err
+	}
+	h.log.Debug(fmt.Sprintf("Resource '%s' is a %s with candidates: %v", inv.to, map[bool]string{true: "group", false: "user"}[inv.group != ""], sessionIDs(sessions)))
+	if len(sessions) == 0 && !t.push(ctx, inv) {
+		return t.fail(inv, 480, "not connected: the callee has no session")
+	}
+	if inv.kind != "inviteRequest" {
+		if err := h.rooms.call(ctx, inv.room, roomOp{Op: "aclAdd", User: inv.caller, Users: mapValues(inv.targets), Invite: inv.id}, nil); err != nil {
+			return err
+		}
+	}
+	t.mu.Lock()
+	t.invites[inv.id] = inv
+	t.byCaller[inv.callerSession+"/"+inv.reqID] = inv.id
+	t.mu.Unlock()
+	for uid := range inv.targets {
+		if err := h.setPut(ctx, invitesKey(uid), inv.id, h.node); err != nil {
+			h.log.Warn("qss: record ringing invitation", "invite", inv.id, "err", err)
+		}
+	}
+	inv.mu.Lock()
+	for _, si := range sessions {
+		t.ringLocked(ctx, inv, si.User, si.ID)
+	}
+	inv.mu.Unlock()
+	h.log.Info("pushing the invite "+inv.id+" to the room "+inv.room, "invite", inv.id, "kind", inv.kind)
+	t.notifyCaller(inv, stateRinging, 0)
+	t.record(ctx, inv, stateRinging, 0, "")
+	return nil
+}
+
+// fail is a refusal of a new invitation: recorded, and answered as the
+// seeds' cancel with to and from.
+func (t *inviteTable) fail(inv *invite, code int, msg string) error {
+	t.record(context.Background(), inv, stateFailed, code, "")
+	name := inv.outcome
+	if name == "" {
+		name = inv.kind
+	}
+	return &outcomeError{frame: outcomeFrame{Cancel: name, RequestID: inv.reqID, Error: code, Message: msg, To: inv.to, From: inv.caller.ID}}
+}
+
+// outcomeError carries a ready-made refusal frame out of a handler.
+type outcomeError struct{ frame outcomeFrame }
+
+func (e *outcomeError) Error() string { return e.frame.Message }
+
+// mayCall checks the caller's capabilities for the media asked.
+func (h *Hub) mayCall(ctx context.Context, s *Session, media map[string]bool) error {
+	caps, err := h.auth.Capabilities(ctx, s.User)
+	if err != nil {
+		return err
+	}
+	has := map[string]bool{}
+	for _, c := range caps.Capabilities {
+		has[c] = true
+	}
+	if media["video"] && !has["video-call"] && !has["audio-video-call"] {
+		return refuse(403, "video calls are not among your capabilities")
+	}
+	if !has["audio-call"] && !has["audio-video-call"] && !has["video-call"] {
+		return refuse(403, "calls are not among your capabilities")
+	}
+	return nil
+}
+
+// resolve turns what the caller dialled into users: a user (id,
+// wac-user:id, username, username@domain, alias), user/session for one
+// device, or a group (with invites.basic.resolveGroups).
+func (t *inviteTable) resolve(ctx context.Context, s *Session, to string) (users []userRef, group, only string, err error) {
+	h := t.h
+	h.log.Debug("Trying to get candidates for " + to)
+	target := to
+	if name, sess, ok := strings.Cut(to, "/"); ok && store.ValidID(sess) {
+		target, only = name, sess
+	}
+	u, err := h.auth.Resolve(ctx, s.User.DomainID, target)
+	switch {
+	case err == nil:
+		if u.ID == s.User.UserID && only == "" {
+			return nil, "", "", refuse(400, "you cannot invite yourself")
+		}
+		if only == s.ID {
+			return nil, "", "", refuse(400, "you cannot invite your own session")
+		}
+		return []userRef{h.userRef(ctx, u)}, "", only, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, "", "", err
+	}
+	if only != "" || !h.cfg.Invites.Basic.ResolveGroups {
+		return nil, "", "", refuse(404, "%q not found", truncate(to, 80))
+	}
+	h.log.Debug("Trying to resolve group " + to)
+	g, err := h.findGroup(ctx, s.User.DomainID, to)
+	if err != nil {
+		return nil, "", "", err
+	}
+	members, err := h.st.GroupMembers(ctx, g.ID)
+	if err != nil {
+		return nil, "", "", err
+	}
+	for _, id := range members {
+		if id == s.User.UserID {
+			continue
+		}
+		m, err := h.st.GetUser(ctx, id)
+		if err != nil {
+			continue
+		}
+		users = append(users, h.userRef(ctx, m))
+	}
+	if len(users) == 0 {
+		return nil, "", "", refuse(480, "group %q has nobody else to ring", g.Name)
+	}
+	return users, g.ID, "", nil
+}
+
+// findGroup resolves a group by id, name@domain or name in the caller's domain.
+func (h *Hub) findGroup(ctx context.Context, domainID, name string) (*store.Group, error) {
+	name = strings.TrimPrefix(name, "wac-group:")
+	if store.ValidID(name) {
+		g, err := h.st.GetGroup(ctx, name)
+		if err == nil {
+			return g, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	if n, dn, ok := strings.Cut(name, "@"); ok {
+		d, err := h.st.GetDomainByName(ctx, strings.ToLower(dn))
+		if err != nil {
+			return nil, refuse(404, "%q not found", truncate(name, 80))
+		}
+		domainID, name = d.ID, n
+	}
+	g, err := h.st.GetGroupByName(ctx, domainID, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, refuse(404, "%q not found", truncate(name, 80))
+	}
+	return g, err
+}
+
+// candidateSessions lists the live sessions to ring.
+func (t *inviteTable) candidateSessions(ctx context.Context, inv *invite) ([]SessionInfo, error) {
+	ids := make([]string, 0, len(inv.targets))
+	for id := range inv.targets {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	all, err := t.h.Sessions(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var out []SessionInfo
+	for _, si := range all {
+		if si.ID == inv.callerSession || inv.only != "" && si.ID != inv.only {
+			continue
+		}
+		out = append(out, si)
+		if len(out) >= maxRinging {
+			break
+		}
+	}
+	return out, nil
+}
+
+func sessionIDs(list []SessionInfo) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = s.ID
+	}
+	return out
+}
+
+func mapValues(m map[string]userRef) []userRef {
+	out := make([]userRef, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// push asks the push service to wake the callees' phones; with it, an
+// invitation to a user without a session keeps ringing for the phone to
+// connect (currentInvitations).
+func (t *inviteTable) push(ctx context.Context, inv *invite) bool {
+	h := t.h
+	if !h.cfg.Invites.Basic.ResolvePush || h.pusher == nil {
+		return false
+	}
+	sent := false
+	for uid := range inv.targets {
+		err := h.pusher.PushInvitation(ctx, uid, map[string]any{"invite": inv.id, "from": inv.caller.ID,
+			"fromUsername": inv.caller.Username, "room": inv.room, "mediatypes": inv.mediatypes})
+		if err != nil {
+			h.log.Warn("qss: push invitation", "user", uid, "err", err)
+			continue
+		}
+		sent = true
+	}
+	return sent
+}
+
+// ringLocked sends the invitation to one session; inv.mu is held.
+func (t *inviteTable) ringLocked(ctx context.Context, inv *invite, user, session string) {
+	h := t.h
+	if _, ok := inv.candidates[session]; ok || inv.state != stateRinging {
+		return
+	}
+	if inv.only != "" && session != inv.only {
+		return
+	}
+	inv.candidates[session] = &candidate{session: session, user: user, state: stateRinging}
+	callee := inv.targets[user]
+	var payload any
+	if inv.kind == "inviteRequest" {
+		payload = map[string]any{"room": nil}
+	} else {
+		var info roomInfo
+		if err := h.rooms.call(ctx, inv.room, roomOp{Op: "member", User: inv.caller}, &info); err != nil {
+			h.log.Warn("qss: invitation room is gone", "invite", inv.id, "err", err)
+			delete(inv.candidates, session)
+			return
+		}
+		obj := h.object(&info, callee.ID, session)
+		if inv.transfer != nil && inv.kind == kindAttended {
+			payload = map[string]any{"room": obj, "previousRoom": inv.transfer.room, "transfer": inv.transfer.id}
+		} else {
+			payload = obj
+		}
+	}
+	fromType := "user"
+	if inv.caller.Role == store.RoleAnonymous {
+		fromType = "anonymous"
+	}
+	if inv.transfer != nil {
+		fromType = "transfer"
+	}
+	display := inv.caller.Username
+	if inv.caller.Alias != "" {
+		display = inv.caller.Alias
+	}
+	frame := encode(candidateFrame{
+		Request: inv.kind, RequestID: inv.id, To: user, From: inv.caller.ID, FromType: fromType,
+		FromDetails: fromDetails{ContactName: inv.caller.Username + "@" + inv.caller.Domain, DisplayName: display, Username: inv.caller.Username},
+		Mediatypes:  inv.mediatypes, Context: inv.context, SystemFrom: inv.caller.ID, Group: inv.group, Payload: payload,
+	})
+	h.log.Debug("send invitation", "invite", inv.id, "to", session)
+	env := &envelope{Kind: "frame", Pending: &pendingNote{ReqID: inv.id, Kind: inv.kind, Owner: h.node, Invite: inv.id}}
+	if err := h.deliver(ctx, user, []string{session}, frame, env); err != nil {
+		h.log.Warn("qss: ring", "session", session, "err", err)
+	}
+}
+
+// stopCandidate tells one ringing session the invitation is over for it.
+func (t *inviteTable) stopCandidate(inv *invite, c *candidate, code int, msg string) {
+	h := t.h
+	h.log.Debug("send invitation cancel", "invite", inv.id, "to", c.session, "code", code)
+	frame := cancel(inv.kind, inv.id, code, msg)
+	env := &envelope{Kind: "cancelPending", Pending: &pendingNote{ReqID: inv.id}}
+	h.deliver(context.Background(), c.user, []string{c.session}, frame, env)
+}
+
+// notifyCaller sends the caller its outgoingInvitation event.
+func (t *inviteTable) notifyCaller(inv *invite, state string, code int) {
+	h := t.h
+	h.mu.RLock()
+	s := h.sessions[inv.callerSession]
+	h.mu.RUnlock()
+	if s == nil {
+		return
+	}
+	s.send(event("outgoingInvitation", map[string]any{"id": inv.id, "requestID": inv.reqID, "kind": inv.kind,
+		"room": inv.room, "to": inv.to, "state": state, "code": code}))
+}
+
+func (t *inviteTable) sendCaller(inv *invite, frame []byte) {
+	t.h.mu.RLock()
+	s := t.h.sessions[inv.callerSession]
+	t.h.mu.RUnlock()
+	if s != nil {
+		s.send(frame)
+	}
+}
+
+// record writes the invitation's state into the room's call record.
+func (t *inviteTable) record(ctx context.Context, inv *invite, state string, code int, by string) {
+	if inv.room == "" {
+		return
+	}
+	e := store.CallInvite{ID: inv.id, Kind: inv.kind, From: inv.caller.ID, To: strings.Join(keys(inv.targets), ","),
+		Target: inv.to, State: state, Code: code, By: by, Created: inv.created.UnixMilli()}
+	if state != stateRinging {
+		e.Ended = time.Now().UnixMilli()
+	}
+	entry, _ := json.Marshal(e)
+	if err := t.h.rooms.call(ctx, inv.room, roomOp{Op: "callInvite", Entry: entry}, nil); err != nil {
+		t.h.log.Debug("qss: record invitation", "invite", inv.id, "err", err)
+	}
+}
+
+// finishLocked ends an invitation; inv.mu is held. Every candidate still
+// ringing is told with code and msg; the invitation's keys go away.
+func (t *inviteTable) finishLocked(ctx context.Context, inv *invite, state string, code int, msg string, except string) {
+	h := t.h
+	inv.state = state
+	for _, c := range inv.candidates {
+		if c.state == stateRinging && c.session != except {
+			t.stopCandidate(inv, c, code, msg)
+		}
+	}
+	t.mu.Lock()
+	delete(t.invites, inv.id)
+	delete(t.byCaller, inv.callerSession+"/"+inv.reqID)
+	t.mu.Unlock()
+	for uid := range inv.targets {
+		h.setDelete(ctx, invitesKey(uid), inv.id)
+	}
+	if inv.kind != "inviteRequest" && state != stateAccepted {
+		// Callees the invitation let into the ACL leave it again.
+		go h.rooms.call(context.WithoutCancel(ctx), inv.room, roomOp{Op: "aclRemove", User: inv.caller, Users: mapValues(inv.targets), Invite: inv.id}, nil)
+	}
+	h.log.Info("removing the invite "+inv.id, "invite", inv.id, "state", state, "code", code)
+}
+
+// apply runs an operation on an invitation this node owns.
+func (t *inviteTable) apply(ctx context.Context, op inviteOp) (json.RawMessage, error) {
+	t.mu.Lock()
+	inv := t.invites[op.Invite]
+	t.mu.Unlock()
+	if inv == nil {
+		switch op.Op {
+		case "accept", "decline":
+			return nil, refuse(487, "the invitation is over")
+		}
+		return json.RawMessage(`{}`), nil
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if inv.state != stateRinging {
+		if op.Op == "accept" || op.Op == "decline" {
+			return nil, refuse(487, "the invitation is over (%s)", inv.state)
+		}
+		return json.RawMessage(`{}`), nil
+	}
+	switch op.Op {
+	case "accept":
+		return t.acceptLocked(ctx, inv, op)
+	case "decline":
+		return t.declineLocked(ctx, inv, op)
+	case "addCandidate":
+		if _, ok := inv.targets[op.User.ID]; ok {
+			t.ringLocked(ctx, inv, op.User.ID, op.Session)
+		}
+	case "candidateGone":
+		c := inv.candidates[op.Session]
+		if c != nil && c.state == stateRinging {
+			c.state = "gone"
+			h := t.h
+			h.log.Debug("onPeerDisconnected will remove as candidate from", "invite", inv.id, "session", op.Session)
+			t.settleLocked(ctx, inv)
+		}
+	case "dropUser":
+		// onlyOneDeviceWithInvitations: the user took another call.
+		for _, c := range inv.candidates {
+			if c.user == op.User.ID && c.state == stateRinging {
+				c.state = "gone"
+				t.stopCandidate(inv, c, 200, "answered another call")
+			}
+		}
+		delete(inv.targets, op.User.ID)
+		t.h.setDelete(ctx, invitesKey(op.User.ID), inv.id)
+		t.settleLocked(ctx, inv)
+	case "cancel":
+		t.endLocked(ctx, inv, stateCancelled, 487, op.Reason)
+	}
+	return json.RawMessage(`{}`), nil
+}
+
+func (t *inviteTable) acceptLocked(ctx context.Context, inv *invite, op inviteOp) (json.RawMessage, error) {
+	h := t.h
+	c := inv.candidates[op.Session]
+	if c == nil || c.state != stateRinging {
+		return nil, refuse(487, "the invitation is not ringing on this session")
+	}
+	h.log.Debug(fmt.Sprintf("accept peerId(%s), from(%s), inviteId(%s)", op.Session, op.User.ID, inv.id))
+	room := inv.room
+	if inv.kind == "inviteRequest" {
+		if op.Room == "" {
+			return nil, refuse(400, `the answer to an inviteRequest needs payload.room`)
+		}
+		room = op.Room
+		if err := h.rooms.call(ctx, room, roomOp{Op: "aclAdd", User: op.User, Users: []userRef{inv.caller}, Invite: inv.id}, nil); err != nil {
+			return nil, err
+		}
+		inv.room = room
+	}
+	if inv.kind == kindAttended {
+		room = inv.room
+	}
+	c.state = stateAccepted
+	h.log.Debug(fmt.Sprintf("Notifying that invite %s for room %s was accepted by %s", inv.id, room, op.User.ID))
+	t.finishLocked(ctx, inv, stateAccepted, 200, "answered elsewhere", op.Session)
+	out := outcomeFrame{Answer: inv.outcome, RequestID: inv.reqID, From: op.User.ID, WhoAccepted: op.User.ID, Session: op.Session}
+	if inv.kind == "inviteRequest" {
+		var info roomInfo
+		if err := h.rooms.call(ctx, room, roomOp{Op: "member", User: inv.caller}, &info); err == nil {
+			out.Payload = h.object(&info, inv.caller.ID, inv.callerSession)
+		}
+	}
+	t.sendCaller(inv, encode(out))
+	t.notifyCaller(inv, stateAccepted, 200)
+	t.record(ctx, inv, stateAccepted, 200, op.User.ID)
+	if inv.transfer != nil {
+		go t.h.transferAccepted(context.WithoutCancel(ctx), inv.transfer, op.User)
+	}
+	if h.cfg.Invites.OnlyOneDeviceWithInvitations {
+		go t.stopOtherInvites(context.WithoutCancel(ctx), op.User, inv.id)
+	}
+	return json.RawMessage(`{}`), nil
+}
+
+// validDecline lists the codes a callee may decline with.
+var validDecline = map[int]bool{403: true, 404: true, 408: true, 480: true, 486: true, 487: true, 488: true, 600: true, 603: true, 606: true}
+
+func (t *inviteTable) declineLocked(ctx context.Context, inv *invite, op inviteOp) (json.RawMessage, error) {
+	c := inv.candidates[op.Session]
+	if c == nil || c.state != stateRinging {
+		return nil, refuse(487, "the invitation is not ringing on this session")
+	}
+	t.h.log.Debug(fmt.Sprintf("decline peerId(%s), from(%s), inviteId(%s), errorCode(%d)", op.Session, op.User.ID, inv.id, op.Code))
+	c.state, c.code = stateDeclined, op.Code
+	t.settleLocked(ctx, inv)
+	return json.RawMessage(`{}`), nil
+}
+
+// settleLocked ends the invitation when no candidate rings any more: 603
+// (or the declines' code) when someone declined, 480 when the candidates
+// went away. While one still rings, the caller is told nothing.
+func (t *inviteTable) settleLocked(ctx context.Context, inv *invite) {
+	declined := 0
+	code := 0
+	for _, c := range inv.candidates {
+		switch c.state {
+		case stateRinging:
+			return
+		case stateDeclined:
+			declined++
+			if code == 0 || c.code >= 600 || code < 600 && c.code == 486 {
+				code = c.code
+			}
+		}
+	}
+	if len(inv.candidates) == 0 && t.h.cfg.Invites.Basic.ResolvePush && t.h.pusher != nil {
+		return // still waiting for a pushed phone to connect
+	}
+	if declined > 0 {
+		t.endLocked(ctx, inv, stateDeclined, code, "declined")
+		return
+	}
+	t.endLocked(ctx, inv, stateFailed, 480, "not connected: the callee's sessions went away")
+}
+
+// endLocked ends a ringing invitation with an outcome for the caller.
+func (t *inviteTable) endLocked(ctx context.Context, inv *invite, state string, code int, msg string) {
+	candidateCode, candidateMsg := 487, "cancelled by the caller"
+	switch state {
+	case stateTimeout:
+		candidateCode, candidateMsg = 408, "nobody answered"
+	case stateDeclined, stateFailed:
+		candidateCode, candidateMsg = code, msg
+	}
+	if msg == "" {
+		msg = candidateMsg
+	}
+	t.finishLocked(ctx, inv, state, candidateCode, candidateMsg, "")
+	var out outcomeFrame
+	switch state {
+	case stateDeclined:
+		// The seeds answer a rejection with an answer carrying the error.
+		out = outcomeFrame{Answer: inv.outcome, RequestID: inv.reqID, From: firstTarget(inv), Error: code}
+	default:
+		out = outcomeFrame{Cancel: inv.outcome, RequestID: inv.reqID, Error: code, Message: msg, To: firstTarget(inv), From: inv.caller.ID}
+	}
+	t.sendCaller(inv, encode(out))
+	t.notifyCaller(inv, state, code)
+	t.record(ctx, inv, state, code, "")
+	if inv.transfer != nil && state != stateAccepted {
+		go t.h.transferFailed(context.WithoutCancel(ctx), inv.transfer, code)
+	}
+}
+
+func firstTarget(inv *invite) string {
+	if inv.group != "" {
+		return inv.group
+	}
+	for id := range inv.targets {
+		return id
+	}
+	return inv.to
+}
+
+// candidateReply forwards a callee session's answer or decline to the node
+// that owns the invitation; a refusal comes back to the session as a cancel.
+func (t *inviteTable) candidateReply(ctx context.Context, s *Session, f *Frame, p pendingRequest) {
+	h := t.h
+	op := inviteOp{Invite: p.invite, Session: s.ID, User: userRefOf(s.User)}
+	if f.Kind() == "answer" {
+		op.Op = "accept"
+		if p.kind == "inviteRequest" {
+			var pl struct {
+				Room string `json:"room"`
+			}
+			if err := f.DecodePayload(&pl); err != nil {
+				s.addPending(f.RequestID, p)
+				var pe *ProtocolError
+				errors.As(err, &pe)
+				s.send(cancel(f.Name(), f.RequestID, 400, pe.Message))
+				return
+			}
+			if pl.Room == "" {
+				// No room given: the callee gets a new room of its own.
+				info, err := h.rooms.create(ctx, s, createOptions{}, nil, "", "")
+				if err != nil {
+					s.addPending(f.RequestID, p)
+					s.send(cancel(f.Name(), f.RequestID, 500, "could not create a room"))
+					return
+				}
+				pl.Room = info.ID
+			}
+			op.Room = pl.Room
+		}
+	} else {
+		op.Op, op.Code = "decline", f.Error
+		if op.Code == 0 {
+			op.Code = 603
+		}
+		if !validDecline[op.Code] {
+			s.addPending(f.RequestID, p)
+			s.send(cancel(f.Name(), f.RequestID, 400, fmt.Sprintf("%d is not a code to decline with (use 486 busy or 603 decline)", f.Error)))
+			return
+		}
+	}
+	_, err := h.rpcCall(ctx, p.owner, rpcMsg{Kind: "invite", Invite: &op})
+	var c *Cancel
+	switch {
+	case errors.As(err, &c):
+		s.send(cancel(f.Name(), f.RequestID, c.Code, c.Message))
+	case err != nil:
+		h.log.Warn("qss: forward answer", "invite", p.invite, "err", err)
+		s.send(cancel(f.Name(), f.RequestID, 480, "the caller's server is unreachable"))
+	}
+}
+
+// cancelOwn handles the caller's cancel of its own ringing request; it
+// reports whether f was one.
+func (t *inviteTable) cancelOwn(ctx context.Context, s *Session, f *Frame) bool {
+	if f.Cancel != "invitation" && f.Cancel != "inviteRequest" && f.Cancel != "transfer" {
+		return false
+	}
+	t.mu.Lock()
+	id, ok := t.byCaller[s.ID+"/"+f.RequestID]
+	inv := t.invites[id]
+	t.mu.Unlock()
+	if !ok || inv == nil {
+		return false
+	}
+	inv.mu.Lock()
+	if inv.state == stateRinging {
+		t.endLocked(ctx, inv, stateCancelled, 487, "cancelled")
+	}
+	inv.mu.Unlock()
+	return true
+}
+
+// ringNewSession rings a session that connects while invitations to its user
+// ring (the seeds' currentInvitations), so a reconnecting phone still rings.
+func (t *inviteTable) ringNewSession(ctx context.Context, s *Session) {
+	h := t.h
+	m, _, err := h.setGet(ctx, invitesKey(s.User.UserID))
+	if err != nil {
+		return
+	}
+	for inviteID, raw := range m {
+		var owner string
+		if json.Unmarshal(raw, &owner) != nil {
+			continue
+		}
+		h.log.Debug("resuming invite", "invite", inviteID, "peer", s.ID)
+		op := inviteOp{Op: "addCandidate", Invite: inviteID, Session: s.ID, User: userRefOf(s.User)}
+		if _, err := h.rpcCall(ctx, owner, rpcMsg{Kind: "invite", Invite: &op}); err != nil {
+			h.log.Debug("qss: ring new session", "invite", inviteID, "err", err)
+		}
+	}
+}
+
+// dropSession tells the owners of the invitations ringing s that s is gone.
+func (t *inviteTable) dropSession(ctx context.Context, s *Session) {
+	s.mu.Lock()
+	var list []pendingRequest
+	for id, p := range s.pending {
+		list = append(list, p)
+		delete(s.pending, id)
+	}
+	s.mu.Unlock()
+	for _, p := range list {
+		op := inviteOp{Op: "candidateGone", Invite: p.invite, Session: s.ID, User: userRefOf(s.User)}
+		if _, err := t.h.rpcCall(ctx, p.owner, rpcMsg{Kind: "invite", Invite: &op}); err != nil {
+			t.h.log.Debug("qss: drop candidate", "invite", p.invite, "err", err)
+		}
+	}
+}
+
+// callerGone cancels the invitations a session made when it goes away.
+func (t *inviteTable) callerGone(ctx context.Context, s *Session) {
+	t.mu.Lock()
+	var list []*invite
+	for _, inv := range t.invites {
+		if inv.callerSession == s.ID {
+			list = append(list, inv)
+		}
+	}
+	t.mu.Unlock()
+	for _, inv := range list {
+		inv.mu.Lock()
+		if inv.state == stateRinging {
+			t.endLocked(ctx, inv, stateCancelled, 487, "the caller went away")
+		}
+		inv.mu.Unlock()
+	}
+}
+
+// stopOtherInvites stops the user's other ringing invitations
+// (onlyOneDeviceWithInvitations).
+func (t *inviteTable) stopOtherInvites(ctx context.Context, u userRef, except string) {
+	h := t.h
+	m, _, err := h.setGet(ctx, invitesKey(u.ID))
+	if err != nil {
+		return
+	}
+	for inviteID, raw := range m {
+		var owner string
+		if inviteID == except || json.Unmarshal(raw, &owner) != nil {
+			continue
+		}
+		h.log.Debug("will reject pending invitations of", "user", u.ID, "except", except)
+		op := inviteOp{Op: "dropUser", Invite: inviteID, User: u}
+		h.rpcCall(ctx, owner, rpcMsg{Kind: "invite", Invite: &op})
+	}
+}
+
+// roomDestroyed cancels this node's invitations into a room that ended, and
+// tells the other nodes to do the same.
+func (t *inviteTable) roomDestroyed(ctx context.Context, room string) {
+	t.cancelRoom(ctx, room)
+	env := &envelope{Kind: "roomGone", Room: room}
+	t.h.bus.Publish(ctx, subjectAll, env.marshal())
+}
+
+func (t *inviteTable) cancelRoom(ctx context.Context, room string) {
+	t.mu.Lock()
+	var list []*invite
+	for _, inv := range t.invites {
+		if inv.room == room && inv.kind != "inviteRequest" {
+			list = append(list, inv)
+		}
+	}
+	t.mu.Unlock()
+	for _, inv := range list {
+		inv.mu.Lock()
+		if inv.state == stateRinging {
+			t.endLocked(ctx, inv, stateCancelled, 487, "the room was destroyed")
+		}
+		inv.mu.Unlock()
+	}
+}
+
+// watchdog cancels invitations ringing longer than watchdog.invites.expiration.
+func (t *inviteTable) watchdog() {
+	exp := time.Duration(t.h.cfg.Watchdog.Invites.Expiration) * time.Millisecond
+	t.mu.Lock()
+	var old []*invite
+	for _, inv := range t.invites {
+		if time.Since(inv.created) > exp {
+			old = append(old, inv)
+		}
+	}
+	t.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, inv := range old {
+		inv.mu.Lock()
+		if inv.state == stateRinging {
+			t.endLocked(ctx, inv, stateTimeout, 408, "nobody answered")
+			t.h.log.Debug("invite declined", "invite", inv.id, "watchdog", true)
+		}
+		inv.mu.Unlock()
+	}
+}

@@ -1,0 +1,204 @@
+package qss_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openwac/wac/client"
+	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/grant"
+)
+
+func TestRoomOptions(t *testing.T) {
+	tweak := func(c *config.Config) {
+		c.Rooms.UserIDAsRoomID = true
+		c.Rooms.UpdateRoomOwnerWhenLeaves = true
+		c.Rooms.IdleTimeout = 300
+	}
+	modes(t, tweak, func(t *testing.T, c *cluster) {
+		ctx := tctx(t)
+		alice, au := c.user(0, "alice")
+		bob, bu := c.user(1, "bob")
+		a, b := connect(t, alice), connect(t, bob)
+		// userIdAsRoomId: alice's room is named after her, and asking again
+		// gives the same room.
+		f, err := a.Request(ctx, "createRoom", map[string]any{"acl": []string{"bob"}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := decodeRoom(t, f)
+		if r.Room != "alice" || r.UUID != "alice" {
+			t.Fatalf("room of alice is %q", r.Room)
+		}
+		f, err = a.Request(ctx, "createRoom", map[string]any{}, nil)
+		if err != nil || decodeRoom(t, f).ID != r.ID {
+			t.Fatalf("second createRoom: %v %s", err, f.Payload)
+		}
+		// The room token is a grant for this room and user, signed with the
+		// cluster secret the media server checks.
+		g, err := grant.Verify(c.nodes[0].Secret, r.Token, time.Now())
+		if err != nil || g.Room != "alice" || g.User != au.ID || !g.Publish || !g.Subscribe {
+			t.Fatalf("token grant %+v %v", g, err)
+		}
+		if _, err := grant.Verify([]byte("another secret"), r.Token, time.Now()); err == nil {
+			t.Fatal("the token verifies with another secret")
+		}
+		a.Request(ctx, "joinRoom", map[string]any{"room": r.Room}, nil)
+		b.Request(ctx, "joinRoom", map[string]any{"room": r.Room}, nil)
+		// updateRoomOwnerWhenLeaves: bob owns the room once alice leaves.
+		a.Request(ctx, "leaveRoom", map[string]any{"room": r.Room}, nil)
+		ev := waitEventAbout(t, b, "roomUpdated", bu.ID)
+		if !strings.Contains(string(ev.Payload), `"owner":"`+bu.ID+`"`) {
+			t.Fatalf("roomUpdated %s", ev.Payload)
+		}
+		if _, err := b.Request(ctx, "updateRoom", map[string]any{"room": r.Room, "record": true}, nil); err != nil {
+			t.Fatalf("the new owner cannot update: %v", err)
+		}
+		// rooms.idleTimeout: once empty, the room goes after the timeout
+		// (checked each minute, so the test asks the node to check now).
+		b.Request(ctx, "leaveRoom", map[string]any{"room": r.Room}, nil)
+		time.Sleep(400 * time.Millisecond)
+		for _, n := range c.nodes {
+			n.Hub().Upkeep()
+		}
+		waitFor(t, func() bool {
+			_, err := a.Request(ctx, "getRoom", map[string]any{"room": r.Room}, nil)
+			return cancelCode(err) == 404
+		})
+	})
+}
+
+func TestNotInACall(t *testing.T) {
+	tweak := func(c *config.Config) {
+		c.Rooms.NotInACall = true
+		c.ConferenceState.AllowInvitesWhileInCall = false
+	}
+	modes(t, tweak, func(t *testing.T, c *cluster) {
+		ctx := tctx(t)
+		alice, _ := c.user(0, "alice")
+		a := connect(t, alice)
+		f, _ := a.Request(ctx, "createRoom", map[string]any{}, nil)
+		a.Request(ctx, "joinRoom", map[string]any{"room": decodeRoom(t, f).Room}, nil)
+		if _, err := a.Request(ctx, "createRoom", map[string]any{}, nil); cancelCode(err) != 486 {
+			t.Fatalf("a user in a call created a second room: %v", err)
+		}
+	})
+}
+
+// pushRecorder records push invitations: it stands where the push service
+// plugs into signaling (invites.basic.resolvePush).
+type pushRecorder struct{ users chan string }
+
+func (p *pushRecorder) PushInvitation(ctx context.Context, userID string, invite map[string]any) error {
+	p.users <- userID
+	return nil
+}
+
+func TestResolvePushKeepsRingingForThePhone(t *testing.T) {
+	push := &pushRecorder{users: make(chan string, 4)}
+	c := newClusterWith(t, 1, func(cfg *config.Config) { cfg.Invites.Basic.ResolvePush = true }, push)
+	ctx := tctx(t)
+	alice, _ := c.user(0, "alice")
+	bob, bu := c.user(0, "bob")
+	a := connect(t, alice)
+	cl := dial(t, a, "bob", nil)
+	select {
+	case u := <-push.users:
+		if u != bu.ID {
+			t.Fatalf("pushed to %s", u)
+		}
+	case <-ctx.Done():
+		t.Fatal("no push for a callee without sessions")
+	}
+	silent(t, cl.ch, 200*time.Millisecond)
+	// The phone wakes, connects and rings.
+	b := connect(t, bob)
+	b.Accept(ctx, ring(t, b), nil)
+	if f := outcome(t, cl.ch); f.Answer != "invitation" {
+		t.Fatalf("outcome %s", f.Raw)
+	}
+}
+
+func TestSeparateWebSocketListener(t *testing.T) {
+	port := freePort(t)
+	c := newCluster(t, 1, func(cfg *config.Config) { cfg.IO.Websockets.Port = port })
+	alice, _ := c.user(0, "alice")
+	ctx := tctx(t)
+	conn, err := alice.Connect(ctx, client.ConnectOptions{URL: "ws://" + c.nodes[0].WebSocketAddr() + "/qss"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if !strings.HasSuffix(c.nodes[0].WebSocketAddr(), ":"+strconv.Itoa(port)) {
+		t.Fatalf("listener on %s, want port %d", c.nodes[0].WebSocketAddr(), port)
+	}
+	if _, err := conn.Request(ctx, "createRoom", map[string]any{}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A node that ran calls and stopped leaves no goroutine behind.
+func TestNoGoroutineLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Run("calls", func(t *testing.T) {
+		c := newCluster(t, 2, nil)
+		ctx := tctx(t)
+		alice, _ := c.user(0, "alice")
+		bob, _ := c.user(1, "bob")
+		a, b := connect(t, alice), connect(t, bob)
+		for range 5 {
+			cl := dial(t, a, "bob", nil)
+			b.Accept(ctx, ring(t, b), nil)
+			outcome(t, cl.ch)
+			b.Request(ctx, "joinRoom", map[string]any{"room": cl.room.Room}, nil)
+			a.Request(ctx, "destroyRoom", map[string]any{"room": cl.room.Room}, nil)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines before, %d after the nodes stopped:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// A client that stops answering pings (a dead network) is noticed within
+// qss.pingInterval + qss.pingTimeout and its session ends.
+func TestDeadConnectionDetected(t *testing.T) {
+	c := newCluster(t, 1, func(cfg *config.Config) { cfg.QSS.PingInterval, cfg.QSS.PingTimeout = 1000, 500 })
+	alice, _ := c.user(0, "alice")
+	ctx := tctx(t)
+	// A raw WebSocket handshake, then silence: no pong ever comes back.
+	addr := strings.TrimPrefix(c.urls[0], "http://")
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	fmt.Fprintf(raw, "GET /qss?token=%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", alice.AccessToken(), addr)
+	status, _ := bufio.NewReader(raw).ReadString('\n')
+	if !strings.Contains(status, "101") {
+		t.Fatalf("handshake: %q", status)
+	}
+	var list []map[string]any
+	waitFor(t, func() bool {
+		alice.API(ctx, "GET", "/sapi/sessions", nil, &list)
+		return len(list) == 1
+	})
+	start := time.Now()
+	waitFor(t, func() bool {
+		alice.API(ctx, "GET", "/sapi/sessions", nil, &list)
+		return len(list) == 0
+	})
+	t.Logf("dead session removed after %v", time.Since(start))
+}

@@ -1,0 +1,946 @@
+package qss
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"reflect"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/openwac/wac/internal/bus"
+	"github.com/openwac/wac/internal/grant"
+	"github.com/openwac/wac/internal/store"
+)
+
+// roomTable holds the rooms this node owns and routes operations on rooms
+// owned elsewhere to their node.
+type roomTable struct {
+	h      *Hub
+	mu     sync.Mutex
+	rooms  map[string]*room
+	owners sync.Map // room id → owner node, for rooms of other nodes
+}
+
+func newRoomTable(h *Hub) *roomTable {
+	return &roomTable{h: h, rooms: map[string]*room{}}
+}
+
+// room is a conference room, on the node that owns it.
+type room struct {
+	mu           sync.Mutex
+	id           string // the room's uuid (or the owner's username with userIdAsRoomId)
+	recordID     string // 24-hex id of the room object and of its call record
+	number       string
+	owner        string
+	record       bool
+	bitrate      int
+	limit        int
+	created      time.Time
+	media        MediaRoom
+	acl          []string // users allowed in, in the order they were added
+	inACL        map[string]bool
+	participants map[string]*participant // joined users
+	order        []string                // joined users in joining order
+	idleSince    time.Time
+	destroyed    bool
+	quickURI     string
+	call         *store.Call
+	users        map[string]string // every user of the call → domain id, for the call record
+	invited      map[string]string // users added to the ACL by an invitation → invite id
+}
+
+type participant struct {
+	user     userRef
+	sessions map[string]int64 // session → joined (ms)
+	joined   int64
+	hold     bool
+}
+
+// roomOp is an operation on a room, sent to the room's owner node.
+type roomOp struct {
+	Op         string          `json:"op"`
+	Room       string          `json:"room"`
+	User       userRef         `json:"user"`
+	Session    string          `json:"session,omitempty"`
+	Code       int             `json:"code,omitempty"`
+	Reason     string          `json:"reason,omitempty"`
+	Target     string          `json:"target,omitempty"`
+	Users      []userRef       `json:"users,omitempty"`
+	ACL        []string        `json:"acl,omitempty"`
+	SetACL     bool            `json:"setAcl,omitempty"`
+	Record     *bool           `json:"record,omitempty"`
+	DryRun     bool            `json:"dryRun,omitempty"`
+	Mediatypes map[string]bool `json:"mediatypes,omitempty"`
+	Invite     string          `json:"invite,omitempty"`
+	Entry      json.RawMessage `json:"entry,omitempty"`
+}
+
+// roomInfo is a snapshot of a room: what every room object is built from.
+type roomInfo struct {
+	ID                string            `json:"id"`
+	RecordID          string            `json:"recordId"`
+	Number            string            `json:"number"`
+	Owner             string            `json:"owner"`
+	Record            bool              `json:"record"`
+	Bitrate           int               `json:"bitrate"`
+	Limit             int               `json:"limit"`
+	Created           int64             `json:"created"`
+	Media             MediaRoom         `json:"media"`
+	ACL               []string          `json:"acl"`
+	Joined            []string          `json:"joined"`
+	ParticipantDetail []participantJSON `json:"participantsDetails,omitempty"`
+}
+
+type participantJSON struct {
+	ID       string   `json:"id"`
+	Username string   `json:"username"`
+	Domain   string   `json:"domain"`
+	Sessions []string `json:"sessions"`
+	Joined   int64    `json:"joined"`
+	Hold     bool     `json:"hold"`
+}
+
+// roomObject is the seeds' room object, made for one user: its token is that
+// user's grant for the room's media.
+type roomObject struct {
+	ID                string            `json:"id"`
+	UUID              string            `json:"uuid"`
+	Owner             string            `json:"owner"`
+	Record            bool              `json:"record"`
+	Number            string            `json:"number"`
+	SipURI            string            `json:"sipUri"`
+	Bitrate           int               `json:"bitrate"`
+	ServerUUID        string            `json:"serverUuid"`
+	Server            roomServer        `json:"server"`
+	Timestamp         int64             `json:"timestamp"`
+	ParticipantsLimit int               `json:"participantsLimit"`
+	ICE               []ICEServer       `json:"ice"`
+	Room              string            `json:"room"`
+	Token             string            `json:"token"`
+	Participants      []string          `json:"participants"`
+	Joined            []string          `json:"joined"`
+	ParticipantDetail []participantJSON `json:"participantsDetails,omitempty"`
+}
+
+type roomServer struct {
+	HTTPS string `json:"https"`
+	WSS   string `json:"wss"`
+}
+
+// object builds the room object of info for user (and session).
+func (h *Hub) object(info *roomInfo, user, session string) *roomObject {
+	sip := ""
+	if h.cfg.QSS.SIPDomain != "" {
+		sip = "sip:888" + info.Number + "@" + h.cfg.QSS.SIPDomain
+	}
+	ttl := time.Duration(h.cfg.Rooms.TokenTTL) * time.Second
+	tok := grant.Sign(h.secret, grant.Grant{Room: info.ID, User: user, Session: session, Publish: true, Subscribe: true,
+		Expires: time.Now().Add(ttl).Unix()})
+	ice := h.iceServers(user)
+	return &roomObject{
+		ID: info.RecordID, UUID: info.ID, Owner: info.Owner, Record: info.Record, Number: info.Number, SipURI: sip,
+		Bitrate: info.Bitrate, ServerUUID: info.Media.ServerUUID,
+		Server:    roomServer{HTTPS: info.Media.HTTPS, WSS: info.Media.WSS},
+		Timestamp: info.Created, ParticipantsLimit: info.Limit, ICE: ice, Room: info.ID, Token: tok,
+		Participants: nonNilStrings(info.ACL), Joined: nonNilStrings(info.Joined), ParticipantDetail: info.ParticipantDetail,
+	}
+}
+
+// iceServers is the room object's ice list for a user: the media side's
+// STUN and TURN servers, or turn.stunServers when the node has no media.
+func (h *Hub) iceServers(user string) []ICEServer {
+	if h.media != nil {
+		if ice := h.media.ICEServers(user); ice != nil {
+			return ice
+		}
+		return []ICEServer{}
+	}
+	ice := []ICEServer{}
+	for _, u := range h.cfg.TURN.STUNServers {
+		ice = append(ice, ICEServer{URLs: u})
+	}
+	return ice
+}
+
+func nonNilStrings(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
+}
+
+// roomToken is a room id as a key token: itself when it is lower-case
+// letters and digits (uuids), else x and its hex (usernames).
+func roomToken(id string) string {
+	if isToken(id) {
+		return id
+	}
+	return "x" + hex.EncodeToString([]byte(id))
+}
+
+// roomKey is the shared-state key that names a room's owner node.
+func roomKey(id string) string { return "room." + roomToken(id) }
+
+// isToken reports whether s is lower-case letters and digits only.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func newUUID() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newNumber() string {
+	n, _ := rand.Int(rand.Reader, big.NewInt(90000000))
+	return fmt.Sprint(10000000 + n.Int64())
+}
+
+// createOptions are createRoom's payload.
+type createOptions struct {
+	Room              string   `json:"room"`
+	Record            bool     `json:"record"`
+	ACL               []string `json:"acl"`
+	ParticipantsLimit int      `json:"participantsLimit"`
+	Bitrate           int      `json:"bitrate"`
+}
+
+// create makes a room owned by this node, with s's user as owner (when
+// rooms.setOwner) and in the ACL.
+func (t *roomTable) create(ctx context.Context, s *Session, opts createOptions, acl []userRef, quickURI, fixedID string) (*roomInfo, error) {
+	h := t.h
+	id := fixedID
+	if id == "" {
+		id = newUUID()
+	}
+	if h.cfg.Rooms.UserIDAsRoomID && quickURI == "" {
+		id = s.User.Username
+	}
+	limit := h.cfg.Rooms.ParticipantsLimit
+	if opts.ParticipantsLimit > 0 && opts.ParticipantsLimit < limit {
+		limit = opts.ParticipantsLimit
+	}
+	bitrate := h.cfg.Rooms.Bitrate
+	if opts.Bitrate > 0 && opts.Bitrate < bitrate {
+		bitrate = opts.Bitrate
+	}
+	if _, err := h.kv.Create(ctx, roomKey(id), []byte(h.node)); err != nil {
+		if errors.Is(err, bus.ErrExists) {
+			if h.cfg.Rooms.UserIDAsRoomID && quickURI == "" {
+				// The user's room exists already: it is theirs to use.
+				var info roomInfo
+				return &info, t.call(ctx, id, roomOp{Op: "get", User: userRefOf(s.User)}, &info)
+			}
+			return nil, refuse(409, "room %s exists", id)
+		}
+		return nil, fmt.Errorf("claim room: %w", err)
+	}
+	r := &room{
+		id: id, recordID: store.NewID(), number: newNumber(), record: opts.Record, bitrate: bitrate, limit: limit,
+		created: time.Now(), inACL: map[string]bool{}, participants: map[string]*participant{}, quickURI: quickURI,
+		users: map[string]string{}, invited: map[string]string{},
+	}
+	r.idleSince = r.created
+	creator := userRefOf(s.User)
+	if h.cfg.Rooms.SetOwner && quickURI == "" {
+		r.owner = creator.ID
+	}
+	if quickURI == "" {
+		r.addACL(creator)
+	}
+	for _, u := range acl {
+		r.addACL(u)
+	}
+	if h.media != nil {
+		m, err := h.media.CreateRoom(ctx, id, MediaOptions{Bitrate: h.cfg.Media.Bitrate, Record: opts.Record})
+		if err != nil {
+			h.kv.Delete(ctx, roomKey(id))
+			return nil, fmt.Errorf("create media room: %w", err)
+		}
+		r.media = m
+		if m.Number != "" {
+			r.number = m.Number
+		}
+	}
+	r.call = &store.Call{ID: r.recordID, Room: id, OwnerID: r.owner, Created: r.created.UnixMilli()}
+	r.users[creator.ID] = creator.DomainID
+	t.mu.Lock()
+	t.rooms[id] = r
+	t.mu.Unlock()
+	h.calls.save(r.snapshotCall())
+	h.log.Debug("create", "peer", s.ID, "room", id, "record", opts.Record)
+	h.log.Info("Creating room state for the room "+id+" with type "+roomType(quickURI), "room", id)
+	info := r.info(false)
+	return &info, nil
+}
+
+func roomType(quickURI string) string {
+	if quickURI != "" {
+		return "quickConference"
+	}
+	return "basic"
+}
+
+func (r *room) addACL(u userRef) {
+	if !r.inACL[u.ID] {
+		r.inACL[u.ID] = true
+		r.acl = append(r.acl, u.ID)
+	}
+}
+
+func (r *room) removeACL(id string) {
+	if !r.inACL[id] {
+		return
+	}
+	delete(r.inACL, id)
+	for i, a := range r.acl {
+		if a == id {
+			r.acl = append(r.acl[:i:i], r.acl[i+1:]...)
+			break
+		}
+	}
+}
+
+// info snapshots the room; r.mu is held or the room is new.
+func (r *room) info(details bool) roomInfo {
+	ri := roomInfo{ID: r.id, RecordID: r.recordID, Number: r.number, Owner: r.owner, Record: r.record, Bitrate: r.bitrate,
+		Limit: r.limit, Created: r.created.UnixMilli(), Media: r.media, ACL: append([]string{}, r.acl...),
+		Joined: append([]string{}, r.order...)}
+	if details {
+		ri.ParticipantDetail = []participantJSON{}
+		for _, id := range r.order {
+			p := r.participants[id]
+			pj := participantJSON{ID: id, Username: p.user.Username, Domain: p.user.Domain, Joined: p.joined, Hold: p.hold}
+			for sid := range p.sessions {
+				pj.Sessions = append(pj.Sessions, sid)
+			}
+			sort.Strings(pj.Sessions)
+			ri.ParticipantDetail = append(ri.ParticipantDetail, pj)
+		}
+	}
+	return ri
+}
+
+func (r *room) snapshotCall() *callSave {
+	c := *r.call
+	c.Detail.Participants = append([]store.CallParticipant{}, r.call.Detail.Participants...)
+	c.Detail.Invites = append([]store.CallInvite{}, r.call.Detail.Invites...)
+	c.Detail.Transfers = append([]store.CallTransfer{}, r.call.Detail.Transfers...)
+	domains := map[string]bool{}
+	users := map[string]string{}
+	for u, d := range r.users {
+		users[u] = d
+		domains[d] = true
+	}
+	c.Detail.Domains = nil
+	for d := range domains {
+		c.Detail.Domains = append(c.Detail.Domains, d)
+	}
+	sort.Strings(c.Detail.Domains)
+	c.OwnerID = r.owner
+	return &callSave{call: &c, users: users}
+}
+
+// call runs op on the room's owner node and stores its result in out (a
+// pointer to the operation's result type, or nil). On this node the result
+// is handed over as it is; from another node it comes as JSON.
+func (t *roomTable) call(ctx context.Context, id string, op roomOp, out any) error {
+	if id == "" {
+		return refuse(400, `field "room" is required`)
+	}
+	op.Room = id
+	t.mu.Lock()
+	_, local := t.rooms[id]
+	t.mu.Unlock()
+	if !local {
+		owner, err := t.owner(ctx, id)
+		if err != nil {
+			return err
+		}
+		// A room claimed here but gone is answered by apply (404).
+		local = owner == t.h.node
+		if !local {
+			raw, err := t.h.rpcCall(ctx, owner, rpcMsg{Kind: "room", Room: &op})
+			if err != nil || out == nil {
+				return err
+			}
+			return json.Unmarshal(raw, out)
+		}
+	}
+	res, err := t.apply(ctx, op)
+	if err != nil {
+		return err
+	}
+	return assign(out, res)
+}
+
+// assign stores res (a value or a pointer) in out (a pointer).
+func assign(out, res any) error {
+	if out == nil || res == nil {
+		return nil
+	}
+	ov := reflect.ValueOf(out).Elem()
+	rv := reflect.ValueOf(res)
+	if rv.Kind() == reflect.Pointer {
+		rv = rv.Elem()
+	}
+	if !rv.Type().AssignableTo(ov.Type()) {
+		return fmt.Errorf("qss: a %s result cannot fill a %s", rv.Type(), ov.Type())
+	}
+	ov.Set(rv)
+	return nil
+}
+
+func (t *roomTable) owner(ctx context.Context, id string) (string, error) {
+	if v, ok := t.owners.Load(id); ok {
+		return v.(string), nil
+	}
+	v, _, err := t.h.kv.Get(ctx, roomKey(id))
+	if errors.Is(err, bus.ErrNotFound) {
+		return "", refuse(404, "room %s not found", truncate(id, 80))
+	}
+	if err != nil {
+		return "", err
+	}
+	owner := string(v)
+	if !t.h.nodeAlive(ctx, owner) {
+		return "", refuse(404, "room %s not found (its node is gone)", truncate(id, 80))
+	}
+	t.owners.Store(id, owner)
+	return owner, nil
+}
+
+// apply runs an operation on a room this node owns and returns its result.
+func (t *roomTable) apply(ctx context.Context, op roomOp) (any, error) {
+	t.mu.Lock()
+	r := t.rooms[op.Room]
+	t.mu.Unlock()
+	if r == nil {
+		return nil, refuse(404, "room %s not found", truncate(op.Room, 80))
+	}
+	h := t.h
+	r.mu.Lock()
+	if r.destroyed {
+		r.mu.Unlock()
+		return nil, refuse(404, "room %s not found", truncate(op.Room, 80))
+	}
+	var out any
+	var err error
+	var notify []func()
+	switch op.Op {
+	case "get":
+		if !r.inACL[op.User.ID] && !h.isAdminOf(op.User) {
+			err = errNotInACL()
+			break
+		}
+		info := r.info(true)
+		out = &info
+	case "member":
+		if !r.inACL[op.User.ID] {
+			err = errNotInACL()
+			break
+		}
+		info := r.info(false)
+		out = &info
+	case "join":
+		out, notify, err = t.join(ctx, r, op)
+	case "leave":
+		out, notify, err = t.leave(ctx, r, op)
+	case "update":
+		out, notify, err = t.update(r, op)
+	case "expel":
+		out, notify, err = t.expel(ctx, r, op)
+	case "aclAdd":
+		for _, u := range op.Users {
+			if !r.inACL[u.ID] && op.Invite != "" {
+				r.invited[u.ID] = op.Invite
+			}
+			r.addACL(u)
+			r.users[u.ID] = u.DomainID
+		}
+		info := r.info(false)
+		out = &info
+	case "aclRemove":
+		// Users an invitation let in but who never joined leave the ACL
+		// when the invitation ends without them.
+		for _, u := range op.Users {
+			if r.participants[u.ID] == nil && r.invited[u.ID] == op.Invite {
+				r.removeACL(u.ID)
+				delete(r.invited, u.ID)
+			}
+		}
+		out = struct{}{}
+	case "hold", "unhold":
+		p := r.participants[op.User.ID]
+		if p == nil {
+			err = refuse(403, "you are not in the room")
+			break
+		}
+		p.hold = op.Op == "hold"
+		name := "participantHold"
+		if !p.hold {
+			name = "participantUnhold"
+		}
+		frame := event(name, map[string]any{"room": r.id, "participant": op.User.ID, "username": op.User.Username})
+		notify = append(notify, r.broadcast(h, frame, op.User.ID))
+		out = struct{}{}
+	case "mute":
+		if r.participants[op.User.ID] == nil {
+			err = refuse(403, "you are not in the room")
+			break
+		}
+		target := r.participants[op.Target]
+		if target == nil {
+			err = refuse(404, "participant %s is not in the room", truncate(op.Target, 40))
+			break
+		}
+		frame := event("mute-request", map[string]any{"room": r.id, "from": op.User.ID, "username": op.User.Username,
+			"mediatypes": op.Mediatypes})
+		sessions := keys(target.sessions)
+		notify = append(notify, func() { h.deliver(context.Background(), op.Target, sessions, frame, nil) })
+		out = struct{}{}
+	case "destroy":
+		if h.cfg.Rooms.SetOwner && r.owner != "" && r.owner != op.User.ID && !h.isAdminOf(op.User) {
+			err = refuse(403, "only the owner of the room may destroy it")
+			break
+		}
+		if r.owner == "" && !r.inACL[op.User.ID] && !h.isAdminOf(op.User) {
+			err = errNotInACL()
+			break
+		}
+		notify = t.destroyLocked(r, op.User.ID, "destroyed by "+op.User.Username)
+		out = struct{}{}
+	case "callInvite":
+		var e store.CallInvite
+		if json.Unmarshal(op.Entry, &e) == nil {
+			r.recordInvite(e)
+			h.calls.save(r.snapshotCall())
+		}
+		out = struct{}{}
+	case "callTransfer":
+		var e store.CallTransfer
+		if json.Unmarshal(op.Entry, &e) == nil {
+			r.recordTransfer(e)
+			h.calls.save(r.snapshotCall())
+		}
+		out = struct{}{}
+	default:
+		err = refuse(405, "unknown room operation %q", op.Op)
+	}
+	r.mu.Unlock()
+	for _, fn := range notify {
+		fn()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (h *Hub) isAdminOf(u userRef) bool { return u.Role == store.RoleAdmin }
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// broadcast returns a function that sends frame to the joined sessions of
+// every participant but except.
+func (r *room) broadcast(h *Hub, frame []byte, except string) func() {
+	type target struct {
+		user     string
+		sessions []string
+	}
+	var targets []target
+	for _, id := range r.order {
+		if id == except {
+			continue
+		}
+		targets = append(targets, target{id, keys(r.participants[id].sessions)})
+	}
+	return func() {
+		for _, t := range targets {
+			h.deliver(context.Background(), t.user, t.sessions, frame, nil)
+		}
+	}
+}
+
+// remoteParticipants is the event with the room's participant list.
+func (r *room) remoteParticipants() []byte {
+	info := r.info(true)
+	return event("remoteParticipants", map[string]any{"room": r.id, "participants": info.ParticipantDetail})
+}
+
+func (t *roomTable) join(ctx context.Context, r *room, op roomOp) (any, []func(), error) {
+	h := t.h
+	u := op.User
+	if !r.inACL[u.ID] {
+		if r.quickURI == "" {
+			return nil, nil, errNotInACL()
+		}
+		r.addACL(u) // a quick conference is open to whoever knows its URI
+	}
+	p := r.participants[u.ID]
+	if p == nil {
+		if len(r.participants) >= r.limit {
+			return nil, nil, refuse(486, "the room is full (participantsLimit %d)", r.limit)
+		}
+		p = &participant{user: u, sessions: map[string]int64{}, joined: time.Now().UnixMilli()}
+		r.participants[u.ID] = p
+		r.order = append(r.order, u.ID)
+	}
+	if _, again := p.sessions[op.Session]; again {
+		info := r.info(false)
+		return h.object(&info, u.ID, op.Session), nil, nil
+	}
+	now := time.Now().UnixMilli()
+	p.sessions[op.Session] = now
+	r.users[u.ID] = u.DomainID
+	r.call.Detail.Participants = append(r.call.Detail.Participants, store.CallParticipant{User: u.ID, Session: op.Session, Joined: now})
+	h.calls.save(r.snapshotCall())
+	h.setPut(ctx, callsKey(u.ID), r.id, h.node)
+	h.log.Info("user "+u.Username+" joined the room "+r.id, "room", r.id, "session", op.Session)
+	added := event("participantAdded", map[string]any{"room": r.id, "participant": participantJSON{
+		ID: u.ID, Username: u.Username, Domain: u.Domain, Sessions: []string{op.Session}, Joined: now}})
+	notify := []func(){r.broadcast(h, added, u.ID), r.broadcast(h, r.remoteParticipants(), "")}
+	if inv := r.invited[u.ID]; inv != "" {
+		// The invited user came: the invitation is complete (INVITE_COMPLETED).
+		delete(r.invited, u.ID)
+		for i := range r.call.Detail.Invites {
+			if e := &r.call.Detail.Invites[i]; e.ID == inv {
+				e.State = stateCompleted
+			}
+		}
+		h.log.Debug("INVITE_COMPLETED will be notified", "invite", inv, "room", r.id)
+		done := event("inviteCompleted", map[string]any{"room": r.id, "invite": inv, "user": u.ID})
+		notify = append(notify, r.broadcast(h, done, ""))
+	}
+	info := r.info(false)
+	return h.object(&info, u.ID, op.Session), notify, nil
+}
+
+func (t *roomTable) leave(ctx context.Context, r *room, op roomOp) (any, []func(), error) {
+	h := t.h
+	u := op.User
+	p := r.participants[u.ID]
+	if p == nil || op.Session != "" && p.sessions[op.Session] == 0 {
+		if !r.inACL[u.ID] {
+			return nil, nil, errNotInACL()
+		}
+		if p == nil {
+			// In the ACL but not joined: leaving declines the room for good.
+			r.removeACL(u.ID)
+			return struct{}{}, nil, nil
+		}
+		return nil, nil, refuse(403, "this session is not in the room")
+	}
+	code := op.Code
+	if code == 0 {
+		code = 200
+	}
+	now := time.Now().UnixMilli()
+	sessions := []string{op.Session}
+	if op.Session == "" {
+		sessions = keys(p.sessions)
+	}
+	for _, sid := range sessions {
+		delete(p.sessions, sid)
+		for i := len(r.call.Detail.Participants) - 1; i >= 0; i-- {
+			cp := &r.call.Detail.Participants[i]
+			if cp.User == u.ID && cp.Session == sid && cp.Left == 0 {
+				cp.Left, cp.Code = now, code
+				break
+			}
+		}
+	}
+	var notify []func()
+	for _, sid := range sessions {
+		room := r.id
+		no := false
+		notify = append(notify, func() {
+			h.deliver(context.Background(), u.ID, []string{sid}, nil, &envelope{Kind: "frame", Room: room, Joined: &no})
+		})
+	}
+	if len(p.sessions) > 0 {
+		h.calls.save(r.snapshotCall())
+		return struct{}{}, notify, nil
+	}
+	// The user's last session left: the user leaves the room and its ACL.
+	delete(r.participants, u.ID)
+	for i, id := range r.order {
+		if id == u.ID {
+			r.order = append(r.order[:i:i], r.order[i+1:]...)
+			break
+		}
+	}
+	r.removeACL(u.ID)
+	h.setDelete(ctx, callsKey(u.ID), r.id)
+	h.log.Info("user "+u.Username+" left the room "+r.id, "room", r.id, "code", code)
+	reason := op.Reason
+	removed := event("participantRemoved", map[string]any{"room": r.id, "participant": u.ID, "username": u.Username,
+		"code": code, "reason": reason})
+	notify = append(notify, r.broadcast(h, removed, ""), r.broadcast(h, r.remoteParticipants(), ""))
+	if r.owner == u.ID && h.cfg.Rooms.UpdateRoomOwnerWhenLeaves {
+		r.owner = ""
+		if len(r.order) > 0 {
+			r.owner = r.order[0]
+		}
+		upd := event("roomUpdated", map[string]any{"room": r.id, "owner": r.owner, "acl": r.acl, "record": r.record})
+		notify = append(notify, r.broadcast(h, upd, ""))
+	}
+	if len(r.participants) == 0 {
+		r.idleSince = time.Now()
+	}
+	h.calls.save(r.snapshotCall())
+	return struct{}{}, notify, nil
+}
+
+func (t *roomTable) update(r *room, op roomOp) (any, []func(), error) {
+	h := t.h
+	if h.cfg.Rooms.SetOwner && r.owner != "" && r.owner != op.User.ID && !h.isAdminOf(op.User) {
+		return nil, nil, refuse(403, "only the owner of the room may update it")
+	}
+	if !r.inACL[op.User.ID] && !h.isAdminOf(op.User) {
+		return nil, nil, errNotInACL()
+	}
+	h.log.Debug("update", "peer", op.Session, "id", r.id, "acl", op.ACL, "record", op.Record, "dryRun", op.DryRun)
+	if op.DryRun {
+		info := r.info(false)
+		return &info, nil, nil
+	}
+	if op.SetACL {
+		keep := map[string]bool{}
+		if r.owner != "" {
+			keep[r.owner] = true
+		}
+		for id := range r.participants {
+			keep[id] = true
+		}
+		for _, u := range op.Users {
+			keep[u.ID] = true
+			r.users[u.ID] = u.DomainID
+		}
+		var acl []string
+		for _, id := range r.acl {
+			if keep[id] {
+				acl = append(acl, id)
+			}
+		}
+		for _, u := range op.Users {
+			if !slicesContains(acl, u.ID) {
+				acl = append(acl, u.ID)
+			}
+		}
+		r.acl = acl
+		r.inACL = map[string]bool{}
+		for _, id := range acl {
+			r.inACL[id] = true
+		}
+	}
+	if op.Record != nil {
+		r.record = *op.Record
+	}
+	upd := event("roomUpdated", map[string]any{"room": r.id, "owner": r.owner, "acl": r.acl, "record": r.record})
+	info := r.info(false)
+	return &info, []func(){r.broadcast(h, upd, "")}, nil
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *roomTable) expel(ctx context.Context, r *room, op roomOp) (any, []func(), error) {
+	h := t.h
+	if h.cfg.Rooms.SetOwner && r.owner != "" && r.owner != op.User.ID && !h.isAdminOf(op.User) {
+		return nil, nil, refuse(403, "only the owner of the room may expel")
+	}
+	if r.participants[op.User.ID] == nil && !h.isAdminOf(op.User) {
+		return nil, nil, refuse(403, "you are not in the room")
+	}
+	target := r.participants[op.Target]
+	if target == nil {
+		if r.inACL[op.Target] {
+			r.removeACL(op.Target)
+			return struct{}{}, nil, nil
+		}
+		return nil, nil, refuse(404, "participant %s is not in the room", truncate(op.Target, 40))
+	}
+	sessions := keys(target.sessions)
+	_, notify, err := t.leave(ctx, r, roomOp{Op: "leave", Room: r.id, User: target.user, Code: 403, Reason: "expelled by " + op.User.Username})
+	if err != nil {
+		return nil, nil, err
+	}
+	frame := event("expelled", map[string]any{"room": r.id, "by": op.User.ID, "username": op.User.Username})
+	notify = append(notify, func() { h.deliver(context.Background(), target.user.ID, sessions, frame, nil) })
+	return struct{}{}, notify, nil
+}
+
+// destroyLocked ends a room; r.mu is held. It returns the notifications to
+// send once the lock is released.
+func (t *roomTable) destroyLocked(r *room, by, reason string) []func() {
+	h := t.h
+	r.destroyed = true
+	now := time.Now().UnixMilli()
+	for i := range r.call.Detail.Participants {
+		if cp := &r.call.Detail.Participants[i]; cp.Left == 0 {
+			cp.Left, cp.Code = now, 200
+		}
+	}
+	r.call.Finished = now
+	h.calls.save(r.snapshotCall())
+	frame := event("destroyed", map[string]any{"room": r.id, "by": by, "reason": reason})
+	notify := []func(){r.broadcast(h, frame, "")}
+	joined := map[string][]string{}
+	for id, p := range r.participants {
+		joined[id] = keys(p.sessions)
+	}
+	id, quick := r.id, r.quickURI
+	t.mu.Lock()
+	delete(t.rooms, id)
+	t.mu.Unlock()
+	notify = append(notify, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		no := false
+		for user, sessions := range joined {
+			h.deliver(ctx, user, sessions, nil, &envelope{Kind: "frame", Room: id, Joined: &no})
+			h.setDelete(ctx, callsKey(user), id)
+		}
+		h.invites.roomDestroyed(ctx, id)
+		if h.media != nil {
+			if err := h.media.DestroyRoom(ctx, id); err != nil {
+				h.log.Warn("qss: destroy media room", "room", id, "err", err)
+			}
+		}
+		h.kv.Delete(ctx, roomKey(id))
+		if quick != "" {
+			h.kv.Delete(ctx, "qconf.x"+hexOf(quick))
+		}
+		h.log.Info("Destroying the room state of the room "+id, "room", id, "reason", reason)
+	})
+	return notify
+}
+
+// MediaRoomEnded destroys a room whose media node died.
+func (h *Hub) MediaRoomEnded(id, reason string) {
+	h.rooms.mu.Lock()
+	r := h.rooms.rooms[id]
+	h.rooms.mu.Unlock()
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	if r.destroyed {
+		r.mu.Unlock()
+		return
+	}
+	notify := h.rooms.destroyLocked(r, "", "media ended: "+reason)
+	r.mu.Unlock()
+	for _, fn := range notify {
+		fn()
+	}
+}
+
+func (t *roomTable) destroyIdle(ctx context.Context, idle time.Duration) {
+	t.mu.Lock()
+	var list []*room
+	for _, r := range t.rooms {
+		list = append(list, r)
+	}
+	t.mu.Unlock()
+	for _, r := range list {
+		r.mu.Lock()
+		if !r.destroyed && len(r.participants) == 0 && time.Since(r.idleSince) > idle {
+			notify := t.destroyLocked(r, "", "idle")
+			r.mu.Unlock()
+			for _, fn := range notify {
+				fn()
+			}
+			continue
+		}
+		r.mu.Unlock()
+	}
+}
+
+func (t *roomTable) closeAll(ctx context.Context) {
+	t.mu.Lock()
+	var list []*room
+	for _, r := range t.rooms {
+		list = append(list, r)
+	}
+	t.mu.Unlock()
+	for _, r := range list {
+		r.mu.Lock()
+		if r.destroyed {
+			r.mu.Unlock()
+			continue
+		}
+		notify := t.destroyLocked(r, "", "server shutting down")
+		r.mu.Unlock()
+		for _, fn := range notify {
+			fn()
+		}
+	}
+}
+
+func (r *room) recordInvite(e store.CallInvite) {
+	for i := range r.call.Detail.Invites {
+		if r.call.Detail.Invites[i].ID == e.ID {
+			r.call.Detail.Invites[i] = e
+			return
+		}
+	}
+	r.call.Detail.Invites = append(r.call.Detail.Invites, e)
+}
+
+func (r *room) recordTransfer(e store.CallTransfer) {
+	for i := range r.call.Detail.Transfers {
+		if r.call.Detail.Transfers[i].ID == e.ID {
+			r.call.Detail.Transfers[i] = e
+			return
+		}
+	}
+	r.call.Detail.Transfers = append(r.call.Detail.Transfers, e)
+}
+
+// inCall reports whether a user is in a room other than except.
+func (h *Hub) inCall(ctx context.Context, userID, except string) bool {
+	m, _, err := h.setGet(ctx, callsKey(userID))
+	if err != nil {
+		return false
+	}
+	for room, raw := range m {
+		var node string
+		if room == except || json.Unmarshal(raw, &node) != nil {
+			continue
+		}
+		if h.nodeAlive(ctx, node) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,315 @@
+package qss
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+	"golang.org/x/time/rate"
+
+	"github.com/openwac/wac/internal/auth"
+)
+
+// Device is what a session tells about the device it runs on, as the seeds'
+// logs show it.
+type Device struct {
+	UserAgent string `json:"userAgent,omitempty"`
+	Language  string `json:"language,omitempty"`
+	Location  string `json:"location,omitempty"`
+	Platform  string `json:"platform,omitempty"`
+	DeviceID  string `json:"deviceId,omitempty"`
+	PushToken string `json:"pushToken,omitempty"`
+}
+
+// Session is one connection of a user: a device. It survives a dropped
+// connection for removeAfter, so that a reconnect resumes it.
+type Session struct {
+	ID     string
+	User   *auth.Principal
+	hub    *Hub
+	limit  *rate.Limiter
+	device Device
+	start  time.Time
+
+	mu        sync.Mutex
+	conn      *wsConn // nil while disconnected
+	gen       int     // increases with each (re)attached connection
+	queue     [][]byte
+	writing   bool
+	pingDue   bool
+	closed    bool // removed for good
+	ended     string
+	refusals  int
+	joined    map[string]bool           // rooms this session is in
+	pending   map[string]pendingRequest // server-to-client requests awaiting answers
+	timers    []*time.Timer             // removal timers while disconnected
+	abandoned time.Time                 // when the connection dropped
+}
+
+// pendingRequest is a request the server sent to the client (an invitation)
+// and where its answer goes.
+type pendingRequest struct {
+	kind   string // invitation, inviteRequest, transferring-attended-transfer
+	owner  string // node that owns the invitation
+	invite string
+}
+
+func newSession(h *Hub, id string, p *auth.Principal, d Device) *Session {
+	return &Session{
+		ID: id, User: p, hub: h, device: d, start: time.Now(),
+		limit:   rate.NewLimiter(rate.Limit(h.cfg.QSS.RequestRate), int(2*h.cfg.QSS.RequestRate)+1),
+		joined:  map[string]bool{},
+		pending: map[string]pendingRequest{},
+	}
+}
+
+// send queues a frame for the client. A client too slow to take
+// qss.sendQueue frames is disconnected.
+func (s *Session) send(frame []byte) {
+	s.mu.Lock()
+	if s.closed || s.conn == nil {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.queue) >= s.hub.cfg.QSS.SendQueue {
+		c := s.conn
+		s.mu.Unlock()
+		s.hub.log.Warn("qss: session too slow to take its frames; disconnecting", "session", s.ID, "user", s.User.Username)
+		go c.close(ws.StatusPolicyViolation, "too slow") // never block the caller (the bus inbox)
+		return
+	}
+	s.queue = append(s.queue, frame)
+	s.startWriter()
+	s.mu.Unlock()
+}
+
+// ping checks the session's connection: a ping unanswered for
+// qss.pingTimeout means the peer is dead and the connection is dropped;
+// otherwise the writer sends a new ping.
+func (s *Session) ping(timeout time.Duration) {
+	s.mu.Lock()
+	c := s.conn
+	if c == nil || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if sent := c.pingSent.Load(); sent != 0 {
+		s.mu.Unlock()
+		if time.Since(time.Unix(0, sent)) > timeout {
+			s.hub.log.Debug("qss: ping unanswered; closing", "session", s.ID)
+			c.closeNow() // the peer is gone: no close handshake to wait for
+		}
+		return
+	}
+	s.pingDue = true
+	s.startWriter()
+	s.mu.Unlock()
+}
+
+// startWriter runs a writer goroutine if none runs; s.mu is held. The
+// writer exits when the queue is empty, so an idle session has none.
+func (s *Session) startWriter() {
+	if s.writing {
+		return
+	}
+	s.writing = true
+	c, gen := s.conn, s.gen
+	go s.write(c, gen)
+}
+
+func (s *Session) write(c *wsConn, gen int) {
+	timeout := time.Duration(s.hub.cfg.QSS.PingTimeout) * time.Millisecond
+	for {
+		s.mu.Lock()
+		if s.gen != gen || s.closed && len(s.queue) == 0 {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+		if s.pingDue {
+			s.pingDue = false
+			s.mu.Unlock()
+			c.pingSent.Store(time.Now().UnixNano())
+			if err := c.write(ws.OpPing, nil, timeout); err != nil {
+				c.closeNow()
+				s.stopWriter(gen)
+				return
+			}
+			continue
+		}
+		if len(s.queue) == 0 {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+		batch := s.queue
+		s.queue = nil
+		s.mu.Unlock()
+		if err := c.writeFrames(ws.OpText, batch, 10*time.Second); err != nil {
+			c.closeNow()
+			s.stopWriter(gen)
+			return
+		}
+	}
+}
+
+func (s *Session) stopWriter(gen int) {
+	s.mu.Lock()
+	if s.gen == gen {
+		s.writing = false
+		s.queue = nil
+	}
+	s.mu.Unlock()
+}
+
+// serve reads frames from c until it closes.
+func (s *Session) serve(ctx context.Context, c *wsConn) {
+	limit := s.hub.cfg.QSS.MaxFrameBytes
+	for {
+		op, data, err := c.readMessage(limit, 4*limit)
+		var big errTooBig
+		switch {
+		case errors.As(err, &big):
+			s.refuse(&ProtocolError{Code: 413, Message: "frame larger than " + strconv.FormatInt(limit, 10) + " bytes"})
+			continue
+		case err != nil:
+			return
+		case op != ws.OpText:
+			s.refuse(&ProtocolError{Code: 400, Message: "frames must be text (JSON)"})
+			continue
+		}
+		if !s.limit.Allow() {
+			if s.refuse(&ProtocolError{Code: 429, Message: "too many requests; slow down"}) {
+				c.close(ws.StatusPolicyViolation, "request flood")
+				return
+			}
+			continue
+		}
+		f, err := DecodeFrame(data)
+		if err != nil {
+			var pe *ProtocolError
+			if errors.As(err, &pe) {
+				s.refuse(pe)
+				continue
+			}
+			return
+		}
+		s.mu.Lock()
+		s.refusals = 0
+		s.mu.Unlock()
+		s.hub.handle(ctx, s, f)
+	}
+}
+
+// refuse answers a bad frame with a cancel and reports whether the client
+// has been refused so often in a row that it is abuse.
+func (s *Session) refuse(pe *ProtocolError) bool {
+	name := pe.Name
+	if name == "" {
+		name = "unknown"
+	}
+	s.send(encode(cancelFrame{Cancel: name, RequestID: pe.ReqID, Error: pe.Code, Message: pe.Message}))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refusals++
+	return s.refusals > 200
+}
+
+// attach binds a (new) connection to the session.
+func (s *Session) attach(c *wsConn) {
+	s.mu.Lock()
+	s.conn = c
+	s.gen++
+	s.queue = nil
+	s.writing = false
+	for _, t := range s.timers {
+		t.Stop()
+	}
+	s.timers = nil
+	s.mu.Unlock()
+}
+
+// detach forgets c if it is still the session's connection, and reports
+// whether it was.
+func (s *Session) detach(c *wsConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != c {
+		return false
+	}
+	s.conn = nil
+	s.gen++
+	s.abandoned = time.Now()
+	return true
+}
+
+func (s *Session) connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn != nil && !s.closed
+}
+
+// end closes the session for good with a reason the client is told.
+func (s *Session) end(reason string) {
+	s.mu.Lock()
+	c := s.conn
+	s.ended = reason
+	s.mu.Unlock()
+	if c != nil {
+		s.send(event("sessionEnded", map[string]any{"session": s.ID, "reason": reason}))
+		// Let the writer flush the notice, then close.
+		time.AfterFunc(200*time.Millisecond, func() { c.close(4001, truncate(reason, 100)) })
+	}
+}
+
+func (s *Session) addPending(reqID string, p pendingRequest) {
+	s.mu.Lock()
+	s.pending[reqID] = p
+	s.mu.Unlock()
+}
+
+func (s *Session) takePending(reqID string) (pendingRequest, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pending[reqID]
+	if ok {
+		delete(s.pending, reqID)
+	}
+	return p, ok
+}
+
+func (s *Session) dropPending(reqID string) {
+	s.mu.Lock()
+	delete(s.pending, reqID)
+	s.mu.Unlock()
+}
+
+func (s *Session) rooms() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.joined))
+	for r := range s.joined {
+		out = append(out, r)
+	}
+	return out
+}
+
+func (s *Session) setJoined(room string, in bool) {
+	s.mu.Lock()
+	if in {
+		s.joined[room] = true
+	} else {
+		delete(s.joined, room)
+	}
+	s.mu.Unlock()
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,182 @@
+package qss
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/openwac/wac/internal/store"
+)
+
+// kindAttended is the request the target of an attended transfer receives.
+const kindAttended = "transferring-attended-transfer"
+
+// transferPlan is what to do when a transfer's invitation is accepted.
+type transferPlan struct {
+	id          string
+	kind        string // blind or attended
+	by          userRef
+	bySession   string
+	room        string // where the transferred participant was
+	participant userRef
+	targetRoom  string // attended: where the participant goes
+	to          string // blind: whom the participant goes to
+	created     time.Time
+}
+
+// transfer moves a participant of a room:
+//
+//   - blind: {"room", "participant", "to"} invites "to" into the room on the
+//     transferor's behalf; when they accept, the transferor leaves and the
+//     participant stays with the new user.
+//   - attended: {"room", "participant", "targetRoom"} sends the participant
+//     a "transferring-attended-transfer" request with the target room (its
+//     room object, token included) where the transferor already talks to the
+//     target; when the participant answers, the transferor leaves both rooms
+//     and the participant's app joins the target room.
+//
+// The answer on the request's requestID comes when the transfer completes
+// (or a cancel with the code that stopped it); the rooms' participants see
+// transferCreated and transferCompleted, the transferor transferError.
+func (h *Hub) transfer(ctx context.Context, s *Session, f *Frame) (any, error) {
+	var p struct {
+		Room        string          `json:"room"`
+		Participant string          `json:"participant"`
+		To          string          `json:"to"`
+		TargetRoom  string          `json:"targetRoom"`
+		Mediatypes  map[string]bool `json:"mediatypes"`
+		Context     json.RawMessage `json:"context"`
+	}
+	if err := f.DecodePayload(&p); err != nil {
+		return nil, err
+	}
+	switch {
+	case p.Room == "":
+		return nil, refuse(400, `field "room" of payload is required`)
+	case p.Participant == "":
+		return nil, refuse(400, `field "participant" of payload is required: whom to transfer`)
+	case (p.To == "") == (p.TargetRoom == ""):
+		return nil, refuse(400, `give either "to" (blind transfer) or "targetRoom" (attended transfer)`)
+	}
+	me := userRefOf(s.User)
+	var info roomInfo
+	if err := h.rooms.call(ctx, p.Room, roomOp{Op: "get", User: me}, &info); err != nil {
+		return nil, err
+	}
+	if !slicesContains(info.Joined, me.ID) {
+		return nil, refuse(403, "you are not in the room")
+	}
+	targets, err := h.resolveUsers(ctx, s, []string{p.Participant}, "participant")
+	if err != nil {
+		return nil, err
+	}
+	part := targets[0]
+	if part.ID == me.ID || !slicesContains(info.Joined, part.ID) {
+		return nil, refuse(404, "participant %s is not in the room", truncate(p.Participant, 40))
+	}
+	plan := &transferPlan{id: store.NewID(), by: me, bySession: s.ID, room: p.Room, participant: part,
+		targetRoom: p.TargetRoom, to: p.To, created: time.Now()}
+	media := p.Mediatypes
+	if media == nil {
+		media = map[string]bool{"audio": true, "video": false}
+	}
+	ctxJSON := p.Context
+	if ctxJSON == nil {
+		ctxJSON = json.RawMessage(`{"contextInfo":{}}`)
+	}
+	inv := &invite{id: store.NewID(), caller: me, callerSession: s.ID, reqID: f.RequestID, outcome: "transfer",
+		targets: map[string]userRef{}, candidates: map[string]*candidate{}, state: stateRinging, created: time.Now(),
+		mediatypes: media, context: ctxJSON, transfer: plan}
+	if p.TargetRoom != "" {
+		plan.kind = "attended"
+		if err := h.rooms.call(ctx, p.TargetRoom, roomOp{Op: "member", User: me}, nil); err != nil {
+			return nil, err
+		}
+		inv.kind, inv.room, inv.to = kindAttended, p.TargetRoom, part.ID
+		inv.targets[part.ID] = part
+	} else {
+		plan.kind = "blind"
+		to, group, only, err := h.invites.resolve(ctx, s, p.To)
+		if err != nil {
+			return nil, err
+		}
+		if len(to) == 1 && to[0].ID == part.ID {
+			return nil, refuse(400, "the participant is already in the room")
+		}
+		inv.kind, inv.room, inv.to, inv.group, inv.only = "invitation", p.Room, p.To, group, only
+		if err := h.invites.admit(ctx, inv, to); err != nil {
+			return nil, err
+		}
+	}
+	if err := h.invites.launch(ctx, inv); err != nil {
+		return nil, err
+	}
+	h.log.Info("A transfer with id "+plan.id+" was created in the room "+p.Room, "kind", plan.kind)
+	h.recordTransfer(ctx, plan, "created")
+	to := ""
+	if plan.kind == "blind" {
+		to = firstTarget(inv)
+	}
+	h.roomEvent(ctx, p.Room, "transferCreated", map[string]any{"room": p.Room, "transfer": plan.id, "kind": plan.kind,
+		"by": me.ID, "participant": part.ID, "to": to, "targetRoom": p.TargetRoom})
+	return deferred, nil
+}
+
+// transferAccepted finishes a transfer whose invitation was accepted: the
+// transferor leaves (the room, and for attended transfers the target room).
+func (h *Hub) transferAccepted(ctx context.Context, plan *transferPlan, by userRef) {
+	rooms := []string{plan.room}
+	if plan.kind == "attended" {
+		rooms = append(rooms, plan.targetRoom)
+	}
+	for _, room := range rooms {
+		ev := map[string]any{"room": room, "transfer": plan.id, "kind": plan.kind, "participant": plan.participant.ID, "to": by.ID}
+		h.roomEvent(ctx, room, "transferCompleted", ev)
+		if err := h.rooms.call(ctx, room, roomOp{Op: "leave", User: plan.by, Code: 200, Reason: "transferred"}, nil); err != nil {
+			h.log.Debug("qss: transferor leaves", "room", room, "err", err)
+		}
+	}
+	h.mu.RLock()
+	if s := h.sessions[plan.bySession]; s != nil {
+		for _, room := range rooms {
+			s.setJoined(room, false)
+		}
+	}
+	h.mu.RUnlock()
+	h.log.Info("Removing the transfer "+plan.id, "state", "completed")
+	h.recordTransfer(ctx, plan, "completed")
+}
+
+// transferFailed tells the transferor why the transfer did not happen.
+func (h *Hub) transferFailed(ctx context.Context, plan *transferPlan, code int) {
+	h.mu.RLock()
+	s := h.sessions[plan.bySession]
+	h.mu.RUnlock()
+	if s != nil {
+		s.send(event("transferError", map[string]any{"room": plan.room, "transfer": plan.id, "participant": plan.participant.ID,
+			"code": code}))
+	}
+	h.recordTransfer(ctx, plan, "failed")
+}
+
+func (h *Hub) recordTransfer(ctx context.Context, plan *transferPlan, state string) {
+	e := store.CallTransfer{ID: plan.id, Kind: plan.kind, By: plan.by.ID, Participant: plan.participant.ID, To: plan.to,
+		TargetRoom: plan.targetRoom, State: state, Created: plan.created.UnixMilli()}
+	if state != "created" {
+		e.Ended = time.Now().UnixMilli()
+	}
+	entry, _ := json.Marshal(e)
+	h.rooms.call(ctx, plan.room, roomOp{Op: "callTransfer", Entry: entry}, nil)
+}
+
+// roomEvent sends an event to the room's joined participants.
+func (h *Hub) roomEvent(ctx context.Context, room, name string, payload any) {
+	var info roomInfo
+	if err := h.rooms.call(ctx, room, roomOp{Op: "get", User: userRef{Role: store.RoleAdmin}}, &info); err != nil {
+		return
+	}
+	frame := event(name, payload)
+	for _, p := range info.ParticipantDetail {
+		h.deliver(ctx, p.ID, p.Sessions, frame, nil)
+	}
+}

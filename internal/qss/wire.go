@@ -1,0 +1,231 @@
+package qss
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Frame is one message of the QSS protocol, in either direction:
+//
+//	request: {"request": name, "requestID": id, "payload": {...}, ...}
+//	answer:  {"answer": name, "requestID": id, ...}
+//	cancel:  {"cancel": name, "requestID": id, "error": code, "message": text}
+//	event:   {"type": "event", "payload": {"eventName": name, "payload": {...}}}
+//
+// Requests may carry "to" beside the payload (invitation, inviteRequest);
+// other unknown top-level fields are ignored.
+type Frame struct {
+	Request   string          `json:"request,omitempty"`
+	Answer    string          `json:"answer,omitempty"`
+	Cancel    string          `json:"cancel,omitempty"`
+	RequestID string          `json:"requestID,omitempty"`
+	Type      string          `json:"type,omitempty"`
+	Error     int             `json:"error,omitempty"`
+	Message   string          `json:"message,omitempty"`
+	Payload   json.RawMessage `json:"payload,omitempty"`
+	// To is the invitation's callee, beside the payload as the seeds put it.
+	To string `json:"to,omitempty"`
+}
+
+// Kind is what a frame is.
+func (f *Frame) Kind() string {
+	switch {
+	case f.Request != "":
+		return "request"
+	case f.Answer != "":
+		return "answer"
+	case f.Cancel != "":
+		return "cancel"
+	case f.Type == "event":
+		return "event"
+	}
+	return ""
+}
+
+// Name is the request, answer or cancel name of the frame.
+func (f *Frame) Name() string {
+	switch {
+	case f.Request != "":
+		return f.Request
+	case f.Answer != "":
+		return f.Answer
+	}
+	return f.Cancel
+}
+
+// ProtocolError is a frame the server cannot take: it becomes a cancel with
+// Code (400 malformed, 405 unknown request, 413 too big, 429 too many).
+type ProtocolError struct {
+	Code    int
+	Name    string // the request name, when known
+	ReqID   string
+	Message string
+}
+
+func (e *ProtocolError) Error() string { return e.Message }
+
+// wireFrame is a frame as it arrives.
+type wireFrame struct {
+	Request   string          `json:"request"`
+	Answer    string          `json:"answer"`
+	Cancel    string          `json:"cancel"`
+	RequestID string          `json:"requestID"`
+	Type      string          `json:"type"`
+	Error     int             `json:"error"`
+	Message   string          `json:"message"`
+	Payload   json.RawMessage `json:"payload"`
+	To        string          `json:"to"`
+}
+
+// DecodeFrame parses one client frame. It accepts only a JSON object with
+// exactly one of request, answer or cancel, a string requestID, and an
+// object (or absent) payload; anything else is a ProtocolError that names
+// the problem.
+func DecodeFrame(data []byte) (*Frame, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' {
+		return nil, &ProtocolError{Code: 400, Message: "a frame must be a JSON object"}
+	}
+	var w wireFrame
+	if err := json.Unmarshal(data, &w); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) && typ.Field != "" {
+			msg := fmt.Sprintf("field %q must be a string", typ.Field)
+			switch typ.Field {
+			case "error":
+				msg = `field "error" must be an integer code`
+			case "payload":
+				msg = `field "payload" must be an object`
+			}
+			return nil, &ProtocolError{Code: 400, Name: firstNonEmpty(w.Request, firstNonEmpty(w.Answer, w.Cancel)), Message: msg}
+		}
+		return nil, &ProtocolError{Code: 400, Message: "malformed JSON: " + jsonMessage(err)}
+	}
+	f := &Frame{Request: w.Request, Answer: w.Answer, Cancel: w.Cancel, RequestID: w.RequestID, Type: w.Type,
+		Error: w.Error, Message: w.Message, To: w.To}
+	n := 0
+	for _, s := range []string{f.Request, f.Answer, f.Cancel} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, &ProtocolError{Code: 400, ReqID: f.RequestID,
+			Message: `a frame needs exactly one of "request", "answer" or "cancel"`}
+	}
+	if f.RequestID == "" {
+		return nil, &ProtocolError{Code: 400, Name: f.Name(), Message: `field "requestID" is required`}
+	}
+	if len(f.RequestID) > 128 {
+		return nil, &ProtocolError{Code: 400, Name: f.Name(), Message: `field "requestID" is longer than 128 characters`}
+	}
+	if p := bytes.TrimSpace(w.Payload); len(p) > 0 && string(p) != "null" {
+		if p[0] != '{' {
+			return nil, &ProtocolError{Code: 400, Name: f.Name(), ReqID: f.RequestID, Message: `field "payload" must be an object`}
+		}
+		f.Payload = p
+	}
+	return f, nil
+}
+
+// DecodePayload reads the frame's payload into v, naming the field whose
+// type is wrong. An absent payload leaves v as it is.
+func (f *Frame) DecodePayload(v any) error {
+	if len(f.Payload) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(f.Payload, v); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) && typ.Field != "" {
+			return &ProtocolError{Code: 400, Name: f.Name(), ReqID: f.RequestID,
+				Message: fmt.Sprintf("field %q of payload must be %s, not %s", typ.Field, kindOf(typ.Type.String()), typ.Value)}
+		}
+		return &ProtocolError{Code: 400, Name: f.Name(), ReqID: f.RequestID, Message: "malformed payload: " + jsonMessage(err)}
+	}
+	return nil
+}
+
+func kindOf(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "an array"
+	case strings.HasPrefix(goType, "map"), strings.HasPrefix(goType, "struct"), strings.Contains(goType, "."):
+		return "an object"
+	case strings.Contains(goType, "int"), strings.Contains(goType, "float"):
+		return "a number"
+	case strings.Contains(goType, "bool"):
+		return "a boolean"
+	case strings.Contains(goType, "string"):
+		return "a string"
+	}
+	return goType
+}
+
+func jsonMessage(err error) string {
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// Outgoing frames. Field order follows the seeds' examples.
+
+type answerFrame struct {
+	Answer    string `json:"answer"`
+	RequestID string `json:"requestID"`
+	Payload   any    `json:"payload,omitempty"`
+}
+
+type cancelFrame struct {
+	Cancel    string `json:"cancel"`
+	RequestID string `json:"requestID"`
+	Error     int    `json:"error"`
+	Message   string `json:"message,omitempty"`
+	To        string `json:"to,omitempty"`
+	From      string `json:"from,omitempty"`
+}
+
+type eventFrame struct {
+	Type    string    `json:"type"`
+	Payload eventBody `json:"payload"`
+}
+
+type eventBody struct {
+	EventName string `json:"eventName"`
+	Payload   any    `json:"payload"`
+}
+
+func encode(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("qss: encode %T: %v", v, err)) // only our own types reach here
+	}
+	return b
+}
+
+func answer(name, reqID string, payload any) []byte {
+	return encode(answerFrame{Answer: name, RequestID: reqID, Payload: payload})
+}
+
+func cancel(name, reqID string, code int, msg string) []byte {
+	return encode(cancelFrame{Cancel: name, RequestID: reqID, Error: code, Message: msg})
+}
+
+func event(name string, payload any) []byte {
+	return encode(eventFrame{Type: "event", Payload: eventBody{EventName: name, Payload: payload}})
+}
+
+// Cancel is a request refused with a SIP-style code; handlers return it.
+type Cancel struct {
+	Code    int
+	Message string
+}
+
+func (c *Cancel) Error() string { return fmt.Sprintf("%d %s", c.Code, c.Message) }
+
+func refuse(code int, format string, args ...any) *Cancel {
+	return &Cancel{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// errNotInACL is the seeds' refusal of a user who is not in a room's ACL.
+func errNotInACL() *Cancel { return &Cancel{Code: 403, Message: "user not included into ACL"} }

@@ -1,0 +1,162 @@
+package qss
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+)
+
+// wsConn is a server-side WebSocket connection kept lean for many idle
+// sessions: after the upgrade it holds no buffers (frames are read straight
+// from the socket and written with one vectored write), and its reader is a
+// goroutine of its own with a small stack instead of the HTTP handler's.
+type wsConn struct {
+	conn net.Conn
+	rd   wsutil.Reader
+
+	wmu    sync.Mutex
+	closed atomic.Bool
+
+	pingSent atomic.Int64 // unix ns of the unanswered ping, 0 when none
+}
+
+// upgrade answers the WebSocket handshake of r and takes over the socket.
+func upgrade(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
+	conn, rw, _, err := ws.UpgradeHTTP(r, w)
+	if err != nil {
+		return nil, err
+	}
+	var src io.Reader = conn
+	if n := rw.Reader.Buffered(); n > 0 {
+		// The client wrote right after its handshake: keep those bytes.
+		early, _ := rw.Reader.Peek(n)
+		src = io.MultiReader(bytes.NewReader(append([]byte(nil), early...)), conn)
+	}
+	c := &wsConn{conn: conn}
+	c.rd = wsutil.Reader{Source: src, State: ws.StateServerSide, CheckUTF8: true}
+	return c, nil
+}
+
+var errClosedByPeer = errors.New("closed by the peer")
+
+// errTooBig is a message over the limit; it was read and dropped.
+type errTooBig struct{ size int64 }
+
+func (e errTooBig) Error() string { return "message too big" }
+
+// readMessage returns the next data message, answering pings and noting
+// pongs on the way. A message larger than limit is skipped and reported as
+// errTooBig; one larger than hard ends the connection.
+func (c *wsConn) readMessage(limit, hard int64) (ws.OpCode, []byte, error) {
+	c.rd.MaxMessageSize = hard
+	for {
+		hdr, err := c.rd.NextFrame()
+		if err != nil {
+			return 0, nil, err
+		}
+		if hdr.OpCode.IsControl() {
+			if err := c.control(hdr); err != nil {
+				return 0, nil, err
+			}
+			continue
+		}
+		if hdr.Fin && hdr.Length > limit {
+			if _, err := io.Copy(io.Discard, &c.rd); err != nil {
+				return 0, nil, err
+			}
+			return hdr.OpCode, nil, errTooBig{hdr.Length}
+		}
+		size := hdr.Length
+		if !hdr.Fin || size < 0 || size > limit {
+			size = 512
+		}
+		buf := bytes.NewBuffer(make([]byte, 0, size))
+		n, err := io.Copy(buf, io.LimitReader(&c.rd, limit+1))
+		if err != nil {
+			return 0, nil, err
+		}
+		if n > limit {
+			if _, err := io.Copy(io.Discard, &c.rd); err != nil {
+				return 0, nil, err
+			}
+			return hdr.OpCode, nil, errTooBig{n}
+		}
+		return hdr.OpCode, buf.Bytes(), nil
+	}
+}
+
+// control handles a ping, pong or close frame.
+func (c *wsConn) control(h ws.Header) error {
+	payload := make([]byte, h.Length)
+	if _, err := io.ReadFull(&c.rd, payload); err != nil {
+		return err
+	}
+	switch h.OpCode {
+	case ws.OpPing:
+		return c.write(ws.OpPong, payload, 5*time.Second)
+	case ws.OpPong:
+		c.pingSent.Store(0)
+	case ws.OpClose:
+		code, _ := ws.ParseCloseFrameData(payload)
+		if code == 0 {
+			code = ws.StatusNormalClosure
+		}
+		c.write(ws.OpClose, ws.NewCloseFrameBody(code, ""), time.Second)
+		c.conn.Close()
+		return errClosedByPeer
+	}
+	return nil
+}
+
+// write sends one frame within timeout; writes are serialized.
+func (c *wsConn) write(op ws.OpCode, payload []byte, timeout time.Duration) error {
+	return c.writeFrames(op, [][]byte{payload}, timeout)
+}
+
+// writeFrames sends one frame per payload, all in one vectored write.
+func (c *wsConn) writeFrames(op ws.OpCode, payloads [][]byte, timeout time.Duration) error {
+	if c.closed.Load() {
+		return net.ErrClosed
+	}
+	heads := make([]byte, 0, len(payloads)*ws.MaxHeaderSize)
+	bufs := make(net.Buffers, 0, 2*len(payloads))
+	for _, p := range payloads {
+		start := len(heads)
+		hb := bytes.NewBuffer(heads[start:start])
+		if err := ws.WriteHeader(hb, ws.Header{Fin: true, OpCode: op, Length: int64(len(p))}); err != nil {
+			return err
+		}
+		heads = heads[:start+hb.Len()]
+		bufs = append(bufs, heads[start:start+hb.Len()], p)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.conn.SetWriteDeadline(time.Now().Add(timeout))
+	_, err := bufs.WriteTo(c.conn)
+	return err
+}
+
+// close ends the connection with a close frame (best effort, no waiting for
+// the peer's answer).
+func (c *wsConn) close(code ws.StatusCode, reason string) {
+	if c.closed.Load() {
+		return
+	}
+	c.write(ws.OpClose, ws.NewCloseFrameBody(code, reason), time.Second)
+	c.closeNow()
+}
+
+// closeNow drops the connection.
+func (c *wsConn) closeNow() {
+	if c.closed.CompareAndSwap(false, true) {
+		c.conn.Close()
+	}
+}

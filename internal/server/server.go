@@ -1,0 +1,344 @@
+// Package server assembles a node: it opens the store, runs migrations,
+// creates the first domain and admin, wires the roles' HTTP handlers behind
+// the common middleware, and serves the configured interfaces until the
+// context ends, then drains them.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/openwac/wac/internal/auth"
+	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/metrics"
+	"github.com/openwac/wac/internal/sapi"
+	"github.com/openwac/wac/internal/store"
+)
+
+// Server is one node.
+type Server struct {
+	Config  *config.Config
+	Log     *slog.Logger
+	Metrics *metrics.Metrics
+	Store   *store.SQL
+	Auth    *auth.Service
+	API     *sapi.API
+
+	mux     *http.ServeMux
+	handler http.Handler
+	mw      *middleware
+	ready   atomic.Bool
+
+	// Addrs are the bound addresses, by interface name, once Run has
+	// started listening ("public", "public_secure", "internal", ...).
+	addrMu sync.Mutex
+	addrs  map[string]string
+	bound  chan struct{}
+	once   sync.Once
+}
+
+// Options adjust New for tools and tests.
+type Options struct {
+	// Out receives the one-time admin password notice (stdout by default).
+	Out io.Writer
+	// Environ is the environment for WAC_ADMIN_PASSWORD (os.Environ by default).
+	Environ []string
+}
+
+// OpenStore opens and migrates the configured store.
+func OpenStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*store.SQL, error) {
+	dsn := cfg.Database.DSN
+	if cfg.Database.Driver == store.SQLite {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory (config key dataDir) %s: %w", cfg.DataDir, err)
+		}
+		if dsn == "" {
+			dsn = filepath.Join(cfg.DataDir, "wac.db")
+		}
+	}
+	st, err := store.Open(ctx, cfg.Database.Driver, dsn, cfg.Database.MaxOpenConns)
+	if err != nil {
+		return nil, fmt.Errorf("%w (check database.driver and database.dsn)", err)
+	}
+	if _, err := st.Migrate(ctx, log); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// New builds a node from its configuration: store, migrations, first admin,
+// services and routes. It does not listen yet.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
+	if opts.Out == nil {
+		opts.Out = os.Stdout
+	}
+	if opts.Environ == nil {
+		opts.Environ = os.Environ()
+	}
+	st, err := OpenStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Config: cfg, Log: log, Metrics: metrics.New(), Store: st, mux: http.NewServeMux(),
+		addrs: map[string]string{}, bound: make(chan struct{})}
+	s.Auth = auth.New(st, cfg, log)
+	s.Auth.Metrics = s.Metrics
+	if err := Bootstrap(ctx, st, s.Auth, cfg, log, opts.Out, opts.Environ); err != nil {
+		st.Close()
+		return nil, err
+	}
+	ips, err := NewClientIPs(cfg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	c, err := newCORS(cfg.HTTP.CORSDomains)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.mw = &middleware{log: log, metrics: s.Metrics, ips: ips, cors: c, maxBody: cfg.HTTP.MaxBodyBytes}
+	if cfg.HTTP.DDoSProtection {
+		s.mw.api = newLimiter(cfg.HTTP.RPS)
+		s.mw.files = newLimiter(cfg.HTTP.RPSHigh)
+	}
+	s.API = sapi.New(st, s.Auth, cfg, log, ClientIP)
+	s.mux.Handle("/sapi/", s.API)
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if cfg.Wiface.Internal.Port == 0 && cfg.Wiface.Internal.PortSecure == 0 {
+		s.diagnostics(s.mux)
+	}
+	s.handler = s.mw.wrap(s.mux)
+	return s, nil
+}
+
+// diagnostics serves /metrics and, with metrics.pprof, /debug/pprof/ on mux.
+func (s *Server) diagnostics(mux *http.ServeMux) {
+	if s.Config.Metrics.Enabled {
+		mux.Handle("GET /metrics", s.Metrics.Handler())
+	}
+	if s.Config.Metrics.Pprof {
+		// Contention profiles too (/debug/pprof/mutex and /block).
+		runtime.SetMutexProfileFraction(100)
+		runtime.SetBlockProfileRate(100_000)
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+}
+
+// Handle adds a top-level route (the web app, the QSS socket, the media API).
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// SetStatic tells the rate limiter which paths are the web app's files,
+// limited by rpsHigh instead of rps.
+func (s *Server) SetStatic(isStatic func(path string) bool) { s.mw.isStatic = isStatic }
+
+// Handler is the node's whole HTTP handler, middleware included.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close releases the store.
+func (s *Server) Close() error { return s.Store.Close() }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	metrics.SetRoute(r.Context(), "GET /healthz")
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"status":"ok"}`+"\n")
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	metrics.SetRoute(r.Context(), "GET /readyz")
+	w.Header().Set("Content-Type", "application/json")
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if !s.ready.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"status":"starting"}`+"\n")
+		return
+	}
+	if err := s.Store.Ping(ctx); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, `{"status":"database unavailable"}`+"\n")
+		s.Log.Warn("readiness: database unavailable", "err", err)
+		return
+	}
+	io.WriteString(w, `{"status":"ready"}`+"\n")
+}
+
+// Addr returns the address an interface is bound to ("public",
+// "public_secure", "internal", "internal_secure"), after Run started.
+func (s *Server) Addr(name string) string {
+	<-s.bound
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	return s.addrs[name]
+}
+
+type listener struct {
+	name string
+	ln   net.Listener
+	srv  *http.Server
+}
+
+// Run listens on the configured interfaces and serves until ctx ends, then
+// shuts down gracefully within http.shutdownTimeout. Background chores
+// (token cleanup, rate-limit sweeping) run meanwhile.
+func (s *Server) Run(ctx context.Context) error {
+	cfg := s.Config
+	internal := http.NewServeMux()
+	internal.Handle("/", s.handler)
+	s.diagnostics(internal)
+	var lns []listener
+	defer s.once.Do(func() { close(s.bound) }) // also when listening fails
+	closeAll := func() {
+		for _, l := range lns {
+			l.ln.Close()
+		}
+	}
+	add := func(name string, ifc config.Iface, port int, secure bool, h http.Handler) error {
+		if port == 0 {
+			return nil
+		}
+		addr := net.JoinHostPort(ifc.Iface, strconv.Itoa(port))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s (config key wiface.%s): %w", addr, strings.TrimSuffix(name, "_secure"), err)
+		}
+		srv := &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: time.Duration(cfg.HTTP.ReadHeaderTimeout) * time.Second,
+			IdleTimeout:       time.Duration(cfg.HTTP.IdleTimeout) * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelDebug),
+			BaseContext:       func(net.Listener) context.Context { return ctx },
+		}
+		if secure {
+			cert, err := tls.LoadX509KeyPair(ifc.Cert, ifc.Key)
+			if err != nil {
+				ln.Close()
+				return fmt.Errorf("load TLS key pair of wiface.%s (cert %s, key %s): %w",
+					strings.TrimSuffix(name, "_secure"), ifc.Cert, ifc.Key, err)
+			}
+			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			ln = tls.NewListener(ln, srv.TLSConfig)
+		}
+		lns = append(lns, listener{name: name, ln: ln, srv: srv})
+		return nil
+	}
+	pub, in := cfg.Wiface.Public, cfg.Wiface.Internal
+	for _, l := range []struct {
+		name   string
+		ifc    config.Iface
+		port   int
+		secure bool
+		h      http.Handler
+	}{
+		{"public", pub, pub.Port, false, s.handler},
+		{"public_secure", pub, pub.PortSecure, true, s.handler},
+		{"internal", in, in.Port, false, internal},
+		{"internal_secure", in, in.PortSecure, true, internal},
+	} {
+		if err := add(l.name, l.ifc, l.port, l.secure, l.h); err != nil {
+			closeAll()
+			return err
+		}
+	}
+	s.addrMu.Lock()
+	for _, l := range lns {
+		s.addrs[l.name] = l.ln.Addr().String()
+	}
+	s.addrMu.Unlock()
+	s.once.Do(func() { close(s.bound) })
+
+	errc := make(chan error, len(lns))
+	for _, l := range lns {
+		go func() {
+			if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve %s: %w", l.name, err)
+			}
+		}()
+	}
+	chores, stopChores := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.chores(chores)
+	}()
+	s.ready.Store(true)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	s.ready.Store(false)
+	s.Log.Info("shutting down", "timeout_seconds", cfg.HTTP.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.HTTP.ShutdownTimeout)*time.Second)
+	defer cancel()
+	for _, l := range lns {
+		if err := l.srv.Shutdown(sctx); err != nil {
+			s.Log.Warn("shutdown did not drain every connection", "iface", l.name, "err", err)
+			l.srv.Close()
+		}
+	}
+	stopChores()
+	wg.Wait()
+	return runErr
+}
+
+// chores runs periodic upkeep until ctx ends.
+func (s *Server) chores(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := s.Auth.Cleanup(ctx); err != nil && ctx.Err() == nil {
+				s.Log.Warn("token cleanup failed", "err", err)
+			}
+			if s.mw.api != nil {
+				s.mw.api.sweep(now)
+				s.mw.files.sweep(now)
+			}
+		}
+	}
+}
+
+// PublicURL is where users open the server: wiface.public.public(_secure)
+// when set, else the bound address.
+func (s *Server) PublicURL() string {
+	pub := s.Config.Wiface.Public
+	if pub.PublicSecure != "" {
+		return strings.TrimSuffix(pub.PublicSecure, "/")
+	}
+	if pub.Public != "" {
+		return strings.TrimSuffix(pub.Public, "/")
+	}
+	if a := s.Addr("public_secure"); a != "" {
+		return "https://" + a
+	}
+	if a := s.Addr("public"); a != "" {
+		return "http://" + a
+	}
+	return ""
+}

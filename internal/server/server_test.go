@@ -1,0 +1,362 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/logging"
+	"github.com/openwac/wac/internal/server"
+)
+
+func testConfig(t *testing.T) *config.Config {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Password.Memory, cfg.Password.Iterations = 8*1024, 1
+	cfg.Wiface.Public.Port = 0
+	cfg.Wiface.Public.PortSecure = 0
+	return &cfg
+}
+
+func newServer(t *testing.T, cfg *config.Config, out io.Writer, env ...string) *server.Server {
+	t.Helper()
+	if out == nil {
+		out = io.Discard
+	}
+	srv, err := server.New(context.Background(), cfg, logging.Discard(), server.Options{Out: out, Environ: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+func TestBootstrapGeneratesAdminPasswordOnce(t *testing.T) {
+	cfg := testConfig(t)
+	var out bytes.Buffer
+	srv := newServer(t, cfg, &out)
+	file := filepath.Join(cfg.DataDir, server.AdminPasswordFile)
+	st, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("password file mode %v, want 0600", st.Mode().Perm())
+	}
+	pw, _ := os.ReadFile(file)
+	password := strings.TrimSpace(string(pw))
+	if len(password) < 20 || !strings.Contains(out.String(), password) || !strings.Contains(out.String(), "admin@wac") {
+		t.Fatalf("first start printed %q; file holds %q", out.String(), password)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	resp, err := http.Post(hs.URL+"/sapi/o/token", "application/json",
+		strings.NewReader(`{"grant_type":"password","username":"admin@wac","password":"`+password+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("admin login with the generated password: %d", resp.StatusCode)
+	}
+	srv.Close()
+	// The second start creates nothing and prints nothing.
+	out.Reset()
+	newServer(t, cfg, &out, server.AdminPasswordEnv+"=ignored-now-1")
+	if out.Len() != 0 {
+		t.Fatalf("second start printed %q", out.String())
+	}
+}
+
+func TestBootstrapPasswordFromEnvironment(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.DefaultDomain = "quobis"
+	var out bytes.Buffer
+	srv := newServer(t, cfg, &out, server.AdminPasswordEnv+"=from-the-env-1")
+	if out.Len() != 0 {
+		t.Fatalf("printed %q though the password came from the environment", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, server.AdminPasswordFile)); !os.IsNotExist(err) {
+		t.Fatalf("password file written: %v", err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	resp, _ := http.Post(hs.URL+"/sapi/o/token", "application/x-www-form-urlencoded",
+		strings.NewReader("grant_type=password&username=admin@quobis&password=from-the-env-1"))
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	cfg2 := testConfig(t)
+	if _, err := server.New(context.Background(), cfg2, logging.Discard(), server.Options{Out: io.Discard,
+		Environ: []string{server.AdminPasswordEnv + "=short"}}); err == nil || !strings.Contains(err.Error(), server.AdminPasswordEnv) {
+		t.Fatalf("a too short admin password: %v", err)
+	}
+}
+
+func get(t *testing.T, h http.Handler, method, path string, headers ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, path, nil)
+	req.RemoteAddr = "192.0.2.10:4000"
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "RemoteAddr" {
+			req.RemoteAddr = headers[i+1]
+			continue
+		}
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+func TestRateLimit(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.HTTP.RPS, cfg.HTTP.RPSHigh = 5, 50
+	srv := newServer(t, cfg, nil)
+	h := srv.Handler()
+	limited := 0
+	for range 30 {
+		if get(t, h, "GET", "/sapi/capabilities").Code == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	// Burst is twice the rate: 10 pass at once, the rest are refused.
+	if limited < 15 {
+		t.Fatalf("%d of 30 quick requests refused, want about 20", limited)
+	}
+	w := get(t, h, "GET", "/sapi/capabilities")
+	if w.Code != 429 || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), `"code":429`) {
+		t.Fatalf("429 answer: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	// Another client is not affected.
+	if c := get(t, h, "GET", "/sapi/capabilities", "RemoteAddr", "192.0.2.11:5000").Code; c == 429 {
+		t.Fatal("a second IP is limited by the first one's traffic")
+	}
+	// A spoofed X-Forwarded-For from an untrusted peer does not help.
+	if c := get(t, h, "GET", "/sapi/capabilities", "X-Forwarded-For", "203.0.113.9").Code; c != 429 {
+		t.Fatalf("forged X-Forwarded-For escaped the limit: %d", c)
+	}
+	// Through a trusted proxy, the forwarded address is the client.
+	if c := get(t, h, "GET", "/sapi/capabilities", "RemoteAddr", "127.0.0.1:9", "X-Forwarded-For", "203.0.113.9").Code; c == 429 {
+		t.Fatal("a proxied client was limited by another's traffic")
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Login.RequestHeader = "Client-IP-Header"
+	ips, err := server.NewClientIPs(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		peer, header, want string
+	}{
+		{"192.0.2.1:1", "", "192.0.2.1"},
+		{"192.0.2.1:1", "203.0.113.5", "192.0.2.1"},                 // untrusted peer: header ignored
+		{"127.0.0.1:1", "203.0.113.5", "203.0.113.5"},               // trusted proxy
+		{"127.0.0.1:1", "198.51.100.1, 203.0.113.5", "203.0.113.5"}, // rightmost untrusted hop
+		{"127.0.0.1:1", "203.0.113.5, 127.0.0.2", "203.0.113.5"},    // skip trusted hops
+		{"127.0.0.1:1", "garbage", "127.0.0.1"},
+	} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.RemoteAddr = c.peer
+		if c.header != "" {
+			req.Header.Set("Client-IP-Header", c.header)
+		}
+		if got := ips.Of(req); got != c.want {
+			t.Errorf("peer %s header %q: got %s, want %s", c.peer, c.header, got, c.want)
+		}
+	}
+}
+
+func TestCORS(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.HTTP.CORSDomains = "app.example.com|.*\\.partner\\.net"
+	srv := newServer(t, cfg, nil)
+	h := srv.Handler()
+	w := get(t, h, "OPTIONS", "/sapi/users", "Origin", "https://app.example.com", "Access-Control-Request-Method", "POST")
+	if w.Code != 204 || w.Header().Get("Access-Control-Allow-Origin") != "https://app.example.com" ||
+		!strings.Contains(w.Header().Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Fatalf("preflight from an allowed origin: %d %v", w.Code, w.Header())
+	}
+	w = get(t, h, "GET", "/healthz", "Origin", "https://x.partner.net:8443")
+	if w.Header().Get("Access-Control-Allow-Origin") != "https://x.partner.net:8443" {
+		t.Fatalf("allowed by pattern: %v", w.Header())
+	}
+	w = get(t, h, "GET", "/healthz", "Origin", "https://evil.example.org")
+	if w.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("an origin off the list got CORS headers: %v", w.Header())
+	}
+	w = get(t, h, "GET", "/healthz", "Origin", "https://app.example.com.evil.org")
+	if w.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Fatal("the pattern is not anchored")
+	}
+}
+
+func TestBodyLimitHealthAndMetrics(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.HTTP.MaxBodyBytes = 1024
+	srv := newServer(t, cfg, nil)
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	big := `{"grant_type":"password","username":"` + strings.Repeat("a", 2048) + `","password":"x"}`
+	resp, err := http.Post(hs.URL+"/sapi/o/token", "application/json", strings.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "1024") {
+		t.Fatalf("oversized body: %d %s", resp.StatusCode, body)
+	}
+	resp, err = http.Post(hs.URL+"/sapi/o/token", "application/json",
+		strings.NewReader(`{"grant_type":"password","username":"admin@wac","password":"wrong"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, p := range []string{"/healthz", "/metrics"} {
+		resp, err := http.Get(hs.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", p, resp.StatusCode)
+		}
+		if p == "/metrics" {
+			for _, m := range []string{"wac_http_requests_total", "wac_http_request_duration_seconds", "wac_logins_total{grant=\"password\",result=\"failed\"}"} {
+				if !strings.Contains(string(body), m) {
+					t.Fatalf("/metrics lacks %s", m)
+				}
+			}
+			if !strings.Contains(string(body), `route="POST /sapi/o/token"`) {
+				t.Fatal("requests are not labelled by route pattern")
+			}
+		}
+	}
+	// Not ready until Run listens.
+	resp, _ = http.Get(hs.URL + "/readyz")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz before Run: %d", resp.StatusCode)
+	}
+}
+
+// selfSigned writes a certificate and key for 127.0.0.1 into dir.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	return certFile, keyFile
+}
+
+// freePort returns a port that was free a moment ago.
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func TestRunTLSInternalAndGracefulShutdown(t *testing.T) {
+	cfg := testConfig(t)
+	cert, key := selfSigned(t, cfg.DataDir)
+	cfg.Wiface.Public = config.Iface{Iface: "127.0.0.1", Port: freePort(t), PortSecure: freePort(t), Cert: cert, Key: key}
+	cfg.Wiface.Internal = config.Iface{Iface: "127.0.0.1", Port: freePort(t)}
+	srv := newServer(t, cfg, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	for _, u := range []string{"http://" + srv.Addr("public") + "/readyz", "https://" + srv.Addr("public_secure") + "/healthz",
+		"http://" + srv.Addr("internal") + "/metrics"} {
+		resp, err := client.Get(u)
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || (strings.HasPrefix(u, "https") && resp.TLS == nil) {
+			t.Fatalf("%s: %d", u, resp.StatusCode)
+		}
+	}
+	// With an internal interface, metrics are served there only.
+	resp, err := client.Get("http://" + srv.Addr("public") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("public /metrics: %d, want 404 when an internal iface exists", resp.StatusCode)
+	}
+	if got := srv.PublicURL(); got != "https://"+srv.Addr("public_secure") {
+		t.Fatalf("PublicURL %s", got)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	if _, err := client.Get("http://" + srv.Addr("public") + "/healthz"); err == nil {
+		t.Fatal("still serving after shutdown")
+	}
+}
+
+func TestRunReportsBadTLSAndBusyPort(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Wiface.Public = config.Iface{Iface: "127.0.0.1", PortSecure: freePort(t), Cert: "/nonexistent.pem", Key: "/nonexistent.key"}
+	srv := newServer(t, cfg, nil)
+	err := srv.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "wiface.public") {
+		t.Fatalf("bad TLS files: %v", err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	cfg2 := testConfig(t)
+	cfg2.Wiface.Public = config.Iface{Iface: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port}
+	err = newServer(t, cfg2, nil).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "wiface.public") {
+		t.Fatalf("busy port: %v", err)
+	}
+}

@@ -1,0 +1,97 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+)
+
+// CreateToken stores an issued token.
+func (s *SQL) CreateToken(ctx context.Context, t *Token) error {
+	if t.Created == 0 {
+		t.Created = Now()
+	}
+	_, err := s.exec(ctx, `INSERT INTO tokens (hash, kind, grant_id, user_id, client_id, expires, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		t.Hash, t.Kind, t.GrantID, nullable(t.UserID), nullable(t.ClientID), t.Expires, t.Created)
+	return err
+}
+
+// GetToken finds a token by the hash of its value.
+func (s *SQL) GetToken(ctx context.Context, hash string) (*Token, error) {
+	var t Token
+	var user, client sql.NullString
+	err := s.queryRow(ctx, `SELECT hash, kind, grant_id, user_id, client_id, expires, created
+		FROM tokens WHERE hash = ?`, hash).Scan(&t.Hash, &t.Kind, &t.GrantID, &user, &client, &t.Expires, &t.Created)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	t.UserID, t.ClientID = user.String, client.String
+	return &t, nil
+}
+
+func (s *SQL) deleteTokensWhere(ctx context.Context, where string, arg any) ([]string, error) {
+	rows, err := s.query(ctx, `SELECT hash FROM tokens WHERE `+where, arg)
+	if err != nil {
+		return nil, err
+	}
+	var hashes []string
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			rows.Close()
+			return nil, mapErr(err)
+		}
+		hashes = append(hashes, h)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, mapErr(err)
+	}
+	if len(hashes) == 0 {
+		return nil, nil
+	}
+	if _, err := s.exec(ctx, `DELETE FROM tokens WHERE `+where, arg); err != nil {
+		return nil, err
+	}
+	return hashes, nil
+}
+
+// DeleteGrant removes the tokens of one grant.
+func (s *SQL) DeleteGrant(ctx context.Context, grantID string) ([]string, error) {
+	return s.deleteTokensWhere(ctx, "grant_id = ?", grantID)
+}
+
+// DeleteUserTokens removes every token of a user.
+func (s *SQL) DeleteUserTokens(ctx context.Context, userID string) ([]string, error) {
+	return s.deleteTokensWhere(ctx, "user_id = ?", userID)
+}
+
+// UserGrants lists a user's grants that still have a live token, oldest first.
+func (s *SQL) UserGrants(ctx context.Context, userID string, now int64) ([]string, error) {
+	rows, err := s.query(ctx, `SELECT grant_id, MIN(created) AS first FROM tokens WHERE user_id = ? AND expires > ?
+		GROUP BY grant_id ORDER BY first, grant_id`, userID, now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var g string
+		var first int64
+		if err := rows.Scan(&g, &first); err != nil {
+			return nil, mapErr(err)
+		}
+		out = append(out, g)
+	}
+	return out, mapErr(rows.Err())
+}
+
+// DeleteExpiredTokens removes tokens past their expiry.
+func (s *SQL) DeleteExpiredTokens(ctx context.Context, now int64) (int, error) {
+	res, err := s.exec(ctx, `DELETE FROM tokens WHERE expires < ?`, now)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

@@ -1,0 +1,200 @@
+// The web app in headless Chromium against `wac serve`: calls between
+// devices, declines and timeouts, a quick conference of three, and the
+// admin pages. Any console error or failed request fails the test.
+//
+//   cd test/web && npm ci && npm test          (WAC_BIN=... to skip go build)
+//   UPDATE_SCREENSHOTS=1 npm test              (rewrites docs/screenshots/*.png)
+import { describe, test, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { browserAvailable, chromiumPath, launchBrowser, mediaStats, openPage, repo, startWac, waitFor } from './lib.mjs';
+
+const screenshotDir = process.env.UPDATE_SCREENSHOTS ? join(repo, 'docs', 'screenshots') : mkdtempSync(join(tmpdir(), 'wac-shots-'));
+const RING_TIMEOUT_MS = 8000;
+
+let server;
+let browser;
+const errors = [];
+const pages = {};
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(screenshotDir, `${name}.png`) });
+}
+
+async function login(page, username, password) {
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('button', { name: 'Log out' }).waitFor();
+}
+
+async function device(name, username, password) {
+  const page = await openPage(browser, server, name, errors);
+  await login(page, username, password);
+  pages[name] = page;
+  return page;
+}
+
+const incoming = (page) => page.getByRole('alertdialog');
+const callScreen = (page) => page.locator('section.call');
+
+// receives waits until a page decodes video and audio from `count` remote streams.
+function receives(page, count) {
+  return waitFor(`${count} remote streams with decoded video and audio`, async () => {
+    const s = await mediaStats(page);
+    return s.filter((x) => x.frames > 0 && x.samples > 0).length >= count;
+  }, 45000);
+}
+
+// notice waits for a message in the page's notice area; failing, it tells
+// what the page showed instead.
+async function notice(page, text) {
+  try {
+    await page.locator('.notice', { hasText: text }).first().waitFor();
+  } catch (err) {
+    err.message += `\nthe page shows:\n${await page.locator('body').innerText()}`;
+    throw err;
+  }
+}
+
+describe('web app in Chromium', { skip: !browserAvailable() && `${chromiumPath} is missing (apt-get install chromium)` }, () => {
+  before(async () => {
+    server = await startWac({ WAC_WATCHDOG_INVITES_EXPIRATION: String(RING_TIMEOUT_MS), WAC_WATCHDOG_INVITES_PERIOD: '250' });
+    for (const u of ['alice', 'bob', 'carol']) await server.createUser(u, `${u}-password-1`);
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    if (!process.env.UPDATE_SCREENSHOTS) rmSync(screenshotDir, { recursive: true, force: true });
+  });
+
+  afterEach(() => {
+    const found = errors.splice(0);
+    assert.deepEqual(found, [], 'console errors or failed requests');
+  });
+
+  test('a video call rings both of Bob\'s devices, one answers, both sides see each other, history', async () => {
+    const alice = await openPage(browser, server, 'alice', errors);
+    await alice.getByLabel('Username').waitFor();
+    await shot(alice, 'login');
+    await login(alice, 'alice', 'alice-password-1');
+    pages.alice = alice;
+    const bob1 = await device('bob1', 'bob', 'bob-password-1');
+    const bob2 = await device('bob2', 'bob', 'bob-password-1');
+    await alice.getByRole('button', { name: 'Video call bob' }).waitFor();
+    await shot(alice, 'directory');
+
+    await alice.getByRole('button', { name: 'Video call bob' }).click();
+    await incoming(bob1).waitFor();
+    await incoming(bob2).waitFor();
+    assert.match(await incoming(bob1).innerText(), /alice is calling you/);
+    await callScreen(alice).getByText('Ringing bob').waitFor();
+    await shot(bob1, 'incoming-call');
+
+    await bob1.getByRole('button', { name: 'Answer with video' }).click();
+    await incoming(bob2).waitFor({ state: 'detached' });
+    await notice(bob2, 'answered on another device');
+    await receives(alice, 1);
+    await receives(bob1, 1);
+    await callScreen(alice).getByText('In call with bob').waitFor();
+    await shot(alice, 'call');
+
+    await callScreen(alice).getByRole('button', { name: 'Hang up' }).click();
+    await callScreen(alice).waitFor({ state: 'detached' });
+    await callScreen(bob1).waitFor({ state: 'detached' });
+    await notice(bob1, 'alice ended the call');
+
+    for (const [page, other] of [[alice, 'bob'], [bob1, 'alice']]) {
+      await page.getByRole('link', { name: 'History' }).click();
+      const row = page.locator('table.history tbody tr').filter({ hasText: other }).filter({ hasText: 'answered' });
+      await row.first().waitFor();
+    }
+    await shot(alice, 'history');
+  });
+
+  test('Alice sees "declined" only after Bob declined on both devices; nobody answering times out', async () => {
+    const { alice, bob1, bob2 } = pages;
+    await alice.getByRole('link', { name: 'Contacts' }).click();
+    await alice.getByRole('button', { name: 'Audio call bob' }).click();
+    await incoming(bob1).waitFor();
+    await incoming(bob2).waitFor();
+    assert.match(await incoming(bob1).innerText(), /Incoming audio call/);
+    await bob1.getByRole('button', { name: 'Decline' }).click();
+    await incoming(bob1).waitFor({ state: 'detached' });
+    // The other device still rings, and Alice is told nothing yet.
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(await incoming(bob2).count(), 1, 'bob2 stopped ringing after bob1 declined');
+    assert.equal(await alice.getByText('declined').count(), 0, 'Alice was told before the last device declined');
+    await callScreen(alice).getByText('Ringing bob').waitFor();
+    await bob2.getByRole('button', { name: 'Decline' }).click();
+    await notice(alice, 'bob declined the call.');
+    await callScreen(alice).waitFor({ state: 'detached' });
+
+    await alice.getByRole('button', { name: 'Video call bob' }).click();
+    await incoming(bob1).waitFor();
+    await incoming(bob2).waitFor();
+    await notice(alice, 'bob did not answer.');
+    await incoming(bob1).waitFor({ state: 'detached' });
+    await incoming(bob2).waitFor({ state: 'detached' });
+    await notice(bob1, 'Missed call from alice');
+  });
+
+  test('three users in a quick conference all receive each other\'s audio and video', async () => {
+    const { alice, bob1 } = pages;
+    await bob1.getByRole('link', { name: 'Contacts' }).click();
+    const carol = await device('carol', 'carol', 'carol-password-1');
+    await alice.getByRole('button', { name: 'Start a new conference' }).click();
+    await callScreen(alice).waitFor();
+    const link = await callScreen(alice).locator('.share a').getAttribute('href');
+    assert.match(link, /\/conference\/wac-conf\d{20}$/);
+    await bob1.goto(link);
+    await carol.goto(link);
+    for (const page of [alice, bob1, carol]) await receives(page, 2);
+    await callScreen(carol).getByText(/In call with (alice, bob|bob, alice)/).waitFor();
+    await shot(alice, 'conference');
+    for (const page of [carol, bob1, alice]) {
+      await callScreen(page).getByRole('button', { name: 'Hang up' }).click();
+      await callScreen(page).waitFor({ state: 'detached' });
+    }
+  });
+
+  test('an admin creates a user in the admin pages, and that user logs in (also on a phone\'s width)', async () => {
+    const admin = await device('admin', 'admin@wac', 'admin-secret-1');
+    await admin.getByRole('link', { name: 'Admin' }).click();
+    const form = admin.getByRole('form', { name: 'Create user' });
+    await form.getByLabel('Username').fill('dave');
+    await form.getByLabel('Password').fill('dave-password-1');
+    await form.getByLabel('Email').fill('dave@example.com');
+    await form.getByRole('button', { name: 'Create user' }).click();
+    await admin.getByRole('cell', { name: 'dave', exact: true }).waitFor();
+    await admin.getByRole('checkbox', { name: 'dave receives calls' }).waitFor();
+    await shot(admin, 'admin-users');
+    for (const tab of ['Domains', 'Credentials', 'Groups', 'Sessions', 'Alarms']) {
+      await admin.getByRole('navigation', { name: 'Administration' }).getByRole('link', { name: tab }).click();
+      await admin.getByRole('heading', { name: `Administration: ${tab}` }).waitFor();
+      await admin.locator('table').first().waitFor();
+    }
+
+    const dave = await openPage(browser, server, 'dave', errors, { width: 390, height: 800 });
+    await login(dave, 'dave', 'dave-password-1');
+    await dave.getByText('dave@wac').waitFor();
+    await dave.getByRole('button', { name: 'Video call alice' }).waitFor();
+    const overflow = await dave.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the directory is ${overflow} px wider than a phone's screen`);
+    await shot(dave, 'directory-phone');
+  });
+
+  test('a guest joins a conference by link where the domain allows anonymous users', async () => {
+    await server.api('POST', '/sapi/domains', { domain: 'visitors', enableAnonymous: true });
+    const guest = await openPage(browser, server, 'guest', errors);
+    await guest.goto(`${server.base}/conference/wac-conf00000000001111111111?domain=visitors`);
+    await guest.getByRole('button', { name: 'Join as guest' }).click();
+    await callScreen(guest).getByText('Waiting for others to join').waitFor();
+    await callScreen(guest).getByRole('button', { name: 'Hang up' }).click();
+    await callScreen(guest).waitFor({ state: 'detached' });
+  });
+});

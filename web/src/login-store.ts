@@ -1,0 +1,27 @@
+// The login kept across page reloads, in this tab only (sessionStorage):
+// each tab is a device of its own with its own tokens.
+import type { Tokens } from '@openwac/sdk';
+
+const KEY = 'openwac.login';
+
+export interface StoredLogin {
+  tokens: Tokens;
+  obtainedAt: number;
+}
+
+export function loadLogin(): StoredLogin | null {
+  try {
+    const s = sessionStorage.getItem(KEY);
+    return s ? (JSON.parse(s) as StoredLogin) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function saveLogin(tokens: Tokens): void {
+  sessionStorage.setItem(KEY, JSON.stringify({ tokens, obtainedAt: Date.now() }));
+}
+
+export function clearLogin(): void {
+  sessionStorage.removeItem(KEY);
+}

@@ -1,0 +1,341 @@
+// The call screen: remote and local video, the participants, and the call
+// controls (mute, camera, screen, hold, add participant, transfer, hang up).
+import type { Conference, OutgoingInvitation, Participant, RemoteStream } from '@openwac/sdk';
+import { duration, field, h, replace } from '../dom';
+import { callStateText, describeError } from '../messages';
+
+export interface CallScreenOptions {
+  /** The title: the callee's or caller's name, or "Conference". */
+  title: string;
+  /** The quick conference URI, for the link to share. */
+  conferenceUri?: string;
+  /** Called with the message to show when the call is over. */
+  onEnd: (message: string, kind: 'info' | 'error') => void;
+  /** Names of users by id, to name participants before their events arrive. */
+  names: Map<string, string>;
+}
+
+/** One call on screen. `attach` gives it its conference once the call is set up. */
+export class CallScreen {
+  readonly el: HTMLElement;
+  private conference: Conference | null = null;
+  private status = h('p', { className: 'call-status', role: 'status' }, 'Starting…');
+  private timer = h('span', { className: 'call-timer', 'aria-label': 'Call duration' });
+  private stage = h('div', { className: 'stage' });
+  private self = h('video', { className: 'self-view', muted: true, autoplay: true, playsInline: true, 'aria-label': 'Your camera' });
+  private panel = h('div', { className: 'call-panel' });
+  private tiles = new Map<string, HTMLElement>();
+  private buttons: Record<string, HTMLButtonElement> = {};
+  private everConnected = false;
+  private startedAt = 0;
+  private clock: ReturnType<typeof setInterval> | undefined;
+  private done = false;
+  private hangingUp = false;
+  /** Invitations whose failure the user was told about. */
+  private reported = new WeakSet<OutgoingInvitation>();
+
+  constructor(private readonly opts: CallScreenOptions) {
+    const b = (key: string, label: string, onclick: () => void, cls = '') => {
+      const btn = h('button', { type: 'button', className: `ctl ${cls}`, onclick, disabled: key !== 'hangup' }, label);
+      this.buttons[key] = btn;
+      return btn;
+    };
+    this.el = h('section', { className: 'call', 'aria-label': `Call: ${opts.title}` },
+      h('header', { className: 'call-head' },
+        h('h2', {}, opts.title),
+        this.status,
+        this.timer,
+        opts.conferenceUri ? this.shareLink(opts.conferenceUri) : null),
+      this.stage,
+      this.self,
+      this.panel,
+      h('div', { className: 'controls', role: 'toolbar', 'aria-label': 'Call controls' },
+        b('mute', 'Mute', () => this.toggleMute()),
+        b('camera', 'Camera off', () => this.toggleCamera()),
+        b('screen', 'Share screen', () => void this.toggleScreen()),
+        b('hold', 'Hold', () => void this.toggleHold()),
+        b('add', 'Add participant', () => this.showForm('add')),
+        b('transfer', 'Transfer', () => this.showForm('transfer')),
+        b('hangup', 'Hang up', () => void this.hangUp(), 'danger')));
+  }
+
+  /** Shows a status line (while the call is being set up). */
+  setStatus(text: string): void {
+    this.status.textContent = text;
+  }
+
+  /** Whether the user asked to hang up before the call was set up. */
+  get abandoned(): boolean {
+    return this.hangingUp && !this.conference;
+  }
+
+  /** Binds the screen to its conference. */
+  attach(conference: Conference, invitation?: OutgoingInvitation): void {
+    this.conference = conference;
+    for (const btn of Object.values(this.buttons)) btn.disabled = false;
+    for (const l of conference.localStreams) if (l.kind === 'camera') this.self.srcObject = l.stream;
+    conference.on('localStreamAdded', (l) => {
+      if (l.kind === 'camera') this.self.srcObject = l.stream;
+    });
+    for (const r of conference.remoteStreams) this.addStream(r);
+    conference.on('remoteStreamAdded', (r) => this.addStream(r));
+    conference.on('remoteStreamRemove', (r) => this.removeTile(tileKey(r)));
+    const syncParticipants = (list: Participant[]) => {
+      for (const p of list) {
+        this.opts.names.set(p.id, p.username);
+        this.tile(p.id, p.username).classList.toggle('held', p.hold);
+      }
+      for (const key of [...this.tiles.keys()]) {
+        if (!key.startsWith('screen:') && !list.some((p) => p.id === key) && !this.hasStream(key)) this.removeTile(key);
+      }
+      if (list.length > 0) this.connected();
+      this.updateStatus();
+    };
+    syncParticipants(conference.remoteParticipants);
+    conference.on('remoteParticipants', syncParticipants);
+    conference.on('participantHold', (p) => this.setStatus(`${p.username || 'A participant'} put the call on hold.`));
+    conference.on('participantUnhold', () => this.updateStatus());
+    conference.on('participantRemoved', (p) => {
+      this.removeTile(p.participant);
+      this.afterDeparture(p.username || this.opts.names.get(p.participant) || 'The other participant', p.code);
+    });
+    const syncInvitations = (invs: OutgoingInvitation[]) => {
+      this.updateStatus();
+      for (const inv of invs) {
+        if (!inv.pending && inv.state !== 'accepted' && !this.reported.has(inv)) {
+          this.reported.add(inv);
+          this.afterInvitationFailed(inv);
+        }
+      }
+    };
+    conference.on('outgoingInvitations', syncInvitations);
+    conference.on('destroyed', (d) => {
+      if (this.hangingUp) return; // we destroyed it: hangUp or endAlone tells why
+      const who = this.opts.names.get(d.by);
+      this.finish(who ? `${who} ended the call.` : 'The call ended.', 'info');
+    });
+    conference.on('expelled', (e) => this.finish(`${e.username || 'Someone'} removed you from the call.`, 'info'));
+    conference.on('transferError', (t) => this.setStatus(`The transfer failed (${t.code}).`));
+    conference.on('muteRequest', (m) => {
+      if (m.mediatypes.audio !== false && !conference.audioMuted) this.toggleMute();
+      this.setStatus(`${m.username} muted you.`);
+    });
+    conference.on('error', (e) => this.setStatus(describeError(e)));
+    conference.on('status', (s) => {
+      if (s === 'reconnecting') this.setStatus('The media connection was lost. Reconnecting…');
+      else if (s === 'joined') this.updateStatus();
+      else if (s === 'ended') this.finish('The connection was lost and the call ended.', 'error');
+    });
+    if (invitation) invitation.on('state', () => this.updateStatus());
+    // An invitation may have ended while the call was being set up.
+    syncInvitations(conference.outgoingInvitations);
+  }
+
+  /** Hangs up: a call of two (or one ringing) is destroyed, a conference is left. */
+  async hangUp(): Promise<void> {
+    this.hangingUp = true;
+    const c = this.conference;
+    if (!c) {
+      this.finish('', 'info');
+      return;
+    }
+    try {
+      if (this.opts.conferenceUri || c.remoteParticipants.length > 1) await c.leave();
+      else await c.destroy();
+    } catch (err) {
+      this.finish(`The call ended, but the server was not told: ${describeError(err)}`, 'error');
+      return;
+    }
+    this.finish('', 'info');
+  }
+
+  /** Removes the screen and tells why (an empty message: nothing to tell). */
+  finish(message: string, kind: 'info' | 'error'): void {
+    if (this.done) return;
+    this.done = true;
+    clearInterval(this.clock);
+    if (this.conference && !this.conference.ended) void this.conference.leave().catch(() => undefined);
+    for (const v of this.el.querySelectorAll('video')) v.srcObject = null;
+    this.el.remove();
+    this.opts.onEnd(message, kind);
+  }
+
+  private shareLink(uri: string): HTMLElement {
+    const url = `${location.origin}/conference/${uri}`;
+    return h('p', { className: 'share' }, 'Invite others with this link: ',
+      h('a', { href: url, target: '_blank', rel: 'noopener' }, url));
+  }
+
+  private connected(): void {
+    if (this.everConnected) return;
+    this.everConnected = true;
+    this.startedAt = Date.now();
+    this.clock = setInterval(() => {
+      this.timer.textContent = duration(Date.now() - this.startedAt);
+    }, 1000);
+  }
+
+  private updateStatus(): void {
+    const c = this.conference;
+    if (!c || this.done) return;
+    const pending = c.outgoingInvitations.filter((i) => i.pending);
+    if (c.held) this.setStatus('You put the call on hold.');
+    else if (c.remoteParticipants.some((p) => p.hold)) this.setStatus('On hold.');
+    else if (c.remoteParticipants.length > 0) this.setStatus(`In call with ${c.remoteParticipants.map((p) => p.username).join(', ')}`);
+    else if (pending.length > 0) this.setStatus(callStateText(pending[0]!.state, pending[0]!.to));
+    else this.setStatus(this.opts.conferenceUri ? 'Waiting for others to join…' : 'Connected.');
+  }
+
+  private afterDeparture(name: string, code: number): void {
+    const c = this.conference;
+    if (!c || this.opts.conferenceUri) return;
+    if (c.remoteParticipants.length === 0 && !c.outgoingInvitations.some((i) => i.pending)) {
+      void this.endAlone(code === 480 ? `${name}'s connection was lost.` : `${name} hung up.`);
+    }
+  }
+
+  private afterInvitationFailed(inv: OutgoingInvitation): void {
+    const c = this.conference;
+    const text = callStateText(inv.state, inv.to);
+    if (!c || this.opts.conferenceUri || c.remoteParticipants.length > 0 || c.outgoingInvitations.some((i) => i.pending)) {
+      if (inv.state !== 'cancelled') this.setStatus(text);
+      return;
+    }
+    if (!this.hangingUp) void this.endAlone(text, inv.state === 'failed' || inv.state === 'unreachable' ? 'error' : 'info');
+  }
+
+  /** Nobody else is left in a call: destroy the room and close. */
+  private async endAlone(message: string, kind: 'info' | 'error' = 'info'): Promise<void> {
+    this.hangingUp = true;
+    await this.conference?.destroy().catch(() => undefined);
+    this.finish(message, kind);
+  }
+
+  private hasStream(user: string): boolean {
+    return this.conference?.remoteStreams.some((r) => r.participant === user && r.kind === 'camera') ?? false;
+  }
+
+  private tile(key: string, name: string): HTMLElement {
+    let t = this.tiles.get(key);
+    if (!t) {
+      const video = h('video', { autoplay: true, playsInline: true });
+      t = h('figure', { className: 'tile', 'data-key': key },
+        video,
+        h('figcaption', {}, name, h('span', { className: 'badge' }, 'on hold')));
+      this.tiles.set(key, t);
+      this.stage.append(t);
+      this.stage.dataset.count = String(this.tiles.size);
+    }
+    return t;
+  }
+
+  private addStream(r: RemoteStream): void {
+    const name = r.username || this.opts.names.get(r.participant) || 'Guest';
+    const t = this.tile(tileKey(r), r.kind === 'screen' ? `${name} (screen)` : name);
+    const video = t.querySelector('video') as HTMLVideoElement;
+    video.srcObject = r.stream;
+    video.play().catch(() => this.setStatus('Click anywhere to hear the call.'));
+    t.classList.toggle('audio-only', r.stream.getVideoTracks().length === 0);
+  }
+
+  private removeTile(key: string): void {
+    this.tiles.get(key)?.remove();
+    this.tiles.delete(key);
+    this.stage.dataset.count = String(this.tiles.size);
+  }
+
+  private toggleMute(): void {
+    const c = this.conference;
+    if (!c) return;
+    c.muteAudio(!c.audioMuted);
+    this.press('mute', c.audioMuted, 'Unmute', 'Mute');
+  }
+
+  private toggleCamera(): void {
+    const c = this.conference;
+    if (!c) return;
+    c.muteVideo(!c.videoMuted);
+    this.press('camera', c.videoMuted, 'Camera on', 'Camera off');
+    this.self.classList.toggle('off', c.videoMuted);
+  }
+
+  private async toggleScreen(): Promise<void> {
+    const c = this.conference;
+    if (!c) return;
+    const sharing = c.localStreams.some((l) => l.kind === 'screen');
+    try {
+      if (sharing) {
+        c.stopScreenShare();
+      } else {
+        const local = await c.shareScreen();
+        local.stream.getVideoTracks()[0]?.addEventListener('ended', () => this.press('screen', false, 'Stop sharing', 'Share screen'));
+      }
+      this.press('screen', !sharing, 'Stop sharing', 'Share screen');
+    } catch (err) {
+      this.setStatus(describeError(err));
+    }
+  }
+
+  private async toggleHold(): Promise<void> {
+    const c = this.conference;
+    if (!c) return;
+    try {
+      if (c.held) await c.unhold();
+      else await c.hold();
+      this.press('hold', c.held, 'Resume', 'Hold');
+      this.updateStatus();
+    } catch (err) {
+      this.setStatus(describeError(err));
+    }
+  }
+
+  private press(key: string, pressed: boolean, on: string, off: string): void {
+    const btn = this.buttons[key];
+    if (!btn) return;
+    btn.setAttribute('aria-pressed', String(pressed));
+    btn.textContent = pressed ? on : off;
+  }
+
+  /** The inline form of "Add participant" and "Transfer". */
+  private showForm(kind: 'add' | 'transfer'): void {
+    const c = this.conference;
+    if (!c) return;
+    const input = h('input', { type: 'text', required: true, autocomplete: 'off', placeholder: 'username, user@domain or number' });
+    const others = c.remoteParticipants;
+    const who = h('select', {}, ...others.map((p) => h('option', { value: p.id }, p.username)));
+    const cancel = () => replace(this.panel);
+    const form = h('form', {
+      className: 'inline-form',
+      'aria-label': kind === 'add' ? 'Add a participant' : 'Transfer the call',
+      onsubmit: (ev: Event) => {
+        ev.preventDefault();
+        const to = input.value.trim();
+        if (!to) return;
+        cancel();
+        if (kind === 'add') {
+          c.invite(to, { audio: true, video: true });
+          this.updateStatus();
+        } else {
+          this.setStatus(`Transferring to ${to}…`);
+          c.transfer(who.value, to).then(
+            () => this.finish(`The call was transferred to ${to}.`, 'info'),
+            (err: unknown) => this.setStatus(`The transfer failed: ${describeError(err)}`));
+        }
+      },
+    },
+    kind === 'transfer' ? field('Participant to transfer', who) : null,
+    field(kind === 'add' ? 'Invite' : 'Transfer to', input),
+    h('button', { type: 'submit' }, kind === 'add' ? 'Invite' : 'Transfer'),
+    h('button', { type: 'button', onclick: cancel }, 'Cancel'));
+    if (kind === 'transfer' && others.length === 0) {
+      this.setStatus('There is nobody to transfer.');
+      return;
+    }
+    replace(this.panel, form);
+    input.focus();
+  }
+}
+
+function tileKey(r: RemoteStream): string {
+  return r.kind === 'screen' ? `screen:${r.feed}` : r.participant || `feed:${r.feed}`;
+}

@@ -1,0 +1,71 @@
+// The call history: GET /sapi/calls, newest first.
+import type { CallRecord, User } from '@openwac/sdk';
+import type { App } from '../app';
+import { dateTime, duration, h, replace } from '../dom';
+import { describeError } from '../messages';
+
+export function historyView(app: App): HTMLElement {
+  const body = h('div', { 'aria-busy': 'true' }, h('p', { className: 'muted' }, 'Loading…'));
+  const section = h('section', { className: 'card wide', 'aria-labelledby': 'history-title' },
+    h('h1', { id: 'history-title' }, 'Call history'), body);
+  Promise.all([app.wac.api.calls.list({ limit: 100 }), app.directory()]).then(([calls, users]) => {
+    body.removeAttribute('aria-busy');
+    if (calls.length === 0) {
+      replace(body, h('p', { className: 'muted' }, 'No calls yet.'));
+      return;
+    }
+    calls.sort((a, b) => b.created - a.created);
+    replace(body, h('table', { className: 'history' },
+      h('thead', {}, h('tr', {}, ...['When', 'With', 'Direction', 'Outcome', 'Duration', ''].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, ...calls.map((c) => row(app, c, users)))));
+  }, (err: unknown) => {
+    body.removeAttribute('aria-busy');
+    replace(body, h('p', { className: 'error', role: 'alert' }, `The history cannot be loaded: ${describeError(err)}`));
+  });
+  return section;
+}
+
+function row(app: App, c: CallRecord, users: Map<string, User>): HTMLElement {
+  const me = app.me.id;
+  const name = (id: string) => users.get(id)?.username ?? (id === me ? 'you' : 'a guest');
+  const others = new Set<string>();
+  for (const p of c.participants ?? []) if (p.user !== me) others.add(p.user);
+  for (const i of c.invites ?? []) {
+    if (i.from !== me) others.add(i.from);
+    if (i.target && i.target !== me) others.add(i.target);
+  }
+  others.delete('');
+  const invite = (c.invites ?? []).find((i) => i.kind !== 'inviteRequest');
+  const outgoing = invite ? invite.from === me : c.owner === me;
+  const mine = (c.participants ?? []).filter((p) => p.user === me);
+  const talked = mine.length > 0 && others.size > 0 && (c.participants ?? []).some((p) => p.user !== me);
+  const outcome = talked ? 'answered' : invite ? outcomeOf(invite.state, outgoing) : 'no one joined';
+  const joined = Math.min(...mine.map((p) => p.joined));
+  const left = Math.max(...mine.map((p) => p.left || c.finished || Date.now()));
+  const peer = [...others].map(name).join(', ') || (invite ? invite.to : '');
+  const back = [...others].map((id) => users.get(id)).find((u) => u);
+  return h('tr', { className: talked ? '' : 'unanswered' },
+    h('td', {}, dateTime(c.created)),
+    h('td', {}, peer),
+    h('td', {}, outgoing ? 'outgoing' : 'incoming'),
+    h('td', {}, outcome),
+    h('td', {}, talked && mine.length ? duration(left - joined) : ''),
+    h('td', {}, back ? h('button', {
+      type: 'button', 'aria-label': `Call ${back.username} back`, onclick: () => app.call(back.domain === app.me.domain ? back.username : `${back.username}@${back.domain}`, true),
+    }, 'Call back') : null));
+}
+
+function outcomeOf(state: string, outgoing: boolean): string {
+  switch (state) {
+    case 'declined':
+      return 'declined';
+    case 'timeout':
+      return outgoing ? 'not answered' : 'missed';
+    case 'cancelled':
+      return outgoing ? 'cancelled' : 'missed';
+    case 'failed':
+      return 'failed';
+    default:
+      return state;
+  }
+}
