@@ -281,7 +281,7 @@ func benchRooms(ctx context.Context, args []string, out io.Writer) error {
 				t0 := time.Now()
 				var room string
 				err := timed("createRoom", func() error {
-					f, err := a.Request(ctx, "createRoom", map[string]any{"acl": []string{names[2*i+1]}}, nil)
+					f, err := request(ctx, a, "createRoom", map[string]any{"acl": []string{names[2*i+1]}})
 					if err == nil {
 						room, err = roomOf(f)
 					}
@@ -292,11 +292,11 @@ func benchRooms(ctx context.Context, args []string, out io.Writer) error {
 				}
 				r := map[string]any{"room": room}
 				err = errors.Join(
-					timed("joinRoom", func() error { _, err := a.Request(ctx, "joinRoom", r, nil); return err }),
-					timed("joinRoom", func() error { _, err := b.Request(ctx, "joinRoom", r, nil); return err }),
-					timed("leaveRoom", func() error { _, err := b.Request(ctx, "leaveRoom", r, nil); return err }),
-					timed("leaveRoom", func() error { _, err := a.Request(ctx, "leaveRoom", r, nil); return err }),
-					timed("destroyRoom", func() error { _, err := a.Request(ctx, "destroyRoom", r, nil); return err }),
+					timed("joinRoom", func() error { _, err := request(ctx, a, "joinRoom", r); return err }),
+					timed("joinRoom", func() error { _, err := request(ctx, b, "joinRoom", r); return err }),
+					timed("leaveRoom", func() error { _, err := request(ctx, b, "leaveRoom", r); return err }),
+					timed("leaveRoom", func() error { _, err := request(ctx, a, "leaveRoom", r); return err }),
+					timed("destroyRoom", func() error { _, err := request(ctx, a, "destroyRoom", r); return err }),
 				)
 				ops["cycle"].add(time.Since(t0), err)
 			}
@@ -317,6 +317,16 @@ func benchRooms(ctx context.Context, args []string, out io.Writer) error {
 		ops[op].report(out, op, elapsed)
 	}
 	return nil
+}
+
+// requestTimeout bounds the wait for one answer: a request the server
+// never answers counts as a failure instead of stalling the load.
+const requestTimeout = 10 * time.Second
+
+func request(ctx context.Context, c *client.Conn, name string, payload any) (*client.Frame, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	return c.Request(ctx, name, payload, nil)
 }
 
 // discardEvent drops events: the loads read answers, not events, and
@@ -480,7 +490,7 @@ func oneCall(ctx context.Context, a *client.Conn, cal callee, setup *recorder, s
 		return err
 	}
 	r := map[string]any{"room": room}
-	defer a.Request(ctx, "destroyRoom", r, nil)
+	defer request(ctx, a, "destroyRoom", r)
 	if _, err := a.Request(cctx, "joinRoom", r, nil); err != nil {
 		return err
 	}
@@ -528,7 +538,7 @@ func oneCall(ctx context.Context, a *client.Conn, cal callee, setup *recorder, s
 		case <-ctx.Done():
 		}
 	}
-	_, err1 := b.Request(cctx, "leaveRoom", r, nil)
-	_, err2 := a.Request(cctx, "leaveRoom", r, nil)
+	_, err1 := request(ctx, b, "leaveRoom", r)
+	_, err2 := request(ctx, a, "leaveRoom", r)
 	return errors.Join(err1, err2)
 }

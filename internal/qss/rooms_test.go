@@ -174,20 +174,22 @@ func TestWireErrors(t *testing.T) {
 				t.Fatalf("%s: got %d %q, want %d mentioning %s", cs.raw[:min(len(cs.raw), 60)], f.Error, f.Message, cs.code, cs.words)
 			}
 		}
-		// A flood gets 429 but the connection survives it.
-		limited := 0
+		// A flood gets 429, each refusal naming the request it refuses so
+		// that the client can match it, and the connection survives it.
 		go func() {
 			for i := range 150 {
 				a.Send(ctx, map[string]any{"request": "getRoom", "requestID": fmt.Sprintf("flood-%d", i), "payload": map[string]any{"room": "r"}})
 			}
 		}()
-		for limited == 0 {
-			if f := nextCancel(t, a); f.Error == 429 {
-				limited++
+		for {
+			f := nextCancel(t, a)
+			if f.Error != 429 {
+				continue
 			}
-		}
-		if limited == 0 {
-			t.Fatal("a flood of 150 requests was never limited")
+			if f.Cancel != "getRoom" || !strings.HasPrefix(f.RequestID, "flood-") {
+				t.Fatalf("a 429 names %q %q, not the refused getRoom request", f.Cancel, f.RequestID)
+			}
+			break
 		}
 		time.Sleep(1500 * time.Millisecond)
 		if _, err := a.Request(ctx, "createRoom", map[string]any{}, nil); err != nil {

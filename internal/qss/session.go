@@ -181,14 +181,21 @@ func (s *Session) serve(ctx context.Context, c *wsConn) {
 			s.refuse(&ProtocolError{Code: 400, Message: "frames must be text (JSON)"})
 			continue
 		}
+		// Every frame counts against the rate, well-formed or not; the
+		// frame is decoded first so that a refusal names the request it
+		// refuses and the client can match it.
+		f, err := DecodeFrame(data)
 		if !s.limit.Allow() {
-			if s.refuse(&ProtocolError{Code: 429, Message: "too many requests; slow down"}) {
+			pe := &ProtocolError{Code: 429, Message: "too many requests; slow down"}
+			if f != nil {
+				pe.Name, pe.ReqID = f.Name(), f.RequestID
+			}
+			if s.refuse(pe) {
 				c.close(ws.StatusPolicyViolation, "request flood")
 				return
 			}
 			continue
 		}
-		f, err := DecodeFrame(data)
 		if err != nil {
 			var pe *ProtocolError
 			if errors.As(err, &pe) {

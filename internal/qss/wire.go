@@ -100,7 +100,7 @@ func DecodeFrame(data []byte) (*Frame, error) {
 			case "payload":
 				msg = `field "payload" must be an object`
 			}
-			return nil, &ProtocolError{Code: 400, Name: firstNonEmpty(w.Request, firstNonEmpty(w.Answer, w.Cancel)), Message: msg}
+			return nil, &ProtocolError{Code: 400, Name: firstNonEmpty(w.Request, firstNonEmpty(w.Answer, w.Cancel)), ReqID: w.RequestID, Message: msg}
 		}
 		return nil, &ProtocolError{Code: 400, Message: "malformed JSON: " + jsonMessage(err)}
 	}
