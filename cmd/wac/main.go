@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/openwac/wac/internal/config"
@@ -45,7 +46,11 @@ func main() {
 	if err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
-			fmt.Fprintf(os.Stderr, "wac: %v\n\n%s", err, usage)
+			help := usage
+			if ue.flags != "" {
+				help = ue.flags
+			}
+			fmt.Fprintf(os.Stderr, "wac: %v\n\n%s", err, help)
 			os.Exit(2)
 		}
 		fmt.Fprintf(os.Stderr, "wac: %v\n", err)
@@ -53,11 +58,13 @@ func main() {
 	}
 }
 
-type usageError struct{ msg string }
+// usageError is a command line that could not be understood; flags, when
+// set, lists the flags of the subcommand at fault.
+type usageError struct{ msg, flags string }
 
 func (e usageError) Error() string { return e.msg }
 
-func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+func usagef(format string, args ...any) error { return usageError{msg: fmt.Sprintf(format, args...)} }
 
 // run dispatches a command line; tests call it directly.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -140,7 +147,11 @@ func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, error) {
 func parse(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
-		return usagef("%s: %v", fs.Name(), err)
+		var flags strings.Builder
+		fmt.Fprintf(&flags, "wac %s flags:\n", fs.Name())
+		fs.SetOutput(&flags)
+		fs.PrintDefaults()
+		return usageError{msg: fmt.Sprintf("%s: %v", fs.Name(), err), flags: flags.String()}
 	}
 	return nil
 }
