@@ -646,6 +646,10 @@ func (t *roomTable) leave(ctx context.Context, r *room, op roomOp) (any, []func(
 		if !r.inACL[u.ID] {
 			return nil, nil, errNotInACL()
 		}
+		if p == nil && r.owner == u.ID {
+			// The owner stays in the ACL of the room, in or out.
+			return nil, nil, refuse(403, "user is not in the room")
+		}
 		if p == nil {
 			// In the ACL but not joined: leaving declines the room for good.
 			r.removeACL(u.ID)
@@ -684,7 +688,9 @@ func (t *roomTable) leave(ctx context.Context, r *room, op roomOp) (any, []func(
 		h.calls.save(r.snapshotCall())
 		return struct{}{}, notify, nil
 	}
-	// The user's last session left: the user leaves the room and its ACL.
+	// The user's last session left: the user leaves the room and its ACL,
+	// but for an owner who stays the owner, who may come back (a dropped
+	// connection, a second call in a personal room).
 	delete(r.participants, u.ID)
 	for i, id := range r.order {
 		if id == u.ID {
@@ -692,7 +698,9 @@ func (t *roomTable) leave(ctx context.Context, r *room, op roomOp) (any, []func(
 			break
 		}
 	}
-	r.removeACL(u.ID)
+	if r.owner != u.ID || h.cfg.Rooms.UpdateRoomOwnerWhenLeaves {
+		r.removeACL(u.ID)
+	}
 	h.setDelete(ctx, callsKey(u.ID), r.id)
 	h.log.Info("user "+u.Username+" left the room "+r.id, "room", r.id, "code", code)
 	reason := op.Reason

@@ -363,6 +363,16 @@ func TestRooms(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Code != 403 || ce.Message != "user not included into ACL" {
 			t.Fatalf("second leave: %v", err)
 		}
+		// The owner who leaves stays in the ACL and may come back.
+		if _, err := a.Request(ctx, "leaveRoom", map[string]any{"room": r.Room}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Request(ctx, "leaveRoom", map[string]any{"room": r.Room}, nil); cancelCode(err) != 403 {
+			t.Fatalf("the owner left twice: %v", err)
+		}
+		if _, err := a.Request(ctx, "joinRoom", map[string]any{"room": r.Room}, nil); err != nil {
+			t.Fatalf("the owner could not come back: %v", err)
+		}
 		// Only the owner destroys; everyone in the room is told.
 		d.Request(ctx, "joinRoom", map[string]any{"room": r.Room}, nil)
 		if _, err := d.Request(ctx, "destroyRoom", map[string]any{"room": r.Room}, nil); cancelCode(err) != 403 {
@@ -391,7 +401,7 @@ func TestRooms(t *testing.T) {
 			alice.API(ctx, "GET", "/sapi/calls", nil, &calls)
 			return len(calls) == 1 && calls[0].Finished > 0
 		})
-		if calls[0].ID != r.ID || len(calls[0].Participants) != 4 {
+		if calls[0].ID != r.ID || len(calls[0].Participants) != 5 { // alice twice: she left and came back
 			t.Fatalf("call record %+v", calls[0])
 		}
 		for _, p := range calls[0].Participants {

@@ -18,8 +18,11 @@ export function loadLogin(): StoredLogin | null {
   }
 }
 
+/** Keeps tokens; the same tokens saved again keep the time they were obtained. */
 export function saveLogin(tokens: Tokens): void {
-  sessionStorage.setItem(KEY, JSON.stringify({ tokens, obtainedAt: Date.now() }));
+  const prev = loadLogin();
+  const obtainedAt = prev && prev.tokens.access_token === tokens.access_token ? prev.obtainedAt : Date.now();
+  sessionStorage.setItem(KEY, JSON.stringify({ tokens, obtainedAt }));
 }
 
 export function clearLogin(): void {

@@ -41,7 +41,14 @@ async function start(wac: Wac, anonymous: boolean): Promise<void> {
     notices.prepend(n);
     while (notices.children.length > 3) notices.lastElementChild?.remove();
   };
-  const phone = new Phone(wac, layer, notify);
+  // A link to a conference lets guests in when one's domain allows them.
+  const guestDomain = anonymous
+    ? session.domain
+    : await wac.api.domains.list().then(
+        (ds) => ds.find((d) => d.enableAnonymous && (d.id === me.domain || d.domain === me.domain))?.domain,
+        () => undefined,
+      );
+  const phone = new Phone(wac, layer, notify, guestDomain);
   const current: App = {
     wac, me, anonymous,
     isAdmin: me.role === 'admin',

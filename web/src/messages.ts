@@ -26,7 +26,8 @@ export function describeError(err: unknown): string {
       case 404:
         return 'It does not exist (any more).';
       case 486:
-        return 'The conference is full.';
+        // Busy: the room is full, or you are in another call.
+        return capitalize(err.message) + '.';
       default:
         return `The server refused: ${err.message} (${err.code}).`;
     }

@@ -20,6 +20,8 @@ export class Phone {
     /** Where the call screen and incoming dialogs go. */
     private readonly layer: HTMLElement,
     private readonly notify: (message: string, kind?: 'info' | 'error') => void,
+    /** The domain guests may join conferences of (enableAnonymous), if any. */
+    private readonly guestDomain?: string,
   ) {
     wac.on('invitation', (inv) => this.ring(inv, 'call'));
     wac.on('inviteRequest', (req) => this.ring(req, 'request'));
@@ -92,6 +94,7 @@ export class Phone {
     const screen = new CallScreen({
       title,
       conferenceUri,
+      guestDomain: this.guestDomain,
       names: this.names,
       onEnd: (message, kind) => {
         if (this.screen === screen) this.screen = null;

@@ -9,6 +9,8 @@ export interface CallScreenOptions {
   title: string;
   /** The quick conference URI, for the link to share. */
   conferenceUri?: string;
+  /** The domain whose guests the link lets in without an account (the link names it). */
+  guestDomain?: string;
   /** Called with the message to show when the call is over. */
   onEnd: (message: string, kind: 'info' | 'error') => void;
   /** Names of users by id, to name participants before their events arrive. */
@@ -161,7 +163,8 @@ export class CallScreen {
   }
 
   private shareLink(uri: string): HTMLElement {
-    const url = `${location.origin}/conference/${uri}`;
+    const guests = this.opts.guestDomain ? `?domain=${encodeURIComponent(this.opts.guestDomain)}` : '';
+    const url = `${location.origin}/conference/${uri}${guests}`;
     return h('p', { className: 'share' }, 'Invite others with this link: ',
       h('a', { href: url, target: '_blank', rel: 'noopener' }, url));
   }
