@@ -33,6 +33,16 @@ type Capabilities struct {
 	Capabilities []string `json:"capabilities"`
 }
 
+// Has reports whether name is among the computed capabilities.
+func (c *Capabilities) Has(name string) bool {
+	for _, x := range c.Capabilities {
+		if x == name {
+			return true
+		}
+	}
+	return false
+}
+
 // DomainChain returns a domain and its ancestors, nearest first.
 func (s *Service) DomainChain(ctx context.Context, domainID string) ([]*store.Domain, error) {
 	var chain []*store.Domain

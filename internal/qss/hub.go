@@ -167,9 +167,10 @@ func New(opts Options) (*Hub, error) {
 	}
 	opts.Auth.OnRevoke(h.onRevoke)
 	opts.Auth.OnInvalidate(h.onInvalidate)
-	h.wg.Add(3)
+	h.wg.Add(4)
 	go h.loop(time.Duration(h.cfg.QSS.PingInterval)*time.Millisecond, h.pingAll)
 	go h.loop(2*time.Second, func() { h.heartbeat(context.Background()) })
+	go h.loop(time.Minute, h.rooms.sweepOwners)
 	go h.calls.run()
 	if w := h.cfg.Watchdog.Invites; w.Enabled {
 		h.wg.Add(1)
@@ -274,6 +275,17 @@ func (h *Hub) pingAll() {
 	timeout := time.Duration(h.cfg.QSS.PingTimeout) * time.Millisecond
 	for _, s := range list {
 		s.ping(timeout)
+	}
+	// Check the pongs when they are due, not a ping interval later, so
+	// that a dead peer is noticed within pingInterval + pingTimeout.
+	if timeout < time.Duration(h.cfg.QSS.PingInterval)*time.Millisecond {
+		select {
+		case <-h.done:
+		case <-time.After(timeout + 10*time.Millisecond):
+			for _, s := range list {
+				s.checkPong(timeout)
+			}
+		}
 	}
 }
 

@@ -24,7 +24,7 @@ type roomTable struct {
 	h      *Hub
 	mu     sync.Mutex
 	rooms  map[string]*room
-	owners sync.Map // room id → owner node, for rooms of other nodes
+	owners sync.Map // room id → ownerEntry, for rooms of other nodes
 }
 
 func newRoomTable(h *Hub) *roomTable {
@@ -376,6 +376,12 @@ func (t *roomTable) call(ctx context.Context, id string, op roomOp, out any) err
 		local = owner == t.h.node
 		if !local {
 			raw, err := t.h.rpcCall(ctx, owner, rpcMsg{Kind: "room", Room: &op})
+			var c *Cancel
+			if err != nil && (!errors.As(err, &c) || c.Code == 404) {
+				// The room is gone, or its node does not answer: look
+				// its owner up again next time.
+				t.owners.Delete(id)
+			}
 			if err != nil || out == nil {
 				return err
 			}
@@ -406,9 +412,31 @@ func assign(out, res any) error {
 	return nil
 }
 
+// ownerEntry is a cached owner of a room of another node.
+type ownerEntry struct {
+	node string
+	at   time.Time
+}
+
+// ownerCacheTTL is how long a room's owner is remembered without asking
+// the shared state again.
+const ownerCacheTTL = 5 * time.Minute
+
+// sweepOwners forgets owners cached long ago, so that the cache holds only
+// rooms in use.
+func (t *roomTable) sweepOwners() {
+	old := time.Now().Add(-ownerCacheTTL)
+	t.owners.Range(func(k, v any) bool {
+		if v.(ownerEntry).at.Before(old) {
+			t.owners.Delete(k)
+		}
+		return true
+	})
+}
+
 func (t *roomTable) owner(ctx context.Context, id string) (string, error) {
 	if v, ok := t.owners.Load(id); ok {
-		return v.(string), nil
+		return v.(ownerEntry).node, nil
 	}
 	v, _, err := t.h.kv.Get(ctx, roomKey(id))
 	if errors.Is(err, bus.ErrNotFound) {
@@ -421,7 +449,7 @@ func (t *roomTable) owner(ctx context.Context, id string) (string, error) {
 	if !t.h.nodeAlive(ctx, owner) {
 		return "", refuse(404, "room %s not found (its node is gone)", truncate(id, 80))
 	}
-	t.owners.Store(id, owner)
+	t.owners.Store(id, ownerEntry{node: owner, at: time.Now()})
 	return owner, nil
 }
 

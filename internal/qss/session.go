@@ -3,6 +3,7 @@ package qss
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -86,27 +87,40 @@ func (s *Session) send(frame []byte) {
 	s.mu.Unlock()
 }
 
-// ping checks the session's connection: a ping unanswered for
-// qss.pingTimeout means the peer is dead and the connection is dropped;
-// otherwise the writer sends a new ping.
+// ping checks the session's connection (checkPong) and, unless a ping is
+// still unanswered, has the writer send a new one.
 func (s *Session) ping(timeout time.Duration) {
-	s.mu.Lock()
-	c := s.conn
-	if c == nil || s.closed {
-		s.mu.Unlock()
+	if s.checkPong(timeout) {
 		return
 	}
-	if sent := c.pingSent.Load(); sent != 0 {
-		s.mu.Unlock()
-		if time.Since(time.Unix(0, sent)) > timeout {
-			s.hub.log.Debug("qss: ping unanswered; closing", "session", s.ID)
-			c.closeNow() // the peer is gone: no close handshake to wait for
-		}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.conn; c == nil || s.closed || c.pingSent.Load() != 0 {
 		return
 	}
 	s.pingDue = true
 	s.startWriter()
+}
+
+// checkPong drops the connection when its ping has waited longer than
+// timeout for a pong (the peer is gone), and reports whether a ping is
+// still unanswered.
+func (s *Session) checkPong(timeout time.Duration) bool {
+	s.mu.Lock()
+	c := s.conn
 	s.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	sent := c.pingSent.Load()
+	if sent == 0 {
+		return false
+	}
+	if time.Since(time.Unix(0, sent)) >= timeout {
+		s.hub.log.Debug("qss: ping unanswered; closing", "session", s.ID)
+		c.closeNow() // no close handshake to wait for
+	}
+	return true
 }
 
 // startWriter runs a writer goroutine if none runs; s.mu is held. The
@@ -207,8 +221,23 @@ func (s *Session) serve(ctx context.Context, c *wsConn) {
 		s.mu.Lock()
 		s.refusals = 0
 		s.mu.Unlock()
-		s.hub.handle(ctx, s, f)
+		s.handle(ctx, f)
 	}
+}
+
+// handle runs one frame's handler. A handler that panics is a bug: like
+// net/http, the server logs it with its stack and answers the request with
+// 500 rather than ending every session of the process.
+func (s *Session) handle(ctx context.Context, f *Frame) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.hub.log.Error("qss: handler panicked", "frame", f.Name(), "session", s.ID, "panic", v, "stack", string(debug.Stack()))
+			if f.Request != "" {
+				s.send(encode(cancelFrame{Cancel: f.Name(), RequestID: f.RequestID, Error: 500, Message: "internal error"}))
+			}
+		}
+	}()
+	s.hub.handle(ctx, s, f)
 }
 
 // refuse answers a bad frame with a cancel and reports whether the client

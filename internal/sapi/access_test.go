@@ -38,6 +38,8 @@ func TestCapabilities(t *testing.T) {
 			len(tom.User) != 2 || tom.User[0] != "+caller-extra-info" || !contains(tom.Domain, "contacts") {
 			t.Fatalf("tom's forced and pruned capabilities: %+v", tom)
 		}
+		// The call history needs the call-history capability (callcontrol brings it).
+		e.want(e.do("GET", "/sapi/calls", e.login("tess@team.corp", "tess-password"), nil), 403)
 		// Changing the domain takes effect at once.
 		var corp []domain
 		e.want(e.do("GET", "/sapi/domains", e.admin, nil), 200).json(t, &corp)
@@ -51,6 +53,7 @@ func TestCapabilities(t *testing.T) {
 		if !contains(tess.Capabilities, "callcontrol") {
 			t.Fatalf("after the parent gained callcontrol: %+v", tess)
 		}
+		e.want(e.do("GET", "/sapi/calls", e.login("tess@team.corp", "tess-password"), nil), 200)
 	})
 }
 

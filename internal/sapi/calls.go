@@ -39,11 +39,31 @@ func toCallJSON(c *store.Call) callJSON {
 	return out
 }
 
+// requireCallHistory lets through admins and the users whose capabilities
+// include the seeds' call-history ("ability to access the call history
+// endpoint"; the callcontrol service brings it).
+func (a *API) requireCallHistory(r *http.Request, p *auth.Principal) error {
+	if p.IsAdmin() {
+		return nil
+	}
+	caps, err := a.auth.Capabilities(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	if !caps.Has("call-history") {
+		return forbidden("the call-history capability is required")
+	}
+	return nil
+}
+
 // listCalls is GET /sapi/calls: the caller's own calls, newest first; admins
 // see the calls of their scope (?user= narrows to one user).
 func (a *API) listCalls(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	pg, err := page(r)
 	if err != nil {
+		return err
+	}
+	if err := a.requireCallHistory(r, p); err != nil {
 		return err
 	}
 	f := store.CallFilter{UserID: p.UserID}
@@ -71,6 +91,9 @@ func (a *API) listCalls(w http.ResponseWriter, r *http.Request, p *auth.Principa
 func (a *API) getCall(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	id, err := pathID(r, "id", "call")
 	if err != nil {
+		return err
+	}
+	if err := a.requireCallHistory(r, p); err != nil {
 		return err
 	}
 	c, err := a.st.GetCall(r.Context(), id)

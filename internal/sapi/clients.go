@@ -122,9 +122,15 @@ func (a *API) deleteClient(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if !auth.InScope(scope, c.DomainID) {
 		return notFound("client")
 	}
+	// Its tokens end at once on every node, not when their cache entries expire.
+	hashes, err := a.st.DeleteClientTokens(r.Context(), id)
+	if err != nil {
+		return err
+	}
 	if err := a.st.DeleteClient(r.Context(), id); err != nil {
 		return storeErr(err, "client")
 	}
+	a.auth.Announce(auth.Revocation{Hashes: hashes, Reason: "client deleted"})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

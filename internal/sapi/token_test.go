@@ -182,6 +182,8 @@ func TestClientCredentials(t *testing.T) {
 		}
 		e.want(e.do("DELETE", "/sapi/clients/"+c.ID, e.admin, nil), 204)
 		e.want(e.grant(map[string]string{"grant_type": "client_credentials", "client_id": c.ID, "client_secret": c.Secret}), 401)
+		// The tokens it was given end with it, though they were cached.
+		e.want(e.do("GET", "/sapi/capabilities", p.AccessToken, nil), 401)
 	})
 }
 

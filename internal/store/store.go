@@ -197,6 +197,8 @@ type Tokens interface {
 	DeleteGrant(ctx context.Context, grantID string) ([]string, error)
 	// DeleteUserTokens removes every token of a user and returns their hashes.
 	DeleteUserTokens(ctx context.Context, userID string) ([]string, error)
+	// DeleteClientTokens removes every token issued to a client and returns their hashes.
+	DeleteClientTokens(ctx context.Context, clientID string) ([]string, error)
 	// UserGrants lists a user's live grant ids, oldest first.
 	UserGrants(ctx context.Context, userID string, now int64) ([]string, error)
 	DeleteExpiredTokens(ctx context.Context, now int64) (int, error)

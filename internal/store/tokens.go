@@ -66,6 +66,11 @@ func (s *SQL) DeleteUserTokens(ctx context.Context, userID string) ([]string, er
 	return s.deleteTokensWhere(ctx, "user_id = ?", userID)
 }
 
+// DeleteClientTokens removes the tokens issued to a client (client_credentials).
+func (s *SQL) DeleteClientTokens(ctx context.Context, clientID string) ([]string, error) {
+	return s.deleteTokensWhere(ctx, "client_id = ?", clientID)
+}
+
 // UserGrants lists a user's grants that still have a live token, oldest first.
 func (s *SQL) UserGrants(ctx context.Context, userID string, now int64) ([]string, error) {
 	rows, err := s.query(ctx, `SELECT grant_id, MIN(created) AS first FROM tokens WHERE user_id = ? AND expires > ?
