@@ -3,8 +3,10 @@ package sapi
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/openwac/wac/internal/auth"
@@ -269,8 +271,16 @@ func (a *API) updateDomain(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		return err
 	}
 	oldName := d.Name
+	before := *d
 	if err := a.applyDomainBody(r.Context(), p, scope, &body, d); err != nil {
 		return err
+	}
+	if scope != nil && d.ID == p.DomainID {
+		// Limits come from above: the admin of a tenant may rename its
+		// domain and set its origins, not widen what it was given.
+		if field := changedLimit(&before, d); field != "" {
+			return forbidden("%q of your own domain can only be changed by an admin above it", field)
+		}
 	}
 	if strings.EqualFold(oldName, a.cfg.DefaultDomain) && d.Name != oldName {
 		return invalid("domain", "the default domain %q cannot be renamed", oldName)
@@ -285,6 +295,22 @@ func (a *API) updateDomain(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	}
 	writeJSON(w, http.StatusOK, j)
 	return nil
+}
+
+// changedLimit names the first limit of a domain that differs between a
+// and b, or returns "".
+func changedLimit(a, b *store.Domain) string {
+	switch {
+	case a.EnableAnonymous != b.EnableAnonymous:
+		return "enableAnonymous"
+	case a.AnonymousExpiration != b.AnonymousExpiration:
+		return "anonymousExpiration"
+	case !slices.Equal(a.AnonymousCapabilities, b.AnonymousCapabilities):
+		return "anonymousCapabilities"
+	case !maps.EqualFunc(a.Services, b.Services, slices.Equal[[]string]):
+		return "services"
+	}
+	return ""
 }
 
 func (a *API) deleteDomain(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {

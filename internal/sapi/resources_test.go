@@ -81,7 +81,7 @@ func TestDomains(t *testing.T) {
 func TestTenantIsolation(t *testing.T) {
 	eachDialect(t, nil, func(t *testing.T, e *env) {
 		e.createDomain(e.admin, map[string]any{"domain": "quobis"})
-		e.createDomain(e.admin, map[string]any{"domain": "acme"})
+		acme := e.createDomain(e.admin, map[string]any{"domain": "acme"})
 		sub := e.createDomain(e.admin, map[string]any{"domain": "sales.acme", "parent": "acme"})
 		qa := e.createUser(e.admin, "quobis", "alice", "user", "alice-password")
 		qb := e.createUser(e.admin, "quobis", "bob", "user", "bob-password")
@@ -91,6 +91,14 @@ func TestTenantIsolation(t *testing.T) {
 
 		alice := e.login("alice@quobis", "alice-password")
 		boss := e.login("boss@acme", "boss-password")
+
+		// A tenant admin may rename its domain and set its origins, but not
+		// widen the limits it was given; below it, it sets them.
+		e.wantErr(e.do("PUT", "/sapi/domains/"+acme.ID, boss, map[string]any{"domain": "acme", "enableAnonymous": true}), 403, "enableAnonymous")
+		e.wantErr(e.do("PUT", "/sapi/domains/"+acme.ID, boss, map[string]any{"domain": "acme",
+			"services": map[string]any{"login": []string{}, "callcontrol": []string{}, "contacts": []string{}, "meetings": []string{}}}), 403, "services")
+		e.want(e.do("PUT", "/sapi/domains/"+acme.ID, boss, map[string]any{"domain": "acme", "origins": []string{"acme.example"}}), 200)
+		e.want(e.do("PUT", "/sapi/domains/"+sub.ID, boss, map[string]any{"domain": "sales.acme", "enableAnonymous": true}), 200)
 
 		// Bare names resolve in the caller's domain; username@domain reaches others.
 		var u user

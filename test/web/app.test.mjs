@@ -194,7 +194,7 @@ describe('web app in Chromium', { skip: !browserAvailable() && `${chromiumPath} 
   test('a guest joins a conference by the link a user shares, where the domain allows anonymous users', async () => {
     const { alice } = pages;
     const [wac] = (await server.api('GET', '/sapi/domains')).filter((d) => d.domain === 'wac');
-    await server.api('PUT', `/sapi/domains/${wac.id}`, { enableAnonymous: true });
+    await server.api('PUT', `/sapi/domains/${wac.id}`, { ...wac, enableAnonymous: true });
     await alice.reload(); // the app reads its domain's settings when it starts
     await alice.getByRole('button', { name: 'Start a new conference' }).click();
     await callScreen(alice).waitFor();
