@@ -77,11 +77,30 @@ func TestBootstrapGeneratesAdminPasswordOnce(t *testing.T) {
 		t.Fatalf("admin login with the generated password: %d", resp.StatusCode)
 	}
 	srv.Close()
-	// The second start creates nothing and prints nothing.
+	// Later starts create nothing and print nothing, even without the
+	// variable (a re-created admin would print a new password), and a
+	// password given later changes nothing: the first one still logs in.
 	out.Reset()
-	newServer(t, cfg, &out, server.AdminPasswordEnv+"=ignored-now-1")
+	newServer(t, cfg, &out).Close()
 	if out.Len() != 0 {
 		t.Fatalf("second start printed %q", out.String())
+	}
+	srv = newServer(t, cfg, &out, server.AdminPasswordEnv+"=ignored-now-1")
+	if out.Len() != 0 {
+		t.Fatalf("third start printed %q", out.String())
+	}
+	hs2 := httptest.NewServer(srv.Handler())
+	defer hs2.Close()
+	for pw, want := range map[string]int{password: 200, "ignored-now-1": 400} {
+		resp, err := http.Post(hs2.URL+"/sapi/o/token", "application/json",
+			strings.NewReader(`{"grant_type":"password","username":"admin@wac","password":"`+pw+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("after restarts, admin login with %q: %d, want %d", pw, resp.StatusCode, want)
+		}
 	}
 }
 
