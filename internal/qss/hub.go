@@ -377,10 +377,18 @@ func (h *Hub) attachSession(ctx context.Context, resume string, p *auth.Principa
 		// refreshed token keeps the grant); another login starts anew.
 		if s != nil && s.User.UserID == p.UserID && s.User.GrantID == p.GrantID {
 			s.mu.Lock()
-			ok := !s.closed && s.conn == nil
+			ok, old := !s.closed, s.conn
 			s.mu.Unlock()
 			if ok {
+				// The session moves to the new connection. An old one still
+				// attached is one the client gave up on (a network change
+				// leaves it half open until pings time out): it is closed
+				// without the session leaving anything.
 				s.attach(c)
+				if old != nil {
+					h.log.Debug("qss: session resumed over a live connection; closing the old one", "session", s.ID)
+					old.closeNow()
+				}
 				h.saveSession(ctx, s)
 				return s, true
 			}

@@ -444,8 +444,26 @@ func TestRemoveAfterAndResume(t *testing.T) {
 		if err != nil || len(decodeRoom(t, f).Joined) != 2 {
 			t.Fatalf("after a resume bob left the room: %v %s", err, f.Payload)
 		}
+		// His phone changes network again and resumes before the server
+		// noticed the old connection die: the session moves to the new one.
+		b3, err := bob.Connect(ctx, client.ConnectOptions{Resume: session})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b3.Session != session {
+			t.Fatalf("resumed over a live connection as %s, want %s", b3.Session, session)
+		}
+		select {
+		case <-b2.Done():
+		case <-ctx.Done():
+			t.Fatal("the connection the session moved away from stayed open")
+		}
+		f, err = a.Request(ctx, "getRoom", map[string]any{"room": r.Room}, nil)
+		if err != nil || len(decodeRoom(t, f).Joined) != 2 {
+			t.Fatalf("after a resume over a live connection bob left the room: %v %s", err, f.Payload)
+		}
 		// Now he drops for good: after removeAfter he leaves the room.
-		b2.Drop()
+		b3.Drop()
 		ev, err := a.WaitEvent(ctx, "participantRemoved")
 		if err != nil {
 			t.Fatal(err)
