@@ -447,6 +447,16 @@ func benchCalls(ctx context.Context, args []string, out io.Writer) error {
 		go func() {
 			defer wg.Done()
 			a, cal := callers[i], callees[i]
+			if *hold > 0 {
+				// Held calls start spread over one hold, so that the load is
+				// steady from the start instead of one burst of every worker
+				// (which would dominate the tail of the set-up latencies).
+				select {
+				case <-time.After(time.Duration(rand.Int64N(int64(*hold)))):
+				case <-lctx.Done():
+					return
+				}
+			}
 			for lctx.Err() == nil {
 				if limiter != nil {
 					select {

@@ -35,8 +35,9 @@ type NodeInfo struct {
 
 // Command is a request of the dispatcher to a media node.
 type Command struct {
-	Op      string      `json:"op"` // "create" or "destroy"
+	Op      string      `json:"op"` // "create", "destroy", "expel" or "admit"
 	Room    string      `json:"room"`
+	User    string      `json:"user,omitempty"` // of expel and admit
 	Number  int64       `json:"number,omitempty"`
 	Options RoomOptions `json:"options"`
 	Reason  string      `json:"reason,omitempty"`
@@ -397,6 +398,36 @@ func (d *Dispatcher) DestroyRoom(ctx context.Context, id string) error {
 	return nil
 }
 
+// ExpelUser ends a user's media in a room this dispatcher placed and
+// refuses the user's room grants there until AdmitUser: signaling expelled
+// the user.
+func (d *Dispatcher) ExpelUser(ctx context.Context, room, user string) error {
+	return d.userCommand(ctx, "expel", room, user)
+}
+
+// AdmitUser lets an expelled user's grants into the room again (the user
+// is back in its ACL).
+func (d *Dispatcher) AdmitUser(ctx context.Context, room, user string) error {
+	return d.userCommand(ctx, "admit", room, user)
+}
+
+func (d *Dispatcher) userCommand(ctx context.Context, op, room, user string) error {
+	d.mu.Lock()
+	p, ok := d.rooms[room]
+	d.mu.Unlock()
+	if !ok {
+		return nil // a room without media
+	}
+	reply, err := d.dir.Send(ctx, p.info.NodeID, Command{Op: op, Room: room, User: user})
+	if err != nil {
+		return fmt.Errorf("%s %s in media room %s on %s: %w", op, user, room, p.info.NodeID, err)
+	}
+	if reply.Error != "" {
+		return fmt.Errorf("%s %s in media room %s on %s: %s", op, user, room, p.info.NodeID, reply.Error)
+	}
+	return nil
+}
+
 // watch checks node liveness and room lists every Check.
 func (d *Dispatcher) watch(ctx context.Context) {
 	defer d.wg.Done()
@@ -552,6 +583,21 @@ func (s *SFU) command(ctx context.Context, c Command) Reply {
 		if err := s.DestroyRoom(c.Room, c.Reason); err != nil {
 			return Reply{Error: err.Error()}
 		}
+		return Reply{}
+	case "expel", "admit":
+		r := s.Room(c.Room)
+		if r == nil {
+			return Reply{Error: fmt.Sprintf("%s: %v", c.Op, ErrNoSuchRoom)}
+		}
+		if c.User == "" {
+			return Reply{Error: c.Op + ": no user"}
+		}
+		if c.Op == "admit" {
+			r.admit(c.User)
+			return Reply{}
+		}
+		n := r.expel(c.User)
+		s.log.Info("user expelled from the media room", "room", c.Room, "user", c.User, "handles", n)
 		return Reply{}
 	}
 	return Reply{Error: fmt.Sprintf("unknown command %q", c.Op)}

@@ -2,6 +2,7 @@ package media_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -222,5 +223,72 @@ func TestDispatcherNoticesDeadNode(t *testing.T) {
 	}
 	if _, err := c.disp.CreateRoom(ctx, roomID(t)+"x", media.RoomOptions{}); err == nil {
 		t.Fatal("a room was placed with no live node")
+	}
+}
+
+// Signaling expels a user: the media node ends the user's publisher and
+// subscription (each told it was kicked) and refuses the room token the
+// user still holds, until signaling admits the user again.
+func TestDispatcherExpelsUser(t *testing.T) {
+	checkGoroutines(t)
+	c := startCluster(t, "sfu1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	info, err := c.disp.CreateRoom(ctx, roomID(t), media.RoomOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := c.nodes[info.NodeID]
+	api := testAPI(t)
+	_, ha := n.client(ctx, t)
+	ja, err := mediatest.JoinPublisher(ctx, ha, info.ID, token(info.ID, "alice", true, true), "Alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := mediatest.Publish(ctx, api, ha, "vp8", nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := mediatest.Connected(ctx, pub.PC); err != nil {
+		t.Fatal(err)
+	}
+	bobToken := token(info.ID, "bob", true, true)
+	_, hb := n.client(ctx, t)
+	if _, err := mediatest.JoinPublisher(ctx, hb, info.ID, bobToken, "Bob"); err != nil {
+		t.Fatal(err)
+	}
+	_, hs := n.client(ctx, t)
+	sub, err := mediatest.Subscribe(ctx, api, hs, info.ID, bobToken, []uint64{ja.ID}, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+
+	if err := c.disp.ExpelUser(ctx, info.ID, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	for name, h := range map[string]*janus.Handle{"bob's publisher": hb, "bob's subscription": hs} {
+		if _, err := h.WaitEvent(ctx, pluginEvent("reason", "kicked")); err != nil {
+			t.Fatalf("%s was not kicked: %v", name, err)
+		}
+	}
+	_, hb2 := n.client(ctx, t)
+	_, err = mediatest.JoinPublisher(ctx, hb2, info.ID, bobToken, "Bob")
+	var pe *janus.PluginError
+	if !errors.As(err, &pe) || pe.Code != janus.VRErrUnauthorized || pe.Reason != "Unauthorized (expelled from the room)" {
+		t.Fatalf("an expelled user rejoined with the token he kept: %v", err)
+	}
+	// Alice is untouched.
+	if _, err := mediatest.JoinPublisher(ctx, hb2, info.ID, token(info.ID, "carol", true, true), "Carol"); err != nil {
+		t.Fatalf("another user could not join after an expel: %v", err)
+	}
+
+	if err := c.disp.AdmitUser(ctx, info.ID, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	_, hb3 := n.client(ctx, t)
+	if _, err := mediatest.JoinPublisher(ctx, hb3, info.ID, bobToken, "Bob"); err != nil {
+		t.Fatalf("an admitted user could not join: %v", err)
 	}
 }

@@ -40,6 +40,9 @@ type Room struct {
 	participants map[uint64]*participant
 	subscribers  map[*subscriber]struct{}
 	closed       bool
+	// expelled are users signaling took out of the room: their grants are
+	// refused here until signaling admits them again.
+	expelled map[string]bool
 }
 
 func newRoom(s *SFU, id string, number int64, opts RoomOptions) *Room {
@@ -176,6 +179,50 @@ func (r *Room) destroy() {
 }
 
 func (h *handle) sfu() *SFU { return h.session.sfu }
+
+// expel ends a user's publisher and subscriptions in the room (each is told
+// it was kicked) and refuses the user's grant until admit. It returns how
+// many handles it ended.
+func (r *Room) expel(user string) int {
+	r.mu.Lock()
+	if r.expelled == nil {
+		r.expelled = map[string]bool{}
+	}
+	r.expelled[user] = true
+	var ps []*participant
+	for _, p := range r.participants {
+		if p.user == user {
+			ps = append(ps, p)
+		}
+	}
+	var subs []*subscriber
+	for s := range r.subscribers {
+		if s.user == user {
+			subs = append(subs, s)
+		}
+	}
+	r.mu.Unlock()
+	for _, p := range ps {
+		p.h.run(func() { p.h.sfu().vrKicked(p.h, p) })
+	}
+	for _, s := range subs {
+		s.h.run(func() { s.h.sfu().vrKickedSub(s.h, s) })
+	}
+	return len(ps) + len(subs)
+}
+
+// admit lets an expelled user's grants in again.
+func (r *Room) admit(user string) {
+	r.mu.Lock()
+	delete(r.expelled, user)
+	r.mu.Unlock()
+}
+
+func (r *Room) isExpelled(user string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.expelled[user]
+}
 
 // listParticipants answers listparticipants.
 func (r *Room) listParticipants() []map[string]any {

@@ -235,6 +235,9 @@ func (s *SFU) authorize(h *handle, b body, roomID string, need string) (*grant.G
 	if g.Room != roomID {
 		return nil, vrErrorf(janus.VRErrUnauthorized, "Unauthorized (not in the room's ACL)")
 	}
+	if r := s.Room(roomID); r != nil && r.isExpelled(g.User) {
+		return nil, vrErrorf(janus.VRErrUnauthorized, "Unauthorized (expelled from the room)")
+	}
 	switch {
 	case need == "publish" && !g.Publish:
 		return nil, vrErrorf(janus.VRErrUnauthorized, "Unauthorized (the room token does not allow publishing)")
@@ -585,6 +588,16 @@ func (s *SFU) vrRoomGoneSub(h *handle, sub *subscriber) {
 	}
 	h.event("", map[string]any{"videoroom": "destroyed", "room": sub.roomRef()}, nil)
 	sub.close("room destroyed")
+	h.vr.sub = nil
+}
+
+// vrKickedSub ends a subscription whose user was expelled.
+func (s *SFU) vrKickedSub(h *handle, sub *subscriber) {
+	if h.vr.sub != sub {
+		return
+	}
+	h.event("", map[string]any{"videoroom": "event", "room": sub.roomRef(), "leaving": "ok", "reason": "kicked"}, nil)
+	sub.close("kicked")
 	h.vr.sub = nil
 }
 

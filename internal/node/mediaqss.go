@@ -36,6 +36,14 @@ func (m qssMedia) CreateRoom(ctx context.Context, id string, opts qss.MediaOptio
 
 func (m qssMedia) DestroyRoom(ctx context.Context, id string) error { return m.d.DestroyRoom(ctx, id) }
 
+func (m qssMedia) ExpelUser(ctx context.Context, room, user string) error {
+	return m.d.ExpelUser(ctx, room, user)
+}
+
+func (m qssMedia) AdmitUser(ctx context.Context, room, user string) error {
+	return m.d.AdmitUser(ctx, room, user)
+}
+
 func (m qssMedia) ICEServers(userID string) []qss.ICEServer {
 	list := turn.ICEServers(m.n.Secret, userID, m.n.Config.TURN, time.Now())
 	out := make([]qss.ICEServer, 0, len(list))

@@ -188,7 +188,8 @@ func TestCallMediaThroughRoomObject(t *testing.T) {
 	}
 
 	// Bob subscribes to Alice with his own token, by the room's string id.
-	sub, err := mediatest.Subscribe(ctx, api, handle(), br.Room, br.Token, []uint64{joined.ID}, nil, false)
+	sh := handle()
+	sub, err := mediatest.Subscribe(ctx, api, sh, br.Room, br.Token, []uint64{joined.ID}, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,6 +202,41 @@ func TestCallMediaThroughRoomObject(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("bob received no media from alice")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Alice expels Bob: his subscription ends, and the token he keeps no
+	// longer opens the room's media until he is invited again.
+	if _, err := a.Request(ctx, "expel", map[string]any{"room": ar.Room, "participant": "bob"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sh.WaitEvent(ctx, func(m janus.Message) bool {
+		return m.PluginData != nil && strings.Contains(string(m.PluginData.Data), `"kicked"`)
+	}); err != nil {
+		t.Fatalf("bob's subscription was not ended: %v", err)
+	}
+	if _, err := mediatest.JoinPublisher(ctx, handle(), number, br.Token, "bob"); !errors.As(err, &pe) || pe.Code != janus.VRErrUnauthorized {
+		t.Fatalf("an expelled user's token still opens the media: %v", err)
+	}
+	_, ch, _ = a.Start(ctx, "invitation", map[string]any{"room": ar.Room, "mediatypes": map[string]bool{"audio": true}},
+		map[string]any{"to": "bob"})
+	inv, err = b.WaitIncoming(ctx, "invitation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Accept(ctx, inv, nil)
+	if _, err := a.Await(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		_, err := mediatest.JoinPublisher(ctx, handle(), number, br.Token, "bob")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob, invited again, is still refused: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -40,6 +40,10 @@ import (
 type Media interface {
 	CreateRoom(ctx context.Context, id string, opts MediaOptions) (MediaRoom, error)
 	DestroyRoom(ctx context.Context, id string) error
+	// ExpelUser ends a user's media in a room and refuses the user's room
+	// grants there until AdmitUser.
+	ExpelUser(ctx context.Context, room, user string) error
+	AdmitUser(ctx context.Context, room, user string) error
 	// ICEServers are the STUN/TURN servers (with credentials) for a user.
 	ICEServers(userID string) []ICEServer
 }

@@ -33,18 +33,22 @@ func newRoomTable(h *Hub) *roomTable {
 
 // room is a conference room, on the node that owns it.
 type room struct {
-	mu           sync.Mutex
-	id           string // the room's uuid (or the owner's username with userIdAsRoomId)
-	recordID     string // 24-hex id of the room object and of its call record
-	number       string
-	owner        string
-	record       bool
-	bitrate      int
-	limit        int
-	created      time.Time
-	media        MediaRoom
-	acl          []string // users allowed in, in the order they were added
-	inACL        map[string]bool
+	mu       sync.Mutex
+	id       string // the room's uuid (or the owner's username with userIdAsRoomId)
+	recordID string // 24-hex id of the room object and of its call record
+	number   string
+	owner    string
+	record   bool
+	bitrate  int
+	limit    int
+	created  time.Time
+	media    MediaRoom
+	acl      []string // users allowed in, in the order they were added
+	inACL    map[string]bool
+	// expelled are users expelled from the room's media, refused by the
+	// media server until they are in the ACL again.
+	expelled     map[string]bool
+	hub          *Hub
 	participants map[string]*participant // joined users
 	order        []string                // joined users in joining order
 	idleSince    time.Time
@@ -251,7 +255,7 @@ func (t *roomTable) create(ctx context.Context, s *Session, opts createOptions, 
 		return nil, fmt.Errorf("claim room: %w", err)
 	}
 	r := &room{
-		id: id, recordID: store.NewID(), number: newNumber(), record: opts.Record, bitrate: bitrate, limit: limit,
+		hub: t.h, id: id, recordID: store.NewID(), number: newNumber(), record: opts.Record, bitrate: bitrate, limit: limit,
 		created: time.Now(), inACL: map[string]bool{}, participants: map[string]*participant{}, quickURI: quickURI,
 		users: map[string]string{}, invited: map[string]string{},
 	}
@@ -301,6 +305,28 @@ func (r *room) addACL(u userRef) {
 		r.inACL[u.ID] = true
 		r.acl = append(r.acl, u.ID)
 	}
+	r.readmit(u.ID)
+}
+
+// readmit lets an expelled user back into the room's media, now that the
+// user is in the ACL again. The user needs an invitation, an answer and a
+// join before using media, so the command is well ahead of it.
+func (r *room) readmit(user string) {
+	if !r.expelled[user] {
+		return
+	}
+	delete(r.expelled, user)
+	h, id := r.hub, r.id
+	if h == nil || h.media == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := h.media.AdmitUser(ctx, id, user); err != nil {
+			h.log.Warn("qss: admit a user to the media room again", "room", id, "user", user, "err", err)
+		}
+	}()
 }
 
 func (r *room) removeACL(id string) {
@@ -790,6 +816,7 @@ func (t *roomTable) update(r *room, op roomOp) (any, []func(), error) {
 		r.inACL = map[string]bool{}
 		for _, id := range acl {
 			r.inACL[id] = true
+			r.readmit(id)
 		}
 	}
 	if op.Record != nil {
@@ -832,6 +859,22 @@ func (t *roomTable) expel(ctx context.Context, r *room, op roomOp) (any, []func(
 	}
 	frame := event("expelled", map[string]any{"room": r.id, "by": op.User.ID, "username": op.User.Username})
 	notify = append(notify, func() { h.deliver(context.Background(), target.user.ID, sessions, frame, nil) })
+	if h.media != nil {
+		// The media server ends the user's streams and refuses the room
+		// token the user still holds.
+		if r.expelled == nil {
+			r.expelled = map[string]bool{}
+		}
+		r.expelled[target.user.ID] = true
+		id, user := r.id, target.user.ID
+		notify = append(notify, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := h.media.ExpelUser(ctx, id, user); err != nil {
+				h.log.Warn("qss: expel a user from the media room", "room", id, "user", user, "err", err)
+			}
+		})
+	}
 	return struct{}{}, notify, nil
 }
 
