@@ -95,6 +95,10 @@ func (n *Node) Hub() *qss.Hub {
 	return n.signaling.hub
 }
 
+// Bus is the node's connection to the cluster (nil without the signaling
+// and media roles).
+func (n *Node) Bus() bus.Bus { return n.bus }
+
 // Run serves until ctx ends, then stops the roles.
 func (n *Node) Run(ctx context.Context) error {
 	if n.media != nil {

@@ -41,6 +41,17 @@ func TestRoomOptions(t *testing.T) {
 		if err != nil || decodeRoom(t, f).ID != r.ID {
 			t.Fatalf("second createRoom: %v %s", err, f.Payload)
 		}
+		// A node that died with carol's room in it leaves its claim in the
+		// shared state; carol's next createRoom takes the id over.
+		carol, _ := c.user(1, "carol")
+		cc := connect(t, carol)
+		if _, err := c.nodes[0].Bus().KV().Put(ctx, "room.carol", []byte("n0000dead00")); err != nil {
+			t.Fatal(err)
+		}
+		f, err = cc.Request(ctx, "createRoom", map[string]any{}, nil)
+		if err != nil || decodeRoom(t, f).Room != "carol" {
+			t.Fatalf("createRoom over the claim of a dead node: %v", err)
+		}
 		// The room token is a grant for this room and user, signed with the
 		// cluster secret the media server checks.
 		g, err := grant.Verify(c.nodes[0].Secret, r.Token, time.Now())

@@ -243,7 +243,11 @@ func (t *roomTable) create(ctx context.Context, s *Session, opts createOptions, 
 	if opts.Bitrate > 0 && opts.Bitrate < bitrate {
 		bitrate = opts.Bitrate
 	}
-	if _, err := h.kv.Create(ctx, roomKey(id), []byte(h.node)); err != nil {
+	_, err := h.kv.Create(ctx, roomKey(id), []byte(h.node))
+	if errors.Is(err, bus.ErrExists) && t.takeOver(ctx, id) {
+		err = nil
+	}
+	if err != nil {
 		if errors.Is(err, bus.ErrExists) {
 			if h.cfg.Rooms.UserIDAsRoomID && quickURI == "" {
 				// The user's room exists already: it is theirs to use.
@@ -436,6 +440,28 @@ func assign(out, res any) error {
 	}
 	ov.Set(rv)
 	return nil
+}
+
+// takeOver claims a room id whose owner node is gone (it died without
+// destroying its rooms), so that the id can be used again: a user's own
+// room with userIdAsRoomId, a quick conference URI. The claim is a
+// compare-and-set: of two nodes taking over at once, one wins.
+func (t *roomTable) takeOver(ctx context.Context, id string) bool {
+	h := t.h
+	v, rev, err := h.kv.Get(ctx, roomKey(id))
+	if err != nil {
+		return false
+	}
+	owner := string(v)
+	if owner == h.node || h.nodeAlive(ctx, owner) {
+		return false
+	}
+	if _, err := h.kv.Update(ctx, roomKey(id), []byte(h.node), rev); err != nil {
+		return false
+	}
+	t.owners.Delete(id)
+	h.log.Info("qss: reusing the id of a room whose node is gone", "room", id, "node", owner)
+	return true
 }
 
 // ownerEntry is a cached owner of a room of another node.
