@@ -259,7 +259,7 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "password of %s@%s changed; its sessions were ended\n", username, domainName)
+		fmt.Fprintf(stdout, "password of %s@%s changed; its tokens were revoked (a running server stops accepting them within 30 s)\n", username, domainName)
 		return nil
 	}
 	return usagef("user: unknown subcommand %q", args[0])

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/openwac/wac/internal/auth"
 )
 
 // syncBuffer is a buffer safe for the server's log writer and the test.
@@ -73,10 +76,30 @@ func TestAdminCommands(t *testing.T) {
 	if !strings.Contains(out, "alice@quobis") || strings.Contains(out, "admin@wac") {
 		t.Fatalf("user list: %s", out)
 	}
+	// passwd: the new password logs in, the old one does not, and the
+	// tokens of the old one are gone.
+	env, err := openAdmin(context.Background(), &common{data: data}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := env.auth.PasswordGrant(context.Background(), "alice@quobis", "alice-password", auth.LoginInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, err = wac(t, "new-password-1\n", "user", "passwd", "--data", data, "alice@quobis")
 	if err != nil || !strings.Contains(out, "changed") {
 		t.Fatalf("passwd: %q %v", out, err)
 	}
+	if _, err := env.auth.PasswordGrant(context.Background(), "alice@quobis", "alice-password", auth.LoginInfo{}); err == nil {
+		t.Fatal("the old password still logs in")
+	}
+	if _, err := env.auth.PasswordGrant(context.Background(), "alice@quobis", "new-password-1", auth.LoginInfo{}); err != nil {
+		t.Fatalf("the new password does not log in: %v", err)
+	}
+	if _, err := env.auth.RefreshGrant(context.Background(), old.RefreshToken); err == nil {
+		t.Fatal("a token of the old password survived passwd")
+	}
+	env.st.Close()
 	if _, err := wac(t, "", "domain", "frobnicate"); err == nil {
 		t.Fatal("unknown subcommand accepted")
 	}
