@@ -97,7 +97,11 @@ try {
   console.log(`SDK bundle sdk/js/dist/openwac.js: ${kb(readFileSync(sdk).length)}, gzipped ${kb(gz(sdk))}`);
   console.log(`web app (index.html + assets, SDK included): ${kb(sum(app, (f) => readFileSync(f).length))}, gzipped ${kb(sum(app, gz))}`);
   console.log(`first load, cold cache, to the login form shown: ${stats(loads.map((l) => l.shown))}; load event ${stats(loads.map((l) => l.load))}`);
-  if (errors.length) console.log(`page errors:\n${errors.join('\n')}`);
+  if (errors.length) {
+    // Figures from a run with page errors are not to be recorded.
+    console.log(`page errors:\n${errors.join('\n')}`);
+    process.exitCode = 1;
+  }
 } finally {
   await browser.close();
   await server.stop();
