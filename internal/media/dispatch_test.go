@@ -240,19 +240,7 @@ func TestDispatcherExpelsUser(t *testing.T) {
 	}
 	n := c.nodes[info.NodeID]
 	api := testAPI(t)
-	_, ha := n.client(ctx, t)
-	ja, err := mediatest.JoinPublisher(ctx, ha, info.ID, token(info.ID, "alice", true, true), "Alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := mediatest.Publish(ctx, api, ha, "vp8", nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	if err := mediatest.Connected(ctx, pub.PC); err != nil {
-		t.Fatal(err)
-	}
+	ja, _ := n.publishing(ctx, t, api, info.ID, "alice")
 	bobToken := token(info.ID, "bob", true, true)
 	_, hb := n.client(ctx, t)
 	if _, err := mediatest.JoinPublisher(ctx, hb, info.ID, bobToken, "Bob"); err != nil {

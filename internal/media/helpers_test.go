@@ -158,3 +158,24 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 func roomID(t *testing.T) string {
 	return fmt.Sprintf("%x", time.Now().UnixNano()) + strings.Repeat("a", 48)
 }
+
+// publishing joins user to room as a publisher and publishes VP8 and Opus
+// until the test ends, once connected.
+func (n *testNode) publishing(ctx context.Context, t *testing.T, api *webrtc.API, room any, user string) (mediatest.Joined, *mediatest.Publisher) {
+	t.Helper()
+	_, h := n.client(ctx, t)
+	roomID := fmt.Sprint(room)
+	j, err := mediatest.JoinPublisher(ctx, h, room, token(roomID, user, true, true), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := mediatest.Publish(ctx, api, h, "vp8", nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	if err := mediatest.Connected(ctx, pub.PC); err != nil {
+		t.Fatal(err)
+	}
+	return j, pub
+}
