@@ -58,6 +58,7 @@ type handle struct {
 	cancel context.CancelFunc
 	jobs   chan func()
 	wg     sync.WaitGroup
+	exited chan struct{} // closed when the worker returns
 
 	vr vrHandle // plugin state, used only from the handle's worker
 }
@@ -97,6 +98,7 @@ func (h *handle) run(fn func()) bool {
 
 func (h *handle) worker() {
 	defer h.wg.Done()
+	defer close(h.exited)
 	for {
 		select {
 		case fn := <-h.jobs:
@@ -284,7 +286,7 @@ func (s *SFU) attach(sess *session, req janus.Request) janus.Message {
 		sess.mu.Unlock()
 		return errorReply(req, janus.Errorf(janus.ErrPluginAttach, "Error attaching plugin (more than %d handles)", maxHandles))
 	}
-	h := &handle{session: sess, opaque: req.OpaqueID, jobs: make(chan func(), 64)}
+	h := &handle{session: sess, opaque: req.OpaqueID, jobs: make(chan func(), 64), exited: make(chan struct{})}
 	for {
 		h.id = randomID()
 		if _, dup := sess.handles[h.id]; !dup {
@@ -312,15 +314,22 @@ func (s *SFU) detach(h *handle, reason string) {
 	delete(sess.handles, h.id)
 	sess.mu.Unlock()
 	done := make(chan struct{})
-	if !h.run(func() { s.vrDestroy(h, reason); close(done) }) {
-		// The worker is stuck or full: clean up from here after stopping it.
-		h.cancel()
-		h.wg.Wait()
+	if h.run(func() { s.vrDestroy(h, reason); close(done) }) {
+		select {
+		case <-done:
+		case <-h.exited:
+			// The worker stopped (the node is stopping) before it took the
+			// job; it is cleaned up from here below.
+		}
+	}
+	h.cancel()
+	h.wg.Wait()
+	select {
+	case <-done:
+	default:
+		// The worker was stuck or full, or stopped first: with it gone,
+		// the plugin state is ours to clean up.
 		s.vrDestroy(h, reason)
-	} else {
-		<-done
-		h.cancel()
-		h.wg.Wait()
 	}
 	h.core(janus.Message{Janus: "detached"})
 }
