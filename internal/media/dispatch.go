@@ -186,12 +186,6 @@ type Dispatcher struct {
 	rooms   map[string]*placed
 	pending map[string]int // rooms placed on a node since its last heartbeat
 	ended   []func(roomID, reason string)
-	// nodes is the directory's last answer, reused for nodesTTL so that
-	// placing a room costs no directory listing (a key listing on NATS).
-	nodes      []NodeInfo
-	nodesAt    time.Time
-	refreshing bool
-	closed     bool
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -223,9 +217,6 @@ func NewDispatcher(dir Directory, opts DispatcherOptions) *Dispatcher {
 
 // Close stops the dispatcher's watch.
 func (d *Dispatcher) Close() {
-	d.mu.Lock()
-	d.closed = true
-	d.mu.Unlock()
 	d.cancel()
 	d.wg.Wait()
 }
@@ -249,63 +240,11 @@ func (d *Dispatcher) Room(id string) (RoomInfo, bool) {
 	return p.info, true
 }
 
-// nodesTTL is how long a listing of the media nodes is reused. Their loads
-// change only with heartbeats (seconds apart), and rooms placed meanwhile
-// are counted in pending.
-const nodesTTL = time.Second
-
-// listNodes returns the media nodes, from the directory at most once per
-// nodesTTL. An older listing is returned while one refresh runs in the
-// background, so that room creations never queue behind a listing.
-func (d *Dispatcher) listNodes(ctx context.Context) ([]NodeInfo, error) {
-	d.mu.Lock()
-	nodes, fresh := d.nodes, time.Since(d.nodesAt) < nodesTTL
-	if nodes != nil && !fresh && !d.refreshing && !d.closed {
-		d.refreshing = true
-		d.wg.Add(1)
-		go d.refreshNodes()
-	}
-	d.mu.Unlock()
-	if nodes != nil {
-		return nodes, nil
-	}
+// alive returns the live nodes, least loaded first.
+func (d *Dispatcher) alive(ctx context.Context) ([]NodeInfo, error) {
 	nodes, err := d.dir.Nodes(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list media nodes: %w", err)
-	}
-	d.mu.Lock()
-	d.nodes, d.nodesAt = nodes, time.Now()
-	d.mu.Unlock()
-	return nodes, nil
-}
-
-func (d *Dispatcher) refreshNodes() {
-	defer d.wg.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), d.opts.Check)
-	defer cancel()
-	nodes, err := d.dir.Nodes(ctx)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.refreshing = false
-	if err != nil {
-		d.log.Warn("cannot list media nodes", "err", err)
-		return
-	}
-	d.nodes, d.nodesAt = nodes, time.Now()
-}
-
-// forgetNodes drops the cached listing (a node did not answer).
-func (d *Dispatcher) forgetNodes() {
-	d.mu.Lock()
-	d.nodes = nil
-	d.mu.Unlock()
-}
-
-// alive returns the live nodes, least loaded first.
-func (d *Dispatcher) alive(ctx context.Context) ([]NodeInfo, error) {
-	nodes, err := d.listNodes(ctx)
-	if err != nil {
-		return nil, err
 	}
 	now := time.Now()
 	var live []NodeInfo
@@ -347,7 +286,6 @@ func (d *Dispatcher) CreateRoom(ctx context.Context, id string, opts RoomOptions
 			reply, err := d.dir.Send(ctx, n.ID, Command{Op: "create", Room: id, Number: num.Int64() + 10000000, Options: opts})
 			if err != nil {
 				lastErr = err
-				d.forgetNodes()
 				break // next node
 			}
 			if reply.Exists {
@@ -461,7 +399,6 @@ func (d *Dispatcher) check(ctx context.Context) {
 	type end struct{ room, reason string }
 	var ends []end
 	d.mu.Lock()
-	d.nodes, d.nodesAt = nodes, now
 	for id, p := range d.rooms {
 		n, ok := byID[p.info.NodeID]
 		switch {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/openwac/wac/internal/bus"
@@ -15,31 +16,76 @@ import (
 // the bus's shared state (key media.<node>) and take commands on the
 // subject wac.media.<node>, so a signaling node places rooms on any media
 // node of the cluster.
+//
+// Listing the nodes is a key listing and a read per node; it is reused for
+// listingTTL, so that placing a room costs no round trip to the shared
+// state (new nodes are seen within that time; loads change only with
+// heartbeats, seconds apart).
 type busDirectory struct {
 	bus bus.Bus
+
+	mu         sync.Mutex
+	nodes      []media.NodeInfo
+	listedAt   time.Time
+	refreshing bool
+}
+
+const listingTTL = time.Second
+
+func newBusDirectory(b bus.Bus) *busDirectory { return &busDirectory{bus: b} }
+
+// forget drops the cached listing: it may be wrong (a node registered,
+// left, or did not answer).
+func (d *busDirectory) forget() {
+	d.mu.Lock()
+	d.nodes = nil
+	d.mu.Unlock()
 }
 
 func mediaKey(id string) string     { return "media." + id }
 func mediaSubject(id string) string { return "wac.media." + id }
 
 // Heartbeat stores a node's info and load, stamped now.
-func (d busDirectory) Heartbeat(ctx context.Context, n media.NodeInfo) error {
+func (d *busDirectory) Heartbeat(ctx context.Context, n media.NodeInfo) error {
 	n.Seen = time.Now()
 	b, err := json.Marshal(n)
 	if err != nil {
 		return err
 	}
 	_, err = d.bus.KV().Put(ctx, mediaKey(n.ID), b)
+	d.forget()
 	return err
 }
 
 // Leave removes a node that stops.
-func (d busDirectory) Leave(ctx context.Context, id string) error {
+func (d *busDirectory) Leave(ctx context.Context, id string) error {
+	d.forget()
 	return d.bus.KV().Delete(ctx, mediaKey(id))
 }
 
-// Nodes lists the registered media nodes.
-func (d busDirectory) Nodes(ctx context.Context) ([]media.NodeInfo, error) {
+// Nodes lists the registered media nodes: a listing at most listingTTL old.
+// While one caller refreshes a stale listing, the others get the stale one
+// instead of waiting.
+func (d *busDirectory) Nodes(ctx context.Context) ([]media.NodeInfo, error) {
+	d.mu.Lock()
+	if d.nodes != nil && (time.Since(d.listedAt) < listingTTL || d.refreshing) {
+		nodes := d.nodes
+		d.mu.Unlock()
+		return nodes, nil
+	}
+	d.refreshing = true
+	d.mu.Unlock()
+	nodes, err := d.list(ctx)
+	d.mu.Lock()
+	d.refreshing = false
+	if err == nil {
+		d.nodes, d.listedAt = nodes, time.Now()
+	}
+	d.mu.Unlock()
+	return nodes, err
+}
+
+func (d *busDirectory) list(ctx context.Context) ([]media.NodeInfo, error) {
 	keys, err := d.bus.KV().Keys(ctx, "media.")
 	if err != nil {
 		return nil, err
@@ -62,12 +108,15 @@ func (d busDirectory) Nodes(ctx context.Context) ([]media.NodeInfo, error) {
 }
 
 // Send delivers a command to a media node.
-func (d busDirectory) Send(ctx context.Context, id string, cmd media.Command) (media.Reply, error) {
+func (d *busDirectory) Send(ctx context.Context, id string, cmd media.Command) (media.Reply, error) {
 	b, err := json.Marshal(cmd)
 	if err != nil {
 		return media.Reply{}, err
 	}
 	raw, err := d.bus.Request(ctx, mediaSubject(id), b)
+	if err != nil {
+		d.forget() // the node may be gone: list again next time
+	}
 	if errors.Is(err, bus.ErrNoResponders) {
 		return media.Reply{}, fmt.Errorf("send %s to %s: %w", cmd.Op, id, media.ErrNodeUnreachable)
 	}
@@ -82,7 +131,7 @@ func (d busDirectory) Send(ctx context.Context, id string, cmd media.Command) (m
 }
 
 // Serve answers a media node's commands until ctx ends.
-func (d busDirectory) Serve(ctx context.Context, id string, h func(context.Context, media.Command) media.Reply) error {
+func (d *busDirectory) Serve(ctx context.Context, id string, h func(context.Context, media.Command) media.Reply) error {
 	sub, err := d.bus.Serve(mediaSubject(id), func(ctx context.Context, data []byte) ([]byte, error) {
 		var cmd media.Command
 		if err := json.Unmarshal(data, &cmd); err != nil {

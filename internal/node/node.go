@@ -66,7 +66,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		}
 		n.dir = media.NewLocalDirectory()
 		if cfg.Bus.Driver == "nats" || opts.LocalNet != nil {
-			n.dir = busDirectory{bus: n.bus}
+			n.dir = newBusDirectory(n.bus)
 		}
 	}
 	if cfg.HasRole("media") {
