@@ -195,7 +195,7 @@ describe('web app in Chromium', { skip: !browserAvailable() && `${chromiumPath} 
     const { alice } = pages;
     const [wac] = (await server.api('GET', '/sapi/domains')).filter((d) => d.domain === 'wac');
     await server.api('PUT', `/sapi/domains/${wac.id}`, { ...wac, enableAnonymous: true });
-    await alice.reload(); // the app reads its domain's settings when it starts
+    await alice.goto(server.base + '/'); // the app reads its domain's settings when it starts
     await alice.getByRole('button', { name: 'Start a new conference' }).click();
     await callScreen(alice).waitFor();
     const link = await callScreen(alice).locator('.share a').getAttribute('href');
