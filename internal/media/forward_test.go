@@ -140,7 +140,10 @@ func TestPortRange(t *testing.T) {
 	pub.Send(sendCtx, 200, 10)
 	waitUntil(t, 10*time.Second, "media", func() bool { v := sub.Track("video"); return v != nil && v.Packets.Load() > 5 })
 	for _, pc := range []*webrtc.PeerConnection{pub.PC, sub.PC} {
-		d, err := pc.RemoteDescription().Unmarshal()
+		// Parse a copy: Unmarshal caches its result in the description,
+		// which the peer connection's own goroutines read.
+		remote := webrtc.SessionDescription{Type: pc.RemoteDescription().Type, SDP: pc.RemoteDescription().SDP}
+		d, err := remote.Unmarshal()
 		if err != nil {
 			t.Fatal(err)
 		}
