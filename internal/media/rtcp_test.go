@@ -54,19 +54,7 @@ func callWith(t *testing.T, ctx context.Context, n *testNode, pubAPI, subAPI *we
 	if _, err := n.sfu.CreateRoom(id, 0, media.RoomOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	_, h := n.client(ctx, t)
-	j, err := mediatest.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := mediatest.Publish(ctx, pubAPI, h, "vp8", nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.Close)
-	if err := mediatest.Connected(ctx, pub.PC); err != nil {
-		t.Fatal(err)
-	}
+	j, pub := n.publishing(ctx, t, pubAPI, id, "alice")
 	_, hs := n.client(ctx, t)
 	sub, err := mediatest.Subscribe(ctx, subAPI, hs, id, token(id, "bob", false, true), []uint64{j.ID}, nil, false)
 	if err != nil {
