@@ -35,7 +35,7 @@ func TestWithoutGrantRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if err := mediatest.Connected(ctx, pub.PC); err != nil {
+	if err := mediatest.Active(ctx, h, pub.PC); err != nil {
 		t.Fatal(err)
 	}
 

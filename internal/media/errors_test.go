@@ -203,7 +203,7 @@ func TestVideoRoomErrors(t *testing.T) {
 	if code(err) != janus.VRErrAlreadyPublished {
 		t.Errorf("publish twice: %v, want 434", err)
 	}
-	if err := mediatest.Connected(ctx, pub.PC); err != nil {
+	if err := mediatest.Active(ctx, h, pub.PC); err != nil {
 		t.Fatal(err)
 	}
 

@@ -38,7 +38,7 @@ func TestPublisherReachesEverySubscriber(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if err := mediatest.Connected(ctx, pub.PC); err != nil {
+	if err := mediatest.Active(ctx, h, pub.PC); err != nil {
 		t.Fatal(err)
 	}
 	sendCtx, stopSend := context.WithCancel(ctx)
@@ -100,7 +100,7 @@ func TestAttachedDescribesStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if err := mediatest.Connected(ctx, pub.PC); err != nil {
+	if err := mediatest.Active(ctx, h, pub.PC); err != nil {
 		t.Fatal(err)
 	}
 	_, hs := n.client(ctx, t)
@@ -193,7 +193,7 @@ func TestH264Deployment(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if err := mediatest.Connected(ctx, pub.PC); err != nil {
+	if err := mediatest.Active(ctx, h, pub.PC); err != nil {
 		t.Fatal(err)
 	}
 	sendCtx, stop := context.WithCancel(ctx)

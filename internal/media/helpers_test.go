@@ -174,8 +174,8 @@ func (n *testNode) publishing(ctx context.Context, t *testing.T, api *webrtc.API
 		t.Fatal(err)
 	}
 	t.Cleanup(pub.Close)
-	if err := mediatest.Connected(ctx, pub.PC); err != nil {
-		t.Fatal(err)
+	if err := mediatest.Active(ctx, h, pub.PC); err != nil {
+		t.Fatalf("%s's publication: %v", user, err)
 	}
 	return j, pub
 }

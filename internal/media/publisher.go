@@ -748,11 +748,13 @@ func (p *participant) onState(gen int, st webrtc.PeerConnectionState) {
 	}
 	switch st {
 	case webrtc.PeerConnectionStateConnected:
-		p.h.core(janus.Message{Janus: "webrtcup"})
 		p.mu.Lock()
 		announce := !p.active && p.pc != nil
 		p.active = p.active || announce
 		p.mu.Unlock()
+		// The feed is active before the publisher hears webrtcup, so that
+		// a subscription sent on webrtcup finds it.
+		p.h.core(janus.Message{Janus: "webrtcup"})
 		if announce {
 			if d := p.describe(); d != nil {
 				p.room.notify(p, map[string]any{"videoroom": "event", "publishers": []map[string]any{d}})

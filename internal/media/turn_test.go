@@ -75,7 +75,7 @@ func TestTURNRelaysCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if err := mediatest.Connected(ctx, pub.PC); err != nil {
+	if err := mediatest.Active(ctx, h, pub.PC); err != nil {
 		t.Fatal(err)
 	}
 	sendCtx, stop := context.WithCancel(ctx)

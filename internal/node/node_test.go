@@ -167,7 +167,7 @@ func TestCallMediaThroughRoomObject(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if err := mediatest.Connected(ctx, pub.PC); err != nil {
+	if err := mediatest.Active(ctx, ph, pub.PC); err != nil {
 		t.Fatal(err)
 	}
 	sendCtx, stopSending := context.WithCancel(ctx)

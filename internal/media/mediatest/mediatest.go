@@ -243,6 +243,20 @@ func Connected(ctx context.Context, pc *webrtc.PeerConnection) error {
 	}
 }
 
+// Active waits until a publication is up on both sides: the peer
+// connection here, and the server's webrtcup on the publisher's handle,
+// after which the feed can be subscribed to. (Connected alone may come
+// first: the client's side of ICE and DTLS can finish before the server's.)
+func Active(ctx context.Context, h *janus.Handle, pc *webrtc.PeerConnection) error {
+	if err := Connected(ctx, pc); err != nil {
+		return err
+	}
+	if _, err := h.WaitEvent(ctx, func(m janus.Message) bool { return m.Janus == "webrtcup" }); err != nil {
+		return fmt.Errorf("no webrtcup from the server: %w", err)
+	}
+	return nil
+}
+
 // Send sends synthetic media until ctx ends: video at videoKbps in fps
 // frames a second (a keyframe every 2 seconds and when asked), Opus-sized audio packets
 // every 20 ms. Each video frame is split into packets of at most 1100
