@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -34,14 +35,7 @@ type Capabilities struct {
 }
 
 // Has reports whether name is among the computed capabilities.
-func (c *Capabilities) Has(name string) bool {
-	for _, x := range c.Capabilities {
-		if x == name {
-			return true
-		}
-	}
-	return false
-}
+func (c *Capabilities) Has(name string) bool { return slices.Contains(c.Capabilities, name) }
 
 // DomainChain returns a domain and its ancestors, nearest first.
 func (s *Service) DomainChain(ctx context.Context, domainID string) ([]*store.Domain, error) {

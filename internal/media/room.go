@@ -161,14 +161,7 @@ func (r *Room) destroy() {
 		return
 	}
 	r.closed = true
-	ps := make([]*participant, 0, len(r.participants))
-	for _, p := range r.participants {
-		ps = append(ps, p)
-	}
-	subs := make([]*subscriber, 0, len(r.subscribers))
-	for s := range r.subscribers {
-		subs = append(subs, s)
-	}
+	ps, subs := r.handlesOf("")
 	r.mu.Unlock()
 	for _, p := range ps {
 		p.h.run(func() { p.h.sfu().vrRoomGone(p.h, p) })
@@ -180,6 +173,24 @@ func (r *Room) destroy() {
 
 func (h *handle) sfu() *SFU { return h.session.sfu }
 
+// handlesOf lists the room's participants and subscribers of user (of
+// everyone when user is ""); r.mu is held.
+func (r *Room) handlesOf(user string) ([]*participant, []*subscriber) {
+	var ps []*participant
+	for _, p := range r.participants {
+		if user == "" || p.user == user {
+			ps = append(ps, p)
+		}
+	}
+	var subs []*subscriber
+	for s := range r.subscribers {
+		if user == "" || s.user == user {
+			subs = append(subs, s)
+		}
+	}
+	return ps, subs
+}
+
 // expel ends a user's publisher and subscriptions in the room (each is told
 // it was kicked) and refuses the user's grant until admit. It returns how
 // many handles it ended.
@@ -189,18 +200,7 @@ func (r *Room) expel(user string) int {
 		r.expelled = map[string]bool{}
 	}
 	r.expelled[user] = true
-	var ps []*participant
-	for _, p := range r.participants {
-		if p.user == user {
-			ps = append(ps, p)
-		}
-	}
-	var subs []*subscriber
-	for s := range r.subscribers {
-		if s.user == user {
-			subs = append(subs, s)
-		}
-	}
+	ps, subs := r.handlesOf(user)
 	r.mu.Unlock()
 	for _, p := range ps {
 		p.h.run(func() { p.h.sfu().vrKicked(p.h, p) })

@@ -283,14 +283,11 @@ func (h *Hub) mayCall(ctx context.Context, s *Session, media map[string]bool) er
 	if err != nil {
 		return err
 	}
-	has := map[string]bool{}
-	for _, c := range caps.Capabilities {
-		has[c] = true
-	}
-	if media["video"] && !has["video-call"] && !has["audio-video-call"] {
+	has := caps.Has
+	if media["video"] && !has("video-call") && !has("audio-video-call") {
 		return refuse(403, "video calls are not among your capabilities")
 	}
-	if !has["audio-call"] && !has["audio-video-call"] && !has["video-call"] {
+	if !has("audio-call") && !has("audio-video-call") && !has("video-call") {
 		return refuse(403, "calls are not among your capabilities")
 	}
 	return nil

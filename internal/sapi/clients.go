@@ -122,12 +122,17 @@ func (a *API) deleteClient(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if !auth.InScope(scope, c.DomainID) {
 		return notFound("client")
 	}
-	// Its tokens end at once on every node, not when their cache entries expire.
-	hashes, err := a.st.DeleteClientTokens(r.Context(), id)
+	// Its tokens end at once on every node, not when their cache entries
+	// expire; they go with the client in one transaction, as a user's do.
+	var hashes []string
+	err = a.st.InTx(r.Context(), func(tx store.Store) error {
+		var err error
+		if hashes, err = tx.DeleteClientTokens(r.Context(), id); err != nil {
+			return err
+		}
+		return tx.DeleteClient(r.Context(), id)
+	})
 	if err != nil {
-		return err
-	}
-	if err := a.st.DeleteClient(r.Context(), id); err != nil {
 		return storeErr(err, "client")
 	}
 	a.auth.Announce(auth.Revocation{Hashes: hashes, Reason: "client deleted"})
