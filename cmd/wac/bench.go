@@ -18,11 +18,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 const benchUsage = `wac bench: load generators that drive a running server from another process
 
-  wac bench api   --url URL --user USER@DOMAIN [--path /sapi/capabilities] [--duration 10s] [--connections 64]
+  wac bench api   --url URL --user USER@DOMAIN [--path /sapi/capabilities] [--duration 10s] [--connections 64] [--rate 0]
   wac bench login --url URL --user USER@DOMAIN [--duration 10s] [--connections 4]
   wac bench sessions --url URL[,URL2] [--sessions 20000] [--users 200]     memory per idle session
   wac bench rooms    --url URL[,URL2] [--workers 32] [--duration 20s]      room operations per second
@@ -153,8 +155,10 @@ func (r *recorder) report(w io.Writer, what string, elapsed time.Duration) {
 	}
 }
 
-// load runs fn from n workers until d has passed or ctx ends.
-func load(ctx context.Context, n int, d time.Duration, rec *recorder, fn func(ctx context.Context) error) time.Duration {
+// load runs fn from n workers until d has passed or ctx ends. With a
+// limiter, calls are paced to its rate over all workers; the wait for the
+// limiter is not part of the latency.
+func load(ctx context.Context, n int, d time.Duration, rec *recorder, limiter *rate.Limiter, fn func(ctx context.Context) error) time.Duration {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	start := time.Now()
@@ -164,6 +168,9 @@ func load(ctx context.Context, n int, d time.Duration, rec *recorder, fn func(ct
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
+				if limiter != nil && limiter.Wait(ctx) != nil {
+					return
+				}
 				t := time.Now()
 				err := fn(ctx)
 				if ctx.Err() != nil {
@@ -182,8 +189,13 @@ func benchAPI(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench api", flag.ContinueOnError)
 	b.register(fs, 64)
 	path := fs.String("path", "/sapi/capabilities", "GET path to load")
+	perSecond := fs.Float64("rate", 0, "requests per second over all connections (0: as fast as they answer)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	var limiter *rate.Limiter
+	if *perSecond > 0 {
+		limiter = rate.NewLimiter(rate.Limit(*perSecond), b.connections)
 	}
 	pw, err := benchPassword()
 	if err != nil {
@@ -214,7 +226,7 @@ func benchAPI(ctx context.Context, args []string, stdout io.Writer) error {
 		return nil
 	}
 	fmt.Fprintf(stdout, "GET %s with %d connections for %v\n", target, b.connections, b.duration)
-	elapsed := load(ctx, b.connections, b.duration, rec, get)
+	elapsed := load(ctx, b.connections, b.duration, rec, limiter, get)
 	rec.report(stdout, "requests", elapsed)
 	return nil
 }
@@ -250,7 +262,7 @@ func benchLogin(ctx context.Context, args []string, stdout io.Writer) error {
 	}()
 	rec := &recorder{}
 	fmt.Fprintf(stdout, "password grants as %s with %d connections for %v\n", b.user, b.connections, b.duration)
-	elapsed := load(ctx, b.connections, b.duration, rec, func(ctx context.Context) error {
+	elapsed := load(ctx, b.connections, b.duration, rec, nil, func(ctx context.Context) error {
 		_, err := passwordLogin(ctx, c, b.url, b.user, pw)
 		return err
 	})
