@@ -15,9 +15,10 @@ import (
 )
 
 // wsConn is a server-side WebSocket connection kept lean for many idle
-// sessions: after the upgrade it holds no buffers (frames are read straight
-// from the socket and written with one vectored write), and its reader is a
-// goroutine of its own with a small stack instead of the HTTP handler's.
+// sessions: after the upgrade it holds no buffers while idle (frames are
+// read through a buffer borrowed only while bytes wait, see socketReader,
+// and written with one vectored write), and its reader is a goroutine of
+// its own with a small stack instead of the HTTP handler's.
 type wsConn struct {
 	conn net.Conn
 	rd   wsutil.Reader
@@ -34,14 +35,9 @@ func upgrade(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	var src io.Reader = conn
-	if n := rw.Reader.Buffered(); n > 0 {
-		// The client wrote right after its handshake: keep those bytes.
-		early, _ := rw.Reader.Peek(n)
-		src = io.MultiReader(bytes.NewReader(append([]byte(nil), early...)), conn)
-	}
+	early, _ := rw.Reader.Peek(rw.Reader.Buffered())
 	c := &wsConn{conn: conn}
-	c.rd = wsutil.Reader{Source: src, State: ws.StateServerSide, CheckUTF8: true}
+	c.rd = wsutil.Reader{Source: newSocketReader(conn, early), State: ws.StateServerSide, CheckUTF8: true}
 	return c, nil
 }
 
