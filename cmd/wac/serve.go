@@ -5,8 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/node"
@@ -28,6 +30,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	tuneRuntime(cfg.Runtime, log)
 	log.Info("starting", "version", version(), "roles", cfg.Roles, "database", cfg.Database.Driver, "data", cfg.DataDir)
 	n, err := node.New(ctx, cfg, log, node.Options{Options: server.Options{Out: stdout}})
 	if err != nil {
@@ -43,6 +46,20 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log.Info(fmt.Sprintf("OpenWAC is ready: open %s and log in as admin@%s (%s)", url, cfg.DefaultDomain, loginHint(cfg)),
 		"url", url, "api", url+"/sapi", "health", url+"/healthz")
 	return <-errc
+}
+
+// tuneRuntime applies runtime.gcPercent and runtime.memoryLimit unless the
+// GOGC and GOMEMLIMIT variables, which the Go runtime has already read, say
+// otherwise.
+func tuneRuntime(rt config.Runtime, log *slog.Logger) {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(rt.GCPercent)
+		log.Debug("go runtime: garbage collection", "gcPercent", rt.GCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" && rt.MemoryLimit > 0 {
+		debug.SetMemoryLimit(int64(rt.MemoryLimit) << 20)
+		log.Debug("go runtime: memory limit", "MiB", rt.MemoryLimit)
+	}
 }
 
 // loginHint says where the admin password is.
