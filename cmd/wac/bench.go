@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,7 +36,8 @@ const benchUsage = `wac bench: load generators that drive a running server from 
                                                                            (wac bench media help)
 
 The password (of --user, or of --admin who creates the load's users) is read
-from the environment variable WAC_BENCH_PASSWORD.
+from the environment variable WAC_BENCH_PASSWORD. WAC_BENCH_CPUPROFILE=FILE
+writes a CPU profile of the load tool itself (go tool pprof FILE).
 Results: docs/benchmarks.md.
 `
 
@@ -43,6 +45,17 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) == 0 {
 		fmt.Fprint(stdout, benchUsage)
 		return nil
+	}
+	if path := os.Getenv("WAC_BENCH_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("bench: WAC_BENCH_CPUPROFILE: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("bench: WAC_BENCH_CPUPROFILE: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	switch args[0] {
 	case "api":

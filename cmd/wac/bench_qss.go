@@ -116,6 +116,20 @@ func serverMetric(ctx context.Context, base, name string) (float64, error) {
 	return 0, fmt.Errorf("%s has no metric %s", base, name)
 }
 
+// serverCPU is the CPU time the servers have used, in seconds (0 when one
+// of them does not tell).
+func serverCPU(ctx context.Context, urls []string) float64 {
+	var total float64
+	for _, u := range urls {
+		v, err := serverMetric(ctx, u, "process_cpu_seconds_total")
+		if err != nil {
+			return 0
+		}
+		total += v
+	}
+	return total
+}
+
 type memSample struct{ rss, heap, stack, goroutines float64 }
 
 // sampleMemory reads the servers' memory. When they serve profiles
@@ -440,6 +454,7 @@ func benchCalls(ctx context.Context, args []string, out io.Writer) error {
 			}
 		}
 	}()
+	cpu0 := serverCPU(ctx, q.urls)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := range *workers {
@@ -473,8 +488,12 @@ func benchCalls(ctx context.Context, args []string, out io.Writer) error {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := serverCPU(ctx, q.urls) - cpu0
 	fmt.Fprintf(out, "%d call set-ups in %.1fs = %.0f/s (%d callers, callee with 2 devices, %d server(s), hold %v)\n",
 		setup.ok.Load(), elapsed.Seconds(), float64(setup.ok.Load())/elapsed.Seconds(), *workers, len(q.urls), *hold)
+	if n := setup.ok.Load(); cpu > 0 && n > 0 {
+		fmt.Fprintf(out, "server CPU: %.2f cores, %.3f ms per set-up\n", cpu/elapsed.Seconds(), 1000*cpu/float64(n))
+	}
 	fmt.Fprintln(out, "-- set-up (invitation sent -> accepted answer at the caller)")
 	setup.report(out, "set-ups", elapsed)
 	fmt.Fprintln(out, "-- whole call (createRoom ... destroyRoom, hold included)")
