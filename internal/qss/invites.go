@@ -2,7 +2,6 @@ package qss
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/openwac/wac/internal/auth"
 	"github.com/openwac/wac/internal/store"
+	"github.com/segmentio/encoding/json"
 )
 
 // Invitation states, as the caller's outgoingInvitation events show them.
@@ -250,11 +250,15 @@ func (t *inviteTable) launch(ctx context.Context, inv *invite) error {
 			h.log.Warn("qss: record ringing invitation", "invite", inv.id, "err", err)
 		}
 	}
+	// The caller's ringing event and the call record are written before a
+	// candidate's answer can be handled (it waits for inv.mu): after it,
+	// they would undo the accepted state (and race with the answer's
+	// writes of inv.room).
 	inv.mu.Lock()
+	defer inv.mu.Unlock()
 	for _, si := range sessions {
 		t.ringLocked(ctx, inv, si.User, si.ID)
 	}
-	inv.mu.Unlock()
 	h.log.Info("pushing the invite "+inv.id+" to the room "+inv.room, "invite", inv.id, "kind", inv.kind)
 	t.notifyCaller(inv, stateRinging, 0)
 	t.record(ctx, inv, stateRinging, 0, "")

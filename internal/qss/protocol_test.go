@@ -156,8 +156,16 @@ func TestProtocolDocMatchesServer(t *testing.T) {
 		}
 		return m
 	})
+	// Late frames (events after the scenario's last step) may still be
+	// traced: compare a copy.
+	rec.mu.Lock()
+	recorded := map[string][]json.RawMessage{}
+	for k, v := range rec.frames {
+		recorded[k] = append([]json.RawMessage(nil), v...)
+	}
+	rec.mu.Unlock()
 	seen := map[string]bool{}
-	for key, frames := range rec.frames {
+	for key, frames := range recorded {
 		seen[key] = true
 		docs := byKey[key]
 		if len(docs) == 0 {
@@ -193,13 +201,13 @@ func TestProtocolDocMatchesServer(t *testing.T) {
 		}
 	}
 	if os.Getenv("QSS_DUMP") != "" {
-		keys := make([]string, 0, len(rec.frames))
-		for k := range rec.frames {
+		keys := make([]string, 0, len(recorded))
+		for k := range recorded {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			fmt.Printf("```json %s\n%s\n```\n\n", k, indent(rec.frames[k][0]))
+			fmt.Printf("```json %s\n%s\n```\n\n", k, indent(recorded[k][0]))
 		}
 	}
 }
