@@ -7,7 +7,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/segmentio/encoding/json"
 )
 
 // Client is a logged-in user of a server.

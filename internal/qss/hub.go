@@ -16,7 +16,6 @@ package qss
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +27,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/segmentio/encoding/json"
 
 	"github.com/openwac/wac/internal/auth"
 	"github.com/openwac/wac/internal/bus"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -16,6 +15,7 @@ import (
 	"github.com/openwac/wac/internal/bus"
 	"github.com/openwac/wac/internal/grant"
 	"github.com/openwac/wac/internal/store"
+	"github.com/segmentio/encoding/json"
 )
 
 // roomTable holds the rooms this node owns and routes operations on rooms

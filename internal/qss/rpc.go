@@ -2,13 +2,13 @@ package qss
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/openwac/wac/internal/store"
+	"github.com/segmentio/encoding/json"
 )
 
 // rpcMsg is a request to the node that owns a room or an invitation.

@@ -2,11 +2,11 @@ package qss
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/openwac/wac/internal/bus"
+	"github.com/segmentio/encoding/json"
 )
 
 // Per-user live state lives in one key per user and kind, each a JSON map

@@ -2,10 +2,10 @@ package qss
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/openwac/wac/internal/store"
+	"github.com/segmentio/encoding/json"
 )
 
 // kindAttended is the request the target of an attended transfer receives.

@@ -2,10 +2,11 @@ package qss
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/segmentio/encoding/json"
 )
 
 // Frame is one message of the QSS protocol, in either direction:
