@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // readBufSize is the size of the buffers a socketReader borrows: large
@@ -11,26 +12,50 @@ import (
 // read system call.
 const readBufSize = 4096
 
-// readBufs are the buffers of the connections that have bytes waiting. An
-// idle connection holds none: it waits for the socket to become readable
-// without a buffer (see waitRead), so that thousands of idle sessions cost
-// no read buffers while a busy one reads a burst of frames in one system
-// call instead of two or three per frame.
-var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+// bufferPool lends the read buffers of the connections that have bytes
+// waiting. An idle connection holds none: it waits for its socket to become
+// readable without a buffer (see waitRead), so that thousands of idle
+// sessions cost no read buffers while a busy one reads a burst of frames in
+// one system call instead of two or three per frame.
+type bufferPool struct {
+	pool sync.Pool
+	lent atomic.Int64 // buffers out of the pool, for tests and metrics
+}
+
+func newBufferPool() *bufferPool {
+	p := &bufferPool{}
+	p.pool.New = func() any { b := make([]byte, readBufSize); return &b }
+	return p
+}
+
+func (p *bufferPool) get() *[]byte {
+	p.lent.Add(1)
+	return p.pool.Get().(*[]byte)
+}
+
+func (p *bufferPool) put(b *[]byte) {
+	p.lent.Add(-1)
+	p.pool.Put(b)
+}
+
+// readBufs is the pool of the process's signaling connections.
+var readBufs = newBufferPool()
 
 // socketReader reads a connection through a borrowed buffer.
 type socketReader struct {
 	conn net.Conn
-	// fill reads into p once the socket has bytes, waiting without holding
-	// p; nil where the connection cannot wait that way (TLS), and then
-	// conn is read directly.
-	fill func(p []byte) (int, error)
-	buf  *[]byte
-	r, w int
+	bufs *bufferPool
+	// fill waits until the socket has bytes, then borrows a buffer and
+	// reads into it; nil where the connection cannot wait that way (TLS),
+	// and then conn is read directly.
+	fill   func(*bufferPool) (*[]byte, int, error)
+	buf    *[]byte
+	pooled bool // buf came from bufs
+	r, w   int
 }
 
-func newSocketReader(conn net.Conn, early []byte) *socketReader {
-	s := &socketReader{conn: conn, fill: waitRead(conn)}
+func newSocketReader(conn net.Conn, early []byte, bufs *bufferPool) *socketReader {
+	s := &socketReader{conn: conn, bufs: bufs, fill: waitRead(conn)}
 	if len(early) > 0 {
 		// The client wrote right after its handshake: keep those bytes.
 		b := make([]byte, len(early))
@@ -48,24 +73,22 @@ func (s *socketReader) Read(p []byte) (int, error) {
 		if s.fill == nil {
 			return s.conn.Read(p)
 		}
-		b := readBufs.Get().(*[]byte)
-		n, err := s.fill(*b)
-		if n == 0 {
-			readBufs.Put(b)
+		b, n, err := s.fill(s.bufs)
+		if b == nil {
 			if err == nil {
 				err = io.EOF
 			}
 			return 0, err
 		}
-		s.buf, s.r, s.w = b, 0, n
+		s.buf, s.pooled, s.r, s.w = b, true, 0, n
 	}
 	n := copy(p, (*s.buf)[s.r:s.w])
 	s.r += n
 	if s.r == s.w {
-		if cap(*s.buf) == readBufSize {
-			readBufs.Put(s.buf)
+		if s.pooled {
+			s.bufs.put(s.buf)
 		}
-		s.buf = nil
+		s.buf, s.pooled = nil, false
 	}
 	return n, nil
 }

@@ -4,4 +4,4 @@ package qss
 
 import "net"
 
-func waitRead(net.Conn) func([]byte) (int, error) { return nil }
+func waitRead(net.Conn) func(*bufferPool) (*[]byte, int, error) { return nil }

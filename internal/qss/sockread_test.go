@@ -41,7 +41,7 @@ func tcpPair(t *testing.T) (server, client net.Conn) {
 
 func TestSocketReaderTCP(t *testing.T) {
 	server, client := tcpPair(t)
-	r := newSocketReader(server, []byte("early:"))
+	r := newSocketReader(server, []byte("early:"), newBufferPool())
 	if r.fill == nil {
 		t.Fatal("a TCP connection should be read without holding a buffer while idle")
 	}
@@ -86,29 +86,49 @@ func TestSocketReaderTCP(t *testing.T) {
 
 func TestSocketReaderIdleHoldsNoBuffer(t *testing.T) {
 	server, client := tcpPair(t)
-	r := newSocketReader(server, nil)
+	bufs := newBufferPool()
+	r := newSocketReader(server, nil, bufs)
 	client.Write([]byte("hello"))
 	p := make([]byte, 5)
 	if _, err := io.ReadFull(r, p); err != nil || string(p) != "hello" {
 		t.Fatalf("read %q, %v", p, err)
 	}
-	if r.buf != nil {
+	if r.buf != nil || bufs.lent.Load() != 0 {
 		t.Fatal("a drained reader still holds its buffer")
+	}
+	// A reader waiting for bytes holds no buffer: it borrows one only once
+	// the socket is readable.
+	got := make(chan string, 1)
+	go func() {
+		p := make([]byte, 5)
+		n, _ := r.Read(p)
+		got <- string(p[:n])
+	}()
+	time.Sleep(50 * time.Millisecond) // let the reader block on the socket
+	if n := bufs.lent.Load(); n != 0 {
+		t.Fatalf("a reader waiting for bytes holds %d buffer(s)", n)
+	}
+	client.Write([]byte("world"))
+	if s := <-got; s != "world" {
+		t.Fatalf("read %q after the wait, want world", s)
+	}
+	if n := bufs.lent.Load(); n != 0 {
+		t.Fatalf("%d buffer(s) still lent after the read", n)
 	}
 	// Waiting honours the read deadline and reports it.
 	server.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	if _, err := r.Read(p); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read past the deadline: %v, want a deadline error", err)
 	}
-	if r.buf != nil {
-		t.Fatal("a reader waiting for bytes holds a buffer")
+	if n := bufs.lent.Load(); n != 0 {
+		t.Fatalf("%d buffer(s) lent after a timed-out wait", n)
 	}
 }
 
 func TestSocketReaderWithoutDescriptor(t *testing.T) {
 	server, client := net.Pipe() // like TLS: nothing to wait on
 	defer server.Close()
-	r := newSocketReader(server, []byte("ab"))
+	r := newSocketReader(server, []byte("ab"), newBufferPool())
 	if r.fill != nil {
 		t.Fatal("a pipe has no descriptor to wait on")
 	}

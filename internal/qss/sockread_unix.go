@@ -8,9 +8,11 @@ import (
 	"syscall"
 )
 
-// waitRead returns a read that waits for conn to become readable before it
-// touches its buffer, or nil when conn has no file descriptor to wait on.
-func waitRead(conn net.Conn) func([]byte) (int, error) {
+// waitRead returns a read that waits for conn to become readable holding no
+// buffer, then borrows one from the pool and reads into it. It returns the
+// buffer and the bytes read, or no buffer at the end of the stream or on an
+// error. It is nil when conn has no file descriptor to wait on.
+func waitRead(conn net.Conn) func(*bufferPool) (*[]byte, int, error) {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
 		return nil
@@ -19,29 +21,30 @@ func waitRead(conn net.Conn) func([]byte) (int, error) {
 	if err != nil {
 		return nil
 	}
-	return func(p []byte) (int, error) {
+	return func(bufs *bufferPool) (*[]byte, int, error) {
+		var b *[]byte
 		var n int
 		var rerr error
 		err := raw.Read(func(fd uintptr) bool {
+			b = bufs.get()
 			for {
-				n, rerr = syscall.Read(int(fd), p)
+				n, rerr = syscall.Read(int(fd), *b)
 				if rerr != syscall.EINTR {
 					break
 				}
 			}
-			// Not readable yet: the runtime's poller waits, honouring the
-			// read deadline and Close, and calls again.
+			if n > 0 {
+				return true
+			}
+			bufs.put(b)
+			b = nil
+			// Not readable yet: the runtime's poller waits (honouring the
+			// read deadline and Close) and calls again.
 			return !errors.Is(rerr, syscall.EAGAIN)
 		})
-		if err != nil {
-			return 0, err
+		if err == nil {
+			err = rerr
 		}
-		if rerr != nil {
-			return 0, rerr
-		}
-		if n < 0 {
-			n = 0
-		}
-		return n, nil
+		return b, n, err
 	}
 }

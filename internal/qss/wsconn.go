@@ -37,7 +37,7 @@ func upgrade(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
 	}
 	early, _ := rw.Reader.Peek(rw.Reader.Buffered())
 	c := &wsConn{conn: conn}
-	c.rd = wsutil.Reader{Source: newSocketReader(conn, early), State: ws.StateServerSide, CheckUTF8: true}
+	c.rd = wsutil.Reader{Source: newSocketReader(conn, early, readBufs), State: ws.StateServerSide, CheckUTF8: true}
 	return c, nil
 }
 
