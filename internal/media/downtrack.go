@@ -164,24 +164,24 @@ func (d *downTrack) setTarget(layer int) {
 	d.mu.Unlock()
 }
 
-// write forwards one packet of layer idx of the source.
-func (d *downTrack) write(h *rtp.Header, payload []byte, idx int, key bool, mem *slab) {
+// write forwards one packet of layer idx of the source, received at now
+// (unix nanoseconds), and reports whether it was sent.
+func (d *downTrack) write(h *rtp.Header, payload []byte, idx int, key bool, now int64, mem *slab) bool {
 	d.mu.Lock()
 	if d.writer == nil || d.paused {
 		d.mu.Unlock()
-		return
+		return false
 	}
 	if idx != d.layer {
 		// A simulcast source switches layers only on a keyframe of the
 		// wanted one (or of any layer while nothing is sent yet).
 		if d.src.simulcast && (!key || (idx != d.want && d.layer >= 0)) {
 			d.mu.Unlock()
-			return
+			return false
 		}
 		d.layer = idx
 		d.resync = true
 	}
-	now := time.Now().UnixNano()
 	if !d.resync && d.started {
 		// A wild jump of the source's sequence numbers (a broken or hostile
 		// publisher) would break the subscriber's SRTP rollover counting:
@@ -202,7 +202,7 @@ func (d *downTrack) write(h *rtp.Header, payload []byte, idx int, key bool, mem 
 		d.started = true
 	} else if int16(h.SequenceNumber-d.gateSeq) < 0 {
 		d.mu.Unlock()
-		return // older than the switch point: its number is taken
+		return false // older than the switch point: its number is taken
 	}
 	if int16(h.SequenceNumber-d.lastIn) > 0 {
 		d.lastIn = h.SequenceNumber
@@ -212,19 +212,18 @@ func (d *downTrack) write(h *rtp.Header, payload []byte, idx int, key bool, mem 
 		d.lastSeq, d.lastTS = seq, ts
 	}
 	d.lastWall = now
-	w, ssrc, pt, src := d.writer, d.ssrc, d.pt, d.src
+	w, ssrc, pt := d.writer, d.ssrc, d.pt
 	d.mu.Unlock()
 
 	out := mem.header()
 	*out = *h
 	out.SSRC, out.PayloadType, out.SequenceNumber, out.Timestamp = ssrc, pt, seq, ts
 	out.Extension, out.Extensions, out.ExtensionProfile = false, nil, 0
-	if _, err := w.WriteRTP(out, payload); err == nil {
-		d.packets.Add(1)
-		st := &src.owner.room.sfu.stats
-		st.forwardedPackets.Add(1)
-		st.forwardedBytes.Add(uint64(len(payload)))
+	if _, err := w.WriteRTP(out, payload); err != nil {
+		return false
 	}
+	d.packets.Add(1)
+	return true
 }
 
 // handleRTCPBytes parses a compound RTCP packet from the subscriber;

@@ -2,6 +2,7 @@ package media
 
 import (
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 
@@ -29,7 +30,7 @@ func TestDownTrackSequence(t *testing.T) {
 	var mem slab
 	send := func(seqs ...uint16) {
 		for _, q := range seqs {
-			d.write(&rtp.Header{Version: 2, SequenceNumber: q}, []byte{1}, 0, false, &mem)
+			d.write(&rtp.Header{Version: 2, SequenceNumber: q}, []byte{1}, 0, false, time.Now().UnixNano(), &mem)
 		}
 	}
 	send(100, 101, 102, 60000, 60001, 103, 104, 106, 105)

@@ -83,6 +83,9 @@ type layer struct {
 	lastSeen atomic.Int64 // unix nanoseconds
 	highest  atomic.Uint64
 	lastPLI  atomic.Int64
+	// pliDeferred is set while a keyframe request waits for the end of
+	// the rate limit's interval.
+	pliDeferred atomic.Bool
 
 	// read by the per-second tick only
 	prevHighest uint64
@@ -134,7 +137,9 @@ func (ps *pubStream) sinkCount() int {
 
 // requestKeyframe sends a PLI for a layer, at most once per
 // media.keyframeInterval, so that many subscribers cannot storm the
-// publisher.
+// publisher. A request inside the interval is not dropped but sent when
+// the interval ends (one at most): a subscriber that connected just after
+// the last keyframe would otherwise wait for the publisher's next one.
 func (ps *pubStream) requestKeyframe(layerIdx int) {
 	if ps.kind != "video" || layerIdx < 0 || layerIdx > 2 {
 		return
@@ -147,7 +152,16 @@ func (ps *pubStream) requestKeyframe(layerIdx int) {
 	now := time.Now().UnixNano()
 	min := int64(ps.owner.room.sfu.cfg.KeyframeInterval) * int64(time.Millisecond)
 	last := l.lastPLI.Load()
-	if now-last < min || !l.lastPLI.CompareAndSwap(last, now) {
+	if wait := min - (now - last); wait > 0 {
+		if l.pliDeferred.CompareAndSwap(false, true) {
+			time.AfterFunc(time.Duration(wait), func() {
+				l.pliDeferred.Store(false)
+				ps.requestKeyframe(layerIdx)
+			})
+		}
+		return
+	}
+	if !l.lastPLI.CompareAndSwap(last, now) {
 		return
 	}
 	pc := ps.owner.peer()
@@ -589,7 +603,8 @@ func (p *participant) onTrack(gen int, pc *webrtc.PeerConnection, t *webrtc.Trac
 
 // slab hands out packet buffers carved from large blocks, so that reading
 // a packet does not allocate; a block is freed once no retransmission
-// buffer refers to its packets any more.
+// buffer refers to its packets any more. Packets are read straight into
+// it (room), then kept (take).
 type slab struct {
 	buf  []byte
 	hdrs []rtp.Header
@@ -597,10 +612,16 @@ type slab struct {
 
 const slabSize = 64 << 10
 
-func (s *slab) bytes(n int) []byte {
+// room returns at least n free bytes at the current position.
+func (s *slab) room(n int) []byte {
 	if len(s.buf) < n {
 		s.buf = make([]byte, slabSize)
 	}
+	return s.buf
+}
+
+// take keeps the first n bytes of what room returned.
+func (s *slab) take(n int) []byte {
 	b := s.buf[:n:n]
 	s.buf = s.buf[n:]
 	return b
@@ -616,7 +637,8 @@ func (s *slab) header() *rtp.Header {
 }
 
 // forward reads one incoming RTP stream and writes every packet to the
-// subscribers' down tracks, until the track ends.
+// subscribers' down tracks, until the track ends. Packets are read
+// straight into slab memory, where the retransmission buffers keep them.
 func (ps *pubStream) forward(t *webrtc.TrackRemote, idx int) {
 	s := ps.owner.room.sfu
 	l := &ps.layers[idx]
@@ -625,9 +647,8 @@ func (ps *pubStream) forward(t *webrtc.TrackRemote, idx int) {
 	var cycles uint64
 	var last uint16
 	first := true
-	readLoop(t.Read, func(b []byte) {
-		buf := mem.bytes(len(b))
-		copy(buf, b)
+	readLoopInto(t.Read, func() []byte { return mem.room(receiveMTU)[:receiveMTU] }, func(n int) {
+		buf := mem.take(n)
 		key, level, ok := parseRTP(&pkt, buf, ps.ck, ps.levelExt)
 		if !ok {
 			return // malformed RTP: dropped
@@ -659,11 +680,21 @@ func (ps *pubStream) forward(t *webrtc.TrackRemote, idx int) {
 		if sinks == nil || len(*sinks) == 0 {
 			return
 		}
+		var sent uint64
 		for _, d := range *sinks {
-			d.write(&pkt.Header, pkt.Payload, idx, key, &mem)
+			if d.write(&pkt.Header, pkt.Payload, idx, key, now, &mem) {
+				sent++
+			}
+		}
+		if sent > 0 {
+			s.stats.forwardedPackets.Add(sent)
+			s.stats.forwardedBytes.Add(sent * uint64(len(pkt.Payload)))
 		}
 	})
 }
+
+// receiveMTU is the room a packet is read into (what readLoop reads into).
+const receiveMTU = 1600
 
 // parseRTP parses an incoming packet into pkt: whether it starts a
 // keyframe, and its audio level (-1 = none). ok is false for malformed
@@ -686,9 +717,15 @@ func parseRTP(pkt *rtp.Packet, buf []byte, ck codecKind, levelExt uint8) (key bo
 // could not parse) skip the packet; a long run of them ends the loop.
 func readLoop(read func([]byte) (int, interceptor.Attributes, error), handle func([]byte)) {
 	buf := make([]byte, 1600)
+	readLoopInto(read, func() []byte { return buf }, func(n int) { handle(buf[:n]) })
+}
+
+// readLoopInto is readLoop reading into the buffer next returns each time;
+// handle gets the length read.
+func readLoopInto(read func([]byte) (int, interceptor.Attributes, error), next func() []byte, handle func(n int)) {
 	fails := 0
 	for {
-		n, _, err := read(buf)
+		n, _, err := read(next())
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, net.ErrClosed) {
 				return
@@ -699,7 +736,7 @@ func readLoop(read func([]byte) (int, interceptor.Attributes, error), handle fun
 			continue
 		}
 		fails = 0
-		handle(buf[:n])
+		handle(n)
 	}
 }
 
