@@ -180,10 +180,15 @@ func New(opts Options) (*Hub, error) {
 		h.wg.Add(1)
 		go h.loop(time.Duration(w.Period)*time.Millisecond, h.invites.watchdog)
 	}
-	if h.cfg.Rooms.IdleTimeout > 0 || h.cfg.CallHistoryDays > 0 {
-		h.wg.Add(1)
-		go h.loop(time.Minute, h.Upkeep)
-	}
+	h.wg.Add(2)
+	go h.loop(time.Minute, h.Upkeep)
+	go func() {
+		// The calls an earlier run of this deployment left unfinished.
+		defer h.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		h.finishDeadCalls(ctx)
+	}()
 	h.log.Info("qss: signaling started", "node", h.node)
 	return h, nil
 }
@@ -241,6 +246,33 @@ func (h *Hub) Close() error {
 		h.rpc.Unsubscribe()
 	}
 	return h.bus.Close()
+}
+
+// finishDeadCalls marks finished the call records of the nodes that are
+// gone: a node that died (or an earlier run of this one, whose node id was
+// another) took its rooms with it, and the call history would otherwise
+// show those calls as still going on. The finish time is when this was
+// noticed. A node that was only cut off writes its records again on its
+// next change, unfinished.
+func (h *Hub) finishDeadCalls(ctx context.Context) {
+	nodes, err := h.st.UnfinishedCallNodes(ctx)
+	if err != nil {
+		h.log.Warn("qss: list the nodes of unfinished calls", "err", err)
+		return
+	}
+	for _, node := range nodes {
+		if h.nodeAlive(ctx, node) {
+			continue
+		}
+		n, err := h.st.FinishNodeCalls(ctx, node, time.Now().UnixMilli())
+		if err != nil {
+			h.log.Warn("qss: finish the calls of a node that is gone", "node", node, "err", err)
+			continue
+		}
+		if n > 0 {
+			h.log.Info("qss: finished the calls of a node that is gone", "node", node, "calls", n)
+		}
+	}
 }
 
 // Subjects and keys.
@@ -887,14 +919,15 @@ func userRefOf(p *auth.Principal) userRef {
 	return userRef{ID: p.UserID, Username: p.Username, Domain: p.DomainName, DomainID: p.DomainID, Role: p.Role}
 }
 
-// Upkeep destroys idle rooms and applies call-history retention; the hub
-// runs it every minute.
+// Upkeep destroys idle rooms, finishes the calls of nodes that are gone and
+// applies call-history retention; the hub runs it every minute.
 func (h *Hub) Upkeep() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if h.cfg.Rooms.IdleTimeout > 0 {
 		h.rooms.destroyIdle(ctx, time.Duration(h.cfg.Rooms.IdleTimeout)*time.Millisecond)
 	}
+	h.finishDeadCalls(ctx)
 	if d := h.cfg.CallHistoryDays; d > 0 {
 		before := time.Now().Add(-time.Duration(d) * 24 * time.Hour).UnixMilli()
 		if n, err := h.st.DeleteCallsFinishedBefore(ctx, before); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/openwac/wac/client"
 	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/store"
 )
 
 // room is the seeds' room object.
@@ -491,6 +492,50 @@ func TestExclusiveLoginEndsOlderSessions(t *testing.T) {
 		case <-b.Done():
 		case <-ctx.Done():
 			t.Fatal("the older session stayed open")
+		}
+	})
+}
+
+// The call records of a node that is gone (it died with its rooms, or was an
+// earlier run of this deployment) are finished by the nodes still up; the
+// calls of live nodes stay open.
+func TestCallsOfAGoneNodeAreFinished(t *testing.T) {
+	modes(t, nil, func(t *testing.T, c *cluster) {
+		ctx := tctx(t)
+		alice, au := c.user(1, "alice")
+		a := connect(t, alice)
+		f, err := a.Request(ctx, "createRoom", map[string]any{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		live := decodeRoom(t, f)
+		a.Request(ctx, "joinRoom", map[string]any{"room": live.Room}, nil)
+		gone := &store.Call{ID: store.NewID(), Room: "room-of-a-dead-node", OwnerID: au.ID, Node: "node-that-died",
+			Created: time.Now().Add(-time.Hour).UnixMilli()}
+		if err := c.nodes[0].Store.SaveCall(ctx, gone, map[string]string{au.ID: au.Domain}); err != nil {
+			t.Fatal(err)
+		}
+		type call struct {
+			ID       string
+			Room     string
+			Finished int64
+		}
+		var calls []call
+		waitFor(t, func() bool { // the live call's record is written within half a second
+			alice.API(ctx, "GET", "/sapi/calls", nil, &calls)
+			return len(calls) == 2
+		})
+		c.nodes[0].Hub().Upkeep()
+		if err := alice.API(ctx, "GET", "/sapi/calls", nil, &calls); err != nil {
+			t.Fatal(err)
+		}
+		for _, cl := range calls {
+			switch {
+			case cl.ID == gone.ID && cl.Finished == 0:
+				t.Error("the call of the node that died is still going on")
+			case cl.ID != gone.ID && cl.Finished != 0:
+				t.Errorf("a live call (room %s) was finished", cl.Room)
+			}
 		}
 	})
 }

@@ -11,6 +11,7 @@ type Call struct {
 	ID       string // the room object's id
 	Room     string // the room's uuid
 	OwnerID  string
+	Node     string // the signaling node holding the room
 	Created  int64
 	Finished int64 // 0 while the room exists
 	Detail   CallDetail
@@ -70,9 +71,9 @@ type CallFilter struct {
 func (s *SQL) SaveCall(ctx context.Context, c *Call, users map[string]string) error {
 	return s.InTx(ctx, func(st Store) error {
 		tx := st.(*SQL)
-		_, err := tx.exec(ctx, `INSERT INTO calls (id, room, owner_id, created, finished, detail) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, finished = excluded.finished, detail = excluded.detail`,
-			c.ID, c.Room, c.OwnerID, c.Created, c.Finished, marshalJSON(c.Detail))
+		_, err := tx.exec(ctx, `INSERT INTO calls (id, room, owner_id, node, created, finished, detail) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, node = excluded.node, finished = excluded.finished, detail = excluded.detail`,
+			c.ID, c.Room, c.OwnerID, c.Node, c.Created, c.Finished, marshalJSON(c.Detail))
 		if err != nil {
 			return err
 		}
@@ -86,12 +87,12 @@ func (s *SQL) SaveCall(ctx context.Context, c *Call, users map[string]string) er
 	})
 }
 
-const callCols = `c.id, c.room, c.owner_id, c.created, c.finished, c.detail`
+const callCols = `c.id, c.room, c.owner_id, c.node, c.created, c.finished, c.detail`
 
 func scanCall(row interface{ Scan(...any) error }) (*Call, error) {
 	var c Call
 	var detail string
-	if err := row.Scan(&c.ID, &c.Room, &c.OwnerID, &c.Created, &c.Finished, &detail); err != nil {
+	if err := row.Scan(&c.ID, &c.Room, &c.OwnerID, &c.Node, &c.Created, &c.Finished, &detail); err != nil {
 		return nil, mapErr(err)
 	}
 	if err := unmarshalJSON(detail, &c.Detail); err != nil {
@@ -163,12 +164,42 @@ func (s *SQL) DeleteCallsFinishedBefore(ctx context.Context, t int64) (int, erro
 	return int(n), err
 }
 
+// UnfinishedCallNodes lists the nodes that hold calls not finished.
+func (s *SQL) UnfinishedCallNodes(ctx context.Context) ([]string, error) {
+	rows, err := s.query(ctx, `SELECT DISTINCT node FROM calls WHERE finished = 0`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var nodes []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, mapErr(err)
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, mapErr(rows.Err())
+}
+
+// FinishNodeCalls marks the unfinished calls of node finished at t (the
+// node is gone, and its rooms with it).
+func (s *SQL) FinishNodeCalls(ctx context.Context, node string, t int64) (int, error) {
+	res, err := s.exec(ctx, `UPDATE calls SET finished = ? WHERE finished = 0 AND node = ?`, t, node)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
 // Group is a hunt group of users (the seeds' usersGroup).
 type Group struct {
 	ID       string
 	DomainID string
 	Name     string
 	OwnerID  string
+	Node     string // the signaling node holding the room
 	Created  int64
 	Updated  int64
 }

@@ -241,6 +241,8 @@ type Calls interface {
 	CallUsers(ctx context.Context, id string) (map[string]string, error)
 	ListCalls(ctx context.Context, f CallFilter, p Page) ([]*Call, error)
 	DeleteCallsFinishedBefore(ctx context.Context, t int64) (int, error)
+	UnfinishedCallNodes(ctx context.Context) ([]string, error)
+	FinishNodeCalls(ctx context.Context, node string, t int64) (int, error)
 }
 
 // Groups stores hunt groups.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -376,6 +378,25 @@ func TestCallsAndGroups(t *testing.T) {
 		}
 		if n, err := st.DeleteCallsFinishedBefore(ctx, 170); err != nil || n != 1 {
 			t.Fatalf("retention removed %d, %v", n, err)
+		}
+		// The calls of a node that is gone are finished; another node's stay.
+		dead := &store.Call{ID: store.NewID(), Room: "room3", Node: "n-dead", Created: 300}
+		live := &store.Call{ID: store.NewID(), Room: "room4", Node: "n-live", Created: 300}
+		st.SaveCall(ctx, dead, map[string]string{eve.ID: acme.ID})
+		st.SaveCall(ctx, live, map[string]string{eve.ID: acme.ID})
+		nodes, err := st.UnfinishedCallNodes(ctx)
+		sort.Strings(nodes)
+		if err != nil || strings.Join(nodes, ",") != ",n-dead,n-live" { // room2's call has no node
+			t.Fatalf("nodes with unfinished calls: %v, %v", nodes, err)
+		}
+		if n, err := st.FinishNodeCalls(ctx, "n-dead", 400); err != nil || n != 1 {
+			t.Fatalf("finished %d calls of the dead node, %v", n, err)
+		}
+		if got, _ := st.GetCall(ctx, dead.ID); got == nil || got.Finished != 400 || got.Node != "n-dead" {
+			t.Fatalf("dead node's call: %+v", got)
+		}
+		if got, _ := st.GetCall(ctx, live.ID); got == nil || got.Finished != 0 {
+			t.Fatalf("live node's call: %+v", got)
 		}
 
 		g := &store.Group{DomainID: q.ID, Name: "support", OwnerID: alice.ID}
