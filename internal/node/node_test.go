@@ -19,6 +19,7 @@ import (
 	"github.com/openwac/wac/internal/media/mediatest"
 	"github.com/openwac/wac/internal/node"
 	"github.com/openwac/wac/internal/server"
+	"github.com/openwac/wac/internal/store"
 )
 
 func freePort(t *testing.T) int {
@@ -315,5 +316,27 @@ func TestRoomPlacedOnAnotherMediaNode(t *testing.T) {
 	h, _ := s.Attach(ctx, "janus.plugin.videoroom")
 	if _, err := mediatest.JoinPublisher(ctx, h, number, r.Token, "alice"); err != nil {
 		t.Fatalf("join the room on the media node: %v", err)
+	}
+}
+
+// A node that starts finishes the calls an earlier run left unfinished, even
+// when the earlier run had the same fixed node id (bus.nodeId): at start it
+// holds no room.
+func TestStartFinishesCallsOfAnEarlierRun(t *testing.T) {
+	dir := t.TempDir()
+	first, _ := startNodeWith(t, dir, nil)
+	ctx := context.Background()
+	left := &store.Call{ID: store.NewID(), Room: "room-of-the-earlier-run", Node: "fixed-node",
+		Created: time.Now().Add(-time.Hour).UnixMilli()}
+	if err := first.Store.SaveCall(ctx, left, nil); err != nil {
+		t.Fatal(err)
+	}
+	startNodeWith(t, dir, func(c *config.Config) { c.Bus.NodeID = "fixed-node" })
+	got, err := first.Store.GetCall(ctx, left.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Finished == 0 {
+		t.Fatal("the call of the earlier run is still going on after the restart")
 	}
 }

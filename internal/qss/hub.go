@@ -180,15 +180,13 @@ func New(opts Options) (*Hub, error) {
 		h.wg.Add(1)
 		go h.loop(time.Duration(w.Period)*time.Millisecond, h.invites.watchdog)
 	}
-	h.wg.Add(2)
+	h.wg.Add(1)
 	go h.loop(time.Minute, h.Upkeep)
-	go func() {
-		// The calls an earlier run of this deployment left unfinished.
-		defer h.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		h.finishDeadCalls(ctx)
-	}()
+	// The calls an earlier run left unfinished, before this node has rooms
+	// of its own (with a fixed bus.nodeId, the earlier run had this id).
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	h.finishDeadCalls(ctx, true)
+	cancel()
 	h.log.Info("qss: signaling started", "node", h.node)
 	return h, nil
 }
@@ -253,15 +251,16 @@ func (h *Hub) Close() error {
 // another) took its rooms with it, and the call history would otherwise
 // show those calls as still going on. The finish time is when this was
 // noticed. A node that was only cut off writes its records again on its
-// next change, unfinished.
-func (h *Hub) finishDeadCalls(ctx context.Context) {
+// next change, unfinished. At start (starting), this node's own id counts
+// as gone too: it holds no room yet.
+func (h *Hub) finishDeadCalls(ctx context.Context, starting bool) {
 	nodes, err := h.st.UnfinishedCallNodes(ctx)
 	if err != nil {
 		h.log.Warn("qss: list the nodes of unfinished calls", "err", err)
 		return
 	}
 	for _, node := range nodes {
-		if h.nodeAlive(ctx, node) {
+		if (node != h.node || !starting) && h.nodeAlive(ctx, node) {
 			continue
 		}
 		n, err := h.st.FinishNodeCalls(ctx, node, time.Now().UnixMilli())
@@ -927,7 +926,7 @@ func (h *Hub) Upkeep() {
 	if h.cfg.Rooms.IdleTimeout > 0 {
 		h.rooms.destroyIdle(ctx, time.Duration(h.cfg.Rooms.IdleTimeout)*time.Millisecond)
 	}
-	h.finishDeadCalls(ctx)
+	h.finishDeadCalls(ctx, false)
 	if d := h.cfg.CallHistoryDays; d > 0 {
 		before := time.Now().Add(-time.Duration(d) * 24 * time.Hour).UnixMilli()
 		if n, err := h.st.DeleteCallsFinishedBefore(ctx, before); err != nil {
