@@ -166,20 +166,7 @@ func (s *SQL) DeleteCallsFinishedBefore(ctx context.Context, t int64) (int, erro
 
 // UnfinishedCallNodes lists the nodes that hold calls not finished.
 func (s *SQL) UnfinishedCallNodes(ctx context.Context) ([]string, error) {
-	rows, err := s.query(ctx, `SELECT DISTINCT node FROM calls WHERE finished = 0`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var nodes []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, mapErr(err)
-		}
-		nodes = append(nodes, n)
-	}
-	return nodes, mapErr(rows.Err())
+	return s.queryStrings(ctx, `SELECT DISTINCT node FROM calls WHERE finished = 0`)
 }
 
 // FinishNodeCalls marks the unfinished calls of node finished at t (the
@@ -313,18 +300,5 @@ func (s *SQL) IsGroupMember(ctx context.Context, groupID, userID string) (bool, 
 
 // GroupMembers lists the user ids of a group's participants.
 func (s *SQL) GroupMembers(ctx context.Context, groupID string) ([]string, error) {
-	rows, err := s.query(ctx, `SELECT user_id FROM user_group_members WHERE group_id = ? ORDER BY added, user_id`, groupID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, mapErr(err)
-		}
-		out = append(out, id)
-	}
-	return out, mapErr(rows.Err())
+	return s.queryStrings(ctx, `SELECT user_id FROM user_group_members WHERE group_id = ? ORDER BY added, user_id`, groupID)
 }

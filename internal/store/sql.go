@@ -222,6 +222,24 @@ func (s *SQL) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 	return rows, mapErr(err)
 }
 
+// queryStrings runs a query of one text column and returns its values.
+func (s *SQL) queryStrings(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, mapErr(err)
+		}
+		out = append(out, v)
+	}
+	return out, mapErr(rows.Err())
+}
+
 func (s *SQL) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	if st := s.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
