@@ -185,7 +185,8 @@ func Default() Config {
 		},
 		Metrics: Metrics{Enabled: true},
 		// A signaling node's live heap is small (tens of MiB) and churns
-		// fast; Go's default of 100 spent a fifth of its CPU collecting.
+		// fast; at Go's default of 100 a call set-up spent a sixth of its
+		// CPU collecting.
 		Runtime: Runtime{GCPercent: 400},
 		Media:   defaultMedia(),
 		TURN:    defaultTURN(),

@@ -9,9 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/segmentio/encoding/json"
+
 	"github.com/openwac/wac/internal/auth"
 	"github.com/openwac/wac/internal/store"
-	"github.com/segmentio/encoding/json"
 )
 
 // Invitation states, as the caller's outgoingInvitation events show them.

@@ -12,10 +12,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/segmentio/encoding/json"
+
 	"github.com/openwac/wac/internal/bus"
 	"github.com/openwac/wac/internal/grant"
 	"github.com/openwac/wac/internal/store"
-	"github.com/segmentio/encoding/json"
 )
 
 // roomTable holds the rooms this node owns and routes operations on rooms

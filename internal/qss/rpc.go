@@ -7,8 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/openwac/wac/internal/store"
 	"github.com/segmentio/encoding/json"
+
+	"github.com/openwac/wac/internal/store"
 )
 
 // rpcMsg is a request to the node that owns a room or an invitation.

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/openwac/wac/internal/bus"
 	"github.com/segmentio/encoding/json"
+
+	"github.com/openwac/wac/internal/bus"
 )
 
 // Per-user live state lives in one key per user and kind, each a JSON map

@@ -4,8 +4,9 @@ import (
 	"context"
 	"time"
 
-	"github.com/openwac/wac/internal/store"
 	"github.com/segmentio/encoding/json"
+
+	"github.com/openwac/wac/internal/store"
 )
 
 // kindAttended is the request the target of an attended transfer receives.
