@@ -553,8 +553,12 @@ func (t *inviteTable) finishLocked(ctx context.Context, inv *invite, state strin
 		h.setDelete(ctx, invitesKey(uid), inv.id)
 	}
 	if inv.kind != "inviteRequest" && state != stateAccepted {
-		// Callees the invitation let into the ACL leave it again.
-		go h.rooms.call(context.WithoutCancel(ctx), inv.room, roomOp{Op: "aclRemove", User: inv.caller, Users: mapValues(inv.targets), Invite: inv.id}, nil)
+		// Callees the invitation let into the ACL leave it again, before
+		// the caller hears the outcome: a callee's device must not be able
+		// to join the room after the call was declined or cancelled.
+		if err := h.rooms.call(context.WithoutCancel(ctx), inv.room, roomOp{Op: "aclRemove", User: inv.caller, Users: mapValues(inv.targets), Invite: inv.id}, nil); err != nil {
+			h.log.Debug("qss: take the invitation's callees out of the room's ACL", "invite", inv.id, "room", inv.room, "err", err)
+		}
 	}
 	h.log.Info("removing the invite "+inv.id, "invite", inv.id, "state", state, "code", code)
 }
