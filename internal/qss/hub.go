@@ -87,6 +87,8 @@ type Hub struct {
 	secret []byte
 	media  Media
 	pusher Pusher
+	// readBufs lends read buffers to the connections with bytes waiting.
+	readBufs *bufferPool
 
 	handlers map[string]requestHandler
 	quickURI *regexp.Regexp
@@ -142,7 +144,8 @@ func New(opts Options) (*Hub, error) {
 		cfg: opts.Config, log: opts.Log, st: opts.Store, auth: opts.Auth, secret: opts.Secret,
 		media: opts.Media, pusher: opts.Pusher, single: opts.SingleNode,
 		sessions: map[string]*Session{}, users: map[string]*localUser{},
-		done: make(chan struct{}),
+		readBufs: newBufferPool(),
+		done:     make(chan struct{}),
 	}
 	var err error
 	if h.quickURI, err = regexp.Compile(h.cfg.QuickConference.URIRegex); err != nil {
@@ -351,7 +354,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Browsers send Origin; the token, not cookies, authenticates, so any
 	// origin that holds a valid token may connect.
-	c, err := upgrade(w, r)
+	c, err := upgrade(w, r, h.readBufs)
 	if err != nil {
 		return
 	}

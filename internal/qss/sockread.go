@@ -19,7 +19,7 @@ const readBufSize = 4096
 // one system call instead of two or three per frame.
 type bufferPool struct {
 	pool sync.Pool
-	lent atomic.Int64 // buffers out of the pool, for tests and metrics
+	lent atomic.Int64 // buffers out of the pool (tests check it)
 }
 
 func newBufferPool() *bufferPool {
@@ -37,9 +37,6 @@ func (p *bufferPool) put(b *[]byte) {
 	p.lent.Add(-1)
 	p.pool.Put(b)
 }
-
-// readBufs is the pool of the process's signaling connections.
-var readBufs = newBufferPool()
 
 // socketReader reads a connection through a borrowed buffer.
 type socketReader struct {

@@ -29,15 +29,16 @@ type wsConn struct {
 	pingSent atomic.Int64 // unix ns of the unanswered ping, 0 when none
 }
 
-// upgrade answers the WebSocket handshake of r and takes over the socket.
-func upgrade(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
+// upgrade answers the WebSocket handshake of r and takes over the socket,
+// whose reads borrow their buffers from bufs.
+func upgrade(w http.ResponseWriter, r *http.Request, bufs *bufferPool) (*wsConn, error) {
 	conn, rw, _, err := ws.UpgradeHTTP(r, w)
 	if err != nil {
 		return nil, err
 	}
 	early, _ := rw.Reader.Peek(rw.Reader.Buffered())
 	c := &wsConn{conn: conn}
-	c.rd = wsutil.Reader{Source: newSocketReader(conn, early, readBufs), State: ws.StateServerSide, CheckUTF8: true}
+	c.rd = wsutil.Reader{Source: newSocketReader(conn, early, bufs), State: ws.StateServerSide, CheckUTF8: true}
 	return c, nil
 }
 
