@@ -38,6 +38,12 @@ func TestDefaultsValidate(t *testing.T) {
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "database.dsn") {
 		t.Fatalf("postgres without dsn: %v", err)
 	}
+	cfg = Default()
+	cfg.Runtime.GCPercent, cfg.Runtime.MemoryLimit = 0, -5
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), "runtime.gcPercent") || !strings.Contains(err.Error(), "runtime.memoryLimit") {
+		t.Fatalf("bad runtime values: %v", err)
+	}
 }
 
 func TestLoadRejectsUnknownKeys(t *testing.T) {
