@@ -1,0 +1,168 @@
+//go:build linux
+
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// listenMediaUDP opens the node's media UDP port (the ICE UDP mux's
+// socket).
+//
+// Go's network poller registers every socket for writability too (epoll,
+// EPOLLOUT, edge-triggered), and the kernel signals writability each time
+// the buffer of a sent datagram is released, which on loopback happens
+// inside the sendto call and on a network card at transmit completion. On
+// a port that sends thousands of packets a second nobody waits to write,
+// so these events are wasted, and at light load each one wakes the thread
+// idling in epoll_wait (most of the poller's wake-ups in a 4-party room
+// benchmark were for them). So on Linux the port is two sockets bound to
+// the same address with SO_REUSEPORT: the poller's, which receives every
+// datagram (a reuseport BPF program always picks it), and one the poller
+// does not know, which only sends (MSG_DONTWAIT: a full send buffer drops
+// the packet, as it would on the network). Only processes of the same user
+// can join a reuseport group, and the program steers nothing to them.
+// When any of it is refused, the port is one ordinary socket.
+func listenMediaUDP(addr string) (net.PacketConn, error) {
+	conn, err := listenSplitUDP(addr)
+	if err == nil {
+		return conn, nil
+	}
+	return net.ListenPacket("udp4", addr)
+}
+
+func listenSplitUDP(addr string) (*splitUDPConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); serr != nil {
+				return
+			}
+			// The program returns index 0 of the group: the first socket
+			// bound, this one. It is attached before the sending socket
+			// joins, so that no datagram ever reaches that one.
+			filter := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+			serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF,
+				&unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]})
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	pc, err := lc.ListenPacket(context.Background(), "udp4", addr)
+	if err != nil {
+		return nil, err
+	}
+	rc := pc.(*net.UDPConn)
+	local := rc.LocalAddr().(*net.UDPAddr).AddrPort()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		rc.Close()
+		return nil, fmt.Errorf("sending socket: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+		unix.Close(fd)
+		rc.Close()
+		return nil, fmt.Errorf("sending socket: SO_REUSEPORT: %w", err)
+	}
+	sa := &unix.SockaddrInet4{Port: int(local.Port()), Addr: local.Addr().Unmap().As4()}
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		rc.Close()
+		return nil, fmt.Errorf("sending socket: bind %s: %w", local, err)
+	}
+	return &splitUDPConn{UDPConn: rc, send: fd}, nil
+}
+
+// splitUDPConn is the media port as two sockets (see listenMediaUDP):
+// reads, addresses and deadlines are the poller's socket's, writes go
+// through the sending socket. It implements ice.AddrPortReaderWriter, the
+// UDP mux's allocation-free path.
+type splitUDPConn struct {
+	*net.UDPConn
+
+	mu     sync.RWMutex // held for reading by writers, for writing by Close
+	send   int          // sending socket; -1 once closed
+	closed bool
+}
+
+var errUnsupportedAddr = errors.New("not an IPv4 UDP address")
+
+// WriteTo sends b to addr through the sending socket.
+func (c *splitUDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, &net.OpError{Op: "write", Net: "udp", Source: c.LocalAddr(), Addr: addr, Err: errUnsupportedAddr}
+	}
+	return c.WriteToAddrPort(b, ua.AddrPort())
+}
+
+// WriteToUDPAddrPort is WriteToAddrPort, as *net.UDPConn names it.
+func (c *splitUDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	return c.WriteToAddrPort(b, addr)
+}
+
+// WriteToAddrPort sends b to addr through the sending socket, without
+// blocking.
+func (c *splitUDPConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	ip := addr.Addr().Unmap()
+	if !ip.Is4() {
+		return 0, &net.OpError{Op: "write", Net: "udp", Source: c.LocalAddr(), Addr: net.UDPAddrFromAddrPort(addr), Err: errUnsupportedAddr}
+	}
+	rsa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: ip.As4()}
+	p := (*[2]byte)(unsafe.Pointer(&rsa.Port)) // network byte order
+	p[0], p[1] = byte(addr.Port()>>8), byte(addr.Port())
+	var ptr unsafe.Pointer
+	if len(b) > 0 {
+		ptr = unsafe.Pointer(&b[0])
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return 0, &net.OpError{Op: "write", Net: "udp", Source: c.LocalAddr(), Addr: net.UDPAddrFromAddrPort(addr), Err: net.ErrClosed}
+	}
+	for {
+		n, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(c.send), uintptr(ptr), uintptr(len(b)),
+			unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, uintptr(unsafe.Pointer(&rsa)), unix.SizeofSockaddrInet4)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return 0, &net.OpError{Op: "write", Net: "udp", Source: c.LocalAddr(), Addr: net.UDPAddrFromAddrPort(addr), Err: errno}
+		}
+		return int(n), nil
+	}
+}
+
+// ReadFromAddrPort reads from the poller's socket.
+func (c *splitUDPConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	return c.UDPConn.ReadFromUDPAddrPort(b)
+}
+
+// SetWriteDeadline is accepted and has no effect: writes never block.
+func (c *splitUDPConn) SetWriteDeadline(time.Time) error { return nil }
+
+// SetDeadline sets the read deadline (writes never block).
+func (c *splitUDPConn) SetDeadline(t time.Time) error { return c.UDPConn.SetReadDeadline(t) }
+
+// Close closes both sockets.
+func (c *splitUDPConn) Close() error {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		unix.Close(c.send)
+		c.send = -1
+	}
+	c.mu.Unlock()
+	return c.UDPConn.Close()
+}
