@@ -33,6 +33,12 @@ import (
 // the packet, as it would on the network). Only processes of the same user
 // can join a reuseport group, and the program steers nothing to them.
 // When any of it is refused, the port is one ordinary socket.
+//
+// Both sockets are used with non-blocking recvfrom and sendto made as raw
+// system calls (the poller still does the waiting): calls that cannot
+// block need not tell the scheduler, and a system call that does wakes
+// the runtime's monitor thread each time the process comes back from
+// idle, which at a few packets a millisecond is every packet.
 func listenMediaUDP(addr string) (net.PacketConn, error) {
 	conn, err := listenSplitUDP(addr)
 	if err == nil {
@@ -81,7 +87,15 @@ func listenSplitUDP(addr string) (*splitUDPConn, error) {
 		rc.Close()
 		return nil, fmt.Errorf("sending socket: bind %s: %w", local, err)
 	}
-	return &splitUDPConn{UDPConn: rc, send: fd}, nil
+	raw, err := rc.SyscallConn()
+	if err != nil {
+		unix.Close(fd)
+		rc.Close()
+		return nil, err
+	}
+	c := &splitUDPConn{UDPConn: rc, raw: raw, send: fd}
+	c.readFn = c.recv
+	return c, nil
 }
 
 // splitUDPConn is the media port as two sockets (see listenMediaUDP):
@@ -90,10 +104,18 @@ func listenSplitUDP(addr string) (*splitUDPConn, error) {
 // UDP mux's allocation-free path.
 type splitUDPConn struct {
 	*net.UDPConn
+	raw syscall.RawConn // the poller's socket
 
 	mu     sync.RWMutex // held for reading by writers, for writing by Close
 	send   int          // sending socket; -1 once closed
 	closed bool
+
+	readMu  sync.Mutex // one read at a time uses the fields below
+	readFn  func(fd uintptr) bool
+	readBuf []byte
+	readN   int
+	readSA  unix.RawSockaddrInet4
+	readErr syscall.Errno
 }
 
 var errUnsupportedAddr = errors.New("not an IPv4 UDP address")
@@ -132,7 +154,7 @@ func (c *splitUDPConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, erro
 		return 0, &net.OpError{Op: "write", Net: "udp", Source: c.LocalAddr(), Addr: net.UDPAddrFromAddrPort(addr), Err: net.ErrClosed}
 	}
 	for {
-		n, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(c.send), uintptr(ptr), uintptr(len(b)),
+		n, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(c.send), uintptr(ptr), uintptr(len(b)),
 			unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, uintptr(unsafe.Pointer(&rsa)), unix.SizeofSockaddrInet4)
 		if errno == unix.EINTR {
 			continue
@@ -144,9 +166,60 @@ func (c *splitUDPConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, erro
 	}
 }
 
-// ReadFromAddrPort reads from the poller's socket.
+// ReadFromAddrPort reads a datagram from the poller's socket, waiting in
+// the poller when there is none.
 func (c *splitUDPConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
-	return c.UDPConn.ReadFromUDPAddrPort(b)
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	c.readBuf = b
+	err := c.raw.Read(c.readFn)
+	c.readBuf = nil
+	if err != nil {
+		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: err}
+	}
+	if c.readErr != 0 {
+		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: c.readErr}
+	}
+	p := (*[2]byte)(unsafe.Pointer(&c.readSA.Port)) // network byte order
+	port := uint16(p[0])<<8 | uint16(p[1])
+	return c.readN, netip.AddrPortFrom(netip.AddrFrom4(c.readSA.Addr), port), nil
+}
+
+// ReadFrom is ReadFromAddrPort for net.PacketConn.
+func (c *splitUDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := c.ReadFromAddrPort(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(addr), nil
+}
+
+// ReadFromUDPAddrPort is ReadFromAddrPort, as *net.UDPConn names it.
+func (c *splitUDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
+	return c.ReadFromAddrPort(b)
+}
+
+// recv is one non-blocking recvfrom on the poller's socket; false (no
+// datagram yet) makes the poller wait until the socket is readable.
+func (c *splitUDPConn) recv(fd uintptr) bool {
+	b := c.readBuf
+	var ptr unsafe.Pointer
+	if len(b) > 0 {
+		ptr = unsafe.Pointer(&b[0])
+	}
+	for {
+		salen := uint32(unix.SizeofSockaddrInet4)
+		n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(ptr), uintptr(len(b)),
+			unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&c.readSA)), uintptr(unsafe.Pointer(&salen)))
+		switch errno {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		c.readN, c.readErr = int(n), errno
+		return true
+	}
 }
 
 // SetWriteDeadline is accepted and has no effect: writes never block.

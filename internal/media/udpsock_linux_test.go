@@ -6,13 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"testing"
 	"time"
 )
 
 // The media port's two sockets behave as one: every datagram sent to it
-// is read from it (none is lost to the sending socket), what it sends
-// leaves from its address, and after Close writes fail with net.ErrClosed.
+// is read from it with its source (none is lost to the sending socket),
+// what it sends leaves from its address, a read gives up at its deadline,
+// Close ends a waiting read, and writes then fail with net.ErrClosed.
 func TestSplitUDPConn(t *testing.T) {
 	conn, err := listenSplitUDP("127.0.0.1:0")
 	if err != nil {
@@ -38,8 +40,12 @@ func TestSplitUDPConn(t *testing.T) {
 		}
 		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		for got := 0; got < per; got++ {
-			if _, _, err := conn.ReadFromAddrPort(buf); err != nil {
+			n, from, err := conn.ReadFromAddrPort(buf)
+			if err != nil {
 				t.Fatalf("client %d: read %d of %d: %v", i, got+1, per, err)
+			}
+			if from != c.LocalAddr().(*net.UDPAddr).AddrPort() || string(buf[:n]) != fmt.Sprint(got) {
+				t.Fatalf("client %d: read %q from %s, want %q from %s", i, buf[:n], from, fmt.Sprint(got), c.LocalAddr())
 			}
 		}
 	}
@@ -61,7 +67,21 @@ func TestSplitUDPConn(t *testing.T) {
 	if _, err := conn.WriteTo([]byte("x"), &net.IPAddr{IP: net.IPv4(127, 0, 0, 1)}); err == nil {
 		t.Fatal("write to a non-UDP address succeeded")
 	}
+	conn.SetReadDeadline(time.Now().Add(-time.Second))
+	if _, _, err := conn.ReadFromAddrPort(buf); !os.IsTimeout(err) {
+		t.Fatalf("read past the deadline: %v, want a timeout", err)
+	}
+	conn.SetReadDeadline(time.Time{})
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := conn.ReadFromAddrPort(buf)
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
 	conn.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read during close: %v, want net.ErrClosed", err)
+	}
 	if _, err := conn.WriteTo([]byte("x"), clients[0].LocalAddr()); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("write after close: %v, want net.ErrClosed", err)
 	}
