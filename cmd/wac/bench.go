@@ -77,7 +77,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "media":
 		return benchMedia(ctx, args[1:], stdout)
 	}
-	return usagef("bench: unknown load %q\n\n%s", args[0], benchUsage)
+	return usageError{msg: fmt.Sprintf("bench: unknown load %q", args[0]), help: benchUsage}
 }
 
 type benchFlags struct {

@@ -52,7 +52,7 @@ func benchMedia(ctx context.Context, args []string, stdout io.Writer) error {
 	case "fanout", "rooms":
 		return benchMediaLoad(ctx, args[0], args[1:], stdout)
 	}
-	return usagef("bench media: unknown load %q\n\n%s", args[0], benchMediaUsage)
+	return usageError{msg: fmt.Sprintf("bench media: unknown load %q", args[0]), help: benchMediaUsage}
 }
 
 // clusterSecret reads the cluster secret from the store the flags name.

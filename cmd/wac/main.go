@@ -47,8 +47,8 @@ func main() {
 		var ue usageError
 		if errors.As(err, &ue) {
 			help := usage
-			if ue.flags != "" {
-				help = ue.flags
+			if ue.help != "" {
+				help = ue.help
 			}
 			fmt.Fprintf(os.Stderr, "wac: %v\n\n%s", err, help)
 			os.Exit(2)
@@ -58,16 +58,44 @@ func main() {
 	}
 }
 
-// usageError is a command line that could not be understood; flags, when
-// set, lists the flags of the subcommand at fault.
-type usageError struct{ msg, flags string }
+// usageError is a command line that could not be understood; help, when
+// set, is the usage or the flags of the subcommand at fault (the whole
+// usage otherwise).
+type usageError struct{ msg, help string }
 
 func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{msg: fmt.Sprintf(format, args...)} }
 
-// run dispatches a command line; tests call it directly.
+// run runs a command line; tests call it directly. A command line that
+// asks for help (-h or --help anywhere) gets the help of the (sub)command
+// it names on stdout, and no error.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, stdin, stdout, stderr)
+	var ue usageError
+	if errors.As(err, &ue) && asksHelp(args) {
+		help := usage
+		if ue.help != "" {
+			help = ue.help
+		}
+		fmt.Fprint(stdout, help)
+		return nil
+	}
+	return err
+}
+
+func asksHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// dispatch runs the command args name.
+func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -151,7 +179,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 		fmt.Fprintf(&flags, "wac %s flags:\n", fs.Name())
 		fs.SetOutput(&flags)
 		fs.PrintDefaults()
-		return usageError{msg: fmt.Sprintf("%s: %v", fs.Name(), err), flags: flags.String()}
+		return usageError{msg: fmt.Sprintf("%s: %v", fs.Name(), err), help: flags.String()}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -172,5 +173,37 @@ func TestServeStartsAndStops(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+}
+
+// -h anywhere on a command line prints the help of the (sub)command it
+// names, on stdout and without an error; a bad flag is still an error
+// that carries the subcommand's flags.
+func TestHelpOfEverySubcommand(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-h"}, "wac serve"},
+		{[]string{"user", "-h"}, "wac user    create"},
+		{[]string{"user", "create", "-h"}, "wac user create flags:"},
+		{[]string{"domain", "create", "--help"}, "-parent"},
+		{[]string{"bench", "-h"}, "wac bench calls"},
+		{[]string{"bench", "media", "-h"}, "wac bench media rooms"},
+		{[]string{"bench", "calls", "-h"}, "-workers"},
+	} {
+		out, err := wac(t, "", tc.args...)
+		if err != nil {
+			t.Errorf("wac %s: %v", strings.Join(tc.args, " "), err)
+			continue
+		}
+		if !strings.Contains(out, tc.want) {
+			t.Errorf("wac %s printed %q, want it to contain %q", strings.Join(tc.args, " "), out, tc.want)
+		}
+	}
+	_, err := wac(t, "", "user", "create", "--nope")
+	var ue usageError
+	if !errors.As(err, &ue) || !strings.Contains(ue.help, "-role") {
+		t.Fatalf("a bad flag: %v (help %q), want a usage error listing the flags", err, ue.help)
 	}
 }
