@@ -86,3 +86,24 @@ func TestSplitUDPConn(t *testing.T) {
 		t.Fatalf("write after close: %v, want net.ErrClosed", err)
 	}
 }
+
+// The port's two sockets keep it from other binds: a second node on the
+// same port fails to start instead of joining the group unheard (the
+// kernel never lets a socket that carries its own reuseport program, as
+// the first one does from before its bind, join an existing group).
+func TestSplitUDPConnPortIsExclusive(t *testing.T) {
+	conn, err := listenSplitUDP("127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	defer conn.Close()
+	addr := conn.LocalAddr().String()
+	if c, err := listenMediaUDP(addr); err == nil {
+		c.Close()
+		t.Fatalf("a second media port on %s opened", addr)
+	}
+	if c, err := net.ListenPacket("udp4", addr); err == nil {
+		c.Close()
+		t.Fatalf("a plain socket bound %s too", addr)
+	}
+}
