@@ -1,6 +1,7 @@
 // The web app in headless Chromium against `wac serve`: calls between
-// devices, declines and timeouts, a quick conference of three, and the
-// admin pages. Any console error or failed request fails the test.
+// devices (mute and hold included), declines and timeouts, a quick
+// conference of three, guests by a shared link, and the admin pages. Any
+// console error or failed request fails the test.
 //
 //   cd test/web && npm ci && npm test          (WAC_BIN=... to skip go build)
 //   UPDATE_SCREENSHOTS=1 npm test              (rewrites docs/screenshots/*.png)
@@ -46,6 +47,18 @@ function receives(page, count) {
     const s = await mediaStats(page);
     return s.filter((x) => x.frames > 0 && x.samples > 0).length >= count;
   }, 45000);
+}
+
+// sentTracks lists, by kind, whether each track a page sends is enabled.
+function sentTracks(page) {
+  return page.evaluate(() => {
+    const out = { audio: [], video: [] };
+    for (const pc of window.__pcs) {
+      if (pc.connectionState === 'closed') continue;
+      for (const s of pc.getSenders()) if (s.track) out[s.track.kind].push(s.track.enabled);
+    }
+    return out;
+  });
 }
 
 // notice waits for a message in the page's notice area; failing, it tells
@@ -105,6 +118,24 @@ describe('web app in Chromium', { skip: !browserAvailable() && `${chromiumPath} 
     await receives(bob1, 1);
     await callScreen(alice).getByText('In call with bob').waitFor();
     await shot(alice, 'call');
+
+    // Mute: Alice's microphone track is off until she unmutes.
+    await callScreen(alice).getByRole('button', { name: 'Mute' }).click();
+    await callScreen(alice).getByRole('button', { name: 'Unmute', pressed: true }).waitFor();
+    assert.deepEqual(await sentTracks(alice), { audio: [false], video: [true] });
+    await callScreen(alice).getByRole('button', { name: 'Unmute' }).click();
+    await callScreen(alice).getByRole('button', { name: 'Mute', pressed: false }).waitFor();
+    assert.deepEqual(await sentTracks(alice), { audio: [true], video: [true] });
+
+    // Hold: Bob is told and Alice sends nothing until she resumes.
+    await callScreen(alice).getByRole('button', { name: 'Hold' }).click();
+    await callScreen(alice).getByText('You put the call on hold.').waitFor();
+    await callScreen(bob1).getByText(/alice put the call on hold\.|On hold\./).waitFor();
+    assert.deepEqual(await sentTracks(alice), { audio: [false], video: [false] });
+    await callScreen(alice).getByRole('button', { name: 'Resume', pressed: true }).click();
+    await callScreen(alice).getByText('In call with bob').waitFor();
+    await callScreen(bob1).getByText('In call with alice').waitFor();
+    assert.deepEqual(await sentTracks(alice), { audio: [true], video: [true] });
 
     await callScreen(alice).getByRole('button', { name: 'Hang up' }).click();
     await callScreen(alice).waitFor({ state: 'detached' });
