@@ -4,7 +4,8 @@ import { Wac } from '../src/wac';
 import { Emitter } from '../src/emitter';
 import { outgoingStateOf } from '../src/invitations';
 import type { ConferenceMedia, MediaEvents, RemoteStream } from '../src/media';
-import type { IncomingInvitation } from '../src/invitations';
+import type { IncomingInvitation, IncomingInviteRequest } from '../src/invitations';
+import type { AttendedTransferRequest } from '../src/wac';
 import { event, fakeFetch, sessionEvent, socketFactory, type FakeSocket } from './fakes';
 
 // Node has no MediaStream: calls without capture use an empty one.
@@ -181,4 +182,82 @@ test('hold and mute reach the server and the media; leaving tolerates being out 
 
 test('a new quick conference URI has 20 digits', () => {
   assert.match(Wac.newConferenceUri(), /^wac-conf\d{20}$/);
+});
+
+/** A quick conference the test has joined, in room `id`. */
+async function inConference(wac: Wac, s: FakeSocket, id: string) {
+  const joining = wac.quickConference('wac-conf12345678901234567890', { audio: false, video: false });
+  await answer(s, 'quickConference', room(id));
+  await answer(s, 'getRoom', room(id));
+  return joining;
+}
+
+test('a blind transfer asks the server and ends our part of the call; a failed one keeps it', async () => {
+  const { wac, s, media } = await loggedIn();
+  const conf = await inConference(wac, s, 'r5');
+  const failing = conf.transfer('u-bob', 'nobody');
+  const f1 = await s.request('transfer');
+  assert.deepEqual(f1.payload, { room: 'r5', participant: 'u-bob', to: 'nobody' });
+  s.deliver({ cancel: 'transfer', requestID: f1.requestID, error: 404, message: 'user nobody not found' });
+  await assert.rejects(failing, (err: { code?: number }) => err.code === 404);
+  assert.equal(conf.status, 'joined');
+
+  const transferring = conf.transfer('u-bob', 'carol');
+  const f2 = await s.request('transfer');
+  assert.deepEqual(f2.payload, { room: 'r5', participant: 'u-bob', to: 'carol' });
+  s.deliver({ answer: 'transfer', requestID: f2.requestID, payload: { room: 'r5' } });
+  await transferring;
+  assert.equal(conf.status, 'transferred');
+  assert.equal(media[0]!.calls.at(-1), 'close');
+});
+
+test('an attended transfer moves us: we answer, leave the old room and join the new one', async () => {
+  const { wac, s, media } = await loggedIn();
+  const old = await inConference(wac, s, 'r6');
+  const requests: AttendedTransferRequest[] = [];
+  wac.on('attendedTransfer', (r) => requests.push(r));
+  s.deliver({ request: 'transferring-attended-transfer', requestID: 'srv-7', from: 'u-carol', payload: { previousRoom: 'r6', room: room('r7', 'r7-grant') } });
+  const req = requests[0]!;
+  assert.equal(req.previousRoom, 'r6');
+  assert.equal(req.from, 'u-carol');
+  const moving = req.accept({ audio: false, video: false });
+  assert.deepEqual(await s.next((f) => f.answer === 'transferring-attended-transfer'), { answer: 'transferring-attended-transfer', requestID: 'srv-7' });
+  const leave = await s.request('leaveRoom');
+  assert.equal((leave.payload as { room: string }).room, 'r6');
+  s.deliver({ answer: 'leaveRoom', requestID: leave.requestID, payload: {} });
+  await answer(s, 'joinRoom', room('r7', 'r7-grant'));
+  await answer(s, 'getRoom', room('r7', 'r7-grant'));
+  const moved = await moving;
+  assert.equal(old.status, 'left');
+  assert.equal(moved.id, 'r7');
+  assert.equal(moved.room.token, 'r7-grant');
+  assert.equal(media.length, 2);
+});
+
+test('an inviteRequest is answered with the room we create for the requester; unknown requests get 405', async () => {
+  const { wac, s } = await loggedIn();
+  const asks: IncomingInviteRequest[] = [];
+  wac.on('inviteRequest', (r) => asks.push(r));
+  s.deliver({ request: 'inviteRequest', requestID: 'srv-8', from: 'u-guest', fromType: 'anonymous', mediatypes: { audio: true, video: false }, context: { contextInfo: {} }, payload: {} });
+  assert.equal(asks.length, 1);
+  const accepting = wac.acceptInviteRequest(asks[0]!, { audio: false, video: false });
+  await answer(s, 'createRoom', room('r8'));
+  await answer(s, 'joinRoom', room('r8'));
+  await answer(s, 'getRoom', room('r8'));
+  const conf = await accepting;
+  assert.equal(conf.id, 'r8');
+  assert.deepEqual(await s.next((f) => f.answer === 'inviteRequest'), { answer: 'inviteRequest', requestID: 'srv-8', payload: { room: 'r8' } });
+  assert.equal(asks[0]!.state, 'accepted');
+
+  // The requester's side: the request resolves into the room it is let in.
+  const requesting = wac.inviteRequest('bob', { audio: false, video: false });
+  const f = await s.request('inviteRequest');
+  assert.equal(f.to, 'bob');
+  s.deliver({ answer: 'inviteRequest', requestID: f.requestID, payload: room('r9') });
+  await answer(s, 'joinRoom', room('r9'));
+  await answer(s, 'getRoom', room('r9'));
+  assert.equal((await requesting).id, 'r9');
+
+  s.deliver({ request: 'somethingNew', requestID: 'srv-9' });
+  assert.deepEqual(await s.next((f) => f.cancel === 'somethingNew'), { cancel: 'somethingNew', requestID: 'srv-9', error: 405 });
 });
