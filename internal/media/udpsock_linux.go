@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -39,12 +40,16 @@ import (
 // block need not tell the scheduler, and a system call that does wakes
 // the runtime's monitor thread each time the process comes back from
 // idle, which at a few packets a millisecond is every packet.
-func listenMediaUDP(addr string) (net.PacketConn, error) {
+func listenMediaUDP(addr string, log *slog.Logger) (net.PacketConn, error) {
 	conn, err := listenSplitUDP(addr)
 	if err == nil {
 		return conn, nil
 	}
-	return net.ListenPacket("udp4", addr)
+	plain, perr := net.ListenPacket("udp4", addr)
+	if perr == nil {
+		log.Info("media: UDP port is one ordinary socket (the kernel refused the split send socket)", "addr", addr, "err", err)
+	}
+	return plain, perr
 }
 
 func listenSplitUDP(addr string) (*splitUDPConn, error) {

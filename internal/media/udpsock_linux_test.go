@@ -5,6 +5,7 @@ package media
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"testing"
@@ -98,7 +99,7 @@ func TestSplitUDPConnPortIsExclusive(t *testing.T) {
 	}
 	defer conn.Close()
 	addr := conn.LocalAddr().String()
-	if c, err := listenMediaUDP(addr); err == nil {
+	if c, err := listenMediaUDP(addr, slog.New(slog.DiscardHandler)); err == nil {
 		c.Close()
 		t.Fatalf("a second media port on %s opened", addr)
 	}

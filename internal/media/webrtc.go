@@ -193,7 +193,7 @@ func settingEngine(cfg config.Media, log *slog.Logger) (webrtc.SettingEngine, *s
 		host = "0.0.0.0"
 	}
 	if cfg.UDPPort != 0 {
-		conn, err := listenMediaUDP(net.JoinHostPort(host, strconv.Itoa(cfg.UDPPort)))
+		conn, err := listenMediaUDP(net.JoinHostPort(host, strconv.Itoa(cfg.UDPPort)), log)
 		if err != nil {
 			return se, nil, fmt.Errorf("listen on media UDP port (config key media.udpPort): %w", err)
 		}
