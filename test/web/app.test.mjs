@@ -1,7 +1,7 @@
 // The web app in headless Chromium against `wac serve`: calls between
 // devices (mute and hold included), declines and timeouts, a quick
-// conference of three, guests by a shared link, and the admin pages. Any
-// console error or failed request fails the test.
+// conference of three, a blind transfer, guests by a shared link, and the
+// admin pages. Any console error or failed request fails the test.
 //
 //   cd test/web && npm ci && npm test          (WAC_BIN=... to skip go build)
 //   UPDATE_SCREENSHOTS=1 npm test              (rewrites docs/screenshots/*.png)
@@ -191,6 +191,35 @@ describe('web app in Chromium', { skip: !browserAvailable() && `${chromiumPath} 
     await callScreen(carol).getByText(/In call with (alice, bob|bob, alice)/).waitFor();
     await shot(alice, 'conference');
     for (const page of [carol, bob1, alice]) {
+      await callScreen(page).getByRole('button', { name: 'Hang up' }).click();
+      await callScreen(page).waitFor({ state: 'detached' });
+    }
+  });
+
+  test('Alice transfers her call with Bob to Carol: Carol rings, answers, and talks with Bob', async () => {
+    const { alice, bob1, carol } = pages;
+    await alice.getByRole('link', { name: 'Contacts' }).click();
+    await alice.getByRole('button', { name: 'Video call bob' }).click();
+    await incoming(bob1).waitFor();
+    await bob1.getByRole('button', { name: 'Answer with video' }).click();
+    await callScreen(alice).getByText('In call with bob').waitFor();
+
+    await callScreen(alice).getByRole('button', { name: 'Transfer' }).click();
+    const form = callScreen(alice).getByRole('form', { name: 'Transfer the call' });
+    await form.getByLabel('Transfer to').fill('carol');
+    await form.getByRole('button', { name: 'Transfer' }).click();
+    await incoming(carol).waitFor();
+    assert.match(await incoming(carol).innerText(), /\(transferred\)/);
+    await carol.getByRole('button', { name: 'Answer with video' }).click();
+    await notice(alice, 'The call was transferred to carol.');
+    await callScreen(alice).waitFor({ state: 'detached' });
+    // Bob stays: Alice's tile goes, Carol's comes (his status line may ask
+    // for a click to play her audio: the page's autoplay allowance).
+    await callScreen(bob1).locator('figcaption', { hasText: 'carol' }).waitFor();
+    await callScreen(bob1).locator('figcaption', { hasText: 'alice' }).waitFor({ state: 'detached' });
+    await callScreen(carol).getByText('In call with bob').waitFor();
+    await receives(carol, 1);
+    for (const page of [carol, bob1]) {
       await callScreen(page).getByRole('button', { name: 'Hang up' }).click();
       await callScreen(page).waitFor({ state: 'detached' });
     }

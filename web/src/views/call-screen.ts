@@ -17,6 +17,9 @@ export interface CallScreenOptions {
   names: Map<string, string>;
 }
 
+/** How long a transferred call waits alone for the new participant. */
+const TRANSFER_JOIN_MS = 30_000;
+
 /** One call on screen. `attach` gives it its conference once the call is set up. */
 export class CallScreen {
   readonly el: HTMLElement;
@@ -35,6 +38,11 @@ export class CallScreen {
   private hangingUp = false;
   /** Invitations whose failure the user was told about. */
   private reported = new WeakSet<OutgoingInvitation>();
+  /**
+   * While someone we were transferred to has not joined yet: the
+   * transferor leaves first, and being alone then is not the end.
+   */
+  private transferee: { id: string; timer: ReturnType<typeof setTimeout> | undefined } | null = null;
 
   constructor(private readonly opts: CallScreenOptions) {
     const b = (key: string, label: string, onclick: () => void, cls = '') => {
@@ -87,6 +95,8 @@ export class CallScreen {
         this.opts.names.set(p.id, p.username);
         this.tile(p.id, p.username).classList.toggle('held', p.hold);
       }
+      const t = this.transferee;
+      if (t && list.some((p) => p.id === t.id || t.id === '')) this.stopWaitingForTransferee();
       for (const key of [...this.tiles.keys()]) {
         if (!key.startsWith('screen:') && !list.some((p) => p.id === key) && !this.hasStream(key)) this.removeTile(key);
       }
@@ -99,7 +109,12 @@ export class CallScreen {
     conference.on('participantUnhold', () => this.updateStatus());
     conference.on('participantRemoved', (p) => {
       this.removeTile(p.participant);
-      this.afterDeparture(p.username || this.opts.names.get(p.participant) || 'The other participant', p.code);
+      this.afterDeparture(p.username || this.opts.names.get(p.participant) || 'The other participant', p.code, p.reason);
+    });
+    conference.on('transferCompleted', (t) => {
+      if (conference.remoteParticipants.some((p) => p.id === t.to)) return;
+      this.stopWaitingForTransferee();
+      this.transferee = { id: t.to, timer: undefined };
     });
     const syncInvitations = (invs: OutgoingInvitation[]) => {
       this.updateStatus();
@@ -156,6 +171,7 @@ export class CallScreen {
     if (this.done) return;
     this.done = true;
     clearInterval(this.clock);
+    this.stopWaitingForTransferee();
     if (this.conference && !this.conference.ended) void this.conference.leave().catch(() => undefined);
     for (const v of this.el.querySelectorAll('video')) v.srcObject = null;
     this.el.remove();
@@ -189,12 +205,29 @@ export class CallScreen {
     else this.setStatus(this.opts.conferenceUri ? 'Waiting for others to join…' : 'Connected.');
   }
 
-  private afterDeparture(name: string, code: number): void {
+  private afterDeparture(name: string, code: number, reason: string): void {
     const c = this.conference;
     if (!c || this.opts.conferenceUri) return;
+    if (c.remoteParticipants.length === 0 && (this.transferee || reason === 'transferred')) {
+      // Transferred: wait a while for the new participant to join.
+      const who = this.transferee ? this.opts.names.get(this.transferee.id) : undefined;
+      this.setStatus(`${name} transferred the call; waiting for ${who ?? 'the other person'} to join…`);
+      this.transferee ??= { id: '', timer: undefined };
+      clearTimeout(this.transferee.timer);
+      this.transferee.timer = setTimeout(() => {
+        if (this.conference?.remoteParticipants.length === 0 && !this.hangingUp) void this.endAlone(`${name} transferred the call, but nobody joined.`);
+      }, TRANSFER_JOIN_MS);
+      return;
+    }
     if (c.remoteParticipants.length === 0 && !c.outgoingInvitations.some((i) => i.pending)) {
       void this.endAlone(code === 480 ? `${name}'s connection was lost.` : `${name} hung up.`);
     }
+  }
+
+  private stopWaitingForTransferee(): void {
+    if (!this.transferee) return;
+    clearTimeout(this.transferee.timer);
+    this.transferee = null;
   }
 
   private afterInvitationFailed(inv: OutgoingInvitation): void {
