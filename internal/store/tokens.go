@@ -73,22 +73,8 @@ func (s *SQL) DeleteClientTokens(ctx context.Context, clientID string) ([]string
 
 // UserGrants lists a user's grants that still have a live token, oldest first.
 func (s *SQL) UserGrants(ctx context.Context, userID string, now int64) ([]string, error) {
-	rows, err := s.query(ctx, `SELECT grant_id, MIN(created) AS first FROM tokens WHERE user_id = ? AND expires > ?
-		GROUP BY grant_id ORDER BY first, grant_id`, userID, now)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var g string
-		var first int64
-		if err := rows.Scan(&g, &first); err != nil {
-			return nil, mapErr(err)
-		}
-		out = append(out, g)
-	}
-	return out, mapErr(rows.Err())
+	return s.queryStrings(ctx, `SELECT grant_id FROM tokens WHERE user_id = ? AND expires > ?
+		GROUP BY grant_id ORDER BY MIN(created), grant_id`, userID, now)
 }
 
 // DeleteExpiredTokens removes tokens past their expiry.
