@@ -680,11 +680,19 @@ func (ps *pubStream) forward(t *webrtc.TrackRemote, idx int) {
 		if sinks == nil || len(*sinks) == 0 {
 			return
 		}
+		// The copies for every subscriber leave together (one sendmmsg
+		// on the shared UDP port).
+		if s.batch != nil {
+			s.batch.cork()
+		}
 		var sent uint64
 		for _, d := range *sinks {
 			if d.write(&pkt.Header, pkt.Payload, idx, key, now, &mem) {
 				sent++
 			}
+		}
+		if s.batch != nil {
+			s.batch.uncork()
 		}
 		if sent > 0 {
 			s.stats.forwardedPackets.Add(sent)

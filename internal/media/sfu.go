@@ -43,6 +43,7 @@ type SFU struct {
 
 	pubAPI, subAPI *webrtc.API
 	socks          *sockets
+	batch          corker // nil when the media port cannot batch
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -104,7 +105,7 @@ func New(cfg config.Media, opts Options) (*SFU, error) {
 		return nil, fmt.Errorf("media: %w", err)
 	}
 	s := &SFU{cfg: cfg, secret: opts.Secret, log: log, nodeID: id, uuid: randomHex(32),
-		pubAPI: pub, subAPI: sub, socks: socks,
+		pubAPI: pub, subAPI: sub, socks: socks, batch: socks.corker(),
 		rooms: map[string]*Room{}, numbers: map[int64]*Room{}, sessions: map[uint64]*session{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if opts.Registry != nil {

@@ -40,16 +40,55 @@ import (
 // block need not tell the scheduler, and a system call that does wakes
 // the runtime's monitor thread each time the process comes back from
 // idle, which at a few packets a millisecond is every packet.
+//
+// Every socket of the port gets buffers of mediaSocketBuffer bytes (see
+// there); when the kernel grants less, the log says which limit to raise.
 func listenMediaUDP(addr string, log *slog.Logger) (net.PacketConn, error) {
 	conn, err := listenSplitUDP(addr)
 	if err == nil {
+		checkSocketBuffers(conn.UDPConn, log)
 		return conn, nil
 	}
 	plain, perr := net.ListenPacket("udp4", addr)
-	if perr == nil {
-		log.Info("media: UDP port is one ordinary socket (the kernel refused the split send socket)", "addr", addr, "err", err)
+	if perr != nil {
+		return nil, perr
 	}
-	return plain, perr
+	log.Info("media: UDP port is one ordinary socket (the kernel refused the split send socket)", "addr", addr, "err", err)
+	uc := plain.(*net.UDPConn)
+	if raw, err := uc.SyscallConn(); err == nil {
+		raw.Control(func(fd uintptr) { growSocketBuffers(int(fd)) })
+	}
+	checkSocketBuffers(uc, log)
+	return plain, nil
+}
+
+// growSocketBuffers asks for mediaSocketBuffer bytes of receive and send
+// buffer: past the administrator's limits (net.core.rmem_max, wmem_max)
+// when the process may (CAP_NET_ADMIN), else up to them.
+func growSocketBuffers(fd int) {
+	for _, o := range [][2]int{{unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}, {unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}} {
+		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, o[0], mediaSocketBuffer) != nil {
+			unix.SetsockoptInt(fd, unix.SOL_SOCKET, o[1], mediaSocketBuffer)
+		}
+	}
+}
+
+// checkSocketBuffers logs, once, when the receive buffer the kernel
+// granted is smaller than asked: packets that arrive while the server is
+// busy for a few milliseconds are then dropped by the kernel.
+func checkSocketBuffers(c *net.UDPConn, log *slog.Logger) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	var got int
+	raw.Control(func(fd uintptr) { got, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) })
+	// Linux reports twice what it grants (the other half is its own
+	// bookkeeping).
+	if err == nil && got/2 < mediaSocketBuffer {
+		log.Info("media: the UDP port's receive buffer is smaller than asked; raise net.core.rmem_max (sysctl) for fewer drops in bursts",
+			"gotKiB", got/2>>10, "wantKiB", mediaSocketBuffer>>10)
+	}
 }
 
 func listenSplitUDP(addr string) (*splitUDPConn, error) {
@@ -59,6 +98,7 @@ func listenSplitUDP(addr string) (*splitUDPConn, error) {
 			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); serr != nil {
 				return
 			}
+			growSocketBuffers(int(fd))
 			// The program returns index 0 of the group: the first socket
 			// bound, this one. It is attached before the sending socket
 			// joins, so that no datagram ever reaches that one.
@@ -86,6 +126,7 @@ func listenSplitUDP(addr string) (*splitUDPConn, error) {
 		rc.Close()
 		return nil, fmt.Errorf("sending socket: SO_REUSEPORT: %w", err)
 	}
+	growSocketBuffers(fd)
 	sa := &unix.SockaddrInet4{Port: int(local.Port()), Addr: local.Addr().Unmap().As4()}
 	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)
@@ -100,6 +141,7 @@ func listenSplitUDP(addr string) (*splitUDPConn, error) {
 	}
 	c := &splitUDPConn{UDPConn: rc, raw: raw, send: fd}
 	c.readFn = c.recv
+	c.batches.New = func() any { return new(sendBatch) }
 	return c, nil
 }
 
@@ -121,6 +163,11 @@ type splitUDPConn struct {
 	readN   int
 	readSA  unix.RawSockaddrInet4
 	readErr syscall.Errno
+
+	batchMu sync.Mutex // guards corks and batch (see udpbatch_linux.go)
+	corks   int
+	batch   *sendBatch // datagrams held back while corked
+	batches sync.Pool  // of *sendBatch
 }
 
 var errUnsupportedAddr = errors.New("not an IPv4 UDP address")
@@ -149,6 +196,9 @@ func (c *splitUDPConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, erro
 	rsa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: ip.As4()}
 	p := (*[2]byte)(unsafe.Pointer(&rsa.Port)) // network byte order
 	p[0], p[1] = byte(addr.Port()>>8), byte(addr.Port())
+	if c.hold(b, &rsa) {
+		return len(b), nil
+	}
 	var ptr unsafe.Pointer
 	if len(b) > 0 {
 		ptr = unsafe.Pointer(&b[0])

@@ -10,6 +10,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The media port's two sockets behave as one: every datagram sent to it
@@ -106,5 +108,200 @@ func TestSplitUDPConnPortIsExclusive(t *testing.T) {
 	if c, err := net.ListenPacket("udp4", addr); err == nil {
 		c.Close()
 		t.Fatalf("a plain socket bound %s too", addr)
+	}
+}
+
+// The media port keeps a burst that arrives while nobody reads: 1,500
+// full-size datagrams (about 300 ms of 16 four-party rooms), where the
+// kernel's default buffer holds under 200.
+func TestMediaPortHoldsABurst(t *testing.T) {
+	pc, err := listenMediaUDP("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if got, want := socketBuffer(t, pc.(*splitUDPConn).UDPConn), grantedBuffer(t); got < want {
+		t.Fatalf("receive buffer %d bytes, want at least %d", got, want)
+	}
+	c, err := net.DialUDP("udp4", nil, pc.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetWriteBuffer(mediaSocketBuffer); err != nil {
+		t.Fatal(err)
+	}
+	const burst = 1500
+	pkt := make([]byte, 1200)
+	for i := 0; i < burst; i++ {
+		if _, err := c.Write(pkt); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	buf := make([]byte, 1500)
+	for i := 0; i < burst; i++ {
+		pc.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, _, err := pc.ReadFrom(buf); err != nil {
+			t.Fatalf("kept %d of a burst of %d: %v", i, burst, err)
+		}
+	}
+}
+
+// socketBuffer is the receive buffer the kernel granted c (it reports
+// twice that).
+func socketBuffer(t *testing.T, c *net.UDPConn) int {
+	t.Helper()
+	raw, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var serr error
+	if err := raw.Control(func(fd uintptr) { n, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) }); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+	return n / 2
+}
+
+// grantedBuffer is what growSocketBuffers can get here: all it asks as
+// root, else up to net.core.rmem_max.
+func grantedBuffer(t *testing.T) int {
+	if os.Geteuid() == 0 {
+		return mediaSocketBuffer
+	}
+	b, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	if err != nil {
+		t.Skip("no net.core.rmem_max to compare with")
+	}
+	var max int
+	fmt.Sscan(string(b), &max)
+	return min(max, mediaSocketBuffer)
+}
+
+// Corked writes wait for the last uncork and then all arrive, from the
+// port's address, in the order written; corks nest; a batch that fills up
+// leaves at once; a datagram too large for a batch slot is not held.
+func TestSplitUDPConnCorkedWrites(t *testing.T) {
+	conn, err := listenSplitUDP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var peers []*net.UDPConn
+	for i := 0; i < 3; i++ {
+		p, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		peers = append(peers, p)
+	}
+	buf := make([]byte, 4096)
+	expect := func(p *net.UDPConn, want string) {
+		t.Helper()
+		p.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, from, err := p.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("want %q: %v", want, err)
+		}
+		if string(buf[:n]) != want || from != conn.LocalAddr().(*net.UDPAddr).AddrPort() {
+			t.Fatalf("got %q from %s, want %q from %s", buf[:n], from, want, conn.LocalAddr())
+		}
+	}
+	nothing := func(p *net.UDPConn, why string) {
+		t.Helper()
+		p.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if n, _, err := p.ReadFromUDPAddrPort(buf); err == nil {
+			t.Fatalf("%s: %q arrived", why, buf[:n])
+		}
+	}
+
+	conn.cork()
+	conn.cork()
+	for i, p := range peers {
+		if n, err := conn.WriteTo([]byte(fmt.Sprint("a", i)), p.LocalAddr()); err != nil || n != 2 {
+			t.Fatalf("corked write: %d, %v", n, err)
+		}
+	}
+	conn.uncork()
+	nothing(peers[0], "one cork of two left")
+	conn.uncork()
+	for i, p := range peers {
+		expect(p, fmt.Sprint("a", i))
+	}
+
+	conn.cork()
+	big := make([]byte, batchSlot+1)
+	if _, err := conn.WriteTo(big, peers[0].LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	peers[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, _, err := peers[0].ReadFromUDPAddrPort(buf); err != nil || n != len(big) {
+		t.Fatalf("a datagram larger than a slot while corked: %d, %v", n, err)
+	}
+	for i := 0; i < batchSize+3; i++ {
+		if _, err := conn.WriteTo([]byte(fmt.Sprint(i)), peers[1].LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < batchSize; i++ {
+		expect(peers[1], fmt.Sprint(i)) // the full batch left while corked
+	}
+	nothing(peers[1], "the rest, before uncork")
+	conn.uncork()
+	for i := batchSize; i < batchSize+3; i++ {
+		expect(peers[1], fmt.Sprint(i))
+	}
+}
+
+// Goroutines corking, writing and uncorking at once lose nothing.
+func TestSplitUDPConnCorksFromManyGoroutines(t *testing.T) {
+	conn, err := listenSplitUDP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	if err := sink.SetReadBuffer(mediaSocketBuffer); err != nil {
+		t.Fatal(err)
+	}
+	const writers, bursts, per = 8, 50, 3
+	got := make(chan int)
+	go func() {
+		n := 0
+		b := make([]byte, 64)
+		for n < writers*bursts*per {
+			sink.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, _, err := sink.ReadFrom(b); err != nil {
+				break
+			}
+			n++
+		}
+		got <- n
+	}()
+	done := make(chan struct{})
+	for w := 0; w < writers; w++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < bursts; i++ {
+				conn.cork()
+				for j := 0; j < per; j++ {
+					if _, err := conn.WriteTo([]byte("x"), sink.LocalAddr()); err != nil {
+						t.Error(err)
+					}
+				}
+				conn.uncork()
+			}
+		}()
+	}
+	for w := 0; w < writers; w++ {
+		<-done
+	}
+	if n := <-got; n != writers*bursts*per {
+		t.Fatalf("received %d datagrams, want %d", n, writers*bursts*per)
 	}
 }

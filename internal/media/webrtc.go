@@ -152,6 +152,20 @@ type sockets struct {
 	tcpMux ice.TCPMux
 }
 
+// corker is a media port that can hold back what is written between cork
+// and uncork and send it in one system call (the shared UDP port on
+// Linux: udpbatch_linux.go).
+type corker interface {
+	cork()
+	uncork()
+}
+
+// corker returns the shared UDP port's batching, or nil.
+func (s *sockets) corker() corker {
+	c, _ := s.udp.(corker)
+	return c
+}
+
 func (s *sockets) close() {
 	if s.udpMux != nil {
 		s.udpMux.Close()
