@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/node"
+	"github.com/openwac/wac/internal/procs"
 	"github.com/openwac/wac/internal/server"
 )
 
@@ -30,7 +32,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	tuneRuntime(cfg.Runtime, log)
+	stopTuning := tuneRuntime(ctx, cfg.Runtime, log)
+	defer stopTuning()
 	log.Info("starting", "version", version(), "roles", cfg.Roles, "database", cfg.Database.Driver, "data", cfg.DataDir)
 	n, err := node.New(ctx, cfg, log, node.Options{Options: server.Options{Out: stdout}})
 	if err != nil {
@@ -48,10 +51,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return <-errc
 }
 
-// tuneRuntime applies runtime.gcPercent and runtime.memoryLimit unless the
-// GOGC and GOMEMLIMIT variables, which the Go runtime has already read, say
-// otherwise.
-func tuneRuntime(rt config.Runtime, log *slog.Logger) {
+// tuneRuntime applies runtime.gcPercent, runtime.memoryLimit and
+// runtime.procs unless the GOGC, GOMEMLIMIT and GOMAXPROCS variables,
+// which the Go runtime has already read, say otherwise. With runtime.procs
+// 0 a controller sizes GOMAXPROCS to the load until the returned function
+// stops it.
+func tuneRuntime(ctx context.Context, rt config.Runtime, log *slog.Logger) (stop func()) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(rt.GCPercent)
 		log.Debug("go runtime: garbage collection", "gcPercent", rt.GCPercent)
@@ -60,6 +65,23 @@ func tuneRuntime(rt config.Runtime, log *slog.Logger) {
 		debug.SetMemoryLimit(int64(rt.MemoryLimit) << 20)
 		log.Debug("go runtime: memory limit", "MiB", rt.MemoryLimit)
 	}
+	switch {
+	case os.Getenv("GOMAXPROCS") != "":
+	case rt.Procs > 0:
+		runtime.GOMAXPROCS(rt.Procs)
+		log.Debug("go runtime: processors", "procs", rt.Procs)
+	case procs.Supported():
+		ctx, cancel := context.WithCancel(ctx)
+		c := &procs.Controller{Max: runtime.GOMAXPROCS(0), Log: log}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.Run(ctx)
+		}()
+		log.Debug("go runtime: processors follow the load", "max", c.Max)
+		return func() { cancel(); <-done }
+	}
+	return func() {}
 }
 
 // loginHint says where the admin password is.

@@ -59,6 +59,7 @@ type Config struct {
 type Runtime struct {
 	GCPercent   int `yaml:"gcPercent" doc:"heap growth, in percent of the live heap, that starts a garbage collection (Go's GOGC; the GOGC variable wins); higher spends memory to save CPU, -1 = off"`
 	MemoryLimit int `yaml:"memoryLimit" doc:"soft memory limit in MiB: the collector works harder as the process nears it (Go's GOMEMLIMIT; the variable wins), 0 = none"`
+	Procs       int `yaml:"procs" doc:"processors the Go scheduler runs goroutines on (Go's GOMAXPROCS; the variable wins); 0 = follow the load, from 1 up to the cores (or container CPU limit) Go sees at start"`
 }
 
 // Log configures structured logging.
@@ -244,6 +245,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Runtime.MemoryLimit < 0 {
 		bad("runtime.memoryLimit", "%d MiB is negative", c.Runtime.MemoryLimit)
+	}
+	if c.Runtime.Procs < 0 {
+		bad("runtime.procs", "%d is negative (0 = follow the load)", c.Runtime.Procs)
 	}
 	if c.DefaultDomain == "" || strings.ContainsAny(c.DefaultDomain, "@/ ") {
 		bad("defaultDomain", "%q is not a domain name", c.DefaultDomain)

@@ -39,9 +39,10 @@ func TestDefaultsValidate(t *testing.T) {
 		t.Fatalf("postgres without dsn: %v", err)
 	}
 	cfg = Default()
-	cfg.Runtime.GCPercent, cfg.Runtime.MemoryLimit = 0, -5
+	cfg.Runtime.GCPercent, cfg.Runtime.MemoryLimit, cfg.Runtime.Procs = 0, -5, -1
 	err := cfg.Validate()
-	if err == nil || !strings.Contains(err.Error(), "runtime.gcPercent") || !strings.Contains(err.Error(), "runtime.memoryLimit") {
+	if err == nil || !strings.Contains(err.Error(), "runtime.gcPercent") || !strings.Contains(err.Error(), "runtime.memoryLimit") ||
+		!strings.Contains(err.Error(), "runtime.procs") {
 		t.Fatalf("bad runtime values: %v", err)
 	}
 }
