@@ -30,11 +30,11 @@ const (
 	target = 0.5
 	// lowerAt: the process gives a processor back only when its load would
 	// stay under this share of one fewer, for calmIntervals in a row.
-	lowerAt = 0.6
+	lowerAt = 0.7
 	// calmIntervals: how long the load must stay low before a processor is
-	// given back (20 intervals of 250 ms = 5 s), so that a passing lull
+	// given back (12 intervals of 250 ms = 3 s), so that a passing lull
 	// does not take away a processor that the next burst needs.
-	calmIntervals = 20
+	calmIntervals = 12
 )
 
 // Interval is how often the controller looks at the process's CPU.
@@ -118,9 +118,9 @@ func (c *Controller) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
-			t, _ := cpu()
+			t, ok := cpu()
 			wall := now.Sub(last)
-			if wall <= 0 {
+			if !ok || wall <= 0 {
 				continue
 			}
 			used := float64(t-prev) / float64(wall)

@@ -49,7 +49,7 @@ func TestPolicyRaisesAtOnce(t *testing.T) {
 		{"a jump on a big machine goes to the target share", 16, 2, 1.9, 4, 0},
 		{"never above max", 4, 3, 3.0, 4, 0},
 		{"already at max", 2, 2, 2.0, 2, 0},
-		{"busy enough to keep what it has", 8, 4, 2.0, 4, 0},
+		{"busy enough to keep what it has", 8, 4, 2.5, 4, 0},
 		{"low enough to count towards one fewer", 8, 4, 1.5, 4, 6},
 	}
 	for _, c := range cases {
