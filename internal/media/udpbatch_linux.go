@@ -15,8 +15,8 @@ import (
 // leaves with one sendmmsg when the last cork is removed or the batch is
 // full. On a virtual machine a system call's entry and exit cost about as
 // much as a small datagram's trip through the kernel: three datagrams
-// cost 4.8-7.4 us each with sendto and 2.7-3.9 us each with one sendmmsg
-// (docs/benchmarks.md).
+// cost 3.5-5.0 us each with sendto and 2.2-2.7 us each with one sendmmsg
+// (BenchmarkMediaPortSend, docs/benchmarks.md).
 
 const (
 	batchSize = 32   // datagrams per sendmmsg at most
