@@ -183,20 +183,7 @@ func grantedBuffer(t *testing.T) int {
 // port's address, in the order written; corks nest; a batch that fills up
 // leaves at once; a datagram too large for a batch slot is not held.
 func TestSplitUDPConnCorkedWrites(t *testing.T) {
-	conn, err := listenSplitUDP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var peers []*net.UDPConn
-	for i := 0; i < 3; i++ {
-		p, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
-		peers = append(peers, p)
-	}
+	conn, peers := portAndPeers(t, 3)
 	buf := make([]byte, 4096)
 	expect := func(p *net.UDPConn, want string) {
 		t.Helper()
@@ -317,21 +304,7 @@ func BenchmarkMediaPortSend(b *testing.B) {
 			name = "sendmmsg"
 		}
 		b.Run(name, func(b *testing.B) {
-			conn, err := listenSplitUDP("127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer conn.Close()
-			var peers []*net.UDPConn
-			for i := 0; i < 3; i++ {
-				p, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer p.Close()
-				p.SetReadBuffer(mediaSocketBuffer)
-				peers = append(peers, p)
-			}
+			conn, peers := portAndPeers(b, 3)
 			addrs := make([]netip.AddrPort, len(peers))
 			for i, p := range peers {
 				addrs[i] = p.LocalAddr().(*net.UDPAddr).AddrPort()
@@ -370,4 +343,28 @@ func BenchmarkMediaPortSend(b *testing.B) {
 			}
 		})
 	}
+}
+
+// portAndPeers opens a media port and n loopback sockets with large
+// receive buffers, all closed when the test ends.
+func portAndPeers(tb testing.TB, n int) (*splitUDPConn, []*net.UDPConn) {
+	tb.Helper()
+	conn, err := listenSplitUDP("127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	var peers []*net.UDPConn
+	for i := 0; i < n; i++ {
+		p, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { p.Close() })
+		if err := p.SetReadBuffer(mediaSocketBuffer); err != nil {
+			tb.Fatal(err)
+		}
+		peers = append(peers, p)
+	}
+	return conn, peers
 }
