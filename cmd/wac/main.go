@@ -46,11 +46,7 @@ func main() {
 	if err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
-			help := usage
-			if ue.help != "" {
-				help = ue.help
-			}
-			fmt.Fprintf(os.Stderr, "wac: %v\n\n%s", err, help)
+			fmt.Fprintf(os.Stderr, "wac: %v\n\n%s", err, ue.helpText())
 			os.Exit(2)
 		}
 		fmt.Fprintf(os.Stderr, "wac: %v\n", err)
@@ -65,6 +61,14 @@ type usageError struct{ msg, help string }
 
 func (e usageError) Error() string { return e.msg }
 
+// helpText is the help to show with the error.
+func (e usageError) helpText() string {
+	if e.help != "" {
+		return e.help
+	}
+	return usage
+}
+
 func usagef(format string, args ...any) error { return usageError{msg: fmt.Sprintf(format, args...)} }
 
 // run runs a command line; tests call it directly. A command line that
@@ -74,11 +78,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	err := dispatch(ctx, args, stdin, stdout, stderr)
 	var ue usageError
 	if errors.As(err, &ue) && asksHelp(args) {
-		help := usage
-		if ue.help != "" {
-			help = ue.help
-		}
-		fmt.Fprint(stdout, help)
+		fmt.Fprint(stdout, ue.helpText())
 		return nil
 	}
 	return err

@@ -121,8 +121,12 @@ func TestMediaPortHoldsABurst(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	if got, want := socketBuffer(t, pc.(*splitUDPConn).UDPConn), grantedBuffer(t); got < want {
+	got, want := socketBuffer(t, pc.(*splitUDPConn).UDPConn), grantedBuffer(t)
+	if got < want {
 		t.Fatalf("receive buffer %d bytes, want at least %d", got, want)
+	}
+	if want < mediaSocketBuffer {
+		t.Skipf("the kernel grants %d bytes (net.core.rmem_max) and this is not root: too little to hold the burst", want)
 	}
 	c, err := net.DialUDP("udp4", nil, pc.LocalAddr().(*net.UDPAddr))
 	if err != nil {

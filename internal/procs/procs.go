@@ -81,7 +81,7 @@ type Controller struct {
 }
 
 // Supported reports whether the controller can read the process's CPU
-// time on this system (it cannot on Windows, where Run only waits).
+// time on this system (it cannot on Windows, where Run returns at once).
 func Supported() bool {
 	_, ok := processCPU()
 	return ok
@@ -98,14 +98,13 @@ func (c *Controller) Run(ctx context.Context) {
 	if set == nil {
 		set = runtime.GOMAXPROCS
 	}
+	prev, ok := cpu()
+	if !ok {
+		return // no CPU clock here: GOMAXPROCS stays as it is
+	}
 	pol := policy{min: 1, max: max(1, c.Max), p: max(1, c.Max)}
 	set(pol.p)
 	defer set(pol.max)
-	prev, ok := cpu()
-	if !ok {
-		<-ctx.Done()
-		return
-	}
 	every := c.interval
 	if every == 0 {
 		every = Interval
