@@ -159,7 +159,11 @@ export async function openPage(browser, server, name, errors, viewport = { width
   });
   page.on('pageerror', (e) => errors.push(`${name}: page error: ${e.message}`));
   page.on('requestfailed', (r) => {
-    if (!page.isClosed()) errors.push(`${name}: request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`);
+    // net::ERR_ABORTED is the browser cancelling a request itself (the
+    // page navigated while its icon loaded); a server that fails answers
+    // with an HTTP error (below) or another network error.
+    const why = r.failure()?.errorText;
+    if (!page.isClosed() && why !== 'net::ERR_ABORTED') errors.push(`${name}: request failed: ${r.method()} ${r.url()} ${why}`);
   });
   page.on('response', (r) => {
     if (r.status() >= 400) errors.push(`${name}: HTTP ${r.status()} for ${r.request().method()} ${r.url()}`);
