@@ -158,8 +158,8 @@ func benchMediaLoad(ctx context.Context, kind string, args []string, stdout io.W
 	if l.janus {
 		target = "janus"
 	}
-	fmt.Fprintf(stdout, "media %s against %s at %s: video %d kbps at %d fps + opus, %d cores, window %v\n",
-		kind, target, l.url, l.kbps, l.fps, runtime.NumCPU(), l.window)
+	fmt.Fprintf(stdout, "media %s against %s at %s: video %d kbps at %d fps + opus, load tool on %d cores%s, window %v\n",
+		kind, target, l.url, l.kbps, l.fps, runtime.NumCPU(), serverCPUs(l.pid), l.window)
 	fmt.Fprintf(stdout, "%-9s %7s %10s %10s %7s %8s %10s %11s %9s\n", "step", "streams", "sent pkt/s", "recv pkt/s", "loss%", "srv cpu%", "pkt/s/core", "cpu%/stream", "tool cpu%")
 	if kind == "fanout" {
 		return l.fanout(ctx, counts, *all)
@@ -484,6 +484,24 @@ func (l *mediaLoad) row(step string, m measurement) {
 const clockTicks = 100
 
 // cpuTicks returns user+system CPU ticks of a process from /proc.
+// serverCPUs names the CPUs the server process may run on (its
+// Cpus_allowed_list in /proc), or "" without a readable pid.
+func serverCPUs(pid int) string {
+	if pid <= 0 {
+		return ""
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+			return ", server on CPUs " + strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
 func cpuTicks(pid int) (uint64, error) {
 	if pid <= 0 {
 		return 0, errors.New("no pid")

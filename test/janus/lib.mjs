@@ -87,9 +87,17 @@ function logTo(child, name, lines) {
   }
 }
 
+// pinned returns the command and arguments that run cmd on the CPUs in
+// cpus (taskset's list, as "0" or "1-3"), or cmd itself when cpus is
+// empty. taskset execs cmd, so the process keeps the pid spawn reports.
+export function pinned(cmd, args, cpus) {
+  return cpus ? ['taskset', ['-c', cpus, cmd, ...args]] : [cmd, args];
+}
+
 // startWac runs `wac serve` on a free port with a temporary data
-// directory; media on 127.0.0.1 only, TURN off.
-export async function startWac(bin, { udpPort } = {}) {
+// directory; media on 127.0.0.1 only, TURN off; on the CPUs in cpus, if
+// given.
+export async function startWac(bin, { udpPort, cpus } = {}) {
   const data = tempDir('wac-media-data-');
   const port = await freeTCPPort();
   const udp = udpPort ?? await freeUDPPort();
@@ -100,7 +108,7 @@ export async function startWac(bin, { udpPort } = {}) {
     WAC_TURN_ENABLED: 'false',
     WAC_LOG_LEVEL: 'info',
   };
-  const child = spawn(bin, ['serve', '--data', data, '--listen', `127.0.0.1:${port}`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...pinned(bin, ['serve', '--data', data, '--listen', `127.0.0.1:${port}`], cpus), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = [];
   logTo(child, 'wac', log);
   await waitHTTP(`http://127.0.0.1:${port}/healthz`, child, 'wac serve');
@@ -131,8 +139,9 @@ export function janusInstalled() {
 }
 
 // startJanus runs Debian's janus from a configuration written to a
-// temporary directory: VideoRoom over WebSockets on a free port.
-export async function startJanus(iface) {
+// temporary directory: VideoRoom over WebSockets on a free port; on the
+// CPUs in cpus, if given.
+export async function startJanus(iface, { cpus } = {}) {
   const conf = tempDir('janus-conf-');
   const port = await freeTCPPort();
   const libdir = '/usr/lib/x86_64-linux-gnu/janus';
@@ -185,7 +194,7 @@ admin: {
 }
 `);
   writeFileSync(join(conf, 'janus.plugin.videoroom.jcfg'), 'general: {\n}\n');
-  const child = spawn('/usr/bin/janus', ['-F', conf, '-C', join(conf, 'janus.jcfg'), '-o'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...pinned('/usr/bin/janus', ['-F', conf, '-C', join(conf, 'janus.jcfg'), '-o'], cpus), { stdio: ['ignore', 'pipe', 'pipe'] });
   const log = [];
   logTo(child, 'janus', log);
   await waitTCP(port, child, 'janus');
