@@ -207,3 +207,26 @@ func TestHelpOfEverySubcommand(t *testing.T) {
 		t.Fatalf("a bad flag: %v (help %q), want a usage error listing the flags", err, ue.help)
 	}
 }
+
+// The media load names the CPUs the measured server may run on, from its
+// /proc status; without a pid, or for a process that is gone, nothing.
+func TestServerCPUs(t *testing.T) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc here:", err)
+	}
+	_, after, ok := strings.Cut(string(b), "Cpus_allowed_list:")
+	if !ok {
+		t.Skip("/proc/self/status lists no CPUs")
+	}
+	want := ", server on CPUs " + strings.TrimSpace(strings.SplitN(after, "\n", 2)[0])
+	if got := serverCPUs(os.Getpid()); got != want {
+		t.Errorf("serverCPUs(self) = %q, want %q", got, want)
+	}
+	if got := serverCPUs(0); got != "" {
+		t.Errorf("serverCPUs(0) = %q, want nothing", got)
+	}
+	if got := serverCPUs(1 << 30); got != "" {
+		t.Errorf("serverCPUs(a pid that does not exist) = %q, want nothing", got)
+	}
+}
