@@ -483,7 +483,6 @@ func (l *mediaLoad) row(step string, m measurement) {
 // 100 on Linux on every architecture Go supports.
 const clockTicks = 100
 
-// cpuTicks returns user+system CPU ticks of a process from /proc.
 // serverCPUs names the CPUs the server process may run on (its
 // Cpus_allowed_list in /proc), or "" without a readable pid.
 func serverCPUs(pid int) string {
@@ -502,6 +501,7 @@ func serverCPUs(pid int) string {
 	return ""
 }
 
+// cpuTicks returns user+system CPU ticks of a process from /proc.
 func cpuTicks(pid int) (uint64, error) {
 	if pid <= 0 {
 		return 0, errors.New("no pid")
