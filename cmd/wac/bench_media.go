@@ -10,7 +10,9 @@ import (
 	"io"
 	"math/big"
 	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -158,8 +160,8 @@ func benchMediaLoad(ctx context.Context, kind string, args []string, stdout io.W
 	if l.janus {
 		target = "janus"
 	}
-	fmt.Fprintf(stdout, "media %s against %s at %s: video %d kbps at %d fps + opus, load tool on %d cores%s, window %v\n",
-		kind, target, l.url, l.kbps, l.fps, runtime.NumCPU(), serverCPUs(l.pid), l.window)
+	fmt.Fprintf(stdout, "media %s against %s at %s: video %d kbps at %d fps + opus, load tool on %d cores%s%s, window %v\n",
+		kind, target, l.url, l.kbps, l.fps, runtime.NumCPU(), serverCPUs(l.pid), serverQuota(l.pid), l.window)
 	fmt.Fprintf(stdout, "%-9s %7s %10s %10s %7s %8s %10s %11s %9s\n", "step", "streams", "sent pkt/s", "recv pkt/s", "loss%", "srv cpu%", "pkt/s/core", "cpu%/stream", "tool cpu%")
 	if kind == "fanout" {
 		return l.fanout(ctx, counts, *all)
@@ -499,6 +501,74 @@ func serverCPUs(pid int) string {
 		}
 	}
 	return ""
+}
+
+// serverQuota names the CPU time the server's cgroup allows it, as
+// ", at most 0.50 core", or "" when it has no quota or it cannot be read.
+func serverQuota(pid int) string {
+	if pid <= 0 {
+		return ""
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return ""
+	}
+	if cores, ok := cgroupQuota(string(b), "/sys/fs/cgroup"); ok {
+		return fmt.Sprintf(", at most %.2f core", cores)
+	}
+	return ""
+}
+
+// cgroupQuota reads the CPU quota, in cores, of the cgroup a process's
+// /proc/PID/cgroup names, under the cgroup file system at root: v1's cpu
+// controller (cpu.cfs_quota_us over cpu.cfs_period_us, -1 for none) when
+// it is mounted, else v2's cpu.max ("max" for none).
+func cgroupQuota(procCgroup, root string) (float64, bool) {
+	var v2 string
+	for line := range strings.Lines(procCgroup) {
+		f := strings.SplitN(strings.TrimSpace(line), ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		if f[0] == "0" && f[1] == "" {
+			v2 = f[2]
+			continue
+		}
+		if slices.Contains(strings.Split(f[1], ","), "cpu") {
+			dir := filepath.Join(root, f[1], f[2])
+			quota, err1 := readInt(filepath.Join(dir, "cpu.cfs_quota_us"))
+			period, err2 := readInt(filepath.Join(dir, "cpu.cfs_period_us"))
+			if err1 != nil || err2 != nil || quota <= 0 || period <= 0 {
+				return 0, false
+			}
+			return float64(quota) / float64(period), true
+		}
+	}
+	if v2 == "" {
+		return 0, false
+	}
+	b, err := os.ReadFile(filepath.Join(root, v2, "cpu.max"))
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 || f[0] == "max" {
+		return 0, false
+	}
+	quota, err1 := strconv.ParseInt(f[0], 10, 64)
+	period, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err1 != nil || err2 != nil || quota <= 0 || period <= 0 {
+		return 0, false
+	}
+	return float64(quota) / float64(period), true
+}
+
+func readInt(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 }
 
 // cpuTicks returns user+system CPU ticks of a process from /proc.
