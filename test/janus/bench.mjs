@@ -6,12 +6,20 @@
 // Environment: WAC_BIN (a built wac, else it is built), JANUS_ICE_IFACE,
 // FANOUT_STEPS, ROOM_STEPS, WINDOW (seconds counted per step), WARMUP
 // (seconds each step settles first), SERVER_CPUS and TOOL_CPUS (taskset
-// lists; "" = unpinned), ALTERNATE (see below).
+// lists; "" = unpinned), SERVER_QUOTA (cores of CPU time each server may
+// use, as 0.5; unset = no limit), ALTERNATE (see below).
 //
 // By default, on a machine of two cores or more, the server under test
 // runs on core 0 and the load tool on the others, as a media server and
 // its clients run on different machines: sharing cores, each preempts the
 // other at every packet and the server's CPU counts those switches.
+//
+// SERVER_QUOTA measures capacity: a server given less than a core
+// saturates at a load the load tool on its own core can still drive, and
+// its forwarded packets/s over the CPU it used, at the last step with less
+// than 1% loss, is what a busy core carries. Each server gets a cgroup of
+// its own (cgroup v2 cpu.max or v1 cpu.cfs_quota_us, 10 ms periods);
+// it needs root, as bench.sh does anyway.
 //
 // With ALTERNATE=R, both servers stay up for a kind of load and every
 // step is measured R times against each, alternating (ours, Janus, ours,
@@ -21,7 +29,7 @@
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { tempDir, wacBinary, startWac, startJanus, janusInstalled, janusInterface, pinned } from './lib.mjs';
+import { tempDir, wacBinary, startWac, startJanus, janusInstalled, janusInterface, pinned, cpuQuota } from './lib.mjs';
 
 const fanoutSteps = process.env.FANOUT_STEPS || '25,50,100,200,300,400,500,600';
 const roomSteps = process.env.ROOM_STEPS || '2,4,8,12,16,20,25';
@@ -31,6 +39,7 @@ const cores = availableParallelism();
 const serverCPUs = process.env.SERVER_CPUS ?? (cores >= 2 ? '0' : '');
 const toolCPUs = process.env.TOOL_CPUS ?? (cores >= 2 ? (cores === 2 ? '1' : `1-${cores - 1}`) : '');
 
+const serverQuota = process.env.SERVER_QUOTA ? Number(process.env.SERVER_QUOTA) : 0;
 const alternate = Number(process.env.ALTERNATE || 0);
 
 // run runs the load tool and resolves to what it printed (also echoed).
@@ -120,10 +129,26 @@ async function alternated(bin, kind, steps, servers) {
 const work = tempDir('wac-media-bench-');
 try {
   const bin = wacBinary(work);
-  console.log(`server on CPUs ${serverCPUs || 'all'}, load tool on CPUs ${toolCPUs || 'all'}`);
-  const servers = [() => startWac(bin, { cpus: serverCPUs })];
+  console.log(`server on CPUs ${serverCPUs || 'all'}${serverQuota ? `, at most ${serverQuota} core` : ''}, load tool on CPUs ${toolCPUs || 'all'}`);
+  // withQuota starts a server inside a cpuQuota group of its own, when
+  // SERVER_QUOTA asks for one, and removes the group when it stops.
+  const withQuota = (name, start) => async () => {
+    if (!serverQuota) return start(undefined);
+    const group = cpuQuota(`wac-bench-${process.pid}-${name}`, serverQuota);
+    let server;
+    try {
+      server = await start(group);
+    } catch (err) {
+      group.remove();
+      throw err;
+    }
+    const stop = server.stop.bind(server);
+    server.stop = async () => { await stop(); group.remove(); };
+    return server;
+  };
+  const servers = [withQuota('openwac', (group) => startWac(bin, { cpus: serverCPUs, group }))];
   if (janusInstalled() && janusInterface()) {
-    servers.push(() => startJanus(janusInterface(), { cpus: serverCPUs }));
+    servers.push(withQuota('janus', (group) => startJanus(janusInterface(), { cpus: serverCPUs, group })));
   } else {
     console.log('janus left out: it needs /usr/bin/janus and JANUS_ICE_IFACE (see bench.sh)');
   }

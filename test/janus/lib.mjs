@@ -2,7 +2,7 @@
 // the wac binary, a wac server, and a Janus server from a temporary
 // configuration.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
@@ -94,10 +94,54 @@ export function pinned(cmd, args, cpus) {
   return cpus ? ['taskset', ['-c', cpus, cmd, ...args]] : [cmd, args];
 }
 
+// quotaPeriod is the CFS period of a CPU quota, in microseconds: short,
+// so that a throttled server stalls for at most a few milliseconds at a
+// time, which its socket buffers absorb.
+const quotaPeriod = 10000;
+
+// cpuQuota makes a cgroup whose processes together get at most cores of
+// CPU time (0.5 = half a core), on cgroup v2 (cpu.max) or v1's cpu
+// controller (cpu.cfs_quota_us), and returns the file a process joins it
+// by writing its pid to, and remove(). It throws, saying what is missing,
+// when neither can be written (it needs root).
+export function cpuQuota(name, cores) {
+  const quota = Math.round(cores * quotaPeriod);
+  if (!(quota > 0)) throw new Error(`CPU quota ${cores}: want a number of cores above 0`);
+  const v2 = '/sys/fs/cgroup';
+  let dir;
+  if (existsSync(join(v2, 'cgroup.controllers'))) {
+    writeFileSync(join(v2, 'cgroup.subtree_control'), '+cpu');
+    dir = join(v2, name);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'cpu.max'), `${quota} ${quotaPeriod}`);
+  } else if (existsSync('/sys/fs/cgroup/cpu/cpu.cfs_quota_us')) {
+    dir = join('/sys/fs/cgroup/cpu', name);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'cpu.cfs_period_us'), String(quotaPeriod));
+    writeFileSync(join(dir, 'cpu.cfs_quota_us'), String(quota));
+  } else {
+    throw new Error('CPU quota: no cgroup cpu controller under /sys/fs/cgroup');
+  }
+  return {
+    procs: join(dir, 'cgroup.procs'),
+    // The group can be removed once its processes have exited.
+    remove() { try { rmdirSync(dir); } catch { /* still in use or gone */ } },
+  };
+}
+
+// limited returns the command and arguments that run cmd on the CPUs in
+// cpus (see pinned) and, when group is a cpuQuota, inside that group: a
+// shell joins the group and execs the rest, so the pid is still cmd's.
+export function limited(cmd, args, { cpus, group } = {}) {
+  const [c, a] = pinned(cmd, args, cpus);
+  if (!group) return [c, a];
+  return ['sh', ['-c', 'echo $$ > "$0" && exec "$@"', group.procs, c, ...a]];
+}
+
 // startWac runs `wac serve` on a free port with a temporary data
-// directory; media on 127.0.0.1 only, TURN off; on the CPUs in cpus, if
-// given.
-export async function startWac(bin, { udpPort, cpus } = {}) {
+// directory; media on 127.0.0.1 only, TURN off; on the CPUs in cpus and
+// in the cpuQuota group, if given.
+export async function startWac(bin, { udpPort, cpus, group } = {}) {
   const data = tempDir('wac-media-data-');
   const port = await freeTCPPort();
   const udp = udpPort ?? await freeUDPPort();
@@ -108,7 +152,7 @@ export async function startWac(bin, { udpPort, cpus } = {}) {
     WAC_TURN_ENABLED: 'false',
     WAC_LOG_LEVEL: 'info',
   };
-  const child = spawn(...pinned(bin, ['serve', '--data', data, '--listen', `127.0.0.1:${port}`], cpus), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...limited(bin, ['serve', '--data', data, '--listen', `127.0.0.1:${port}`], { cpus, group }), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = [];
   logTo(child, 'wac', log);
   await waitHTTP(`http://127.0.0.1:${port}/healthz`, child, 'wac serve');
@@ -140,8 +184,8 @@ export function janusInstalled() {
 
 // startJanus runs Debian's janus from a configuration written to a
 // temporary directory: VideoRoom over WebSockets on a free port; on the
-// CPUs in cpus, if given.
-export async function startJanus(iface, { cpus } = {}) {
+// CPUs in cpus and in the cpuQuota group, if given.
+export async function startJanus(iface, { cpus, group } = {}) {
   const conf = tempDir('janus-conf-');
   const port = await freeTCPPort();
   const libdir = '/usr/lib/x86_64-linux-gnu/janus';
@@ -194,7 +238,7 @@ admin: {
 }
 `);
   writeFileSync(join(conf, 'janus.plugin.videoroom.jcfg'), 'general: {\n}\n');
-  const child = spawn(...pinned('/usr/bin/janus', ['-F', conf, '-C', join(conf, 'janus.jcfg'), '-o'], cpus), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...limited('/usr/bin/janus', ['-F', conf, '-C', join(conf, 'janus.jcfg'), '-o'], { cpus, group }), { stdio: ['ignore', 'pipe', 'pipe'] });
   const log = [];
   logTo(child, 'janus', log);
   await waitTCP(port, child, 'janus');
