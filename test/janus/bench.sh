@@ -2,7 +2,8 @@
 # Runs bench.mjs (our server and Janus under the same load) inside a
 # network namespace of its own: Janus gathers no ICE candidate on the
 # loopback interface, so it gets one end of a veth pair (10.200.0.1) that
-# exists only in the namespace. Needs root, iproute2, node, go, janus.
+# exists only in the namespace. Needs root, iproute2, util-linux
+# (nsenter), node, go, janus.
 #
 #   sudo test/janus/bench.sh            (from the repository root)
 set -euo pipefail
@@ -16,4 +17,6 @@ ip -n "$ns" addr add 10.200.0.1/24 dev wb0
 ip -n "$ns" link set wb0 up
 ip -n "$ns" link set wb1 up
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
-ip netns exec "$ns" env JANUS_ICE_IFACE=wb0 node bench.mjs
+# nsenter, not ip netns exec: that one mounts a sysfs of the namespace's
+# own, without the cgroup file systems SERVER_QUOTA writes to.
+nsenter --net="/var/run/netns/$ns" env JANUS_ICE_IFACE=wb0 node bench.mjs
