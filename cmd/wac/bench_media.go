@@ -536,12 +536,12 @@ func cgroupQuota(procCgroup, root string) (float64, bool) {
 		}
 		if slices.Contains(strings.Split(f[1], ","), "cpu") {
 			dir := filepath.Join(root, f[1], f[2])
-			quota, err1 := readInt(filepath.Join(dir, "cpu.cfs_quota_us"))
-			period, err2 := readInt(filepath.Join(dir, "cpu.cfs_period_us"))
-			if err1 != nil || err2 != nil || quota <= 0 || period <= 0 {
+			quota, err1 := os.ReadFile(filepath.Join(dir, "cpu.cfs_quota_us"))
+			period, err2 := os.ReadFile(filepath.Join(dir, "cpu.cfs_period_us"))
+			if err1 != nil || err2 != nil {
 				return 0, false
 			}
-			return float64(quota) / float64(period), true
+			return quotaCores(string(quota), string(period))
 		}
 	}
 	if v2 == "" {
@@ -551,24 +551,22 @@ func cgroupQuota(procCgroup, root string) (float64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	f := strings.Fields(string(b))
-	if len(f) != 2 || f[0] == "max" {
+	quota, period, ok := strings.Cut(strings.TrimSpace(string(b)), " ")
+	if !ok {
 		return 0, false
 	}
-	quota, err1 := strconv.ParseInt(f[0], 10, 64)
-	period, err2 := strconv.ParseInt(f[1], 10, 64)
-	if err1 != nil || err2 != nil || quota <= 0 || period <= 0 {
-		return 0, false
-	}
-	return float64(quota) / float64(period), true
+	return quotaCores(quota, period)
 }
 
-func readInt(path string) (int64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
+// quotaCores is a CFS quota over its period, in cores; false when the
+// quota is none (-1 in v1, "max" in v2) or either does not parse.
+func quotaCores(quota, period string) (float64, bool) {
+	q, err1 := strconv.ParseInt(strings.TrimSpace(quota), 10, 64)
+	p, err2 := strconv.ParseInt(strings.TrimSpace(period), 10, 64)
+	if err1 != nil || err2 != nil || q <= 0 || p <= 0 {
+		return 0, false
 	}
-	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return float64(q) / float64(p), true
 }
 
 // cpuTicks returns user+system CPU ticks of a process from /proc.
