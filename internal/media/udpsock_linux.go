@@ -35,9 +35,9 @@ import (
 // can join a reuseport group, and the program steers nothing to them.
 // When any of it is refused, the port is one ordinary socket.
 //
-// Both sockets are used with non-blocking recvfrom and sendto made as raw
-// system calls (the poller still does the waiting): calls that cannot
-// block need not tell the scheduler, and a system call that does wakes
+// Both sockets are used with non-blocking recvmmsg and sendto (sendmmsg)
+// made as raw system calls (the poller still does the waiting): calls
+// that cannot block need not tell the scheduler, and a system call that does wakes
 // the runtime's monitor thread each time the process comes back from
 // idle, which at a few packets a millisecond is every packet.
 //
@@ -140,7 +140,8 @@ func listenSplitUDP(addr string) (*splitUDPConn, error) {
 		return nil, err
 	}
 	c := &splitUDPConn{UDPConn: rc, raw: raw, send: fd}
-	c.readFn = c.recv
+	c.recvq.vlen = recvBatchSize
+	c.readFn = c.recvq.recvmmsg
 	c.batches.New = func() any { return new(sendBatch) }
 	return c, nil
 }
@@ -157,12 +158,9 @@ type splitUDPConn struct {
 	send   int          // sending socket; -1 once closed
 	closed bool
 
-	readMu  sync.Mutex // one read at a time uses the fields below
-	readFn  func(fd uintptr) bool
-	readBuf []byte
-	readN   int
-	readSA  unix.RawSockaddrInet4
-	readErr syscall.Errno
+	readMu sync.Mutex // one read at a time uses the fields below
+	readFn func(fd uintptr) bool
+	recvq  recvBatch // see udprecv_linux.go
 
 	batchMu sync.Mutex // guards corks and batch (see udpbatch_linux.go)
 	corks   int
@@ -221,23 +219,26 @@ func (c *splitUDPConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, erro
 	}
 }
 
-// ReadFromAddrPort reads a datagram from the poller's socket, waiting in
-// the poller when there is none.
+// ReadFromAddrPort reads a datagram from the poller's socket (a batch of
+// them at a time: udprecv_linux.go), waiting in the poller when there is
+// none.
 func (c *splitUDPConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	c.readBuf = b
+	r := &c.recvq
+	if n, from, ok := r.pending(b); ok {
+		return n, from, nil
+	}
+	r.first = b
 	err := c.raw.Read(c.readFn)
-	c.readBuf = nil
+	r.first = nil
 	if err != nil {
 		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: err}
 	}
-	if c.readErr != 0 {
-		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: c.readErr}
+	if r.err != 0 {
+		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: r.err}
 	}
-	p := (*[2]byte)(unsafe.Pointer(&c.readSA.Port)) // network byte order
-	port := uint16(p[0])<<8 | uint16(p[1])
-	return c.readN, netip.AddrPortFrom(netip.AddrFrom4(c.readSA.Addr), port), nil
+	return int(r.msgs[0].n), addrPortOf(&r.sas[0]), nil
 }
 
 // ReadFrom is ReadFromAddrPort for net.PacketConn.
@@ -252,29 +253,6 @@ func (c *splitUDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
 // ReadFromUDPAddrPort is ReadFromAddrPort, as *net.UDPConn names it.
 func (c *splitUDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	return c.ReadFromAddrPort(b)
-}
-
-// recv is one non-blocking recvfrom on the poller's socket; false (no
-// datagram yet) makes the poller wait until the socket is readable.
-func (c *splitUDPConn) recv(fd uintptr) bool {
-	b := c.readBuf
-	var ptr unsafe.Pointer
-	if len(b) > 0 {
-		ptr = unsafe.Pointer(&b[0])
-	}
-	for {
-		salen := uint32(unix.SizeofSockaddrInet4)
-		n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(ptr), uintptr(len(b)),
-			unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&c.readSA)), uintptr(unsafe.Pointer(&salen)))
-		switch errno {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		c.readN, c.readErr = int(n), errno
-		return true
-	}
 }
 
 // SetWriteDeadline is accepted and has no effect: writes never block.

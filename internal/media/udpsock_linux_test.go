@@ -3,6 +3,7 @@
 package media
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -371,4 +372,99 @@ func portAndPeers(tb testing.TB, n int) (*splitUDPConn, []*net.UDPConn) {
 		peers = append(peers, p)
 	}
 	return conn, peers
+}
+
+// A burst waiting at the port is read with few recvmmsg calls, every
+// datagram whole (up to the slot's size), in order, with its source; a
+// small read buffer gets the datagram's start, as with recvfrom.
+func TestSplitUDPConnBatchedReads(t *testing.T) {
+	conn, peers := portAndPeers(t, 2)
+	to := conn.LocalAddr().(*net.UDPAddr)
+	const count = 40
+	sizes := make([]int, count)
+	for i := range sizes {
+		sizes[i] = 1 + i*97%1300
+	}
+	sizes[7], sizes[20], sizes[33] = recvSlot, 0, 1
+	want := make([][]byte, count)
+	for i, n := range sizes {
+		want[i] = make([]byte, n)
+		for j := range want[i] {
+			want[i][j] = byte(i + j)
+		}
+		if _, err := peers[i%2].WriteTo(want[i], to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	calls := conn.recvq.calls
+	buf := make([]byte, recvSlot)
+	for i := range want {
+		n, from, err := conn.ReadFromAddrPort(buf)
+		if err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		if !bytes.Equal(buf[:n], want[i]) {
+			t.Fatalf("datagram %d: got %d bytes, want %d (or other bytes)", i, n, len(want[i]))
+		}
+		if src := peers[i%2].LocalAddr().(*net.UDPAddr).AddrPort(); from != src {
+			t.Fatalf("datagram %d from %s, want %s", i, from, src)
+		}
+	}
+	// The burst may trickle in while it is read, but most of it waits.
+	if got := conn.recvq.calls - calls; got > count/2 {
+		t.Fatalf("%d datagrams took %d recvmmsg calls", count, got)
+	}
+
+	// A short buffer, for the first datagram of a batch and for one held
+	// in it.
+	for i := 0; i < 2; i++ {
+		if _, err := peers[0].WriteTo([]byte("0123456789"), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	small := make([]byte, 4)
+	for i := 0; i < 2; i++ {
+		n, _, err := conn.ReadFromAddrPort(small)
+		if err != nil || string(small[:n]) != "0123" {
+			t.Fatalf("short read %d: %q, %v", i, small[:n], err)
+		}
+	}
+	conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, _, err := conn.ReadFromAddrPort(buf); !os.IsTimeout(err) {
+		t.Fatalf("read with nothing left: %v, want a timeout", err)
+	}
+}
+
+// BenchmarkMediaPortReceive reads bursts of datagrams (a video frame is
+// a few packets) one recvfrom-like call each (batch=1) or with recvmmsg.
+// ns/op is per datagram.
+func BenchmarkMediaPortReceive(b *testing.B) {
+	for _, burst := range []int{4, 16} {
+		for _, vlen := range []int{1, recvBatchSize} {
+			b.Run(fmt.Sprintf("burst=%d/batch=%d", burst, vlen), func(b *testing.B) {
+				conn, peers := portAndPeers(b, 1)
+				conn.recvq.vlen = vlen
+				to := conn.LocalAddr().(*net.UDPAddr)
+				pkt := make([]byte, 1100)
+				buf := make([]byte, recvSlot)
+				b.SetBytes(int64(len(pkt)))
+				b.ResetTimer()
+				for i := 0; i < b.N; i += burst {
+					b.StopTimer()
+					for j := 0; j < burst; j++ {
+						if _, err := peers[0].WriteTo(pkt, to); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.StartTimer()
+					for j := 0; j < burst; j++ {
+						if _, _, err := conn.ReadFromAddrPort(buf); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			})
+		}
+	}
 }
