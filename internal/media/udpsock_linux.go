@@ -37,9 +37,9 @@ import (
 //
 // Both sockets are used with non-blocking recvmmsg and sendto (sendmmsg)
 // made as raw system calls (the poller still does the waiting): calls
-// that cannot block need not tell the scheduler, and a system call that does wakes
-// the runtime's monitor thread each time the process comes back from
-// idle, which at a few packets a millisecond is every packet.
+// that cannot block need not tell the scheduler, and a system call that
+// does wakes the runtime's monitor thread each time the process comes
+// back from idle, which at a few packets a millisecond is every packet.
 //
 // Every socket of the port gets buffers of mediaSocketBuffer bytes (see
 // there); when the kernel grants less, the log says which limit to raise.
