@@ -5,7 +5,8 @@
 //
 // Environment: WAC_BIN (a built wac, else it is built), JANUS_ICE_IFACE,
 // FANOUT_STEPS, ROOM_STEPS, WINDOW (seconds counted per step), WARMUP
-// (seconds each step settles first), SERVER_CPUS and TOOL_CPUS (taskset
+// (seconds each step settles first; 30 by default, past a fresh server's
+// first heap growth, whose page faults a server in service no longer pays), SERVER_CPUS and TOOL_CPUS (taskset
 // lists; "" = unpinned), SERVER_QUOTA (cores of CPU time each server may
 // use, as 0.5; unset = no limit), ALTERNATE (see below).
 //
@@ -34,7 +35,7 @@ import { tempDir, wacBinary, startWac, startJanus, janusInstalled, janusInterfac
 const fanoutSteps = process.env.FANOUT_STEPS || '25,50,100,200,300,400,500,600';
 const roomSteps = process.env.ROOM_STEPS || '2,4,8,12,16,20,25';
 const window = `${process.env.WINDOW || 10}s`;
-const warmup = `${process.env.WARMUP || 4}s`;
+const warmup = `${process.env.WARMUP || 30}s`;
 const cores = availableParallelism();
 const serverCPUs = process.env.SERVER_CPUS ?? (cores >= 2 ? '0' : '');
 const toolCPUs = process.env.TOOL_CPUS ?? (cores >= 2 ? (cores === 2 ? '1' : `1-${cores - 1}`) : '');
