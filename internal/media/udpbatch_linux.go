@@ -29,6 +29,17 @@ type mmsghdr struct {
 	n   uint32
 }
 
+// point aims the message at one buffer and one IPv4 address: the peer to
+// send to, or the place the kernel writes the sender.
+func (m *mmsghdr) point(iov *unix.Iovec, sa *unix.RawSockaddrInet4) {
+	h := &m.hdr
+	h.Name = (*byte)(unsafe.Pointer(sa))
+	h.Namelen = unix.SizeofSockaddrInet4
+	h.Iov = iov
+	h.SetIovlen(1)
+	h.Flags = 0
+}
+
 // sendBatch holds copies of corked datagrams until they are sent.
 type sendBatch struct {
 	n    int
@@ -44,11 +55,7 @@ func (b *sendBatch) add(p []byte, sa *unix.RawSockaddrInet4) {
 	b.sas[i] = *sa
 	b.iov[i].Base = &b.data[i][0]
 	b.iov[i].SetLen(n)
-	m := &b.msgs[i].hdr
-	m.Name = (*byte)(unsafe.Pointer(&b.sas[i]))
-	m.Namelen = unix.SizeofSockaddrInet4
-	m.Iov = &b.iov[i]
-	m.SetIovlen(1)
+	b.msgs[i].point(&b.iov[i], &b.sas[i])
 	b.n++
 }
 

@@ -70,12 +70,7 @@ func (r *recvBatch) recvmmsg(fd uintptr) bool {
 			r.iov[i].Base = &r.slots[i-1][0]
 			r.iov[i].SetLen(recvSlot)
 		}
-		m := &r.msgs[i].hdr
-		m.Name = (*byte)(unsafe.Pointer(&r.sas[i]))
-		m.Namelen = unix.SizeofSockaddrInet4
-		m.Iov = &r.iov[i]
-		m.SetIovlen(1)
-		m.Flags = 0
+		r.msgs[i].point(&r.iov[i], &r.sas[i])
 	}
 	for {
 		r.calls++
