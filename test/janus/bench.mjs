@@ -6,9 +6,10 @@
 // Environment: WAC_BIN (a built wac, else it is built), JANUS_ICE_IFACE,
 // FANOUT_STEPS, ROOM_STEPS, WINDOW (seconds counted per step), WARMUP
 // (seconds each step settles first; 30 by default, past a fresh server's
-// first heap growth, whose page faults a server in service no longer pays), SERVER_CPUS and TOOL_CPUS (taskset
-// lists; "" = unpinned), SERVER_QUOTA (cores of CPU time each server may
-// use, as 0.5; unset = no limit), ALTERNATE (see below).
+// first heap growth, whose page faults a server in service no longer
+// pays), SERVER_CPUS and TOOL_CPUS (taskset lists; "" = unpinned),
+// SERVER_QUOTA (cores of CPU time each server may use, as 0.5; unset = no
+// limit), ALTERNATE (see below).
 //
 // By default, on a machine of two cores or more, the server under test
 // runs on core 0 and the load tool on the others, as a media server and
