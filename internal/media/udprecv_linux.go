@@ -22,6 +22,8 @@ import (
 // buffer; the others wait in slots of recvSlot bytes and are copied out
 // by the ReadFroms that follow. The ICE mux reads into recvSlot bytes
 // too (pion/ice's receiveMTU): a longer datagram is cut there as before.
+// Held datagrams are read as if they still waited in the socket: a read
+// past the deadline times out, one after Close fails, and they stay held.
 
 const (
 	recvBatchSize = 16   // datagrams per recvmmsg at most

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -158,6 +160,11 @@ type splitUDPConn struct {
 	send   int          // sending socket; -1 once closed
 	closed bool
 
+	// What a read checks before it hands out a datagram held from the
+	// last recvmmsg, as the poller checks before it reads the socket.
+	shut     atomic.Bool  // Close was called
+	deadline atomic.Int64 // the read deadline in Unix nanoseconds; 0 = none
+
 	readMu sync.Mutex // one read at a time uses the fields below
 	readFn func(fd uintptr) bool
 	recvq  recvBatch // see udprecv_linux.go
@@ -226,6 +233,11 @@ func (c *splitUDPConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	r := &c.recvq
+	if r.next < r.n {
+		if err := c.readable(); err != nil {
+			return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: err}
+		}
+	}
 	if n, from, ok := r.pending(b); ok {
 		return n, from, nil
 	}
@@ -255,14 +267,39 @@ func (c *splitUDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error
 	return c.ReadFromAddrPort(b)
 }
 
+// readable reports why a read must not hand out a held datagram: the port
+// is closed or the read deadline has passed (net.UDPConn checks both
+// before it looks at the socket's queue). The datagram stays held.
+func (c *splitUDPConn) readable() error {
+	if c.shut.Load() {
+		return net.ErrClosed
+	}
+	if d := c.deadline.Load(); d != 0 && time.Now().UnixNano() >= d {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// SetReadDeadline sets the deadline of reads, those served from the last
+// recvmmsg included.
+func (c *splitUDPConn) SetReadDeadline(t time.Time) error {
+	var d int64
+	if !t.IsZero() {
+		d = t.UnixNano()
+	}
+	c.deadline.Store(d)
+	return c.UDPConn.SetReadDeadline(t)
+}
+
 // SetWriteDeadline is accepted and has no effect: writes never block.
 func (c *splitUDPConn) SetWriteDeadline(time.Time) error { return nil }
 
 // SetDeadline sets the read deadline (writes never block).
-func (c *splitUDPConn) SetDeadline(t time.Time) error { return c.UDPConn.SetReadDeadline(t) }
+func (c *splitUDPConn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }
 
 // Close closes both sockets.
 func (c *splitUDPConn) Close() error {
+	c.shut.Store(true)
 	c.mu.Lock()
 	if !c.closed {
 		c.closed = true

@@ -436,6 +436,42 @@ func TestSplitUDPConnBatchedReads(t *testing.T) {
 	}
 }
 
+// A datagram held from the last recvmmsg is read as if it still waited
+// in the socket: not past the read deadline, nor after Close.
+func TestSplitUDPConnHeldDatagramsKeepDeadlineAndClose(t *testing.T) {
+	conn, peers := portAndPeers(t, 1)
+	for _, m := range []string{"a", "b", "c"} {
+		if _, err := peers[0].WriteTo([]byte(m), conn.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(20 * time.Millisecond) // all three wait in the socket
+	buf := make([]byte, 100)
+	read := func() (string, error) {
+		n, _, err := conn.ReadFromAddrPort(buf)
+		return string(buf[:n]), err
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got, err := read(); got != "a" || err != nil {
+		t.Fatalf("first read: %q, %v", got, err)
+	}
+	if held := conn.recvq.n - conn.recvq.next; held != 2 {
+		t.Fatalf("%d datagrams held after the first read, want 2 (one recvmmsg)", held)
+	}
+	conn.SetReadDeadline(time.Now().Add(-time.Second))
+	if got, err := read(); !os.IsTimeout(err) {
+		t.Fatalf("read past the deadline: %q, %v; want a timeout", got, err)
+	}
+	conn.SetDeadline(time.Time{})
+	if got, err := read(); got != "b" || err != nil {
+		t.Fatalf("read after the deadline was lifted: %q, %v; want \"b\"", got, err)
+	}
+	conn.Close()
+	if got, err := read(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after Close: %q, %v; want net.ErrClosed", got, err)
+	}
+}
+
 // BenchmarkMediaPortReceive reads bursts of datagrams (a video frame is
 // a few packets) one recvfrom-like call each (batch=1) or with recvmmsg.
 // ns/op is per datagram.
