@@ -121,7 +121,7 @@ func benchMediaLoad(ctx context.Context, kind string, args []string, stdout io.W
 	fs.BoolVar(&l.janus, "janus", false, "the target is a Janus server (no grants)")
 	fs.IntVar(&l.kbps, "video-kbps", 1000, "video bitrate of each publisher")
 	fs.IntVar(&l.fps, "fps", 30, "video frames per second")
-	fs.DurationVar(&l.warmup, "warmup", 4*time.Second, "settling time after each step")
+	fs.DurationVar(&l.warmup, "warmup", 30*time.Second, "settling time after each step (past a fresh server's first heap growth; shorter for a quick check)")
 	fs.DurationVar(&l.window, "duration", 10*time.Second, "measuring window of each step")
 	fs.IntVar(&l.pid, "pid", 0, "server process id, to measure its CPU from /proc")
 	steps := fs.String("subscribers", "10,25,50,100,150,200", "fanout: subscriber counts to step through")
