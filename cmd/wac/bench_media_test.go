@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // The media load tool drives a running server end to end: one publisher
@@ -28,36 +26,12 @@ func TestBenchMediaLoadsServe(t *testing.T) {
 	t.Setenv("WAC_MEDIA_UDP_PORT", strconv.Itoa(udp.LocalAddr().(*net.UDPAddr).Port))
 	udp.Close()
 	data := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, logs syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--data", data, "--listen", addr}, strings.NewReader(""), &out, &logs)
-	}()
+	addr, _, _, stop := serveForTest(t, data)
 	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("serve did not stop")
+		if err := stop(); err != nil {
+			t.Errorf("serve: %v", err)
 		}
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(logs.String(), "OpenWAC is ready") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no ready line; logs:\n%s", logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 
 	url := "ws://" + addr + "/janus"
 	for _, c := range []struct {

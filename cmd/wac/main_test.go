@@ -130,27 +130,48 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	}
 }
 
-func TestServeStartsAndStops(t *testing.T) {
-	t.Setenv("WAC_PASSWORD_MEMORY", "8192")
-	t.Setenv("WAC_PASSWORD_ITERATIONS", "1")
-	t.Setenv("WAC_ROLES", "api")
-	data := t.TempDir()
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
+// serveForTest starts wac serve with its store in data on a free
+// loopback port and waits for its ready line; stop ends it and returns
+// what serve returned.
+func serveForTest(t *testing.T, data string) (addr string, out, logs *syncBuffer, stop func() error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = ln.Addr().String()
 	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, logs syncBuffer
+	out, logs = new(syncBuffer), new(syncBuffer)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--data", data, "--listen", addr}, strings.NewReader(""), &out, &logs)
+		done <- run(ctx, []string{"serve", "--data", data, "--listen", addr}, strings.NewReader(""), out, logs)
 	}()
+	stop = func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(20 * time.Second):
+			return errors.New("serve did not stop")
+		}
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(logs.String(), "OpenWAC is ready") {
 		if time.Now().After(deadline) {
+			stop()
 			t.Fatalf("no ready line; logs:\n%s", logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return addr, out, logs, stop
+}
+
+func TestServeStartsAndStops(t *testing.T) {
+	t.Setenv("WAC_PASSWORD_MEMORY", "8192")
+	t.Setenv("WAC_PASSWORD_ITERATIONS", "1")
+	t.Setenv("WAC_ROLES", "api")
+	addr, out, logs, stop := serveForTest(t, t.TempDir())
 	if !strings.Contains(logs.String(), "open http://"+addr) || !strings.Contains(logs.String(), "admin@wac") {
 		t.Fatalf("the ready line does not say where to open and how to log in:\n%s", logs.String())
 	}
@@ -165,14 +186,8 @@ func TestServeStartsAndStops(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("readyz %d", resp.StatusCode)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not stop")
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 }
 
