@@ -234,7 +234,7 @@ func (c *splitUDPConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	defer c.readMu.Unlock()
 	r := &c.recvq
 	if r.next < r.n {
-		if err := c.readable(); err != nil {
+		if err := c.deadlineOrClosed(); err != nil {
 			return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: err}
 		}
 	}
@@ -267,10 +267,10 @@ func (c *splitUDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error
 	return c.ReadFromAddrPort(b)
 }
 
-// readable reports why a read must not hand out a held datagram: the port
-// is closed or the read deadline has passed (net.UDPConn checks both
-// before it looks at the socket's queue). The datagram stays held.
-func (c *splitUDPConn) readable() error {
+// deadlineOrClosed reports why a read must not hand out a held datagram:
+// the port is closed or the read deadline has passed (net.UDPConn checks
+// both before it looks at the socket's queue). The datagram stays held.
+func (c *splitUDPConn) deadlineOrClosed() error {
 	if c.shut.Load() {
 		return net.ErrClosed
 	}
