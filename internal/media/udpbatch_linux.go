@@ -118,7 +118,7 @@ func (c *splitUDPConn) sendBatch(b *sendBatch) {
 	}()
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if c.closed {
+	if c.closed.Load() {
 		return
 	}
 	for i := 0; i < b.n; {

@@ -156,14 +156,16 @@ type splitUDPConn struct {
 	*net.UDPConn
 	raw syscall.RawConn // the poller's socket
 
-	mu     sync.RWMutex // held for reading by writers, for writing by Close
-	send   int          // sending socket; -1 once closed
-	closed bool
+	mu   sync.RWMutex // held for reading by writers, for writing by Close
+	send int          // sending socket; -1 once closed
+	// closed is set by Close under mu: writers read it holding mu, a read
+	// of a held datagram without it.
+	closed atomic.Bool
 
-	// What a read checks before it hands out a datagram held from the
-	// last recvmmsg, as the poller checks before it reads the socket.
-	shut     atomic.Bool  // Close was called
-	deadline atomic.Int64 // the read deadline in Unix nanoseconds; 0 = none
+	// deadline is the read deadline in Unix nanoseconds (0 = none), which
+	// a read of a held datagram checks as the poller checks it before it
+	// reads the socket.
+	deadline atomic.Int64
 
 	readMu sync.Mutex // one read at a time uses the fields below
 	readFn func(fd uintptr) bool
@@ -210,7 +212,7 @@ func (c *splitUDPConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, erro
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if c.closed {
+	if c.closed.Load() {
 		return 0, &net.OpError{Op: "write", Net: "udp", Source: c.LocalAddr(), Addr: net.UDPAddrFromAddrPort(addr), Err: net.ErrClosed}
 	}
 	for {
@@ -271,7 +273,7 @@ func (c *splitUDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error
 // the port is closed or the read deadline has passed (net.UDPConn checks
 // both before it looks at the socket's queue). The datagram stays held.
 func (c *splitUDPConn) deadlineOrClosed() error {
-	if c.shut.Load() {
+	if c.closed.Load() {
 		return net.ErrClosed
 	}
 	if d := c.deadline.Load(); d != 0 && time.Now().UnixNano() >= d {
@@ -299,10 +301,9 @@ func (c *splitUDPConn) SetDeadline(t time.Time) error { return c.SetReadDeadline
 
 // Close closes both sockets.
 func (c *splitUDPConn) Close() error {
-	c.shut.Store(true)
 	c.mu.Lock()
-	if !c.closed {
-		c.closed = true
+	if !c.closed.Load() {
+		c.closed.Store(true)
 		unix.Close(c.send)
 		c.send = -1
 	}
