@@ -274,6 +274,29 @@ func (s *Service) Scope(ctx context.Context, p *Principal) ([]string, error) {
 	return out, nil
 }
 
+// Administers reports whether an admin of the domain adminDomainID (named
+// adminDomain) administers domainID: admins of the default domain
+// administer every domain, other admins their own domain and the domains
+// below it. It is Scope for one domain, without listing every domain.
+func (s *Service) Administers(ctx context.Context, adminDomainID, adminDomain, domainID string) (bool, error) {
+	if strings.EqualFold(adminDomain, s.cfg.DefaultDomain) {
+		return true, nil
+	}
+	if domainID == "" {
+		return false, nil
+	}
+	chain, err := s.DomainChain(ctx, domainID)
+	if err != nil {
+		return false, err
+	}
+	for _, d := range chain {
+		if d.ID == adminDomainID {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // InScope reports whether domainID is within scope (nil = everything).
 func InScope(scope []string, domainID string) bool {
 	if scope == nil {

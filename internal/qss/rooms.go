@@ -9,11 +9,13 @@ import (
 	"math/big"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/segmentio/encoding/json"
 
+	"github.com/openwac/wac/internal/auth"
 	"github.com/openwac/wac/internal/bus"
 	"github.com/openwac/wac/internal/grant"
 	"github.com/openwac/wac/internal/store"
@@ -39,6 +41,9 @@ type room struct {
 	recordID string // 24-hex id of the room object and of its call record
 	number   string
 	owner    string
+	// domainID is the domain of the room: its creator's. Admin rights over
+	// a room are those of admins of this domain (and of domains above it).
+	domainID string
 	record   bool
 	bitrate  int
 	limit    int
@@ -84,6 +89,10 @@ type roomOp struct {
 	Mediatypes map[string]bool `json:"mediatypes,omitempty"`
 	Invite     string          `json:"invite,omitempty"`
 	Entry      json.RawMessage `json:"entry,omitempty"`
+	// System marks an operation the server makes on its own behalf (a
+	// room event, a transfer's bookkeeping), with no user's rights to
+	// check. Only nodes put operations on the bus, so clients cannot set it.
+	System bool `json:"system,omitempty"`
 }
 
 // roomInfo is a snapshot of a room: what every room object is built from.
@@ -234,7 +243,7 @@ func (t *roomTable) create(ctx context.Context, s *Session, opts createOptions, 
 		id = newUUID()
 	}
 	if h.cfg.Rooms.UserIDAsRoomID && quickURI == "" {
-		id = s.User.Username
+		id = personalRoomID(h.cfg.DefaultDomain, s.User)
 	}
 	limit := h.cfg.Rooms.ParticipantsLimit
 	if opts.ParticipantsLimit > 0 && opts.ParticipantsLimit < limit {
@@ -260,7 +269,8 @@ func (t *roomTable) create(ctx context.Context, s *Session, opts createOptions, 
 		return nil, fmt.Errorf("claim room: %w", err)
 	}
 	r := &room{
-		hub: t.h, id: id, recordID: store.NewID(), number: newNumber(), record: opts.Record, bitrate: bitrate, limit: limit,
+		hub: t.h, id: id, recordID: store.NewID(), number: newNumber(), domainID: s.User.DomainID,
+		record: opts.Record, bitrate: bitrate, limit: limit,
 		created: time.Now(), inACL: map[string]bool{}, participants: map[string]*participant{}, quickURI: quickURI,
 		users: map[string]string{}, invited: map[string]string{},
 	}
@@ -296,6 +306,17 @@ func (t *roomTable) create(ctx context.Context, s *Session, opts createOptions, 
 	h.log.Info("Creating room state for the room "+id+" with type "+roomType(quickURI), "room", id)
 	info := r.info(false)
 	return &info, nil
+}
+
+// personalRoomID is the id of a user's own room with rooms.userIdAsRoomId:
+// the username for users of the default domain, as the seeds have it, and
+// username@domain for the other domains, so that alice of one tenant never
+// lands in (or blocks) the room of alice of another.
+func personalRoomID(defaultDomain string, p *auth.Principal) string {
+	if strings.EqualFold(p.DomainName, defaultDomain) {
+		return p.Username
+	}
+	return p.Username + "@" + p.DomainName
 }
 
 func roomType(quickURI string) string {
@@ -515,6 +536,9 @@ func (t *roomTable) apply(ctx context.Context, op roomOp) (any, error) {
 		return nil, refuse(404, "room %s not found", truncate(op.Room, 80))
 	}
 	h := t.h
+	// Whether the caller administers the room is known before the room is
+	// locked: it may read the domain hierarchy (cached) from the store.
+	admin := op.System || h.administers(ctx, op.User, r.domainID)
 	r.mu.Lock()
 	if r.destroyed {
 		r.mu.Unlock()
@@ -525,7 +549,7 @@ func (t *roomTable) apply(ctx context.Context, op roomOp) (any, error) {
 	var notify []func()
 	switch op.Op {
 	case "get":
-		if !r.inACL[op.User.ID] && !h.isAdminOf(op.User) {
+		if !r.inACL[op.User.ID] && !admin {
 			err = errNotInACL()
 			break
 		}
@@ -543,9 +567,9 @@ func (t *roomTable) apply(ctx context.Context, op roomOp) (any, error) {
 	case "leave":
 		out, notify, err = t.leave(ctx, r, op)
 	case "update":
-		out, notify, err = t.update(r, op)
+		out, notify, err = t.update(r, op, admin)
 	case "expel":
-		out, notify, err = t.expel(ctx, r, op)
+		out, notify, err = t.expel(ctx, r, op, admin)
 	case "aclAdd":
 		for _, u := range op.Users {
 			if !r.inACL[u.ID] && op.Invite != "" {
@@ -596,11 +620,11 @@ func (t *roomTable) apply(ctx context.Context, op roomOp) (any, error) {
 		notify = append(notify, func() { h.deliver(context.Background(), op.Target, sessions, frame, nil) })
 		out = struct{}{}
 	case "destroy":
-		if h.cfg.Rooms.SetOwner && r.owner != "" && r.owner != op.User.ID && !h.isAdminOf(op.User) {
+		if h.cfg.Rooms.SetOwner && r.owner != "" && r.owner != op.User.ID && !admin {
 			err = refuse(403, "only the owner of the room may destroy it")
 			break
 		}
-		if r.owner == "" && !r.inACL[op.User.ID] && !h.isAdminOf(op.User) {
+		if r.owner == "" && !r.inACL[op.User.ID] && !admin {
 			err = errNotInACL()
 			break
 		}
@@ -633,7 +657,21 @@ func (t *roomTable) apply(ctx context.Context, op roomOp) (any, error) {
 	return out, nil
 }
 
-func (h *Hub) isAdminOf(u userRef) bool { return u.Role == store.RoleAdmin }
+// administers reports whether u has admin rights over a room of domainID:
+// u is an admin of that domain or of a domain above it, or of the default
+// domain (the system's admins). An admin of another tenant has none: to it
+// the room is any other user's room.
+func (h *Hub) administers(ctx context.Context, u userRef, domainID string) bool {
+	if u.Role != store.RoleAdmin || u.DomainID == "" {
+		return false
+	}
+	ok, err := h.auth.Administers(ctx, u.DomainID, u.Domain, domainID)
+	if err != nil {
+		h.log.Warn("qss: check an admin's domain", "user", u.ID, "domain", domainID, "err", err)
+		return false
+	}
+	return ok
+}
 
 func keys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
@@ -803,12 +841,12 @@ func (t *roomTable) leave(ctx context.Context, r *room, op roomOp) (any, []func(
 	return struct{}{}, notify, nil
 }
 
-func (t *roomTable) update(r *room, op roomOp) (any, []func(), error) {
+func (t *roomTable) update(r *room, op roomOp, admin bool) (any, []func(), error) {
 	h := t.h
-	if h.cfg.Rooms.SetOwner && r.owner != "" && r.owner != op.User.ID && !h.isAdminOf(op.User) {
+	if h.cfg.Rooms.SetOwner && r.owner != "" && r.owner != op.User.ID && !admin {
 		return nil, nil, refuse(403, "only the owner of the room may update it")
 	}
-	if !r.inACL[op.User.ID] && !h.isAdminOf(op.User) {
+	if !r.inACL[op.User.ID] && !admin {
 		return nil, nil, errNotInACL()
 	}
 	h.log.Debug("update", "peer", op.Session, "id", r.id, "acl", op.ACL, "record", op.Record, "dryRun", op.DryRun)
@@ -863,12 +901,12 @@ func slicesContains(s []string, v string) bool {
 	return false
 }
 
-func (t *roomTable) expel(ctx context.Context, r *room, op roomOp) (any, []func(), error) {
+func (t *roomTable) expel(ctx context.Context, r *room, op roomOp, admin bool) (any, []func(), error) {
 	h := t.h
-	if h.cfg.Rooms.SetOwner && r.owner != "" && r.owner != op.User.ID && !h.isAdminOf(op.User) {
+	if h.cfg.Rooms.SetOwner && r.owner != "" && r.owner != op.User.ID && !admin {
 		return nil, nil, refuse(403, "only the owner of the room may expel")
 	}
-	if r.participants[op.User.ID] == nil && !h.isAdminOf(op.User) {
+	if r.participants[op.User.ID] == nil && !admin {
 		return nil, nil, refuse(403, "you are not in the room")
 	}
 	target := r.participants[op.Target]

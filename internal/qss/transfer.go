@@ -173,7 +173,7 @@ func (h *Hub) recordTransfer(ctx context.Context, plan *transferPlan, state stri
 // roomEvent sends an event to the room's joined participants.
 func (h *Hub) roomEvent(ctx context.Context, room, name string, payload any) {
 	var info roomInfo
-	if err := h.rooms.call(ctx, room, roomOp{Op: "get", User: userRef{Role: store.RoleAdmin}}, &info); err != nil {
+	if err := h.rooms.call(ctx, room, roomOp{Op: "get", System: true}, &info); err != nil {
 		return
 	}
 	frame := event(name, payload)
