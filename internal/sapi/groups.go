@@ -137,16 +137,29 @@ func (a *API) getGroup(w http.ResponseWriter, r *http.Request, p *auth.Principal
 	return nil
 }
 
-// resolveMembers turns ids or names into users of the group's domain.
-func (a *API) resolveMembers(ctx context.Context, p *auth.Principal, g *store.Group, names []string) ([]*store.User, error) {
+// resolveMembers turns ids or names into users who may be in g: users of
+// the group's domain, and for admins users of the domains they administer.
+// Nobody puts another tenant's users in a group (a call to the group would
+// ring them, and they could not leave a group they cannot see); to the
+// caller they do not exist.
+func (a *API) resolveMembers(ctx context.Context, p *auth.Principal, g *store.Group, field string, names []string) ([]*store.User, error) {
+	var scope []string
+	if p.IsAdmin() {
+		var err error
+		if scope, err = a.auth.Scope(ctx, p); err != nil {
+			return nil, err
+		}
+	}
 	var out []*store.User
 	for _, n := range names {
 		u, err := a.auth.Resolve(ctx, g.DomainID, n)
-		if errors.Is(err, store.ErrNotFound) || err == nil && (u.Role == store.RoleAnonymous || u.DomainID != g.DomainID && !p.IsAdmin()) {
-			return nil, invalid("participants", "Specified participant does not exist: %q", n)
-		}
-		if err != nil {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, err
+		}
+		allowed := err == nil && u.Role != store.RoleAnonymous &&
+			(u.DomainID == g.DomainID || p.IsAdmin() && auth.InScope(scope, u.DomainID))
+		if !allowed {
+			return nil, invalid(field, "Specified participant does not exist: %s", quote(n))
 		}
 		out = append(out, u)
 	}
@@ -189,7 +202,7 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	var members []*store.User
 	if body.Participants != nil {
 		var err error
-		if members, err = a.resolveMembers(r.Context(), p, g, *body.Participants); err != nil {
+		if members, err = a.resolveMembers(r.Context(), p, g, "participants", *body.Participants); err != nil {
 			return err
 		}
 	}
@@ -236,15 +249,15 @@ func (a *API) updateGroup(w http.ResponseWriter, r *http.Request, p *auth.Princi
 		g.Name = name
 	}
 	if body.Owner != nil && *body.Owner != g.OwnerID {
-		owner, err := a.resolveMembers(r.Context(), p, g, []string{*body.Owner})
+		owner, err := a.resolveMembers(r.Context(), p, g, "owner", []string{*body.Owner})
 		if err != nil {
-			return invalid("owner", "user %q does not exist", *body.Owner)
+			return err
 		}
 		g.OwnerID = owner[0].ID
 	}
 	var members []*store.User
 	if body.Participants != nil {
-		if members, err = a.resolveMembers(r.Context(), p, g, *body.Participants); err != nil {
+		if members, err = a.resolveMembers(r.Context(), p, g, "participants", *body.Participants); err != nil {
 			return err
 		}
 	}
@@ -326,7 +339,7 @@ func (a *API) addGroupParticipants(w http.ResponseWriter, r *http.Request, p *au
 	if err != nil {
 		return err
 	}
-	members, err := a.resolveMembers(r.Context(), p, g, names)
+	members, err := a.resolveMembers(r.Context(), p, g, "participants", names)
 	if err != nil {
 		a.log.Error("Specified participant does not exist", "group", g.ID)
 		return err
@@ -362,7 +375,7 @@ func (a *API) removeGroupParticipants(w http.ResponseWriter, r *http.Request, p 
 	if err != nil {
 		return err
 	}
-	members, err := a.resolveMembers(r.Context(), p, g, names)
+	members, err := a.resolveMembers(r.Context(), p, g, "participants", names)
 	if err != nil {
 		return err
 	}
@@ -425,10 +438,21 @@ func (a *API) isGroupParticipant(w http.ResponseWriter, r *http.Request, p *auth
 
 // leaveGroup is DELETE /sapi/usersGroup/{groupId}/leave: the caller stops
 // being a participant.
+//
+// A participant may always leave, whether or not the group is of a domain
+// the caller sees (a membership made before tenants were kept apart); to a
+// caller who is not a participant, a group it cannot see does not exist.
 func (a *API) leaveGroup(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	g, err := a.visibleGroup(r, p)
+	id, err := pathID(r, "groupId", "group")
 	if err != nil {
 		return err
+	}
+	g, err := a.st.GetGroup(r.Context(), id)
+	if err != nil {
+		return storeErr(err, "group")
+	}
+	if p.UserID == "" {
+		return forbidden("clients are in no group")
 	}
 	if err := a.st.RemoveGroupMember(r.Context(), g.ID, p.UserID); err != nil {
 		if errors.Is(err, store.ErrNotFound) {

@@ -102,6 +102,23 @@ func (a *API) directoryJSON(ctx context.Context, names domainNames, u *store.Use
 		Alias: u.Alias, URI: auth.UserURI(u.ID)}, nil
 }
 
+// callableJSON is a user as a caller who may not see it learns of it: the
+// id, the name it is called by, its domain and URI.
+type callableJSON struct {
+	ID       string `json:"id"`
+	Domain   string `json:"domain"`
+	Username string `json:"username"`
+	URI      string `json:"uri"`
+}
+
+func (a *API) callableJSON(ctx context.Context, u *store.User) (*callableJSON, error) {
+	dn, err := a.domainName(ctx, domainNames{}, u.DomainID)
+	if err != nil {
+		return nil, err
+	}
+	return &callableJSON{ID: u.ID, Domain: dn, Username: u.Username, URI: auth.UserURI(u.ID)}, nil
+}
+
 // userView writes u as p may see it: whole for admins of its domain and for
 // the user itself, the directory fields for users of the same domain.
 func (a *API) userView(ctx context.Context, names domainNames, p *auth.Principal, u *store.User) (any, error) {
@@ -247,13 +264,14 @@ func (a *API) resolveUser(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	if err != nil {
 		return err
 	}
-	// Users of other domains are reachable by username@domain, so resolving
-	// one shows the directory fields only.
+	// Users of other domains are reachable by username@domain (the seeds'
+	// domain visibility), but not visible: resolving one, or anyone for an
+	// anonymous visitor, shows what it takes to call them and nothing else.
 	var v any
-	if a.canSee(r.Context(), p, u) {
+	if a.canSee(r.Context(), p, u) && !p.IsAnonymous() {
 		v, err = a.userView(r.Context(), domainNames{}, p, u)
 	} else {
-		v, err = a.directoryJSON(r.Context(), domainNames{}, u)
+		v, err = a.callableJSON(r.Context(), u)
 	}
 	if err != nil {
 		return err
@@ -450,6 +468,11 @@ func (a *API) editUser(w http.ResponseWriter, r *http.Request, p *auth.Principal
 	u, err := a.visibleUser(r, p)
 	if err != nil {
 		return err
+	}
+	if p.IsAnonymous() {
+		// A visitor taking an alias or a name would capture the calls
+		// meant for it: anonymous users change nothing of their record.
+		return forbidden("anonymous users cannot change their user")
 	}
 	if !p.IsAdmin() && u.ID != p.UserID {
 		return forbidden("you may only change your own user")
