@@ -5,12 +5,11 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"path"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/openwac/wac/internal/origin"
 	"github.com/openwac/wac/internal/store"
 )
 
@@ -251,9 +250,10 @@ func NewClientSecret() (secret, hash string) {
 }
 
 // AnonymousGrant logs an anonymous visitor into the domain that "@name"
-// designates: the domain of that name, or else the first domain (by name)
-// whose origins match it or the request's Origin. The domain must have
-// enableAnonymous; the session lasts anonymousExpiration.
+// designates: the domain of that name, or else the domain whose origins
+// match it or the request's Origin most specifically (see package origin).
+// The domain must have enableAnonymous; the session lasts
+// anonymousExpiration.
 func (s *Service) AnonymousGrant(ctx context.Context, username string, info LoginInfo) (*TokenPair, error) {
 	if !strings.HasPrefix(username, "@") || len(username) < 2 {
 		return nil, grantErr("invalid_request", `username must have the form "@domain" for the anonymous grant`)
@@ -300,7 +300,7 @@ func (s *Service) AnonymousGrant(ctx context.Context, username string, info Logi
 	return pair, nil
 }
 
-func (s *Service) anonymousDomain(ctx context.Context, name, origin string) (*store.Domain, error) {
+func (s *Service) anonymousDomain(ctx context.Context, name, originHeader string) (*store.Domain, error) {
 	d, err := s.st.GetDomainByName(ctx, name)
 	if err == nil {
 		if d.EnableAnonymous {
@@ -315,37 +315,29 @@ func (s *Service) anonymousDomain(ctx context.Context, name, origin string) (*st
 	if err != nil {
 		return nil, fmt.Errorf("list domains: %w", err)
 	}
-	originHost := origin
-	if i := strings.Index(originHost, "://"); i >= 0 {
-		originHost = originHost[i+3:]
-	}
-	originHost, _, _ = strings.Cut(originHost, ":")
+	// The most specific pattern wins (an exact host over a wildcard, a
+	// longer wildcard over a shorter, the system admin's globs and "*"
+	// last), so that a catch-all never takes visitors another domain names.
+	var best *store.Domain
+	bestRank := -1
 	for _, d := range domains {
 		if !d.EnableAnonymous {
 			continue
 		}
-		for _, pattern := range d.Origins {
-			if MatchOrigin(pattern, name) || originHost != "" && MatchOrigin(pattern, originHost) {
-				return d, nil
+		for _, raw := range d.Origins {
+			p, err := origin.Parse(raw)
+			if err != nil {
+				continue // written before patterns were checked: matches nothing
+			}
+			if !p.MatchName(name) && (originHeader == "" || !p.MatchOrigin(originHeader)) {
+				continue
+			}
+			if rank := p.Specificity(); rank > bestRank {
+				best, bestRank = d, rank
 			}
 		}
 	}
-	return nil, nil
-}
-
-// MatchOrigin matches a domain's origins pattern: a glob where * stands for
-// any run of characters ("*.quobis.com", "demo.quobis.*"), or a regular
-// expression when it starts with ^.
-func MatchOrigin(pattern, value string) bool {
-	if pattern == "" || value == "" {
-		return false
-	}
-	if strings.HasPrefix(pattern, "^") {
-		re, err := regexp.Compile(pattern)
-		return err == nil && re.MatchString(value)
-	}
-	ok, err := path.Match(strings.ToLower(pattern), strings.ToLower(value))
-	return err == nil && ok
+	return best, nil
 }
 
 // failureWindow counts failed logins per account in a sliding window.

@@ -14,10 +14,11 @@ import (
 	"io"
 	"net"
 	"os"
-	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/openwac/wac/internal/origin"
 
 	"github.com/openwac/wac/internal/logging"
 )
@@ -96,7 +97,7 @@ type HTTP struct {
 	DDoSProtection    bool     `yaml:"ddosProtection" doc:"per-IP request rate limiting (429 when exceeded)"`
 	RPS               float64  `yaml:"rps" doc:"requests per second per client IP on the API"`
 	RPSHigh           float64  `yaml:"rpsHigh" doc:"requests per second per client IP on the web app's files"`
-	CORSDomains       string   `yaml:"corsDomains" doc:"allowed cross origins: host names joined by a vertical bar, or a regular expression; empty = same origin only"`
+	CORSDomains       string   `yaml:"corsDomains" doc:"allowed cross origins: host patterns joined by a vertical bar (app.example.com = https on 443 only, *.example.com, http://localhost:5173), parts that are not host patterns being regular expressions on the host; empty = same origin only"`
 	TrustedProxies    []string `yaml:"trustedProxies" doc:"peers (CIDR) whose forwarded-for header is believed"`
 }
 
@@ -284,8 +285,8 @@ func (c *Config) Validate() error {
 		bad("http.rps", "rps and rpsHigh must be positive when ddosProtection is on")
 	}
 	if c.HTTP.CORSDomains != "" {
-		if _, err := regexp.Compile(c.HTTP.CORSDomains); err != nil {
-			bad("http.corsDomains", "not a valid pattern: %v", err)
+		if _, err := origin.CORS(c.HTTP.CORSDomains); err != nil {
+			bad("http.corsDomains", "%v", err)
 		}
 	}
 	for _, p := range c.HTTP.TrustedProxies {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/openwac/wac/internal/auth"
+	"github.com/openwac/wac/internal/origin"
 	"github.com/openwac/wac/internal/store"
 )
 
@@ -182,17 +183,8 @@ func (a *API) applyDomainBody(ctx context.Context, p *auth.Principal, scope []st
 	default:
 		d.ParentID = p.DomainID // domain admins create below their domain
 	}
-	d.Origins = d.Origins[:0]
-	for i, o := range body.Origins {
-		if o == nil || *o == "" {
-			continue // the seeds list [null] for no origins
-		}
-		if strings.HasPrefix(*o, "^") {
-			if _, err := regexp.Compile(*o); err != nil {
-				return invalid("origins", "item %d is not a valid regular expression: %v", i, err)
-			}
-		}
-		d.Origins = append(d.Origins, *o)
+	if err := a.applyOrigins(ctx, scope, body.Origins, d); err != nil {
+		return err
 	}
 	d.EnableAnonymous = body.EnableAnonymous != nil && *body.EnableAnonymous
 	d.AnonymousExpiration = 0
@@ -221,6 +213,61 @@ func (a *API) applyDomainBody(ctx context.Context, p *auth.Principal, scope []st
 			}
 		}
 		d.Services[svc] = list
+	}
+	return nil
+}
+
+// applyOrigins validates a domain's origins: the patterns that send
+// anonymous visitors to it. A domain's patterns may not overlap another
+// domain's, or one tenant would take the visitors meant for another; the
+// admins of tenants write exact patterns only (a host, *.host below a
+// registered name, scheme://host:port), and only the system's admins the
+// seeds' globs, "*" and regular expressions, which cannot be compared and
+// rank below every exact pattern when a visitor is placed.
+func (a *API) applyOrigins(ctx context.Context, scope []string, items []*string, d *store.Domain) error {
+	var patterns []origin.Pattern
+	var index []int // the item each pattern was
+	d.Origins = d.Origins[:0]
+	for i, o := range items {
+		if o == nil || *o == "" {
+			continue // the seeds list [null] for no origins
+		}
+		p, err := origin.Parse(*o)
+		if err != nil {
+			return invalid("origins", "item %d: %v", i, err)
+		}
+		if scope != nil && !p.Simple() {
+			return fieldErr(http.StatusForbidden, "origins", "item %d (%s): only the system's admins write patterns with * or regular expressions; write a host, *.host or scheme://host:port", i, quote(*o))
+		}
+		if scope != nil && p.Broad() {
+			return fieldErr(http.StatusForbidden, "origins", "item %d (%s) covers a whole top-level domain; name a domain below it", i, quote(*o))
+		}
+		patterns = append(patterns, p)
+		index = append(index, i)
+		d.Origins = append(d.Origins, *o)
+	}
+	if len(patterns) == 0 {
+		return nil
+	}
+	domains, err := a.st.ListDomains(ctx)
+	if err != nil {
+		return err
+	}
+	for _, other := range domains {
+		if other.ID == d.ID {
+			continue
+		}
+		for _, raw := range other.Origins {
+			q, err := origin.Parse(raw)
+			if err != nil || !q.Simple() {
+				continue
+			}
+			for i, p := range patterns {
+				if p.Simple() && p.Overlaps(q) {
+					return fieldErr(http.StatusConflict, "origins", "item %d (%s) overlaps the origins of another domain", index[i], quote(p.String()))
+				}
+			}
+		}
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/metrics"
+	"github.com/openwac/wac/internal/origin"
 )
 
 // ClientIPs finds a request's real client address: the peer, or, when the
@@ -159,33 +159,22 @@ func (l *limiter) sweep(now time.Time) {
 
 // cors answers cross-origin requests from the corsDomains allow-list.
 type cors struct {
-	allowed *regexp.Regexp // nil: same origin only
+	allowed origin.List // empty: same origin only
 }
 
 func newCORS(pattern string) (*cors, error) {
-	if pattern == "" {
-		return &cors{}, nil
-	}
-	re, err := regexp.Compile(`^(?:` + pattern + `)$`)
+	l, err := origin.CORS(pattern)
 	if err != nil {
 		return nil, fmt.Errorf("http.corsDomains: %w", err)
 	}
-	return &cors{allowed: re}, nil
+	return &cors{allowed: l}, nil
 }
 
-// allow reports whether origin (scheme://host[:port]) is allowed.
-func (c *cors) allow(origin string) bool {
-	if c.allowed == nil || origin == "" {
-		return false
-	}
-	host := origin
-	if i := strings.Index(host, "://"); i >= 0 {
-		host = host[i+3:]
-	}
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	return c.allowed.MatchString(host)
+// allow reports whether origin (scheme://host[:port]) is allowed: exactly
+// on scheme, host and port for the host patterns of the list.
+func (c *cors) allow(o string) bool {
+	_, ok := c.allowed.MatchOrigin(o)
+	return ok
 }
 
 // middleware wraps every request: panics become 500s, the client IP is

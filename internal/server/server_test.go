@@ -229,6 +229,15 @@ func TestCORS(t *testing.T) {
 	if w.Header().Get("Access-Control-Allow-Origin") != "" {
 		t.Fatal("the pattern is not anchored")
 	}
+	// A host of the list is literal (its dots are not wildcards) and exact
+	// on scheme and port (https on 443).
+	for _, o := range []string{"https://app-example.com", "https://appxexample.com", "http://app.example.com",
+		"https://app.example.com:8443"} {
+		w = get(t, h, "GET", "/healthz", "Origin", o)
+		if w.Header().Get("Access-Control-Allow-Origin") != "" {
+			t.Fatalf("%s is allowed by app.example.com", o)
+		}
+	}
 }
 
 func TestBodyLimitHealthAndMetrics(t *testing.T) {
