@@ -448,6 +448,18 @@ func (h *Hub) attachSession(ctx context.Context, resume string, p *auth.Principa
 	}
 	u.sessions[s.ID] = s
 	h.mu.Unlock()
+	if p.IsAnonymous() && p.Expires > 0 {
+		// An anonymous user lives anonymousExpiration and its token with
+		// it (there is no refresh): its sessions end when it does.
+		t := time.AfterFunc(time.Until(time.UnixMilli(p.Expires)), func() {
+			h.log.Info("qss: ending session", "session", s.ID, "user", p.Username, "reason", "anonymous user expired")
+			s.end("your anonymous session expired")
+			h.removeSession(context.Background(), s, "expired")
+		})
+		s.mu.Lock()
+		s.expiry = t
+		s.mu.Unlock()
+	}
 	h.saveSession(ctx, s)
 	return s, false
 }
@@ -536,6 +548,9 @@ func (h *Hub) removeSession(ctx context.Context, s *Session, reason string) {
 	s.closed = true
 	for _, t := range s.timers {
 		t.Stop()
+	}
+	if s.expiry != nil {
+		s.expiry.Stop()
 	}
 	s.mu.Unlock()
 	h.leaveAllRooms(ctx, s, 480, reason)

@@ -48,6 +48,7 @@ type Session struct {
 	pending   map[string]pendingRequest // server-to-client requests awaiting answers
 	timers    []*time.Timer             // removal timers while disconnected
 	abandoned time.Time                 // when the connection dropped
+	expiry    *time.Timer               // ends an anonymous session with its user
 }
 
 // pendingRequest is a request the server sent to the client (an invitation)

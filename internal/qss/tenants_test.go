@@ -3,6 +3,8 @@ package qss_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/openwac/wac/client"
@@ -166,4 +168,115 @@ func TestPersonalRoomsOfTenants(t *testing.T) {
 			t.Fatalf("alice@globex has room %q, want alice@globex", r.Room)
 		}
 	})
+}
+
+// TestIdentityChangesEndSessions: a change of role or domain, a password
+// reset, a deletion and the expiry of an anonymous user reach the open
+// sessions at once (on any node), and the old tokens stop working.
+func TestIdentityChangesEndSessions(t *testing.T) {
+	modes(t, nil, func(t *testing.T, c *cluster) {
+		c.domain(map[string]any{"domain": "acme"})
+		c.domain(map[string]any{"domain": "shop", "enableAnonymous": true, "anonymousExpiration": 1500})
+		cases := []struct {
+			name   string
+			change func(ctx context.Context, u testUser) error
+			reason string
+		}{
+			{"role", func(ctx context.Context, u testUser) error {
+				return c.admin.API(ctx, "PATCH", "/sapi/users/"+u.ID, map[string]any{"role": "user"}, nil)
+			}, "role changed"},
+			{"domain", func(ctx context.Context, u testUser) error {
+				return c.admin.API(ctx, "PATCH", "/sapi/users/"+u.ID, map[string]any{"domain": "wac"}, nil)
+			}, "moved to another domain"},
+			{"password", func(ctx context.Context, u testUser) error {
+				var creds []struct {
+					ID   string `json:"id"`
+					Type string `json:"type"`
+				}
+				if err := c.admin.API(ctx, "GET", "/sapi/credentials?user="+u.ID, nil, &creds); err != nil {
+					return err
+				}
+				for _, cr := range creds {
+					if cr.Type == "basic" {
+						return c.admin.API(ctx, "PUT", "/sapi/credentials/"+cr.ID, map[string]any{"type": "basic", "user": u.ID,
+							"data": map[string]any{"password": "a-new-password-1"}}, nil)
+					}
+				}
+				return fmt.Errorf("no basic credential in %v", creds)
+			}, "password"},
+			{"deletion", func(ctx context.Context, u testUser) error {
+				return c.admin.API(ctx, "DELETE", "/sapi/users/"+u.ID, nil, nil)
+			}, "deleted"},
+		}
+		for i, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				ctx := tctx(t)
+				cl, u := c.domainUser(i+1, "acme", fmt.Sprintf("boss%d", i), "admin")
+				conn := connect(t, cl)
+				if err := tc.change(ctx, u); err != nil {
+					t.Fatal(err)
+				}
+				ev, err := conn.WaitEvent(ctx, "sessionEnded")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(string(ev.Payload), tc.reason) {
+					t.Fatalf("sessionEnded %s, want the reason %q", ev.Payload, tc.reason)
+				}
+				select {
+				case <-conn.Done():
+				case <-ctx.Done():
+					t.Fatal("the session stayed open")
+				}
+				// The old token is refused at once, on every node.
+				for _, url := range c.urls {
+					if code := apiStatus(t, url, cl.AccessToken()); code != http.StatusUnauthorized {
+						t.Fatalf("the old token on %s: %d, want 401", url, code)
+					}
+				}
+			})
+		}
+		t.Run("anonymous expiry", func(t *testing.T) {
+			ctx := tctx(t)
+			visitor, err := client.LoginAnonymous(ctx, c.urls[len(c.urls)-1], "@shop")
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn := connect(t, visitor)
+			if _, err := conn.Request(ctx, "createRoom", map[string]any{}, nil); err != nil {
+				t.Fatalf("before expiry: %v", err)
+			}
+			ev, err := conn.WaitEvent(ctx, "sessionEnded")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(ev.Payload), "expired") {
+				t.Fatalf("sessionEnded %s", ev.Payload)
+			}
+			select {
+			case <-conn.Done():
+			case <-ctx.Done():
+				t.Fatal("the expired visitor's session stayed open")
+			}
+			if _, err := visitor.Connect(ctx, client.ConnectOptions{}); err == nil {
+				t.Fatal("the expired visitor connected again")
+			}
+		})
+	})
+}
+
+// apiStatus is the status of GET /sapi/users/me with token on the node at url.
+func apiStatus(t *testing.T, url, token string) int {
+	t.Helper()
+	req, err := http.NewRequest("GET", url+"/sapi/users/me", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -530,6 +530,18 @@ func (a *API) editUser(w http.ResponseWriter, r *http.Request, p *auth.Principal
 		return storeErr(err, "user")
 	}
 	a.auth.InvalidateUser(u.ID)
+	if u.Role != before.Role || u.DomainID != before.DomainID {
+		// Rights come with the role and the domain: the user's tokens and
+		// open sessions end, and the next login has the new ones.
+		reason := "your role changed"
+		if u.DomainID != before.DomainID {
+			reason = "you were moved to another domain"
+		}
+		if err := a.auth.RevokeUser(context.WithoutCancel(r.Context()), u.ID, reason); err != nil {
+			return err
+		}
+		a.log.Info("user signed out everywhere", "user", u.Username, "id", u.ID, "reason", reason, "by", p.Username)
+	}
 	j, err := a.userJSON(r.Context(), domainNames{}, u)
 	if err != nil {
 		return err
