@@ -39,6 +39,7 @@ type Rooms struct {
 	Bitrate                   int  `yaml:"bitrate" doc:"the room object's bitrate (kbps) announced to clients"`
 	IdleTimeout               int  `yaml:"idleTimeout" doc:"milliseconds after which a room nobody is in is destroyed, 0 = never (rooms live until destroyed)"`
 	TokenTTL                  int  `yaml:"tokenTtl" doc:"seconds a room token (media grant) is valid"`
+	MaxPerUser                int  `yaml:"maxPerUser" doc:"rooms one user may have open at once on a node (created and not destroyed), 0 = no limit; more are refused with 429"`
 }
 
 // ConferenceState is the seeds' conferenceState service configuration.
@@ -91,7 +92,7 @@ func defaultSignaling(c *Config) {
 	c.QSS = QSS{PingInterval: 20000, PingTimeout: 10000, MaxFrameBytes: 64 << 10, RequestRate: 20, SendQueue: 512}
 	// A dropped connection keeps its calls for 10 s (the seeds say 0 for
 	// rooms): a network blip or a page reload resumes the call.
-	c.Rooms = Rooms{SetOwner: true, ParticipantsLimit: 100, Bitrate: 1024, TokenTTL: 86400, RemoveAfter: 10000}
+	c.Rooms = Rooms{SetOwner: true, ParticipantsLimit: 100, Bitrate: 1024, TokenTTL: 86400, RemoveAfter: 10000, MaxPerUser: 100}
 	c.ConferenceState = ConferenceState{AllowInvitesWhileInCall: true}
 	c.Invites = Invites{Basic: InvitesBasic{RemoveAfter: 10000, ResolveGroups: true, LegacyUserGroupResolution: true}}
 	c.Watchdog = Watchdog{Invites: WatchdogInvites{Enabled: true, Period: 5000, Expiration: 60000}}
@@ -130,6 +131,9 @@ func (c *Config) validateSignaling(bad func(key, format string, args ...any)) {
 	}
 	if c.Rooms.IdleTimeout < 0 {
 		bad("rooms.idleTimeout", "must not be negative")
+	}
+	if c.Rooms.MaxPerUser < 0 {
+		bad("rooms.maxPerUser", "must not be negative (0 = no limit)")
 	}
 	if c.Rooms.TokenTTL < 60 {
 		bad("rooms.tokenTtl", "must be at least 60 seconds")

@@ -24,14 +24,43 @@ import (
 // roomTable holds the rooms this node owns and routes operations on rooms
 // owned elsewhere to their node.
 type roomTable struct {
-	h      *Hub
-	mu     sync.Mutex
-	rooms  map[string]*room
-	owners sync.Map // room id → ownerEntry, for rooms of other nodes
+	h     *Hub
+	mu    sync.Mutex
+	rooms map[string]*room
+	// created counts the rooms of this node each user created and that
+	// still exist, for rooms.maxPerUser.
+	created map[string]int
+	owners  sync.Map // room id → ownerEntry, for rooms of other nodes
 }
 
 func newRoomTable(h *Hub) *roomTable {
-	return &roomTable{h: h, rooms: map[string]*room{}}
+	return &roomTable{h: h, rooms: map[string]*room{}, created: map[string]int{}}
+}
+
+// reserve counts a new room of user, unless the user has rooms.maxPerUser
+// rooms on this node already.
+func (t *roomTable) reserve(user string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if limit := t.h.cfg.Rooms.MaxPerUser; limit > 0 && t.created[user] >= limit {
+		return false
+	}
+	t.created[user]++
+	return true
+}
+
+func (t *roomTable) release(user string) {
+	t.mu.Lock()
+	t.releaseLocked(user)
+	t.mu.Unlock()
+}
+
+func (t *roomTable) releaseLocked(user string) {
+	if t.created[user] <= 1 {
+		delete(t.created, user)
+		return
+	}
+	t.created[user]--
 }
 
 // room is a conference room, on the node that owns it.
@@ -41,6 +70,7 @@ type room struct {
 	recordID string // 24-hex id of the room object and of its call record
 	number   string
 	owner    string
+	creator  string // the user who created it, for rooms.maxPerUser
 	// domainID is the domain of the room: its creator's. Admin rights over
 	// a room are those of admins of this domain (and of domains above it).
 	domainID string
@@ -268,8 +298,12 @@ func (t *roomTable) create(ctx context.Context, s *Session, opts createOptions, 
 		}
 		return nil, fmt.Errorf("claim room: %w", err)
 	}
+	if !t.reserve(s.User.UserID) {
+		h.kv.Delete(ctx, roomKey(id))
+		return nil, refuse(429, "you have %d rooms open, the most rooms.maxPerUser allows; destroy or leave one first", h.cfg.Rooms.MaxPerUser)
+	}
 	r := &room{
-		hub: t.h, id: id, recordID: store.NewID(), number: newNumber(), domainID: s.User.DomainID,
+		hub: t.h, id: id, recordID: store.NewID(), number: newNumber(), domainID: s.User.DomainID, creator: s.User.UserID,
 		record: opts.Record, bitrate: bitrate, limit: limit,
 		created: time.Now(), inACL: map[string]bool{}, participants: map[string]*participant{}, quickURI: quickURI,
 		users: map[string]string{}, invited: map[string]string{},
@@ -288,6 +322,7 @@ func (t *roomTable) create(ctx context.Context, s *Session, opts createOptions, 
 	if h.media != nil {
 		m, err := h.media.CreateRoom(ctx, id, MediaOptions{Bitrate: h.cfg.Media.Bitrate, Record: opts.Record})
 		if err != nil {
+			t.release(r.creator)
 			h.kv.Delete(ctx, roomKey(id))
 			return nil, fmt.Errorf("create media room: %w", err)
 		}
@@ -965,6 +1000,7 @@ func (t *roomTable) destroyLocked(r *room, by, reason string) []func() {
 	id, quick := r.id, r.quickURI
 	t.mu.Lock()
 	delete(t.rooms, id)
+	t.releaseLocked(r.creator)
 	t.mu.Unlock()
 	notify = append(notify, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -280,3 +280,35 @@ func apiStatus(t *testing.T, url, token string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestRoomsPerUserQuota: rooms.maxPerUser bounds the rooms one user keeps
+// open; destroying one makes room for another.
+func TestRoomsPerUserQuota(t *testing.T) {
+	modes(t, func(c *config.Config) { c.Rooms.MaxPerUser = 3 }, func(t *testing.T, c *cluster) {
+		ctx := tctx(t)
+		alice, _ := c.user(0, "alice")
+		bob, _ := c.user(1, "bob")
+		a, b := connect(t, alice), connect(t, bob)
+		var rooms []string
+		for range 3 {
+			f, err := a.Request(ctx, "createRoom", map[string]any{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rooms = append(rooms, decodeRoom(t, f).Room)
+		}
+		_, err := a.Request(ctx, "createRoom", map[string]any{}, nil)
+		if cancelCode(err) != 429 || !strings.Contains(err.Error(), "rooms.maxPerUser") {
+			t.Fatalf("a fourth room: %v, want 429 naming rooms.maxPerUser", err)
+		}
+		if _, err := b.Request(ctx, "createRoom", map[string]any{}, nil); err != nil {
+			t.Fatalf("another user is not limited by alice's rooms: %v", err)
+		}
+		if _, err := a.Request(ctx, "destroyRoom", map[string]any{"room": rooms[0]}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Request(ctx, "createRoom", map[string]any{}, nil); err != nil {
+			t.Fatalf("after destroying one: %v", err)
+		}
+	})
+}
