@@ -97,7 +97,7 @@ type HTTP struct {
 	RPS               float64  `yaml:"rps" doc:"requests per second per client IP on the API"`
 	RPSHigh           float64  `yaml:"rpsHigh" doc:"requests per second per client IP on the web app's files"`
 	CORSDomains       string   `yaml:"corsDomains" doc:"allowed cross origins: host names joined by a vertical bar, or a regular expression; empty = same origin only"`
-	TrustedProxies    []string `yaml:"trustedProxies" doc:"peers (CIDR) whose forwarded-for header is believed"`
+	TrustedProxies    []string `yaml:"trustedProxies" doc:"peers (CIDR) whose forwarded-for header is believed; empty = none (set it to the reverse proxy's addresses when there is one)"`
 }
 
 // Database selects and configures the store.
@@ -163,7 +163,6 @@ func Default() Config {
 			DDoSProtection:    true,
 			RPS:               50,
 			RPSHigh:           200,
-			TrustedProxies:    []string{"127.0.0.0/8", "::1/128"},
 		},
 		Database: Database{Driver: "sqlite", MaxOpenConns: 8},
 		Login: Login{
