@@ -16,8 +16,11 @@ import (
 
 // GrantError is a refused grant: Code is the RFC 6749 error code.
 type GrantError struct {
-	Code    string // invalid_request, invalid_grant, invalid_client, unauthorized_client
+	Code    string // invalid_request, invalid_grant, invalid_client, unauthorized_client, too_many_requests
 	Message string
+	// RetryAfter, when set, is how long the client must wait before trying
+	// again (too_many_requests: HTTP 429 with Retry-After).
+	RetryAfter time.Duration
 }
 
 func (e *GrantError) Error() string { return e.Message }
@@ -42,7 +45,10 @@ func (s *Service) SplitUsername(full string) (username, domain string) {
 	return full, strings.ToLower(s.cfg.DefaultDomain)
 }
 
-// PasswordGrant logs a user in with username@domain and password.
+// PasswordGrant logs a user in with username@domain and password. An
+// account, or a client address, that failed too often waits before its next
+// attempt: attempts made earlier are refused (too_many_requests) without
+// looking the user up or hashing the password.
 func (s *Service) PasswordGrant(ctx context.Context, fullName, password string, info LoginInfo) (*TokenPair, error) {
 	if fullName == "" {
 		return nil, grantErr("invalid_request", "username is required")
@@ -51,6 +57,27 @@ func (s *Service) PasswordGrant(ctx context.Context, fullName, password string, 
 		return nil, grantErr("invalid_request", "password is required")
 	}
 	username, domainName := s.SplitUsername(fullName)
+	ticket, refused := s.guard.admit(username+"@"+domainName, info.ClientIP, s.now())
+	if refused != nil {
+		s.log.Debug("login refused", "user", username+"@"+domainName, "ip", info.ClientIP, "reason", refused.Message)
+		return nil, refused
+	}
+	pair, err := s.passwordLogin(ctx, username, domainName, password, info)
+	var ge *GrantError
+	switch {
+	case err == nil:
+		ticket.succeeded()
+	case errors.As(err, &ge) && ge.Code == "invalid_grant":
+		ticket.failed()
+	default:
+		ticket.aborted()
+	}
+	return pair, err
+}
+
+// passwordLogin checks the password of username@domainName and issues the
+// tokens.
+func (s *Service) passwordLogin(ctx context.Context, username, domainName, password string, info LoginInfo) (*TokenPair, error) {
 	user, domain, hash, err := s.findLogin(ctx, username, domainName)
 	if err != nil {
 		return nil, err
@@ -58,7 +85,9 @@ func (s *Service) PasswordGrant(ctx context.Context, fullName, password string, 
 	if hash == "" {
 		// Spend the same time as a real check, so that response times do not
 		// tell which usernames exist.
-		s.hasher.Verify(ctx, s.dummy(ctx), password)
+		if _, err := s.hasher.Verify(ctx, s.dummy(ctx), password); err != nil && !errors.Is(err, ErrBadHash) {
+			return nil, err
+		}
 		s.loginFailed(ctx, username+"@"+domainName, domain, "", info, "unknown user")
 		return nil, grantErr("invalid_grant", "invalid username or password")
 	}

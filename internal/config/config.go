@@ -114,6 +114,13 @@ type Login struct {
 	LimitRateSeconds int    `yaml:"limitRateSeconds" doc:"window of the failed-login alarm"`
 	RequestHeader    string `yaml:"requestHeader" doc:"header with the client's real IP (empty = X-Forwarded-For)"`
 	SendStatic       bool   `yaml:"sendStatic" doc:"hand anonymous sessions a free ims credential"`
+
+	// Throttling of password guessing (not in the seeds).
+	AccountFailures int `yaml:"accountFailures" doc:"failed logins of one account (user@domain, existing or not) after which its next attempts wait (429), 0 = off"`
+	AddressFailures int `yaml:"addressFailures" doc:"failed logins from one client address after which its next attempts wait (429), 0 = off"`
+	FailureWindow   int `yaml:"failureWindow" doc:"seconds without a failed login, once any wait has run out, after which an account's or address's failures are forgotten"`
+	RetryDelay      int `yaml:"retryDelay" doc:"seconds of the first wait; each further failure doubles it"`
+	MaxRetryDelay   int `yaml:"maxRetryDelay" doc:"seconds the wait grows to at most"`
 }
 
 // OAuth2Provider holds the seeds' oauth2provider options.
@@ -168,6 +175,11 @@ func Default() Config {
 		Login: Login{
 			LimitRateUnits:   5,
 			LimitRateSeconds: 10,
+			AccountFailures:  5,
+			AddressFailures:  20,
+			FailureWindow:    900,
+			RetryDelay:       1,
+			MaxRetryDelay:    900,
 		},
 		OAuth2Provider: OAuth2Provider{
 			MaxTokens:              0,
@@ -310,6 +322,7 @@ func (c *Config) Validate() error {
 	if c.Login.LimitRateUnits > 0 && c.Login.LimitRateSeconds <= 0 {
 		bad("login.limitRateSeconds", "must be positive when limitRateUnits is set")
 	}
+	c.validateLogin(bad)
 	if c.OAuth2Provider.MaxTokens < 0 {
 		bad("oauth2provider.maxTokens", "must not be negative")
 	}
@@ -328,6 +341,29 @@ func (c *Config) Validate() error {
 	c.validateMedia(bad)
 	c.validateSignaling(bad)
 	return errors.Join(errs...)
+}
+
+// validateLogin checks the login throttle's keys.
+func (c *Config) validateLogin(bad func(key, format string, args ...any)) {
+	l := &c.Login
+	if l.AccountFailures < 0 {
+		bad("login.accountFailures", "%d is negative (0 = off)", l.AccountFailures)
+	}
+	if l.AddressFailures < 0 {
+		bad("login.addressFailures", "%d is negative (0 = off)", l.AddressFailures)
+	}
+	if l.AccountFailures == 0 && l.AddressFailures == 0 {
+		return
+	}
+	if l.FailureWindow <= 0 {
+		bad("login.failureWindow", "%d s is not positive", l.FailureWindow)
+	}
+	if l.RetryDelay <= 0 {
+		bad("login.retryDelay", "%d s is not positive", l.RetryDelay)
+	}
+	if l.MaxRetryDelay < l.RetryDelay {
+		bad("login.maxRetryDelay", "%d s is less than login.retryDelay (%d s)", l.MaxRetryDelay, l.RetryDelay)
+	}
 }
 
 // HasRole reports whether this node runs role.
