@@ -317,7 +317,9 @@ func (s *Service) RevokeOtherGrants(ctx context.Context, userID, keep, reason st
 	return s.revokeGrants(ctx, userID, drop, reason)
 }
 
-// Cleanup removes expired tokens and anonymous users; run it periodically.
+// Cleanup removes expired tokens and anonymous users, writes the summaries
+// of failed logins whose window ended, and keeps the newest
+// login.maxFailedLoginRows 'Failed login' stats; run it periodically.
 func (s *Service) Cleanup(ctx context.Context) error {
 	now := s.now().UnixMilli()
 	if n, err := s.st.DeleteExpiredTokens(ctx, now); err != nil {
@@ -331,7 +333,14 @@ func (s *Service) Cleanup(ctx context.Context) error {
 		s.log.Debug("removed expired anonymous users", "count", n)
 	}
 	s.cache.sweep(s.now())
-	s.guard.sweep(s.now())
+	s.writeStats(ctx, s.guard.sweep(s.now()))
+	if keep := s.cfg.Login.MaxFailedLoginRows; keep > 0 {
+		if n, err := s.st.PruneStats(ctx, "Login", "Failed login", keep); err != nil {
+			return fmt.Errorf("remove old failed-login stats: %w", err)
+		} else if n > 0 {
+			s.log.Debug("removed old failed-login stats", "count", n, "kept", keep)
+		}
+	}
 	return nil
 }
 

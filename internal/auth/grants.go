@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/openwac/wac/internal/store"
 )
@@ -50,16 +51,16 @@ func (s *Service) SplitUsername(full string) (username, domain string) {
 // attempt: attempts made earlier are refused (too_many_requests) without
 // looking the user up or hashing the password.
 func (s *Service) PasswordGrant(ctx context.Context, fullName, password string, info LoginInfo) (*TokenPair, error) {
-	if fullName == "" {
-		return nil, grantErr("invalid_request", "username is required")
+	if err := checkUsername(fullName); err != nil {
+		return nil, err
 	}
 	if password == "" {
-		return nil, grantErr("invalid_request", "password is required")
+		return nil, grantErr("invalid_request", `field "password": is required`)
 	}
 	username, domainName := s.SplitUsername(fullName)
 	ticket, refused := s.guard.admit(username+"@"+domainName, info.ClientIP, s.now())
 	if refused != nil {
-		s.log.Debug("login refused", "user", username+"@"+domainName, "ip", info.ClientIP, "reason", refused.Message)
+		s.log.Debug("login refused", "user", clip(username+"@"+domainName), "ip", info.ClientIP, "reason", refused.Message)
 		return nil, refused
 	}
 	pair, err := s.passwordLogin(ctx, username, domainName, password, info)
@@ -284,8 +285,11 @@ func NewClientSecret() (secret, hash string) {
 // whose origins match it or the request's Origin. The domain must have
 // enableAnonymous; the session lasts anonymousExpiration.
 func (s *Service) AnonymousGrant(ctx context.Context, username string, info LoginInfo) (*TokenPair, error) {
+	if err := checkUsername(username); err != nil {
+		return nil, err
+	}
 	if !strings.HasPrefix(username, "@") || len(username) < 2 {
-		return nil, grantErr("invalid_request", `username must have the form "@domain" for the anonymous grant`)
+		return nil, grantErr("invalid_request", `field "username": must have the form "@domain" for the anonymous grant`)
 	}
 	d, err := s.anonymousDomain(ctx, strings.ToLower(username[1:]), info.Origin)
 	if err != nil {
@@ -293,7 +297,7 @@ func (s *Service) AnonymousGrant(ctx context.Context, username string, info Logi
 	}
 	if d == nil {
 		s.count("anonymous", false)
-		return nil, grantErr("invalid_grant", "no domain accepts anonymous users for %q", username)
+		return nil, grantErr("invalid_grant", "no domain accepts anonymous users for %q", clip(username))
 	}
 	ttl := time.Duration(s.cfg.OAuth2Provider.AccessTokenExpiration) * time.Second
 	if d.AnonymousExpiration > 0 {
@@ -411,33 +415,97 @@ func (f *failureWindow) add(key string, now time.Time, units int, window time.Du
 	return false, len(kept)
 }
 
-// loginFailed records a 'Failed login' stat and, when limitRateUnits
-// failures happened within limitRateSeconds, an alarm.
+// loginFailed records a 'Failed login' stat (up to failedLoginRows per
+// account and per address in a window; past that, one summary per window)
+// and raises the alarms: limitRateUnits failures of the account within
+// limitRateSeconds, and sprayAccounts different accounts failing from the
+// address within failureWindow.
 func (s *Service) loginFailed(ctx context.Context, account string, d *store.Domain, userID string, info LoginInfo, reason string) {
 	s.count("password", false)
 	domainID := ""
 	if d != nil {
 		domainID = d.ID
 	}
-	s.log.Warn("failed login", "user", account, "ip", info.ClientIP, "reason", reason)
+	shown := clip(account)
+	s.log.Warn("failed login", "user", shown, "ip", info.ClientIP, "reason", reason)
 	ctx = context.WithoutCancel(ctx)
-	if err := s.st.CreateStat(ctx, &store.Stat{
-		Service: "Login", Type: "Failed login", DomainID: domainID, UserID: userID,
-		Data: map[string]any{"username": account, "ip": info.ClientIP, "reason": reason},
-	}); err != nil {
-		s.log.Error("store failed-login stat", "err", err)
+	now := s.now()
+	write, due := s.guard.failedRow(failedLogin{account: account, shown: shown, addr: info.ClientIP, domainID: domainID, user: userID}, now)
+	if write {
+		due = append(due, &store.Stat{
+			Service: "Login", Type: "Failed login", DomainID: domainID, UserID: userID, Created: now.UnixMilli(),
+			Data: map[string]any{"username": shown, "ip": info.ClientIP, "reason": reason},
+		})
+	}
+	s.writeStats(ctx, due)
+	if alarm, n := s.guard.sprayed(info.ClientIP, account, now); alarm {
+		s.sprayAlarm(ctx, info.ClientIP, n)
 	}
 	units, secs := s.cfg.Login.LimitRateUnits, s.cfg.Login.LimitRateSeconds
-	alarm, n := s.failures.add(account, s.now(), units, time.Duration(secs)*time.Second)
+	alarm, n := s.failures.add(account, now, units, time.Duration(secs)*time.Second)
 	if !alarm {
 		return
 	}
-	msg := fmt.Sprintf("%d failed logins for %s within %d seconds", n, account, secs)
-	s.log.Warn("failed-login alarm", "user", account, "failures", n, "seconds", secs, "ip", info.ClientIP)
+	msg := fmt.Sprintf("%d failed logins for %s within %d seconds", n, shown, secs)
+	s.log.Warn("failed-login alarm", "user", shown, "failures", n, "seconds", secs, "ip", info.ClientIP)
 	if err := s.st.CreateAlarm(ctx, &store.Alarm{
 		Type: "login-failures", DomainID: domainID, UserID: userID, Message: msg,
-		Data: map[string]any{"username": account, "failures": n, "seconds": secs, "ip": info.ClientIP},
+		Data: map[string]any{"username": shown, "failures": n, "seconds": secs, "ip": info.ClientIP},
 	}); err != nil {
 		s.log.Error("store failed-login alarm", "err", err)
 	}
+}
+
+// sprayAlarm raises the alarm of one address failing logins to n different
+// accounts.
+func (s *Service) sprayAlarm(ctx context.Context, addr string, n int) {
+	secs := s.cfg.Login.FailureWindow
+	s.log.Warn("password-spraying alarm", "ip", addr, "accounts", n, "seconds", secs)
+	if err := s.st.CreateAlarm(ctx, &store.Alarm{
+		Type:    "password-spraying",
+		Message: fmt.Sprintf("failed logins to %d different accounts from %s within %d seconds", n, addr, secs),
+		Data:    map[string]any{"ip": addr, "accounts": n, "seconds": secs},
+	}); err != nil {
+		s.log.Error("store password-spraying alarm", "err", err)
+	}
+}
+
+// writeStats stores failed-login stats.
+func (s *Service) writeStats(ctx context.Context, stats []*store.Stat) {
+	for _, st := range stats {
+		if err := s.st.CreateStat(ctx, st); err != nil {
+			s.log.Error("store failed-login stat", "err", err)
+		}
+	}
+}
+
+// MaxUsernameLength is the longest username (user@domain) a grant accepts.
+const MaxUsernameLength = 320
+
+// maxShown is how much of a value the client chose is logged or stored.
+const maxShown = 128
+
+// clip shortens a value the client chose to maxShown bytes for logs and
+// records, marking the cut.
+func clip(v string) string {
+	if len(v) <= maxShown {
+		return v
+	}
+	cut := maxShown
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s...[%d more bytes]", v[:cut], len(v)-cut)
+}
+
+// checkUsername refuses a missing or overlong username before anything
+// looks it up.
+func checkUsername(v string) error {
+	if v == "" {
+		return grantErr("invalid_request", `field "username": is required`)
+	}
+	if n := utf8.RuneCountInString(v); n > MaxUsernameLength {
+		return grantErr("invalid_request", `field "username": %d characters is longer than the %d allowed`, n, MaxUsernameLength)
+	}
+	return nil
 }

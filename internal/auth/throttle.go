@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/store"
 )
 
 // maxTracked bounds each in-memory table of the login guard, so that a flood
@@ -99,8 +100,29 @@ type backoff struct {
 	last     time.Time // when the last one was let through
 }
 
+// spray is the different accounts one address failed to log into within
+// a window.
+type spray struct {
+	start    time.Time
+	accounts []uint64 // hashes, up to sprayAccounts
+	alarmed  bool
+}
+
+// rowBudget counts the 'Failed login' stats of an account or an address in
+// a window: those written one by one, and those only counted, to be
+// written as one summary when the window ends.
+type rowBudget struct {
+	start, end     time.Time
+	written        int
+	counted        int
+	first, last    time.Time // of the counted failures
+	field, value   string    // "username" or "ip", and which
+	domainID, user string
+}
+
 // loginGuard throttles password guessing, per account and per client
-// address, in this node's memory.
+// address, watches for password spraying, and bounds the failed-login stats,
+// in this node's memory.
 type loginGuard struct {
 	cfg  *config.Login
 	seed maphash.Seed
@@ -108,6 +130,9 @@ type loginGuard struct {
 	mu        sync.Mutex
 	accounts  *bounded[uint64, backoff] // by the hash of user@domain
 	addresses *bounded[string, backoff]
+	sprays    *bounded[string, spray]
+	acctRows  *bounded[uint64, rowBudget]
+	addrRows  *bounded[string, rowBudget]
 }
 
 func newLoginGuard(cfg *config.Login, limit int) *loginGuard {
@@ -119,6 +144,10 @@ func newLoginGuard(cfg *config.Login, limit int) *loginGuard {
 	g.addresses = newBounded[string](limit, func(b *backoff) time.Time {
 		return b.last.Add(g.delay(b.attempts, cfg.AddressFailures) + window)
 	})
+	g.sprays = newBounded[string](limit, func(s *spray) time.Time { return s.start.Add(window) })
+	rowsEnd := func(b *rowBudget) time.Time { return b.end }
+	g.acctRows = newBounded[uint64](limit, rowsEnd)
+	g.addrRows = newBounded[string](limit, rowsEnd)
 	return g
 }
 
@@ -218,12 +247,116 @@ func (t *loginTicket) uncountAddr() {
 	}
 }
 
-// sweep forgets expired entries.
-func (g *loginGuard) sweep(now time.Time) {
+// sprayed records that addr failed to log into account, and reports
+// whether that makes sprayAccounts different accounts within the window,
+// the first time in that window.
+func (g *loginGuard) sprayed(addr, account string, now time.Time) (alarm bool, accounts int) {
+	if addr == "" || g.cfg.SprayAccounts <= 0 {
+		return false, 0
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	sp := g.sprays.add(addr, now, nil)
+	if sp.start.IsZero() {
+		sp.start = now
+	}
+	h := g.accountKey(account)
+	if len(sp.accounts) < g.cfg.SprayAccounts && !slices.Contains(sp.accounts, h) {
+		sp.accounts = append(sp.accounts, h)
+	}
+	if len(sp.accounts) < g.cfg.SprayAccounts || sp.alarmed {
+		return false, len(sp.accounts)
+	}
+	sp.alarmed = true
+	return true, len(sp.accounts)
+}
+
+// failedLogin is a failed login as its stat records it.
+type failedLogin struct {
+	account, shown string // the account, and as logged
+	addr           string
+	domainID, user string
+}
+
+// failedRow reports whether a failed login gets a stat of its own: while
+// neither its account nor its address has written failedLoginRows in their
+// windows. Otherwise it is counted for the summary of the one that is full
+// (the account first). due lists the summaries of windows that ended.
+func (g *loginGuard) failedRow(f failedLogin, now time.Time) (write bool, due []*store.Stat) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	collect := func(b *rowBudget) {
+		if b.counted > 0 {
+			due = append(due, b.summary())
+		}
+	}
+	window := time.Duration(g.cfg.FailureWindow) * time.Second
+	open := func(b *rowBudget, field, value string) *rowBudget {
+		if b.start.IsZero() {
+			b.start, b.end, b.field, b.value = now, now.Add(window), field, value
+		}
+		return b
+	}
+	acct := open(g.acctRows.add(g.accountKey(f.account), now, func(_ uint64, b *rowBudget) { collect(b) }), "username", f.shown)
+	acct.domainID, acct.user = f.domainID, f.user
+	var addr *rowBudget
+	if f.addr != "" {
+		addr = open(g.addrRows.add(f.addr, now, func(_ string, b *rowBudget) { collect(b) }), "ip", f.addr)
+	}
+	limit := g.cfg.FailedLoginRows
+	switch {
+	case acct.written >= limit:
+		acct.count(now)
+	case addr != nil && addr.written >= limit:
+		addr.count(now)
+	default:
+		acct.written++
+		if addr != nil {
+			addr.written++
+		}
+		write = true
+	}
+	return write, due
+}
+
+func (b *rowBudget) count(now time.Time) {
+	if b.counted == 0 {
+		b.first = now
+	}
+	b.counted++
+	b.last = now
+}
+
+// summary is the stat of the failures counted but not written.
+func (b *rowBudget) summary() *store.Stat {
+	return &store.Stat{
+		Service: "Login", Type: "Failed login", DomainID: b.domainID, UserID: b.user, Created: b.last.UnixMilli(),
+		Data: map[string]any{
+			b.field: b.value, "count": b.counted, "summary": true,
+			"first": b.first.UnixMilli(), "last": b.last.UnixMilli(),
+		},
+	}
+}
+
+// sweep forgets expired entries, returning the summaries of the row
+// windows that ended.
+func (g *loginGuard) sweep(now time.Time) (due []*store.Stat) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.accounts.sweep(now, nil)
 	g.addresses.sweep(now, nil)
+	g.sprays.sweep(now, nil)
+	g.acctRows.sweep(now, func(_ uint64, b *rowBudget) {
+		if b.counted > 0 {
+			due = append(due, b.summary())
+		}
+	})
+	g.addrRows.sweep(now, func(_ string, b *rowBudget) {
+		if b.counted > 0 {
+			due = append(due, b.summary())
+		}
+	})
+	return due
 }
 
 // tooMany is the refusal of an attempt that must wait w, rounded up to

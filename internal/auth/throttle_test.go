@@ -1,12 +1,16 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/logging"
@@ -185,5 +189,30 @@ func TestLoginGuardIsBounded(t *testing.T) {
 	b.sweep(now.Add(3*time.Minute), func(k int, _ *time.Time) { dropped = append(dropped, k) })
 	if len(dropped) != 2 {
 		t.Fatalf("sweep dropped %v, want the two expired (13, 14)", dropped)
+	}
+}
+
+// What a client chose for a username is logged cut short, and an overlong
+// one is refused before anything is logged or looked up.
+func TestFailedLoginLogIsBounded(t *testing.T) {
+	s, _, _ := newTestService(t, nil)
+	var logs bytes.Buffer
+	s.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx := context.Background()
+	_, err := s.PasswordGrant(ctx, strings.Repeat("x", 100000)+"@wac", "wrong-password", LoginInfo{ClientIP: "192.0.2.1"})
+	if ge := wantCode(t, err, "invalid_request"); !strings.HasPrefix(ge.Message, `field "username": `) {
+		t.Fatalf("message %q does not name the field", ge.Message)
+	}
+	if logs.Len() != 0 {
+		t.Fatalf("a refused username was logged: %.200s", logs.String())
+	}
+	for range 3 {
+		_, err = s.PasswordGrant(ctx, strings.Repeat("é", 150)+"@wac", "wrong-password", LoginInfo{ClientIP: "192.0.2.1"})
+		wantCode(t, err, "invalid_grant")
+	}
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if len(line) > 400 || !strings.Contains(line, "more bytes]") || !utf8.ValidString(line) {
+			t.Fatalf("log line of %d bytes: %s", len(line), line)
+		}
 	}
 }

@@ -121,6 +121,10 @@ type Login struct {
 	FailureWindow   int `yaml:"failureWindow" doc:"seconds without a failed login, once any wait has run out, after which an account's or address's failures are forgotten"`
 	RetryDelay      int `yaml:"retryDelay" doc:"seconds of the first wait; each further failure doubles it"`
 	MaxRetryDelay   int `yaml:"maxRetryDelay" doc:"seconds the wait grows to at most"`
+	// Alarms and records of failed logins.
+	SprayAccounts      int `yaml:"sprayAccounts" doc:"different accounts failing logins from one client address within failureWindow that raise a password-spraying alarm, 0 = off"`
+	FailedLoginRows    int `yaml:"failedLoginRows" doc:"'Failed login' stats written per account and per client address within failureWindow; further failures are counted and written as one summary stat"`
+	MaxFailedLoginRows int `yaml:"maxFailedLoginRows" doc:"'Failed login' stats kept: the periodic cleanup removes the oldest beyond it, 0 = keep all"`
 }
 
 // OAuth2Provider holds the seeds' oauth2provider options.
@@ -173,13 +177,16 @@ func Default() Config {
 		},
 		Database: Database{Driver: "sqlite", MaxOpenConns: 8},
 		Login: Login{
-			LimitRateUnits:   5,
-			LimitRateSeconds: 10,
-			AccountFailures:  5,
-			AddressFailures:  20,
-			FailureWindow:    900,
-			RetryDelay:       1,
-			MaxRetryDelay:    900,
+			LimitRateUnits:     5,
+			LimitRateSeconds:   10,
+			AccountFailures:    5,
+			AddressFailures:    20,
+			FailureWindow:      900,
+			RetryDelay:         1,
+			MaxRetryDelay:      900,
+			SprayAccounts:      10,
+			FailedLoginRows:    10,
+			MaxFailedLoginRows: 100000,
 		},
 		OAuth2Provider: OAuth2Provider{
 			MaxTokens:              0,
@@ -352,11 +359,20 @@ func (c *Config) validateLogin(bad func(key, format string, args ...any)) {
 	if l.AddressFailures < 0 {
 		bad("login.addressFailures", "%d is negative (0 = off)", l.AddressFailures)
 	}
-	if l.AccountFailures == 0 && l.AddressFailures == 0 {
-		return
-	}
 	if l.FailureWindow <= 0 {
 		bad("login.failureWindow", "%d s is not positive", l.FailureWindow)
+	}
+	if l.SprayAccounts < 0 {
+		bad("login.sprayAccounts", "%d is negative (0 = off)", l.SprayAccounts)
+	}
+	if l.FailedLoginRows <= 0 {
+		bad("login.failedLoginRows", "%d is not positive", l.FailedLoginRows)
+	}
+	if l.MaxFailedLoginRows < 0 {
+		bad("login.maxFailedLoginRows", "%d is negative (0 = keep all)", l.MaxFailedLoginRows)
+	}
+	if l.AccountFailures == 0 && l.AddressFailures == 0 {
+		return
 	}
 	if l.RetryDelay <= 0 {
 		bad("login.retryDelay", "%d s is not positive", l.RetryDelay)

@@ -1,7 +1,9 @@
 package sapi_test
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,4 +93,164 @@ func TestLoginThrottlePerAddress(t *testing.T) {
 	e.wantThrottled(e.do("POST", "/sapi/o/token", "", passwordBody("admin@wac", adminPassword),
 		"X-Forwarded-For", "203.0.113.1"), msg, 1)
 	e.login("admin@wac", adminPassword) // the proxy itself is another address
+}
+
+type alarm struct {
+	Type    string         `json:"type"`
+	Message string         `json:"message"`
+	Data    map[string]any `json:"data"`
+}
+
+// alarmsOf lists the alarms of one type, newest first.
+func (e *env) alarmsOf(typ string) []alarm {
+	e.t.Helper()
+	var all, out []alarm
+	e.want(e.do("GET", "/sapi/alarms", e.admin, nil), 200).json(e.t, &all)
+	for _, a := range all {
+		if a.Type == typ {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// One address failing logins to login.sprayAccounts different accounts
+// raises one password-spraying alarm per failureWindow.
+func TestPasswordSprayingAlarm(t *testing.T) {
+	e := newEnv(t, "sqlite", func(c *config.Config) { c.Login.SprayAccounts, c.Login.AddressFailures = 4, 0 })
+	clock := e.fakeClock()
+	fail := func(account string) { e.want(e.grant(passwordBody(account, "wrong-password")), 400) }
+	for _, u := range []string{"user0@wac", "user1@wac", "user2@wac", "user0@wac", "USER1"} {
+		fail(u)
+	}
+	if a := e.alarmsOf("password-spraying"); len(a) != 0 {
+		t.Fatalf("alarm after 3 different accounts of 4: %+v", a)
+	}
+	fail("admin@wac")
+	a := e.alarmsOf("password-spraying")
+	if len(a) != 1 || a[0].Data["ip"] != "127.0.0.1" || a[0].Data["accounts"] != float64(4) ||
+		!strings.Contains(a[0].Message, "4 different accounts from 127.0.0.1") {
+		t.Fatalf("alarms after 4 different accounts: %+v", a)
+	}
+	for i := range 6 {
+		fail(fmt.Sprintf("more%d@wac", i))
+	}
+	if a := e.alarmsOf("password-spraying"); len(a) != 1 {
+		t.Fatalf("%d alarms within one window, want 1", len(a))
+	}
+	clock.add(time.Duration(e.srv.Config.Login.FailureWindow) * time.Second)
+	for i := range 4 {
+		fail(fmt.Sprintf("next%d@wac", i))
+	}
+	if a := e.alarmsOf("password-spraying"); len(a) != 2 {
+		t.Fatalf("%d alarms after a second window, want 2", len(a))
+	}
+}
+
+type stat struct {
+	Type    string         `json:"type"`
+	Data    map[string]any `json:"data"`
+	Created int64          `json:"created"`
+}
+
+func (e *env) failedLoginStats() []stat {
+	e.t.Helper()
+	var out []stat
+	e.want(e.do("GET", "/sapi/stats?service=Login&limit=1000", e.admin, nil), 200).json(e.t, &out)
+	return out
+}
+
+// 'Failed login' stats are written one by one up to login.failedLoginRows
+// per account and per address in a window, then counted and written as one
+// summary when the window ends; the cleanup keeps the newest
+// login.maxFailedLoginRows.
+func TestFailedLoginRowsBounded(t *testing.T) {
+	e := newEnv(t, "sqlite", func(c *config.Config) {
+		c.Login.FailedLoginRows, c.Login.MaxFailedLoginRows = 3, 6
+		c.Login.AccountFailures, c.Login.AddressFailures = 0, 0
+		c.HTTP.TrustedProxies = []string{"127.0.0.0/8"}
+	})
+	clock := e.fakeClock()
+	window := time.Duration(e.srv.Config.Login.FailureWindow) * time.Second
+	ctx := context.Background()
+	for range 10 {
+		e.want(e.grant(passwordBody("admin@wac", "wrong-password")), 400)
+	}
+	if s := e.failedLoginStats(); len(s) != 3 {
+		t.Fatalf("%d stats after 10 failures of one account, want 3", len(s))
+	}
+	clock.add(window)
+	if err := e.srv.Auth.Cleanup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := e.failedLoginStats()
+	var sum []stat
+	for _, st := range s {
+		if st.Data["summary"] == true {
+			sum = append(sum, st)
+		}
+	}
+	if len(s) != 4 || len(sum) != 1 || sum[0].Data["count"] != float64(7) || sum[0].Data["username"] != "admin@wac" {
+		t.Fatalf("stats after the window: %+v, want 3 and a summary of 7", s)
+	}
+
+	// One address naming many accounts is bounded the same way.
+	for i := range 5 {
+		e.want(e.do("POST", "/sapi/o/token", "", passwordBody(fmt.Sprintf("user%d@wac", i), "wrong-password"),
+			"X-Forwarded-For", "203.0.113.50"), 400)
+	}
+	if s := e.failedLoginStats(); len(s) != 7 {
+		t.Fatalf("%d stats after 5 failures from one address, want 7", len(s))
+	}
+	// Failures from many addresses to many accounts are written, and the
+	// cleanup keeps the newest maxFailedLoginRows.
+	clock.add(time.Second)
+	for i := range 5 {
+		e.want(e.do("POST", "/sapi/o/token", "", passwordBody(fmt.Sprintf("other%d@wac", i), "wrong-password"),
+			"X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i)), 400)
+	}
+	clock.add(window)
+	if err := e.srv.Auth.Cleanup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s = e.failedLoginStats()
+	newest := 0
+	for _, st := range s {
+		if u, _ := st.Data["username"].(string); strings.HasPrefix(u, "other") {
+			newest++
+		}
+	}
+	if len(s) != 6 || newest != 5 {
+		t.Fatalf("cleanup kept %d stats (%d of the newest 5), want 6 with the newest 5", len(s), newest)
+	}
+}
+
+// An overlong username is refused before any lookup, naming the field; a
+// long one is stored cut short.
+func TestOverlongUsername(t *testing.T) {
+	e := newEnv(t, "sqlite", nil)
+	huge := strings.Repeat("a", 100000)
+	for _, body := range []map[string]string{
+		passwordBody(huge+"@wac", "wrong-password"),
+		{"grant_type": "anonymous", "username": "@" + huge},
+	} {
+		b := e.wantErr(e.grant(body), 400, "username")
+		if !strings.Contains(b.Message, "longer than the 320 allowed") || len(b.Message) > 200 {
+			t.Fatalf("message %q", b.Message)
+		}
+	}
+	if s := e.failedLoginStats(); len(s) != 0 {
+		t.Fatalf("refused usernames were recorded: %+v", s)
+	}
+	long := strings.Repeat("b", 300) + "@wac"
+	var oe oauthErr
+	e.want(e.grant(passwordBody(long, "wrong-password")), 400).json(t, &oe)
+	if oe.Error != "invalid_grant" {
+		t.Fatalf("a 304-character username: %+v", oe)
+	}
+	s := e.failedLoginStats()
+	u, _ := s[0].Data["username"].(string)
+	if len(s) != 1 || u != strings.Repeat("b", 128)+"...[176 more bytes]" {
+		t.Fatalf("stored username %q", u)
+	}
 }
