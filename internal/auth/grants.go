@@ -283,13 +283,19 @@ func NewClientSecret() (secret, hash string) {
 // AnonymousGrant logs an anonymous visitor into the domain that "@name"
 // designates: the domain of that name, or else the first domain (by name)
 // whose origins match it or the request's Origin. The domain must have
-// enableAnonymous; the session lasts anonymousExpiration.
+// enableAnonymous; the session lasts anonymousExpiration. Attempts per
+// client address, and logins per domain, are limited within a window
+// (login.anonymousPerAddress, login.anonymousPerDomain).
 func (s *Service) AnonymousGrant(ctx context.Context, username string, info LoginInfo) (*TokenPair, error) {
 	if err := checkUsername(username); err != nil {
 		return nil, err
 	}
 	if !strings.HasPrefix(username, "@") || len(username) < 2 {
 		return nil, grantErr("invalid_request", `field "username": must have the form "@domain" for the anonymous grant`)
+	}
+	if refused := s.guard.anonymousFrom(info.ClientIP, s.now()); refused != nil {
+		s.log.Debug("anonymous login refused", "ip", info.ClientIP, "reason", refused.Message)
+		return nil, refused
 	}
 	d, err := s.anonymousDomain(ctx, strings.ToLower(username[1:]), info.Origin)
 	if err != nil {
@@ -298,6 +304,10 @@ func (s *Service) AnonymousGrant(ctx context.Context, username string, info Logi
 	if d == nil {
 		s.count("anonymous", false)
 		return nil, grantErr("invalid_grant", "no domain accepts anonymous users for %q", clip(username))
+	}
+	if refused := s.guard.anonymousInto(d.ID, d.Name, s.now()); refused != nil {
+		s.log.Debug("anonymous login refused", "domain", d.Name, "ip", info.ClientIP, "reason", refused.Message)
+		return nil, refused
 	}
 	ttl := time.Duration(s.cfg.OAuth2Provider.AccessTokenExpiration) * time.Second
 	if d.AnonymousExpiration > 0 {

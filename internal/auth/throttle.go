@@ -133,6 +133,14 @@ type loginGuard struct {
 	sprays    *bounded[string, spray]
 	acctRows  *bounded[uint64, rowBudget]
 	addrRows  *bounded[string, rowBudget]
+	anonAddr  *bounded[string, quota]
+	anonDom   *bounded[string, quota] // by domain id
+}
+
+// quota counts events in a fixed window that starts with the first.
+type quota struct {
+	start time.Time
+	n     int
 }
 
 func newLoginGuard(cfg *config.Login, limit int) *loginGuard {
@@ -148,7 +156,44 @@ func newLoginGuard(cfg *config.Login, limit int) *loginGuard {
 	rowsEnd := func(b *rowBudget) time.Time { return b.end }
 	g.acctRows = newBounded[uint64](limit, rowsEnd)
 	g.addrRows = newBounded[string](limit, rowsEnd)
+	anonWindow := time.Duration(cfg.AnonymousWindow) * time.Second
+	g.anonAddr = newBounded[string](limit, func(q *quota) time.Time { return q.start.Add(anonWindow) })
+	g.anonDom = newBounded[string](limit, func(q *quota) time.Time { return q.start.Add(anonWindow) })
 	return g
+}
+
+// take counts one event of key against limit within anonymousWindow, or
+// refuses it (what names the limit) with the wait until the window ends.
+func (g *loginGuard) take(tb *bounded[string, quota], key string, limit int, what string, now time.Time) *GrantError {
+	if limit <= 0 {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	q := tb.add(key, now, nil)
+	if q.start.IsZero() {
+		q.start = now
+	}
+	if q.n >= limit {
+		return tooMany(tb.expiry(q).Sub(now), fmt.Sprintf("%s (limit %d per %d s)", what, limit, g.cfg.AnonymousWindow))
+	}
+	q.n++
+	return nil
+}
+
+// anonymousFrom counts an anonymous login attempt from addr
+// (login.anonymousPerAddress).
+func (g *loginGuard) anonymousFrom(addr string, now time.Time) *GrantError {
+	if addr == "" {
+		return nil
+	}
+	return g.take(g.anonAddr, addr, g.cfg.AnonymousPerAddress, "too many anonymous logins from your address", now)
+}
+
+// anonymousInto counts an anonymous login into a domain
+// (login.anonymousPerDomain).
+func (g *loginGuard) anonymousInto(domainID, name string, now time.Time) *GrantError {
+	return g.take(g.anonDom, domainID, g.cfg.AnonymousPerDomain, fmt.Sprintf("too many anonymous logins into the domain %q", name), now)
 }
 
 // delay is how long after the last of attempts the next one waits: nothing
@@ -346,6 +391,8 @@ func (g *loginGuard) sweep(now time.Time) (due []*store.Stat) {
 	g.accounts.sweep(now, nil)
 	g.addresses.sweep(now, nil)
 	g.sprays.sweep(now, nil)
+	g.anonAddr.sweep(now, nil)
+	g.anonDom.sweep(now, nil)
 	g.acctRows.sweep(now, func(_ uint64, b *rowBudget) {
 		if b.counted > 0 {
 			due = append(due, b.summary())

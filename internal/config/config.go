@@ -125,6 +125,10 @@ type Login struct {
 	SprayAccounts      int `yaml:"sprayAccounts" doc:"different accounts failing logins from one client address within failureWindow that raise a password-spraying alarm, 0 = off"`
 	FailedLoginRows    int `yaml:"failedLoginRows" doc:"'Failed login' stats written per account and per client address within failureWindow; further failures are counted and written as one summary stat"`
 	MaxFailedLoginRows int `yaml:"maxFailedLoginRows" doc:"'Failed login' stats kept: the periodic cleanup removes the oldest beyond it, 0 = keep all"`
+	// Quotas of anonymous logins, each of which creates a user.
+	AnonymousPerAddress int `yaml:"anonymousPerAddress" doc:"anonymous login attempts per client address within anonymousWindow (429 beyond), 0 = unlimited"`
+	AnonymousPerDomain  int `yaml:"anonymousPerDomain" doc:"anonymous logins into one domain within anonymousWindow (429 beyond), 0 = unlimited"`
+	AnonymousWindow     int `yaml:"anonymousWindow" doc:"seconds of the anonymous-login quotas' window"`
 }
 
 // OAuth2Provider holds the seeds' oauth2provider options.
@@ -177,16 +181,19 @@ func Default() Config {
 		},
 		Database: Database{Driver: "sqlite", MaxOpenConns: 8},
 		Login: Login{
-			LimitRateUnits:     5,
-			LimitRateSeconds:   10,
-			AccountFailures:    5,
-			AddressFailures:    20,
-			FailureWindow:      900,
-			RetryDelay:         1,
-			MaxRetryDelay:      900,
-			SprayAccounts:      10,
-			FailedLoginRows:    10,
-			MaxFailedLoginRows: 100000,
+			LimitRateUnits:      5,
+			LimitRateSeconds:    10,
+			AccountFailures:     5,
+			AddressFailures:     20,
+			FailureWindow:       900,
+			RetryDelay:          1,
+			MaxRetryDelay:       900,
+			SprayAccounts:       10,
+			FailedLoginRows:     10,
+			MaxFailedLoginRows:  100000,
+			AnonymousPerAddress: 30,
+			AnonymousPerDomain:  1000,
+			AnonymousWindow:     600,
 		},
 		OAuth2Provider: OAuth2Provider{
 			MaxTokens:              0,
@@ -370,6 +377,15 @@ func (c *Config) validateLogin(bad func(key, format string, args ...any)) {
 	}
 	if l.MaxFailedLoginRows < 0 {
 		bad("login.maxFailedLoginRows", "%d is negative (0 = keep all)", l.MaxFailedLoginRows)
+	}
+	if l.AnonymousPerAddress < 0 {
+		bad("login.anonymousPerAddress", "%d is negative (0 = unlimited)", l.AnonymousPerAddress)
+	}
+	if l.AnonymousPerDomain < 0 {
+		bad("login.anonymousPerDomain", "%d is negative (0 = unlimited)", l.AnonymousPerDomain)
+	}
+	if (l.AnonymousPerAddress > 0 || l.AnonymousPerDomain > 0) && l.AnonymousWindow <= 0 {
+		bad("login.anonymousWindow", "%d s is not positive", l.AnonymousWindow)
 	}
 	if l.AccountFailures == 0 && l.AddressFailures == 0 {
 		return

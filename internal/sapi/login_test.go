@@ -254,3 +254,34 @@ func TestOverlongUsername(t *testing.T) {
 		t.Fatalf("stored username %q", u)
 	}
 }
+
+// Anonymous logins are limited per client address and per domain within
+// login.anonymousWindow; the refusal names the limit.
+func TestAnonymousQuotas(t *testing.T) {
+	e := newEnv(t, "sqlite", func(c *config.Config) {
+		c.Login.AnonymousPerAddress, c.Login.AnonymousPerDomain, c.Login.AnonymousWindow = 3, 5, 600
+		c.HTTP.TrustedProxies = []string{"127.0.0.0/8"}
+	})
+	clock := e.fakeClock()
+	e.createDomain(e.admin, map[string]any{"domain": "demo.example", "enableAnonymous": true})
+	e.createDomain(e.admin, map[string]any{"domain": "other.example", "enableAnonymous": true})
+	anon := func(domain, addr string) *response {
+		return e.do("POST", "/sapi/o/token", "", map[string]string{"grant_type": "anonymous", "username": "@" + domain},
+			"X-Forwarded-For", addr)
+	}
+	for range 3 {
+		e.want(anon("demo.example", "203.0.113.1"), 200)
+	}
+	e.wantThrottled(anon("other.example", "203.0.113.1"), "too many anonymous logins from your address (limit 3 per 600 s)", 600)
+	e.want(anon("demo.example", "203.0.113.2"), 200)
+	e.want(anon("demo.example", "203.0.113.3"), 200)
+	clock.add(100 * time.Second)
+	e.wantThrottled(anon("demo.example", "203.0.113.4"),
+		`too many anonymous logins into the domain "demo.example" (limit 5 per 600 s)`, 500)
+	e.want(anon("other.example", "203.0.113.4"), 200)
+	// Password logins are not counted.
+	e.login("admin@wac", adminPassword)
+	clock.add(500 * time.Second)
+	e.want(anon("demo.example", "203.0.113.1"), 200)
+	e.want(anon("demo.example", "203.0.113.4"), 200)
+}
