@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -209,36 +210,53 @@ func (s *Service) count(grant string, ok bool) {
 }
 
 // RefreshGrant exchanges a refresh token for new tokens of the same grant;
-// the old pair stops working.
-func (s *Service) RefreshGrant(ctx context.Context, refresh string) (*TokenPair, error) {
+// the old pair stops working. A refresh token that comes back after it was
+// exchanged is taken for a stolen copy (the thief or the owner used it
+// first): every token of its grant is revoked, the revocation is announced
+// so that the sessions opened with them close, and an alarm is raised.
+func (s *Service) RefreshGrant(ctx context.Context, refresh string, info LoginInfo) (*TokenPair, error) {
 	if refresh == "" {
-		return nil, grantErr("invalid_request", "refresh_token is required")
+		return nil, grantErr("invalid_request", `field "refresh_token": is required`)
 	}
-	t, err := s.st.GetToken(ctx, HashToken(refresh))
-	if errors.Is(err, store.ErrNotFound) || err == nil && (t.Kind != store.TokenRefresh || t.Expires <= s.now().UnixMilli()) {
-		s.count("refresh_token", false)
-		return nil, grantErr("invalid_grant", "refresh_token is invalid or expired")
+	hash := HashToken(refresh)
+	t, err := s.st.GetToken(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, s.refreshUnknown(ctx, hash, info)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up refresh token: %w", err)
+	}
+	if t.Kind != store.TokenRefresh || t.Expires <= s.now().UnixMilli() {
+		s.count("refresh_token", false)
+		return nil, errRefreshInvalid
 	}
 	var pair *TokenPair
 	var old []string
 	ttl := time.Duration(s.cfg.OAuth2Provider.AccessTokenExpiration) * time.Second
 	err = s.st.InTx(ctx, func(tx store.Store) error {
-		var err error
+		claimed, err := tx.ClaimRefreshToken(ctx, t)
+		if err != nil {
+			return err
+		}
+		if !claimed {
+			return errRefreshClaimed // exchanged at this moment by another request
+		}
 		if old, err = tx.DeleteGrant(ctx, t.GrantID); err != nil {
 			return err
 		}
-		if len(old) == 0 {
-			return grantErr("invalid_grant", "refresh_token was already used")
+		if !slices.Contains(old, hash) {
+			return errRefreshInvalid // revoked since it was looked up
 		}
 		pair, _, err = s.issue(ctx, tx, t.UserID, t.ClientID, t.GrantID, ttl, true)
 		return err
 	})
+	if errors.Is(err, errRefreshClaimed) {
+		return nil, s.refreshUnknown(ctx, hash, info)
+	}
 	if err != nil {
 		var ge *GrantError
 		if errors.As(err, &ge) {
+			s.count("refresh_token", false)
 			return nil, ge
 		}
 		return nil, fmt.Errorf("refresh: %w", err)
@@ -246,6 +264,58 @@ func (s *Service) RefreshGrant(ctx context.Context, refresh string) (*TokenPair,
 	s.cache.drop(old) // same grant, new tokens: sessions opened with it stay
 	s.count("refresh_token", true)
 	return pair, nil
+}
+
+var (
+	errRefreshInvalid = grantErr("invalid_grant", "refresh_token is invalid or expired")
+	errRefreshClaimed = errors.New("refresh token already claimed")
+)
+
+// refreshUnknown answers a refresh token that is not a live one: if it was
+// exchanged before, its grant is revoked.
+func (s *Service) refreshUnknown(ctx context.Context, hash string, info LoginInfo) error {
+	s.count("refresh_token", false)
+	used, err := s.st.GetUsedRefreshToken(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return errRefreshInvalid
+	}
+	if err != nil {
+		return fmt.Errorf("look up used refresh token: %w", err)
+	}
+	if err := s.refreshReused(context.WithoutCancel(ctx), used, info); err != nil {
+		return err
+	}
+	return grantErr("invalid_grant", "refresh_token was already used: every token of its login is revoked, log in again")
+}
+
+// refreshReused revokes the grant of a refresh token used again and
+// raises the alarm. The grant's records of used tokens go first, so that
+// further replays find nothing and raise no more alarms.
+func (s *Service) refreshReused(ctx context.Context, used *store.Token, info LoginInfo) error {
+	if err := s.st.DeleteUsedRefreshTokens(ctx, used.GrantID); err != nil {
+		return fmt.Errorf("forget used refresh tokens: %w", err)
+	}
+	if err := s.revokeGrants(ctx, used.UserID, []string{used.GrantID}, "refresh token reused"); err != nil {
+		return err
+	}
+	who, domainID := "client "+used.ClientID, ""
+	if used.UserID != "" {
+		who = "user " + used.UserID
+		if u, err := s.st.GetUser(ctx, used.UserID); err == nil {
+			if d, err := s.Domain(ctx, u.DomainID); err == nil {
+				who, domainID = u.Username+"@"+d.Name, d.ID
+			}
+		}
+	}
+	s.log.Warn("refresh token reused: its grant is revoked", "user", who, "grant", used.GrantID, "ip", info.ClientIP)
+	if err := s.st.CreateAlarm(ctx, &store.Alarm{
+		Type: "refresh-token-reuse", DomainID: domainID, UserID: used.UserID,
+		Message: fmt.Sprintf("a refresh token of %s was used again after it was exchanged (from %s): the login is revoked", who, info.ClientIP),
+		Data:    map[string]any{"grant": used.GrantID, "ip": info.ClientIP},
+	}); err != nil {
+		s.log.Error("store refresh-token-reuse alarm", "err", err)
+	}
+	return nil
 }
 
 // ClientCredentialsGrant issues an access token to a registered client.

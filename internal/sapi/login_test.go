@@ -3,10 +3,14 @@ package sapi_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/openwac/wac/internal/auth"
 	"github.com/openwac/wac/internal/config"
 )
 
@@ -284,4 +288,101 @@ func TestAnonymousQuotas(t *testing.T) {
 	clock.add(500 * time.Second)
 	e.want(anon("demo.example", "203.0.113.1"), 200)
 	e.want(anon("demo.example", "203.0.113.4"), 200)
+}
+
+// A refresh token used again after it was exchanged is taken for a stolen
+// copy: it is refused, and every token of its grant is revoked, the new
+// ones from the legitimate exchange too, with the revocation announced so
+// that open sessions close, and an alarm.
+func TestRefreshTokenReuse(t *testing.T) {
+	eachDialect(t, nil, func(t *testing.T, e *env) {
+		var mu sync.Mutex
+		var heard []auth.Revocation
+		e.srv.Auth.OnRevoke(func(r auth.Revocation) {
+			mu.Lock()
+			heard = append(heard, r)
+			mu.Unlock()
+		})
+		carol := e.createUser(e.admin, "wac", "carol", "user", "carol-password")
+		other := e.login("carol@wac", "carol-password")
+		p := e.loginPair("carol@wac", "carol-password")
+		refresh := func(token string) *response {
+			return e.grant(map[string]string{"grant_type": "refresh_token", "refresh_token": token})
+		}
+		var q tokenPair
+		e.want(refresh(p.RefreshToken), 200).json(t, &q)
+		e.want(e.do("GET", "/sapi/capabilities", q.AccessToken, nil), 200)
+
+		var oe oauthErr
+		e.want(refresh(p.RefreshToken), 400).json(t, &oe)
+		if oe.Error != "invalid_grant" || !strings.Contains(oe.Message, "already used") {
+			t.Fatalf("reused refresh token: %+v", oe)
+		}
+		e.wantErr(e.do("GET", "/sapi/capabilities", q.AccessToken, nil), 401, "")
+		e.want(refresh(q.RefreshToken), 400)
+		mu.Lock()
+		if len(heard) != 1 || heard[0].UserID != carol.ID || len(heard[0].GrantIDs) != 1 ||
+			!contains(heard[0].Hashes, auth.HashToken(q.AccessToken)) || !contains(heard[0].Hashes, auth.HashToken(q.RefreshToken)) {
+			t.Fatalf("revocations heard: %+v", heard)
+		}
+		mu.Unlock()
+		a := e.alarmsOf("refresh-token-reuse")
+		if len(a) != 1 || !strings.Contains(a[0].Message, "carol@wac") || a[0].Data["ip"] != "127.0.0.1" {
+			t.Fatalf("alarms: %+v", a)
+		}
+		// Another replay finds nothing left to revoke and raises no alarm;
+		// a token never issued is merely invalid; carol's other login stays.
+		e.want(refresh(p.RefreshToken), 400)
+		e.want(refresh(strings.Repeat("0", 64)), 400)
+		if a := e.alarmsOf("refresh-token-reuse"); len(a) != 1 {
+			t.Fatalf("%d alarms, want 1", len(a))
+		}
+		e.want(e.do("GET", "/sapi/capabilities", other, nil), 200)
+	})
+}
+
+// Two exchanges of one refresh token at once: one gets new tokens, the
+// other is a reuse, which ends the grant; nothing fails with a 500.
+func TestRefreshTokenExchangedTwiceAtOnce(t *testing.T) {
+	eachDialect(t, nil, func(t *testing.T, e *env) {
+		p := e.loginPair("admin@wac", adminPassword)
+		body := fmt.Sprintf(`{"grant_type": "refresh_token", "refresh_token": %q}`, p.RefreshToken)
+		var wg sync.WaitGroup
+		results := make([]*response, 2)
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := http.Post(e.http.URL+"/sapi/o/token", "application/json", strings.NewReader(body))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer resp.Body.Close()
+				data, _ := io.ReadAll(resp.Body)
+				results[i] = &response{status: resp.StatusCode, header: resp.Header, body: data}
+			}()
+		}
+		wg.Wait()
+		var won *tokenPair
+		reused := 0
+		for _, r := range results {
+			switch {
+			case r == nil:
+				t.Fatal("a request failed")
+			case r.status == 200:
+				won = new(tokenPair)
+				r.json(t, won)
+			case r.status == 400 && strings.Contains(string(r.body), "already used"):
+				reused++
+			default:
+				t.Fatalf("answer %d %s", r.status, r.body)
+			}
+		}
+		if won == nil || reused != 1 {
+			t.Fatalf("answers %d %s and %d %s, want one exchange and one reuse",
+				results[0].status, results[0].body, results[1].status, results[1].body)
+		}
+		e.wantErr(e.do("GET", "/sapi/capabilities", won.AccessToken, nil), 401, "")
+	})
 }

@@ -82,7 +82,7 @@ func (a *API) token(w http.ResponseWriter, r *http.Request) error {
 	case "anonymous":
 		pair, err = a.auth.AnonymousGrant(r.Context(), req.Username, info)
 	case "refresh_token":
-		pair, err = a.auth.RefreshGrant(r.Context(), req.RefreshToken)
+		pair, err = a.auth.RefreshGrant(r.Context(), req.RefreshToken, info)
 	case "client_credentials":
 		pair, err = a.auth.ClientCredentialsGrant(r.Context(), req.ClientID, req.ClientSecret)
 	case "":
