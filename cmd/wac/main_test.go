@@ -97,7 +97,7 @@ func TestAdminCommands(t *testing.T) {
 	if _, err := env.auth.PasswordGrant(context.Background(), "alice@quobis", "new-password-1", auth.LoginInfo{}); err != nil {
 		t.Fatalf("the new password does not log in: %v", err)
 	}
-	if _, err := env.auth.RefreshGrant(context.Background(), old.RefreshToken); err == nil {
+	if _, err := env.auth.RefreshGrant(context.Background(), old.RefreshToken, auth.LoginInfo{}); err == nil {
 		t.Fatal("a token of the old password survived passwd")
 	}
 	env.st.Close()

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openwac/wac/internal/config"
@@ -88,10 +89,11 @@ type Service struct {
 	perms    ttlCache[bool]
 	invalid  []func(Invalidation)
 	failures failureWindow
+	guard    *loginGuard
 
 	mu        sync.Mutex
 	listeners []func(Revocation)
-	now       func() time.Time
+	clock     atomic.Pointer[func() time.Time]
 	dummyHash string
 }
 
@@ -103,13 +105,20 @@ func New(st store.Store, cfg *config.Config, log *slog.Logger) *Service {
 		log:      log,
 		hasher:   NewHasher(cfg.Password.Memory, cfg.Password.Iterations, cfg.Password.Parallelism),
 		cacheTTL: 30 * time.Second,
-		now:      time.Now,
+		guard:    newLoginGuard(&cfg.Login, maxTracked),
 	}
+	s.SetClock(time.Now)
 	s.cache.entries = make(map[string]*cacheEntry)
 	s.caps = make(map[string]capsEntry)
 	s.failures.events = make(map[string][]time.Time)
 	return s
 }
+
+// SetClock replaces the service's clock (time.Now), so that tests can move
+// time forward: token expiry, login throttling and quotas follow it.
+func (s *Service) SetClock(now func() time.Time) { s.clock.Store(&now) }
+
+func (s *Service) now() time.Time { return (*s.clock.Load())() }
 
 // Hasher is the service's password hasher.
 func (s *Service) Hasher() *Hasher { return s.hasher }
@@ -308,7 +317,9 @@ func (s *Service) RevokeOtherGrants(ctx context.Context, userID, keep, reason st
 	return s.revokeGrants(ctx, userID, drop, reason)
 }
 
-// Cleanup removes expired tokens and anonymous users; run it periodically.
+// Cleanup removes expired tokens and anonymous users, writes the summaries
+// of failed logins whose window ended, and keeps the newest
+// login.maxFailedLoginRows 'Failed login' stats; run it periodically.
 func (s *Service) Cleanup(ctx context.Context) error {
 	now := s.now().UnixMilli()
 	if n, err := s.st.DeleteExpiredTokens(ctx, now); err != nil {
@@ -322,6 +333,14 @@ func (s *Service) Cleanup(ctx context.Context) error {
 		s.log.Debug("removed expired anonymous users", "count", n)
 	}
 	s.cache.sweep(s.now())
+	s.writeStats(ctx, s.guard.sweep(s.now()))
+	if keep := s.cfg.Login.MaxFailedLoginRows; keep > 0 {
+		if n, err := s.st.PruneStats(ctx, "Login", "Failed login", keep); err != nil {
+			return fmt.Errorf("remove old failed-login stats: %w", err)
+		} else if n > 0 {
+			s.log.Debug("removed old failed-login stats", "count", n, "kept", keep)
+		}
+	}
 	return nil
 }
 

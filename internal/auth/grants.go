@@ -5,9 +5,11 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/openwac/wac/internal/origin"
 	"github.com/openwac/wac/internal/store"
@@ -15,8 +17,11 @@ import (
 
 // GrantError is a refused grant: Code is the RFC 6749 error code.
 type GrantError struct {
-	Code    string // invalid_request, invalid_grant, invalid_client, unauthorized_client
+	Code    string // invalid_request, invalid_grant, invalid_client, unauthorized_client, too_many_requests
 	Message string
+	// RetryAfter, when set, is how long the client must wait before trying
+	// again (too_many_requests: HTTP 429 with Retry-After).
+	RetryAfter time.Duration
 }
 
 func (e *GrantError) Error() string { return e.Message }
@@ -41,15 +46,39 @@ func (s *Service) SplitUsername(full string) (username, domain string) {
 	return full, strings.ToLower(s.cfg.DefaultDomain)
 }
 
-// PasswordGrant logs a user in with username@domain and password.
+// PasswordGrant logs a user in with username@domain and password. An
+// account, or a client address, that failed too often waits before its next
+// attempt: attempts made earlier are refused (too_many_requests) without
+// looking the user up or hashing the password.
 func (s *Service) PasswordGrant(ctx context.Context, fullName, password string, info LoginInfo) (*TokenPair, error) {
-	if fullName == "" {
-		return nil, grantErr("invalid_request", "username is required")
+	if err := checkUsername(fullName); err != nil {
+		return nil, err
 	}
 	if password == "" {
-		return nil, grantErr("invalid_request", "password is required")
+		return nil, grantErr("invalid_request", `field "password": is required`)
 	}
 	username, domainName := s.SplitUsername(fullName)
+	ticket, refused := s.guard.admit(username+"@"+domainName, info.ClientIP, s.now())
+	if refused != nil {
+		s.log.Debug("login refused", "user", clip(username+"@"+domainName), "ip", info.ClientIP, "reason", refused.Message)
+		return nil, refused
+	}
+	pair, err := s.passwordLogin(ctx, username, domainName, password, info)
+	var ge *GrantError
+	switch {
+	case err == nil:
+		ticket.succeeded()
+	case errors.As(err, &ge) && ge.Code == "invalid_grant":
+		ticket.failed()
+	default:
+		ticket.aborted()
+	}
+	return pair, err
+}
+
+// passwordLogin checks the password of username@domainName and issues the
+// tokens.
+func (s *Service) passwordLogin(ctx context.Context, username, domainName, password string, info LoginInfo) (*TokenPair, error) {
 	user, domain, hash, err := s.findLogin(ctx, username, domainName)
 	if err != nil {
 		return nil, err
@@ -57,7 +86,9 @@ func (s *Service) PasswordGrant(ctx context.Context, fullName, password string, 
 	if hash == "" {
 		// Spend the same time as a real check, so that response times do not
 		// tell which usernames exist.
-		s.hasher.Verify(ctx, s.dummy(ctx), password)
+		if _, err := s.hasher.Verify(ctx, s.dummy(ctx), password); err != nil && !errors.Is(err, ErrBadHash) {
+			return nil, err
+		}
 		s.loginFailed(ctx, username+"@"+domainName, domain, "", info, "unknown user")
 		return nil, grantErr("invalid_grant", "invalid username or password")
 	}
@@ -178,36 +209,53 @@ func (s *Service) count(grant string, ok bool) {
 }
 
 // RefreshGrant exchanges a refresh token for new tokens of the same grant;
-// the old pair stops working.
-func (s *Service) RefreshGrant(ctx context.Context, refresh string) (*TokenPair, error) {
+// the old pair stops working. A refresh token that comes back after it was
+// exchanged is taken for a stolen copy (the thief or the owner used it
+// first): every token of its grant is revoked, the revocation is announced
+// so that the sessions opened with them close, and an alarm is raised.
+func (s *Service) RefreshGrant(ctx context.Context, refresh string, info LoginInfo) (*TokenPair, error) {
 	if refresh == "" {
-		return nil, grantErr("invalid_request", "refresh_token is required")
+		return nil, grantErr("invalid_request", `field "refresh_token": is required`)
 	}
-	t, err := s.st.GetToken(ctx, HashToken(refresh))
-	if errors.Is(err, store.ErrNotFound) || err == nil && (t.Kind != store.TokenRefresh || t.Expires <= s.now().UnixMilli()) {
-		s.count("refresh_token", false)
-		return nil, grantErr("invalid_grant", "refresh_token is invalid or expired")
+	hash := HashToken(refresh)
+	t, err := s.st.GetToken(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, s.refreshUnknown(ctx, hash, info)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up refresh token: %w", err)
+	}
+	if t.Kind != store.TokenRefresh || t.Expires <= s.now().UnixMilli() {
+		s.count("refresh_token", false)
+		return nil, errRefreshInvalid
 	}
 	var pair *TokenPair
 	var old []string
 	ttl := time.Duration(s.cfg.OAuth2Provider.AccessTokenExpiration) * time.Second
 	err = s.st.InTx(ctx, func(tx store.Store) error {
-		var err error
+		claimed, err := tx.ClaimRefreshToken(ctx, t)
+		if err != nil {
+			return err
+		}
+		if !claimed {
+			return errRefreshClaimed // exchanged at this moment by another request
+		}
 		if old, err = tx.DeleteGrant(ctx, t.GrantID); err != nil {
 			return err
 		}
-		if len(old) == 0 {
-			return grantErr("invalid_grant", "refresh_token was already used")
+		if !slices.Contains(old, hash) {
+			return errRefreshInvalid // revoked since it was looked up
 		}
 		pair, _, err = s.issue(ctx, tx, t.UserID, t.ClientID, t.GrantID, ttl, true)
 		return err
 	})
+	if errors.Is(err, errRefreshClaimed) {
+		return nil, s.refreshUnknown(ctx, hash, info)
+	}
 	if err != nil {
 		var ge *GrantError
 		if errors.As(err, &ge) {
+			s.count("refresh_token", false)
 			return nil, ge
 		}
 		return nil, fmt.Errorf("refresh: %w", err)
@@ -215,6 +263,58 @@ func (s *Service) RefreshGrant(ctx context.Context, refresh string) (*TokenPair,
 	s.cache.drop(old) // same grant, new tokens: sessions opened with it stay
 	s.count("refresh_token", true)
 	return pair, nil
+}
+
+var (
+	errRefreshInvalid = grantErr("invalid_grant", "refresh_token is invalid or expired")
+	errRefreshClaimed = errors.New("refresh token already claimed")
+)
+
+// refreshUnknown answers a refresh token that is not a live one: if it was
+// exchanged before, its grant is revoked.
+func (s *Service) refreshUnknown(ctx context.Context, hash string, info LoginInfo) error {
+	s.count("refresh_token", false)
+	used, err := s.st.GetUsedRefreshToken(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return errRefreshInvalid
+	}
+	if err != nil {
+		return fmt.Errorf("look up used refresh token: %w", err)
+	}
+	if err := s.refreshReused(context.WithoutCancel(ctx), used, info); err != nil {
+		return err
+	}
+	return grantErr("invalid_grant", "refresh_token was already used: every token of its login is revoked, log in again")
+}
+
+// refreshReused revokes the grant of a refresh token used again and
+// raises the alarm. The grant's records of used tokens go first, so that
+// further replays find nothing and raise no more alarms.
+func (s *Service) refreshReused(ctx context.Context, used *store.Token, info LoginInfo) error {
+	if err := s.st.DeleteUsedRefreshTokens(ctx, used.GrantID); err != nil {
+		return fmt.Errorf("forget used refresh tokens: %w", err)
+	}
+	if err := s.revokeGrants(ctx, used.UserID, []string{used.GrantID}, "refresh token reused"); err != nil {
+		return err
+	}
+	who, domainID := "client "+used.ClientID, ""
+	if used.UserID != "" {
+		who = "user " + used.UserID
+		if u, err := s.st.GetUser(ctx, used.UserID); err == nil {
+			if d, err := s.Domain(ctx, u.DomainID); err == nil {
+				who, domainID = u.Username+"@"+d.Name, d.ID
+			}
+		}
+	}
+	s.log.Warn("refresh token reused: its grant is revoked", "user", who, "grant", used.GrantID, "ip", info.ClientIP)
+	if err := s.st.CreateAlarm(ctx, &store.Alarm{
+		Type: "refresh-token-reuse", DomainID: domainID, UserID: used.UserID,
+		Message: fmt.Sprintf("a refresh token of %s was used again after it was exchanged (from %s): the login is revoked", who, info.ClientIP),
+		Data:    map[string]any{"grant": used.GrantID, "ip": info.ClientIP},
+	}); err != nil {
+		s.log.Error("store refresh-token-reuse alarm", "err", err)
+	}
+	return nil
 }
 
 // ClientCredentialsGrant issues an access token to a registered client.
@@ -253,10 +353,19 @@ func NewClientSecret() (secret, hash string) {
 // designates: the domain of that name, or else the domain whose origins
 // match it or the request's Origin most specifically (see package origin).
 // The domain must have enableAnonymous; the session lasts
-// anonymousExpiration.
+// anonymousExpiration. Attempts per client address, and logins per domain,
+// are limited within a window (login.anonymousPerAddress,
+// login.anonymousPerDomain).
 func (s *Service) AnonymousGrant(ctx context.Context, username string, info LoginInfo) (*TokenPair, error) {
+	if err := checkUsername(username); err != nil {
+		return nil, err
+	}
 	if !strings.HasPrefix(username, "@") || len(username) < 2 {
-		return nil, grantErr("invalid_request", `username must have the form "@domain" for the anonymous grant`)
+		return nil, grantErr("invalid_request", `field "username": must have the form "@domain" for the anonymous grant`)
+	}
+	if refused := s.guard.anonymousFrom(info.ClientIP, s.now()); refused != nil {
+		s.log.Debug("anonymous login refused", "ip", info.ClientIP, "reason", refused.Message)
+		return nil, refused
 	}
 	d, err := s.anonymousDomain(ctx, strings.ToLower(username[1:]), info.Origin)
 	if err != nil {
@@ -264,7 +373,11 @@ func (s *Service) AnonymousGrant(ctx context.Context, username string, info Logi
 	}
 	if d == nil {
 		s.count("anonymous", false)
-		return nil, grantErr("invalid_grant", "no domain accepts anonymous users for %q", username)
+		return nil, grantErr("invalid_grant", "no domain accepts anonymous users for %q", clip(username))
+	}
+	if refused := s.guard.anonymousInto(d.ID, d.Name, s.now()); refused != nil {
+		s.log.Debug("anonymous login refused", "domain", d.Name, "ip", info.ClientIP, "reason", refused.Message)
+		return nil, refused
 	}
 	ttl := time.Duration(s.cfg.OAuth2Provider.AccessTokenExpiration) * time.Second
 	if d.AnonymousExpiration > 0 {
@@ -374,33 +487,97 @@ func (f *failureWindow) add(key string, now time.Time, units int, window time.Du
 	return false, len(kept)
 }
 
-// loginFailed records a 'Failed login' stat and, when limitRateUnits
-// failures happened within limitRateSeconds, an alarm.
+// loginFailed records a 'Failed login' stat (up to failedLoginRows per
+// account and per address in a window; past that, one summary per window)
+// and raises the alarms: limitRateUnits failures of the account within
+// limitRateSeconds, and sprayAccounts different accounts failing from the
+// address within failureWindow.
 func (s *Service) loginFailed(ctx context.Context, account string, d *store.Domain, userID string, info LoginInfo, reason string) {
 	s.count("password", false)
 	domainID := ""
 	if d != nil {
 		domainID = d.ID
 	}
-	s.log.Warn("failed login", "user", account, "ip", info.ClientIP, "reason", reason)
+	shown := clip(account)
+	s.log.Warn("failed login", "user", shown, "ip", info.ClientIP, "reason", reason)
 	ctx = context.WithoutCancel(ctx)
-	if err := s.st.CreateStat(ctx, &store.Stat{
-		Service: "Login", Type: "Failed login", DomainID: domainID, UserID: userID,
-		Data: map[string]any{"username": account, "ip": info.ClientIP, "reason": reason},
-	}); err != nil {
-		s.log.Error("store failed-login stat", "err", err)
+	now := s.now()
+	write, due := s.guard.failedRow(failedLogin{account: account, shown: shown, addr: info.ClientIP, domainID: domainID, user: userID}, now)
+	if write {
+		due = append(due, &store.Stat{
+			Service: "Login", Type: "Failed login", DomainID: domainID, UserID: userID, Created: now.UnixMilli(),
+			Data: map[string]any{"username": shown, "ip": info.ClientIP, "reason": reason},
+		})
+	}
+	s.writeStats(ctx, due)
+	if alarm, n := s.guard.sprayed(info.ClientIP, account, now); alarm {
+		s.sprayAlarm(ctx, info.ClientIP, n)
 	}
 	units, secs := s.cfg.Login.LimitRateUnits, s.cfg.Login.LimitRateSeconds
-	alarm, n := s.failures.add(account, s.now(), units, time.Duration(secs)*time.Second)
+	alarm, n := s.failures.add(account, now, units, time.Duration(secs)*time.Second)
 	if !alarm {
 		return
 	}
-	msg := fmt.Sprintf("%d failed logins for %s within %d seconds", n, account, secs)
-	s.log.Warn("failed-login alarm", "user", account, "failures", n, "seconds", secs, "ip", info.ClientIP)
+	msg := fmt.Sprintf("%d failed logins for %s within %d seconds", n, shown, secs)
+	s.log.Warn("failed-login alarm", "user", shown, "failures", n, "seconds", secs, "ip", info.ClientIP)
 	if err := s.st.CreateAlarm(ctx, &store.Alarm{
 		Type: "login-failures", DomainID: domainID, UserID: userID, Message: msg,
-		Data: map[string]any{"username": account, "failures": n, "seconds": secs, "ip": info.ClientIP},
+		Data: map[string]any{"username": shown, "failures": n, "seconds": secs, "ip": info.ClientIP},
 	}); err != nil {
 		s.log.Error("store failed-login alarm", "err", err)
 	}
+}
+
+// sprayAlarm raises the alarm of one address failing logins to n different
+// accounts.
+func (s *Service) sprayAlarm(ctx context.Context, addr string, n int) {
+	secs := s.cfg.Login.FailureWindow
+	s.log.Warn("password-spraying alarm", "ip", addr, "accounts", n, "seconds", secs)
+	if err := s.st.CreateAlarm(ctx, &store.Alarm{
+		Type:    "password-spraying",
+		Message: fmt.Sprintf("failed logins to %d different accounts from %s within %d seconds", n, addr, secs),
+		Data:    map[string]any{"ip": addr, "accounts": n, "seconds": secs},
+	}); err != nil {
+		s.log.Error("store password-spraying alarm", "err", err)
+	}
+}
+
+// writeStats stores failed-login stats.
+func (s *Service) writeStats(ctx context.Context, stats []*store.Stat) {
+	for _, st := range stats {
+		if err := s.st.CreateStat(ctx, st); err != nil {
+			s.log.Error("store failed-login stat", "err", err)
+		}
+	}
+}
+
+// MaxUsernameLength is the longest username (user@domain) a grant accepts.
+const MaxUsernameLength = 320
+
+// maxShown is how much of a value the client chose is logged or stored.
+const maxShown = 128
+
+// clip shortens a value the client chose to maxShown bytes for logs and
+// records, marking the cut.
+func clip(v string) string {
+	if len(v) <= maxShown {
+		return v
+	}
+	cut := maxShown
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s...[%d more bytes]", v[:cut], len(v)-cut)
+}
+
+// checkUsername refuses a missing or overlong username before anything
+// looks it up.
+func checkUsername(v string) error {
+	if v == "" {
+		return grantErr("invalid_request", `field "username": is required`)
+	}
+	if n := utf8.RuneCountInString(v); n > MaxUsernameLength {
+		return grantErr("invalid_request", `field "username": %d characters is longer than the %d allowed`, n, MaxUsernameLength)
+	}
+	return nil
 }

@@ -98,7 +98,7 @@ type HTTP struct {
 	RPS               float64  `yaml:"rps" doc:"requests per second per client IP on the API"`
 	RPSHigh           float64  `yaml:"rpsHigh" doc:"requests per second per client IP on the web app's files"`
 	CORSDomains       string   `yaml:"corsDomains" doc:"allowed cross origins: host patterns joined by a vertical bar (app.example.com = https on 443 only, *.example.com, http://localhost:5173), parts that are not host patterns being regular expressions on the host; empty = same origin only"`
-	TrustedProxies    []string `yaml:"trustedProxies" doc:"peers (CIDR) whose forwarded-for header is believed"`
+	TrustedProxies    []string `yaml:"trustedProxies" doc:"peers (CIDR) whose forwarded-for header is believed; empty = none (set it to the reverse proxy's addresses when there is one)"`
 }
 
 // Database selects and configures the store.
@@ -115,6 +115,21 @@ type Login struct {
 	LimitRateSeconds int    `yaml:"limitRateSeconds" doc:"window of the failed-login alarm"`
 	RequestHeader    string `yaml:"requestHeader" doc:"header with the client's real IP (empty = X-Forwarded-For)"`
 	SendStatic       bool   `yaml:"sendStatic" doc:"hand anonymous sessions a free ims credential"`
+
+	// Throttling of password guessing (not in the seeds).
+	AccountFailures int `yaml:"accountFailures" doc:"failed logins of one account (user@domain, existing or not) after which its next attempts wait (429), 0 = off"`
+	AddressFailures int `yaml:"addressFailures" doc:"failed logins from one client address after which its next attempts wait (429), 0 = off"`
+	FailureWindow   int `yaml:"failureWindow" doc:"seconds without a failed login, once any wait has run out, after which an account's or address's failures are forgotten"`
+	RetryDelay      int `yaml:"retryDelay" doc:"seconds of the first wait; each further failure doubles it"`
+	MaxRetryDelay   int `yaml:"maxRetryDelay" doc:"seconds the wait grows to at most"`
+	// Alarms and records of failed logins.
+	SprayAccounts      int `yaml:"sprayAccounts" doc:"different accounts failing logins from one client address within failureWindow that raise a password-spraying alarm, 0 = off"`
+	FailedLoginRows    int `yaml:"failedLoginRows" doc:"'Failed login' stats written per account and per client address within failureWindow; further failures are counted and written as one summary stat"`
+	MaxFailedLoginRows int `yaml:"maxFailedLoginRows" doc:"'Failed login' stats kept: the periodic cleanup removes the oldest beyond it, 0 = keep all"`
+	// Quotas of anonymous logins, each of which creates a user.
+	AnonymousPerAddress int `yaml:"anonymousPerAddress" doc:"anonymous login attempts per client address within anonymousWindow (429 beyond), 0 = unlimited"`
+	AnonymousPerDomain  int `yaml:"anonymousPerDomain" doc:"anonymous logins into one domain within anonymousWindow (429 beyond), 0 = unlimited"`
+	AnonymousWindow     int `yaml:"anonymousWindow" doc:"seconds of the anonymous-login quotas' window"`
 }
 
 // OAuth2Provider holds the seeds' oauth2provider options.
@@ -164,12 +179,22 @@ func Default() Config {
 			DDoSProtection:    true,
 			RPS:               50,
 			RPSHigh:           200,
-			TrustedProxies:    []string{"127.0.0.0/8", "::1/128"},
 		},
 		Database: Database{Driver: "sqlite", MaxOpenConns: 8},
 		Login: Login{
-			LimitRateUnits:   5,
-			LimitRateSeconds: 10,
+			LimitRateUnits:      5,
+			LimitRateSeconds:    10,
+			AccountFailures:     5,
+			AddressFailures:     20,
+			FailureWindow:       900,
+			RetryDelay:          1,
+			MaxRetryDelay:       900,
+			SprayAccounts:       10,
+			FailedLoginRows:     10,
+			MaxFailedLoginRows:  100000,
+			AnonymousPerAddress: 30,
+			AnonymousPerDomain:  1000,
+			AnonymousWindow:     600,
 		},
 		OAuth2Provider: OAuth2Provider{
 			MaxTokens:              0,
@@ -312,6 +337,7 @@ func (c *Config) Validate() error {
 	if c.Login.LimitRateUnits > 0 && c.Login.LimitRateSeconds <= 0 {
 		bad("login.limitRateSeconds", "must be positive when limitRateUnits is set")
 	}
+	c.validateLogin(bad)
 	if c.OAuth2Provider.MaxTokens < 0 {
 		bad("oauth2provider.maxTokens", "must not be negative")
 	}
@@ -330,6 +356,47 @@ func (c *Config) Validate() error {
 	c.validateMedia(bad)
 	c.validateSignaling(bad)
 	return errors.Join(errs...)
+}
+
+// validateLogin checks the login throttle's keys.
+func (c *Config) validateLogin(bad func(key, format string, args ...any)) {
+	l := &c.Login
+	if l.AccountFailures < 0 {
+		bad("login.accountFailures", "%d is negative (0 = off)", l.AccountFailures)
+	}
+	if l.AddressFailures < 0 {
+		bad("login.addressFailures", "%d is negative (0 = off)", l.AddressFailures)
+	}
+	if l.FailureWindow <= 0 {
+		bad("login.failureWindow", "%d s is not positive", l.FailureWindow)
+	}
+	if l.SprayAccounts < 0 {
+		bad("login.sprayAccounts", "%d is negative (0 = off)", l.SprayAccounts)
+	}
+	if l.FailedLoginRows <= 0 {
+		bad("login.failedLoginRows", "%d is not positive", l.FailedLoginRows)
+	}
+	if l.MaxFailedLoginRows < 0 {
+		bad("login.maxFailedLoginRows", "%d is negative (0 = keep all)", l.MaxFailedLoginRows)
+	}
+	if l.AnonymousPerAddress < 0 {
+		bad("login.anonymousPerAddress", "%d is negative (0 = unlimited)", l.AnonymousPerAddress)
+	}
+	if l.AnonymousPerDomain < 0 {
+		bad("login.anonymousPerDomain", "%d is negative (0 = unlimited)", l.AnonymousPerDomain)
+	}
+	if (l.AnonymousPerAddress > 0 || l.AnonymousPerDomain > 0) && l.AnonymousWindow <= 0 {
+		bad("login.anonymousWindow", "%d s is not positive", l.AnonymousWindow)
+	}
+	if l.AccountFailures == 0 && l.AddressFailures == 0 {
+		return
+	}
+	if l.RetryDelay <= 0 {
+		bad("login.retryDelay", "%d s is not positive", l.RetryDelay)
+	}
+	if l.MaxRetryDelay < l.RetryDelay {
+		bad("login.maxRetryDelay", "%d s is less than login.retryDelay (%d s)", l.MaxRetryDelay, l.RetryDelay)
+	}
 }
 
 // HasRole reports whether this node runs role.

@@ -247,8 +247,11 @@ func TestUsers(t *testing.T) {
 		if byAlias.ID != bob.ID {
 			t.Fatalf("alias resolved to %+v", byAlias)
 		}
-		// Changing a user's role takes effect at once, cache or not.
+		// Changing a user's role takes effect at once, cache or not: the
+		// user's tokens end, and the next login has the new role.
 		e.want(e.do("PATCH", "/sapi/users/"+bob.ID, e.admin, map[string]any{"role": "admin"}), 200)
+		e.wantErr(e.do("GET", "/sapi/alarms", tok, nil), 401, "")
+		tok = e.login("bob@wac", "bob-password")
 		e.want(e.do("GET", "/sapi/alarms", tok, nil), 200)
 		e.wantErr(e.do("PATCH", "/sapi/users/"+bob.ID, tok, map[string]any{"role": "user"}), 403, "role")
 

@@ -10,7 +10,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/logging"
@@ -222,6 +224,61 @@ func (e *env) createDomain(token string, body map[string]any) domain {
 	var d domain
 	e.want(e.do("POST", "/sapi/domains", token, body), 201).json(e.t, &d)
 	return d
+}
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// fakeClock makes the server's authentication service (token expiry, login
+// throttling, quotas) follow a clock that the test moves.
+func (e *env) fakeClock() *fakeClock {
+	c := &fakeClock{t: time.Now()}
+	e.srv.Auth.SetClock(c.now)
+	return c
+}
+
+// passwordBody is a password grant's body.
+func passwordBody(user, password string) map[string]string {
+	return map[string]string{"grant_type": "password", "username": user, "password": password}
+}
+
+// oauthErr is the token endpoint's error answer.
+type oauthErr struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+	Code        int    `json:"code"`
+	Message     string `json:"message"`
+}
+
+// wantThrottled checks a 429 answer of the token endpoint: Retry-After is
+// secs and the message is what, then the wait.
+func (e *env) wantThrottled(r *response, what string, secs int) {
+	e.t.Helper()
+	e.want(r, http.StatusTooManyRequests)
+	var b oauthErr
+	r.json(e.t, &b)
+	want := fmt.Sprintf("%s; try again in %d s", what, secs)
+	if b.Error != "too_many_requests" || b.Code != 429 || b.Message != want || b.Description != want {
+		e.t.Fatalf("429 answer %s, want too_many_requests with message %q", r.body, want)
+	}
+	if got := r.header.Get("Retry-After"); got != fmt.Sprint(secs) {
+		e.t.Fatalf("Retry-After %q, want %d", got, secs)
+	}
 }
 
 func form(kv ...string) string {

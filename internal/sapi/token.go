@@ -4,6 +4,8 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/openwac/wac/internal/auth"
 )
@@ -80,7 +82,7 @@ func (a *API) token(w http.ResponseWriter, r *http.Request) error {
 	case "anonymous":
 		pair, err = a.auth.AnonymousGrant(r.Context(), req.Username, info)
 	case "refresh_token":
-		pair, err = a.auth.RefreshGrant(r.Context(), req.RefreshToken)
+		pair, err = a.auth.RefreshGrant(r.Context(), req.RefreshToken, info)
 	case "client_credentials":
 		pair, err = a.auth.ClientCredentialsGrant(r.Context(), req.ClientID, req.ClientSecret)
 	case "":
@@ -94,7 +96,11 @@ func (a *API) token(w http.ResponseWriter, r *http.Request) error {
 	var ge *auth.GrantError
 	if errors.As(err, &ge) {
 		status := http.StatusBadRequest
-		if ge.Code == "invalid_client" {
+		switch {
+		case ge.RetryAfter > 0:
+			status = http.StatusTooManyRequests
+			w.Header().Set("Retry-After", strconv.FormatInt(int64((ge.RetryAfter+time.Second-1)/time.Second), 10))
+		case ge.Code == "invalid_client":
 			status = http.StatusUnauthorized
 			w.Header().Set("WWW-Authenticate", `Basic realm="wac"`)
 		}

@@ -149,6 +149,7 @@ func get(t *testing.T, h http.Handler, method, path string, headers ...string) *
 func TestRateLimit(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.HTTP.RPS, cfg.HTTP.RPSHigh = 5, 50
+	cfg.HTTP.TrustedProxies = []string{"127.0.0.0/8"}
 	srv := newServer(t, cfg, nil)
 	h := srv.Handler()
 	limited := 0
@@ -179,9 +180,28 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+// With the defaults no peer is a trusted proxy: a client on loopback (or
+// anywhere) cannot pick its address with a forwarded-for header.
+func TestClientIPTrustsNoProxyByDefault(t *testing.T) {
+	ips, err := server.NewClientIPs(testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, peer := range []string{"127.0.0.1:1", "[::1]:1", "192.0.2.1:1"} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.RemoteAddr = peer
+		req.Header.Set("X-Forwarded-For", "203.0.113.5")
+		want, _, _ := net.SplitHostPort(peer)
+		if got := ips.Of(req); got != want {
+			t.Errorf("peer %s with X-Forwarded-For 203.0.113.5: got %s, want %s", peer, got, want)
+		}
+	}
+}
+
 func TestClientIP(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Login.RequestHeader = "Client-IP-Header"
+	cfg.HTTP.TrustedProxies = []string{"127.0.0.0/8", "::1/128"}
 	ips, err := server.NewClientIPs(cfg)
 	if err != nil {
 		t.Fatal(err)

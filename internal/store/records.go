@@ -174,6 +174,32 @@ func (s *SQL) ListStats(ctx context.Context, domainIDs []string, service string,
 	return out, mapErr(rows.Err())
 }
 
+// PruneStats keeps the newest keep stats of service and typ (by creation
+// time, then id) and removes the older ones.
+func (s *SQL) PruneStats(ctx context.Context, service, typ string, keep int) (int, error) {
+	if keep < 0 {
+		keep = 0
+	}
+	// The newest row that goes: it and every older one are removed.
+	var created int64
+	var id string
+	err := s.queryRow(ctx, `SELECT created, id FROM stats WHERE service = ? AND type = ?
+		ORDER BY created DESC, id DESC LIMIT 1 OFFSET ?`, service, typ, keep).Scan(&created, &id)
+	if errors.Is(mapErr(err), ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	res, err := s.exec(ctx, `DELETE FROM stats WHERE service = ? AND type = ? AND (created < ? OR created = ? AND id <= ?)`,
+		service, typ, created, created, id)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
 // SettingOrInit returns key's value, storing init if it has none yet.
 func (s *SQL) SettingOrInit(ctx context.Context, key, init string) (string, error) {
 	_, err := s.exec(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, init)

@@ -201,7 +201,16 @@ type Tokens interface {
 	DeleteClientTokens(ctx context.Context, clientID string) ([]string, error)
 	// UserGrants lists a user's live grant ids, oldest first.
 	UserGrants(ctx context.Context, userID string, now int64) ([]string, error)
+	// DeleteExpiredTokens removes tokens, and records of used refresh
+	// tokens, past their expiry.
 	DeleteExpiredTokens(ctx context.Context, now int64) (int, error)
+	// ClaimRefreshToken records that the refresh token t (its hash, grant,
+	// owner and expiry) was exchanged; false when it already was.
+	ClaimRefreshToken(ctx context.Context, t *Token) (bool, error)
+	// GetUsedRefreshToken finds the record of an exchanged refresh token.
+	GetUsedRefreshToken(ctx context.Context, hash string) (*Token, error)
+	// DeleteUsedRefreshTokens forgets the exchanged refresh tokens of a grant.
+	DeleteUsedRefreshTokens(ctx context.Context, grantID string) error
 }
 
 // Clients stores OAuth2 clients.
@@ -225,6 +234,9 @@ type Events interface {
 	ListAlarms(ctx context.Context, domainIDs []string, p Page) ([]*Alarm, error)
 	CreateStat(ctx context.Context, s *Stat) error
 	ListStats(ctx context.Context, domainIDs []string, service string, p Page) ([]*Stat, error)
+	// PruneStats keeps the newest keep stats of a service and type and
+	// removes the others, returning how many it removed.
+	PruneStats(ctx context.Context, service, typ string, keep int) (int, error)
 }
 
 // Settings stores server-wide values (the cluster secret).

@@ -268,6 +268,88 @@ func TestCredentialsAndTokens(t *testing.T) {
 	})
 }
 
+// An exchanged refresh token is claimed once, found again by its hash,
+// forgotten with its grant, at its expiry, and with its user.
+func TestUsedRefreshTokens(t *testing.T) {
+	eachDialect(t, func(t *testing.T, st *store.SQL) {
+		ctx := context.Background()
+		q := mustDomain(t, st, "quobis", "")
+		alice := mustUser(t, st, q.ID, "alice")
+		used := &store.Token{Hash: "r1", GrantID: "g1", UserID: alice.ID, Expires: 2000}
+		for i, want := range []bool{true, false} {
+			ok, err := st.ClaimRefreshToken(ctx, used)
+			if err != nil || ok != want {
+				t.Fatalf("claim %d: %v %v, want %v", i+1, ok, err, want)
+			}
+		}
+		got, err := st.GetUsedRefreshToken(ctx, "r1")
+		if err != nil || got.GrantID != "g1" || got.UserID != alice.ID || got.Expires != 2000 {
+			t.Fatalf("used token: %+v %v", got, err)
+		}
+		if _, err := st.GetUsedRefreshToken(ctx, "unknown"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unknown used token: %v", err)
+		}
+		st.ClaimRefreshToken(ctx, &store.Token{Hash: "r2", GrantID: "g1", UserID: alice.ID, Expires: 2000})
+		st.ClaimRefreshToken(ctx, &store.Token{Hash: "r3", GrantID: "g2", UserID: alice.ID, Expires: 1000})
+		st.ClaimRefreshToken(ctx, &store.Token{Hash: "r4", GrantID: "g3", UserID: alice.ID, Expires: 9000})
+		if err := st.DeleteUsedRefreshTokens(ctx, "g1"); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range []string{"r1", "r2"} {
+			if _, err := st.GetUsedRefreshToken(ctx, h); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("%s of a forgotten grant: %v", h, err)
+			}
+		}
+		if n, err := st.DeleteExpiredTokens(ctx, 1500); err != nil || n != 1 {
+			t.Fatalf("expired records removed: %d %v", n, err)
+		}
+		if _, err := st.GetUsedRefreshToken(ctx, "r3"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("expired record kept: %v", err)
+		}
+		if err := st.DeleteUser(ctx, alice.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.GetUsedRefreshToken(ctx, "r4"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("record of a deleted user: %v", err)
+		}
+	})
+}
+
+// PruneStats keeps the newest rows of one service and type only.
+func TestPruneStats(t *testing.T) {
+	eachDialect(t, func(t *testing.T, st *store.SQL) {
+		ctx := context.Background()
+		for i := range 7 {
+			// Two rows share each creation time: the id breaks the tie.
+			st.CreateStat(ctx, &store.Stat{Service: "Login", Type: "Failed login", Created: int64(10 + i/2),
+				Data: map[string]any{"n": i}})
+		}
+		st.CreateStat(ctx, &store.Stat{Service: "Login", Type: "Other", Created: 1})
+		if n, err := st.PruneStats(ctx, "Login", "Failed login", 3); err != nil || n != 4 {
+			t.Fatalf("pruned %d, %v; want 4", n, err)
+		}
+		all, err := st.ListStats(ctx, nil, "Login", store.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kept []float64
+		others := 0
+		for _, s := range all {
+			if s.Type == "Failed login" {
+				kept = append(kept, s.Data["n"].(float64))
+			} else {
+				others++
+			}
+		}
+		if len(kept) != 3 || others != 1 || kept[0] != 6 {
+			t.Fatalf("kept %v and %d others, want the newest 3 (6 first) and 1", kept, others)
+		}
+		if n, err := st.PruneStats(ctx, "Login", "Failed login", 3); err != nil || n != 0 {
+			t.Fatalf("second prune removed %d, %v", n, err)
+		}
+	})
+}
+
 func TestPermissionsEventsSettings(t *testing.T) {
 	eachDialect(t, func(t *testing.T, st *store.SQL) {
 		ctx := context.Background()

@@ -77,12 +77,52 @@ func (s *SQL) UserGrants(ctx context.Context, userID string, now int64) ([]strin
 		GROUP BY grant_id ORDER BY MIN(created), grant_id`, userID, now)
 }
 
-// DeleteExpiredTokens removes tokens past their expiry.
+// DeleteExpiredTokens removes tokens, and records of used refresh tokens,
+// past their expiry.
 func (s *SQL) DeleteExpiredTokens(ctx context.Context, now int64) (int, error) {
-	res, err := s.exec(ctx, `DELETE FROM tokens WHERE expires < ?`, now)
+	total := 0
+	for _, q := range []string{`DELETE FROM tokens WHERE expires < ?`, `DELETE FROM used_refresh_tokens WHERE expires < ?`} {
+		res, err := s.exec(ctx, q, now)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += int(n)
+	}
+	return total, nil
+}
+
+// ClaimRefreshToken records the refresh token t as exchanged. Of two
+// exchanges of one token at once, only one claims it: the other sees false.
+func (s *SQL) ClaimRefreshToken(ctx context.Context, t *Token) (bool, error) {
+	res, err := s.exec(ctx, `INSERT INTO used_refresh_tokens (hash, grant_id, user_id, client_id, expires)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
+		t.Hash, t.GrantID, nullable(t.UserID), nullable(t.ClientID), t.Expires)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
 	n, err := res.RowsAffected()
-	return int(n), err
+	return n == 1, err
+}
+
+// GetUsedRefreshToken finds an exchanged refresh token by its hash.
+func (s *SQL) GetUsedRefreshToken(ctx context.Context, hash string) (*Token, error) {
+	t := Token{Hash: hash, Kind: TokenRefresh}
+	var user, client sql.NullString
+	err := s.queryRow(ctx, `SELECT grant_id, user_id, client_id, expires FROM used_refresh_tokens WHERE hash = ?`, hash).
+		Scan(&t.GrantID, &user, &client, &t.Expires)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	t.UserID, t.ClientID = user.String, client.String
+	return &t, nil
+}
+
+// DeleteUsedRefreshTokens forgets the exchanged refresh tokens of a grant.
+func (s *SQL) DeleteUsedRefreshTokens(ctx context.Context, grantID string) error {
+	_, err := s.exec(ctx, `DELETE FROM used_refresh_tokens WHERE grant_id = ?`, grantID)
+	return err
 }
