@@ -118,7 +118,7 @@ func (s *SFU) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			reply(errorReply(req, e))
 			return
 		}
-		reply(s.serve(req, nil))
+		reply(s.serve(req, nil, s.clientIP(r)))
 	default:
 		w.Header().Set("Allow", "GET, POST")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -173,6 +173,7 @@ func (s *SFU) longPoll(w http.ResponseWriter, r *http.Request, id uint64, reply 
 type wsConn struct {
 	s      *SFU
 	c      *websocket.Conn
+	addr   string // the client's address
 	out    chan []byte
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -220,7 +221,7 @@ func (s *SFU) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(int64(s.cfg.MaxMessageBytes))
-	c := &wsConn{s: s, c: conn, out: make(chan []byte, 1024), sessions: map[*session]struct{}{}}
+	c := &wsConn{s: s, c: conn, addr: s.clientIP(r), out: make(chan []byte, 1024), sessions: map[*session]struct{}{}}
 	c.ctx, c.cancel = context.WithCancel(r.Context())
 	stop := context.AfterFunc(s.ctx, c.cancel)
 	defer stop()
@@ -263,7 +264,7 @@ func (s *SFU) serveWS(w http.ResponseWriter, r *http.Request) {
 			c.push(errorReply(req, e))
 			continue
 		}
-		c.push(s.serve(req, c))
+		c.push(s.serve(req, c, c.addr))
 	}
 	c.cancel()
 	wg.Wait()
