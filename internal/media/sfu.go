@@ -72,6 +72,11 @@ type SFU struct {
 	pendingBy map[string]int
 	granted   int
 
+	// websockets are the open Janus WebSockets, which Close ends; wsWG
+	// counts their handlers.
+	websockets map[*wsConn]struct{}
+	wsWG       sync.WaitGroup
+
 	stats   counters
 	unregFn func()
 }
@@ -125,7 +130,7 @@ func New(cfg config.Media, opts Options) (*SFU, error) {
 	s := &SFU{cfg: cfg, secret: opts.Secret, log: log, nodeID: id, uuid: randomHex(32),
 		pubAPI: pub, subAPI: sub, socks: socks, batch: socks.corker(),
 		rooms: map[string]*Room{}, numbers: map[int64]*Room{}, sessions: map[uint64]*session{},
-		pending: list.New(), pendingBy: map[string]int{}, clientIP: opts.ClientIP}
+		pending: list.New(), pendingBy: map[string]int{}, websockets: map[*wsConn]struct{}{}, clientIP: opts.ClientIP}
 	if s.clientIP == nil {
 		s.clientIP = remoteHost
 	}
@@ -289,10 +294,15 @@ func (s *SFU) Close() error {
 	for id := range s.rooms {
 		ids = append(ids, id)
 	}
+	websockets := make([]*wsConn, 0, len(s.websockets))
+	for c := range s.websockets {
+		websockets = append(websockets, c)
+	}
 	s.mu.Unlock()
 	for _, sess := range sessions {
 		s.destroySession(sess, "")
 	}
+	s.closeWebSockets(websockets)
 	for _, id := range ids {
 		s.DestroyRoom(id, "media node stopped")
 	}
@@ -304,6 +314,46 @@ func (s *SFU) Close() error {
 	}
 	s.log.Info("media server stopped")
 	return nil
+}
+
+// addWS registers an open Janus WebSocket for Close to end; false when
+// the SFU is closed.
+func (s *SFU) addWS(c *wsConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.websockets[c] = struct{}{}
+	s.wsWG.Add(1)
+	return true
+}
+
+// removeWS forgets a Janus WebSocket whose handler is done.
+func (s *SFU) removeWS(c *wsConn) {
+	s.mu.Lock()
+	delete(s.websockets, c)
+	s.mu.Unlock()
+	s.wsWG.Done()
+}
+
+// closeWebSockets has each Janus WebSocket send its queued events and a
+// close frame (1001 going away), and waits for their handlers, each
+// bounded by goingAwayGrace.
+func (s *SFU) closeWebSockets(conns []*wsConn) {
+	for _, c := range conns {
+		close(c.goingAway)
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wsWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * goingAwayGrace):
+		s.log.Warn("janus websockets still open after the close frames", "websockets", len(conns))
+	}
 }
 
 // chores runs the session sweeper and the per-second room upkeep

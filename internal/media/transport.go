@@ -21,6 +21,11 @@ import (
 // answering with a keepalive, as Janus does.
 const longPollTimeout = 30 * time.Second
 
+// goingAwayGrace bounds the goodbye of a Janus WebSocket when the SFU
+// closes: its last events and the close frame are written, and the
+// peer's answer awaited, for at most this long before it is dropped.
+const goingAwayGrace = time.Second
+
 // encode renders an answer; server_info carries its fields at the top
 // level, as in Janus.
 func encode(m janus.Message) []byte {
@@ -171,12 +176,17 @@ func (s *SFU) longPoll(w http.ResponseWriter, r *http.Request, id uint64, reply 
 // wsConn is a Janus WebSocket connection: the sink of the sessions it
 // created or claimed, which end when it closes.
 type wsConn struct {
-	s      *SFU
-	c      *websocket.Conn
-	addr   string // the client's address
-	out    chan []byte
+	s    *SFU
+	c    *websocket.Conn
+	addr string // the client's address
+	out  chan []byte
+	// ctx ends the connection at once: the client left, does not read,
+	// or a write failed.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// goingAway is closed when the SFU closes: the connection ends with a
+	// close frame.
+	goingAway chan struct{}
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -192,6 +202,32 @@ func (c *wsConn) push(m janus.Message) {
 		c.s.log.Warn("janus websocket too slow, closing it")
 		c.cancel()
 	}
+}
+
+// write sends one message, waiting at most 10 seconds.
+func (c *wsConn) write(b []byte) error {
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	return c.c.Write(ctx, websocket.MessageText, b)
+}
+
+// goAway ends the connection as the SFU closes: the events already queued
+// (those that ended its sessions) go out, then a close frame, 1001 going
+// away. A peer that does not take them within goingAwayGrace is dropped.
+func (c *wsConn) goAway() {
+	t := time.AfterFunc(goingAwayGrace, c.cancel)
+	defer t.Stop()
+	for queued := true; queued; {
+		select {
+		case b := <-c.out:
+			if c.write(b) != nil {
+				return
+			}
+		default:
+			queued = false
+		}
+	}
+	c.c.Close(websocket.StatusGoingAway, "server shutting down")
 }
 
 func (c *wsConn) own(s *session) {
@@ -221,8 +257,17 @@ func (s *SFU) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(int64(s.cfg.MaxMessageBytes))
-	c := &wsConn{s: s, c: conn, addr: s.clientIP(r), out: make(chan []byte, 1024), sessions: map[*session]struct{}{}}
-	c.ctx, c.cancel = context.WithCancel(r.Context())
+	c := &wsConn{s: s, c: conn, addr: s.clientIP(r), out: make(chan []byte, 1024), goingAway: make(chan struct{}),
+		sessions: map[*session]struct{}{}}
+	// The connection outlives the request's context, which the HTTP
+	// server cancels as it starts shutting down: the SFU's Close ends it,
+	// with a close frame.
+	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(r.Context()))
+	if !s.addWS(c) {
+		conn.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	defer s.removeWS(c)
 	stop := context.AfterFunc(s.ctx, c.cancel)
 	defer stop()
 	s.stats.wsConns.Add(1)
@@ -236,12 +281,12 @@ func (s *SFU) serveWS(w http.ResponseWriter, r *http.Request) {
 		for {
 			select {
 			case b := <-c.out:
-				wctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
-				err := conn.Write(wctx, websocket.MessageText, b)
-				cancel()
-				if err != nil {
+				if c.write(b) != nil {
 					return
 				}
+			case <-c.goingAway:
+				c.goAway()
+				return
 			case <-c.ctx.Done():
 				return
 			}
