@@ -55,12 +55,6 @@ func (s *SFU) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveWS(w, r)
 		return
 	}
-	var parts []string
-	for _, p := range strings.Split(strings.Trim(rest, "/"), "/") {
-		if p != "" {
-			parts = append(parts, p)
-		}
-	}
 	reply := func(v any) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
@@ -76,31 +70,24 @@ func (s *SFU) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Write(b)
 		}
 	}
-	ids := make([]uint64, len(parts))
-	for i, p := range parts {
-		if i == 0 && p == "info" && len(parts) == 1 {
-			continue
-		}
-		n, err := strconv.ParseUint(p, 10, 64)
-		if err != nil || len(parts) > 2 {
-			metrics.SetRoute(r.Context(), "janus other")
-			reply(janus.Message{Janus: "error", Error: janus.Errorf(janus.ErrInvalidRequestPath, "Invalid path %s", clipStr(r.URL.Path))})
-			return
-		}
-		ids[i] = n
+	path, ok := parseRESTPath(rest)
+	if !ok {
+		metrics.SetRoute(r.Context(), "janus other")
+		reply(janus.Message{Janus: "error", Error: janus.Errorf(janus.ErrInvalidRequestPath, "Invalid path %s", clipStr(r.URL.Path))})
+		return
 	}
 	switch r.Method {
 	case http.MethodGet:
 		metrics.SetRoute(r.Context(), "GET /janus/{session}")
-		if len(parts) == 1 && parts[0] == "info" {
+		if path.info {
 			reply(encodeInfo(s))
 			return
 		}
-		if len(parts) != 1 {
+		if len(path.ids) != 1 {
 			reply(janus.Message{Janus: "error", Error: janus.Errorf(janus.ErrInvalidRequestPath, "Long polls are on /janus/<session>")})
 			return
 		}
-		s.longPoll(w, r, ids[0], reply)
+		s.longPoll(w, r, path.ids[0], reply)
 	case http.MethodPost:
 		metrics.SetRoute(r.Context(), "POST /janus")
 		data, err := io.ReadAll(io.LimitReader(r.Body, int64(s.cfg.MaxMessageBytes)+1))
@@ -108,18 +95,8 @@ func (s *SFU) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			reply(janus.Message{Janus: "error", Error: janus.Errorf(janus.ErrTransportSpecific, "Request too large or unreadable")})
 			return
 		}
-		req, e := janus.Decode(data)
+		req, e := decodeREST(path, data)
 		if e != nil {
-			reply(errorReply(req, e))
-			return
-		}
-		if len(parts) >= 1 && parts[0] != "info" {
-			req.SessionID = ids[0]
-		}
-		if len(parts) == 2 {
-			req.HandleID = ids[1]
-		}
-		if e := pathAllows(req.Janus, len(parts)); e != nil {
 			reply(errorReply(req, e))
 			return
 		}
@@ -131,6 +108,67 @@ func (s *SFU) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func encodeInfo(s *SFU) janus.Message { return s.info(janus.Request{}) }
+
+// restPath is the path of a REST request after /janus: /info, or up to a
+// session id and a handle id.
+type restPath struct {
+	info bool
+	ids  []uint64 // session, handle
+}
+
+// depth is how deep the path is: 0 for /janus, 1 for a session (and
+// /janus/info), 2 for a handle.
+func (p restPath) depth() int {
+	if p.info {
+		return 1
+	}
+	return len(p.ids)
+}
+
+// parseRESTPath reads the path after /janus; false when it is none of
+// the API's (answered with 457).
+func parseRESTPath(rest string) (restPath, bool) {
+	var parts []string
+	for _, p := range strings.Split(strings.Trim(rest, "/"), "/") {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 1 && parts[0] == "info" {
+		return restPath{info: true}, true
+	}
+	if len(parts) > 2 {
+		return restPath{}, false
+	}
+	var p restPath
+	for _, part := range parts {
+		n, err := strconv.ParseUint(part, 10, 64)
+		if err != nil {
+			return restPath{}, false
+		}
+		p.ids = append(p.ids, n)
+	}
+	return p, true
+}
+
+// decodeREST decodes the body of a REST request to path: the session and
+// handle come from the path, and the request must belong at its depth.
+func decodeREST(path restPath, data []byte) (janus.Request, *janus.Error) {
+	req, e := janus.Decode(data)
+	if e != nil {
+		return req, e
+	}
+	if len(path.ids) >= 1 {
+		req.SessionID = path.ids[0]
+	}
+	if len(path.ids) == 2 {
+		req.HandleID = path.ids[1]
+	}
+	if e := pathAllows(req.Janus, path.depth()); e != nil {
+		return req, e
+	}
+	return req, nil
+}
 
 // pathAllows checks a REST request against its path depth: create at
 // /janus, session requests at /janus/<session>, handle requests at
