@@ -14,8 +14,12 @@ import (
 	"github.com/openwac/wac/internal/media/janus"
 )
 
-// maxHandles bounds the handles of one session.
-const maxHandles = 64
+// maxHandles bounds the handles of one session; maxPendingHandles those
+// of a session that has shown no room grant yet (each handle is a worker).
+const (
+	maxHandles        = 64
+	maxPendingHandles = 4
+)
 
 // sink is where a session's events go: a WebSocket connection, or the
 // queue an HTTP long poll drains. push never blocks.
@@ -384,10 +388,18 @@ func (s *SFU) attach(sess *session, req janus.Request) janus.Message {
 	if req.Plugin != janus.VideoRoom {
 		return errorReply(req, janus.Errorf(janus.ErrPluginNotFound, "No such plugin '%s'", req.Plugin))
 	}
+	s.mu.Lock()
+	pending := sess.pending != nil
+	s.mu.Unlock()
 	sess.mu.Lock()
 	if sess.closed {
 		sess.mu.Unlock()
 		return errorReply(req, janus.Errorf(janus.ErrSessionNotFound, "No such session %d", sess.id))
+	}
+	if pending && len(sess.handles) >= maxPendingHandles {
+		sess.mu.Unlock()
+		return errorReply(req, janus.Errorf(janus.ErrPluginAttach,
+			"Error attaching plugin (a session without a room grant holds at most %d handles)", maxPendingHandles))
 	}
 	if len(sess.handles) >= maxHandles {
 		sess.mu.Unlock()

@@ -359,3 +359,46 @@ func TestGrantedSessionsBoundedByMaxSessions(t *testing.T) {
 		t.Fatalf("a join once a granted session ended: %v", err)
 	}
 }
+
+// A session without a grant holds few handles (each is a worker on the
+// node) until it shows one.
+func TestPendingSessionHandles(t *testing.T) {
+	checkGoroutines(t)
+	n := startSFU(t, testMediaConfig(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id := roomID(t)
+	if _, err := n.sfu.CreateRoom(id, 0, media.RoomOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := janus.Dial(ctx, n.ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sess, err := c.CreateSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first *janus.Handle
+	for i := range 4 {
+		h, err := sess.Attach(ctx, janus.VideoRoom)
+		if err != nil {
+			t.Fatalf("handle %d of a session without a grant: %v", i+1, err)
+		}
+		if first == nil {
+			first = h
+		}
+	}
+	_, err = sess.Attach(ctx, janus.VideoRoom)
+	var e *janus.Error
+	if !errors.As(err, &e) || e.Code != janus.ErrPluginAttach || !strings.Contains(e.Reason, "room grant") {
+		t.Fatalf("a fifth handle without a grant: %v, want 461 naming the room grant", err)
+	}
+	if _, err := mediatest.JoinPublisher(ctx, first, id, token(id, "alice", true, true), "Alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sess.Attach(ctx, janus.VideoRoom); err != nil {
+		t.Fatalf("a fifth handle once the session showed its grant: %v", err)
+	}
+}
