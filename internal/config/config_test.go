@@ -90,3 +90,15 @@ func TestEveryKeyDocumented(t *testing.T) {
 		}
 	}
 }
+
+// The Janus session limits must be positive, and an error names the key.
+func TestMediaSessionLimitsValidate(t *testing.T) {
+	cfg := Default()
+	cfg.Media.GrantTimeout, cfg.Media.MaxPendingSessions, cfg.Media.MaxPendingSessionsPerAddress = 0, -1, 0
+	err := cfg.Validate()
+	for _, key := range []string{"media.grantTimeout", "media.maxPendingSessions:", "media.maxPendingSessionsPerAddress"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("bad %s: %v", key, err)
+		}
+	}
+}

@@ -26,7 +26,7 @@ type Media struct {
 
 	SessionTimeout   int    `yaml:"sessionTimeout" doc:"seconds a Janus session lives without a keepalive (Janus default 60)"`
 	MaxMessageBytes  int    `yaml:"maxMessageBytes" doc:"largest Janus API message accepted, in bytes"`
-	MaxSessions      int    `yaml:"maxSessions" doc:"Janus sessions this node accepts at once"`
+	MaxSessions      int    `yaml:"maxSessions" doc:"Janus sessions holding a room grant this node accepts at once (sessions without one yet: maxPendingSessions)"`
 	Publishers       int    `yaml:"publishers" doc:"publishers per room at once (Janus publishers; the room object's participantsLimit)"`
 	KeyframeInterval int    `yaml:"keyframeInterval" doc:"milliseconds between two keyframe requests (PLI/FIR) sent to one publisher stream"`
 	FIRFreq          int    `yaml:"firFreq" doc:"seconds between periodic keyframe requests to publishers (Janus fir_freq); 0 = only on demand"`
@@ -35,6 +35,10 @@ type Media struct {
 	AudioActive      int    `yaml:"audioActivePackets" doc:"audio packets averaged for a talking decision (Janus audio_active_packets)"`
 	AudioLevelAvg    int    `yaml:"audioLevelAverage" doc:"average level (dBov, 0 loud .. 127 silent) under which a publisher is talking (Janus audio_level_average)"`
 	AdminKey         string `yaml:"adminKey" doc:"key that lets a videoroom create/destroy request manage any room (Janus admin_key); empty = rooms need a grant"`
+
+	GrantTimeout                 int `yaml:"grantTimeout" doc:"seconds a Janus session may live without showing a valid room grant (a token at create, on a request, or in a join); then it ends with a timeout event"`
+	MaxPendingSessions           int `yaml:"maxPendingSessions" doc:"Janus sessions without a room grant yet this node holds at once, besides maxSessions; past it a new one ends the oldest"`
+	MaxPendingSessionsPerAddress int `yaml:"maxPendingSessionsPerAddress" doc:"Janus sessions without a room grant yet one client address may hold at once; more are refused with 472"`
 
 	NodeID           string `yaml:"nodeId" doc:"name of this media node in the cluster; empty = generated at start"`
 	PublicURL        string `yaml:"publicUrl" doc:"external base URL of this media node (https://host); empty = the public interface's URL"`
@@ -84,6 +88,10 @@ func defaultMedia() Media {
 		Capacity:         1000,
 		HeartbeatSeconds: 5,
 		NodeTimeout:      15,
+
+		GrantTimeout:                 10,
+		MaxPendingSessions:           1000,
+		MaxPendingSessionsPerAddress: 20,
 	}
 }
 
@@ -159,6 +167,15 @@ func (c *Config) validateMedia(bad func(key, format string, args ...any)) {
 	}
 	if m.MaxSessions <= 0 || m.Publishers <= 0 || m.Capacity <= 0 {
 		bad("media.maxSessions", "maxSessions, publishers and capacity must be positive")
+	}
+	if m.GrantTimeout <= 0 {
+		bad("media.grantTimeout", "must be positive (seconds)")
+	}
+	if m.MaxPendingSessions <= 0 {
+		bad("media.maxPendingSessions", "must be positive")
+	}
+	if m.MaxPendingSessionsPerAddress <= 0 {
+		bad("media.maxPendingSessionsPerAddress", "must be positive")
 	}
 	if m.KeyframeInterval < 0 || m.FIRFreq < 0 {
 		bad("media.keyframeInterval", "keyframeInterval and firFreq must not be negative")

@@ -33,8 +33,12 @@
 // the janus-protocol subprotocol). janus.js works against it unchanged.
 // A join (as publisher or subscriber) needs the room's grant, given in the
 // request's "token" or at the core level as Janus token auth does; rooms
-// are addressed by their uuid or by their number. docs/media.md lists the
-// requests and how they differ from Janus.
+// are addressed by their uuid or by their number. A session that has shown
+// no valid grant is pending: it ends after media.grantTimeout, holds few
+// handles, and is counted apart from media.maxSessions (per client address
+// and in all), so that sessions without a grant cannot take the node's
+// places from clients with one. docs/media.md lists the requests, the
+// session limits and how they differ from Janus.
 //
 // # Media
 //

@@ -101,3 +101,48 @@ func FuzzVideoRoomBody(f *testing.F) {
 		}
 	})
 }
+
+// The REST transport's decoding (the path after /janus, then the body)
+// survives any input, and what it accepts is a request at its place: the
+// session and handle of the path, create at /janus, handle requests at
+// /janus/<session>/<handle>.
+func FuzzRESTRequest(f *testing.F) {
+	f.Add("", []byte(`{"janus":"create","transaction":"a"}`))
+	f.Add("/123", []byte(`{"janus":"attach","transaction":"b","plugin":"janus.plugin.videoroom"}`))
+	f.Add("/1/2", []byte(`{"janus":"message","transaction":"c","session_id":9,"body":{"request":"list"}}`))
+	f.Add("/1/2", []byte(`{"janus":"trickle","transaction":"d","candidate":{"completed":true}}`))
+	f.Add("/info", []byte(`{"janus":"info","transaction":"e"}`))
+	f.Add("//5//", []byte(`{"janus":"keepalive","transaction":"f"}`))
+	f.Add("/1/2/3", []byte(`{"janus":"detach","transaction":"g"}`))
+	f.Add("/18446744073709551616", []byte(`{}`))
+	f.Add("/-1/x", []byte(`[`))
+	f.Fuzz(func(t *testing.T, rest string, data []byte) {
+		path, ok := parseRESTPath(rest)
+		if !ok {
+			return
+		}
+		if path.depth() > 2 || (path.info && len(path.ids) > 0) {
+			t.Fatalf("path %q read as %+v", rest, path)
+		}
+		req, e := decodeREST(path, data)
+		if e != nil {
+			if e.Code < 400 || e.Code > 499 || e.Reason == "" {
+				t.Fatalf("error %+v", e)
+			}
+			return
+		}
+		if len(path.ids) >= 1 && req.SessionID != path.ids[0] || len(path.ids) == 2 && req.HandleID != path.ids[1] {
+			t.Fatalf("path %q, request for session %d handle %d", rest, req.SessionID, req.HandleID)
+		}
+		switch req.Janus {
+		case "create":
+			if path.depth() != 0 {
+				t.Fatalf("create accepted at %q", rest)
+			}
+		case "message", "trickle", "detach", "hangup":
+			if path.depth() != 2 {
+				t.Fatalf("%s accepted at %q", req.Janus, rest)
+			}
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"container/list"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -13,8 +14,12 @@ import (
 	"github.com/openwac/wac/internal/media/janus"
 )
 
-// maxHandles bounds the handles of one session.
-const maxHandles = 64
+// maxHandles bounds the handles of one session; maxPendingHandles those
+// of a session that has shown no room grant yet (each handle is a worker).
+const (
+	maxHandles        = 64
+	maxPendingHandles = 4
+)
 
 // sink is where a session's events go: a WebSocket connection, or the
 // queue an HTTP long poll drains. push never blocks.
@@ -26,7 +31,13 @@ type sink interface {
 type session struct {
 	id       uint64
 	sfu      *SFU
+	addr     string       // the client address that created it
 	lastSeen atomic.Int64 // unix nanoseconds
+
+	// Guarded by SFU.mu: when the session was admitted, and its place in
+	// SFU.pending while it has shown no valid room grant (nil after).
+	created time.Time
+	pending *list.Element
 
 	mu      sync.Mutex
 	handles map[uint64]*handle
@@ -137,16 +148,16 @@ func errorReply(req janus.Request, e *janus.Error) janus.Message {
 }
 
 // serve handles one decoded request and returns the immediate answer.
-// from is the WebSocket the request came on (nil over HTTP); asynchronous
-// events go to the session's sink.
-func (s *SFU) serve(req janus.Request, from *wsConn) janus.Message {
+// from is the WebSocket the request came on (nil over HTTP), addr the
+// client's address; asynchronous events go to the session's sink.
+func (s *SFU) serve(req janus.Request, from *wsConn, addr string) janus.Message {
 	switch req.Janus {
 	case "info":
 		return s.info(req)
 	case "ping":
 		return janus.Message{Janus: "pong", Transaction: req.Transaction}
 	case "create":
-		return s.createSession(req, from)
+		return s.createSession(req, from, addr)
 	}
 	if req.SessionID == 0 {
 		return errorReply(req, janus.Errorf(janus.ErrMissingMandatoryElement, "Missing mandatory element (session_id)"))
@@ -164,6 +175,9 @@ func (s *SFU) serve(req janus.Request, from *wsConn) janus.Message {
 		sess.mu.Lock()
 		sess.grant = &g
 		sess.mu.Unlock()
+		// Past media.maxSessions the session stays without a grant: a
+		// join tells why, and media.grantTimeout ends it.
+		s.grantSession(sess)
 	}
 	switch req.Janus {
 	case "keepalive":
@@ -225,7 +239,7 @@ func (s *SFU) info(req janus.Request) janus.Message {
 	return janus.Message{Janus: "server_info", Transaction: req.Transaction, Data: data}
 }
 
-func (s *SFU) createSession(req janus.Request, from *wsConn) janus.Message {
+func (s *SFU) createSession(req janus.Request, from *wsConn, addr string) janus.Message {
 	var g *grant.Grant
 	if req.Token != "" {
 		v, err := grant.Verify(s.secret, req.Token, time.Now())
@@ -234,23 +248,7 @@ func (s *SFU) createSession(req janus.Request, from *wsConn) janus.Message {
 		}
 		g = &v
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return errorReply(req, janus.Errorf(janus.ErrNotAcceptingSessions, "Currently not accepting new sessions"))
-	}
-	if len(s.sessions) >= s.cfg.MaxSessions {
-		s.mu.Unlock()
-		s.log.Warn("refused a Janus session: media.maxSessions reached", "max", s.cfg.MaxSessions)
-		return errorReply(req, janus.Errorf(janus.ErrNotAcceptingSessions, "Currently not accepting new sessions"))
-	}
-	sess := &session{sfu: s, handles: map[uint64]*handle{}, grant: g}
-	for {
-		sess.id = randomID()
-		if _, dup := s.sessions[sess.id]; !dup {
-			break
-		}
-	}
+	sess := &session{sfu: s, addr: addr, handles: map[uint64]*handle{}, grant: g}
 	if from != nil {
 		sess.sink, sess.owner = from, from
 	} else {
@@ -258,13 +256,126 @@ func (s *SFU) createSession(req janus.Request, from *wsConn) janus.Message {
 		sess.sink = sess.queue
 	}
 	sess.touch()
-	s.sessions[sess.id] = sess
+	s.mu.Lock()
+	pushed, e := s.admitLocked(sess)
+	if e == nil {
+		for {
+			sess.id = randomID()
+			if _, dup := s.sessions[sess.id]; !dup {
+				break
+			}
+		}
+		s.sessions[sess.id] = sess
+	}
 	s.mu.Unlock()
+	if e != nil {
+		s.stats.sessionsRefused.Add(1)
+		if g != nil {
+			s.log.Warn("refused a Janus session with a room grant", "reason", e.Reason)
+		} else {
+			s.log.Debug("refused a Janus session without a room grant", "addr", addr, "reason", e.Reason)
+		}
+		return errorReply(req, e)
+	}
+	if pushed != nil {
+		s.stats.pendingEnded.Add(1)
+		s.log.Debug("janus session without a room grant ended: media.maxPendingSessions reached",
+			"session", pushed.id, "max", s.cfg.MaxPendingSessions)
+		s.endSession(pushed, "timeout")
+	}
 	if from != nil {
 		from.own(sess)
 	}
-	s.log.Debug("janus session created", "session", sess.id)
+	s.log.Debug("janus session created", "session", sess.id, "granted", g != nil)
 	return success(req, map[string]uint64{"id": sess.id})
+}
+
+// admitLocked counts a new session among the sessions of the node, or
+// returns the error that refuses it. A session with a grant needs room
+// under media.maxSessions. One without needs room under
+// media.maxPendingSessionsPerAddress for its address; when
+// media.maxPendingSessions is reached the oldest session without a grant
+// makes way, and is returned to be ended. Called with s.mu held.
+func (s *SFU) admitLocked(sess *session) (pushed *session, e *janus.Error) {
+	if s.closed {
+		return nil, janus.Errorf(janus.ErrNotAcceptingSessions, "Currently not accepting new sessions")
+	}
+	sess.created = time.Now()
+	if sess.grant != nil {
+		if s.granted >= s.cfg.MaxSessions {
+			return nil, s.fullError()
+		}
+		s.granted++
+		return nil, nil
+	}
+	if s.pendingBy[sess.addr] >= s.cfg.MaxPendingSessionsPerAddress {
+		return nil, janus.Errorf(janus.ErrNotAcceptingSessions,
+			"Currently not accepting new sessions from this address: %d sessions without a room grant (media.maxPendingSessionsPerAddress)",
+			s.cfg.MaxPendingSessionsPerAddress)
+	}
+	if s.pending.Len() >= s.cfg.MaxPendingSessions {
+		pushed = s.pending.Front().Value.(*session)
+		s.forgetLocked(pushed)
+	}
+	sess.pending = s.pending.PushBack(sess)
+	s.pendingBy[sess.addr]++
+	return pushed, nil
+}
+
+// fullError is the answer past media.maxSessions.
+func (s *SFU) fullError() *janus.Error {
+	return janus.Errorf(janus.ErrNotAcceptingSessions,
+		"Currently not accepting new sessions: %d sessions with a room grant (media.maxSessions)", s.cfg.MaxSessions)
+}
+
+// grantSession counts sess among the sessions holding a grant from now on:
+// media.grantTimeout and the caps on sessions without a grant no longer
+// apply to it. Past media.maxSessions it stays as it was and the error
+// says why.
+func (s *SFU) grantSession(sess *session) *janus.Error {
+	s.mu.Lock()
+	if sess.pending == nil || s.sessions[sess.id] != sess {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.granted >= s.cfg.MaxSessions {
+		s.mu.Unlock()
+		s.stats.sessionsRefused.Add(1)
+		s.log.Warn("a Janus session showed its room grant past media.maxSessions", "session", sess.id, "max", s.cfg.MaxSessions)
+		return s.fullError()
+	}
+	s.unpendLocked(sess)
+	s.granted++
+	s.mu.Unlock()
+	s.log.Debug("janus session granted", "session", sess.id)
+	return nil
+}
+
+// forgetLocked removes sess from the node's sessions and counts; false
+// when it was gone already. Called with s.mu held.
+func (s *SFU) forgetLocked(sess *session) bool {
+	if s.sessions[sess.id] != sess {
+		return false
+	}
+	delete(s.sessions, sess.id)
+	if sess.pending != nil {
+		s.unpendLocked(sess)
+	} else {
+		s.granted--
+	}
+	return true
+}
+
+// unpendLocked takes sess off the sessions without a grant. Called with
+// s.mu held.
+func (s *SFU) unpendLocked(sess *session) {
+	s.pending.Remove(sess.pending)
+	sess.pending = nil
+	if n := s.pendingBy[sess.addr] - 1; n > 0 {
+		s.pendingBy[sess.addr] = n
+	} else {
+		delete(s.pendingBy, sess.addr)
+	}
 }
 
 func (s *SFU) session(id uint64) *session {
@@ -277,10 +388,18 @@ func (s *SFU) attach(sess *session, req janus.Request) janus.Message {
 	if req.Plugin != janus.VideoRoom {
 		return errorReply(req, janus.Errorf(janus.ErrPluginNotFound, "No such plugin '%s'", req.Plugin))
 	}
+	s.mu.Lock()
+	pending := sess.pending != nil
+	s.mu.Unlock()
 	sess.mu.Lock()
 	if sess.closed {
 		sess.mu.Unlock()
 		return errorReply(req, janus.Errorf(janus.ErrSessionNotFound, "No such session %d", sess.id))
+	}
+	if pending && len(sess.handles) >= maxPendingHandles {
+		sess.mu.Unlock()
+		return errorReply(req, janus.Errorf(janus.ErrPluginAttach,
+			"Error attaching plugin (a session without a room grant holds at most %d handles)", maxPendingHandles))
 	}
 	if len(sess.handles) >= maxHandles {
 		sess.mu.Unlock()
@@ -338,12 +457,16 @@ func (s *SFU) detach(h *handle, reason string) {
 // reason ("timeout") the client is told.
 func (s *SFU) destroySession(sess *session, reason string) {
 	s.mu.Lock()
-	if s.sessions[sess.id] != sess {
-		s.mu.Unlock()
-		return
-	}
-	delete(s.sessions, sess.id)
+	gone := !s.forgetLocked(sess)
 	s.mu.Unlock()
+	if !gone {
+		s.endSession(sess, reason)
+	}
+}
+
+// endSession ends a session the node has forgotten: its handles detach,
+// and with a reason ("timeout") the client is told.
+func (s *SFU) endSession(sess *session, reason string) {
 	sess.mu.Lock()
 	sess.closed = true
 	hs := make([]*handle, 0, len(sess.handles))
@@ -367,20 +490,40 @@ func (s *SFU) destroySession(sess *session, reason string) {
 	s.log.Debug("janus session destroyed", "session", sess.id, "reason", reason)
 }
 
-// sweep ends the sessions that have not been seen for sessionTimeout.
+// sweep ends the sessions that have not been seen for sessionTimeout,
+// and those that have shown no room grant for grantTimeout.
 func (s *SFU) sweep(now time.Time) {
-	limit := now.Add(-time.Duration(s.cfg.SessionTimeout) * time.Second).UnixNano()
+	idle := now.Add(-time.Duration(s.cfg.SessionTimeout) * time.Second).UnixNano()
+	late := now.Add(-time.Duration(s.cfg.GrantTimeout) * time.Second)
 	s.mu.Lock()
-	var stale []*session
+	var stale, ungranted []*session
 	for _, sess := range s.sessions {
-		if sess.lastSeen.Load() < limit {
+		if sess.lastSeen.Load() < idle {
 			stale = append(stale, sess)
+		}
+	}
+	// The sessions without a grant are in the order they came.
+	for e := s.pending.Front(); e != nil; e = e.Next() {
+		sess := e.Value.(*session)
+		if sess.created.After(late) {
+			break
+		}
+		if sess.lastSeen.Load() >= idle {
+			ungranted = append(ungranted, sess)
 		}
 	}
 	s.mu.Unlock()
 	for _, sess := range stale {
 		s.log.Info("janus session timed out", "session", sess.id, "timeout_seconds", s.cfg.SessionTimeout)
 		s.destroySession(sess, "timeout")
+	}
+	for _, sess := range ungranted {
+		s.log.Debug("janus session without a room grant timed out", "session", sess.id)
+		s.destroySession(sess, "timeout")
+	}
+	if n := len(ungranted); n > 0 {
+		s.stats.pendingEnded.Add(uint64(n))
+		s.log.Info("janus sessions ended without showing a room grant", "sessions", n, "grant_timeout_seconds", s.cfg.GrantTimeout)
 	}
 }
 

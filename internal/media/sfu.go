@@ -1,6 +1,7 @@
 package media
 
 import (
+	"container/list"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -29,6 +31,11 @@ type Options struct {
 	Registry prometheus.Registerer
 	// NodeID names this media node; empty = cfg.NodeID or a random one.
 	NodeID string
+	// ClientIP gives the client address of a Janus API request, which
+	// media.maxPendingSessionsPerAddress counts by; nil = the host of
+	// r.RemoteAddr. Behind the node's middleware it is the address the
+	// server found (trusted proxies' forwarded-for header).
+	ClientIP func(r *http.Request) string
 }
 
 // SFU is the selective forwarding unit of one media node: its rooms, the
@@ -40,6 +47,8 @@ type SFU struct {
 	log    *slog.Logger
 	nodeID string
 	uuid   string
+
+	clientIP func(*http.Request) string
 
 	pubAPI, subAPI *webrtc.API
 	socks          *sockets
@@ -56,6 +65,18 @@ type SFU struct {
 	closed   bool
 	ended    []func(roomID, reason string)
 
+	// pending are the sessions that have shown no room grant yet, oldest
+	// first, and pendingBy counts them by client address; granted counts
+	// the others. Guarded by mu.
+	pending   *list.List
+	pendingBy map[string]int
+	granted   int
+
+	// websockets are the open Janus WebSockets, which Close ends; wsWG
+	// counts their handlers.
+	websockets map[*wsConn]struct{}
+	wsWG       sync.WaitGroup
+
 	stats   counters
 	unregFn func()
 }
@@ -71,6 +92,8 @@ type counters struct {
 	publishers       atomic.Int64
 	subscribers      atomic.Int64
 	wsConns          atomic.Int64
+	sessionsRefused  atomic.Uint64
+	pendingEnded     atomic.Uint64
 }
 
 // ErrRoomExists is returned when creating a room whose id or number is taken.
@@ -106,7 +129,11 @@ func New(cfg config.Media, opts Options) (*SFU, error) {
 	}
 	s := &SFU{cfg: cfg, secret: opts.Secret, log: log, nodeID: id, uuid: randomHex(32),
 		pubAPI: pub, subAPI: sub, socks: socks, batch: socks.corker(),
-		rooms: map[string]*Room{}, numbers: map[int64]*Room{}, sessions: map[uint64]*session{}}
+		rooms: map[string]*Room{}, numbers: map[int64]*Room{}, sessions: map[uint64]*session{},
+		pending: list.New(), pendingBy: map[string]int{}, websockets: map[*wsConn]struct{}{}, clientIP: opts.ClientIP}
+	if s.clientIP == nil {
+		s.clientIP = remoteHost
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if opts.Registry != nil {
 		if err := s.registerMetrics(opts.Registry); err != nil {
@@ -267,10 +294,15 @@ func (s *SFU) Close() error {
 	for id := range s.rooms {
 		ids = append(ids, id)
 	}
+	websockets := make([]*wsConn, 0, len(s.websockets))
+	for c := range s.websockets {
+		websockets = append(websockets, c)
+	}
 	s.mu.Unlock()
 	for _, sess := range sessions {
 		s.destroySession(sess, "")
 	}
+	s.closeWebSockets(websockets)
 	for _, id := range ids {
 		s.DestroyRoom(id, "media node stopped")
 	}
@@ -282,6 +314,46 @@ func (s *SFU) Close() error {
 	}
 	s.log.Info("media server stopped")
 	return nil
+}
+
+// addWS registers an open Janus WebSocket for Close to end; false when
+// the SFU is closed.
+func (s *SFU) addWS(c *wsConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.websockets[c] = struct{}{}
+	s.wsWG.Add(1)
+	return true
+}
+
+// removeWS forgets a Janus WebSocket whose handler is done.
+func (s *SFU) removeWS(c *wsConn) {
+	s.mu.Lock()
+	delete(s.websockets, c)
+	s.mu.Unlock()
+	s.wsWG.Done()
+}
+
+// closeWebSockets has each Janus WebSocket send its queued events and a
+// close frame (1001 going away), and waits for their handlers, each
+// bounded by goingAwayGrace.
+func (s *SFU) closeWebSockets(conns []*wsConn) {
+	for _, c := range conns {
+		close(c.goingAway)
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wsWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * goingAwayGrace):
+		s.log.Warn("janus websockets still open after the close frames", "websockets", len(conns))
+	}
 }
 
 // chores runs the session sweeper and the per-second room upkeep
@@ -309,6 +381,15 @@ func (s *SFU) chores() {
 	}
 }
 
+// remoteHost is the host of r.RemoteAddr.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
@@ -329,6 +410,13 @@ func (s *SFU) registerMetrics(reg prometheus.Registerer) error {
 			defer s.mu.Unlock()
 			return float64(len(s.sessions))
 		}),
+		gauge("wac_media_pending_sessions", "Janus sessions that have shown no room grant yet.", func() float64 {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return float64(s.pending.Len())
+		}),
+		counter("wac_media_sessions_refused_total", "Janus sessions refused or not granted: media.maxSessions or media.maxPendingSessionsPerAddress reached.", &s.stats.sessionsRefused),
+		counter("wac_media_pending_sessions_ended_total", "Janus sessions ended without a room grant: media.grantTimeout passed or media.maxPendingSessions reached.", &s.stats.pendingEnded),
 		gauge("wac_media_publishers", "Publisher peer connections.", func() float64 { return float64(s.stats.publishers.Load()) }),
 		gauge("wac_media_subscribers", "Subscriber peer connections.", func() float64 { return float64(s.stats.subscribers.Load()) }),
 		gauge("wac_media_websockets", "Open Janus WebSocket connections.", func() float64 { return float64(s.stats.wsConns.Load()) }),

@@ -21,6 +21,11 @@ import (
 // answering with a keepalive, as Janus does.
 const longPollTimeout = 30 * time.Second
 
+// goingAwayGrace bounds the goodbye of a Janus WebSocket when the SFU
+// closes: its last events and the close frame are written, and the
+// peer's answer awaited, for at most this long before it is dropped.
+const goingAwayGrace = time.Second
+
 // encode renders an answer; server_info carries its fields at the top
 // level, as in Janus.
 func encode(m janus.Message) []byte {
@@ -50,12 +55,6 @@ func (s *SFU) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveWS(w, r)
 		return
 	}
-	var parts []string
-	for _, p := range strings.Split(strings.Trim(rest, "/"), "/") {
-		if p != "" {
-			parts = append(parts, p)
-		}
-	}
 	reply := func(v any) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
@@ -71,31 +70,24 @@ func (s *SFU) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Write(b)
 		}
 	}
-	ids := make([]uint64, len(parts))
-	for i, p := range parts {
-		if i == 0 && p == "info" && len(parts) == 1 {
-			continue
-		}
-		n, err := strconv.ParseUint(p, 10, 64)
-		if err != nil || len(parts) > 2 {
-			metrics.SetRoute(r.Context(), "janus other")
-			reply(janus.Message{Janus: "error", Error: janus.Errorf(janus.ErrInvalidRequestPath, "Invalid path %s", clipStr(r.URL.Path))})
-			return
-		}
-		ids[i] = n
+	path, ok := parseRESTPath(rest)
+	if !ok {
+		metrics.SetRoute(r.Context(), "janus other")
+		reply(janus.Message{Janus: "error", Error: janus.Errorf(janus.ErrInvalidRequestPath, "Invalid path %s", clipStr(r.URL.Path))})
+		return
 	}
 	switch r.Method {
 	case http.MethodGet:
 		metrics.SetRoute(r.Context(), "GET /janus/{session}")
-		if len(parts) == 1 && parts[0] == "info" {
+		if path.info {
 			reply(encodeInfo(s))
 			return
 		}
-		if len(parts) != 1 {
+		if len(path.ids) != 1 {
 			reply(janus.Message{Janus: "error", Error: janus.Errorf(janus.ErrInvalidRequestPath, "Long polls are on /janus/<session>")})
 			return
 		}
-		s.longPoll(w, r, ids[0], reply)
+		s.longPoll(w, r, path.ids[0], reply)
 	case http.MethodPost:
 		metrics.SetRoute(r.Context(), "POST /janus")
 		data, err := io.ReadAll(io.LimitReader(r.Body, int64(s.cfg.MaxMessageBytes)+1))
@@ -103,22 +95,12 @@ func (s *SFU) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			reply(janus.Message{Janus: "error", Error: janus.Errorf(janus.ErrTransportSpecific, "Request too large or unreadable")})
 			return
 		}
-		req, e := janus.Decode(data)
+		req, e := decodeREST(path, data)
 		if e != nil {
 			reply(errorReply(req, e))
 			return
 		}
-		if len(parts) >= 1 && parts[0] != "info" {
-			req.SessionID = ids[0]
-		}
-		if len(parts) == 2 {
-			req.HandleID = ids[1]
-		}
-		if e := pathAllows(req.Janus, len(parts)); e != nil {
-			reply(errorReply(req, e))
-			return
-		}
-		reply(s.serve(req, nil))
+		reply(s.serve(req, nil, s.clientIP(r)))
 	default:
 		w.Header().Set("Allow", "GET, POST")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -126,6 +108,67 @@ func (s *SFU) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func encodeInfo(s *SFU) janus.Message { return s.info(janus.Request{}) }
+
+// restPath is the path of a REST request after /janus: /info, or up to a
+// session id and a handle id.
+type restPath struct {
+	info bool
+	ids  []uint64 // session, handle
+}
+
+// depth is how deep the path is: 0 for /janus, 1 for a session (and
+// /janus/info), 2 for a handle.
+func (p restPath) depth() int {
+	if p.info {
+		return 1
+	}
+	return len(p.ids)
+}
+
+// parseRESTPath reads the path after /janus; false when it is none of
+// the API's (answered with 457).
+func parseRESTPath(rest string) (restPath, bool) {
+	var parts []string
+	for _, p := range strings.Split(strings.Trim(rest, "/"), "/") {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 1 && parts[0] == "info" {
+		return restPath{info: true}, true
+	}
+	if len(parts) > 2 {
+		return restPath{}, false
+	}
+	var p restPath
+	for _, part := range parts {
+		n, err := strconv.ParseUint(part, 10, 64)
+		if err != nil {
+			return restPath{}, false
+		}
+		p.ids = append(p.ids, n)
+	}
+	return p, true
+}
+
+// decodeREST decodes the body of a REST request to path: the session and
+// handle come from the path, and the request must belong at its depth.
+func decodeREST(path restPath, data []byte) (janus.Request, *janus.Error) {
+	req, e := janus.Decode(data)
+	if e != nil {
+		return req, e
+	}
+	if len(path.ids) >= 1 {
+		req.SessionID = path.ids[0]
+	}
+	if len(path.ids) == 2 {
+		req.HandleID = path.ids[1]
+	}
+	if e := pathAllows(req.Janus, path.depth()); e != nil {
+		return req, e
+	}
+	return req, nil
+}
 
 // pathAllows checks a REST request against its path depth: create at
 // /janus, session requests at /janus/<session>, handle requests at
@@ -171,11 +214,17 @@ func (s *SFU) longPoll(w http.ResponseWriter, r *http.Request, id uint64, reply 
 // wsConn is a Janus WebSocket connection: the sink of the sessions it
 // created or claimed, which end when it closes.
 type wsConn struct {
-	s      *SFU
-	c      *websocket.Conn
-	out    chan []byte
+	s    *SFU
+	c    *websocket.Conn
+	addr string // the client's address
+	out  chan []byte
+	// ctx ends the connection at once: the client left, does not read,
+	// or a write failed.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// goingAway is closed when the SFU closes: the connection ends with a
+	// close frame.
+	goingAway chan struct{}
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -191,6 +240,32 @@ func (c *wsConn) push(m janus.Message) {
 		c.s.log.Warn("janus websocket too slow, closing it")
 		c.cancel()
 	}
+}
+
+// write sends one message, waiting at most 10 seconds.
+func (c *wsConn) write(b []byte) error {
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	return c.c.Write(ctx, websocket.MessageText, b)
+}
+
+// goAway ends the connection as the SFU closes: the events already queued
+// (those that ended its sessions) go out, then a close frame, 1001 going
+// away. A peer that does not take them within goingAwayGrace is dropped.
+func (c *wsConn) goAway() {
+	t := time.AfterFunc(goingAwayGrace, c.cancel)
+	defer t.Stop()
+	for queued := true; queued; {
+		select {
+		case b := <-c.out:
+			if c.write(b) != nil {
+				return
+			}
+		default:
+			queued = false
+		}
+	}
+	c.c.Close(websocket.StatusGoingAway, "server shutting down")
 }
 
 func (c *wsConn) own(s *session) {
@@ -220,8 +295,17 @@ func (s *SFU) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(int64(s.cfg.MaxMessageBytes))
-	c := &wsConn{s: s, c: conn, out: make(chan []byte, 1024), sessions: map[*session]struct{}{}}
-	c.ctx, c.cancel = context.WithCancel(r.Context())
+	c := &wsConn{s: s, c: conn, addr: s.clientIP(r), out: make(chan []byte, 1024), goingAway: make(chan struct{}),
+		sessions: map[*session]struct{}{}}
+	// The connection outlives the request's context, which the HTTP
+	// server cancels as it starts shutting down: the SFU's Close ends it,
+	// with a close frame.
+	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(r.Context()))
+	if !s.addWS(c) {
+		conn.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	defer s.removeWS(c)
 	stop := context.AfterFunc(s.ctx, c.cancel)
 	defer stop()
 	s.stats.wsConns.Add(1)
@@ -235,12 +319,12 @@ func (s *SFU) serveWS(w http.ResponseWriter, r *http.Request) {
 		for {
 			select {
 			case b := <-c.out:
-				wctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
-				err := conn.Write(wctx, websocket.MessageText, b)
-				cancel()
-				if err != nil {
+				if c.write(b) != nil {
 					return
 				}
+			case <-c.goingAway:
+				c.goAway()
+				return
 			case <-c.ctx.Done():
 				return
 			}
@@ -263,7 +347,7 @@ func (s *SFU) serveWS(w http.ResponseWriter, r *http.Request) {
 			c.push(errorReply(req, e))
 			continue
 		}
-		c.push(s.serve(req, c))
+		c.push(s.serve(req, c, c.addr))
 	}
 	c.cancel()
 	wg.Wait()

@@ -194,13 +194,19 @@ func clipDisplay(s string) string {
 	return s
 }
 
-// adminOK reports whether the body carries the configured admin key.
-func (s *SFU) adminOK(b body) bool {
+// adminOK reports whether the body carries the configured admin key. A
+// session that shows it holds a grant from then on (as far as
+// media.maxSessions allows).
+func (s *SFU) adminOK(h *handle, b body) bool {
 	if s.cfg.AdminKey == "" {
 		return false
 	}
 	k, _ := b.str("admin_key", false)
-	return subtle.ConstantTimeCompare([]byte(k), []byte(s.cfg.AdminKey)) == 1
+	if subtle.ConstantTimeCompare([]byte(k), []byte(s.cfg.AdminKey)) != 1 {
+		return false
+	}
+	s.grantSession(h.session)
+	return true
 }
 
 // authorize checks the room grant of a request: the body's token, else
@@ -244,6 +250,9 @@ func (s *SFU) authorize(h *handle, b body, roomID string, need string) (*grant.G
 	case need == "subscribe" && !g.Subscribe:
 		return nil, vrErrorf(janus.VRErrUnauthorized, "Unauthorized (the room token does not allow subscribing)")
 	}
+	if e := s.grantSession(h.session); e != nil {
+		return nil, &vrErr{Code: e.Code, Reason: e.Reason}
+	}
 	return &g, nil
 }
 
@@ -264,7 +273,7 @@ func (s *SFU) vrSync(h *handle, req janus.Request, request string, b body) map[s
 		if r == nil {
 			return errData(vrErrorf(janus.VRErrNoSuchRoom, "No such room (%s)", ref))
 		}
-		if !s.adminOK(b) {
+		if !s.adminOK(h, b) {
 			return errData(vrErrorf(janus.VRErrUnauthorized, "Unauthorized (wrong admin_key)"))
 		}
 		s.DestroyRoom(r.ID, "destroy request")
@@ -277,7 +286,7 @@ func (s *SFU) vrSync(h *handle, req janus.Request, request string, b body) map[s
 		return map[string]any{"videoroom": "success", "room": roomJSON(ref), "exists": s.lookup(ref) != nil}
 	case "list":
 		list := []map[string]any{}
-		if s.adminOK(b) {
+		if s.adminOK(h, b) {
 			s.mu.Lock()
 			for _, r := range s.rooms {
 				list = append(list, map[string]any{"room": r.Number, "description": r.description(),
@@ -297,7 +306,7 @@ func (s *SFU) vrSync(h *handle, req janus.Request, request string, b body) map[s
 		if r == nil {
 			return errData(vrErrorf(janus.VRErrNoSuchRoom, "No such room (%s)", ref))
 		}
-		if !s.adminOK(b) {
+		if !s.adminOK(h, b) {
 			if _, e := s.authorize(h, b, r.ID, ""); e != nil {
 				return errData(e)
 			}
@@ -312,7 +321,7 @@ func (s *SFU) vrSync(h *handle, req janus.Request, request string, b body) map[s
 		if r == nil {
 			return errData(vrErrorf(janus.VRErrNoSuchRoom, "No such room (%s)", ref))
 		}
-		if !s.adminOK(b) {
+		if !s.adminOK(h, b) {
 			return errData(vrErrorf(janus.VRErrUnauthorized, "Unauthorized (wrong admin_key)"))
 		}
 		id, e := b.id("id", true)
@@ -364,7 +373,7 @@ func (s *SFU) vrCreate(h *handle, b body) map[string]any {
 	if e != nil {
 		return errData(e)
 	}
-	admin := s.adminOK(b)
+	admin := s.adminOK(h, b)
 	if ref == (roomRef{}) && !admin {
 		return errData(vrErrorf(janus.VRErrMissingElement, "Missing element (room)"))
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/openwac/wac/internal/media"
+	"github.com/openwac/wac/internal/server"
 	"github.com/openwac/wac/internal/turn"
 )
 
@@ -28,7 +29,8 @@ type mediaRole struct {
 func newMediaRole(ctx context.Context, n *Node) (*mediaRole, error) {
 	cfg := n.Config
 	log := n.Log.With("role", "media")
-	sfu, err := media.New(cfg.Media, media.Options{Secret: n.Secret, Log: log, Registry: n.Metrics.Registry})
+	sfu, err := media.New(cfg.Media, media.Options{Secret: n.Secret, Log: log, Registry: n.Metrics.Registry,
+		ClientIP: server.ClientIP})
 	if err != nil {
 		return nil, err
 	}

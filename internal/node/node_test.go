@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,6 +41,15 @@ func startNode(t *testing.T) (*node.Node, string) {
 // nodes of one test) after tweak adjusts its configuration.
 func startNodeWith(t *testing.T, dir string, tweak func(*config.Config)) (*node.Node, string) {
 	t.Helper()
+	n, url, _ := runNode(t, dir, tweak)
+	return n, url
+}
+
+// runNode is startNodeWith that also returns stop, which shuts the node
+// down as wac serve does on a signal (Run's context ends, then Close); it
+// runs at the end of the test if the test did not call it.
+func runNode(t *testing.T, dir string, tweak func(*config.Config)) (*node.Node, string, func()) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = dir
 	cfg.Password.Memory, cfg.Password.Iterations = 8*1024, 1
@@ -61,12 +71,16 @@ func startNodeWith(t *testing.T, dir string, tweak func(*config.Config)) (*node.
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		n.Close()
-	})
-	return n, n.PublicURL()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			n.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return n, n.PublicURL(), stop
 }
 
 type roomObject struct {

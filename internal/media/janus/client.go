@@ -43,9 +43,16 @@ type Client struct {
 
 // Dial connects to a Janus WebSocket endpoint (ws:// or wss:// URL).
 func Dial(ctx context.Context, url string) (*Client, error) {
+	return DialWith(ctx, url, nil)
+}
+
+// DialWith is Dial through hc (nil = http.DefaultClient), for instance one
+// whose transport dials from a given local address.
+func DialWith(ctx context.Context, url string, hc *http.Client) (*Client, error) {
 	conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{
 		Subprotocols: []string{Subprotocol},
 		HTTPHeader:   http.Header{},
+		HTTPClient:   hc,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dial Janus API %s: %w", url, err)
@@ -68,6 +75,19 @@ func (c *Client) Close() error {
 
 // Done is closed when the connection is gone.
 func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err is why the connection ended, nil while it is open. When the server
+// closed it with a close frame, websocket.CloseStatus(Err()) is its code.
+func (c *Client) Err() error {
+	select {
+	case <-c.done:
+	default:
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
 
 func (c *Client) readLoop() {
 	defer close(c.done)
@@ -229,7 +249,13 @@ type Session struct {
 
 // CreateSession creates a session and keeps it alive until Destroy.
 func (c *Client) CreateSession(ctx context.Context) (*Session, error) {
-	r, err := c.Do(ctx, Message{Janus: "create"}, false)
+	return c.CreateSessionToken(ctx, "")
+}
+
+// CreateSessionToken is CreateSession presenting token at the core level
+// (Janus token auth; "" = none).
+func (c *Client) CreateSessionToken(ctx context.Context, token string) (*Session, error) {
+	r, err := c.Do(ctx, Message{Janus: "create", Token: token}, false)
 	if err != nil {
 		return nil, err
 	}
