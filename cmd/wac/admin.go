@@ -27,7 +27,7 @@ type adminEnv struct {
 }
 
 func openAdmin(ctx context.Context, c *common, stderr io.Writer) (*adminEnv, error) {
-	cfg, err := c.load()
+	cfg, _, err := c.load() // the warnings are serve's and migrate's
 	if err != nil {
 		return nil, err
 	}

@@ -138,11 +138,12 @@ func (c *common) register(fs *flag.FlagSet, withListen bool) {
 	}
 }
 
-// load reads the configuration and applies the flags over it.
-func (c *common) load() (*config.Config, error) {
-	cfg, err := config.Load(c.config, os.Environ())
+// load reads the configuration and applies the flags over it. The
+// warnings name keys of the file that have no effect (logWarnings).
+func (c *common) load() (*config.Config, []config.Warning, error) {
+	cfg, warnings, err := config.Load(c.config, os.Environ())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if c.data != "" {
 		cfg.DataDir = c.data
@@ -150,18 +151,26 @@ func (c *common) load() (*config.Config, error) {
 	if c.listen != "" {
 		host, port, err := net.SplitHostPort(c.listen)
 		if err != nil {
-			return nil, fmt.Errorf("--listen %q: want host:port: %w", c.listen, err)
+			return nil, nil, fmt.Errorf("--listen %q: want host:port: %w", c.listen, err)
 		}
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 0 || n > 65535 {
-			return nil, fmt.Errorf("--listen %q: %q is not a port", c.listen, port)
+			return nil, nil, fmt.Errorf("--listen %q: %q is not a port", c.listen, port)
 		}
 		cfg.Wiface.Public.Iface, cfg.Wiface.Public.Port = host, n
 		if err := cfg.Validate(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return &cfg, nil
+	return &cfg, warnings, nil
+}
+
+// logWarnings logs, once each, the keys of the configuration file that
+// were accepted but have no effect.
+func logWarnings(log *slog.Logger, warnings []config.Warning) {
+	for _, w := range warnings {
+		log.Warn("config key "+w.Key+" has no effect", "key", w.Key, "why", w.Reason)
+	}
 }
 
 func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, error) {

@@ -131,9 +131,9 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 }
 
 // serveForTest starts wac serve with its store in data on a free
-// loopback port and waits for its ready line; stop ends it and returns
-// what serve returned.
-func serveForTest(t *testing.T, data string) (addr string, out, logs *syncBuffer, stop func() error) {
+// loopback port, and the flags extra, and waits for its ready line; stop
+// ends it and returns what serve returned.
+func serveForTest(t *testing.T, data string, extra ...string) (addr string, out, logs *syncBuffer, stop func() error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -145,7 +145,7 @@ func serveForTest(t *testing.T, data string) (addr string, out, logs *syncBuffer
 	out, logs = new(syncBuffer), new(syncBuffer)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--data", data, "--listen", addr}, strings.NewReader(""), out, logs)
+		done <- run(ctx, append([]string{"serve", "--data", data, "--listen", addr}, extra...), strings.NewReader(""), out, logs)
 	}()
 	stop = func() error {
 		cancel()
@@ -162,7 +162,12 @@ func serveForTest(t *testing.T, data string) (addr string, out, logs *syncBuffer
 			stop()
 			t.Fatalf("no ready line; logs:\n%s", logs.String())
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("serve ended before it was ready: %v; logs:\n%s", err, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	return addr, out, logs, stop
 }
@@ -188,6 +193,35 @@ func TestServeStartsAndStops(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A configuration written the seeds' way starts the server: each of the
+// seeds' keys OpenWAC does not need gets one warning at start-up, naming
+// the key and why, and no value of it is logged.
+func TestServeWarnsOnceOfTheSeedsKeys(t *testing.T) {
+	t.Setenv("WAC_PASSWORD_MEMORY", "8192")
+	t.Setenv("WAC_PASSWORD_ITERATIONS", "1")
+	t.Setenv("WAC_ROLES", "api")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.json")
+	os.WriteFile(file, []byte(`{
+"invites": {"basic": {"removeAfter": 10000, "resolveGroups": false, "resolvePush": false, "legacyUserGroupResolution": true,
+  "wac": {"address": "http://wac:8000", "username": "admin@quobis", "password": "seed-secret"}},
+  "parallelSip": false, "onlyOneDeviceWithInvitations": false},
+"rooms": {"collectionType": "janus", "updateRoomOnwerWhenLeaves": true, "janusAddress": "http://dispatcher:8020"}
+}`), 0o600)
+	_, _, logs, stop := serveForTest(t, dir, "--config", file)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"invites.basic.wac", "invites.parallelSip", "rooms.collectionType", "rooms.janusAddress"} {
+		if n := strings.Count(logs.String(), "level=warn msg=\"config key "+key+" has no effect\""); n != 1 {
+			t.Errorf("%d warnings for %s, want 1; logs:\n%s", n, key, logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), "seed-secret") || strings.Contains(logs.String(), "updateRoomOnwerWhenLeaves") {
+		t.Errorf("the log repeats a password or warns of an alias:\n%s", logs.String())
 	}
 }
 
