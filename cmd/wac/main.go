@@ -18,6 +18,7 @@ import (
 	"strings"
 	"syscall"
 
+	openwac "github.com/openwac/wac"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/logging"
 )
@@ -33,6 +34,7 @@ Usage:
   wac user    list [--domain NAME]                            list users
   wac user    passwd USER@DOMAIN                              set a password (from stdin)
   wac config  keys [--markdown]                               list every configuration key
+  wac licenses                                                print the licence and the notices
   wac version                                                 print the version
 
 Every admin command takes --config and --data and works on the configured
@@ -113,6 +115,12 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdConfig(args[1:], stdout)
 	case "bench":
 		return cmdBench(ctx, args[1:], stdout, stderr)
+	case "licenses", "licences":
+		if len(args) > 1 {
+			return usagef("licenses: takes no arguments")
+		}
+		fmt.Fprint(stdout, licenses())
+		return nil
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, version())
 		return nil
@@ -191,6 +199,12 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return usageError{msg: fmt.Sprintf("%s: %v", fs.Name(), err), help: flags.String()}
 	}
 	return nil
+}
+
+// licenses is OpenWAC's notice, its licence and the licence texts of the
+// software built into it.
+func licenses() string {
+	return openwac.Notice + "\n\n== OpenWAC: LICENSE\n\n" + openwac.License + "\n\n" + openwac.ThirdPartyLicenses
 }
 
 func version() string {

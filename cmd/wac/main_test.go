@@ -225,6 +225,21 @@ func TestServeWarnsOnceOfTheSeedsKeys(t *testing.T) {
 	}
 }
 
+// wac licenses prints OpenWAC's licence and the licences of what it is
+// built with.
+func TestLicenses(t *testing.T) {
+	out, err := wac(t, "", "licenses")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Licensed under the Apache License, Version 2.0", "| `github.com/pion/webrtc/v4` |",
+		"== github.com/pion/webrtc/v4 ", "Permission is hereby granted, free of charge", "Copyright 2011-2016 Canonical Ltd."} {
+		if !strings.Contains(out, want) {
+			t.Errorf("wac licenses does not print %q", want)
+		}
+	}
+}
+
 // -h anywhere on a command line prints the help of the (sub)command it
 // names, on stdout and without an error; a bad flag is still an error
 // that carries the subcommand's flags.
