@@ -34,6 +34,7 @@ Usage:
   wac user    list [--domain NAME]                            list users
   wac user    passwd USER@DOMAIN                              set a password (from stdin)
   wac config  keys [--markdown]                               list every configuration key
+  wac bench   api|login|sessions|rooms|calls|media ...        load a running server (wac bench -h)
   wac licenses                                                print the licence and the notices
   wac version                                                 print the version
 
@@ -43,17 +44,26 @@ database. Configuration: docs/configuration.md.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	code := runMain(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		var ue usageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(os.Stderr, "wac: %v\n\n%s", err, ue.helpText())
-			os.Exit(2)
-		}
-		fmt.Fprintf(os.Stderr, "wac: %v\n", err)
-		os.Exit(1)
+	os.Exit(code)
+}
+
+// runMain runs a command line and returns the exit status: 0, 1 for an
+// error, 2 for a command line that could not be understood (with the
+// usage on stderr).
+func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := run(ctx, args, stdin, stdout, stderr)
+	if err == nil {
+		return 0
 	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "wac: %v\n\n%s", err, ue.helpText())
+		return 2
+	}
+	fmt.Fprintf(stderr, "wac: %v\n", err)
+	return 1
 }
 
 // usageError is a command line that could not be understood; help, when
@@ -99,8 +109,7 @@ func asksHelp(args []string) bool {
 // dispatch runs the command args name.
 func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stdout, usage)
-		return nil
+		return usagef("no command given")
 	}
 	switch args[0] {
 	case "serve":

@@ -225,6 +225,40 @@ func TestServeWarnsOnceOfTheSeedsKeys(t *testing.T) {
 	}
 }
 
+// wac without a command prints the usage on stderr and exits 2, as for
+// any command line it cannot understand; -h prints it on stdout, exit 0.
+func TestNoCommandIsAUsageError(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := runMain(context.Background(), nil, strings.NewReader(""), &out, &errOut); code != 2 {
+		t.Errorf("wac with no arguments exited %d, want 2", code)
+	}
+	if out.Len() != 0 || !strings.Contains(errOut.String(), "Usage:") || !strings.Contains(errOut.String(), "no command") {
+		t.Errorf("wac with no arguments: stdout %q, stderr %q; want the usage on stderr", out.String(), errOut.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := runMain(context.Background(), []string{"-h"}, strings.NewReader(""), &out, &errOut); code != 0 ||
+		!strings.Contains(out.String(), "Usage:") {
+		t.Errorf("wac -h exited %d with %q", code, out.String())
+	}
+	if code := runMain(context.Background(), []string{"frobnicate"}, strings.NewReader(""), &out, &errOut); code != 2 {
+		t.Errorf("wac frobnicate exited %d, want 2", code)
+	}
+}
+
+// The usage names every command.
+func TestUsageNamesEveryCommand(t *testing.T) {
+	out, err := wac(t, "", "-h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"serve", "migrate", "domain", "user", "config", "bench", "licenses", "version"} {
+		if !strings.Contains(out, "\n  wac "+cmd+" ") {
+			t.Errorf("wac -h does not name wac %s:\n%s", cmd, out)
+		}
+	}
+}
+
 // wac licenses prints OpenWAC's licence and the licences of what it is
 // built with.
 func TestLicenses(t *testing.T) {
@@ -237,6 +271,31 @@ func TestLicenses(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("wac licenses does not print %q", want)
 		}
+	}
+}
+
+// A user created without @domain lands in the default domain, and wac user
+// create says so; when that domain does not exist yet, the error says it
+// was the default and how to create it.
+func TestUserCreateNamesTheDefaultDomain(t *testing.T) {
+	t.Setenv("WAC_PASSWORD_MEMORY", "8192")
+	t.Setenv("WAC_PASSWORD_ITERATIONS", "1")
+	data := t.TempDir()
+	_, err := wac(t, "carol-password\n", "user", "create", "--data", data, "carol")
+	if err == nil || !strings.Contains(err.Error(), `"carol" names no domain`) || !strings.Contains(err.Error(), `default domain "wac"`) ||
+		!strings.Contains(err.Error(), "wac domain create wac") {
+		t.Fatalf("a bare name before the default domain exists: %v", err)
+	}
+	if _, err := wac(t, "", "domain", "create", "--data", data, "wac"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := wac(t, "carol-password\n", "user", "create", "--data", data, "carol")
+	if err != nil || !strings.Contains(out, "created user carol@wac") || !strings.Contains(out, "the default domain wac") {
+		t.Fatalf("a bare name: %q %v", out, err)
+	}
+	out, err = wac(t, "dave-password\n", "user", "create", "--data", data, "dave@wac")
+	if err != nil || strings.Contains(out, "default domain") {
+		t.Fatalf("a name with its domain: %q %v", out, err)
 	}
 }
 
