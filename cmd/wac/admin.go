@@ -27,7 +27,7 @@ type adminEnv struct {
 }
 
 func openAdmin(ctx context.Context, c *common, stderr io.Writer) (*adminEnv, error) {
-	cfg, err := c.load()
+	cfg, _, err := c.load() // the warnings are serve's and migrate's
 	if err != nil {
 		return nil, err
 	}
@@ -137,10 +137,18 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		defer env.st.Close()
 		username, domainName := env.auth.SplitUsername(fs.Arg(0))
+		// A name without @domain is in the default domain: say so, as
+		// the user may have meant another.
+		defaulted := !strings.Contains(fs.Arg(0), "@")
 		if !sapi.UsernamePattern.MatchString(username) {
 			return fmt.Errorf("%q is not a valid username (1-64 letters, digits, '.', '_', '+' or '-')", username)
 		}
 		d, err := env.st.GetDomainByName(ctx, domainName)
+		if errors.Is(err, store.ErrNotFound) && defaulted {
+			return fmt.Errorf("%q names no domain, so the user would be in the default domain %q (config key defaultDomain), "+
+				"which does not exist yet: start `wac serve` once (it creates it), or run `wac domain create %s`, "+
+				"or give the user as USER@DOMAIN", fs.Arg(0), domainName, domainName)
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("domain %q does not exist (create it with `wac domain create %s`)", domainName, domainName)
 		}
@@ -170,6 +178,10 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return err
 		}
 		fmt.Fprintf(stdout, "created %s %s@%s (id %s)\n", u.Role, u.Username, domainName, u.ID)
+		if defaulted {
+			fmt.Fprintf(stdout, "%q names no domain: the user is in the default domain %s (config key defaultDomain)\n",
+				fs.Arg(0), domainName)
+		}
 		return nil
 	case "list":
 		domainFlag := fs.String("domain", "", "only users of this domain")

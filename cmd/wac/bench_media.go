@@ -59,7 +59,7 @@ func benchMedia(ctx context.Context, args []string, stdout io.Writer) error {
 
 // clusterSecret reads the cluster secret from the store the flags name.
 func clusterSecret(ctx context.Context, c *common) ([]byte, error) {
-	cfg, err := c.load()
+	cfg, _, err := c.load()
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"syscall"
 
+	openwac "github.com/openwac/wac"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/logging"
 )
@@ -33,6 +34,8 @@ Usage:
   wac user    list [--domain NAME]                            list users
   wac user    passwd USER@DOMAIN                              set a password (from stdin)
   wac config  keys [--markdown]                               list every configuration key
+  wac bench   api|login|sessions|rooms|calls|media ...        load a running server (wac bench -h)
+  wac licenses                                                print the licence and the notices
   wac version                                                 print the version
 
 Every admin command takes --config and --data and works on the configured
@@ -41,17 +44,26 @@ database. Configuration: docs/configuration.md.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	code := runMain(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		var ue usageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(os.Stderr, "wac: %v\n\n%s", err, ue.helpText())
-			os.Exit(2)
-		}
-		fmt.Fprintf(os.Stderr, "wac: %v\n", err)
-		os.Exit(1)
+	os.Exit(code)
+}
+
+// runMain runs a command line and returns the exit status: 0, 1 for an
+// error, 2 for a command line that could not be understood (with the
+// usage on stderr).
+func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := run(ctx, args, stdin, stdout, stderr)
+	if err == nil {
+		return 0
 	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "wac: %v\n\n%s", err, ue.helpText())
+		return 2
+	}
+	fmt.Fprintf(stderr, "wac: %v\n", err)
+	return 1
 }
 
 // usageError is a command line that could not be understood; help, when
@@ -97,8 +109,7 @@ func asksHelp(args []string) bool {
 // dispatch runs the command args name.
 func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stdout, usage)
-		return nil
+		return usagef("no command given")
 	}
 	switch args[0] {
 	case "serve":
@@ -113,6 +124,12 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdConfig(args[1:], stdout)
 	case "bench":
 		return cmdBench(ctx, args[1:], stdout, stderr)
+	case "licenses", "licences":
+		if len(args) > 1 {
+			return usagef("licenses: takes no arguments")
+		}
+		fmt.Fprint(stdout, licenses())
+		return nil
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, version())
 		return nil
@@ -138,11 +155,12 @@ func (c *common) register(fs *flag.FlagSet, withListen bool) {
 	}
 }
 
-// load reads the configuration and applies the flags over it.
-func (c *common) load() (*config.Config, error) {
-	cfg, err := config.Load(c.config, os.Environ())
+// load reads the configuration and applies the flags over it. The
+// warnings name keys of the file that have no effect (logWarnings).
+func (c *common) load() (*config.Config, []config.Warning, error) {
+	cfg, warnings, err := config.Load(c.config, os.Environ())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if c.data != "" {
 		cfg.DataDir = c.data
@@ -150,18 +168,26 @@ func (c *common) load() (*config.Config, error) {
 	if c.listen != "" {
 		host, port, err := net.SplitHostPort(c.listen)
 		if err != nil {
-			return nil, fmt.Errorf("--listen %q: want host:port: %w", c.listen, err)
+			return nil, nil, fmt.Errorf("--listen %q: want host:port: %w", c.listen, err)
 		}
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 0 || n > 65535 {
-			return nil, fmt.Errorf("--listen %q: %q is not a port", c.listen, port)
+			return nil, nil, fmt.Errorf("--listen %q: %q is not a port", c.listen, port)
 		}
 		cfg.Wiface.Public.Iface, cfg.Wiface.Public.Port = host, n
 		if err := cfg.Validate(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return &cfg, nil
+	return &cfg, warnings, nil
+}
+
+// logWarnings logs, once each, the keys of the configuration file that
+// were accepted but have no effect.
+func logWarnings(log *slog.Logger, warnings []config.Warning) {
+	for _, w := range warnings {
+		log.Warn("config key "+w.Key+" has no effect", "key", w.Key, "why", w.Reason)
+	}
 }
 
 func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, error) {
@@ -182,6 +208,12 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return usageError{msg: fmt.Sprintf("%s: %v", fs.Name(), err), help: flags.String()}
 	}
 	return nil
+}
+
+// licenses is OpenWAC's notice, its licence and the licence texts of the
+// software built into it.
+func licenses() string {
+	return openwac.Notice + "\n\n== OpenWAC: LICENSE\n\n" + openwac.License + "\n\n" + openwac.ThirdPartyLicenses
 }
 
 func version() string {

@@ -131,9 +131,9 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 }
 
 // serveForTest starts wac serve with its store in data on a free
-// loopback port and waits for its ready line; stop ends it and returns
-// what serve returned.
-func serveForTest(t *testing.T, data string) (addr string, out, logs *syncBuffer, stop func() error) {
+// loopback port, and the flags extra, and waits for its ready line; stop
+// ends it and returns what serve returned.
+func serveForTest(t *testing.T, data string, extra ...string) (addr string, out, logs *syncBuffer, stop func() error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -145,7 +145,7 @@ func serveForTest(t *testing.T, data string) (addr string, out, logs *syncBuffer
 	out, logs = new(syncBuffer), new(syncBuffer)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--data", data, "--listen", addr}, strings.NewReader(""), out, logs)
+		done <- run(ctx, append([]string{"serve", "--data", data, "--listen", addr}, extra...), strings.NewReader(""), out, logs)
 	}()
 	stop = func() error {
 		cancel()
@@ -162,7 +162,12 @@ func serveForTest(t *testing.T, data string) (addr string, out, logs *syncBuffer
 			stop()
 			t.Fatalf("no ready line; logs:\n%s", logs.String())
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("serve ended before it was ready: %v; logs:\n%s", err, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	return addr, out, logs, stop
 }
@@ -188,6 +193,109 @@ func TestServeStartsAndStops(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A configuration written the seeds' way starts the server: each of the
+// seeds' keys OpenWAC does not need gets one warning at start-up, naming
+// the key and why, and no value of it is logged.
+func TestServeWarnsOnceOfTheSeedsKeys(t *testing.T) {
+	t.Setenv("WAC_PASSWORD_MEMORY", "8192")
+	t.Setenv("WAC_PASSWORD_ITERATIONS", "1")
+	t.Setenv("WAC_ROLES", "api")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.json")
+	os.WriteFile(file, []byte(`{
+"invites": {"basic": {"removeAfter": 10000, "resolveGroups": false, "resolvePush": false, "legacyUserGroupResolution": true,
+  "wac": {"address": "http://wac:8000", "username": "admin@quobis", "password": "seed-secret"}},
+  "parallelSip": false, "onlyOneDeviceWithInvitations": false},
+"rooms": {"collectionType": "janus", "updateRoomOnwerWhenLeaves": true, "janusAddress": "http://dispatcher:8020"}
+}`), 0o600)
+	_, _, logs, stop := serveForTest(t, dir, "--config", file)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"invites.basic.wac", "invites.parallelSip", "rooms.collectionType", "rooms.janusAddress"} {
+		if n := strings.Count(logs.String(), "level=warn msg=\"config key "+key+" has no effect\""); n != 1 {
+			t.Errorf("%d warnings for %s, want 1; logs:\n%s", n, key, logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), "seed-secret") || strings.Contains(logs.String(), "updateRoomOnwerWhenLeaves") {
+		t.Errorf("the log repeats a password or warns of an alias:\n%s", logs.String())
+	}
+}
+
+// wac without a command prints the usage on stderr and exits 2, as for
+// any command line it cannot understand; -h prints it on stdout, exit 0.
+func TestNoCommandIsAUsageError(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := runMain(context.Background(), nil, strings.NewReader(""), &out, &errOut); code != 2 {
+		t.Errorf("wac with no arguments exited %d, want 2", code)
+	}
+	if out.Len() != 0 || !strings.Contains(errOut.String(), "Usage:") || !strings.Contains(errOut.String(), "no command") {
+		t.Errorf("wac with no arguments: stdout %q, stderr %q; want the usage on stderr", out.String(), errOut.String())
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := runMain(context.Background(), []string{"-h"}, strings.NewReader(""), &out, &errOut); code != 0 ||
+		!strings.Contains(out.String(), "Usage:") {
+		t.Errorf("wac -h exited %d with %q", code, out.String())
+	}
+	if code := runMain(context.Background(), []string{"frobnicate"}, strings.NewReader(""), &out, &errOut); code != 2 {
+		t.Errorf("wac frobnicate exited %d, want 2", code)
+	}
+}
+
+// The usage names every command.
+func TestUsageNamesEveryCommand(t *testing.T) {
+	out, err := wac(t, "", "-h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"serve", "migrate", "domain", "user", "config", "bench", "licenses", "version"} {
+		if !strings.Contains(out, "\n  wac "+cmd+" ") {
+			t.Errorf("wac -h does not name wac %s:\n%s", cmd, out)
+		}
+	}
+}
+
+// wac licenses prints OpenWAC's licence and the licences of what it is
+// built with.
+func TestLicenses(t *testing.T) {
+	out, err := wac(t, "", "licenses")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Licensed under the Apache License, Version 2.0", "| `github.com/pion/webrtc/v4` |",
+		"== github.com/pion/webrtc/v4 ", "Permission is hereby granted, free of charge", "Copyright 2011-2016 Canonical Ltd."} {
+		if !strings.Contains(out, want) {
+			t.Errorf("wac licenses does not print %q", want)
+		}
+	}
+}
+
+// A user created without @domain lands in the default domain, and wac user
+// create says so; when that domain does not exist yet, the error says it
+// was the default and how to create it.
+func TestUserCreateNamesTheDefaultDomain(t *testing.T) {
+	t.Setenv("WAC_PASSWORD_MEMORY", "8192")
+	t.Setenv("WAC_PASSWORD_ITERATIONS", "1")
+	data := t.TempDir()
+	_, err := wac(t, "carol-password\n", "user", "create", "--data", data, "carol")
+	if err == nil || !strings.Contains(err.Error(), `"carol" names no domain`) || !strings.Contains(err.Error(), `default domain "wac"`) ||
+		!strings.Contains(err.Error(), "wac domain create wac") {
+		t.Fatalf("a bare name before the default domain exists: %v", err)
+	}
+	if _, err := wac(t, "", "domain", "create", "--data", data, "wac"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := wac(t, "carol-password\n", "user", "create", "--data", data, "carol")
+	if err != nil || !strings.Contains(out, "created user carol@wac") || !strings.Contains(out, "the default domain wac") {
+		t.Fatalf("a bare name: %q %v", out, err)
+	}
+	out, err = wac(t, "dave-password\n", "user", "create", "--data", data, "dave@wac")
+	if err != nil || strings.Contains(out, "default domain") {
+		t.Fatalf("a name with its domain: %q %v", out, err)
 	}
 }
 

@@ -24,7 +24,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := c.load()
+	cfg, warnings, err := c.load()
 	if err != nil {
 		return err
 	}
@@ -32,6 +32,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	logWarnings(log, warnings)
 	stopTuning := tuneRuntime(ctx, cfg.Runtime, log)
 	defer stopTuning()
 	log.Info("starting", "version", version(), "roles", cfg.Roles, "database", cfg.Database.Driver, "data", cfg.DataDir)
@@ -100,7 +101,7 @@ func cmdMigrate(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := c.load()
+	cfg, warnings, err := c.load()
 	if err != nil {
 		return err
 	}
@@ -108,6 +109,7 @@ func cmdMigrate(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	logWarnings(log, warnings)
 	st, err := server.OpenStore(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -223,35 +223,84 @@ func Default() Config {
 }
 
 // Load reads the file at path (if not empty) over the defaults, then applies
-// WAC_* environment variables from environ, then validates.
-func Load(path string, environ []string) (Config, error) {
+// WAC_* environment variables from environ, then validates. The warnings
+// name keys of the file that were accepted but have no effect (the seeds'
+// keys OpenWAC does not need: SeedKeys).
+func Load(path string, environ []string) (Config, []Warning, error) {
 	cfg := Default()
+	var warnings []Warning
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return cfg, fmt.Errorf("read config: %w", err)
+			return cfg, nil, fmt.Errorf("read config: %w", err)
 		}
-		if err := Decode(bytes.NewReader(data), &cfg); err != nil {
-			return cfg, fmt.Errorf("config %s: %w", path, err)
+		warnings, err = Decode(bytes.NewReader(data), &cfg)
+		if err != nil {
+			return cfg, nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
 	if err := ApplyEnv(&cfg, environ); err != nil {
-		return cfg, err
+		return cfg, nil, err
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, err
+		return cfg, nil, err
 	}
-	return cfg, nil
+	return cfg, warnings, nil
 }
 
-// Decode reads YAML into cfg, refusing keys that do not exist.
-func Decode(r io.Reader, cfg *Config) error {
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return err
+// Decode reads YAML into cfg, refusing keys that do not exist. The seeds'
+// keys are read as SeedKeys says: aliases as their OpenWAC keys, ignored
+// keys dropped with a warning each, refused keys as errors that say why.
+func Decode(r io.Reader, cfg *Config) ([]Warning, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	warnings, refusals, found := seedRewrite(&doc)
+	// The strict decoder checks the file as written, so that the errors
+	// keep their line numbers; what it says of the seeds' keys is dropped.
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var scratch Config
+	if err := dec.Decode(&scratch); err != nil {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, errors.Join(append(refusals, err)...)
+		}
+		if rest := dropSeedErrors(te.Errors, found); len(rest) > 0 {
+			return nil, errors.Join(append(refusals, &yaml.TypeError{Errors: rest})...)
+		}
+	}
+	if len(refusals) > 0 {
+		return nil, errors.Join(refusals...)
+	}
+	if err := doc.Decode(cfg); err != nil {
+		return nil, err
+	}
+	return warnings, nil
+}
+
+// dropSeedErrors removes the strict decoder's "field not found" errors of
+// the seeds' keys found in the file.
+func dropSeedErrors(errs []string, found []seedMatch) []string {
+	var rest []string
+next:
+	for _, e := range errs {
+		for _, f := range found {
+			if strings.HasPrefix(e, fmt.Sprintf("line %d: field %s not found in type ", f.line, f.name)) {
+				continue next
+			}
+		}
+		rest = append(rest, e)
+	}
+	return rest
 }
 
 // Validate checks values that would otherwise fail later, naming the key.

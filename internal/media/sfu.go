@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -143,9 +144,72 @@ func New(cfg config.Media, opts Options) (*SFU, error) {
 	}
 	s.wg.Add(1)
 	go s.chores()
-	log.Info("media server ready", "codec", cfg.Codec, "udp", socks.udpAddr(), "ice_tcp", socks.tcpAddr(),
-		"port_range", fmt.Sprintf("%d-%d", cfg.WebRTCStartPort, cfg.WebRTCEndPort), "announced_ip", cfg.WebRTCIP)
+	log.Info("media server ready", append([]any{"codec", cfg.Codec}, listening(cfg, socks)...)...)
 	return s, nil
+}
+
+// listening says, as log attributes, where the media server takes media:
+// its UDP port or ports, its ICE-TCP port, and the addresses its ICE
+// candidates offer clients.
+func listening(cfg config.Media, socks *sockets) []any {
+	host := cfg.ListenIP
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	var udp string
+	switch {
+	case socks.udpAddr() != "":
+		udp = socks.udpAddr() + " (one port for every peer connection, media.udpPort)"
+	case cfg.WebRTCStartPort != 0:
+		udp = fmt.Sprintf("%s, one port per peer connection from %d-%d (media.webRtcStartPort-webRtcEndPort)",
+			host, cfg.WebRTCStartPort, cfg.WebRTCEndPort)
+	default:
+		udp = host + ", one port per peer connection, any the system gives " +
+			"(set media.udpPort for one port, or media.webRtcStartPort-webRtcEndPort for a range)"
+	}
+	tcp := "off (media.tcpPort 0)"
+	if a := socks.tcpAddr(); a != "" {
+		tcp = a
+	}
+	offered := cfg.WebRTCIP + " (media.webRtcIp)"
+	if cfg.WebRTCIP == "" {
+		offered = strings.Join(interfaceIPs(cfg.ListenIP), ", ")
+		if offered == "" {
+			offered = "none: no interface has an address to offer (set media.webRtcIp)"
+		} else {
+			offered += " (the interfaces' addresses; set media.webRtcIp behind NAT)"
+		}
+	}
+	return []any{"udp", udp, "ice_tcp", tcp, "candidates", offered}
+}
+
+// interfaceIPs are the IPv4 addresses host candidates are gathered on: the
+// listen address when one is set, else those of the interfaces that are
+// up, loopback excepted.
+func interfaceIPs(listen string) []string {
+	if ip := net.ParseIP(listen); ip != nil && !ip.IsUnspecified() {
+		return []string{ip.String()}
+	}
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var ips []string
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+				ips = append(ips, n.IP.String())
+			}
+		}
+	}
+	return ips
 }
 
 // NodeID is the name of this media node.

@@ -55,8 +55,11 @@ func newMediaRole(ctx context.Context, n *Node) (*mediaRole, error) {
 }
 
 // start registers the SFU in the directory once the HTTP server listens.
+// The node stays registered, and serves the dispatchers' commands, until
+// stop, not only until ctx ends: the signaling role, which stops first,
+// still ends its rooms on this node's media server.
 func (m *mediaRole) start(ctx context.Context) error {
-	ctx, m.cancel = context.WithCancel(ctx)
+	ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	interval := time.Duration(m.n.Config.Media.HeartbeatSeconds) * time.Second
 	m.wg.Add(1)
 	go func() {

@@ -43,6 +43,13 @@ func Bootstrap(ctx context.Context, st store.Store, a *auth.Service, cfg *config
 		return fmt.Errorf("bootstrap default domain %q: %w", name, err)
 	}
 	if _, err := st.GetUserByName(ctx, d.ID, "admin"); err == nil {
+		if envValue(environ, AdminPasswordEnv) != "" {
+			account := "admin@" + name
+			log.Warn(AdminPasswordEnv+" is set but changes nothing: it only sets the password of "+account+
+				" when the first start creates it, and this data directory already has it. Change the password with "+
+				"`wac user passwd "+account+"`, then unset "+AdminPasswordEnv,
+				"user", account)
+		}
 		return nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("bootstrap admin: %w", err)

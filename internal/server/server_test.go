@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -406,5 +407,38 @@ func TestRunReportsBadTLSAndBusyPort(t *testing.T) {
 	err = newServer(t, cfg2, nil).Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "wiface.public") {
 		t.Fatalf("busy port: %v", err)
+	}
+}
+
+// WAC_ADMIN_PASSWORD set on a data directory whose admin exists changes
+// nothing: the start says so once, with how to change the password, and
+// without the password.
+func TestBootstrapWarnsOfALateAdminPassword(t *testing.T) {
+	cfg := testConfig(t)
+	newServer(t, cfg, nil).Close()
+	start := func(env ...string) string {
+		var logs bytes.Buffer
+		log, err := logging.New(&logs, slog.LevelInfo, "text")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := server.New(context.Background(), cfg, log, server.Options{Out: io.Discard, Environ: env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Close()
+		return logs.String()
+	}
+	logs := start(server.AdminPasswordEnv + "=too-late-secret-1")
+	if strings.Count(logs, "level=warn") != 1 || !strings.Contains(logs, server.AdminPasswordEnv+" is set but changes nothing") ||
+		!strings.Contains(logs, "only sets the password of admin@wac when the first start creates it") ||
+		!strings.Contains(logs, "wac user passwd admin@wac") {
+		t.Fatalf("a late %s: the logs do not warn once and say how to change the password:\n%s", server.AdminPasswordEnv, logs)
+	}
+	if strings.Contains(logs, "too-late-secret-1") {
+		t.Fatalf("the logs hold the password:\n%s", logs)
+	}
+	if logs := start(); strings.Contains(logs, "level=warn") {
+		t.Fatalf("a start without the variable warns:\n%s", logs)
 	}
 }
