@@ -92,7 +92,7 @@ type HTTP struct {
 	MaxBodyBytes      int64    `yaml:"maxBodyBytes" doc:"largest request body accepted"`
 	ReadHeaderTimeout int      `yaml:"readHeaderTimeout" doc:"seconds to read request headers"`
 	IdleTimeout       int      `yaml:"idleTimeout" doc:"seconds a keep-alive connection may idle"`
-	ShutdownTimeout   int      `yaml:"shutdownTimeout" doc:"seconds to drain connections on shutdown"`
+	ShutdownTimeout   int      `yaml:"shutdownTimeout" doc:"seconds the requests in flight get to finish on shutdown (SIGTERM) before they are cancelled (answered 503)"`
 	DDoSProtection    bool     `yaml:"ddosProtection" doc:"per-IP request rate limiting (429 when exceeded)"`
 	RPS               float64  `yaml:"rps" doc:"requests per second per client IP on the API"`
 	RPSHigh           float64  `yaml:"rpsHigh" doc:"requests per second per client IP on the web app's files"`
@@ -159,7 +159,7 @@ func Default() Config {
 			MaxBodyBytes:      1 << 20,
 			ReadHeaderTimeout: 10,
 			IdleTimeout:       120,
-			ShutdownTimeout:   15,
+			ShutdownTimeout:   25,
 			DDoSProtection:    true,
 			RPS:               50,
 			RPSHigh:           200,
@@ -279,6 +279,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.MaxBodyBytes <= 0 {
 		bad("http.maxBodyBytes", "must be positive")
+	}
+	if c.HTTP.ShutdownTimeout < 0 {
+		bad("http.shutdownTimeout", "%d seconds is negative (0 = cancel the requests in flight at once)", c.HTTP.ShutdownTimeout)
 	}
 	if c.HTTP.DDoSProtection && (c.HTTP.RPS <= 0 || c.HTTP.RPSHigh <= 0) {
 		bad("http.rps", "rps and rpsHigh must be positive when ddosProtection is on")

@@ -137,8 +137,15 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, e.Status, e)
 		return
 	}
-	if errors.Is(err, context.Canceled) {
-		return // the client left
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// The work was cut short (the client left, or the server's
+		// shutdown drain ended): never a success. Writes run in
+		// transactions, so nothing half done stays behind.
+		a.log.Warn("request cancelled before it completed", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, errorf(http.StatusServiceUnavailable,
+			"the request was cancelled before it completed (the server is shutting down or the request was abandoned); retry it"))
+		return
 	}
 	a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	writeJSON(w, http.StatusInternalServerError, errorf(http.StatusInternalServerError, "internal error"))

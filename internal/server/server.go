@@ -50,6 +50,11 @@ type Server struct {
 	addrs  map[string]string
 	bound  chan struct{}
 	once   sync.Once
+
+	// drainTimeout bounds the drain on shutdown (http.shutdownTimeout);
+	// onDrain run when it starts.
+	drainTimeout time.Duration
+	onDrain      []func()
 }
 
 // Options adjust New for tools and tests.
@@ -96,7 +101,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		return nil, err
 	}
 	s := &Server{Config: cfg, Log: log, Metrics: metrics.New(), Store: st, mux: http.NewServeMux(),
-		addrs: map[string]string{}, bound: make(chan struct{})}
+		addrs: map[string]string{}, bound: make(chan struct{}),
+		drainTimeout: time.Duration(cfg.HTTP.ShutdownTimeout) * time.Second}
 	s.Auth = auth.New(st, cfg, log)
 	s.Auth.Metrics = s.Metrics
 	if err := Bootstrap(ctx, st, s.Auth, cfg, log, opts.Out, opts.Environ); err != nil {
@@ -151,6 +157,11 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 // limited by rpsHigh instead of rps.
 func (s *Server) SetStatic(isStatic func(path string) bool) { s.mw.isStatic = isStatic }
 
+// OnDrain registers f to run when shutdown begins, before the in-flight
+// requests are waited for: roles end their long-held requests (long polls)
+// there. Call it before Run.
+func (s *Server) OnDrain(f func()) { s.onDrain = append(s.onDrain, f) }
+
 // Handler is the node's whole HTTP handler, middleware included.
 func (s *Server) Handler() http.Handler { return s.handler }
 
@@ -202,6 +213,10 @@ type listener struct {
 // (token cleanup, rate-limit sweeping) run meanwhile.
 func (s *Server) Run(ctx context.Context) error {
 	cfg := s.Config
+	// Requests run on a context the signal does not end: on shutdown, those
+	// in flight finish within the drain. It ends at the drain's timeout.
+	requests, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRequests()
 	internal := http.NewServeMux()
 	internal.Handle("/", s.handler)
 	s.diagnostics(internal)
@@ -227,7 +242,7 @@ func (s *Server) Run(ctx context.Context) error {
 			IdleTimeout:       time.Duration(cfg.HTTP.IdleTimeout) * time.Second,
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelDebug),
-			BaseContext:       func(net.Listener) context.Context { return ctx },
+			BaseContext:       func(net.Listener) context.Context { return requests },
 		}
 		if secure {
 			cert, err := tls.LoadX509KeyPair(ifc.Cert, ifc.Key)
@@ -289,19 +304,56 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case runErr = <-errc:
 	}
-	s.ready.Store(false)
-	s.Log.Info("shutting down", "timeout_seconds", cfg.HTTP.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.HTTP.ShutdownTimeout)*time.Second)
-	defer cancel()
-	for _, l := range lns {
-		if err := l.srv.Shutdown(sctx); err != nil {
-			s.Log.Warn("shutdown did not drain every connection", "iface", l.name, "err", err)
-			l.srv.Close()
-		}
-	}
+	s.drain(lns, cancelRequests)
 	stopChores()
 	wg.Wait()
 	return runErr
+}
+
+// cancelGrace is how long the requests cancelled at the end of the drain
+// get to answer (503) before their connections are closed.
+const cancelGrace = 2 * time.Second
+
+// drain shuts the listeners down: the node turns unready, stops accepting
+// and lets the requests in flight finish within the drain timeout. Those
+// still running then are cancelled and get cancelGrace to answer before
+// their connections are closed.
+func (s *Server) drain(lns []listener, cancelRequests context.CancelFunc) {
+	s.ready.Store(false)
+	for _, f := range s.onDrain {
+		f()
+	}
+	s.Log.Info("shutting down: draining requests in flight", "timeout", s.drainTimeout)
+	shutdown := func(lns []listener, timeout time.Duration) (undrained []listener) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		errs := make([]error, len(lns))
+		var wg sync.WaitGroup
+		for i, l := range lns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = l.srv.Shutdown(ctx)
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				undrained = append(undrained, lns[i])
+			}
+		}
+		return undrained
+	}
+	left := shutdown(lns, s.drainTimeout)
+	if len(left) == 0 {
+		return
+	}
+	s.Log.Warn("shutdown: requests still running at the end of the drain are cancelled", "timeout", s.drainTimeout)
+	cancelRequests()
+	for _, l := range shutdown(left, cancelGrace) {
+		s.Log.Warn("shutdown: closing connections that did not finish", "iface", l.name)
+		l.srv.Close()
+	}
 }
 
 // chores runs periodic upkeep until ctx ends.
