@@ -91,6 +91,7 @@ type Iface struct {
 type HTTP struct {
 	MaxBodyBytes      int64    `yaml:"maxBodyBytes" doc:"largest request body accepted"`
 	ReadHeaderTimeout int      `yaml:"readHeaderTimeout" doc:"seconds to read request headers"`
+	ReadTimeout       int      `yaml:"readTimeout" doc:"seconds a client has to send a request's body once its headers arrived (408 and the connection closed past it); WebSocket connections are not affected"`
 	IdleTimeout       int      `yaml:"idleTimeout" doc:"seconds a keep-alive connection may idle"`
 	ShutdownTimeout   int      `yaml:"shutdownTimeout" doc:"seconds the requests in flight get to finish on shutdown (SIGTERM) before they are cancelled (answered 503)"`
 	DDoSProtection    bool     `yaml:"ddosProtection" doc:"per-IP request rate limiting (429 when exceeded)"`
@@ -158,6 +159,7 @@ func Default() Config {
 		HTTP: HTTP{
 			MaxBodyBytes:      1 << 20,
 			ReadHeaderTimeout: 10,
+			ReadTimeout:       30,
 			IdleTimeout:       120,
 			ShutdownTimeout:   25,
 			DDoSProtection:    true,
@@ -279,6 +281,14 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.MaxBodyBytes <= 0 {
 		bad("http.maxBodyBytes", "must be positive")
+	}
+	for _, t := range []struct {
+		key     string
+		seconds int
+	}{{"http.readHeaderTimeout", c.HTTP.ReadHeaderTimeout}, {"http.readTimeout", c.HTTP.ReadTimeout}, {"http.idleTimeout", c.HTTP.IdleTimeout}} {
+		if t.seconds <= 0 {
+			bad(t.key, "%d seconds is not positive", t.seconds)
+		}
 	}
 	if c.HTTP.ShutdownTimeout < 0 {
 		bad("http.shutdownTimeout", "%d seconds is negative (0 = cancel the requests in flight at once)", c.HTTP.ShutdownTimeout)

@@ -200,6 +200,8 @@ type middleware struct {
 	cors     *cors
 	maxBody  int64
 	isStatic func(path string) bool
+	// readTimeout bounds the reading of a request body (http.readTimeout).
+	readTimeout time.Duration
 }
 
 func (m *middleware) wrap(next http.Handler) http.Handler {
@@ -246,10 +248,27 @@ func (m *middleware) wrap(next http.Handler) http.Handler {
 			}
 		}
 		if r.Body != nil && r.ContentLength != 0 {
+			m.bodyDeadline(w, r)
 			r.Body = http.MaxBytesReader(sw, r.Body, m.maxBody)
 		}
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// bodyDeadline holds the reading of r's body to readTimeout, so that a
+// client dribbling its body (slow loris) does not hold the connection: past
+// it reads fail (the API answers 408) and the connection is closed. It is a
+// per-request deadline rather than http.Server.ReadTimeout, which would
+// also end WebSocket connections; upgrades carry no body and are left
+// alone. net/http lifts the deadline itself once the body has been read
+// (it then reads in the background to notice a client that leaves), and
+// sets the next request's deadlines on a kept-alive connection.
+func (m *middleware) bodyDeadline(w http.ResponseWriter, r *http.Request) {
+	if m.readTimeout <= 0 || r.Header.Get("Upgrade") != "" {
+		return
+	}
+	// Recorders in tests have no connection: nothing to hold then.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(m.readTimeout))
 }
 
 func (m *middleware) allowRate(w http.ResponseWriter, r *http.Request, ip string) bool {

@@ -119,7 +119,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		st.Close()
 		return nil, err
 	}
-	s.mw = &middleware{log: log, metrics: s.Metrics, ips: ips, cors: c, maxBody: cfg.HTTP.MaxBodyBytes}
+	s.mw = &middleware{log: log, metrics: s.Metrics, ips: ips, cors: c, maxBody: cfg.HTTP.MaxBodyBytes,
+		readTimeout: time.Duration(cfg.HTTP.ReadTimeout) * time.Second}
 	if cfg.HTTP.DDoSProtection {
 		s.mw.api = newLimiter(cfg.HTTP.RPS)
 		s.mw.files = newLimiter(cfg.HTTP.RPSHigh)
@@ -161,6 +162,20 @@ func (s *Server) SetStatic(isStatic func(path string) bool) { s.mw.isStatic = is
 // requests are waited for: roles end their long-held requests (long polls)
 // there. Call it before Run.
 func (s *Server) OnDrain(f func()) { s.onDrain = append(s.onDrain, f) }
+
+// HTTPServer is an HTTP server for h with the configured limits: headers
+// within http.readHeaderTimeout, idle keep-alive connections closed after
+// http.idleTimeout. Request bodies are held to http.readTimeout by the
+// middleware, per request, so that WebSocket connections are not cut.
+func (s *Server) HTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: time.Duration(s.Config.HTTP.ReadHeaderTimeout) * time.Second,
+		IdleTimeout:       time.Duration(s.Config.HTTP.IdleTimeout) * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelDebug),
+	}
+}
 
 // Handler is the node's whole HTTP handler, middleware included.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -236,14 +251,8 @@ func (s *Server) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("listen on %s (config key wiface.%s): %w", addr, strings.TrimSuffix(name, "_secure"), err)
 		}
-		srv := &http.Server{
-			Handler:           h,
-			ReadHeaderTimeout: time.Duration(cfg.HTTP.ReadHeaderTimeout) * time.Second,
-			IdleTimeout:       time.Duration(cfg.HTTP.IdleTimeout) * time.Second,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelDebug),
-			BaseContext:       func(net.Listener) context.Context { return requests },
-		}
+		srv := s.HTTPServer(h)
+		srv.BaseContext = func(net.Listener) context.Context { return requests }
 		if secure {
 			cert, err := tls.LoadX509KeyPair(ifc.Cert, ifc.Key)
 			if err != nil {
