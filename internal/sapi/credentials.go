@@ -131,7 +131,10 @@ func (a *API) listCredentials(w http.ResponseWriter, r *http.Request, p *auth.Pr
 		return err
 	}
 	var domains []string
-	userID := r.URL.Query().Get("user")
+	userID, err := queryText(r, "user", maxQueryName)
+	if err != nil {
+		return err
+	}
 	if p.IsAdmin() {
 		if domains, err = a.auth.Scope(r.Context(), p); err != nil {
 			return err
