@@ -141,8 +141,9 @@ type Capabilities struct {
 
 // Metrics configures the Prometheus endpoint.
 type Metrics struct {
-	Enabled bool `yaml:"enabled" doc:"serve Prometheus metrics on /metrics"`
-	Pprof   bool `yaml:"pprof" doc:"serve Go profiles on /debug/pprof/ next to /metrics (for diagnosis; keep it off in production)"`
+	Enabled bool   `yaml:"enabled" doc:"serve Prometheus metrics on /metrics"`
+	Pprof   bool   `yaml:"pprof" doc:"serve Go profiles on /debug/pprof/ next to /metrics (for diagnosis; keep it off in production)"`
+	Token   string `yaml:"token" doc:"bearer token that /metrics and /debug/pprof/ require (Authorization: Bearer); with it they are also served on the public interface when there is no internal one. Empty: only on the internal interface (wiface.internal), without a token"`
 }
 
 // Default returns the configuration used when no file is given.
@@ -338,6 +339,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Password.MinLength < 1 {
 		bad("password.minLength", "must be positive")
+	}
+	if t := c.Metrics.Token; t != "" && (len(t) < 16 || strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r > '~' })) {
+		bad("metrics.token", "must be at least 16 printable ASCII characters without spaces")
 	}
 	c.validateMedia(bad)
 	c.validateSignaling(bad)

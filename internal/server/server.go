@@ -6,6 +6,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -130,24 +132,57 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	if cfg.Wiface.Internal.Port == 0 && cfg.Wiface.Internal.PortSecure == 0 {
-		s.diagnostics(s.mux)
+		if cfg.Metrics.Token != "" {
+			s.diagnostics(s.mux)
+		} else if cfg.Metrics.Enabled || cfg.Metrics.Pprof {
+			log.Info("/metrics is not served: set wiface.internal.port to serve it on an internal interface, " +
+				"or metrics.token to serve it on the public one to bearers of the token")
+		}
 	}
 	s.handler = s.mw.wrap(s.mux)
 	return s, nil
 }
 
-// diagnostics serves /metrics and, with metrics.pprof, /debug/pprof/ on mux.
+// diagnostics serves /metrics and, with metrics.pprof, /debug/pprof/ on mux,
+// behind metrics.token when one is set.
 func (s *Server) diagnostics(mux *http.ServeMux) {
+	guard := bearerGuard(s.Config.Metrics.Token)
 	if s.Config.Metrics.Enabled {
-		mux.Handle("GET /metrics", s.Metrics.Handler())
+		mux.Handle("GET /metrics", guard(s.Metrics.Handler()))
 	}
 	if s.Config.Metrics.Pprof {
 		// Contention profiles too (/debug/pprof/mutex and /block).
 		runtime.SetMutexProfileFraction(100)
 		runtime.SetBlockProfileRate(100_000)
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/pprof/", guard(http.HandlerFunc(pprof.Index)))
+		mux.Handle("/debug/pprof/profile", guard(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("/debug/pprof/trace", guard(http.HandlerFunc(pprof.Trace)))
+	}
+}
+
+// bearerGuard lets through the requests that carry token as their bearer
+// token (all of them when token is empty) and answers the others 401.
+func bearerGuard(token string) func(http.Handler) http.Handler {
+	if token == "" {
+		return func(h http.Handler) http.Handler { return h }
+	}
+	want := sha256.Sum256([]byte(token))
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			scheme, bearer, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+			if !strings.EqualFold(scheme, "Bearer") {
+				bearer = ""
+			}
+			got := sha256.Sum256([]byte(strings.TrimSpace(bearer)))
+			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				io.WriteString(w, `{"code":401,"message":"this endpoint needs the metrics token (metrics.token) as Authorization: Bearer <token>"}`+"\n")
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
 	}
 }
 

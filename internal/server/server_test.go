@@ -234,6 +234,7 @@ func TestCORS(t *testing.T) {
 func TestBodyLimitHealthAndMetrics(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.HTTP.MaxBodyBytes = 1024
+	cfg.Metrics.Token = "metrics-token-0123456789"
 	srv := newServer(t, cfg, nil)
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
@@ -254,7 +255,9 @@ func TestBodyLimitHealthAndMetrics(t *testing.T) {
 	}
 	resp.Body.Close()
 	for _, p := range []string{"/healthz", "/metrics"} {
-		resp, err := http.Get(hs.URL + p)
+		req, _ := http.NewRequest("GET", hs.URL+p, nil)
+		req.Header.Set("Authorization", "Bearer "+cfg.Metrics.Token)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -377,5 +380,53 @@ func TestRunReportsBadTLSAndBusyPort(t *testing.T) {
 	err = newServer(t, cfg2, nil).Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "wiface.public") {
 		t.Fatalf("busy port: %v", err)
+	}
+}
+
+// /metrics and the profiles are not public by default: without an internal
+// interface they are served on the public one only behind metrics.token.
+func TestMetricsAccess(t *testing.T) {
+	status := func(h http.Handler, path, auth string) (int, string) {
+		t.Helper()
+		var w *httptest.ResponseRecorder
+		if auth == "" {
+			w = get(t, h, "GET", path)
+		} else {
+			w = get(t, h, "GET", path, "Authorization", auth)
+		}
+		return w.Code, w.Body.String()
+	}
+	cfg := testConfig(t)
+	cfg.Metrics.Pprof = true
+	open := newServer(t, cfg, nil).Handler()
+	for _, p := range []string{"/metrics", "/debug/pprof/"} {
+		if code, _ := status(open, p, ""); code == http.StatusOK {
+			t.Errorf("%s is public without metrics.token: %d", p, code)
+		}
+	}
+
+	cfg = testConfig(t)
+	cfg.Metrics.Pprof = true
+	cfg.Metrics.Token = "metrics-token-0123456789"
+	h := newServer(t, cfg, nil).Handler()
+	for _, p := range []string{"/metrics", "/debug/pprof/"} {
+		for _, auth := range []string{"", "Bearer wrong-token-0123456789", "Basic " + cfg.Metrics.Token, "Bearer " + cfg.Metrics.Token + "x"} {
+			code, body := status(h, p, auth)
+			if code != http.StatusUnauthorized || !strings.Contains(body, "metrics.token") {
+				t.Errorf("%s with %q: %d %s, want 401 naming metrics.token", p, auth, code, body)
+			}
+		}
+		if code, body := status(h, p, "Bearer "+cfg.Metrics.Token); code != http.StatusOK || body == "" {
+			t.Errorf("%s with the token: %d", p, code)
+		}
+	}
+	if w := get(t, h, "GET", "/metrics"); !strings.Contains(w.Header().Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("a 401 without WWW-Authenticate: %v", w.Header())
+	}
+
+	cfg = testConfig(t)
+	cfg.Metrics.Token = "short"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "metrics.token") {
+		t.Errorf("a short metrics.token: %v", err)
 	}
 }
