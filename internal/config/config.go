@@ -99,6 +99,7 @@ type HTTP struct {
 	RPSHigh           float64  `yaml:"rpsHigh" doc:"requests per second per client IP on the web app's files"`
 	CORSDomains       string   `yaml:"corsDomains" doc:"allowed cross origins: host names joined by a vertical bar, or a regular expression; empty = same origin only"`
 	TrustedProxies    []string `yaml:"trustedProxies" doc:"peers (CIDR) whose forwarded-for header is believed"`
+	CSPConnectSrc     []string `yaml:"cspConnectSrc" doc:"more sources the web app may connect to, in its Content-Security-Policy's connect-src (the page's own host and media.publicUrl are in it already): media nodes on other hosts, e.g. wss://media-1.example.com"`
 }
 
 // Database selects and configures the store.
@@ -300,6 +301,11 @@ func (c *Config) Validate() error {
 	if c.HTTP.CORSDomains != "" {
 		if _, err := regexp.Compile(c.HTTP.CORSDomains); err != nil {
 			bad("http.corsDomains", "not a valid pattern: %v", err)
+		}
+	}
+	for _, src := range c.HTTP.CSPConnectSrc {
+		if src == "" || strings.ContainsAny(src, " \t\r\n;,'\"") {
+			bad("http.cspConnectSrc", "%q is not one source (scheme://host[:port], or scheme: alone)", src)
 		}
 	}
 	for _, p := range c.HTTP.TrustedProxies {

@@ -430,3 +430,29 @@ func TestMetricsAccess(t *testing.T) {
 		t.Errorf("a short metrics.token: %v", err)
 	}
 }
+
+// Every answer carries the security headers: no MIME sniffing, no
+// referrer, no framing, and a policy under which an API answer opened in a
+// browser loads and runs nothing.
+func TestSecurityHeaders(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.HTTP.RPS = 1000
+	h := newServer(t, cfg, nil).Handler()
+	for _, p := range []string{"/healthz", "/readyz", "/sapi/openapi.json", "/sapi/users", "/sapi/nothing", "/nothing"} {
+		w := get(t, h, "GET", p)
+		for name, want := range map[string]string{
+			"X-Content-Type-Options":  "nosniff",
+			"Referrer-Policy":         "no-referrer",
+			"X-Frame-Options":         "DENY",
+			"Content-Security-Policy": server.APIContentSecurityPolicy,
+		} {
+			if got := w.Header().Get(name); got != want {
+				t.Errorf("%s (%d): %s is %q, want %q", p, w.Code, name, got, want)
+			}
+		}
+	}
+	if !strings.Contains(server.APIContentSecurityPolicy, "default-src 'none'") ||
+		!strings.Contains(server.APIContentSecurityPolicy, "frame-ancestors 'none'") {
+		t.Errorf("the API's policy is not restrictive: %s", server.APIContentSecurityPolicy)
+	}
+}
