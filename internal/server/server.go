@@ -368,36 +368,40 @@ func (s *Server) drain(lns []listener, cancelRequests context.CancelFunc) {
 		f()
 	}
 	s.Log.Info("shutting down: draining requests in flight", "timeout", s.drainTimeout)
-	shutdown := func(lns []listener, timeout time.Duration) (undrained []listener) {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		errs := make([]error, len(lns))
-		var wg sync.WaitGroup
-		for i, l := range lns {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = l.srv.Shutdown(ctx)
-			}()
-		}
-		wg.Wait()
-		for i, err := range errs {
-			if err != nil {
-				undrained = append(undrained, lns[i])
-			}
-		}
-		return undrained
-	}
-	left := shutdown(lns, s.drainTimeout)
+	left := shutdownAll(lns, s.drainTimeout)
 	if len(left) == 0 {
 		return
 	}
 	s.Log.Warn("shutdown: requests still running at the end of the drain are cancelled", "timeout", s.drainTimeout)
 	cancelRequests()
-	for _, l := range shutdown(left, cancelGrace) {
+	for _, l := range shutdownAll(left, cancelGrace) {
 		s.Log.Warn("shutdown: closing connections that did not finish", "iface", l.name)
 		l.srv.Close()
 	}
+}
+
+// shutdownAll shuts the listeners' servers down together, waiting up to
+// timeout for their requests in flight, and returns those that did not
+// finish in time.
+func shutdownAll(lns []listener, timeout time.Duration) (undrained []listener) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	errs := make([]error, len(lns))
+	var wg sync.WaitGroup
+	for i, l := range lns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.srv.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			undrained = append(undrained, lns[i])
+		}
+	}
+	return undrained
 }
 
 // chores runs periodic upkeep until ctx ends.

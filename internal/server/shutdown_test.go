@@ -123,6 +123,10 @@ func TestShutdownDrainsInFlightWrite(t *testing.T) {
 	wait(t, "the request", g.arrived)
 	g.stop()
 	wait(t, "the drain", g.draining)
+	// The node is unready from the start of the drain.
+	if w := get(t, g.srv.Handler(), "GET", "/readyz"); w.Code != http.StatusServiceUnavailable {
+		t.Errorf("readyz during the drain: %d, want 503", w.Code)
+	}
 	close(g.release)
 	a := wait(t, "the answer", res)
 	if a.err != nil || a.code != http.StatusCreated {
