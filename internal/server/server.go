@@ -134,9 +134,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	if cfg.Wiface.Internal.Port == 0 && cfg.Wiface.Internal.PortSecure == 0 {
 		if cfg.Metrics.Token != "" {
 			s.diagnostics(s.mux)
-		} else if cfg.Metrics.Enabled || cfg.Metrics.Pprof {
-			log.Info("/metrics is not served: set wiface.internal.port to serve it on an internal interface, " +
-				"or metrics.token to serve it on the public one to bearers of the token")
+		} else {
+			s.noDiagnostics(s.mux)
 		}
 	}
 	s.handler = s.mw.wrap(s.mux)
@@ -158,6 +157,23 @@ func (s *Server) diagnostics(mux *http.ServeMux) {
 		mux.Handle("/debug/pprof/profile", guard(http.HandlerFunc(pprof.Profile)))
 		mux.Handle("/debug/pprof/trace", guard(http.HandlerFunc(pprof.Trace)))
 	}
+}
+
+// noDiagnostics answers /metrics and /debug/pprof/ on the public mux with
+// a 404 that says how to serve them (rather than with the web app's page).
+func (s *Server) noDiagnostics(mux *http.ServeMux) {
+	const msg = "/metrics and /debug/pprof/ are not served on the public interface: set metrics.token " +
+		"(and send it as Authorization: Bearer), or serve them on an internal interface (wiface.internal.port)"
+	if s.Config.Metrics.Enabled || s.Config.Metrics.Pprof {
+		s.Log.Info(msg)
+	}
+	notServed := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"code":404,"message":"`+msg+`"}`+"\n")
+	}
+	mux.HandleFunc("/metrics", notServed)
+	mux.HandleFunc("/debug/pprof/", notServed)
 }
 
 // bearerGuard lets through the requests that carry token as their bearer

@@ -399,9 +399,9 @@ func TestMetricsAccess(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Metrics.Pprof = true
 	open := newServer(t, cfg, nil).Handler()
-	for _, p := range []string{"/metrics", "/debug/pprof/"} {
-		if code, _ := status(open, p, ""); code == http.StatusOK {
-			t.Errorf("%s is public without metrics.token: %d", p, code)
+	for _, p := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/heap"} {
+		if code, body := status(open, p, ""); code != http.StatusNotFound || !strings.Contains(body, "metrics.token") {
+			t.Errorf("%s without metrics.token: %d %s, want 404 saying how to serve it", p, code, body)
 		}
 	}
 
