@@ -37,7 +37,9 @@ const benchUsage = `wac bench: load generators that drive a running server from 
                                                                            (wac bench media help)
 
 The password (of --user, or of --admin who creates the load's users) is read
-from the environment variable WAC_BENCH_PASSWORD. WAC_BENCH_CPUPROFILE=FILE
+from the environment variable WAC_BENCH_PASSWORD. The servers' /metrics are
+read with the token of WAC_METRICS_TOKEN (start wac serve with the same
+variable: it sets metrics.token). WAC_BENCH_CPUPROFILE=FILE
 writes a CPU profile of the load tool itself (go tool pprof FILE).
 Results: docs/benchmarks.md.
 `
@@ -300,11 +302,7 @@ func serverRSS(ctx context.Context, c *http.Client, base string) (int64, error) 
 	if err != nil {
 		return 0, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := c.Do(req)
+	resp, err := diagnosticsGet(ctx, c, u)
 	if err != nil {
 		return 0, err
 	}

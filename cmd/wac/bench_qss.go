@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -91,13 +92,33 @@ func (q *qssFlags) users(ctx context.Context, n int, out io.Writer) ([]*client.C
 	return clients, nil
 }
 
+// diagnosticsGet GETs one of a server's diagnostics (/metrics,
+// /debug/pprof/...) with the metrics token of WAC_METRICS_TOKEN, which
+// the server needs when it serves them on its public interface
+// (metrics.token, the same variable for wac serve).
+func diagnosticsGet(ctx context.Context, c *http.Client, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if token := os.Getenv("WAC_METRICS_TOKEN"); token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET %s: %s (the server serves it on its public interface only with metrics.token: "+
+			"give both it and this tool WAC_METRICS_TOKEN)", url, resp.Status)
+	}
+	return resp, nil
+}
+
 // serverMetric reads one sample of a metric from a server's /metrics.
 func serverMetric(ctx context.Context, base, name string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := diagnosticsGet(ctx, http.DefaultClient, base+"/metrics")
 	if err != nil {
 		return 0, err
 	}
@@ -138,11 +159,9 @@ type memSample struct{ rss, heap, stack, goroutines float64 }
 func sampleMemory(ctx context.Context, urls []string) (memSample, error) {
 	var m memSample
 	for _, u := range urls {
-		if req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+"/debug/pprof/heap?gc=1", nil); err == nil {
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
+		if resp, err := diagnosticsGet(ctx, http.DefaultClient, u+"/debug/pprof/heap?gc=1"); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
 		}
 		rss, err := serverMetric(ctx, u, "process_resident_memory_bytes")
 		if err != nil {

@@ -397,3 +397,26 @@ func TestCgroupQuota(t *testing.T) {
 		t.Errorf("serverQuota(a pid that does not exist) = %q, want nothing", got)
 	}
 }
+
+// The load tools read a server's /metrics with WAC_METRICS_TOKEN, the
+// variable that also gives wac serve its metrics.token; without a token
+// the server does not serve /metrics on its public interface.
+func TestBenchReadsMetricsWithToken(t *testing.T) {
+	t.Setenv("WAC_PASSWORD_MEMORY", "8192")
+	t.Setenv("WAC_PASSWORD_ITERATIONS", "1")
+	t.Setenv("WAC_ROLES", "api")
+	t.Setenv("WAC_METRICS_TOKEN", "bench-metrics-token-0123")
+	addr, _, _, stop := serveForTest(t, t.TempDir())
+	defer stop()
+	ctx := context.Background()
+	if g, err := serverMetric(ctx, "http://"+addr, "go_goroutines"); err != nil || g <= 0 {
+		t.Fatalf("go_goroutines with the token: %v %v", g, err)
+	}
+	if rss, err := serverRSS(ctx, http.DefaultClient, "http://"+addr); err != nil || rss <= 0 {
+		t.Fatalf("RSS with the token: %v %v", rss, err)
+	}
+	t.Setenv("WAC_METRICS_TOKEN", "")
+	if _, err := serverMetric(ctx, "http://"+addr, "go_goroutines"); err == nil || !strings.Contains(err.Error(), "WAC_METRICS_TOKEN") {
+		t.Fatalf("without the token: %v, want an error naming WAC_METRICS_TOKEN", err)
+	}
+}

@@ -92,13 +92,15 @@ type Iface struct {
 type HTTP struct {
 	MaxBodyBytes      int64    `yaml:"maxBodyBytes" doc:"largest request body accepted"`
 	ReadHeaderTimeout int      `yaml:"readHeaderTimeout" doc:"seconds to read request headers"`
+	ReadTimeout       int      `yaml:"readTimeout" doc:"seconds a client has to send a request's body once its headers arrived (408 and the connection closed past it); WebSocket connections are not affected"`
 	IdleTimeout       int      `yaml:"idleTimeout" doc:"seconds a keep-alive connection may idle"`
-	ShutdownTimeout   int      `yaml:"shutdownTimeout" doc:"seconds to drain connections on shutdown"`
+	ShutdownTimeout   int      `yaml:"shutdownTimeout" doc:"seconds the requests in flight get to finish on shutdown (SIGTERM) before they are cancelled (answered 503)"`
 	DDoSProtection    bool     `yaml:"ddosProtection" doc:"per-IP request rate limiting (429 when exceeded)"`
 	RPS               float64  `yaml:"rps" doc:"requests per second per client IP on the API"`
 	RPSHigh           float64  `yaml:"rpsHigh" doc:"requests per second per client IP on the web app's files"`
 	CORSDomains       string   `yaml:"corsDomains" doc:"allowed cross origins: host patterns joined by a vertical bar (app.example.com = https on 443 only, *.example.com, http://localhost:5173), parts that are not host patterns being regular expressions on the host; empty = same origin only"`
 	TrustedProxies    []string `yaml:"trustedProxies" doc:"peers (CIDR) whose forwarded-for header is believed; empty = none (set it to the reverse proxy's addresses when there is one)"`
+	CSPConnectSrc     []string `yaml:"cspConnectSrc" doc:"more sources the web app may connect to, in its Content-Security-Policy's connect-src (the page's own host and media.publicUrl are in it already): media nodes on other hosts, e.g. wss://media-1.example.com"`
 }
 
 // Database selects and configures the store.
@@ -156,8 +158,9 @@ type Capabilities struct {
 
 // Metrics configures the Prometheus endpoint.
 type Metrics struct {
-	Enabled bool `yaml:"enabled" doc:"serve Prometheus metrics on /metrics"`
-	Pprof   bool `yaml:"pprof" doc:"serve Go profiles on /debug/pprof/ next to /metrics (for diagnosis; keep it off in production)"`
+	Enabled bool   `yaml:"enabled" doc:"serve Prometheus metrics on /metrics"`
+	Pprof   bool   `yaml:"pprof" doc:"serve Go profiles on /debug/pprof/ next to /metrics (for diagnosis; keep it off in production)"`
+	Token   string `yaml:"token" doc:"bearer token that /metrics and /debug/pprof/ require (Authorization: Bearer); with it they are also served on the public interface when there is no internal one. Empty: only on the internal interface (wiface.internal), without a token"`
 }
 
 // Default returns the configuration used when no file is given.
@@ -174,8 +177,9 @@ func Default() Config {
 		HTTP: HTTP{
 			MaxBodyBytes:      1 << 20,
 			ReadHeaderTimeout: 10,
+			ReadTimeout:       30,
 			IdleTimeout:       120,
-			ShutdownTimeout:   15,
+			ShutdownTimeout:   25,
 			DDoSProtection:    true,
 			RPS:               50,
 			RPSHigh:           200,
@@ -355,12 +359,28 @@ func (c *Config) Validate() error {
 	if c.HTTP.MaxBodyBytes <= 0 {
 		bad("http.maxBodyBytes", "must be positive")
 	}
+	for _, t := range []struct {
+		key     string
+		seconds int
+	}{{"http.readHeaderTimeout", c.HTTP.ReadHeaderTimeout}, {"http.readTimeout", c.HTTP.ReadTimeout}, {"http.idleTimeout", c.HTTP.IdleTimeout}} {
+		if t.seconds <= 0 {
+			bad(t.key, "%d seconds is not positive", t.seconds)
+		}
+	}
+	if c.HTTP.ShutdownTimeout < 0 {
+		bad("http.shutdownTimeout", "%d seconds is negative (0 = cancel the requests in flight at once)", c.HTTP.ShutdownTimeout)
+	}
 	if c.HTTP.DDoSProtection && (c.HTTP.RPS <= 0 || c.HTTP.RPSHigh <= 0) {
 		bad("http.rps", "rps and rpsHigh must be positive when ddosProtection is on")
 	}
 	if c.HTTP.CORSDomains != "" {
 		if _, err := origin.CORS(c.HTTP.CORSDomains); err != nil {
 			bad("http.corsDomains", "%v", err)
+		}
+	}
+	for _, src := range c.HTTP.CSPConnectSrc {
+		if src == "" || strings.ContainsAny(src, " \t\r\n;,'\"") {
+			bad("http.cspConnectSrc", "%q is not one source (scheme://host[:port], or scheme: alone)", src)
 		}
 	}
 	for _, p := range c.HTTP.TrustedProxies {
@@ -401,6 +421,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Password.MinLength < 1 {
 		bad("password.minLength", "must be positive")
+	}
+	if t := c.Metrics.Token; t != "" && (len(t) < 16 || strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r > '~' })) {
+		bad("metrics.token", "must be at least 16 printable ASCII characters without spaces")
 	}
 	c.validateMedia(bad)
 	c.validateSignaling(bad)

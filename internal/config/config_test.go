@@ -297,3 +297,27 @@ func TestEverySeedKeyDocumented(t *testing.T) {
 		}
 	}
 }
+
+// The HTTP server's keys are checked, each error naming its key.
+func TestHTTPKeysValidate(t *testing.T) {
+	cfg := Default()
+	cfg.HTTP.ReadTimeout, cfg.HTTP.ReadHeaderTimeout, cfg.HTTP.IdleTimeout, cfg.HTTP.ShutdownTimeout = 0, -1, 0, -1
+	cfg.HTTP.CSPConnectSrc = []string{"wss://ok.example.com", "wss://a.example.com; script-src *", ""}
+	cfg.Metrics.Token = "short"
+	err := cfg.Validate()
+	for _, key := range []string{"http.readTimeout", "http.readHeaderTimeout", "http.idleTimeout", "http.shutdownTimeout",
+		`http.cspConnectSrc: "wss://a.example.com; script-src *"`, `http.cspConnectSrc: ""`, "metrics.token"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("bad value of %s: %v", key, err)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "ok.example.com") {
+		t.Errorf("a good connect source refused: %v", err)
+	}
+	cfg = Default()
+	cfg.HTTP.ShutdownTimeout = 0 // cancel at once
+	cfg.Metrics.Token = "a-long-enough-token-1"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

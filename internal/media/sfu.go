@@ -59,6 +59,11 @@ type SFU struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// draining ends when the node begins to shut down (Drain): long polls
+	// then answer at once instead of holding the HTTP drain.
+	draining context.Context
+	drain    context.CancelFunc
+
 	mu       sync.Mutex
 	rooms    map[string]*Room
 	numbers  map[int64]*Room
@@ -136,6 +141,7 @@ func New(cfg config.Media, opts Options) (*SFU, error) {
 		s.clientIP = remoteHost
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.draining, s.drain = context.WithCancel(s.ctx)
 	if opts.Registry != nil {
 		if err := s.registerMetrics(opts.Registry); err != nil {
 			socks.close()
@@ -341,6 +347,12 @@ func (s *SFU) lookup(ref roomRef) *Room {
 	}
 	return nil
 }
+
+// Drain answers the long polls (GET /janus/<session>) waiting now and those
+// to come at once, with a keepalive: the node is shutting down, and its HTTP
+// server waits for the requests in flight. Sessions and rooms stay until
+// Close.
+func (s *SFU) Drain() { s.drain() }
 
 // Close stops the SFU: sessions end, rooms are destroyed, sockets close.
 func (s *SFU) Close() error {

@@ -199,6 +199,7 @@ func (s *SFU) longPoll(w http.ResponseWriter, r *http.Request, id uint64, reply 
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), longPollTimeout)
 	defer cancel()
+	defer context.AfterFunc(s.draining, cancel)()
 	events := sess.queue.take(ctx, maxev)
 	sess.touch()
 	switch {

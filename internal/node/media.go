@@ -51,6 +51,7 @@ func newMediaRole(ctx context.Context, n *Node) (*mediaRole, error) {
 	}
 	n.Server.Handle("/janus", sfu.Handler())
 	n.Server.Handle("/janus/", sfu.Handler())
+	n.Server.OnDrain(sfu.Drain)
 	return m, nil
 }
 

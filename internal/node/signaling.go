@@ -139,7 +139,7 @@ func (sig *signalingRole) start(n *Node) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (config key io.websockets): %w", addr, err)
 	}
-	srv := &http.Server{Handler: n.Server.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := n.Server.HTTPServer(n.Server.Handler())
 	if ws.SSL.Cert != "" {
 		cert, err := tls.LoadX509KeyPair(ws.SSL.Cert, ws.SSL.Key)
 		if err != nil {

@@ -149,7 +149,9 @@ func (s *Session) write(c *wsConn, gen int) {
 			s.mu.Unlock()
 			c.pingSent.Store(time.Now().UnixNano())
 			if err := c.write(ws.OpPing, nil, timeout); err != nil {
-				c.closeNow()
+				if !errors.Is(err, errCloseSent) {
+					c.closeNow()
+				}
 				s.stopWriter(gen)
 				return
 			}
@@ -164,7 +166,9 @@ func (s *Session) write(c *wsConn, gen int) {
 		s.queue = nil
 		s.mu.Unlock()
 		if err := c.writeFrames(ws.OpText, batch, 10*time.Second); err != nil {
-			c.closeNow()
+			if !errors.Is(err, errCloseSent) {
+				c.closeNow()
+			}
 			s.stopWriter(gen)
 			return
 		}
@@ -191,6 +195,10 @@ func (s *Session) serve(ctx context.Context, c *wsConn) {
 			s.refuse(&ProtocolError{Code: 413, Message: "frame larger than " + strconv.FormatInt(limit, 10) + " bytes"})
 			continue
 		case err != nil:
+			if code, reason := closeFor(err, 4*limit); code != 0 {
+				s.hub.log.Info("qss: closing a connection for a bad frame", "session", s.ID, "code", int(code), "reason", reason)
+				c.fail(code, reason)
+			}
 			return
 		case op != ws.OpText:
 			s.refuse(&ProtocolError{Code: 400, Message: "frames must be text (JSON)"})

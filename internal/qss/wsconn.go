@@ -3,9 +3,11 @@ package qss
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,8 +25,9 @@ type wsConn struct {
 	conn net.Conn
 	rd   wsutil.Reader
 
-	wmu    sync.Mutex
-	closed atomic.Bool
+	wmu       sync.Mutex
+	closeSent bool // under wmu
+	closed    atomic.Bool
 
 	pingSent atomic.Int64 // unix ns of the unanswered ping, 0 when none
 }
@@ -43,6 +46,10 @@ func upgrade(w http.ResponseWriter, r *http.Request, bufs *bufferPool) (*wsConn,
 }
 
 var errClosedByPeer = errors.New("closed by the peer")
+
+// errCloseSent refuses a write after the close frame: nothing follows it
+// (RFC 6455 section 5.5.1). Whoever sent the close frame closes the socket.
+var errCloseSent = fmt.Errorf("websocket close frame already sent: %w", net.ErrClosed)
 
 // errTooBig is a message over the limit; it was read and dropped.
 type errTooBig struct{ size int64 }
@@ -136,8 +143,14 @@ func (c *wsConn) writeFrames(op ws.OpCode, payloads [][]byte, timeout time.Durat
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.closeSent {
+		return errCloseSent
+	}
 	c.conn.SetWriteDeadline(time.Now().Add(timeout))
 	_, err := bufs.WriteTo(c.conn)
+	if op == ws.OpClose {
+		c.closeSent = true
+	}
 	return err
 }
 
@@ -149,6 +162,48 @@ func (c *wsConn) close(code ws.StatusCode, reason string) {
 	}
 	c.write(ws.OpClose, ws.NewCloseFrameBody(code, reason), time.Second)
 	c.closeNow()
+}
+
+// Lingering after a failure's close frame: how long, and how many bytes
+// the peer may still send meanwhile.
+const (
+	lingerTime  = time.Second
+	lingerBytes = 1 << 20
+)
+
+// fail ends the connection for a fault of the peer's with a close frame
+// that says which. So that the peer reads that frame rather than a reset
+// (closing a socket with unread bytes resets it), the write side is shut
+// and what the peer still sends is read and dropped, for up to lingerTime
+// and lingerBytes, before the socket is closed.
+func (c *wsConn) fail(code ws.StatusCode, reason string) {
+	if c.closed.Load() {
+		return
+	}
+	if err := c.write(ws.OpClose, ws.NewCloseFrameBody(code, reason), time.Second); err == nil {
+		if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		c.conn.SetReadDeadline(time.Now().Add(lingerTime))
+		io.CopyN(io.Discard, c.conn, lingerBytes)
+	}
+	c.closeNow()
+}
+
+// closeFor is the close code and reason for a read error that is the
+// peer's fault (RFC 6455 section 7.4.1), or 0 for one that is not (the
+// connection broke, or the peer closed it).
+func closeFor(err error, hard int64) (ws.StatusCode, string) {
+	var pe ws.ProtocolError
+	switch {
+	case errors.Is(err, wsutil.ErrInvalidUTF8):
+		return ws.StatusInvalidFramePayloadData, "a text frame is not valid UTF-8"
+	case errors.Is(err, wsutil.ErrMessageTooLarge), errors.Is(err, wsutil.ErrFrameTooLarge):
+		return ws.StatusMessageTooBig, "message larger than " + strconv.FormatInt(hard, 10) + " bytes"
+	case errors.As(err, &pe):
+		return ws.StatusProtocolError, "protocol error: " + pe.Error()
+	}
+	return 0, ""
 }
 
 // closeNow drops the connection.

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/openwac/wac/internal/auth"
 	"github.com/openwac/wac/internal/config"
@@ -137,8 +139,15 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, e.Status, e)
 		return
 	}
-	if errors.Is(err, context.Canceled) {
-		return // the client left
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// The work was cut short (the client left, or the server's
+		// shutdown drain ended): never a success. Writes run in
+		// transactions, so nothing half done stays behind.
+		a.log.Warn("request cancelled before it completed", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, errorf(http.StatusServiceUnavailable,
+			"the request was cancelled before it completed (the server is shutting down or the request was abandoned); retry it"))
+		return
 	}
 	a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	writeJSON(w, http.StatusInternalServerError, errorf(http.StatusInternalServerError, "internal error"))
@@ -184,6 +193,30 @@ func page(r *http.Request) (store.Page, error) {
 		return p, fieldErr(http.StatusBadRequest, "limit", "must be at most 1000")
 	}
 	return p, nil
+}
+
+// Limits of query parameters: a search's text, and a name or id.
+const (
+	maxSearch    = 128
+	maxQueryName = 255
+)
+
+// queryText reads the query parameter name, which must be UTF-8 text
+// without control characters and at most max characters long: values that
+// are not would fail in the database (PostgreSQL refuses invalid UTF-8 and
+// NUL) or cost it dearly (long LIKE patterns), a 500 instead of a 400.
+func queryText(r *http.Request, name string, max int) (string, error) {
+	v := r.URL.Query().Get(name)
+	if !utf8.ValidString(v) {
+		return "", fieldErr(http.StatusBadRequest, name, "must be UTF-8 text")
+	}
+	if strings.ContainsFunc(v, unicode.IsControl) {
+		return "", fieldErr(http.StatusBadRequest, name, "must not contain control characters")
+	}
+	if n := utf8.RuneCountInString(v); n > max {
+		return "", fieldErr(http.StatusBadRequest, name, "must be at most %d characters, not %d", max, n)
+	}
+	return v, nil
 }
 
 // pathID reads an object id from the path.

@@ -71,7 +71,9 @@ func (a *API) listCalls(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		if f.DomainIDs, err = a.auth.Scope(r.Context(), p); err != nil {
 			return err
 		}
-		f.UserID = r.URL.Query().Get("user")
+		if f.UserID, err = queryText(r, "user", maxQueryName); err != nil {
+			return err
+		}
 	} else if p.UserID == "" {
 		return forbidden("clients have no call history")
 	}

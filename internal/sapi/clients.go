@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"unicode"
 
 	"github.com/openwac/wac/internal/auth"
 	"github.com/openwac/wac/internal/store"
@@ -66,6 +67,9 @@ func (a *API) createClient(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	}
 	if len(*body.Name) > 128 {
 		return invalid("name", "must be at most 128 characters")
+	}
+	if strings.ContainsFunc(*body.Name, unicode.IsControl) {
+		return invalid("name", "must not contain control characters")
 	}
 	scope, err := a.auth.Scope(r.Context(), p)
 	if err != nil {

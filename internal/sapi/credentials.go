@@ -3,8 +3,10 @@ package sapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
+	"time"
 
 	"github.com/openwac/wac/internal/auth"
 	"github.com/openwac/wac/internal/store"
@@ -131,7 +133,10 @@ func (a *API) listCredentials(w http.ResponseWriter, r *http.Request, p *auth.Pr
 		return err
 	}
 	var domains []string
-	userID := r.URL.Query().Get("user")
+	userID, err := queryText(r, "user", maxQueryName)
+	if err != nil {
+		return err
+	}
 	if p.IsAdmin() {
 		if domains, err = a.auth.Scope(r.Context(), p); err != nil {
 			return err
@@ -368,18 +373,8 @@ func (a *API) updateCredential(w http.ResponseWriter, r *http.Request, p *auth.P
 		return storeErr(err, "credential")
 	}
 	if c.Type == "basic" {
-		if p.UserID == c.UserID {
-			err = a.auth.RevokeOtherGrants(r.Context(), c.UserID, p.GrantID, "password changed")
-		} else {
-			err = a.auth.RevokeUser(r.Context(), c.UserID, "password changed")
-		}
-		if err != nil {
+		if err := a.revokeForPassword(r.Context(), p, c.UserID, oldUser); err != nil {
 			return err
-		}
-		if oldUser != "" && oldUser != c.UserID {
-			if err := a.auth.RevokeUser(r.Context(), oldUser, "password removed"); err != nil {
-				return err
-			}
 		}
 	}
 	j, err := a.credentialJSON(r.Context(), domainNames{}, p, c)
@@ -387,6 +382,36 @@ func (a *API) updateCredential(w http.ResponseWriter, r *http.Request, p *auth.P
 		return err
 	}
 	writeJSON(w, http.StatusOK, j)
+	return nil
+}
+
+// revokeTimeout bounds the revocations that follow a committed password
+// change.
+const revokeTimeout = 10 * time.Second
+
+// revokeForPassword ends the sessions a password change leaves behind: the
+// user's other grants (all of them when an admin changed it), and the
+// grants of oldUser when the credential moved away from them. The change is
+// committed already, so this runs to its end even if the request is
+// cancelled now (the client left, or the shutdown drain ended): a new
+// password must never leave the old sessions alive.
+func (a *API) revokeForPassword(ctx context.Context, p *auth.Principal, user, oldUser string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
+	defer cancel()
+	var err error
+	if p.UserID == user {
+		err = a.auth.RevokeOtherGrants(ctx, user, p.GrantID, "password changed")
+	} else {
+		err = a.auth.RevokeUser(ctx, user, "password changed")
+	}
+	if err != nil {
+		return fmt.Errorf("revoke the grants of user %s after a password change: %w", user, err)
+	}
+	if oldUser != "" && oldUser != user {
+		if err := a.auth.RevokeUser(ctx, oldUser, "password removed"); err != nil {
+			return fmt.Errorf("revoke the grants of user %s after its password moved: %w", oldUser, err)
+		}
+	}
 	return nil
 }
 

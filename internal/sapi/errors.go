@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 
@@ -96,10 +97,10 @@ func decode(r *http.Request, v any) error {
 func jsonErr(err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
-	var tooBig *http.MaxBytesError
+	if e := bodyErr(err); e != nil {
+		return e
+	}
 	switch {
-	case errors.As(err, &tooBig):
-		return errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", tooBig.Limit)
 	case errors.Is(err, io.EOF):
 		return errorf(http.StatusBadRequest, "request body is empty; a JSON object is required")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -117,6 +118,20 @@ func jsonErr(err error) error {
 		return fieldErr(http.StatusBadRequest, name, "is not a known field")
 	}
 	return errorf(http.StatusBadRequest, "malformed JSON: %v", err)
+}
+
+// bodyErr explains a failure to read the request body that is not the
+// body's fault: too large (413) or too slow (408); nil for other errors.
+func bodyErr(err error) *Error {
+	var tooBig *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &tooBig):
+		return errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", tooBig.Limit)
+	case errors.As(err, &ne) && ne.Timeout():
+		return errorf(http.StatusRequestTimeout, "the request body did not arrive in time (http.readTimeout)")
+	}
+	return nil
 }
 
 func jsonKind(goType string) string {

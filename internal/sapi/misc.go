@@ -180,7 +180,11 @@ func (a *API) listStats(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	if err != nil {
 		return err
 	}
-	list, err := a.st.ListStats(r.Context(), scope, r.URL.Query().Get("service"), pg)
+	service, err := queryText(r, "service", maxQueryName)
+	if err != nil {
+		return err
+	}
+	list, err := a.st.ListStats(r.Context(), scope, service, pg)
 	if err != nil {
 		return err
 	}

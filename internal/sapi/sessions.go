@@ -33,13 +33,16 @@ func (a *API) visibleSessions(r *http.Request, p *auth.Principal) ([]json.RawMes
 	if a.sessions == nil {
 		return nil, nil, errorf(http.StatusNotImplemented, "this node does not run signaling")
 	}
+	u, err := queryText(r, "user", maxQueryName)
+	if err != nil {
+		return nil, nil, err
+	}
 	var users []string
-	if u := r.URL.Query().Get("user"); u != "" {
+	if u != "" {
 		users = []string{u}
 	}
 	var scope []string
 	if p.IsAdmin() {
-		var err error
 		if scope, err = a.auth.Scope(r.Context(), p); err != nil {
 			return nil, nil, err
 		}

@@ -41,9 +41,8 @@ func readTokenRequest(r *http.Request) (*tokenRequest, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt == "application/x-www-form-urlencoded" {
 		if err := r.ParseForm(); err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				return nil, jsonErr(err)
+			if e := bodyErr(err); e != nil {
+				return nil, e
 			}
 			return nil, errorf(http.StatusBadRequest, "malformed form body: %v", err)
 		}

@@ -165,8 +165,15 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	f := store.UserFilter{Search: q.Get("search"), Role: q.Get("role")}
+	search, err := queryText(r, "search", maxSearch)
+	if err != nil {
+		return err
+	}
+	dn, err := queryText(r, "domain", maxQueryName)
+	if err != nil {
+		return err
+	}
+	f := store.UserFilter{Search: search, Role: r.URL.Query().Get("role")}
 	if f.Role != "" && !validRole(f.Role) {
 		return fieldErr(http.StatusBadRequest, "role", "%q is not admin, user or anonymous", f.Role)
 	}
@@ -192,7 +199,7 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, p *auth.Principa
 			f.DomainIDs = []string{} // users do not list visitors
 		}
 	}
-	if dn := q.Get("domain"); dn != "" {
+	if dn != "" {
 		d, err := a.findDomain(r.Context(), dn)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err

@@ -6,6 +6,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -50,6 +52,11 @@ type Server struct {
 	addrs  map[string]string
 	bound  chan struct{}
 	once   sync.Once
+
+	// drainTimeout bounds the drain on shutdown (http.shutdownTimeout);
+	// onDrain run when it starts.
+	drainTimeout time.Duration
+	onDrain      []func()
 }
 
 // Options adjust New for tools and tests.
@@ -96,7 +103,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		return nil, err
 	}
 	s := &Server{Config: cfg, Log: log, Metrics: metrics.New(), Store: st, mux: http.NewServeMux(),
-		addrs: map[string]string{}, bound: make(chan struct{})}
+		addrs: map[string]string{}, bound: make(chan struct{}),
+		drainTimeout: time.Duration(cfg.HTTP.ShutdownTimeout) * time.Second}
 	s.Auth = auth.New(st, cfg, log)
 	s.Auth.Metrics = s.Metrics
 	if err := Bootstrap(ctx, st, s.Auth, cfg, log, opts.Out, opts.Environ); err != nil {
@@ -113,7 +121,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		st.Close()
 		return nil, err
 	}
-	s.mw = &middleware{log: log, metrics: s.Metrics, ips: ips, cors: c, maxBody: cfg.HTTP.MaxBodyBytes}
+	s.mw = &middleware{log: log, metrics: s.Metrics, ips: ips, cors: c, maxBody: cfg.HTTP.MaxBodyBytes,
+		readTimeout: time.Duration(cfg.HTTP.ReadTimeout) * time.Second}
 	if cfg.HTTP.DDoSProtection {
 		s.mw.api = newLimiter(cfg.HTTP.RPS)
 		s.mw.files = newLimiter(cfg.HTTP.RPSHigh)
@@ -123,24 +132,73 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	if cfg.Wiface.Internal.Port == 0 && cfg.Wiface.Internal.PortSecure == 0 {
-		s.diagnostics(s.mux)
+		if cfg.Metrics.Token != "" {
+			s.diagnostics(s.mux)
+		} else {
+			s.noDiagnostics(s.mux)
+		}
 	}
 	s.handler = s.mw.wrap(s.mux)
 	return s, nil
 }
 
-// diagnostics serves /metrics and, with metrics.pprof, /debug/pprof/ on mux.
+// diagnostics serves /metrics and, with metrics.pprof, /debug/pprof/ on mux,
+// behind metrics.token when one is set.
 func (s *Server) diagnostics(mux *http.ServeMux) {
+	guard := bearerGuard(s.Config.Metrics.Token)
 	if s.Config.Metrics.Enabled {
-		mux.Handle("GET /metrics", s.Metrics.Handler())
+		mux.Handle("GET /metrics", guard(s.Metrics.Handler()))
 	}
 	if s.Config.Metrics.Pprof {
 		// Contention profiles too (/debug/pprof/mutex and /block).
 		runtime.SetMutexProfileFraction(100)
 		runtime.SetBlockProfileRate(100_000)
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/pprof/", guard(http.HandlerFunc(pprof.Index)))
+		mux.Handle("/debug/pprof/profile", guard(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("/debug/pprof/trace", guard(http.HandlerFunc(pprof.Trace)))
+	}
+}
+
+// noDiagnostics answers /metrics and /debug/pprof/ on the public mux with
+// a 404 that says how to serve them (rather than with the web app's page).
+func (s *Server) noDiagnostics(mux *http.ServeMux) {
+	const msg = "/metrics and /debug/pprof/ are not served on the public interface: set metrics.token " +
+		"(and send it as Authorization: Bearer), or serve them on an internal interface (wiface.internal.port)"
+	if s.Config.Metrics.Enabled || s.Config.Metrics.Pprof {
+		s.Log.Info(msg)
+	}
+	notServed := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"code":404,"message":"`+msg+`"}`+"\n")
+	}
+	mux.HandleFunc("/metrics", notServed)
+	mux.HandleFunc("/debug/pprof/", notServed)
+}
+
+// bearerGuard lets through the requests that carry token as their bearer
+// token (all of them when token is empty) and answers the others 401.
+func bearerGuard(token string) func(http.Handler) http.Handler {
+	if token == "" {
+		return func(h http.Handler) http.Handler { return h }
+	}
+	want := sha256.Sum256([]byte(token))
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			scheme, bearer, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+			if !strings.EqualFold(scheme, "Bearer") {
+				bearer = ""
+			}
+			got := sha256.Sum256([]byte(strings.TrimSpace(bearer)))
+			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				io.WriteString(w, `{"code":401,"message":"this endpoint needs the metrics token (metrics.token) as Authorization: Bearer <token>"}`+"\n")
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
 	}
 }
 
@@ -150,6 +208,25 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 // SetStatic tells the rate limiter which paths are the web app's files,
 // limited by rpsHigh instead of rps.
 func (s *Server) SetStatic(isStatic func(path string) bool) { s.mw.isStatic = isStatic }
+
+// OnDrain registers f to run when shutdown begins, before the in-flight
+// requests are waited for: roles end their long-held requests (long polls)
+// there. Call it before Run.
+func (s *Server) OnDrain(f func()) { s.onDrain = append(s.onDrain, f) }
+
+// HTTPServer is an HTTP server for h with the configured limits: headers
+// within http.readHeaderTimeout, idle keep-alive connections closed after
+// http.idleTimeout. Request bodies are held to http.readTimeout by the
+// middleware, per request, so that WebSocket connections are not cut.
+func (s *Server) HTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: time.Duration(s.Config.HTTP.ReadHeaderTimeout) * time.Second,
+		IdleTimeout:       time.Duration(s.Config.HTTP.IdleTimeout) * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelDebug),
+	}
+}
 
 // Handler is the node's whole HTTP handler, middleware included.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -202,6 +279,10 @@ type listener struct {
 // (token cleanup, rate-limit sweeping) run meanwhile.
 func (s *Server) Run(ctx context.Context) error {
 	cfg := s.Config
+	// Requests run on a context the signal does not end: on shutdown, those
+	// in flight finish within the drain. It ends at the drain's timeout.
+	requests, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRequests()
 	internal := http.NewServeMux()
 	internal.Handle("/", s.handler)
 	s.diagnostics(internal)
@@ -221,14 +302,8 @@ func (s *Server) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("listen on %s (config key wiface.%s): %w", addr, strings.TrimSuffix(name, "_secure"), err)
 		}
-		srv := &http.Server{
-			Handler:           h,
-			ReadHeaderTimeout: time.Duration(cfg.HTTP.ReadHeaderTimeout) * time.Second,
-			IdleTimeout:       time.Duration(cfg.HTTP.IdleTimeout) * time.Second,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelDebug),
-			BaseContext:       func(net.Listener) context.Context { return ctx },
-		}
+		srv := s.HTTPServer(h)
+		srv.BaseContext = func(net.Listener) context.Context { return requests }
 		if secure {
 			cert, err := tls.LoadX509KeyPair(ifc.Cert, ifc.Key)
 			if err != nil {
@@ -289,19 +364,60 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case runErr = <-errc:
 	}
-	s.ready.Store(false)
-	s.Log.Info("shutting down", "timeout_seconds", cfg.HTTP.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.HTTP.ShutdownTimeout)*time.Second)
-	defer cancel()
-	for _, l := range lns {
-		if err := l.srv.Shutdown(sctx); err != nil {
-			s.Log.Warn("shutdown did not drain every connection", "iface", l.name, "err", err)
-			l.srv.Close()
-		}
-	}
+	s.drain(lns, cancelRequests)
 	stopChores()
 	wg.Wait()
 	return runErr
+}
+
+// cancelGrace is how long the requests cancelled at the end of the drain
+// get to answer (503) before their connections are closed.
+const cancelGrace = 2 * time.Second
+
+// drain shuts the listeners down: the node turns unready, stops accepting
+// and lets the requests in flight finish within the drain timeout. Those
+// still running then are cancelled and get cancelGrace to answer before
+// their connections are closed.
+func (s *Server) drain(lns []listener, cancelRequests context.CancelFunc) {
+	s.ready.Store(false)
+	for _, f := range s.onDrain {
+		f()
+	}
+	s.Log.Info("shutting down: draining requests in flight", "timeout", s.drainTimeout)
+	left := shutdownAll(lns, s.drainTimeout)
+	if len(left) == 0 {
+		return
+	}
+	s.Log.Warn("shutdown: requests still running at the end of the drain are cancelled", "timeout", s.drainTimeout)
+	cancelRequests()
+	for _, l := range shutdownAll(left, cancelGrace) {
+		s.Log.Warn("shutdown: closing connections that did not finish", "iface", l.name)
+		l.srv.Close()
+	}
+}
+
+// shutdownAll shuts the listeners' servers down together, waiting up to
+// timeout for their requests in flight, and returns those that did not
+// finish in time.
+func shutdownAll(lns []listener, timeout time.Duration) (undrained []listener) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	errs := make([]error, len(lns))
+	var wg sync.WaitGroup
+	for i, l := range lns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.srv.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			undrained = append(undrained, lns[i])
+		}
+	}
+	return undrained
 }
 
 // chores runs periodic upkeep until ctx ends.

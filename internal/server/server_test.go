@@ -264,6 +264,7 @@ func TestCORS(t *testing.T) {
 func TestBodyLimitHealthAndMetrics(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.HTTP.MaxBodyBytes = 1024
+	cfg.Metrics.Token = "metrics-token-0123456789"
 	srv := newServer(t, cfg, nil)
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
@@ -284,7 +285,9 @@ func TestBodyLimitHealthAndMetrics(t *testing.T) {
 	}
 	resp.Body.Close()
 	for _, p := range []string{"/healthz", "/metrics"} {
-		resp, err := http.Get(hs.URL + p)
+		req, _ := http.NewRequest("GET", hs.URL+p, nil)
+		req.Header.Set("Authorization", "Bearer "+cfg.Metrics.Token)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -440,5 +443,79 @@ func TestBootstrapWarnsOfALateAdminPassword(t *testing.T) {
 	}
 	if logs := start(); strings.Contains(logs, "level=warn") {
 		t.Fatalf("a start without the variable warns:\n%s", logs)
+	}
+}
+
+// /metrics and the profiles are not public by default: without an internal
+// interface they are served on the public one only behind metrics.token.
+func TestMetricsAccess(t *testing.T) {
+	status := func(h http.Handler, path, auth string) (int, string) {
+		t.Helper()
+		var w *httptest.ResponseRecorder
+		if auth == "" {
+			w = get(t, h, "GET", path)
+		} else {
+			w = get(t, h, "GET", path, "Authorization", auth)
+		}
+		return w.Code, w.Body.String()
+	}
+	cfg := testConfig(t)
+	cfg.Metrics.Pprof = true
+	open := newServer(t, cfg, nil).Handler()
+	for _, p := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/heap"} {
+		if code, body := status(open, p, ""); code != http.StatusNotFound || !strings.Contains(body, "metrics.token") {
+			t.Errorf("%s without metrics.token: %d %s, want 404 saying how to serve it", p, code, body)
+		}
+	}
+
+	cfg = testConfig(t)
+	cfg.Metrics.Pprof = true
+	cfg.Metrics.Token = "metrics-token-0123456789"
+	h := newServer(t, cfg, nil).Handler()
+	for _, p := range []string{"/metrics", "/debug/pprof/"} {
+		for _, auth := range []string{"", "Bearer wrong-token-0123456789", "Basic " + cfg.Metrics.Token, "Bearer " + cfg.Metrics.Token + "x"} {
+			code, body := status(h, p, auth)
+			if code != http.StatusUnauthorized || !strings.Contains(body, "metrics.token") {
+				t.Errorf("%s with %q: %d %s, want 401 naming metrics.token", p, auth, code, body)
+			}
+		}
+		if code, body := status(h, p, "Bearer "+cfg.Metrics.Token); code != http.StatusOK || body == "" {
+			t.Errorf("%s with the token: %d", p, code)
+		}
+	}
+	if w := get(t, h, "GET", "/metrics"); !strings.Contains(w.Header().Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("a 401 without WWW-Authenticate: %v", w.Header())
+	}
+
+	cfg = testConfig(t)
+	cfg.Metrics.Token = "short"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "metrics.token") {
+		t.Errorf("a short metrics.token: %v", err)
+	}
+}
+
+// Every answer carries the security headers: no MIME sniffing, no
+// referrer, no framing, and a policy under which an API answer opened in a
+// browser loads and runs nothing.
+func TestSecurityHeaders(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.HTTP.RPS = 1000
+	h := newServer(t, cfg, nil).Handler()
+	for _, p := range []string{"/healthz", "/readyz", "/sapi/openapi.json", "/sapi/users", "/sapi/nothing", "/nothing"} {
+		w := get(t, h, "GET", p)
+		for name, want := range map[string]string{
+			"X-Content-Type-Options":  "nosniff",
+			"Referrer-Policy":         "no-referrer",
+			"X-Frame-Options":         "DENY",
+			"Content-Security-Policy": server.APIContentSecurityPolicy,
+		} {
+			if got := w.Header().Get(name); got != want {
+				t.Errorf("%s (%d): %s is %q, want %q", p, w.Code, name, got, want)
+			}
+		}
+	}
+	if !strings.Contains(server.APIContentSecurityPolicy, "default-src 'none'") ||
+		!strings.Contains(server.APIContentSecurityPolicy, "frame-ancestors 'none'") {
+		t.Errorf("the API's policy is not restrictive: %s", server.APIContentSecurityPolicy)
 	}
 }
