@@ -26,6 +26,9 @@ const (
 	stateCompleted = "completed"
 )
 
+// stateGone is a candidate that went away, or was not reachable.
+const stateGone = "gone"
+
 // inviteTable holds the invitations this node owns: those its sessions made.
 type inviteTable struct {
 	h        *Hub
@@ -63,13 +66,13 @@ type invite struct {
 type candidate struct {
 	session string
 	user    string
-	state   string // ringing, declined, gone
+	state   string // ringing, accepted, declined, gone
 	code    int
 }
 
 // inviteOp is an operation on an invitation, sent to the node that owns it.
 type inviteOp struct {
-	Op      string  `json:"op"` // accept, decline, addCandidate, candidateGone, dropUser, completed, cancel
+	Op      string  `json:"op"` // accept, decline, addCandidate, candidateGone, dropUser, completed, cancel, current
 	Invite  string  `json:"invite"`
 	Session string  `json:"session,omitempty"`
 	User    userRef `json:"user"`
@@ -375,7 +378,9 @@ func (h *Hub) findGroup(ctx context.Context, domainID, name string) (*store.Grou
 	return g, err
 }
 
-// candidateSessions lists the live sessions to ring.
+// candidateSessions lists the sessions to ring: those connected, and those
+// whose connection dropped less than invites.basic.removeAfter ago (they
+// get the invitation when they resume).
 func (t *inviteTable) candidateSessions(ctx context.Context, inv *invite) ([]SessionInfo, error) {
 	ids := make([]string, 0, len(inv.targets))
 	for id := range inv.targets {
@@ -386,9 +391,10 @@ func (t *inviteTable) candidateSessions(ctx context.Context, inv *invite) ([]Ses
 	if err != nil {
 		return nil, err
 	}
+	now := time.Now()
 	var out []SessionInfo
 	for _, si := range all {
-		if si.ID == inv.callerSession || inv.only != "" && si.ID != inv.only {
+		if si.ID == inv.callerSession || inv.only != "" && si.ID != inv.only || !t.h.ringable(si, now) {
 			continue
 		}
 		out = append(out, si)
@@ -437,28 +443,43 @@ func (t *inviteTable) push(ctx context.Context, inv *invite) bool {
 	return sent
 }
 
-// ringLocked sends the invitation to one session; inv.mu is held.
+// ringLocked sends the invitation to one session; inv.mu is held. A
+// session that stopped being a candidate because it was away (gone) is
+// rung again when it comes back.
 func (t *inviteTable) ringLocked(ctx context.Context, inv *invite, user, session string) {
 	h := t.h
-	if _, ok := inv.candidates[session]; ok || inv.state != stateRinging {
+	if c, ok := inv.candidates[session]; ok && c.state != stateGone || inv.state != stateRinging {
 		return
 	}
 	if inv.only != "" && session != inv.only {
 		return
 	}
+	frame, err := t.frameLocked(ctx, inv, user, session)
+	if err != nil {
+		h.log.Warn("qss: invitation room is gone", "invite", inv.id, "err", err)
+		return
+	}
 	inv.candidates[session] = &candidate{session: session, user: user, state: stateRinging}
-	callee := inv.targets[user]
+	h.log.Debug("send invitation", "invite", inv.id, "to", session)
+	env := &envelope{Kind: "frame", Pending: &pendingNote{ReqID: inv.id, Kind: inv.kind, Owner: h.node, Invite: inv.id}}
+	if err := h.deliver(ctx, user, []string{session}, frame, env); err != nil {
+		h.log.Warn("qss: ring", "session", session, "err", err)
+	}
+}
+
+// frameLocked is the request that rings one session of a callee, with the
+// room object (and media token) of that session; inv.mu is held.
+func (t *inviteTable) frameLocked(ctx context.Context, inv *invite, user, session string) ([]byte, error) {
+	h := t.h
 	var payload any
 	if inv.kind == "inviteRequest" {
 		payload = map[string]any{"room": nil}
 	} else {
 		var info roomInfo
 		if err := h.rooms.call(ctx, inv.room, roomOp{Op: "member", User: inv.caller}, &info); err != nil {
-			h.log.Warn("qss: invitation room is gone", "invite", inv.id, "err", err)
-			delete(inv.candidates, session)
-			return
+			return nil, err
 		}
-		obj := h.object(&info, callee.ID, session)
+		obj := h.object(&info, inv.targets[user].ID, session)
 		if inv.transfer != nil && inv.kind == kindAttended {
 			payload = map[string]any{"room": obj, "previousRoom": inv.transfer.room, "transfer": inv.transfer.id}
 		} else {
@@ -476,16 +497,11 @@ func (t *inviteTable) ringLocked(ctx context.Context, inv *invite, user, session
 	if inv.caller.Alias != "" {
 		display = inv.caller.Alias
 	}
-	frame := encode(candidateFrame{
+	return encode(candidateFrame{
 		Request: inv.kind, RequestID: inv.id, To: user, From: inv.caller.ID, FromType: fromType,
 		FromDetails: fromDetails{ContactName: inv.caller.Username + "@" + inv.caller.Domain, DisplayName: display, Username: inv.caller.Username},
 		Mediatypes:  inv.mediatypes, Context: inv.context, SystemFrom: inv.caller.ID, Group: inv.group, Payload: payload,
-	})
-	h.log.Debug("send invitation", "invite", inv.id, "to", session)
-	env := &envelope{Kind: "frame", Pending: &pendingNote{ReqID: inv.id, Kind: inv.kind, Owner: h.node, Invite: inv.id}}
-	if err := h.deliver(ctx, user, []string{session}, frame, env); err != nil {
-		h.log.Warn("qss: ring", "session", session, "err", err)
-	}
+	}), nil
 }
 
 // stopCandidate tells one ringing session the invitation is over for it.
@@ -595,7 +611,7 @@ func (t *inviteTable) apply(ctx context.Context, op inviteOp) (json.RawMessage, 
 	case "candidateGone":
 		c := inv.candidates[op.Session]
 		if c != nil && c.state == stateRinging {
-			c.state = "gone"
+			c.state = stateGone
 			h := t.h
 			h.log.Debug("onPeerDisconnected will remove as candidate from", "invite", inv.id, "session", op.Session)
 			t.settleLocked(ctx, inv)
@@ -604,7 +620,7 @@ func (t *inviteTable) apply(ctx context.Context, op inviteOp) (json.RawMessage, 
 		// onlyOneDeviceWithInvitations: the user took another call.
 		for _, c := range inv.candidates {
 			if c.user == op.User.ID && c.state == stateRinging {
-				c.state = "gone"
+				c.state = stateGone
 				t.stopCandidate(inv, c, 200, "answered another call")
 			}
 		}
@@ -613,8 +629,80 @@ func (t *inviteTable) apply(ctx context.Context, op inviteOp) (json.RawMessage, 
 		t.settleLocked(ctx, inv)
 	case "cancel":
 		t.endLocked(ctx, inv, stateCancelled, 487, op.Reason)
+	case "current":
+		return t.currentLocked(ctx, inv, op.Session)
 	}
 	return json.RawMessage(`{}`), nil
+}
+
+// current is an invitation ringing a session, for getCurrentInvitations.
+type current struct {
+	Created int64           `json:"created"`
+	Frame   json.RawMessage `json:"frame"`
+}
+
+// currentLocked is the request of inv that rings session now (an empty
+// object when it does not ring it); inv.mu is held.
+func (t *inviteTable) currentLocked(ctx context.Context, inv *invite, session string) (json.RawMessage, error) {
+	c := inv.candidates[session]
+	if c == nil || c.state != stateRinging {
+		return json.RawMessage(`{}`), nil
+	}
+	frame, err := t.frameLocked(ctx, inv, c.user, session)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(current{Created: inv.created.UnixMilli(), Frame: frame})
+}
+
+// currentInvitations answers getCurrentInvitations: the server's requests
+// (invitation, inviteRequest, transferring-attended-transfer) ringing this
+// session now, oldest first, each as the session receives it, so that an
+// app that may have lost frames (a resume over a half-open connection)
+// learns what it can answer.
+func (t *inviteTable) currentInvitations(ctx context.Context, s *Session, f *Frame) (any, error) {
+	h := t.h
+	m, _, err := h.setGet(ctx, invitesKey(s.User.UserID))
+	if err != nil {
+		return nil, fmt.Errorf("read the user's ringing invitations: %w", err)
+	}
+	var list []current
+	for inviteID, raw := range m {
+		var owner string
+		if json.Unmarshal(raw, &owner) != nil {
+			continue
+		}
+		op := inviteOp{Op: "current", Invite: inviteID, Session: s.ID, User: userRefOf(s.User)}
+		res, err := h.rpcCall(ctx, owner, rpcMsg{Kind: "invite", Invite: &op})
+		if err != nil {
+			h.log.Debug("qss: current invitation", "invite", inviteID, "err", err)
+			continue
+		}
+		var c current
+		if json.Unmarshal(res, &c) == nil && len(c.Frame) > 0 {
+			list = append(list, c)
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Created < list[j].Created })
+	frames := make([]json.RawMessage, len(list))
+	for i, c := range list {
+		frames[i] = c.Frame
+	}
+	return map[string]any{"invitations": frames}, nil
+}
+
+// madeBy lists the invitations a session made, oldest first.
+func (t *inviteTable) madeBy(s *Session) []*invite {
+	t.mu.Lock()
+	var list []*invite
+	for _, inv := range t.invites {
+		if inv.callerSession == s.ID {
+			list = append(list, inv)
+		}
+	}
+	t.mu.Unlock()
+	sort.Slice(list, func(i, j int) bool { return list[i].created.Before(list[j].created) })
+	return list
 }
 
 func (t *inviteTable) acceptLocked(ctx context.Context, inv *invite, op inviteOp) (json.RawMessage, error) {
@@ -834,15 +922,9 @@ func (t *inviteTable) ringNewSession(ctx context.Context, s *Session) {
 	}
 }
 
-// dropSession tells the owners of the invitations ringing s that s is gone.
-func (t *inviteTable) dropSession(ctx context.Context, s *Session) {
-	s.mu.Lock()
-	var list []pendingRequest
-	for id, p := range s.pending {
-		list = append(list, p)
-		delete(s.pending, id)
-	}
-	s.mu.Unlock()
+// dropRequests tells the owners of the invitations in list that they no
+// longer ring s (see Session.stopRinging).
+func (t *inviteTable) dropRequests(ctx context.Context, s *Session, list []pendingRequest) {
 	for _, p := range list {
 		op := inviteOp{Op: "candidateGone", Invite: p.invite, Session: s.ID, User: userRefOf(s.User)}
 		if _, err := t.h.rpcCall(ctx, p.owner, rpcMsg{Kind: "invite", Invite: &op}); err != nil {
@@ -853,15 +935,7 @@ func (t *inviteTable) dropSession(ctx context.Context, s *Session) {
 
 // callerGone cancels the invitations a session made when it goes away.
 func (t *inviteTable) callerGone(ctx context.Context, s *Session) {
-	t.mu.Lock()
-	var list []*invite
-	for _, inv := range t.invites {
-		if inv.callerSession == s.ID {
-			list = append(list, inv)
-		}
-	}
-	t.mu.Unlock()
-	for _, inv := range list {
+	for _, inv := range t.madeBy(s) {
 		inv.mu.Lock()
 		if inv.state == stateRinging {
 			t.endLocked(ctx, inv, stateCancelled, 487, "the caller went away")

@@ -640,3 +640,172 @@ func TestQuickConference(t *testing.T) {
 }
 
 var _ = context.Background
+
+// waitAway waits until the server noticed that conn's connection dropped:
+// the session is listed, not connected.
+func waitAway(t *testing.T, cl *client.Client, session string) {
+	t.Helper()
+	ctx := tctx(t)
+	waitFor(t, func() bool {
+		var list []struct {
+			ID        string `json:"id"`
+			Connected bool   `json:"connected"`
+		}
+		cl.API(ctx, "GET", "/sapi/sessions", nil, &list)
+		for _, s := range list {
+			if s.ID == session {
+				return !s.Connected
+			}
+		}
+		return false
+	})
+}
+
+// resume reconnects a dropped session.
+func resume(t *testing.T, cl *client.Client, session string) *client.Conn {
+	t.Helper()
+	conn, err := cl.Connect(tctx(t), client.ConnectOptions{Resume: session})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	if conn.Session != session {
+		t.Fatalf("resumed as %s, want %s", conn.Session, session)
+	}
+	return conn
+}
+
+// roomOf is the room an invitation rings into.
+func roomOf(t *testing.T, f *client.Frame) string {
+	t.Helper()
+	return decodeRoom(t, f).Room
+}
+
+// A device that is away within invites.basic.removeAfter is rung: it gets,
+// when it resumes, every invitation still ringing for it, in order and
+// once, and nothing of those that ended while it was away.
+func TestResumedSessionGetsTheInvitationsOfItsAbsence(t *testing.T) {
+	modes(t, func(c *config.Config) { c.Rooms.RemoveAfter = 60000; c.Invites.Basic.RemoveAfter = 60000 }, func(t *testing.T, c *cluster) {
+		ctx := tctx(t)
+		alice, au := c.user(0, "alice")
+		bob, bu := c.user(1, "bob")
+		a := connect(t, alice)
+		b := connect(t, bob)
+		session := b.Session
+		b.Drop()
+		waitAway(t, bob, session)
+		first := dial(t, a, "bob", nil)
+		waitEventAbout(t, a, "outgoingInvitation", `"state":"ringing"`)
+		cancelled := dial(t, a, "bob", nil)
+		waitEventAbout(t, a, "outgoingInvitation", `"state":"ringing"`)
+		a.CancelRequest(ctx, "invitation", cancelled.reqID)
+		if f := outcome(t, cancelled.ch); f.Error != 487 {
+			t.Fatalf("cancelled while bob was away: %s", f.Raw)
+		}
+		last := dial(t, a, "bob", nil)
+		waitEventAbout(t, a, "outgoingInvitation", `"state":"ringing"`)
+		b = resume(t, bob, session)
+		// The two calls that still ring, in order, and nothing else: no
+		// cancel of the call bob never saw, no second copy.
+		for _, want := range []call{first, last} {
+			select {
+			case f := <-b.Incoming():
+				if f.Request != "invitation" || roomOf(t, f) != want.room.Room || f.String("to") != bu.ID || f.String("from") != au.ID {
+					t.Fatalf("after the resume bob got %s, want the invitation into %s", f.Raw, want.room.Room)
+				}
+			case <-ctx.Done():
+				t.Fatal("the resumed session was not rung")
+			}
+		}
+		select {
+		case f := <-b.Incoming():
+			t.Fatalf("after the two invitations bob got %s", f.Raw)
+		case <-time.After(300 * time.Millisecond):
+		}
+		// getCurrentInvitations lists both, oldest first, as they rang.
+		f, err := b.Request(ctx, "getCurrentInvitations", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cur struct {
+			Invitations []struct {
+				Request   string `json:"request"`
+				RequestID string `json:"requestID"`
+				From      string `json:"from"`
+				Payload   room   `json:"payload"`
+			} `json:"invitations"`
+		}
+		if err := json.Unmarshal(f.Payload, &cur); err != nil {
+			t.Fatal(err)
+		}
+		if len(cur.Invitations) != 2 || cur.Invitations[0].Payload.Room != first.room.Room ||
+			cur.Invitations[1].Payload.Room != last.room.Room || cur.Invitations[0].Request != "invitation" ||
+			cur.Invitations[0].From != au.ID || cur.Invitations[1].Payload.Token == "" {
+			t.Fatalf("getCurrentInvitations %s", f.Payload)
+		}
+		// Bob answers the last one from the list.
+		b.Accept(ctx, &client.Frame{Request: "invitation", RequestID: cur.Invitations[1].RequestID}, nil)
+		if f := outcome(t, last.ch); f.Answer != "invitation" || f.String("whoAccepted") != bu.ID {
+			t.Fatalf("the call answered after the resume: %s", f.Raw)
+		}
+		f, _ = b.Request(ctx, "getCurrentInvitations", nil, nil)
+		if err := json.Unmarshal(f.Payload, &cur); err != nil || len(cur.Invitations) != 1 || cur.Invitations[0].Payload.Room != first.room.Room {
+			t.Fatalf("getCurrentInvitations after an answer %s", f.Payload)
+		}
+		// The caller's own calls are not the callee's: alice has none.
+		f, _ = a.Request(ctx, "getCurrentInvitations", nil, nil)
+		if string(f.Payload) != `{"invitations":[]}` {
+			t.Fatalf("getCurrentInvitations of the caller %s", f.Payload)
+		}
+	})
+}
+
+// Only devices that can get an invitation are its candidates: a device away
+// longer than invites.basic.removeAfter is not, and with no candidate the
+// caller gets 480 at once. Such a device, when it resumes, is rung by the
+// calls still ringing, as a new device would be.
+func TestInvitationCandidatesAreReachable(t *testing.T) {
+	modes(t, func(c *config.Config) { c.Rooms.RemoveAfter = 60000; c.Invites.Basic.RemoveAfter = 0 }, func(t *testing.T, c *cluster) {
+		ctx := tctx(t)
+		alice, _ := c.user(0, "alice")
+		bob, _ := c.user(1, "bob")
+		a := connect(t, alice)
+		b := connect(t, bob)
+		session := b.Session
+		b.Drop()
+		waitAway(t, bob, session)
+		// The session waits to be resumed (rooms.removeAfter) but is not
+		// rung: 480 at once, before any ringing, not when it is removed.
+		cl := dial(t, a, "bob", nil)
+		f := outcome(t, cl.ch)
+		if f.Cancel != "invitation" || f.Error != 480 {
+			t.Fatalf("a call to a device away too long: %s", f.Raw)
+		}
+		for done := time.After(200 * time.Millisecond); ; {
+			var ev client.Event
+			select {
+			case ev = <-a.Events():
+			case <-done:
+			}
+			if ev.Name == "" {
+				break
+			}
+			if ev.Name == "outgoingInvitation" && strings.Contains(string(ev.Payload), `"ringing"`) {
+				t.Fatalf("the call rang nobody: %s", ev.Payload)
+			}
+		}
+		// Bob's other device rings; the dropped one resumes and rings too.
+		b2 := connect(t, c.login(0, "bob"))
+		cl = dial(t, a, "bob", nil)
+		ring(t, b2)
+		b = resume(t, bob, session)
+		r := ring(t, b)
+		if roomOf(t, r) != cl.room.Room {
+			t.Fatalf("the resumed device got %s", r.Raw)
+		}
+		b.Accept(ctx, r, nil)
+		if f := outcome(t, cl.ch); f.Answer != "invitation" || f.String("session") != session {
+			t.Fatalf("answered on the resumed device: %s", f.Raw)
+		}
+	})
+}
