@@ -26,8 +26,11 @@ const (
 	stateCompleted = "completed"
 )
 
-// stateGone is a candidate that went away, or was not reachable.
-const stateGone = "gone"
+// States of a candidate besides ringing, accepted and declined.
+const (
+	stateGone = "gone" // the session went away, or was not reachable
+	stateBusy = "busy" // the user answered another call (onlyOneDeviceWithInvitations)
+)
 
 // inviteTable holds the invitations this node owns: those its sessions made.
 type inviteTable struct {
@@ -66,7 +69,7 @@ type invite struct {
 type candidate struct {
 	session string
 	user    string
-	state   string // ringing, accepted, declined, gone
+	state   string // ringing, accepted, declined, gone, busy
 	code    int
 }
 
@@ -219,7 +222,7 @@ func (t *inviteTable) admit(ctx context.Context, inv *invite, targets []userRef)
 	}
 	if len(inv.targets) == 0 {
 		if busy > 0 {
-			return t.fail(inv, 486, "busy: already in a call")
+			return t.fail(inv, 486, msgBusyInCall)
 		}
 		return t.fail(inv, 403, "not allowed: the callee does not receive calls")
 	}
@@ -605,7 +608,7 @@ func (t *inviteTable) apply(ctx context.Context, op inviteOp) (json.RawMessage, 
 	case "decline":
 		return t.declineLocked(ctx, inv, op)
 	case "addCandidate":
-		if _, ok := inv.targets[op.User.ID]; ok {
+		if _, ok := inv.targets[op.User.ID]; ok && !inv.busy(op.User.ID) {
 			t.ringLocked(ctx, inv, op.User.ID, op.Session)
 		}
 	case "candidateGone":
@@ -617,14 +620,14 @@ func (t *inviteTable) apply(ctx context.Context, op inviteOp) (json.RawMessage, 
 			t.settleLocked(ctx, inv)
 		}
 	case "dropUser":
-		// onlyOneDeviceWithInvitations: the user took another call.
+		// onlyOneDeviceWithInvitations: the user took another call, and is
+		// busy for this one.
 		for _, c := range inv.candidates {
 			if c.user == op.User.ID && c.state == stateRinging {
-				c.state = stateGone
+				c.state = stateBusy
 				t.stopCandidate(inv, c, 200, "answered another call")
 			}
 		}
-		delete(inv.targets, op.User.ID)
 		t.h.setDelete(ctx, invitesKey(op.User.ID), inv.id)
 		t.settleLocked(ctx, inv)
 	case "cancel":
@@ -705,6 +708,17 @@ func (t *inviteTable) madeBy(s *Session) []*invite {
 	return list
 }
 
+// busy reports whether user answered another call while this one rang
+// (onlyOneDeviceWithInvitations); inv.mu is held.
+func (inv *invite) busy(user string) bool {
+	for _, c := range inv.candidates {
+		if c.user == user && c.state == stateBusy {
+			return true
+		}
+	}
+	return false
+}
+
 func (t *inviteTable) acceptLocked(ctx context.Context, inv *invite, op inviteOp) (json.RawMessage, error) {
 	h := t.h
 	c := inv.candidates[op.Session]
@@ -763,10 +777,11 @@ func (t *inviteTable) declineLocked(ctx context.Context, inv *invite, op inviteO
 }
 
 // settleLocked ends the invitation when no candidate rings any more: 603
-// (or the declines' code) when someone declined, 480 when the candidates
-// went away. While one still rings, the caller is told nothing.
+// (or the declines' code) when someone declined, 486 when the callees
+// answered other calls (onlyOneDeviceWithInvitations), 480 when the
+// candidates went away. While one still rings, the caller is told nothing.
 func (t *inviteTable) settleLocked(ctx context.Context, inv *invite) {
-	declined := 0
+	declined, busy := 0, 0
 	code := 0
 	for _, c := range inv.candidates {
 		switch c.state {
@@ -777,17 +792,33 @@ func (t *inviteTable) settleLocked(ctx context.Context, inv *invite) {
 			if code == 0 || c.code >= 600 || code < 600 && c.code == 486 {
 				code = c.code
 			}
+		case stateBusy:
+			busy++
 		}
 	}
 	if len(inv.candidates) == 0 && t.h.cfg.Invites.Basic.ResolvePush && t.h.pusher != nil {
 		return // still waiting for a pushed phone to connect
 	}
-	if declined > 0 {
+	switch {
+	case declined > 0:
+		if busy > 0 && code < 600 {
+			code = 486
+		}
 		t.endLocked(ctx, inv, stateDeclined, code, "declined")
-		return
+	case busy > 0:
+		t.endLocked(ctx, inv, stateFailed, 486, msgBusyAnswered)
+	default:
+		t.endLocked(ctx, inv, stateFailed, 480, "not connected: the callee's sessions went away")
 	}
-	t.endLocked(ctx, inv, stateFailed, 480, "not connected: the callee's sessions went away")
 }
+
+// The caller's messages for a busy callee: in a call already when the
+// invitation came (conferenceState.allowInvitesWhileInCall false), or
+// answering another call while it rang (onlyOneDeviceWithInvitations).
+const (
+	msgBusyInCall   = "busy: already in a call"
+	msgBusyAnswered = "busy: the callee answered another call"
+)
 
 // endLocked ends a ringing invitation with an outcome for the caller.
 func (t *inviteTable) endLocked(ctx context.Context, inv *invite, state string, code int, msg string) {

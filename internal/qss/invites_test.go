@@ -338,8 +338,8 @@ func TestOnlyOneDeviceWithInvitations(t *testing.T) {
 	modes(t, func(c *config.Config) { c.Invites.OnlyOneDeviceWithInvitations = true }, func(t *testing.T, c *cluster) {
 		ctx := tctx(t)
 		alice, _ := c.user(0, "alice")
-		carol, _ := c.user(0, "carol")
-		bob, _ := c.user(1, "bob")
+		carol, cu := c.user(0, "carol")
+		bob, bu := c.user(1, "bob")
 		a, cc := connect(t, alice), connect(t, carol)
 		b1, b2 := connect(t, bob), connect(t, c.login(0, "bob"))
 		fromAlice := dial(t, a, "bob", nil)
@@ -357,11 +357,14 @@ func TestOnlyOneDeviceWithInvitations(t *testing.T) {
 		if f := outcome(t, fromAlice.ch); f.Answer != "invitation" {
 			t.Fatalf("alice's call: %s", f.Raw)
 		}
-		// Carol's call stopped ringing on both of bob's devices, so carol
-		// learns bob has nobody left to ring.
-		if f := outcome(t, fromCarol.ch); f.Error == 0 {
+		// Carol's call stopped ringing on both of bob's devices: bob is
+		// busy, and carol is told so (the seeds' 486), not that he is gone.
+		f := outcome(t, fromCarol.ch)
+		if f.Cancel != "invitation" || f.Error != 486 || !strings.Contains(f.Message, "answered another call") ||
+			f.String("to") != bu.ID || f.String("from") != cu.ID {
 			t.Fatalf("carol's call after bob took alice's: %s", f.Raw)
 		}
+		waitEventAbout(t, cc, "outgoingInvitation", `"code":486`)
 	})
 }
 
