@@ -56,9 +56,9 @@ type Invites struct {
 // InvitesBasic is the seeds' invites.basic section.
 type InvitesBasic struct {
 	RemoveAfter               int  `yaml:"removeAfter" doc:"milliseconds before a candidate device that disconnects is dropped from a ringing invitation"`
-	ResolveGroups             bool `yaml:"resolveGroups" doc:"invitations to a group ring its participants (hunt group)"`
-	ResolvePush               bool `yaml:"resolvePush" doc:"also notify callees by push (needs a push service; none is built in yet)"`
-	LegacyUserGroupResolution bool `yaml:"legacyUserGroupResolution" doc:"accepted for compatibility; users and groups are always resolved in one step"`
+	ResolveGroups             bool `yaml:"resolveGroups" doc:"invitations to a group ring its participants (hunt group); ignored when legacyUserGroupResolution is false"`
+	ResolvePush               bool `yaml:"resolvePush" doc:"also notify callees by push (needs a push service; none is built in yet); ignored when legacyUserGroupResolution is false"`
+	LegacyUserGroupResolution bool `yaml:"legacyUserGroupResolution" doc:"false = the seeds' one-step resolution: resolveGroups and resolvePush are ignored, groups always ring their participants and callees are pushed when a push service exists"`
 }
 
 // Watchdog is the seeds' watchdog section.

@@ -288,6 +288,23 @@ type outcomeError struct{ frame outcomeFrame }
 
 func (e *outcomeError) Error() string { return e.frame.Message }
 
+// resolveGroups says whether invitations to a group ring its participants:
+// invites.basic.resolveGroups, which the seeds ignore when
+// invites.basic.legacyUserGroupResolution is false (the one-request
+// resolution then resolves groups too).
+func (h *Hub) resolveGroups() bool {
+	return h.cfg.Invites.Basic.ResolveGroups || !h.cfg.Invites.Basic.LegacyUserGroupResolution
+}
+
+// resolvePush says whether callees are also reached by push: with a push
+// service, invites.basic.resolvePush, which the seeds ignore when
+// invites.basic.legacyUserGroupResolution is false (the one-request
+// resolution then gives the push devices too).
+func (h *Hub) resolvePush() bool {
+	b := h.cfg.Invites.Basic
+	return h.pusher != nil && (b.ResolvePush || !b.LegacyUserGroupResolution)
+}
+
 // mayCall checks the caller's capabilities for the media asked.
 func (h *Hub) mayCall(ctx context.Context, s *Session, media map[string]bool) error {
 	caps, err := h.auth.Capabilities(ctx, s.User)
@@ -327,7 +344,7 @@ func (t *inviteTable) resolve(ctx context.Context, s *Session, to string) (users
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, "", "", err
 	}
-	if only != "" || !h.cfg.Invites.Basic.ResolveGroups {
+	if only != "" || !h.resolveGroups() {
 		return nil, "", "", refuse(404, "%q not found", truncate(to, 80))
 	}
 	h.log.Debug("Trying to resolve group " + to)
@@ -430,7 +447,7 @@ func mapValues(m map[string]userRef) []userRef {
 // connect (currentInvitations).
 func (t *inviteTable) push(ctx context.Context, inv *invite) bool {
 	h := t.h
-	if !h.cfg.Invites.Basic.ResolvePush || h.pusher == nil {
+	if !h.resolvePush() {
 		return false
 	}
 	sent := false
@@ -796,7 +813,7 @@ func (t *inviteTable) settleLocked(ctx context.Context, inv *invite) {
 			busy++
 		}
 	}
-	if len(inv.candidates) == 0 && t.h.cfg.Invites.Basic.ResolvePush && t.h.pusher != nil {
+	if len(inv.candidates) == 0 && t.h.resolvePush() {
 		return // still waiting for a pushed phone to connect
 	}
 	switch {
