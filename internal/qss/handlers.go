@@ -25,6 +25,7 @@ func (h *Hub) registerHandlers() {
 		"invitation":            h.invites.invitation,
 		"inviteRequest":         h.invites.inviteRequest,
 		"getCurrentInvitations": h.invites.currentInvitations,
+		"close":                 h.invites.closeCalls,
 		"transfer":              h.transfer,
 		"quickConference":       h.quickConference,
 	}

@@ -711,6 +711,31 @@ func (t *inviteTable) currentInvitations(ctx context.Context, s *Session, f *Fra
 	return map[string]any{"invitations": frames}, nil
 }
 
+// closeCalls is the seeds' close request ({"type":"request","payload":
+// {"endpoint":"close",...}}): the caller gives up on its unanswered calls.
+// Every invitation the session made that still rings stops as the caller's
+// cancel stops it, but with the seeds' 408: the callees' devices are told
+// "nobody answered" and the caller gets the cancel with 408 on each
+// invitation's requestID, then the answer naming them.
+func (t *inviteTable) closeCalls(ctx context.Context, s *Session, f *Frame) (any, error) {
+	var p struct {
+		Medium string `json:"medium"`
+	}
+	if err := f.DecodePayload(&p); err != nil {
+		return nil, err
+	}
+	closed := []string{}
+	for _, inv := range t.madeBy(s) {
+		inv.mu.Lock()
+		if inv.state == stateRinging {
+			t.endLocked(ctx, inv, stateTimeout, 408, "nobody answered")
+			closed = append(closed, inv.reqID)
+		}
+		inv.mu.Unlock()
+	}
+	return map[string]any{"closed": closed}, nil
+}
+
 // madeBy lists the invitations a session made, oldest first.
 func (t *inviteTable) madeBy(s *Session) []*invite {
 	t.mu.Lock()

@@ -812,3 +812,70 @@ func TestInvitationCandidatesAreReachable(t *testing.T) {
 		}
 	})
 }
+
+// traced connects cl and returns every frame the server sends it.
+func traced(t *testing.T, cl *client.Client) (*client.Conn, <-chan json.RawMessage) {
+	t.Helper()
+	frames := make(chan json.RawMessage, 256)
+	conn, err := cl.Connect(tctx(t), client.ConnectOptions{Trace: func(sent bool, data []byte) {
+		if !sent {
+			frames <- append(json.RawMessage(nil), data...)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	return conn, frames
+}
+
+// The seeds' close, in their enveloped form, ends the caller's unanswered
+// call as they show it: the caller gets the cancel with 408, from the
+// caller to the callee, and the callee's devices stop ringing.
+func TestCloseEndsAnUnansweredCall(t *testing.T) {
+	modes(t, nil, func(t *testing.T, c *cluster) {
+		ctx := tctx(t)
+		alice, au := c.user(0, "alice")
+		bob, bu := c.user(1, "bob")
+		a, frames := traced(t, alice)
+		b := connect(t, bob)
+		cl := dial(t, a, "bob", nil)
+		r := ring(t, b)
+		closeFrame := `{"type":"request","payload":{"endpoint":"close","payload":{"medium":"sipcall"},"id":"zMcZeXFM-g9wXKHgZ94ub"}}`
+		if err := a.SendRaw(ctx, []byte(closeFrame)); err != nil {
+			t.Fatal(err)
+		}
+		f := outcome(t, cl.ch)
+		if f.Cancel != "invitation" || f.Error != 408 || f.RequestID != cl.reqID || f.String("from") != au.ID || f.String("to") != bu.ID {
+			t.Fatalf("the caller after close: %s", f.Raw)
+		}
+		if s, _ := b.WaitIncoming(ctx, "invitation"); s.Cancel != "invitation" || s.RequestID != r.RequestID || s.Error != 408 {
+			t.Fatalf("the callee after close: %s", s.Raw)
+		}
+		// The close itself is answered with the calls it ended.
+		for {
+			var got struct {
+				Answer    string `json:"answer"`
+				Cancel    string `json:"cancel"`
+				RequestID string `json:"requestID"`
+				Payload   struct {
+					Closed []string `json:"closed"`
+				} `json:"payload"`
+			}
+			select {
+			case raw := <-frames:
+				json.Unmarshal(raw, &got)
+			case <-ctx.Done():
+				t.Fatal("close was not answered")
+			}
+			if got.RequestID != "zMcZeXFM-g9wXKHgZ94ub" {
+				continue
+			}
+			if got.Answer != "close" || len(got.Payload.Closed) != 1 || got.Payload.Closed[0] != cl.reqID {
+				t.Fatalf("the answer to close: %+v", got)
+			}
+			break
+		}
+		waitEventAbout(t, a, "outgoingInvitation", `"state":"timeout"`)
+	})
+}
