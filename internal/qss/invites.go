@@ -221,10 +221,14 @@ func (t *inviteTable) admit(ctx context.Context, inv *invite, targets []userRef)
 		inv.targets[u.ID] = u
 	}
 	if len(inv.targets) == 0 {
-		if busy > 0 {
-			return t.fail(inv, 486, msgBusyInCall)
+		callee := inv.group
+		if callee == "" && len(targets) > 0 {
+			callee = targets[0].ID
 		}
-		return t.fail(inv, 403, "not allowed: the callee does not receive calls")
+		if busy > 0 {
+			return t.fail(inv, callee, 486, msgBusyInCall)
+		}
+		return t.fail(inv, callee, 403, "not allowed: the callee does not receive calls")
 	}
 	return nil
 }
@@ -241,7 +245,7 @@ func (t *inviteTable) launch(ctx context.Context, inv *invite) error {
 	}
 	h.log.Debug(fmt.Sprintf("Resource '%s' is a %s with candidates: %v", inv.to, map[bool]string{true: "group", false: "user"}[inv.group != ""], sessionIDs(sessions)))
 	if len(sessions) == 0 && !t.push(ctx, inv) {
-		return t.fail(inv, 480, "not connected: the callee has no session")
+		return t.fail(inv, firstTarget(inv), 480, "not connected: the callee has no session")
 	}
 	if inv.kind != "inviteRequest" {
 		if err := h.rooms.call(ctx, inv.room, roomOp{Op: "aclAdd", User: inv.caller, Users: mapValues(inv.targets), Invite: inv.id}, nil); err != nil {
@@ -273,14 +277,15 @@ func (t *inviteTable) launch(ctx context.Context, inv *invite) error {
 }
 
 // fail is a refusal of a new invitation: recorded, and answered as the
-// seeds' cancel with to and from.
-func (t *inviteTable) fail(inv *invite, code int, msg string) error {
+// seeds' cancel with from (the caller) and to (the callee's user id, or the
+// group's id).
+func (t *inviteTable) fail(inv *invite, callee string, code int, msg string) error {
 	t.record(context.Background(), inv, stateFailed, code, "")
 	name := inv.outcome
 	if name == "" {
 		name = inv.kind
 	}
-	return &outcomeError{frame: outcomeFrame{Cancel: name, RequestID: inv.reqID, Error: code, Message: msg, To: inv.to, From: inv.caller.ID}}
+	return &outcomeError{frame: outcomeFrame{Cancel: name, RequestID: inv.reqID, Error: code, Message: msg, To: callee, From: inv.caller.ID}}
 }
 
 // outcomeError carries a ready-made refusal frame out of a handler.
@@ -878,8 +883,10 @@ func (t *inviteTable) endLocked(ctx context.Context, inv *invite, state string, 
 	var out outcomeFrame
 	switch state {
 	case stateDeclined:
-		// The seeds answer a rejection with an answer carrying the error.
-		out = outcomeFrame{Answer: inv.outcome, RequestID: inv.reqID, From: firstTarget(inv), Error: code}
+		// The seeds answer a rejection with an answer carrying the error;
+		// from and to are those of the request, as in SIP: from the caller,
+		// to the callee.
+		out = outcomeFrame{Answer: inv.outcome, RequestID: inv.reqID, From: inv.caller.ID, To: firstTarget(inv), Error: code}
 	default:
 		out = outcomeFrame{Cancel: inv.outcome, RequestID: inv.reqID, Error: code, Message: msg, To: firstTarget(inv), From: inv.caller.ID}
 	}

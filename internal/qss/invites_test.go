@@ -160,7 +160,7 @@ func TestInvitationAcceptedOnOneDevice(t *testing.T) {
 func TestInvitationDeclinedByEveryDevice(t *testing.T) {
 	modes(t, nil, func(t *testing.T, c *cluster) {
 		ctx := tctx(t)
-		alice, _ := c.user(0, "alice")
+		alice, au := c.user(0, "alice")
 		bob, bu := c.user(1, "bob")
 		a := connect(t, alice)
 		b1, b2 := connect(t, bob), connect(t, c.login(0, "bob"))
@@ -175,8 +175,9 @@ func TestInvitationDeclinedByEveryDevice(t *testing.T) {
 		silent(t, cl.ch, 300*time.Millisecond) // the other device still rings
 		b2.Decline(ctx, r2, 603)
 		f := outcome(t, cl.ch)
-		// The seeds' rejection: an answer with error 603.
-		if f.Answer != "invitation" || f.Error != 603 || f.String("from") != bu.ID || f.RequestID != cl.reqID {
+		// The seeds' rejection: an answer with error 603, from the caller
+		// (as the seeds' example, and SIP, have it) to the callee.
+		if f.Answer != "invitation" || f.Error != 603 || f.String("from") != au.ID || f.String("to") != bu.ID || f.RequestID != cl.reqID {
 			t.Fatalf("rejection %s", f.Raw)
 		}
 		// Bob was let into the ACL by the invitation only: he is out again.
@@ -233,18 +234,21 @@ func TestInvitationCancelledAndTimedOut(t *testing.T) {
 func TestInvitationRefusals(t *testing.T) {
 	modes(t, func(c *config.Config) { c.ConferenceState.AllowInvitesWhileInCall = false }, func(t *testing.T, c *cluster) {
 		ctx := tctx(t)
-		alice, _ := c.user(0, "alice")
+		alice, au := c.user(0, "alice")
 		bob, bu := c.user(1, "bob")
 		carol, _ := c.user(0, "carol")
-		c.user(1, "dave") // never connects
+		_, du := c.user(1, "dave") // never connects
 		a, b, cc := connect(t, alice), connect(t, bob), connect(t, carol)
+		// Refusals before anyone was found are plain cancels; those of a
+		// callee found carry from the caller and to the callee's id.
 		for _, tc := range []struct {
-			to   string
-			code int
-		}{{"nobody", 404}, {"alice", 400}, {"dave", 480}} {
+			to       string
+			code     int
+			from, id string
+		}{{"nobody", 404, "", ""}, {"alice", 400, "", ""}, {"dave", 480, au.ID, du.ID}} {
 			cl := dial(t, a, tc.to, nil)
-			if f := outcome(t, cl.ch); f.Error != tc.code || f.Cancel != "invitation" {
-				t.Fatalf("invitation to %s: %s, want %d", tc.to, f.Raw, tc.code)
+			if f := outcome(t, cl.ch); f.Error != tc.code || f.Cancel != "invitation" || f.String("from") != tc.from || f.String("to") != tc.id {
+				t.Fatalf("invitation to %s: %s, want %d from %q to %q", tc.to, f.Raw, tc.code, tc.from, tc.id)
 			}
 		}
 		// Not in the room.
@@ -270,7 +274,7 @@ func TestInvitationRefusals(t *testing.T) {
 		cc.Request(ctx, "joinRoom", map[string]any{"room": cr.Room}, nil)
 		b.Request(ctx, "joinRoom", map[string]any{"room": cr.Room}, nil)
 		cl = dial(t, a, "bob", nil)
-		if f := outcome(t, cl.ch); f.Error != 486 {
+		if f := outcome(t, cl.ch); f.Error != 486 || f.String("to") != bu.ID || f.String("from") != au.ID {
 			t.Fatalf("callee in a call: %s", f.Raw)
 		}
 		select {
