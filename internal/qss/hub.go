@@ -516,6 +516,10 @@ func (h *Hub) saveSession(ctx context.Context, s *Session) {
 	}
 }
 
+// reasonConnectionLost is why a session whose connection dropped leaves its
+// rooms (participantRemoved, code 480), whenever it does.
+const reasonConnectionLost = "connection lost"
+
 // disconnected starts the clock on a dropped session: after
 // rooms.removeAfter it leaves its rooms, after invites.basic.removeAfter it
 // stops ringing, and after both it is gone, unless a reconnect resumed it.
@@ -527,7 +531,7 @@ func (h *Hub) disconnected(ctx context.Context, s *Session) {
 	roomsAfter := time.Duration(h.cfg.Rooms.RemoveAfter) * time.Millisecond
 	invitesAfter := time.Duration(h.cfg.Invites.Basic.RemoveAfter) * time.Millisecond
 	if ended || roomsAfter == 0 && invitesAfter == 0 {
-		h.removeSession(ctx, s, "disconnected")
+		h.removeSession(ctx, s, reasonConnectionLost)
 		return
 	}
 	h.saveSession(ctx, s)
@@ -539,7 +543,7 @@ func (h *Hub) disconnected(ctx context.Context, s *Session) {
 	}
 	t1 := time.AfterFunc(roomsAfter, func() {
 		if stillGone() {
-			h.leaveAllRooms(context.Background(), s, 480, "connection lost")
+			h.leaveAllRooms(context.Background(), s, 480, reasonConnectionLost)
 		}
 	})
 	t2 := time.AfterFunc(invitesAfter, func() {
@@ -547,7 +551,7 @@ func (h *Hub) disconnected(ctx context.Context, s *Session) {
 	})
 	t3 := time.AfterFunc(max(roomsAfter, invitesAfter), func() {
 		if stillGone() {
-			h.removeSession(context.Background(), s, "disconnected")
+			h.removeSession(context.Background(), s, reasonConnectionLost)
 		}
 	})
 	s.mu.Lock()
