@@ -868,18 +868,14 @@ const (
 )
 
 // endLocked ends a ringing invitation with an outcome for the caller.
+// The callees' devices still ringing hear the same code and message as the
+// caller, so that a device tells why it stopped (the caller cancelled, the
+// room was destroyed, nobody answered).
 func (t *inviteTable) endLocked(ctx context.Context, inv *invite, state string, code int, msg string) {
-	candidateCode, candidateMsg := 487, "cancelled by the caller"
-	switch state {
-	case stateTimeout:
-		candidateCode, candidateMsg = 408, "nobody answered"
-	case stateDeclined, stateFailed:
-		candidateCode, candidateMsg = code, msg
-	}
 	if msg == "" {
-		msg = candidateMsg
+		msg = "cancelled by the caller"
 	}
-	t.finishLocked(ctx, inv, state, candidateCode, candidateMsg, "")
+	t.finishLocked(ctx, inv, state, code, msg, "")
 	var out outcomeFrame
 	switch state {
 	case stateDeclined:
@@ -975,7 +971,7 @@ func (t *inviteTable) cancelOwn(ctx context.Context, s *Session, f *Frame) bool 
 	}
 	inv.mu.Lock()
 	if inv.state == stateRinging {
-		t.endLocked(ctx, inv, stateCancelled, 487, "cancelled")
+		t.endLocked(ctx, inv, stateCancelled, 487, "cancelled by the caller")
 	}
 	inv.mu.Unlock()
 	return true

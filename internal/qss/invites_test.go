@@ -883,3 +883,41 @@ func TestCloseEndsAnUnansweredCall(t *testing.T) {
 		waitEventAbout(t, a, "outgoingInvitation", `"state":"timeout"`)
 	})
 }
+
+// The callee's devices hear why a call stopped ringing: the caller
+// cancelled it, the room was destroyed, or the caller went away.
+func TestCalleeDevicesHearWhyACallStopped(t *testing.T) {
+	modes(t, nil, func(t *testing.T, c *cluster) {
+		ctx := tctx(t)
+		alice, _ := c.user(0, "alice")
+		bob, _ := c.user(1, "bob")
+		a, b := connect(t, alice), connect(t, bob)
+		stopped := func(cl call, want string) {
+			t.Helper()
+			r := ring(t, b)
+			switch want {
+			case "cancelled by the caller":
+				a.CancelRequest(ctx, "invitation", cl.reqID)
+			case "the room was destroyed":
+				a.Request(ctx, "destroyRoom", map[string]any{"room": cl.room.Room}, nil)
+			case "the caller went away":
+				a.Close()
+			}
+			s, err := b.WaitIncoming(ctx, "invitation")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Cancel != "invitation" || s.RequestID != r.RequestID || s.Error != 487 || s.Message != want {
+				t.Fatalf("the callee after %q: %s", want, s.Raw)
+			}
+			if want != "the caller went away" {
+				if f := outcome(t, cl.ch); f.Error != 487 || f.Message != want {
+					t.Fatalf("the caller after %q: %s", want, f.Raw)
+				}
+			}
+		}
+		stopped(dial(t, a, "bob", nil), "cancelled by the caller")
+		stopped(dial(t, a, "bob", nil), "the room was destroyed")
+		stopped(dial(t, a, "bob", nil), "the caller went away")
+	})
+}
