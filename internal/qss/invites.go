@@ -551,12 +551,14 @@ func (t *inviteTable) notifyCaller(inv *invite, state string, code int) {
 		"room": inv.room, "to": inv.to, "state": state, "code": code}))
 }
 
+// sendCaller sends the caller the outcome of its request, held for it while
+// it is away.
 func (t *inviteTable) sendCaller(inv *invite, frame []byte) {
 	t.h.mu.RLock()
 	s := t.h.sessions[inv.callerSession]
 	t.h.mu.RUnlock()
 	if s != nil {
-		s.send(frame)
+		s.sendAnswer(frame)
 	}
 }
 

@@ -764,7 +764,51 @@ func TestResumedSessionGetsTheInvitationsOfItsAbsence(t *testing.T) {
 		if string(f.Payload) != `{"invitations":[]}` {
 			t.Fatalf("getCurrentInvitations of the caller %s", f.Payload)
 		}
+		// The caller is away when the call is answered: the outcome waits
+		// for her.
+		callerSession := a.Session
+		a.Drop()
+		waitAway(t, alice, callerSession)
+		b.Accept(ctx, &client.Frame{Request: "invitation", RequestID: cur.Invitations[0].RequestID}, nil)
+		_, frames := resumeTraced(t, alice, callerSession)
+		for {
+			var got struct {
+				Answer, RequestID, WhoAccepted string
+			}
+			select {
+			case raw := <-frames:
+				json.Unmarshal(raw, &got)
+			case <-ctx.Done():
+				t.Fatal("the resumed caller never got the outcome of her call")
+			}
+			if got.RequestID == first.reqID {
+				if got.Answer != "invitation" || got.WhoAccepted != bu.ID {
+					t.Fatalf("the outcome after the resume: %+v", got)
+				}
+				break
+			}
+		}
 	})
+}
+
+// resumeTraced reconnects a dropped session and returns every frame the
+// server sends it.
+func resumeTraced(t *testing.T, cl *client.Client, session string) (*client.Conn, <-chan json.RawMessage) {
+	t.Helper()
+	frames := make(chan json.RawMessage, 256)
+	conn, err := cl.Connect(tctx(t), client.ConnectOptions{Resume: session, Trace: func(sent bool, data []byte) {
+		if !sent {
+			frames <- append(json.RawMessage(nil), data...)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	if conn.Session != session {
+		t.Fatalf("resumed as %s, want %s", conn.Session, session)
+	}
+	return conn, frames
 }
 
 // Only devices that can get an invitation are its candidates: a device away

@@ -97,6 +97,18 @@ func (s *Session) send(frame []byte) {
 	s.keepLocked(heldFrame{data: frame})
 }
 
+// sendAnswer sends the late answer (or cancel) of one of the client's
+// requests, an invitation's outcome. While the session has no connection it
+// is held for the next one, so that a resumed session still learns the
+// outcome of what it asked.
+func (s *Session) sendAnswer(frame []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.keepLocked(heldFrame{data: frame})
+	}
+}
+
 // queueLocked queues a frame for the connection; s.mu is held and the
 // session is connected.
 func (s *Session) queueLocked(frame []byte) {
