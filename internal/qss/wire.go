@@ -211,8 +211,10 @@ func kindOf(goType string) string {
 	return goType
 }
 
+// jsonMessage is a JSON error for the client, without the library's prefix
+// (and the empty rest of the input it names at the end of the input).
 func jsonMessage(err error) string {
-	return strings.TrimPrefix(err.Error(), "json: ")
+	return strings.TrimSuffix(strings.TrimPrefix(err.Error(), "json: "), ": ")
 }
 
 // Outgoing frames. Field order follows the seeds' examples.
