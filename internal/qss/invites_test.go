@@ -649,19 +649,23 @@ func TestQuickConference(t *testing.T) {
 var _ = context.Background
 
 // waitAway waits until the server noticed that conn's connection dropped:
-// the session is listed, not connected.
+// the session is listed, not connected, with the time it dropped.
 func waitAway(t *testing.T, cl *client.Client, session string) {
 	t.Helper()
 	ctx := tctx(t)
 	waitFor(t, func() bool {
 		var list []struct {
-			ID        string `json:"id"`
-			Connected bool   `json:"connected"`
+			ID           string `json:"id"`
+			Connected    bool   `json:"connected"`
+			Disconnected int64  `json:"disconnected"`
 		}
 		cl.API(ctx, "GET", "/sapi/sessions", nil, &list)
 		for _, s := range list {
-			if s.ID == session {
-				return !s.Connected
+			if s.ID == session && !s.Connected {
+				if s.Disconnected <= 0 || s.Disconnected > time.Now().UnixMilli() {
+					t.Fatalf("session %s dropped at %d", session, s.Disconnected)
+				}
+				return true
 			}
 		}
 		return false
