@@ -379,7 +379,7 @@ func (h *Hub) run(c *wsConn, resume string, p *auth.Principal, d Device, addr st
 	// held for it (the invitations that rang it while it was away), and
 	// every session is rung by the invitations ringing its user that it is
 	// not a candidate of yet.
-	s.greet(event("session", map[string]any{
+	s.greet(c, event("session", map[string]any{
 		"session": s.ID, "user": p.UserID, "username": p.Username, "domain": p.DomainName, "role": p.Role,
 		"resumed": resumed, "node": h.node,
 		"removeAfter": max(h.cfg.Rooms.RemoveAfter, h.cfg.Invites.Basic.RemoveAfter),

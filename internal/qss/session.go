@@ -177,12 +177,12 @@ func (s *Session) unhold(reqID string) bool {
 	return false
 }
 
-// greet sends the session event of a new connection, then the frames held
-// for it, in order.
-func (s *Session) greet(frame []byte) {
+// greet sends the session event of connection c, then the frames held for
+// it, in order (unless c is no longer the session's).
+func (s *Session) greet(c *wsConn, frame []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.conn == nil || s.greeted {
+	if s.closed || s.conn != c || s.greeted {
 		return
 	}
 	s.greeted = true
