@@ -220,18 +220,22 @@ func TestDeadConnectionDetected(t *testing.T) {
 // participants and a callee without a session is pushed, whatever the two
 // keys say. With it true (the default), they apply.
 func TestLegacyUserGroupResolution(t *testing.T) {
-	for _, legacy := range []bool{false, true} {
-		t.Run(fmt.Sprintf("legacy=%v", legacy), func(t *testing.T) {
+	for _, tc := range []struct {
+		nodes  int
+		legacy bool
+	}{{1, false}, {1, true}, {2, false}, {2, true}} {
+		legacy := tc.legacy
+		t.Run(fmt.Sprintf("nodes=%d,legacy=%v", tc.nodes, legacy), func(t *testing.T) {
 			push := &pushRecorder{users: make(chan string, 4)}
-			c := newClusterWith(t, 1, func(cfg *config.Config) {
+			c := newClusterWith(t, tc.nodes, func(cfg *config.Config) {
 				cfg.Invites.Basic.LegacyUserGroupResolution = legacy
 				cfg.Invites.Basic.ResolveGroups = false
 				cfg.Invites.Basic.ResolvePush = false
 			}, push)
 			ctx := tctx(t)
 			alice, _ := c.user(0, "alice")
-			bob, bu := c.user(0, "bob")
-			carol, _ := c.user(0, "carol")
+			bob, bu := c.user(1, "bob")
+			carol, _ := c.user(1, "carol")
 			if err := bob.API(ctx, "POST", "/sapi/usersGroup", map[string]any{"name": "support", "participants": []string{"bob", "carol"}}, nil); err != nil {
 				t.Fatal(err)
 			}
