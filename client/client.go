@@ -278,6 +278,9 @@ type ConnectOptions struct {
 	Resume string
 	// Device context, as the seeds' sessions carry it.
 	Platform, DeviceID, PushToken, Language, Location string
+	// UserAgent is the User-Agent header of the WebSocket handshake (the
+	// session's userAgent); empty = the WebSocket library's.
+	UserAgent string
 	// URL overrides the WebSocket URL (default: <BaseURL>/qss).
 	URL string
 	// Trace, when set, sees every frame sent (sent true) and received.
@@ -304,9 +307,11 @@ func (c *Client) Connect(ctx context.Context, opts ConnectOptions) (*Conn, error
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	ws, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{
-		HTTPHeader: http.Header{"Authorization": {"Bearer " + c.AccessToken()}},
-	})
+	header := http.Header{"Authorization": {"Bearer " + c.AccessToken()}}
+	if opts.UserAgent != "" {
+		header.Set("User-Agent", opts.UserAgent)
+	}
+	ws, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: header})
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", u, err)
 	}

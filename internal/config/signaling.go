@@ -32,7 +32,7 @@ type QSS struct {
 type Rooms struct {
 	SetOwner                  bool `yaml:"setOwner" doc:"rooms have an owner; only the owner updates, expels and destroys"`
 	UpdateRoomOwnerWhenLeaves bool `yaml:"updateRoomOwnerWhenLeaves" doc:"when the owner leaves, a remaining participant becomes owner"`
-	RemoveAfter               int  `yaml:"removeAfter" doc:"milliseconds before a disconnected session leaves its rooms (0 = at once); a reconnect within it resumes"`
+	RemoveAfter               int  `yaml:"removeAfter" doc:"milliseconds a disconnected session stays in its rooms (0 = it leaves at once, 480 connection lost); a reconnect within this or invites.basic.removeAfter, whichever is larger, resumes the session"`
 	ParticipantsLimit         int  `yaml:"participantsLimit" doc:"most participants in a room"`
 	NotInACall                bool `yaml:"notInACall" doc:"a user in a call may create a room only if conferenceState.allowInvitesWhileInCall"`
 	UserIDAsRoomID            bool `yaml:"userIdAsRoomId" doc:"the room of a user is named after the user (one room per user)"`
@@ -55,10 +55,10 @@ type Invites struct {
 
 // InvitesBasic is the seeds' invites.basic section.
 type InvitesBasic struct {
-	RemoveAfter               int  `yaml:"removeAfter" doc:"milliseconds before a candidate device that disconnects is dropped from a ringing invitation"`
-	ResolveGroups             bool `yaml:"resolveGroups" doc:"invitations to a group ring its participants (hunt group)"`
-	ResolvePush               bool `yaml:"resolvePush" doc:"also notify callees by push (needs a push service; none is built in yet)"`
-	LegacyUserGroupResolution bool `yaml:"legacyUserGroupResolution" doc:"accepted for compatibility; users and groups are always resolved in one step"`
+	RemoveAfter               int  `yaml:"removeAfter" doc:"milliseconds a disconnected session is still rung: invitations ringing it or made meanwhile wait for its resume; after it, it is dropped from them and new ones do not count it (0 = at once); counted apart from rooms.removeAfter"`
+	ResolveGroups             bool `yaml:"resolveGroups" doc:"invitations to a group ring its participants (hunt group); ignored when legacyUserGroupResolution is false"`
+	ResolvePush               bool `yaml:"resolvePush" doc:"also notify callees by push (needs a push service; none is built in yet); ignored when legacyUserGroupResolution is false"`
+	LegacyUserGroupResolution bool `yaml:"legacyUserGroupResolution" doc:"false = the seeds' one-step resolution: resolveGroups and resolvePush are ignored, groups always ring their participants and callees are pushed when a push service exists"`
 }
 
 // Watchdog is the seeds' watchdog section.

@@ -11,21 +11,23 @@ import (
 
 func (h *Hub) registerHandlers() {
 	h.handlers = map[string]requestHandler{
-		"createRoom":      h.createRoom,
-		"joinRoom":        h.joinRoom,
-		"leaveRoom":       h.leaveRoom,
-		"updateRoom":      h.updateRoom,
-		"destroyRoom":     h.destroyRoom,
-		"expel":           h.expel,
-		"getRoom":         h.getRoom,
-		"hold":            h.hold,
-		"unhold":          h.hold,
-		"mute":            h.mute,
-		"updateSession":   h.updateSession,
-		"invitation":      h.invites.invitation,
-		"inviteRequest":   h.invites.inviteRequest,
-		"transfer":        h.transfer,
-		"quickConference": h.quickConference,
+		"createRoom":            h.createRoom,
+		"joinRoom":              h.joinRoom,
+		"leaveRoom":             h.leaveRoom,
+		"updateRoom":            h.updateRoom,
+		"destroyRoom":           h.destroyRoom,
+		"expel":                 h.expel,
+		"getRoom":               h.getRoom,
+		"hold":                  h.hold,
+		"unhold":                h.hold,
+		"mute":                  h.mute,
+		"updateSession":         h.updateSession,
+		"invitation":            h.invites.invitation,
+		"inviteRequest":         h.invites.inviteRequest,
+		"getCurrentInvitations": h.invites.currentInvitations,
+		"close":                 h.invites.closeCalls,
+		"transfer":              h.transfer,
+		"quickConference":       h.quickConference,
 	}
 }
 

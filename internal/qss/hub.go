@@ -375,14 +375,16 @@ func (h *Hub) run(c *wsConn, resume string, p *auth.Principal, d Device, addr st
 		}
 	}()
 	h.log.Info("qss: client connected", "session", s.ID, "user", p.Username, "resumed", resumed, "ip", addr)
-	s.send(event("session", map[string]any{
+	// The session event comes first; a resumed session then gets what was
+	// held for it (the invitations that rang it while it was away), and
+	// every session is rung by the invitations ringing its user that it is
+	// not a candidate of yet.
+	s.greet(c, event("session", map[string]any{
 		"session": s.ID, "user": p.UserID, "username": p.Username, "domain": p.DomainName, "role": p.Role,
 		"resumed": resumed, "node": h.node,
 		"removeAfter": max(h.cfg.Rooms.RemoveAfter, h.cfg.Invites.Basic.RemoveAfter),
 	}))
-	if !resumed {
-		h.invites.ringNewSession(ctx, s)
-	}
+	h.invites.ringNewSession(ctx, s)
 	s.serve(ctx, c)
 }
 
@@ -475,16 +477,34 @@ type SessionInfo struct {
 	Node      string `json:"node"`
 	Connected bool   `json:"connected"`
 	Created   int64  `json:"created"`
+	// Disconnected is when the connection of a session waiting to be
+	// resumed dropped (unix ms); absent while connected.
+	Disconnected int64 `json:"disconnected,omitempty"`
 	Device
 }
 
 func (h *Hub) sessionInfo(s *Session) SessionInfo {
 	s.mu.Lock()
-	d, connected := s.device, s.conn != nil && !s.closed
+	d, connected, abandoned := s.device, s.conn != nil && !s.closed, s.abandoned
 	s.mu.Unlock()
-	return SessionInfo{ID: s.ID, User: s.User.UserID, Username: s.User.Username, Domain: s.User.DomainName,
+	si := SessionInfo{ID: s.ID, User: s.User.UserID, Username: s.User.Username, Domain: s.User.DomainName,
 		DomainID: s.User.DomainID, Role: s.User.Role, Node: h.node, Connected: connected,
 		Created: s.start.UnixMilli(), Device: d}
+	if !connected && !abandoned.IsZero() {
+		si.Disconnected = abandoned.UnixMilli()
+	}
+	return si
+}
+
+// ringable reports whether an invitation may ring the session: it is
+// connected, or it dropped less than invites.basic.removeAfter ago and gets
+// the invitation when it resumes.
+func (h *Hub) ringable(si SessionInfo, now time.Time) bool {
+	if si.Connected {
+		return true
+	}
+	window := time.Duration(h.cfg.Invites.Basic.RemoveAfter) * time.Millisecond
+	return si.Disconnected > 0 && now.Sub(time.UnixMilli(si.Disconnected)) < window
 }
 
 func (h *Hub) saveSession(ctx context.Context, s *Session) {
@@ -495,6 +515,10 @@ func (h *Hub) saveSession(ctx context.Context, s *Session) {
 		h.log.Error("qss: save session", "session", s.ID, "err", err)
 	}
 }
+
+// reasonConnectionLost is why a session whose connection dropped leaves its
+// rooms (participantRemoved, code 480), whenever it does.
+const reasonConnectionLost = "connection lost"
 
 // disconnected starts the clock on a dropped session: after
 // rooms.removeAfter it leaves its rooms, after invites.basic.removeAfter it
@@ -507,7 +531,7 @@ func (h *Hub) disconnected(ctx context.Context, s *Session) {
 	roomsAfter := time.Duration(h.cfg.Rooms.RemoveAfter) * time.Millisecond
 	invitesAfter := time.Duration(h.cfg.Invites.Basic.RemoveAfter) * time.Millisecond
 	if ended || roomsAfter == 0 && invitesAfter == 0 {
-		h.removeSession(ctx, s, "disconnected")
+		h.removeSession(ctx, s, reasonConnectionLost)
 		return
 	}
 	h.saveSession(ctx, s)
@@ -519,17 +543,15 @@ func (h *Hub) disconnected(ctx context.Context, s *Session) {
 	}
 	t1 := time.AfterFunc(roomsAfter, func() {
 		if stillGone() {
-			h.leaveAllRooms(context.Background(), s, 480, "connection lost")
+			h.leaveAllRooms(context.Background(), s, 480, reasonConnectionLost)
 		}
 	})
 	t2 := time.AfterFunc(invitesAfter, func() {
-		if stillGone() {
-			h.invites.dropSession(context.Background(), s)
-		}
+		h.invites.dropRequests(context.Background(), s, s.stopRinging(gen))
 	})
 	t3 := time.AfterFunc(max(roomsAfter, invitesAfter), func() {
 		if stillGone() {
-			h.removeSession(context.Background(), s, "disconnected")
+			h.removeSession(context.Background(), s, reasonConnectionLost)
 		}
 	})
 	s.mu.Lock()
@@ -554,7 +576,7 @@ func (h *Hub) removeSession(ctx context.Context, s *Session, reason string) {
 	}
 	s.mu.Unlock()
 	h.leaveAllRooms(ctx, s, 480, reason)
-	h.invites.dropSession(ctx, s)
+	h.invites.dropRequests(ctx, s, s.stopRinging(-1))
 	h.invites.callerGone(ctx, s)
 	h.mu.Lock()
 	delete(h.sessions, s.ID)
@@ -793,20 +815,25 @@ func (h *Hub) toSessions(user string, env *envelope) {
 		}
 		switch env.Kind {
 		case "frame":
-			if env.Pending != nil {
-				s.addPending(env.Pending.ReqID, pendingRequest{kind: env.Pending.Kind, owner: env.Pending.Owner, invite: env.Pending.Invite})
-			}
 			if env.Joined != nil {
 				s.setJoined(env.Room, *env.Joined)
 			}
-			if len(env.Frame) > 0 {
+			switch {
+			case env.Pending != nil:
+				p := pendingRequest{kind: env.Pending.Kind, owner: env.Pending.Owner, invite: env.Pending.Invite}
+				if !s.sendRequest(env.Pending.ReqID, p, env.Frame) {
+					// Away too long (or too much held): not a candidate.
+					go h.invites.dropRequests(context.Background(), s, []pendingRequest{p})
+				}
+			case len(env.Frame) > 0:
 				s.send(env.Frame)
 			}
 		case "cancelPending":
-			s.dropPending(env.Pending.ReqID)
+			var frame []byte
 			if len(env.Frame) > 0 {
-				s.send(env.Frame)
+				frame = env.Frame
 			}
+			s.cancelRequest(env.Pending.ReqID, frame)
 		case "end":
 			go func() {
 				s.end(env.Reason)

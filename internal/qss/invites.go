@@ -26,6 +26,12 @@ const (
 	stateCompleted = "completed"
 )
 
+// States of a candidate besides ringing, accepted and declined.
+const (
+	stateGone = "gone" // the session went away, or was not reachable
+	stateBusy = "busy" // the user answered another call (onlyOneDeviceWithInvitations)
+)
+
 // inviteTable holds the invitations this node owns: those its sessions made.
 type inviteTable struct {
 	h        *Hub
@@ -63,13 +69,13 @@ type invite struct {
 type candidate struct {
 	session string
 	user    string
-	state   string // ringing, declined, gone
+	state   string // ringing, accepted, declined, gone, busy
 	code    int
 }
 
 // inviteOp is an operation on an invitation, sent to the node that owns it.
 type inviteOp struct {
-	Op      string  `json:"op"` // accept, decline, addCandidate, candidateGone, dropUser, completed, cancel
+	Op      string  `json:"op"` // accept, decline, addCandidate, candidateGone, dropUser, completed, cancel, current
 	Invite  string  `json:"invite"`
 	Session string  `json:"session,omitempty"`
 	User    userRef `json:"user"`
@@ -215,10 +221,14 @@ func (t *inviteTable) admit(ctx context.Context, inv *invite, targets []userRef)
 		inv.targets[u.ID] = u
 	}
 	if len(inv.targets) == 0 {
-		if busy > 0 {
-			return t.fail(inv, 486, "busy: already in a call")
+		callee := inv.group
+		if callee == "" && len(targets) > 0 {
+			callee = targets[0].ID
 		}
-		return t.fail(inv, 403, "not allowed: the callee does not receive calls")
+		if busy > 0 {
+			return t.fail(inv, callee, 486, msgBusyInCall)
+		}
+		return t.fail(inv, callee, 403, "not allowed: the callee does not receive calls")
 	}
 	return nil
 }
@@ -235,7 +245,7 @@ func (t *inviteTable) launch(ctx context.Context, inv *invite) error {
 	}
 	h.log.Debug(fmt.Sprintf("Resource '%s' is a %s with candidates: %v", inv.to, map[bool]string{true: "group", false: "user"}[inv.group != ""], sessionIDs(sessions)))
 	if len(sessions) == 0 && !t.push(ctx, inv) {
-		return t.fail(inv, 480, "not connected: the callee has no session")
+		return t.fail(inv, firstTarget(inv), 480, "not connected: the callee has no session")
 	}
 	if inv.kind != "inviteRequest" {
 		if err := h.rooms.call(ctx, inv.room, roomOp{Op: "aclAdd", User: inv.caller, Users: mapValues(inv.targets), Invite: inv.id}, nil); err != nil {
@@ -267,20 +277,38 @@ func (t *inviteTable) launch(ctx context.Context, inv *invite) error {
 }
 
 // fail is a refusal of a new invitation: recorded, and answered as the
-// seeds' cancel with to and from.
-func (t *inviteTable) fail(inv *invite, code int, msg string) error {
+// seeds' cancel with from (the caller) and to (the callee's user id, or the
+// group's id).
+func (t *inviteTable) fail(inv *invite, callee string, code int, msg string) error {
 	t.record(context.Background(), inv, stateFailed, code, "")
 	name := inv.outcome
 	if name == "" {
 		name = inv.kind
 	}
-	return &outcomeError{frame: outcomeFrame{Cancel: name, RequestID: inv.reqID, Error: code, Message: msg, To: inv.to, From: inv.caller.ID}}
+	return &outcomeError{frame: outcomeFrame{Cancel: name, RequestID: inv.reqID, Error: code, Message: msg, To: callee, From: inv.caller.ID}}
 }
 
 // outcomeError carries a ready-made refusal frame out of a handler.
 type outcomeError struct{ frame outcomeFrame }
 
 func (e *outcomeError) Error() string { return e.frame.Message }
+
+// resolveGroups says whether invitations to a group ring its participants:
+// invites.basic.resolveGroups, which the seeds ignore when
+// invites.basic.legacyUserGroupResolution is false (the one-request
+// resolution then resolves groups too).
+func (h *Hub) resolveGroups() bool {
+	return h.cfg.Invites.Basic.ResolveGroups || !h.cfg.Invites.Basic.LegacyUserGroupResolution
+}
+
+// resolvePush says whether callees are also reached by push: with a push
+// service, invites.basic.resolvePush, which the seeds ignore when
+// invites.basic.legacyUserGroupResolution is false (the one-request
+// resolution then gives the push devices too).
+func (h *Hub) resolvePush() bool {
+	b := h.cfg.Invites.Basic
+	return h.pusher != nil && (b.ResolvePush || !b.LegacyUserGroupResolution)
+}
 
 // mayCall checks the caller's capabilities for the media asked.
 func (h *Hub) mayCall(ctx context.Context, s *Session, media map[string]bool) error {
@@ -321,7 +349,7 @@ func (t *inviteTable) resolve(ctx context.Context, s *Session, to string) (users
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, "", "", err
 	}
-	if only != "" || !h.cfg.Invites.Basic.ResolveGroups {
+	if only != "" || !h.resolveGroups() {
 		return nil, "", "", refuse(404, "%q not found", truncate(to, 80))
 	}
 	h.log.Debug("Trying to resolve group " + to)
@@ -375,7 +403,9 @@ func (h *Hub) findGroup(ctx context.Context, domainID, name string) (*store.Grou
 	return g, err
 }
 
-// candidateSessions lists the live sessions to ring.
+// candidateSessions lists the sessions to ring: those connected, and those
+// whose connection dropped less than invites.basic.removeAfter ago (they
+// get the invitation when they resume).
 func (t *inviteTable) candidateSessions(ctx context.Context, inv *invite) ([]SessionInfo, error) {
 	ids := make([]string, 0, len(inv.targets))
 	for id := range inv.targets {
@@ -386,9 +416,10 @@ func (t *inviteTable) candidateSessions(ctx context.Context, inv *invite) ([]Ses
 	if err != nil {
 		return nil, err
 	}
+	now := time.Now()
 	var out []SessionInfo
 	for _, si := range all {
-		if si.ID == inv.callerSession || inv.only != "" && si.ID != inv.only {
+		if si.ID == inv.callerSession || inv.only != "" && si.ID != inv.only || !t.h.ringable(si, now) {
 			continue
 		}
 		out = append(out, si)
@@ -421,7 +452,7 @@ func mapValues(m map[string]userRef) []userRef {
 // connect (currentInvitations).
 func (t *inviteTable) push(ctx context.Context, inv *invite) bool {
 	h := t.h
-	if !h.cfg.Invites.Basic.ResolvePush || h.pusher == nil {
+	if !h.resolvePush() {
 		return false
 	}
 	sent := false
@@ -437,28 +468,43 @@ func (t *inviteTable) push(ctx context.Context, inv *invite) bool {
 	return sent
 }
 
-// ringLocked sends the invitation to one session; inv.mu is held.
+// ringLocked sends the invitation to one session; inv.mu is held. A
+// session that stopped being a candidate because it was away (gone) is
+// rung again when it comes back.
 func (t *inviteTable) ringLocked(ctx context.Context, inv *invite, user, session string) {
 	h := t.h
-	if _, ok := inv.candidates[session]; ok || inv.state != stateRinging {
+	if c, ok := inv.candidates[session]; ok && c.state != stateGone || inv.state != stateRinging {
 		return
 	}
 	if inv.only != "" && session != inv.only {
 		return
 	}
+	frame, err := t.frameLocked(ctx, inv, user, session)
+	if err != nil {
+		h.log.Warn("qss: invitation room is gone", "invite", inv.id, "err", err)
+		return
+	}
 	inv.candidates[session] = &candidate{session: session, user: user, state: stateRinging}
-	callee := inv.targets[user]
+	h.log.Debug("send invitation", "invite", inv.id, "to", session)
+	env := &envelope{Kind: "frame", Pending: &pendingNote{ReqID: inv.id, Kind: inv.kind, Owner: h.node, Invite: inv.id}}
+	if err := h.deliver(ctx, user, []string{session}, frame, env); err != nil {
+		h.log.Warn("qss: ring", "session", session, "err", err)
+	}
+}
+
+// frameLocked is the request that rings one session of a callee, with the
+// room object (and media token) of that session; inv.mu is held.
+func (t *inviteTable) frameLocked(ctx context.Context, inv *invite, user, session string) ([]byte, error) {
+	h := t.h
 	var payload any
 	if inv.kind == "inviteRequest" {
 		payload = map[string]any{"room": nil}
 	} else {
 		var info roomInfo
 		if err := h.rooms.call(ctx, inv.room, roomOp{Op: "member", User: inv.caller}, &info); err != nil {
-			h.log.Warn("qss: invitation room is gone", "invite", inv.id, "err", err)
-			delete(inv.candidates, session)
-			return
+			return nil, err
 		}
-		obj := h.object(&info, callee.ID, session)
+		obj := h.object(&info, inv.targets[user].ID, session)
 		if inv.transfer != nil && inv.kind == kindAttended {
 			payload = map[string]any{"room": obj, "previousRoom": inv.transfer.room, "transfer": inv.transfer.id}
 		} else {
@@ -476,16 +522,11 @@ func (t *inviteTable) ringLocked(ctx context.Context, inv *invite, user, session
 	if inv.caller.Alias != "" {
 		display = inv.caller.Alias
 	}
-	frame := encode(candidateFrame{
+	return encode(candidateFrame{
 		Request: inv.kind, RequestID: inv.id, To: user, From: inv.caller.ID, FromType: fromType,
 		FromDetails: fromDetails{ContactName: inv.caller.Username + "@" + inv.caller.Domain, DisplayName: display, Username: inv.caller.Username},
 		Mediatypes:  inv.mediatypes, Context: inv.context, SystemFrom: inv.caller.ID, Group: inv.group, Payload: payload,
-	})
-	h.log.Debug("send invitation", "invite", inv.id, "to", session)
-	env := &envelope{Kind: "frame", Pending: &pendingNote{ReqID: inv.id, Kind: inv.kind, Owner: h.node, Invite: inv.id}}
-	if err := h.deliver(ctx, user, []string{session}, frame, env); err != nil {
-		h.log.Warn("qss: ring", "session", session, "err", err)
-	}
+	}), nil
 }
 
 // stopCandidate tells one ringing session the invitation is over for it.
@@ -510,12 +551,14 @@ func (t *inviteTable) notifyCaller(inv *invite, state string, code int) {
 		"room": inv.room, "to": inv.to, "state": state, "code": code}))
 }
 
+// sendCaller sends the caller the outcome of its request, held for it while
+// it is away.
 func (t *inviteTable) sendCaller(inv *invite, frame []byte) {
 	t.h.mu.RLock()
 	s := t.h.sessions[inv.callerSession]
 	t.h.mu.RUnlock()
 	if s != nil {
-		s.send(frame)
+		s.sendAnswer(frame)
 	}
 }
 
@@ -589,32 +632,140 @@ func (t *inviteTable) apply(ctx context.Context, op inviteOp) (json.RawMessage, 
 	case "decline":
 		return t.declineLocked(ctx, inv, op)
 	case "addCandidate":
-		if _, ok := inv.targets[op.User.ID]; ok {
+		if _, ok := inv.targets[op.User.ID]; ok && !inv.busy(op.User.ID) {
 			t.ringLocked(ctx, inv, op.User.ID, op.Session)
 		}
 	case "candidateGone":
 		c := inv.candidates[op.Session]
 		if c != nil && c.state == stateRinging {
-			c.state = "gone"
+			c.state = stateGone
 			h := t.h
 			h.log.Debug("onPeerDisconnected will remove as candidate from", "invite", inv.id, "session", op.Session)
 			t.settleLocked(ctx, inv)
 		}
 	case "dropUser":
-		// onlyOneDeviceWithInvitations: the user took another call.
+		// onlyOneDeviceWithInvitations: the user took another call, and is
+		// busy for this one.
 		for _, c := range inv.candidates {
 			if c.user == op.User.ID && c.state == stateRinging {
-				c.state = "gone"
+				c.state = stateBusy
 				t.stopCandidate(inv, c, 200, "answered another call")
 			}
 		}
-		delete(inv.targets, op.User.ID)
 		t.h.setDelete(ctx, invitesKey(op.User.ID), inv.id)
 		t.settleLocked(ctx, inv)
 	case "cancel":
 		t.endLocked(ctx, inv, stateCancelled, 487, op.Reason)
+	case "current":
+		return t.currentLocked(ctx, inv, op.Session)
 	}
 	return json.RawMessage(`{}`), nil
+}
+
+// current is an invitation ringing a session, for getCurrentInvitations.
+type current struct {
+	Created int64           `json:"created"`
+	Frame   json.RawMessage `json:"frame"`
+}
+
+// currentLocked is the request of inv that rings session now (an empty
+// object when it does not ring it); inv.mu is held.
+func (t *inviteTable) currentLocked(ctx context.Context, inv *invite, session string) (json.RawMessage, error) {
+	c := inv.candidates[session]
+	if c == nil || c.state != stateRinging {
+		return json.RawMessage(`{}`), nil
+	}
+	frame, err := t.frameLocked(ctx, inv, c.user, session)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(current{Created: inv.created.UnixMilli(), Frame: frame})
+}
+
+// currentInvitations answers getCurrentInvitations: the server's requests
+// (invitation, inviteRequest, transferring-attended-transfer) ringing this
+// session now, oldest first, each as the session receives it, so that an
+// app that may have lost frames (a resume over a half-open connection)
+// learns what it can answer.
+func (t *inviteTable) currentInvitations(ctx context.Context, s *Session, f *Frame) (any, error) {
+	h := t.h
+	m, _, err := h.setGet(ctx, invitesKey(s.User.UserID))
+	if err != nil {
+		return nil, fmt.Errorf("read the user's ringing invitations: %w", err)
+	}
+	var list []current
+	for inviteID, raw := range m {
+		var owner string
+		if json.Unmarshal(raw, &owner) != nil {
+			continue
+		}
+		op := inviteOp{Op: "current", Invite: inviteID, Session: s.ID, User: userRefOf(s.User)}
+		res, err := h.rpcCall(ctx, owner, rpcMsg{Kind: "invite", Invite: &op})
+		if err != nil {
+			h.log.Debug("qss: current invitation", "invite", inviteID, "err", err)
+			continue
+		}
+		var c current
+		if json.Unmarshal(res, &c) == nil && len(c.Frame) > 0 {
+			list = append(list, c)
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Created < list[j].Created })
+	frames := make([]json.RawMessage, len(list))
+	for i, c := range list {
+		frames[i] = c.Frame
+	}
+	return map[string]any{"invitations": frames}, nil
+}
+
+// closeCalls is the seeds' close request ({"type":"request","payload":
+// {"endpoint":"close",...}}): the caller gives up on its unanswered calls.
+// Every invitation the session made that still rings stops as the caller's
+// cancel stops it, but with the seeds' 408: the callees' devices are told
+// "nobody answered" and the caller gets the cancel with 408 on each
+// invitation's requestID, then the answer naming them.
+func (t *inviteTable) closeCalls(ctx context.Context, s *Session, f *Frame) (any, error) {
+	var p struct {
+		Medium string `json:"medium"`
+	}
+	if err := f.DecodePayload(&p); err != nil {
+		return nil, err
+	}
+	closed := []string{}
+	for _, inv := range t.madeBy(s) {
+		inv.mu.Lock()
+		if inv.state == stateRinging {
+			t.endLocked(ctx, inv, stateTimeout, 408, "nobody answered")
+			closed = append(closed, inv.reqID)
+		}
+		inv.mu.Unlock()
+	}
+	return map[string]any{"closed": closed}, nil
+}
+
+// madeBy lists the invitations a session made, oldest first.
+func (t *inviteTable) madeBy(s *Session) []*invite {
+	t.mu.Lock()
+	var list []*invite
+	for _, inv := range t.invites {
+		if inv.callerSession == s.ID {
+			list = append(list, inv)
+		}
+	}
+	t.mu.Unlock()
+	sort.Slice(list, func(i, j int) bool { return list[i].created.Before(list[j].created) })
+	return list
+}
+
+// busy reports whether user answered another call while this one rang
+// (onlyOneDeviceWithInvitations); inv.mu is held.
+func (inv *invite) busy(user string) bool {
+	for _, c := range inv.candidates {
+		if c.user == user && c.state == stateBusy {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *inviteTable) acceptLocked(ctx context.Context, inv *invite, op inviteOp) (json.RawMessage, error) {
@@ -675,10 +826,11 @@ func (t *inviteTable) declineLocked(ctx context.Context, inv *invite, op inviteO
 }
 
 // settleLocked ends the invitation when no candidate rings any more: 603
-// (or the declines' code) when someone declined, 480 when the candidates
-// went away. While one still rings, the caller is told nothing.
+// (or the declines' code) when someone declined, 486 when the callees
+// answered other calls (onlyOneDeviceWithInvitations), 480 when the
+// candidates went away. While one still rings, the caller is told nothing.
 func (t *inviteTable) settleLocked(ctx context.Context, inv *invite) {
-	declined := 0
+	declined, busy := 0, 0
 	code := 0
 	for _, c := range inv.candidates {
 		switch c.state {
@@ -689,36 +841,50 @@ func (t *inviteTable) settleLocked(ctx context.Context, inv *invite) {
 			if code == 0 || c.code >= 600 || code < 600 && c.code == 486 {
 				code = c.code
 			}
+		case stateBusy:
+			busy++
 		}
 	}
-	if len(inv.candidates) == 0 && t.h.cfg.Invites.Basic.ResolvePush && t.h.pusher != nil {
+	if len(inv.candidates) == 0 && t.h.resolvePush() {
 		return // still waiting for a pushed phone to connect
 	}
-	if declined > 0 {
+	switch {
+	case declined > 0:
+		if busy > 0 && code < 600 {
+			code = 486
+		}
 		t.endLocked(ctx, inv, stateDeclined, code, "declined")
-		return
+	case busy > 0:
+		t.endLocked(ctx, inv, stateFailed, 486, msgBusyAnswered)
+	default:
+		t.endLocked(ctx, inv, stateFailed, 480, "not connected: the callee's sessions went away")
 	}
-	t.endLocked(ctx, inv, stateFailed, 480, "not connected: the callee's sessions went away")
 }
 
+// The caller's messages for a busy callee: in a call already when the
+// invitation came (conferenceState.allowInvitesWhileInCall false), or
+// answering another call while it rang (onlyOneDeviceWithInvitations).
+const (
+	msgBusyInCall   = "busy: already in a call"
+	msgBusyAnswered = "busy: the callee answered another call"
+)
+
 // endLocked ends a ringing invitation with an outcome for the caller.
+// The callees' devices still ringing hear the same code and message as the
+// caller, so that a device tells why it stopped (the caller cancelled, the
+// room was destroyed, nobody answered).
 func (t *inviteTable) endLocked(ctx context.Context, inv *invite, state string, code int, msg string) {
-	candidateCode, candidateMsg := 487, "cancelled by the caller"
-	switch state {
-	case stateTimeout:
-		candidateCode, candidateMsg = 408, "nobody answered"
-	case stateDeclined, stateFailed:
-		candidateCode, candidateMsg = code, msg
-	}
 	if msg == "" {
-		msg = candidateMsg
+		msg = "cancelled by the caller"
 	}
-	t.finishLocked(ctx, inv, state, candidateCode, candidateMsg, "")
+	t.finishLocked(ctx, inv, state, code, msg, "")
 	var out outcomeFrame
 	switch state {
 	case stateDeclined:
-		// The seeds answer a rejection with an answer carrying the error.
-		out = outcomeFrame{Answer: inv.outcome, RequestID: inv.reqID, From: firstTarget(inv), Error: code}
+		// The seeds answer a rejection with an answer carrying the error;
+		// from and to are those of the request, as in SIP: from the caller,
+		// to the callee.
+		out = outcomeFrame{Answer: inv.outcome, RequestID: inv.reqID, From: inv.caller.ID, To: firstTarget(inv), Error: code}
 	default:
 		out = outcomeFrame{Cancel: inv.outcome, RequestID: inv.reqID, Error: code, Message: msg, To: firstTarget(inv), From: inv.caller.ID}
 	}
@@ -807,7 +973,7 @@ func (t *inviteTable) cancelOwn(ctx context.Context, s *Session, f *Frame) bool 
 	}
 	inv.mu.Lock()
 	if inv.state == stateRinging {
-		t.endLocked(ctx, inv, stateCancelled, 487, "cancelled")
+		t.endLocked(ctx, inv, stateCancelled, 487, "cancelled by the caller")
 	}
 	inv.mu.Unlock()
 	return true
@@ -834,15 +1000,9 @@ func (t *inviteTable) ringNewSession(ctx context.Context, s *Session) {
 	}
 }
 
-// dropSession tells the owners of the invitations ringing s that s is gone.
-func (t *inviteTable) dropSession(ctx context.Context, s *Session) {
-	s.mu.Lock()
-	var list []pendingRequest
-	for id, p := range s.pending {
-		list = append(list, p)
-		delete(s.pending, id)
-	}
-	s.mu.Unlock()
+// dropRequests tells the owners of the invitations in list that they no
+// longer ring s (see Session.stopRinging).
+func (t *inviteTable) dropRequests(ctx context.Context, s *Session, list []pendingRequest) {
 	for _, p := range list {
 		op := inviteOp{Op: "candidateGone", Invite: p.invite, Session: s.ID, User: userRefOf(s.User)}
 		if _, err := t.h.rpcCall(ctx, p.owner, rpcMsg{Kind: "invite", Invite: &op}); err != nil {
@@ -853,15 +1013,7 @@ func (t *inviteTable) dropSession(ctx context.Context, s *Session) {
 
 // callerGone cancels the invitations a session made when it goes away.
 func (t *inviteTable) callerGone(ctx context.Context, s *Session) {
-	t.mu.Lock()
-	var list []*invite
-	for _, inv := range t.invites {
-		if inv.callerSession == s.ID {
-			list = append(list, inv)
-		}
-	}
-	t.mu.Unlock()
-	for _, inv := range list {
+	for _, inv := range t.madeBy(s) {
 		inv.mu.Lock()
 		if inv.state == stateRinging {
 			t.endLocked(ctx, inv, stateCancelled, 487, "the caller went away")

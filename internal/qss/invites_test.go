@@ -160,7 +160,7 @@ func TestInvitationAcceptedOnOneDevice(t *testing.T) {
 func TestInvitationDeclinedByEveryDevice(t *testing.T) {
 	modes(t, nil, func(t *testing.T, c *cluster) {
 		ctx := tctx(t)
-		alice, _ := c.user(0, "alice")
+		alice, au := c.user(0, "alice")
 		bob, bu := c.user(1, "bob")
 		a := connect(t, alice)
 		b1, b2 := connect(t, bob), connect(t, c.login(0, "bob"))
@@ -175,8 +175,9 @@ func TestInvitationDeclinedByEveryDevice(t *testing.T) {
 		silent(t, cl.ch, 300*time.Millisecond) // the other device still rings
 		b2.Decline(ctx, r2, 603)
 		f := outcome(t, cl.ch)
-		// The seeds' rejection: an answer with error 603.
-		if f.Answer != "invitation" || f.Error != 603 || f.String("from") != bu.ID || f.RequestID != cl.reqID {
+		// The seeds' rejection: an answer with error 603, from the caller
+		// (as the seeds' example, and SIP, have it) to the callee.
+		if f.Answer != "invitation" || f.Error != 603 || f.String("from") != au.ID || f.String("to") != bu.ID || f.RequestID != cl.reqID {
 			t.Fatalf("rejection %s", f.Raw)
 		}
 		// Bob was let into the ACL by the invitation only: he is out again.
@@ -233,18 +234,21 @@ func TestInvitationCancelledAndTimedOut(t *testing.T) {
 func TestInvitationRefusals(t *testing.T) {
 	modes(t, func(c *config.Config) { c.ConferenceState.AllowInvitesWhileInCall = false }, func(t *testing.T, c *cluster) {
 		ctx := tctx(t)
-		alice, _ := c.user(0, "alice")
+		alice, au := c.user(0, "alice")
 		bob, bu := c.user(1, "bob")
 		carol, _ := c.user(0, "carol")
-		c.user(1, "dave") // never connects
+		_, du := c.user(1, "dave") // never connects
 		a, b, cc := connect(t, alice), connect(t, bob), connect(t, carol)
+		// Refusals before anyone was found are plain cancels; those of a
+		// callee found carry from the caller and to the callee's id.
 		for _, tc := range []struct {
-			to   string
-			code int
-		}{{"nobody", 404}, {"alice", 400}, {"dave", 480}} {
+			to       string
+			code     int
+			from, id string
+		}{{"nobody", 404, "", ""}, {"alice", 400, "", ""}, {"dave", 480, au.ID, du.ID}} {
 			cl := dial(t, a, tc.to, nil)
-			if f := outcome(t, cl.ch); f.Error != tc.code || f.Cancel != "invitation" {
-				t.Fatalf("invitation to %s: %s, want %d", tc.to, f.Raw, tc.code)
+			if f := outcome(t, cl.ch); f.Error != tc.code || f.Cancel != "invitation" || f.String("from") != tc.from || f.String("to") != tc.id {
+				t.Fatalf("invitation to %s: %s, want %d from %q to %q", tc.to, f.Raw, tc.code, tc.from, tc.id)
 			}
 		}
 		// Not in the room.
@@ -270,7 +274,7 @@ func TestInvitationRefusals(t *testing.T) {
 		cc.Request(ctx, "joinRoom", map[string]any{"room": cr.Room}, nil)
 		b.Request(ctx, "joinRoom", map[string]any{"room": cr.Room}, nil)
 		cl = dial(t, a, "bob", nil)
-		if f := outcome(t, cl.ch); f.Error != 486 {
+		if f := outcome(t, cl.ch); f.Error != 486 || f.String("to") != bu.ID || f.String("from") != au.ID {
 			t.Fatalf("callee in a call: %s", f.Raw)
 		}
 		select {
@@ -338,8 +342,8 @@ func TestOnlyOneDeviceWithInvitations(t *testing.T) {
 	modes(t, func(c *config.Config) { c.Invites.OnlyOneDeviceWithInvitations = true }, func(t *testing.T, c *cluster) {
 		ctx := tctx(t)
 		alice, _ := c.user(0, "alice")
-		carol, _ := c.user(0, "carol")
-		bob, _ := c.user(1, "bob")
+		carol, cu := c.user(0, "carol")
+		bob, bu := c.user(1, "bob")
 		a, cc := connect(t, alice), connect(t, carol)
 		b1, b2 := connect(t, bob), connect(t, c.login(0, "bob"))
 		fromAlice := dial(t, a, "bob", nil)
@@ -357,11 +361,14 @@ func TestOnlyOneDeviceWithInvitations(t *testing.T) {
 		if f := outcome(t, fromAlice.ch); f.Answer != "invitation" {
 			t.Fatalf("alice's call: %s", f.Raw)
 		}
-		// Carol's call stopped ringing on both of bob's devices, so carol
-		// learns bob has nobody left to ring.
-		if f := outcome(t, fromCarol.ch); f.Error == 0 {
+		// Carol's call stopped ringing on both of bob's devices: bob is
+		// busy, and carol is told so (the seeds' 486), not that he is gone.
+		f := outcome(t, fromCarol.ch)
+		if f.Cancel != "invitation" || f.Error != 486 || !strings.Contains(f.Message, "answered another call") ||
+			f.String("to") != bu.ID || f.String("from") != cu.ID {
 			t.Fatalf("carol's call after bob took alice's: %s", f.Raw)
 		}
+		waitEventAbout(t, cc, "outgoingInvitation", `"code":486`)
 	})
 }
 
@@ -640,3 +647,325 @@ func TestQuickConference(t *testing.T) {
 }
 
 var _ = context.Background
+
+// waitAway waits until the server noticed that conn's connection dropped:
+// the session is listed, not connected, with the time it dropped.
+func waitAway(t *testing.T, cl *client.Client, session string) {
+	t.Helper()
+	ctx := tctx(t)
+	waitFor(t, func() bool {
+		var list []struct {
+			ID           string `json:"id"`
+			Connected    bool   `json:"connected"`
+			Disconnected int64  `json:"disconnected"`
+		}
+		cl.API(ctx, "GET", "/sapi/sessions", nil, &list)
+		for _, s := range list {
+			if s.ID == session && !s.Connected {
+				if s.Disconnected <= 0 || s.Disconnected > time.Now().UnixMilli() {
+					t.Fatalf("session %s dropped at %d", session, s.Disconnected)
+				}
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// resume reconnects a dropped session.
+func resume(t *testing.T, cl *client.Client, session string) *client.Conn {
+	t.Helper()
+	conn, err := cl.Connect(tctx(t), client.ConnectOptions{Resume: session})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	if conn.Session != session {
+		t.Fatalf("resumed as %s, want %s", conn.Session, session)
+	}
+	return conn
+}
+
+// roomOf is the room an invitation rings into.
+func roomOf(t *testing.T, f *client.Frame) string {
+	t.Helper()
+	return decodeRoom(t, f).Room
+}
+
+// A device that is away within invites.basic.removeAfter is rung: it gets,
+// when it resumes, every invitation still ringing for it, in order and
+// once, and nothing of those that ended while it was away.
+func TestResumedSessionGetsTheInvitationsOfItsAbsence(t *testing.T) {
+	modes(t, func(c *config.Config) { c.Rooms.RemoveAfter = 60000; c.Invites.Basic.RemoveAfter = 60000 }, func(t *testing.T, c *cluster) {
+		ctx := tctx(t)
+		alice, au := c.user(0, "alice")
+		bob, bu := c.user(1, "bob")
+		a := connect(t, alice)
+		b := connect(t, bob)
+		session := b.Session
+		b.Drop()
+		waitAway(t, bob, session)
+		first := dial(t, a, "bob", nil)
+		waitEventAbout(t, a, "outgoingInvitation", `"state":"ringing"`)
+		cancelled := dial(t, a, "bob", nil)
+		waitEventAbout(t, a, "outgoingInvitation", `"state":"ringing"`)
+		a.CancelRequest(ctx, "invitation", cancelled.reqID)
+		if f := outcome(t, cancelled.ch); f.Error != 487 {
+			t.Fatalf("cancelled while bob was away: %s", f.Raw)
+		}
+		last := dial(t, a, "bob", nil)
+		waitEventAbout(t, a, "outgoingInvitation", `"state":"ringing"`)
+		b = resume(t, bob, session)
+		// The two calls that still ring, in order, and nothing else: no
+		// cancel of the call bob never saw, no second copy.
+		for _, want := range []call{first, last} {
+			select {
+			case f := <-b.Incoming():
+				if f.Request != "invitation" || roomOf(t, f) != want.room.Room || f.String("to") != bu.ID || f.String("from") != au.ID {
+					t.Fatalf("after the resume bob got %s, want the invitation into %s", f.Raw, want.room.Room)
+				}
+			case <-ctx.Done():
+				t.Fatal("the resumed session was not rung")
+			}
+		}
+		select {
+		case f := <-b.Incoming():
+			t.Fatalf("after the two invitations bob got %s", f.Raw)
+		case <-time.After(300 * time.Millisecond):
+		}
+		// getCurrentInvitations lists both, oldest first, as they rang.
+		f, err := b.Request(ctx, "getCurrentInvitations", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cur struct {
+			Invitations []struct {
+				Request   string `json:"request"`
+				RequestID string `json:"requestID"`
+				From      string `json:"from"`
+				Payload   room   `json:"payload"`
+			} `json:"invitations"`
+		}
+		if err := json.Unmarshal(f.Payload, &cur); err != nil {
+			t.Fatal(err)
+		}
+		if len(cur.Invitations) != 2 || cur.Invitations[0].Payload.Room != first.room.Room ||
+			cur.Invitations[1].Payload.Room != last.room.Room || cur.Invitations[0].Request != "invitation" ||
+			cur.Invitations[0].From != au.ID || cur.Invitations[1].Payload.Token == "" {
+			t.Fatalf("getCurrentInvitations %s", f.Payload)
+		}
+		// Bob answers the last one from the list.
+		b.Accept(ctx, &client.Frame{Request: "invitation", RequestID: cur.Invitations[1].RequestID}, nil)
+		if f := outcome(t, last.ch); f.Answer != "invitation" || f.String("whoAccepted") != bu.ID {
+			t.Fatalf("the call answered after the resume: %s", f.Raw)
+		}
+		f, _ = b.Request(ctx, "getCurrentInvitations", nil, nil)
+		if err := json.Unmarshal(f.Payload, &cur); err != nil || len(cur.Invitations) != 1 || cur.Invitations[0].Payload.Room != first.room.Room {
+			t.Fatalf("getCurrentInvitations after an answer %s", f.Payload)
+		}
+		// The caller's own calls are not the callee's: alice has none.
+		f, _ = a.Request(ctx, "getCurrentInvitations", nil, nil)
+		if string(f.Payload) != `{"invitations":[]}` {
+			t.Fatalf("getCurrentInvitations of the caller %s", f.Payload)
+		}
+		// The caller is away when the call is answered: the outcome waits
+		// for her.
+		callerSession := a.Session
+		a.Drop()
+		waitAway(t, alice, callerSession)
+		b.Accept(ctx, &client.Frame{Request: "invitation", RequestID: cur.Invitations[0].RequestID}, nil)
+		_, frames := resumeTraced(t, alice, callerSession)
+		for {
+			var got struct {
+				Answer, RequestID, WhoAccepted string
+			}
+			select {
+			case raw := <-frames:
+				json.Unmarshal(raw, &got)
+			case <-ctx.Done():
+				t.Fatal("the resumed caller never got the outcome of her call")
+			}
+			if got.RequestID == first.reqID {
+				if got.Answer != "invitation" || got.WhoAccepted != bu.ID {
+					t.Fatalf("the outcome after the resume: %+v", got)
+				}
+				break
+			}
+		}
+	})
+}
+
+// resumeTraced reconnects a dropped session and returns every frame the
+// server sends it.
+func resumeTraced(t *testing.T, cl *client.Client, session string) (*client.Conn, <-chan json.RawMessage) {
+	t.Helper()
+	frames := make(chan json.RawMessage, 256)
+	conn, err := cl.Connect(tctx(t), client.ConnectOptions{Resume: session, Trace: func(sent bool, data []byte) {
+		if !sent {
+			frames <- append(json.RawMessage(nil), data...)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	if conn.Session != session {
+		t.Fatalf("resumed as %s, want %s", conn.Session, session)
+	}
+	return conn, frames
+}
+
+// Only devices that can get an invitation are its candidates: a device away
+// longer than invites.basic.removeAfter is not, and with no candidate the
+// caller gets 480 at once. Such a device, when it resumes, is rung by the
+// calls still ringing, as a new device would be.
+func TestInvitationCandidatesAreReachable(t *testing.T) {
+	modes(t, func(c *config.Config) { c.Rooms.RemoveAfter = 60000; c.Invites.Basic.RemoveAfter = 0 }, func(t *testing.T, c *cluster) {
+		ctx := tctx(t)
+		alice, _ := c.user(0, "alice")
+		bob, _ := c.user(1, "bob")
+		a := connect(t, alice)
+		b := connect(t, bob)
+		session := b.Session
+		b.Drop()
+		waitAway(t, bob, session)
+		// The session waits to be resumed (rooms.removeAfter) but is not
+		// rung: 480 at once, before any ringing, not when it is removed.
+		cl := dial(t, a, "bob", nil)
+		f := outcome(t, cl.ch)
+		if f.Cancel != "invitation" || f.Error != 480 {
+			t.Fatalf("a call to a device away too long: %s", f.Raw)
+		}
+		for done := time.After(200 * time.Millisecond); ; {
+			var ev client.Event
+			select {
+			case ev = <-a.Events():
+			case <-done:
+			}
+			if ev.Name == "" {
+				break
+			}
+			if ev.Name == "outgoingInvitation" && strings.Contains(string(ev.Payload), `"ringing"`) {
+				t.Fatalf("the call rang nobody: %s", ev.Payload)
+			}
+		}
+		// Bob's other device rings; the dropped one resumes and rings too.
+		b2 := connect(t, c.login(0, "bob"))
+		cl = dial(t, a, "bob", nil)
+		ring(t, b2)
+		b = resume(t, bob, session)
+		r := ring(t, b)
+		if roomOf(t, r) != cl.room.Room {
+			t.Fatalf("the resumed device got %s", r.Raw)
+		}
+		b.Accept(ctx, r, nil)
+		if f := outcome(t, cl.ch); f.Answer != "invitation" || f.String("session") != session {
+			t.Fatalf("answered on the resumed device: %s", f.Raw)
+		}
+	})
+}
+
+// traced connects cl and returns every frame the server sends it.
+func traced(t *testing.T, cl *client.Client) (*client.Conn, <-chan json.RawMessage) {
+	t.Helper()
+	frames := make(chan json.RawMessage, 256)
+	conn, err := cl.Connect(tctx(t), client.ConnectOptions{Trace: func(sent bool, data []byte) {
+		if !sent {
+			frames <- append(json.RawMessage(nil), data...)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	return conn, frames
+}
+
+// The seeds' close, in their enveloped form, ends the caller's unanswered
+// call as they show it: the caller gets the cancel with 408, from the
+// caller to the callee, and the callee's devices stop ringing.
+func TestCloseEndsAnUnansweredCall(t *testing.T) {
+	modes(t, nil, func(t *testing.T, c *cluster) {
+		ctx := tctx(t)
+		alice, au := c.user(0, "alice")
+		bob, bu := c.user(1, "bob")
+		a, frames := traced(t, alice)
+		b := connect(t, bob)
+		cl := dial(t, a, "bob", nil)
+		r := ring(t, b)
+		closeFrame := `{"type":"request","payload":{"endpoint":"close","payload":{"medium":"sipcall"},"id":"zMcZeXFM-g9wXKHgZ94ub"}}`
+		if err := a.SendRaw(ctx, []byte(closeFrame)); err != nil {
+			t.Fatal(err)
+		}
+		f := outcome(t, cl.ch)
+		if f.Cancel != "invitation" || f.Error != 408 || f.RequestID != cl.reqID || f.String("from") != au.ID || f.String("to") != bu.ID {
+			t.Fatalf("the caller after close: %s", f.Raw)
+		}
+		if s, _ := b.WaitIncoming(ctx, "invitation"); s.Cancel != "invitation" || s.RequestID != r.RequestID || s.Error != 408 {
+			t.Fatalf("the callee after close: %s", s.Raw)
+		}
+		// The close itself is answered with the calls it ended.
+		for {
+			var got struct {
+				Answer    string `json:"answer"`
+				Cancel    string `json:"cancel"`
+				RequestID string `json:"requestID"`
+				Payload   struct {
+					Closed []string `json:"closed"`
+				} `json:"payload"`
+			}
+			select {
+			case raw := <-frames:
+				json.Unmarshal(raw, &got)
+			case <-ctx.Done():
+				t.Fatal("close was not answered")
+			}
+			if got.RequestID != "zMcZeXFM-g9wXKHgZ94ub" {
+				continue
+			}
+			if got.Answer != "close" || len(got.Payload.Closed) != 1 || got.Payload.Closed[0] != cl.reqID {
+				t.Fatalf("the answer to close: %+v", got)
+			}
+			break
+		}
+		waitEventAbout(t, a, "outgoingInvitation", `"state":"timeout"`)
+	})
+}
+
+// The callee's devices hear why a call stopped ringing: the caller
+// cancelled it, the room was destroyed, or the caller went away.
+func TestCalleeDevicesHearWhyACallStopped(t *testing.T) {
+	modes(t, nil, func(t *testing.T, c *cluster) {
+		ctx := tctx(t)
+		alice, _ := c.user(0, "alice")
+		bob, _ := c.user(1, "bob")
+		a, b := connect(t, alice), connect(t, bob)
+		stopped := func(cl call, want string) {
+			t.Helper()
+			r := ring(t, b)
+			switch want {
+			case "cancelled by the caller":
+				a.CancelRequest(ctx, "invitation", cl.reqID)
+			case "the room was destroyed":
+				a.Request(ctx, "destroyRoom", map[string]any{"room": cl.room.Room}, nil)
+			case "the caller went away":
+				a.Close()
+			}
+			s, err := b.WaitIncoming(ctx, "invitation")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Cancel != "invitation" || s.RequestID != r.RequestID || s.Error != 487 || s.Message != want {
+				t.Fatalf("the callee after %q: %s", want, s.Raw)
+			}
+			if want != "the caller went away" {
+				if f := outcome(t, cl.ch); f.Error != 487 || f.Message != want {
+					t.Fatalf("the caller after %q: %s", want, f.Raw)
+				}
+			}
+		}
+		stopped(dial(t, a, "bob", nil), "cancelled by the caller")
+		stopped(dial(t, a, "bob", nil), "the room was destroyed")
+		stopped(dial(t, a, "bob", nil), "the caller went away")
+	})
+}

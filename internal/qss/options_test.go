@@ -213,3 +213,66 @@ func TestDeadConnectionDetected(t *testing.T) {
 	})
 	t.Logf("dead session removed after %v", time.Since(start))
 }
+
+// invites.basic.legacyUserGroupResolution false: as the seeds say,
+// resolveGroups and resolvePush are ignored. Candidates are resolved in one
+// step that gives the groups and the push devices too, so a group rings its
+// participants and a callee without a session is pushed, whatever the two
+// keys say. With it true (the default), they apply.
+func TestLegacyUserGroupResolution(t *testing.T) {
+	for _, tc := range []struct {
+		nodes  int
+		legacy bool
+	}{{1, false}, {1, true}, {2, false}, {2, true}} {
+		legacy := tc.legacy
+		t.Run(fmt.Sprintf("nodes=%d,legacy=%v", tc.nodes, legacy), func(t *testing.T) {
+			push := &pushRecorder{users: make(chan string, 4)}
+			c := newClusterWith(t, tc.nodes, func(cfg *config.Config) {
+				cfg.Invites.Basic.LegacyUserGroupResolution = legacy
+				cfg.Invites.Basic.ResolveGroups = false
+				cfg.Invites.Basic.ResolvePush = false
+			}, push)
+			ctx := tctx(t)
+			alice, _ := c.user(0, "alice")
+			bob, bu := c.user(1, "bob")
+			carol, _ := c.user(1, "carol")
+			if err := bob.API(ctx, "POST", "/sapi/usersGroup", map[string]any{"name": "support", "participants": []string{"bob", "carol"}}, nil); err != nil {
+				t.Fatal(err)
+			}
+			a, cc := connect(t, alice), connect(t, carol)
+			// A group: rung without resolveGroups only when it is ignored.
+			cl := dial(t, a, "support", nil)
+			if legacy {
+				if f := outcome(t, cl.ch); f.Error != 404 {
+					t.Fatalf("a group call with resolveGroups false: %s", f.Raw)
+				}
+			} else {
+				cc.Accept(ctx, ring(t, cc), nil)
+				if f := outcome(t, cl.ch); f.Answer != "invitation" {
+					t.Fatalf("a group call: %s", f.Raw)
+				}
+			}
+			// Bob has no session: pushed only when resolvePush is ignored.
+			cl = dial(t, a, "bob", nil)
+			if legacy {
+				if f := outcome(t, cl.ch); f.Error != 480 {
+					t.Fatalf("a call to a user without a session, resolvePush false: %s", f.Raw)
+				}
+				return
+			}
+			select {
+			case u := <-push.users:
+				if u != bu.ID {
+					t.Fatalf("pushed to %s", u)
+				}
+			case <-ctx.Done():
+				t.Fatal("no push for a callee without sessions")
+			}
+			b := connect(t, bob)
+			b.Accept(ctx, ring(t, b), nil)
+			if f := outcome(t, cl.ch); f.Answer != "invitation" {
+				t.Fatalf("the pushed call: %s", f.Raw)
+			}
+		})
+	}
+}

@@ -539,3 +539,33 @@ func TestCallsOfAGoneNodeAreFinished(t *testing.T) {
 		}
 	})
 }
+
+// A participant whose connection drops leaves with 480 and the reason
+// "connection lost", whether it leaves at once (both removeAfter 0) or
+// after rooms.removeAfter.
+func TestConnectionLostReason(t *testing.T) {
+	for _, after := range []int{0, 200} {
+		t.Run(fmt.Sprintf("removeAfter=%d", after), func(t *testing.T) {
+			modes(t, func(c *config.Config) { c.Rooms.RemoveAfter = after; c.Invites.Basic.RemoveAfter = after }, func(t *testing.T, c *cluster) {
+				ctx := tctx(t)
+				alice, _ := c.user(0, "alice")
+				bob, bu := c.user(1, "bob")
+				a, b := connect(t, alice), connect(t, bob)
+				f, _ := a.Request(ctx, "createRoom", map[string]any{"acl": []string{"bob"}}, nil)
+				r := decodeRoom(t, f)
+				a.Request(ctx, "joinRoom", map[string]any{"room": r.Room}, nil)
+				b.Request(ctx, "joinRoom", map[string]any{"room": r.Room}, nil)
+				b.Drop()
+				ev := waitEventAbout(t, a, "participantRemoved", bu.ID)
+				var p struct {
+					Code   int    `json:"code"`
+					Reason string `json:"reason"`
+				}
+				ev.Decode(&p)
+				if p.Code != 480 || p.Reason != "connection lost" {
+					t.Fatalf("participantRemoved %s", ev.Payload)
+				}
+			})
+		})
+	}
+}

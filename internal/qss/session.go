@@ -35,20 +35,36 @@ type Session struct {
 	device Device
 	start  time.Time
 
-	mu        sync.Mutex
-	conn      *wsConn // nil while disconnected
-	gen       int     // increases with each (re)attached connection
-	queue     [][]byte
-	writing   bool
-	pingDue   bool
-	closed    bool // removed for good
-	ended     string
-	refusals  int
-	joined    map[string]bool           // rooms this session is in
-	pending   map[string]pendingRequest // server-to-client requests awaiting answers
-	timers    []*time.Timer             // removal timers while disconnected
-	abandoned time.Time                 // when the connection dropped
-	expiry    *time.Timer               // ends an anonymous session with its user
+	mu       sync.Mutex
+	conn     *wsConn // nil while disconnected
+	gen      int     // increases with each (re)attached connection
+	queue    [][]byte
+	writing  bool
+	pingDue  bool
+	closed   bool // removed for good
+	ended    string
+	refusals int
+	joined   map[string]bool           // rooms this session is in
+	pending  map[string]pendingRequest // server-to-client requests awaiting answers
+	timers   []*time.Timer             // removal timers while disconnected
+	// abandoned is when the connection dropped (zero while connected).
+	abandoned time.Time
+	expiry    *time.Timer // ends an anonymous session with its user
+	// held are the frames kept for the client while it has no connection
+	// (the server's requests, and cancels of those it saw) or while its new
+	// connection still waits for its session event; greet sends them.
+	held    []heldFrame
+	greeted bool // the connection got its session event
+	// unrung says the session was away longer than
+	// invites.basic.removeAfter: it is rung again only once it resumes.
+	unrung bool
+}
+
+// heldFrame is a frame waiting for the session's next connection. request
+// is the requestID of the server request it is, if it is one.
+type heldFrame struct {
+	data    []byte
+	request string
 }
 
 // pendingRequest is a request the server sent to the client (an invitation)
@@ -69,23 +85,141 @@ func newSession(h *Hub, id string, p *auth.Principal, d Device) *Session {
 }
 
 // send queues a frame for the client. A client too slow to take
-// qss.sendQueue frames is disconnected.
+// qss.sendQueue frames is disconnected. While the session has no
+// connection the frame is dropped; before its new connection got its
+// session event, the frame waits for it.
 func (s *Session) send(frame []byte) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed || s.conn == nil {
-		s.mu.Unlock()
 		return
 	}
+	s.keepLocked(heldFrame{data: frame})
+}
+
+// sendAnswer sends the late answer (or cancel) of one of the client's
+// requests, an invitation's outcome. While the session has no connection it
+// is held for the next one, so that a resumed session still learns the
+// outcome of what it asked.
+func (s *Session) sendAnswer(frame []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.keepLocked(heldFrame{data: frame})
+	}
+}
+
+// queueLocked queues a frame for the connection; s.mu is held and the
+// session is connected.
+func (s *Session) queueLocked(frame []byte) {
 	if len(s.queue) >= s.hub.cfg.QSS.SendQueue {
-		c := s.conn
-		s.mu.Unlock()
 		s.hub.log.Warn("qss: session too slow to take its frames; disconnecting", "session", s.ID, "user", s.User.Username)
-		go c.close(ws.StatusPolicyViolation, "too slow") // never block the caller (the bus inbox)
+		go s.conn.close(ws.StatusPolicyViolation, "too slow") // never block the caller (the bus inbox)
 		return
 	}
 	s.queue = append(s.queue, frame)
 	s.startWriter()
-	s.mu.Unlock()
+}
+
+// sendRequest sends a server request (an invitation) that the client is to
+// answer, and records where the answer goes. While the session has no
+// connection the request is held for its next one, until the session has
+// been away for invites.basic.removeAfter and within qss.sendQueue frames:
+// it reports false when the session cannot get the request, which then is
+// not pending.
+func (s *Session) sendRequest(reqID string, p pendingRequest, frame []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.conn == nil && s.unrung || !s.keepLocked(heldFrame{data: frame, request: reqID}) {
+		return false
+	}
+	s.pending[reqID] = p
+	return true
+}
+
+// cancelRequest tells the client that the server's request reqID is over.
+// A request still held is dropped with its cancel: the client never hears
+// of a request it never saw. The cancel of a request it saw waits, while
+// the session has no connection, for the next one.
+func (s *Session) cancelRequest(reqID string, frame []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.pending, reqID)
+	if s.closed || frame == nil || s.unhold(reqID) {
+		return
+	}
+	s.keepLocked(heldFrame{data: frame})
+}
+
+// keepLocked queues f for the connection, or holds it for the next one
+// (at most qss.sendQueue frames), and reports whether it did; s.mu is held.
+func (s *Session) keepLocked(f heldFrame) bool {
+	if s.conn != nil && s.greeted {
+		s.queueLocked(f.data)
+		return true
+	}
+	if len(s.held) >= s.hub.cfg.QSS.SendQueue {
+		return false
+	}
+	s.held = append(s.held, f)
+	return true
+}
+
+// unhold drops the held request reqID and reports whether it was held;
+// s.mu is held.
+func (s *Session) unhold(reqID string) bool {
+	for i, f := range s.held {
+		if f.request == reqID {
+			s.held = append(s.held[:i:i], s.held[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// greet sends the session event of connection c, then the frames held for
+// it, in order (unless c is no longer the session's).
+func (s *Session) greet(c *wsConn, frame []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.conn != c || s.greeted {
+		return
+	}
+	s.greeted = true
+	held := s.held
+	s.held = nil
+	s.queue = append(s.queue, frame)
+	for _, f := range held {
+		s.queue = append(s.queue, f.data)
+	}
+	s.startWriter()
+}
+
+// stopRinging takes the session out of the invitations ringing it and
+// returns them, to be reported gone to their owners. gen is the connection
+// generation in which the session was seen gone for
+// invites.basic.removeAfter (nothing happens if it resumed since), or -1
+// for a session being removed. The requests it holds are dropped unseen;
+// those it saw get a cancel that it finds if it resumes, and it is not
+// rung again until then.
+func (s *Session) stopRinging(gen int) []pendingRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen >= 0 {
+		if s.gen != gen || s.conn != nil {
+			return nil
+		}
+		s.unrung = true
+	}
+	var out []pendingRequest
+	for reqID, p := range s.pending {
+		out = append(out, p)
+		delete(s.pending, reqID)
+		if !s.unhold(reqID) && !s.closed {
+			s.keepLocked(heldFrame{data: cancel(p.kind, reqID, 480, "this device was away longer than invites.basic.removeAfter")})
+		}
+	}
+	return out
 }
 
 // ping checks the session's connection (checkPong) and, unless a ping is
@@ -263,18 +397,36 @@ func (s *Session) refuse(pe *ProtocolError) bool {
 	return s.refusals > 200
 }
 
-// attach binds a (new) connection to the session.
+// attach binds a (new) connection to the session. Frames the old
+// connection did not write yet wait, with the held ones, for greet.
 func (s *Session) attach(c *wsConn) {
 	s.mu.Lock()
+	s.holdQueueLocked()
 	s.conn = c
 	s.gen++
-	s.queue = nil
 	s.writing = false
+	s.greeted = false
+	s.unrung = false
+	s.abandoned = time.Time{}
 	for _, t := range s.timers {
 		t.Stop()
 	}
 	s.timers = nil
 	s.mu.Unlock()
+}
+
+// holdQueueLocked moves the frames not yet written to the front of the held
+// ones; s.mu is held.
+func (s *Session) holdQueueLocked() {
+	if len(s.queue) == 0 {
+		return
+	}
+	held := make([]heldFrame, 0, len(s.queue)+len(s.held))
+	for _, f := range s.queue {
+		held = append(held, heldFrame{data: f})
+	}
+	s.held = append(held, s.held...)
+	s.queue = nil
 }
 
 // detach forgets c if it is still the session's connection, and reports
@@ -287,6 +439,7 @@ func (s *Session) detach(c *wsConn) bool {
 	}
 	s.conn = nil
 	s.gen++
+	s.holdQueueLocked()
 	s.abandoned = time.Now()
 	return true
 }
@@ -324,12 +477,6 @@ func (s *Session) takePending(reqID string) (pendingRequest, bool) {
 		delete(s.pending, reqID)
 	}
 	return p, ok
-}
-
-func (s *Session) dropPending(reqID string) {
-	s.mu.Lock()
-	delete(s.pending, reqID)
-	s.mu.Unlock()
 }
 
 func (s *Session) rooms() []string {

@@ -17,7 +17,11 @@ import (
 //	event:   {"type": "event", "payload": {"eventName": name, "payload": {...}}}
 //
 // Requests may carry "to" beside the payload (invitation, inviteRequest);
-// other unknown top-level fields are ignored.
+// other unknown top-level fields are ignored. A client may also send a
+// request in the seeds' enveloped form (their close of an unanswered call),
+// read as the request endpoint with requestID id:
+//
+//	{"type": "request", "payload": {"endpoint": name, "payload": {...}, "id": id}}
 type Frame struct {
 	Request   string          `json:"request,omitempty"`
 	Answer    string          `json:"answer,omitempty"`
@@ -81,10 +85,17 @@ type wireFrame struct {
 	To        string          `json:"to"`
 }
 
+// enveloped is the payload of the seeds' enveloped request.
+type enveloped struct {
+	Endpoint string          `json:"endpoint"`
+	Payload  json.RawMessage `json:"payload"`
+	ID       string          `json:"id"`
+}
+
 // DecodeFrame parses one client frame. It accepts only a JSON object with
-// exactly one of request, answer or cancel, a string requestID, and an
-// object (or absent) payload; anything else is a ProtocolError that names
-// the problem.
+// exactly one of request, answer or cancel (or the enveloped request), a
+// string requestID, and an object (or absent) payload; anything else is a
+// ProtocolError that names the problem.
 func DecodeFrame(data []byte) (*Frame, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '{' {
@@ -113,6 +124,13 @@ func DecodeFrame(data []byte) (*Frame, error) {
 			n++
 		}
 	}
+	if n == 0 && f.Type == "request" {
+		payload, err := unwrap(f, w.Payload)
+		if err != nil {
+			return nil, err
+		}
+		w.Payload, n = payload, 1
+	}
 	if n != 1 {
 		return nil, &ProtocolError{Code: 400, ReqID: f.RequestID,
 			Message: `a frame needs exactly one of "request", "answer" or "cancel"`}
@@ -130,6 +148,34 @@ func DecodeFrame(data []byte) (*Frame, error) {
 		f.Payload = p
 	}
 	return f, nil
+}
+
+// unwrap reads the seeds' enveloped request into f and returns its payload.
+func unwrap(f *Frame, payload json.RawMessage) (json.RawMessage, error) {
+	const form = `a "type":"request" frame needs a payload {"endpoint": name, "id": requestID, "payload": {...}}`
+	if p := bytes.TrimSpace(payload); len(p) == 0 || p[0] != '{' {
+		return nil, &ProtocolError{Code: 400, Message: form}
+	}
+	var e enveloped
+	if err := json.Unmarshal(payload, &e); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) && typ.Field != "" {
+			msg := fmt.Sprintf("field %q of payload must be a string", typ.Field)
+			if typ.Field == "payload" {
+				msg = `field "payload" of payload must be an object`
+			}
+			return nil, &ProtocolError{Code: 400, Name: e.Endpoint, ReqID: e.ID, Message: msg}
+		}
+		return nil, &ProtocolError{Code: 400, Message: "malformed payload: " + jsonMessage(err)}
+	}
+	if e.Endpoint == "" {
+		return nil, &ProtocolError{Code: 400, ReqID: e.ID, Message: form}
+	}
+	if e.ID == "" {
+		return nil, &ProtocolError{Code: 400, Name: e.Endpoint, Message: `field "id" of payload is required: the request's requestID`}
+	}
+	f.Request, f.RequestID, f.Type = e.Endpoint, e.ID, ""
+	return e.Payload, nil
 }
 
 // DecodePayload reads the frame's payload into v, naming the field whose
@@ -165,8 +211,10 @@ func kindOf(goType string) string {
 	return goType
 }
 
+// jsonMessage is a JSON error for the client, without the library's prefix
+// (and the empty rest of the input it names at the end of the input).
 func jsonMessage(err error) string {
-	return strings.TrimPrefix(err.Error(), "json: ")
+	return strings.TrimSuffix(strings.TrimPrefix(err.Error(), "json: "), ": ")
 }
 
 // Outgoing frames. Field order follows the seeds' examples.

@@ -2,6 +2,7 @@ package qss
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -11,6 +12,8 @@ func FuzzDecodeFrame(f *testing.F) {
 		`{"request":"invitation","requestID":"r","to":"bob","payload":{"room":"x","mediatypes":{"audio":true},"context":{"contextInfo":{}}}}`,
 		`{"answer":"invitation","requestID":"6b0376bf53174748ac74c93d"}`,
 		`{"cancel":"invitation","requestID":"x","error":603}`,
+		`{"type":"request","payload":{"endpoint":"close","payload":{"medium":"sipcall"},"id":"zMcZeXFM-g9wXKHgZ94ub"}}`,
+		`{"type":"request","payload":{"endpoint":"close","id":""}}`, `{"type":"request","payload":[]}`,
 		`{"request":5}`, `[]`, `{"payload":[]}`, `{"request":"a","requestID":"b","payload":null}`, "\x00",
 	} {
 		f.Add([]byte(s))
@@ -41,4 +44,31 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 		_ = fr.DecodePayload(&v) // must not panic
 	})
+}
+
+// The seeds' enveloped request (their close of an unanswered call) reads as
+// the request it names.
+func TestDecodeEnvelopedRequest(t *testing.T) {
+	f, err := DecodeFrame([]byte(`{"type":"request","payload":{"endpoint":"close","payload":{"medium":"sipcall"},"id":"zMcZeXFM-g9wXKHgZ94ub"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Kind() != "request" || f.Request != "close" || f.RequestID != "zMcZeXFM-g9wXKHgZ94ub" || string(f.Payload) != `{"medium":"sipcall"}` {
+		t.Fatalf("decoded %+v", f)
+	}
+	for _, tc := range []struct {
+		raw, name, reqID, words string
+	}{
+		{`{"type":"request"}`, "", "", `"endpoint"`},
+		{`{"type":"request","payload":{"id":"x"}}`, "", "x", `"endpoint"`},
+		{`{"type":"request","payload":{"endpoint":"close"}}`, "close", "", `"id"`},
+		{`{"type":"request","payload":{"endpoint":"close","id":"x","payload":[]}}`, "close", "x", `"payload"`},
+		{`{"type":"request","payload":{"endpoint":7,"id":"x"}}`, "", "", `"endpoint"`},
+	} {
+		_, err := DecodeFrame([]byte(tc.raw))
+		var pe *ProtocolError
+		if !errors.As(err, &pe) || pe.Code != 400 || pe.Name != tc.name || pe.ReqID != tc.reqID || !strings.Contains(pe.Message, tc.words) {
+			t.Errorf("%s: %+v, want 400 for %q %q naming %s", tc.raw, pe, tc.name, tc.reqID, tc.words)
+		}
+	}
 }
