@@ -14,6 +14,7 @@ import { browserAvailable, chromiumPath, launchBrowser, mediaStats, openPage, re
 
 const screenshotDir = process.env.UPDATE_SCREENSHOTS ? join(repo, 'docs', 'screenshots') : mkdtempSync(join(tmpdir(), 'wac-shots-'));
 const RING_TIMEOUT_MS = 8000;
+const REMOVE_AFTER_MS = 600000;
 
 let server;
 let browser;
@@ -77,7 +78,12 @@ if (process.env.CI && !browserAvailable()) throw new Error(`${chromiumPath} is m
 
 describe('web app in Chromium', { skip: !browserAvailable() && `${chromiumPath} is missing (apt-get install chromium)` }, () => {
   before(async () => {
-    server = await startWac({ WAC_WATCHDOG_INVITES_EXPIRATION: String(RING_TIMEOUT_MS), WAC_WATCHDOG_INVITES_PERIOD: '250' });
+    server = await startWac({
+      WAC_WATCHDOG_INVITES_EXPIRATION: String(RING_TIMEOUT_MS), WAC_WATCHDOG_INVITES_PERIOD: '250',
+      // A dropped session is kept this long for a resume: far longer than
+      // any wait here, so that a session a page left behind stays listed.
+      WAC_ROOMS_REMOVE_AFTER: String(REMOVE_AFTER_MS), WAC_INVITES_BASIC_REMOVE_AFTER: String(REMOVE_AFTER_MS),
+    });
     for (const u of ['alice', 'bob', 'carol']) await server.createUser(u, `${u}-password-1`);
     browser = await launchBrowser();
   });
@@ -185,11 +191,19 @@ describe('web app in Chromium', { skip: !browserAvailable() && `${chromiumPath} 
     await callScreen(alice).waitFor();
     const link = await callScreen(alice).locator('.share a').getAttribute('href');
     assert.match(link, /\/conference\/wac-conf\d{20}$/);
+    const before = await server.api('GET', '/sapi/sessions');
     await bob1.goto(link);
     await carol.goto(link);
     for (const page of [alice, bob1, carol]) await receives(page, 2);
     await callScreen(carol).getByText(/In call with (alice, bob|bob, alice)/).waitFor();
     await shot(alice, 'conference');
+    // The pages that navigated away ended their sessions: none is left
+    // behind as a "reconnecting" device for removeAfter.
+    await waitFor('the sessions of the pages that went away to end', async () => {
+      const now = await server.api('GET', '/sapi/sessions');
+      const gone = before.filter((s) => !now.some((n) => n.id === s.id)).map((s) => s.username).sort();
+      return gone.join() === 'bob,carol' && now.every((s) => s.connected);
+    });
     for (const page of [carol, bob1, alice]) {
       await callScreen(page).getByRole('button', { name: 'Hang up' }).click();
       await callScreen(page).waitFor({ state: 'detached' });
@@ -240,6 +254,12 @@ describe('web app in Chromium', { skip: !browserAvailable() && `${chromiumPath} 
       await admin.getByRole('navigation', { name: 'Administration' }).getByRole('link', { name: tab }).click();
       await admin.getByRole('heading', { name: `Administration: ${tab}` }).waitFor();
       await admin.locator('table').first().waitFor();
+      if (tab === 'Sessions') {
+        // Every page open is one live device; the pages that navigated
+        // away earlier left none behind.
+        assert.equal(await admin.getByRole('cell', { name: 'yes', exact: true }).count(), Object.keys(pages).length);
+        assert.equal(await admin.getByRole('cell', { name: 'reconnecting' }).count(), 0, 'a stale session is listed');
+      }
     }
 
     const dave = await openPage(browser, server, 'dave', errors, { width: 390, height: 800 });
