@@ -39,6 +39,18 @@ async function device(name, username, password) {
   return page;
 }
 
+// historyRows opens the call history and reads its rows, newest first:
+// the texts of the columns When, With, Direction, Outcome and Duration.
+async function historyRows(page) {
+  await page.getByRole('link', { name: 'History' }).click();
+  const rows = page.locator('table.history tbody tr');
+  await rows.first().waitFor();
+  return rows.evaluateAll((trs) => trs.map((tr) => [...tr.cells].slice(0, 5).map((td) => td.innerText.trim())));
+}
+
+// The With column's names, sorted.
+const names = (cell) => cell.split(', ').sort();
+
 const incoming = (page) => page.getByRole('alertdialog');
 const callScreen = (page) => page.locator('section.call');
 
@@ -148,12 +160,12 @@ describe('web app in Chromium', { skip: !browserAvailable() && `${chromiumPath} 
     await callScreen(bob1).waitFor({ state: 'detached' });
     await notice(bob1, 'alice ended the call');
 
-    for (const [page, other] of [[alice, 'bob'], [bob1, 'alice']]) {
-      await page.getByRole('link', { name: 'History' }).click();
-      const row = page.locator('table.history tbody tr').filter({ hasText: other }).filter({ hasText: 'answered' });
-      await row.first().waitFor();
+    // The history names the other by username (a registered user, not "a
+    // guest": the record's target is the dialled name, not a user id).
+    for (const [page, other, direction] of [[alice, 'bob', 'outgoing'], [bob1, 'alice', 'incoming']]) {
+      const [row] = await historyRows(page);
+      assert.deepEqual(row.slice(1, 4), [other, direction, 'answered'], `${other}'s call in the history`);
     }
-    await shot(alice, 'history');
   });
 
   test('Alice sees "declined" only after Bob declined on both devices; nobody answering times out', async () => {
@@ -208,6 +220,14 @@ describe('web app in Chromium', { skip: !browserAvailable() && `${chromiumPath} 
       await callScreen(page).getByRole('button', { name: 'Hang up' }).click();
       await callScreen(page).waitFor({ state: 'detached' });
     }
+    // Alice started the conference: outgoing for her, incoming for Carol.
+    const [mine] = await historyRows(alice);
+    assert.deepEqual([names(mine[1]), mine[2], mine[3]], [['bob', 'carol'], 'outgoing', 'answered'], 'the conference in Alice\'s history');
+    const [carols] = await historyRows(carol);
+    assert.deepEqual([names(carols[1]), carols[2], carols[3]], [['alice', 'bob'], 'incoming', 'answered'], 'the conference in Carol\'s history');
+    const dismiss = alice.locator('.notices').getByRole('button', { name: 'Dismiss' });
+    while (await dismiss.count() > 0) await dismiss.first().click();
+    await shot(alice, 'history');
   });
 
   test('Alice transfers her call with Bob to Carol: Carol rings, answers, and talks with Bob', async () => {
