@@ -370,7 +370,11 @@ func (h *Hub) run(c *wsConn, resume string, p *auth.Principal, d Device, addr st
 	s, resumed := h.attachSession(ctx, resume, p, d, c)
 	defer func() {
 		c.closeNow()
-		if s.detach(c) {
+		switch {
+		case !s.detach(c):
+		case c.peerLeft():
+			h.left(ctx, s)
+		default:
 			h.disconnected(ctx, s)
 		}
 	}()
@@ -557,6 +561,15 @@ func (h *Hub) disconnected(ctx context.Context, s *Session) {
 	s.mu.Lock()
 	s.timers = append(s.timers, t1, t2, t3)
 	s.mu.Unlock()
+}
+
+// left ends a session whose client closed its connection on purpose (close
+// code 1000 or 1001): nobody will resume it, so it leaves its rooms as a
+// hang-up (code 200) and is gone at once, without waiting removeAfter.
+func (h *Hub) left(ctx context.Context, s *Session) {
+	h.log.Info("qss: client left", "session", s.ID, "user", s.User.Username)
+	h.leaveAllRooms(ctx, s, 200, "left")
+	h.removeSession(ctx, s, "left")
 }
 
 // removeSession forgets a session for good: it leaves its rooms, stops

@@ -331,7 +331,8 @@ func (t *roomTable) create(ctx context.Context, s *Session, opts createOptions, 
 			r.number = m.Number
 		}
 	}
-	r.call = &store.Call{ID: r.recordID, Room: id, OwnerID: r.owner, Node: h.node, Created: r.created.UnixMilli()}
+	r.call = &store.Call{ID: r.recordID, Room: id, OwnerID: r.owner, Node: h.node, Created: r.created.UnixMilli(),
+		Detail: store.CallDetail{Creator: creator.ID}}
 	r.users[creator.ID] = creator.DomainID
 	t.mu.Lock()
 	t.rooms[id] = r

@@ -569,3 +569,43 @@ func TestConnectionLostReason(t *testing.T) {
 		})
 	}
 }
+
+// A call record names who started the call, also when rooms have no owner
+// (rooms.setOwner false) and for quick conferences, which never have one:
+// the history tells a conference one started from one that one joined.
+func TestCallRecordNamesCreator(t *testing.T) {
+	modes(t, func(c *config.Config) { c.Rooms.SetOwner = false }, func(t *testing.T, c *cluster) {
+		ctx := tctx(t)
+		alice, au := c.user(0, "alice")
+		bob, bu := c.user(1, "bob")
+		a, b := connect(t, alice), connect(t, bob)
+		f, err := a.Request(ctx, "createRoom", map[string]any{"acl": []string{"bob"}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		basic := decodeRoom(t, f)
+		f, err = b.Request(ctx, "quickConference", map[string]any{"conferenceUri": "wac-conf12345678901234567890"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		quick := decodeRoom(t, f)
+		if _, err := a.Request(ctx, "quickConference", map[string]any{"conferenceUri": "wac-conf12345678901234567890"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		type record struct{ ID, Owner, Creator string }
+		want := map[string]string{basic.ID: au.ID, quick.ID: bu.ID}
+		var calls []record
+		waitFor(t, func() bool {
+			calls = nil
+			if err := c.admin.API(ctx, "GET", "/sapi/calls", nil, &calls); err != nil {
+				t.Fatal(err)
+			}
+			return len(calls) == 2
+		})
+		for _, rec := range calls {
+			if rec.Owner != "" || rec.Creator != want[rec.ID] {
+				t.Fatalf("call record %+v: want no owner and creator %s", rec, want[rec.ID])
+			}
+		}
+	})
+}

@@ -30,6 +30,10 @@ type wsConn struct {
 	closed    atomic.Bool
 
 	pingSent atomic.Int64 // unix ns of the unanswered ping, 0 when none
+	// peerClose is the close code with which the peer started the closing
+	// handshake, 0 when it did not (the connection broke, the close frame
+	// had no code, or it answered the server's own).
+	peerClose atomic.Uint32
 }
 
 // upgrade answers the WebSocket handshake of r and takes over the socket,
@@ -110,14 +114,25 @@ func (c *wsConn) control(h ws.Header) error {
 		c.pingSent.Store(0)
 	case ws.OpClose:
 		code, _ := ws.ParseCloseFrameData(payload)
-		if code == 0 {
-			code = ws.StatusNormalClosure
+		reply := code
+		if reply == 0 {
+			reply = ws.StatusNormalClosure
 		}
-		c.write(ws.OpClose, ws.NewCloseFrameBody(code, ""), time.Second)
+		if err := c.write(ws.OpClose, ws.NewCloseFrameBody(reply, ""), time.Second); !errors.Is(err, errCloseSent) {
+			c.peerClose.Store(uint32(code))
+		}
 		c.conn.Close()
 		return errClosedByPeer
 	}
 	return nil
+}
+
+// peerLeft reports whether the peer closed the connection on purpose: it
+// started the closing handshake with 1000 (normal closure: the app is done)
+// or 1001 (going away: the page or the app goes away).
+func (c *wsConn) peerLeft() bool {
+	code := ws.StatusCode(c.peerClose.Load())
+	return code == ws.StatusNormalClosure || code == ws.StatusGoingAway
 }
 
 // write sends one frame within timeout; writes are serialized.

@@ -13,6 +13,7 @@ type callJSON struct {
 	ID           string                  `json:"id"`
 	Room         string                  `json:"room"`
 	Owner        string                  `json:"owner"`
+	Creator      string                  `json:"creator"`
 	Created      int64                   `json:"created"`
 	Finished     int64                   `json:"finished"`
 	Domains      []string                `json:"domains"`
@@ -22,7 +23,7 @@ type callJSON struct {
 }
 
 func toCallJSON(c *store.Call) callJSON {
-	out := callJSON{ID: c.ID, Room: c.Room, Owner: c.OwnerID, Created: c.Created, Finished: c.Finished,
+	out := callJSON{ID: c.ID, Room: c.Room, Owner: c.OwnerID, Creator: c.Detail.Creator, Created: c.Created, Finished: c.Finished,
 		Domains: c.Detail.Domains, Participants: c.Detail.Participants, Invites: c.Detail.Invites, Transfers: c.Detail.Transfers}
 	if out.Domains == nil {
 		out.Domains = []string{}

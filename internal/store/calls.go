@@ -19,6 +19,10 @@ type Call struct {
 
 // CallDetail is the history of a call.
 type CallDetail struct {
+	// Creator is the user who created the room: who started the call or
+	// the conference, whether or not the room has an owner
+	// (rooms.setOwner, quick conferences).
+	Creator      string            `json:"creator,omitempty"`
 	Domains      []string          `json:"domains"`
 	Participants []CallParticipant `json:"participants"`
 	Invites      []CallInvite      `json:"invites"`

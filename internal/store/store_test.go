@@ -433,7 +433,7 @@ func TestCallsAndGroups(t *testing.T) {
 		alice, bob := mustUser(t, st, q.ID, "alice"), mustUser(t, st, q.ID, "bob")
 		eve := mustUser(t, st, acme.ID, "eve")
 		c := &store.Call{ID: store.NewID(), Room: "room1", OwnerID: alice.ID, Created: 100,
-			Detail: store.CallDetail{Participants: []store.CallParticipant{{User: alice.ID, Session: "s1", Joined: 100}}}}
+			Detail: store.CallDetail{Creator: alice.ID, Participants: []store.CallParticipant{{User: alice.ID, Session: "s1", Joined: 100}}}}
 		if err := st.SaveCall(ctx, c, map[string]string{alice.ID: q.ID}); err != nil {
 			t.Fatal(err)
 		}
@@ -445,7 +445,7 @@ func TestCallsAndGroups(t *testing.T) {
 		other := &store.Call{ID: store.NewID(), Room: "room2", Created: 200}
 		st.SaveCall(ctx, other, map[string]string{eve.ID: acme.ID})
 		got, err := st.GetCall(ctx, c.ID)
-		if err != nil || got.Finished != 160 || len(got.Detail.Participants) != 2 || got.Detail.Participants[1].Code != 200 {
+		if err != nil || got.Finished != 160 || got.Detail.Creator != alice.ID || len(got.Detail.Participants) != 2 || got.Detail.Participants[1].Code != 200 {
 			t.Fatalf("call: %+v %v", got, err)
 		}
 		bobs, _ := st.ListCalls(ctx, store.CallFilter{UserID: bob.ID}, store.Page{})

@@ -14,6 +14,7 @@ import { browserAvailable, chromiumPath, launchBrowser, mediaStats, openPage, re
 
 const screenshotDir = process.env.UPDATE_SCREENSHOTS ? join(repo, 'docs', 'screenshots') : mkdtempSync(join(tmpdir(), 'wac-shots-'));
 const RING_TIMEOUT_MS = 8000;
+const REMOVE_AFTER_MS = 600000;
 
 let server;
 let browser;
@@ -37,6 +38,18 @@ async function device(name, username, password) {
   pages[name] = page;
   return page;
 }
+
+// historyRows opens the call history and reads its rows, newest first:
+// the texts of the columns When, With, Direction, Outcome and Duration.
+async function historyRows(page) {
+  await page.getByRole('link', { name: 'History' }).click();
+  const rows = page.locator('table.history tbody tr');
+  await rows.first().waitFor();
+  return rows.evaluateAll((trs) => trs.map((tr) => [...tr.cells].slice(0, 5).map((td) => td.innerText.trim())));
+}
+
+// The With column's names, sorted.
+const names = (cell) => cell.split(', ').sort();
 
 const incoming = (page) => page.getByRole('alertdialog');
 const callScreen = (page) => page.locator('section.call');
@@ -77,7 +90,12 @@ if (process.env.CI && !browserAvailable()) throw new Error(`${chromiumPath} is m
 
 describe('web app in Chromium', { skip: !browserAvailable() && `${chromiumPath} is missing (apt-get install chromium)` }, () => {
   before(async () => {
-    server = await startWac({ WAC_WATCHDOG_INVITES_EXPIRATION: String(RING_TIMEOUT_MS), WAC_WATCHDOG_INVITES_PERIOD: '250' });
+    server = await startWac({
+      WAC_WATCHDOG_INVITES_EXPIRATION: String(RING_TIMEOUT_MS), WAC_WATCHDOG_INVITES_PERIOD: '250',
+      // A dropped session is kept this long for a resume: far longer than
+      // any wait here, so that a session a page left behind stays listed.
+      WAC_ROOMS_REMOVE_AFTER: String(REMOVE_AFTER_MS), WAC_INVITES_BASIC_REMOVE_AFTER: String(REMOVE_AFTER_MS),
+    });
     for (const u of ['alice', 'bob', 'carol']) await server.createUser(u, `${u}-password-1`);
     browser = await launchBrowser();
   });
@@ -142,12 +160,12 @@ describe('web app in Chromium', { skip: !browserAvailable() && `${chromiumPath} 
     await callScreen(bob1).waitFor({ state: 'detached' });
     await notice(bob1, 'alice ended the call');
 
-    for (const [page, other] of [[alice, 'bob'], [bob1, 'alice']]) {
-      await page.getByRole('link', { name: 'History' }).click();
-      const row = page.locator('table.history tbody tr').filter({ hasText: other }).filter({ hasText: 'answered' });
-      await row.first().waitFor();
+    // The history names the other by username (a registered user, not "a
+    // guest": the record's target is the dialled name, not a user id).
+    for (const [page, other, direction] of [[alice, 'bob', 'outgoing'], [bob1, 'alice', 'incoming']]) {
+      const [row] = await historyRows(page);
+      assert.deepEqual(row.slice(1, 4), [other, direction, 'answered'], `${other}'s call in the history`);
     }
-    await shot(alice, 'history');
   });
 
   test('Alice sees "declined" only after Bob declined on both devices; nobody answering times out', async () => {
@@ -185,15 +203,31 @@ describe('web app in Chromium', { skip: !browserAvailable() && `${chromiumPath} 
     await callScreen(alice).waitFor();
     const link = await callScreen(alice).locator('.share a').getAttribute('href');
     assert.match(link, /\/conference\/wac-conf\d{20}$/);
+    const before = await server.api('GET', '/sapi/sessions');
     await bob1.goto(link);
     await carol.goto(link);
     for (const page of [alice, bob1, carol]) await receives(page, 2);
     await callScreen(carol).getByText(/In call with (alice, bob|bob, alice)/).waitFor();
     await shot(alice, 'conference');
+    // The pages that navigated away ended their sessions: none is left
+    // behind as a "reconnecting" device for removeAfter.
+    await waitFor('the sessions of the pages that went away to end', async () => {
+      const now = await server.api('GET', '/sapi/sessions');
+      const gone = before.filter((s) => !now.some((n) => n.id === s.id)).map((s) => s.username).sort();
+      return gone.join() === 'bob,carol' && now.every((s) => s.connected);
+    });
     for (const page of [carol, bob1, alice]) {
       await callScreen(page).getByRole('button', { name: 'Hang up' }).click();
       await callScreen(page).waitFor({ state: 'detached' });
     }
+    // Alice started the conference: outgoing for her, incoming for Carol.
+    const [mine] = await historyRows(alice);
+    assert.deepEqual([names(mine[1]), mine[2], mine[3]], [['bob', 'carol'], 'outgoing', 'answered'], 'the conference in Alice\'s history');
+    const [carols] = await historyRows(carol);
+    assert.deepEqual([names(carols[1]), carols[2], carols[3]], [['alice', 'bob'], 'incoming', 'answered'], 'the conference in Carol\'s history');
+    const dismiss = alice.locator('.notices').getByRole('button', { name: 'Dismiss' });
+    while (await dismiss.count() > 0) await dismiss.first().click();
+    await shot(alice, 'history');
   });
 
   test('Alice transfers her call with Bob to Carol: Carol rings, answers, and talks with Bob', async () => {
@@ -240,6 +274,12 @@ describe('web app in Chromium', { skip: !browserAvailable() && `${chromiumPath} 
       await admin.getByRole('navigation', { name: 'Administration' }).getByRole('link', { name: tab }).click();
       await admin.getByRole('heading', { name: `Administration: ${tab}` }).waitFor();
       await admin.locator('table').first().waitFor();
+      if (tab === 'Sessions') {
+        // Every page open is one live device; the pages that navigated
+        // away earlier left none behind.
+        assert.equal(await admin.getByRole('cell', { name: 'yes', exact: true }).count(), Object.keys(pages).length);
+        assert.equal(await admin.getByRole('cell', { name: 'reconnecting' }).count(), 0, 'a stale session is listed');
+      }
     }
 
     const dave = await openPage(browser, server, 'dave', errors, { width: 390, height: 800 });

@@ -168,4 +168,13 @@ async function boot(): Promise<void> {
   showLogin('');
 }
 
+// A page that goes away (closed, reloaded, navigated elsewhere) ends its
+// session at once: the close code 1000 tells the server the user left, so
+// the device is not kept as "reconnecting" until removeAfter. A page the
+// browser kept and shows again starts afresh, its session being gone.
+addEventListener('pagehide', () => app?.wac.signaling.close());
+addEventListener('pageshow', (ev) => {
+  if (ev.persisted) location.reload();
+});
+
 void boot();

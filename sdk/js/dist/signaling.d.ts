@@ -97,7 +97,11 @@ export declare class Signaling extends Emitter<SignalingEvents> {
     get state(): ConnectionState;
     /** Opens the connection and waits for the server's session event. */
     connect(): Promise<SessionInfo>;
-    /** Closes the connection; the session ends on the server after its removeAfter. */
+    /**
+     * Closes the connection with close code 1000: the server ends the session
+     * at once (it leaves its rooms as a hang-up) rather than keeping it for a
+     * resume. Call it when the app is done, e.g. when its page goes away.
+     */
     close(): void;
     /** Sends a request and waits for its answer (at most `timeoutMs`). */
     request(name: string, payload?: object, extra?: object, timeoutMs?: number): Promise<Frame>;

@@ -144,7 +144,11 @@ export class Signaling extends Emitter<SignalingEvents> {
     }
   }
 
-  /** Closes the connection; the session ends on the server after its removeAfter. */
+  /**
+   * Closes the connection with close code 1000: the server ends the session
+   * at once (it leaves its rooms as a hang-up) rather than keeping it for a
+   * resume. Call it when the app is done, e.g. when its page goes away.
+   */
   close(): void {
     this.stopped = true;
     clearTimeout(this.retryTimer);

@@ -200,7 +200,10 @@ export interface Permission {
 export interface CallRecord {
   id: string;
   room: string;
+  /** The room's owner; empty when rooms have no owner (rooms.setOwner false, quick conferences). */
   owner: string;
+  /** The id of the user who created the room: who started the call or the conference. */
+  creator: string;
   created: number;
   /** 0 while the room exists. */
   finished: number;
@@ -209,8 +212,11 @@ export interface CallRecord {
   invites: {
     id: string;
     kind: string;
+    /** The caller's user id. */
     from: string;
+    /** The user ids of those rung, comma-separated. */
     to: string;
+    /** What the caller dialled (a username, alias, number or group): not a user id. */
     target: string;
     state: 'ringing' | 'accepted' | 'completed' | 'declined' | 'cancelled' | 'timeout' | 'failed';
     code: number;

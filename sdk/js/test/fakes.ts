@@ -28,10 +28,14 @@ export class FakeSocket implements WebSocketLike {
     this.onSend?.(f);
   }
 
-  close(code = 1000, reason = ''): void {
+  /** The code and reason the client closed with (undefined: it did not close). */
+  closedWith: { code?: number; reason?: string } | undefined;
+
+  close(code?: number, reason?: string): void {
     if (this.readyState === 3) return;
+    this.closedWith = { code, reason };
     this.readyState = 3;
-    this.onclose?.({ code, reason });
+    this.onclose?.({ code: code ?? 1000, reason: reason ?? '' });
   }
 
   // The server side.
@@ -47,7 +51,9 @@ export class FakeSocket implements WebSocketLike {
 
   /** Drops the connection without a close handshake. */
   drop(code = 1006, reason = ''): void {
-    this.close(code, reason);
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    this.onclose?.({ code, reason });
   }
 
   /** The next frame the client sends that matches (or one it sent already). */

@@ -111,6 +111,15 @@ test('a session that could not be resumed fails what was pending', async () => {
   assert.equal(sig.session?.session, 'sess-2');
 });
 
+test('close() closes with 1000, which the server takes as the user leaving: it ends the session at once', async () => {
+  const { sig, ws, s } = await connected();
+  sig.close();
+  assert.deepEqual(s.closedWith, { code: 1000, reason: 'bye' });
+  assert.equal(sig.state, 'closed');
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(ws.sockets.length, 1, 'reconnected after close()');
+});
+
 test('a session ended by the server (4001) does not reconnect', async () => {
   const { sig, ws, s } = await connected();
   const ended = new Promise<string>((ok) => sig.on('ended', ok));

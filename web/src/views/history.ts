@@ -28,21 +28,23 @@ export function historyView(app: App): HTMLElement {
 function row(app: App, c: CallRecord, users: Map<string, User>): HTMLElement {
   const me = app.me.id;
   const name = (id: string) => users.get(id)?.username ?? (id === me ? 'you' : 'a guest');
+  // Ids only: an invitation's from and to (those rung) are user ids; its
+  // target is what the caller dialled, shown only when no one was rung.
   const others = new Set<string>();
-  for (const p of c.participants ?? []) if (p.user !== me) others.add(p.user);
-  for (const i of c.invites ?? []) {
-    if (i.from !== me) others.add(i.from);
-    if (i.target && i.target !== me) others.add(i.target);
-  }
+  for (const p of c.participants ?? []) others.add(p.user);
+  for (const i of c.invites ?? []) for (const id of [i.from, ...(i.to ?? '').split(',')]) others.add(id);
+  others.delete(me);
   others.delete('');
   const invite = (c.invites ?? []).find((i) => i.kind !== 'inviteRequest');
-  const outgoing = invite ? invite.from === me : c.owner === me;
+  // Who started it: the caller of a call, the creator of a conference
+  // (records older than the creator field fall back to the owner).
+  const outgoing = invite ? invite.from === me : (c.creator || c.owner) === me;
   const mine = (c.participants ?? []).filter((p) => p.user === me);
   const talked = mine.length > 0 && others.size > 0 && (c.participants ?? []).some((p) => p.user !== me);
   const outcome = talked ? 'answered' : invite ? outcomeOf(invite.state, outgoing) : 'no one joined';
   const joined = Math.min(...mine.map((p) => p.joined));
   const left = Math.max(...mine.map((p) => p.left || c.finished || Date.now()));
-  const peer = [...others].map(name).join(', ') || (invite ? invite.to : '');
+  const peer = [...others].map(name).join(', ') || (invite ? invite.target : '');
   const back = [...others].map((id) => users.get(id)).find((u) => u);
   return h('tr', { className: talked ? '' : 'unanswered' },
     h('td', {}, dateTime(c.created)),
