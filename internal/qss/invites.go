@@ -244,7 +244,7 @@ func (t *inviteTable) launch(ctx context.Context, inv *invite) error {
 		return err
 	}
 	h.log.Debug(fmt.Sprintf("Resource '%s' is a %s with candidates: %v", inv.to, map[bool]string{true: "group", false: "user"}[inv.group != ""], sessionIDs(sessions)))
-	if len(sessions) == 0 && !t.push(ctx, inv) {
+	if len(sessions) == 0 && !h.resolvePush() {
 		return t.fail(inv, firstTarget(inv), 480, "not connected: the callee has no session")
 	}
 	if inv.kind != "inviteRequest" {
@@ -260,6 +260,15 @@ func (t *inviteTable) launch(ctx context.Context, inv *invite) error {
 		if err := h.setPut(ctx, invitesKey(uid), inv.id, h.node); err != nil {
 			h.log.Warn("qss: record ringing invitation", "invite", inv.id, "err", err)
 		}
+	}
+	// A push goes out once the invitation is known (table and shared
+	// state): the phone it wakes may connect at once, and its new session
+	// must find the invitation to ring.
+	if len(sessions) == 0 && !t.push(ctx, inv) {
+		inv.mu.Lock()
+		t.finishLocked(ctx, inv, stateFailed, 480, "not connected: the callee has no session", "")
+		inv.mu.Unlock()
+		return t.fail(inv, firstTarget(inv), 480, "not connected: the callee has no session")
 	}
 	// The caller's ringing event and the call record are written before a
 	// candidate's answer can be handled (it waits for inv.mu): after it,
