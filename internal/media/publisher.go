@@ -683,7 +683,7 @@ func (ps *pubStream) forward(t *webrtc.TrackRemote, idx int) {
 		// The copies for every subscriber leave together (one sendmmsg
 		// on the shared UDP port).
 		if s.batch != nil {
-			s.batch.cork()
+			s.batch.Cork()
 		}
 		var sent uint64
 		for _, d := range *sinks {
@@ -692,7 +692,7 @@ func (ps *pubStream) forward(t *webrtc.TrackRemote, idx int) {
 			}
 		}
 		if s.batch != nil {
-			s.batch.uncork()
+			s.batch.Uncork()
 		}
 		if sent > 0 {
 			s.stats.forwardedPackets.Add(sent)

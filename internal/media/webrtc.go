@@ -17,6 +17,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/media/udpport"
 	"github.com/openwac/wac/internal/pionlog"
 )
 
@@ -152,12 +153,12 @@ type sockets struct {
 	tcpMux ice.TCPMux
 }
 
-// corker is a media port that can hold back what is written between cork
-// and uncork and send it in one system call (the shared UDP port on
-// Linux: udpbatch_linux.go).
+// corker is a media port that can hold back what is written between Cork
+// and Uncork and send it in one system call (the shared UDP port on
+// Linux: package udpport).
 type corker interface {
-	cork()
-	uncork()
+	Cork()
+	Uncork()
 }
 
 // corker returns the shared UDP port's batching, or nil.
@@ -207,7 +208,7 @@ func settingEngine(cfg config.Media, log *slog.Logger) (webrtc.SettingEngine, *s
 		host = "0.0.0.0"
 	}
 	if cfg.UDPPort != 0 {
-		conn, err := listenMediaUDP(net.JoinHostPort(host, strconv.Itoa(cfg.UDPPort)), log)
+		conn, err := udpport.Listen(net.JoinHostPort(host, strconv.Itoa(cfg.UDPPort)), log)
 		if err != nil {
 			return se, nil, fmt.Errorf("listen on media UDP port (config key media.udpPort): %w", err)
 		}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package media
+package udpport
 
 import (
 	"bytes"
@@ -103,7 +103,7 @@ func TestSplitUDPConnPortIsExclusive(t *testing.T) {
 	}
 	defer conn.Close()
 	addr := conn.LocalAddr().String()
-	if c, err := listenMediaUDP(addr, slog.New(slog.DiscardHandler)); err == nil {
+	if c, err := Listen(addr, slog.New(slog.DiscardHandler)); err == nil {
 		c.Close()
 		t.Fatalf("a second media port on %s opened", addr)
 	}
@@ -117,7 +117,7 @@ func TestSplitUDPConnPortIsExclusive(t *testing.T) {
 // full-size datagrams (about 300 ms of 16 four-party rooms), where the
 // kernel's default buffer holds under 200.
 func TestMediaPortHoldsABurst(t *testing.T) {
-	pc, err := listenMediaUDP("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	pc, err := Listen("127.0.0.1:0", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,21 +209,21 @@ func TestSplitUDPConnCorkedWrites(t *testing.T) {
 		}
 	}
 
-	conn.cork()
-	conn.cork()
+	conn.Cork()
+	conn.Cork()
 	for i, p := range peers {
 		if n, err := conn.WriteTo([]byte(fmt.Sprint("a", i)), p.LocalAddr()); err != nil || n != 2 {
 			t.Fatalf("corked write: %d, %v", n, err)
 		}
 	}
-	conn.uncork()
+	conn.Uncork()
 	nothing(peers[0], "one cork of two left")
-	conn.uncork()
+	conn.Uncork()
 	for i, p := range peers {
 		expect(p, fmt.Sprint("a", i))
 	}
 
-	conn.cork()
+	conn.Cork()
 	big := make([]byte, batchSlot+1)
 	if _, err := conn.WriteTo(big, peers[0].LocalAddr()); err != nil {
 		t.Fatal(err)
@@ -241,7 +241,7 @@ func TestSplitUDPConnCorkedWrites(t *testing.T) {
 		expect(peers[1], fmt.Sprint(i)) // the full batch left while corked
 	}
 	nothing(peers[1], "the rest, before uncork")
-	conn.uncork()
+	conn.Uncork()
 	for i := batchSize; i < batchSize+3; i++ {
 		expect(peers[1], fmt.Sprint(i))
 	}
@@ -281,13 +281,13 @@ func TestSplitUDPConnCorksFromManyGoroutines(t *testing.T) {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			for i := 0; i < bursts; i++ {
-				conn.cork()
+				conn.Cork()
 				for j := 0; j < per; j++ {
 					if _, err := conn.WriteTo([]byte("x"), sink.LocalAddr()); err != nil {
 						t.Error(err)
 					}
 				}
-				conn.uncork()
+				conn.Uncork()
 			}
 		}()
 	}
@@ -335,7 +335,7 @@ func BenchmarkMediaPortSend(b *testing.B) {
 					b.StartTimer()
 				}
 				if corked {
-					conn.cork()
+					conn.Cork()
 				}
 				for _, a := range addrs {
 					if _, err := conn.WriteToAddrPort(pkt, a); err != nil {
@@ -343,7 +343,7 @@ func BenchmarkMediaPortSend(b *testing.B) {
 					}
 				}
 				if corked {
-					conn.uncork()
+					conn.Uncork()
 				}
 			}
 		})

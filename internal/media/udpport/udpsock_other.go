@@ -1,15 +1,15 @@
 //go:build !linux
 
-package media
+package udpport
 
 import (
 	"log/slog"
 	"net"
 )
 
-// listenMediaUDP opens the node's media UDP port (the ICE UDP mux's
+// Listen opens the node's media UDP port (the ICE UDP mux's
 // socket): one ordinary socket (on Linux, see udpsock_linux.go).
-func listenMediaUDP(addr string, log *slog.Logger) (net.PacketConn, error) {
+func Listen(addr string, log *slog.Logger) (net.PacketConn, error) {
 	pc, err := net.ListenPacket("udp4", addr)
 	if err != nil {
 		return nil, err

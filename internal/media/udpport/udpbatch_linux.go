@@ -1,6 +1,6 @@
 //go:build linux
 
-package media
+package udpport
 
 import (
 	"unsafe"
@@ -59,17 +59,17 @@ func (b *sendBatch) add(p []byte, sa *unix.RawSockaddrInet4) {
 	b.n++
 }
 
-// cork holds back the datagrams written from now until the matching
-// uncork, to send them together. Corks nest and may overlap between
+// Cork holds back the datagrams written from now until the matching
+// Uncork, to send them together. Corks nest and may overlap between
 // goroutines: the batch leaves when none is left, or when it is full.
-func (c *splitUDPConn) cork() {
+func (c *splitUDPConn) Cork() {
 	c.batchMu.Lock()
 	c.corks++
 	c.batchMu.Unlock()
 }
 
-// uncork ends a cork; the last one sends what was held back.
-func (c *splitUDPConn) uncork() {
+// Uncork ends a cork; the last one sends what was held back.
+func (c *splitUDPConn) Uncork() {
 	c.batchMu.Lock()
 	c.corks--
 	var b *sendBatch

@@ -1,6 +1,6 @@
 //go:build linux
 
-package media
+package udpport
 
 import (
 	"net/netip"

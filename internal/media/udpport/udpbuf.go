@@ -1,4 +1,4 @@
-package media
+package udpport
 
 // mediaSocketBuffer is the receive (and send) buffer, in bytes, asked for
 // each socket of the shared media UDP port. Every publisher's packets

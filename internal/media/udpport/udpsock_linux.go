@@ -1,6 +1,6 @@
 //go:build linux
 
-package media
+package udpport
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listenMediaUDP opens the node's media UDP port (the ICE UDP mux's
+// Listen opens the node's media UDP port (the ICE UDP mux's
 // socket).
 //
 // Go's network poller registers every socket for writability too (epoll,
@@ -45,7 +45,7 @@ import (
 //
 // Every socket of the port gets buffers of mediaSocketBuffer bytes (see
 // there); when the kernel grants less, the log says which limit to raise.
-func listenMediaUDP(addr string, log *slog.Logger) (net.PacketConn, error) {
+func Listen(addr string, log *slog.Logger) (net.PacketConn, error) {
 	conn, err := listenSplitUDP(addr)
 	if err == nil {
 		checkSocketBuffers(conn.UDPConn, log)
@@ -148,7 +148,7 @@ func listenSplitUDP(addr string) (*splitUDPConn, error) {
 	return c, nil
 }
 
-// splitUDPConn is the media port as two sockets (see listenMediaUDP):
+// splitUDPConn is the media port as two sockets (see Listen):
 // reads, addresses and deadlines are the poller's socket's, writes go
 // through the sending socket. It implements ice.AddrPortReaderWriter, the
 // UDP mux's allocation-free path.
