@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/openwac/wac/internal/grant"
-	"github.com/openwac/wac/internal/media"
 	"github.com/openwac/wac/internal/media/janus"
 	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/placement"
 )
 
 // A user without the room's grant can neither subscribe nor publish.
@@ -20,7 +20,7 @@ func TestWithoutGrantRefused(t *testing.T) {
 	defer cancel()
 	id, other := roomID(t), roomID(t)+"b"
 	for _, r := range []string{id, other} {
-		if _, err := n.sfu.CreateRoom(r, 0, media.RoomOptions{}); err != nil {
+		if _, err := n.sfu.CreateRoom(r, 0, placement.RoomOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -7,9 +7,9 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
-	"github.com/openwac/wac/internal/media"
 	"github.com/openwac/wac/internal/media/janus"
 	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/placement"
 )
 
 // A publisher's data channel messages reach its subscribers.
@@ -18,7 +18,7 @@ func TestDataChannelRelay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	id := roomID(t)
-	if _, err := n.sfu.CreateRoom(id, 0, media.RoomOptions{}); err != nil {
+	if _, err := n.sfu.CreateRoom(id, 0, placement.RoomOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	api := testAPI(t)

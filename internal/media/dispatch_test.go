@@ -8,20 +8,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openwac/wac/internal/media"
 	"github.com/openwac/wac/internal/media/janus"
 	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/placement"
 )
 
 // partition is a Directory in which some nodes' heartbeats are lost, as
 // when a node dies or its link to the bus does.
 type partition struct {
-	*media.LocalDirectory
+	*placement.LocalDirectory
 	mu   sync.Mutex
 	dead map[string]bool
 }
 
-func (p *partition) Heartbeat(ctx context.Context, n media.NodeInfo) error {
+func (p *partition) Heartbeat(ctx context.Context, n placement.NodeInfo) error {
 	p.mu.Lock()
 	dead := p.dead[n.ID]
 	p.mu.Unlock()
@@ -39,7 +39,7 @@ func (p *partition) kill(id string) {
 
 type cluster struct {
 	dir    *partition
-	disp   *media.Dispatcher
+	disp   *placement.Dispatcher
 	nodes  map[string]*testNode
 	cancel map[string]context.CancelFunc
 	ended  chan [2]string
@@ -49,7 +49,7 @@ const beat = 100 * time.Millisecond
 
 func startCluster(t *testing.T, names ...string) *cluster {
 	t.Helper()
-	c := &cluster{dir: &partition{LocalDirectory: media.NewLocalDirectory(), dead: map[string]bool{}},
+	c := &cluster{dir: &partition{LocalDirectory: placement.NewLocalDirectory(), dead: map[string]bool{}},
 		nodes: map[string]*testNode{}, cancel: map[string]context.CancelFunc{}, ended: make(chan [2]string, 100)}
 	var wg sync.WaitGroup
 	t.Cleanup(wg.Wait) // runs after the cancels below
@@ -64,11 +64,11 @@ func startCluster(t *testing.T, names ...string) *cluster {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			media.RunAgent(ctx, n.sfu, c.dir, beat, func(context.Context) (string, error) { return base, nil })
+			placement.RunAgent(ctx, n.sfu.PlacementHost(), c.dir, placement.AgentOptions{Interval: beat, URL: func(context.Context) (string, error) { return base, nil }})
 		}()
 		t.Cleanup(func() { cancel() })
 	}
-	c.disp = media.NewDispatcher(c.dir, media.DispatcherOptions{Timeout: 5 * beat, Check: beat, Bitrate: 300})
+	c.disp = placement.NewDispatcher(c.dir, placement.DispatcherOptions{Timeout: 5 * beat, Check: beat, Bitrate: 300})
 	t.Cleanup(c.disp.Close)
 	c.disp.OnRoomEnded(func(room, reason string) { c.ended <- [2]string{room, reason} })
 	waitUntil(t, 5*time.Second, "every node registered", func() bool {
@@ -86,9 +86,9 @@ func TestDispatcherPlacesRooms(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	per := map[string]int{}
-	var infos []media.RoomInfo
+	var infos []placement.RoomInfo
 	for i := 0; i < 6; i++ {
-		info, err := c.disp.CreateRoom(ctx, roomID(t)+string(rune('a'+i)), media.RoomOptions{})
+		info, err := c.disp.CreateRoom(ctx, roomID(t)+string(rune('a'+i)), placement.RoomOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +102,7 @@ func TestDispatcherPlacesRooms(t *testing.T) {
 	if info.Number < 10000000 || info.Bitrate != 300 || info.ServerUUID == "" || info.Server.WSS != c.nodes[info.NodeID].ws {
 		t.Fatalf("room info %+v (node ws %s)", info, c.nodes[info.NodeID].ws)
 	}
-	again, err := c.disp.CreateRoom(ctx, info.ID, media.RoomOptions{})
+	again, err := c.disp.CreateRoom(ctx, info.ID, placement.RoomOptions{})
 	if err != nil || again != info {
 		t.Fatalf("creating an existing room: %+v %v", again, err)
 	}
@@ -134,7 +134,7 @@ func TestDispatcherPlacesRooms(t *testing.T) {
 	defer pub.Close()
 	busy := info.NodeID
 	time.Sleep(3 * beat)
-	next, err := c.disp.CreateRoom(ctx, roomID(t)+"z", media.RoomOptions{})
+	next, err := c.disp.CreateRoom(ctx, roomID(t)+"z", placement.RoomOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestDispatcherNoticesDeadNode(t *testing.T) {
 	defer cancel()
 	rooms := map[string]string{}
 	for i := 0; i < 4; i++ {
-		info, err := c.disp.CreateRoom(ctx, roomID(t)+string(rune('a'+i)), media.RoomOptions{})
+		info, err := c.disp.CreateRoom(ctx, roomID(t)+string(rune('a'+i)), placement.RoomOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +186,7 @@ func TestDispatcherNoticesDeadNode(t *testing.T) {
 		}
 	}
 	for i := 0; i < 3; i++ {
-		info, err := c.disp.CreateRoom(ctx, roomID(t)+"new"+string(rune('a'+i)), media.RoomOptions{})
+		info, err := c.disp.CreateRoom(ctx, roomID(t)+"new"+string(rune('a'+i)), placement.RoomOptions{})
 		if err != nil || info.NodeID != "sfu2" {
 			t.Fatalf("room placed on %s after sfu1 died: %v", info.NodeID, err)
 		}
@@ -221,7 +221,7 @@ func TestDispatcherNoticesDeadNode(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the rooms of a node that left were not reported")
 	}
-	if _, err := c.disp.CreateRoom(ctx, roomID(t)+"x", media.RoomOptions{}); err == nil {
+	if _, err := c.disp.CreateRoom(ctx, roomID(t)+"x", placement.RoomOptions{}); err == nil {
 		t.Fatal("a room was placed with no live node")
 	}
 }
@@ -234,7 +234,7 @@ func TestDispatcherExpelsUser(t *testing.T) {
 	c := startCluster(t, "sfu1")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	info, err := c.disp.CreateRoom(ctx, roomID(t), media.RoomOptions{})
+	info, err := c.disp.CreateRoom(ctx, roomID(t), placement.RoomOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,29 +1,7 @@
 // Package media is the media server of OpenWAC: a selective forwarding
-// unit (SFU) on Pion that speaks the Janus API with the VideoRoom plugin,
-// and the dispatcher that places rooms on media nodes.
-//
-// # What signaling uses
-//
-// Signaling creates a media room with each QSS room and destroys it with
-// the room, through a Dispatcher:
-//
-//	info, err := d.CreateRoom(ctx, roomUUID, media.RoomOptions{Bitrate: 300})
-//	// info.Number, info.Server.HTTPS, info.Server.WSS, info.ServerUUID go
-//	// into the room object; the room's token is a grant.Grant signed with
-//	// the cluster secret, which the SFU checks when a client joins.
-//	err = d.DestroyRoom(ctx, roomUUID)
-//	d.OnRoomEnded(func(roomID, reason string) { ... }) // node died or left
-//
-// The ICE servers of the room object come from turn.ICEServers (package
-// internal/turn).
-//
-// CreateRoom picks the least loaded live media node: nodes report their
-// peers, rooms and capacity through a Directory every heartbeat (RunAgent
-// does it for an SFU); a node silent for longer than the dispatcher's
-// timeout is dead and its rooms are reported ended, as are the rooms of a
-// node that leaves and the rooms a node ends by itself. LocalDirectory is
-// the Directory inside one process (a single node, and tests with several
-// media nodes); a cluster implements Directory over its message bus.
+// unit (SFU) on Pion that speaks the Janus API with the VideoRoom plugin.
+// Package placement places its rooms on media nodes: SFU.PlacementHost is
+// what placement.RunAgent serves.
 //
 // # What clients use
 //

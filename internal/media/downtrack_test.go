@@ -7,6 +7,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/media/placement"
 )
 
 type seqWriter struct{ seqs []uint16 }
@@ -23,7 +24,7 @@ func (w *seqWriter) Write(b []byte) (int, error) { return len(b), nil }
 // small reorderings pass through.
 func TestDownTrackSequence(t *testing.T) {
 	s := &SFU{cfg: config.Default().Media}
-	src := &pubStream{owner: &participant{room: newRoom(s, "r", 1, RoomOptions{})}, kind: "audio"}
+	src := &pubStream{owner: &participant{room: newRoom(s, "r", 1, placement.RoomOptions{})}, kind: "audio"}
 	d := newDownTrack(src, "t")
 	w := &seqWriter{}
 	d.writer = w

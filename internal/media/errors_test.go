@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openwac/wac/internal/media"
 	"github.com/openwac/wac/internal/media/janus"
 	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/placement"
 )
 
 // Bad requests get the Janus error codes, over the WebSocket transport.
@@ -122,7 +122,7 @@ func TestVideoRoomErrors(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	id := roomID(t)
-	room, err := n.sfu.CreateRoom(id, 0, media.RoomOptions{})
+	room, err := n.sfu.CreateRoom(id, 0, placement.RoomOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +278,7 @@ func TestSessionTimeout(t *testing.T) {
 func TestHTTPTransport(t *testing.T) {
 	n := startSFU(t, testMediaConfig(t))
 	id := roomID(t)
-	if _, err := n.sfu.CreateRoom(id, 0, media.RoomOptions{}); err != nil {
+	if _, err := n.sfu.CreateRoom(id, 0, placement.RoomOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	post := func(path, body string) janus.Message {

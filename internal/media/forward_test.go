@@ -10,9 +10,9 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
-	"github.com/openwac/wac/internal/media"
 	"github.com/openwac/wac/internal/media/janus"
 	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/placement"
 )
 
 // A publisher's VP8 and Opus reach every subscriber.
@@ -22,7 +22,7 @@ func TestPublisherReachesEverySubscriber(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	id := roomID(t)
-	room, err := n.sfu.CreateRoom(id, 0, media.RoomOptions{})
+	room, err := n.sfu.CreateRoom(id, 0, placement.RoomOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestAttachedDescribesStreams(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	id := roomID(t)
-	if _, err := n.sfu.CreateRoom(id, 0, media.RoomOptions{}); err != nil {
+	if _, err := n.sfu.CreateRoom(id, 0, placement.RoomOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	api := testAPI(t)
@@ -176,7 +176,7 @@ func TestH264Deployment(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	id := roomID(t)
-	if _, err := n.sfu.CreateRoom(id, 0, media.RoomOptions{}); err != nil {
+	if _, err := n.sfu.CreateRoom(id, 0, placement.RoomOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	api, err := mediatest.NewAPI(mediatest.APIOptions{Codec: "h264"})

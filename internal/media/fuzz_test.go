@@ -8,6 +8,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/media/placement"
 )
 
 // The RTP path of the forwarding loop survives any datagram.
@@ -56,7 +57,7 @@ func FuzzRTCP(f *testing.F) {
 	f.Add([]byte{0x8f, 0xce, 0xff, 0xff, 1, 2, 3})
 	cfg := config.Default().Media
 	s := &SFU{cfg: cfg}
-	r := newRoom(s, "r", 1, RoomOptions{})
+	r := newRoom(s, "r", 1, placement.RoomOptions{})
 	p := &participant{room: r}
 	src := &pubStream{owner: p, kind: "video", simulcast: true}
 	src.layers[0].ssrc.Store(1)

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openwac/wac/internal/media"
 	"github.com/openwac/wac/internal/media/janus"
 	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/placement"
 )
 
 func mustJSON(v any) json.RawMessage {
@@ -52,7 +52,7 @@ func TestPublisherLeavingIsSeen(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	id := roomID(t)
-	if _, err := n.sfu.CreateRoom(id, 0, media.RoomOptions{}); err != nil {
+	if _, err := n.sfu.CreateRoom(id, 0, placement.RoomOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	api := testAPI(t)
@@ -148,7 +148,7 @@ func TestPublisherDisconnectIsSeen(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	id := roomID(t)
-	if _, err := n.sfu.CreateRoom(id, 0, media.RoomOptions{}); err != nil {
+	if _, err := n.sfu.CreateRoom(id, 0, placement.RoomOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	api := testAPI(t)

@@ -6,22 +6,9 @@ import (
 	"strconv"
 	"sync"
 	"time"
-)
 
-// RoomOptions tune one room; zero values take the node's configuration.
-type RoomOptions struct {
-	// Bitrate caps each published video, in kbps (media.bitrate).
-	Bitrate int
-	// RoomBitrate caps the sum of the room's videos, in kbps (media.roomBitrate).
-	RoomBitrate int
-	// Publishers bounds the room's concurrent publishers (media.publishers).
-	Publishers int
-	// Record asks for recording. Recording is not implemented yet: the
-	// flag is kept and reported, no file is written.
-	Record bool
-	// Description is the room's pretty name in Janus answers.
-	Description string
-}
+	"github.com/openwac/wac/internal/media/placement"
+)
 
 // Room is a media room: its publishers (participants joined as
 // publishers, active or not) and its subscriptions.
@@ -30,7 +17,7 @@ type Room struct {
 	Number int64
 
 	sfu         *SFU
-	opts        RoomOptions
+	opts        placement.RoomOptions
 	bitrate     int // bps per video
 	roomBitrate int // bps for the room's videos, 0 = none
 	publishers  int
@@ -45,7 +32,7 @@ type Room struct {
 	expelled map[string]bool
 }
 
-func newRoom(s *SFU, id string, number int64, opts RoomOptions) *Room {
+func newRoom(s *SFU, id string, number int64, opts placement.RoomOptions) *Room {
 	r := &Room{ID: id, Number: number, sfu: s, opts: opts, created: time.Now(),
 		bitrate: s.cfg.Bitrate * 1000, roomBitrate: s.cfg.RoomBitrate * 1000, publishers: s.cfg.Publishers,
 		participants: map[uint64]*participant{}, subscribers: map[*subscriber]struct{}{}}

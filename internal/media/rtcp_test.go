@@ -13,8 +13,8 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/openwac/wac/internal/config"
-	"github.com/openwac/wac/internal/media"
 	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/placement"
 )
 
 // dropOnce drops, once, the first video packet whose sequence number is
@@ -51,7 +51,7 @@ func (d *dropOnce) seq() (uint16, bool) {
 func callWith(t *testing.T, ctx context.Context, n *testNode, pubAPI, subAPI *webrtc.API) (*mediatest.Publisher, *mediatest.Subscriber, uint64) {
 	t.Helper()
 	id := roomID(t)
-	if _, err := n.sfu.CreateRoom(id, 0, media.RoomOptions{}); err != nil {
+	if _, err := n.sfu.CreateRoom(id, 0, placement.RoomOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	j, pub := n.publishing(ctx, t, pubAPI, id, "alice")
@@ -205,7 +205,7 @@ func TestRoomBitrateShared(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	id := roomID(t)
-	if _, err := n.sfu.CreateRoom(id, 0, media.RoomOptions{}); err != nil {
+	if _, err := n.sfu.CreateRoom(id, 0, placement.RoomOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	api := testAPI(t)

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/media/placement"
 )
 
 // Options are what an SFU needs besides its configuration.
@@ -96,12 +97,6 @@ type counters struct {
 	pendingEnded     atomic.Uint64
 }
 
-// ErrRoomExists is returned when creating a room whose id or number is taken.
-var ErrRoomExists = errors.New("room exists")
-
-// ErrNoSuchRoom is returned for a room this node does not host.
-var ErrNoSuchRoom = errors.New("no such room")
-
 // New opens the media sockets and starts an SFU. Close stops it.
 func New(cfg config.Media, opts Options) (*SFU, error) {
 	if opts.Log == nil {
@@ -173,22 +168,10 @@ func (s *SFU) OnRoomEnded(fn func(roomID, reason string)) {
 	s.mu.Unlock()
 }
 
-// Load is what a media node reports to the dispatcher.
-type Load struct {
-	Rooms       int
-	Peers       int // peer connections (publishers + subscribers)
-	Sessions    int
-	RoomIDs     []string
-	Capacity    int
-	Forwarded   uint64 // packets forwarded since start
-	Publishers  int
-	Subscribers int
-}
-
 // Load returns the node's current load.
-func (s *SFU) Load() Load {
+func (s *SFU) Load() placement.Load {
 	s.mu.Lock()
-	l := Load{Rooms: len(s.rooms), Sessions: len(s.sessions), Capacity: s.cfg.Capacity}
+	l := placement.Load{Rooms: len(s.rooms), Sessions: len(s.sessions), Capacity: s.cfg.Capacity}
 	for id := range s.rooms {
 		l.RoomIDs = append(l.RoomIDs, id)
 	}
@@ -202,7 +185,7 @@ func (s *SFU) Load() Load {
 
 // CreateRoom creates a media room addressable by id (the QSS room's uuid)
 // and by number (its Janus numeric id; 0 = pick one). It returns the room.
-func (s *SFU) CreateRoom(id string, number int64, opts RoomOptions) (*Room, error) {
+func (s *SFU) CreateRoom(id string, number int64, opts placement.RoomOptions) (*Room, error) {
 	if id == "" && number <= 0 {
 		return nil, errors.New("create room: needs an id or a number")
 	}
@@ -224,7 +207,7 @@ func (s *SFU) CreateRoom(id string, number int64, opts RoomOptions) (*Room, erro
 		id = strconv.FormatInt(number, 10)
 	}
 	if s.rooms[id] != nil || s.numbers[number] != nil {
-		return nil, fmt.Errorf("create room %s (%d): %w", id, number, ErrRoomExists)
+		return nil, fmt.Errorf("create room %s (%d): %w", id, number, placement.ErrRoomExists)
 	}
 	r := newRoom(s, id, number, opts)
 	s.rooms[id] = r
@@ -245,7 +228,7 @@ func (s *SFU) DestroyRoom(id, reason string) error {
 	fns := append([]func(string, string){}, s.ended...)
 	s.mu.Unlock()
 	if r == nil {
-		return fmt.Errorf("destroy room %s: %w", id, ErrNoSuchRoom)
+		return fmt.Errorf("destroy room %s: %w", id, placement.ErrNoSuchRoom)
 	}
 	r.destroy()
 	s.log.Info("room destroyed", "room", id, "reason", reason)

@@ -10,9 +10,9 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/openwac/wac/internal/media"
 	"github.com/openwac/wac/internal/media/janus"
 	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/placement"
 )
 
 // A simulcast publisher's layers are told apart by rid; a subscriber gets
@@ -23,7 +23,7 @@ func TestSimulcastSubstream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	id := roomID(t)
-	if _, err := n.sfu.CreateRoom(id, 0, media.RoomOptions{}); err != nil {
+	if _, err := n.sfu.CreateRoom(id, 0, placement.RoomOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	api, err := mediatest.NewAPI(mediatest.APIOptions{Simulcast: true})

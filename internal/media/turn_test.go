@@ -10,8 +10,8 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/openwac/wac/internal/config"
-	"github.com/openwac/wac/internal/media"
 	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/placement"
 	"github.com/openwac/wac/internal/turn"
 )
 
@@ -61,7 +61,7 @@ func TestTURNRelaysCall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	id := roomID(t)
-	if _, err := n.sfu.CreateRoom(id, 0, media.RoomOptions{}); err != nil {
+	if _, err := n.sfu.CreateRoom(id, 0, placement.RoomOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	api := testAPI(t)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/openwac/wac/internal/grant"
 	"github.com/openwac/wac/internal/media/janus"
+	"github.com/openwac/wac/internal/media/placement"
 )
 
 // vrHandle is the VideoRoom state of a handle: nothing, a publisher-type
@@ -382,7 +383,7 @@ func (s *SFU) vrCreate(h *handle, b body) map[string]any {
 			return errData(e)
 		}
 	}
-	var opts RoomOptions
+	var opts placement.RoomOptions
 	if v, ok, e := b.integer("bitrate"); e != nil {
 		return errData(e)
 	} else if ok && v > 0 {
@@ -410,7 +411,7 @@ func (s *SFU) vrCreate(h *handle, b body) map[string]any {
 		}
 	}
 	r, err := s.CreateRoom(id, num, opts)
-	if errors.Is(err, ErrRoomExists) {
+	if errors.Is(err, placement.ErrRoomExists) {
 		return errData(vrErrorf(janus.VRErrRoomExists, "Room %s already exists", ref))
 	}
 	if err != nil {

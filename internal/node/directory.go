@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/openwac/wac/internal/bus"
-	"github.com/openwac/wac/internal/media"
+	"github.com/openwac/wac/internal/media/placement"
 )
 
 // busDirectory is the media directory of a cluster: media nodes register in
@@ -25,7 +25,7 @@ type busDirectory struct {
 	bus bus.Bus
 
 	mu         sync.Mutex
-	nodes      []media.NodeInfo
+	nodes      []placement.NodeInfo
 	listedAt   time.Time
 	refreshing bool
 }
@@ -46,7 +46,7 @@ func mediaKey(id string) string     { return "media." + id }
 func mediaSubject(id string) string { return "wac.media." + id }
 
 // Heartbeat stores a node's info and load, stamped now.
-func (d *busDirectory) Heartbeat(ctx context.Context, n media.NodeInfo) error {
+func (d *busDirectory) Heartbeat(ctx context.Context, n placement.NodeInfo) error {
 	n.Seen = time.Now()
 	b, err := json.Marshal(n)
 	if err != nil {
@@ -66,7 +66,7 @@ func (d *busDirectory) Leave(ctx context.Context, id string) error {
 // Nodes lists the registered media nodes: a listing at most listingTTL old.
 // While one caller refreshes a stale listing, the others get the stale one
 // instead of waiting.
-func (d *busDirectory) Nodes(ctx context.Context) ([]media.NodeInfo, error) {
+func (d *busDirectory) Nodes(ctx context.Context) ([]placement.NodeInfo, error) {
 	d.mu.Lock()
 	if d.nodes != nil && (time.Since(d.listedAt) < listingTTL || d.refreshing) {
 		nodes := d.nodes
@@ -85,12 +85,12 @@ func (d *busDirectory) Nodes(ctx context.Context) ([]media.NodeInfo, error) {
 	return nodes, err
 }
 
-func (d *busDirectory) list(ctx context.Context) ([]media.NodeInfo, error) {
+func (d *busDirectory) list(ctx context.Context) ([]placement.NodeInfo, error) {
 	keys, err := d.bus.KV().Keys(ctx, "media.")
 	if err != nil {
 		return nil, err
 	}
-	out := make([]media.NodeInfo, 0, len(keys))
+	out := make([]placement.NodeInfo, 0, len(keys))
 	for _, k := range keys {
 		v, _, err := d.bus.KV().Get(ctx, k)
 		if errors.Is(err, bus.ErrNotFound) {
@@ -99,7 +99,7 @@ func (d *busDirectory) list(ctx context.Context) ([]media.NodeInfo, error) {
 		if err != nil {
 			return nil, err
 		}
-		var n media.NodeInfo
+		var n placement.NodeInfo
 		if json.Unmarshal(v, &n) == nil {
 			out = append(out, n)
 		}
@@ -108,32 +108,32 @@ func (d *busDirectory) list(ctx context.Context) ([]media.NodeInfo, error) {
 }
 
 // Send delivers a command to a media node.
-func (d *busDirectory) Send(ctx context.Context, id string, cmd media.Command) (media.Reply, error) {
+func (d *busDirectory) Send(ctx context.Context, id string, cmd placement.Command) (placement.Reply, error) {
 	b, err := json.Marshal(cmd)
 	if err != nil {
-		return media.Reply{}, err
+		return placement.Reply{}, err
 	}
 	raw, err := d.bus.Request(ctx, mediaSubject(id), b)
 	if err != nil {
 		d.forget() // the node may be gone: list again next time
 	}
 	if errors.Is(err, bus.ErrNoResponders) {
-		return media.Reply{}, fmt.Errorf("send %s to %s: %w", cmd.Op, id, media.ErrNodeUnreachable)
+		return placement.Reply{}, fmt.Errorf("send %s to %s: %w", cmd.Op, id, placement.ErrNodeUnreachable)
 	}
 	if err != nil {
-		return media.Reply{}, err
+		return placement.Reply{}, err
 	}
-	var r media.Reply
+	var r placement.Reply
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return media.Reply{}, fmt.Errorf("reply of media node %s: %w", id, err)
+		return placement.Reply{}, fmt.Errorf("reply of media node %s: %w", id, err)
 	}
 	return r, nil
 }
 
 // Serve answers a media node's commands until ctx ends.
-func (d *busDirectory) Serve(ctx context.Context, id string, h func(context.Context, media.Command) media.Reply) error {
+func (d *busDirectory) Serve(ctx context.Context, id string, h func(context.Context, placement.Command) placement.Reply) error {
 	sub, err := d.bus.Serve(mediaSubject(id), func(ctx context.Context, data []byte) ([]byte, error) {
-		var cmd media.Command
+		var cmd placement.Command
 		if err := json.Unmarshal(data, &cmd); err != nil {
 			return nil, fmt.Errorf("bad media command: %w", err)
 		}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/openwac/wac/internal/media"
+	"github.com/openwac/wac/internal/media/placement"
 	"github.com/openwac/wac/internal/server"
 	"github.com/openwac/wac/internal/turn"
 )
@@ -19,6 +21,7 @@ import (
 // where the signaling nodes' dispatchers find it.
 type mediaRole struct {
 	n    *Node
+	log  *slog.Logger
 	sfu  *media.SFU
 	turn *turn.Server
 
@@ -34,7 +37,7 @@ func newMediaRole(ctx context.Context, n *Node) (*mediaRole, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &mediaRole{n: n, sfu: sfu}
+	m := &mediaRole{n: n, log: log, sfu: sfu}
 	if cfg.TURN.Enabled {
 		var allow []net.IP
 		for _, s := range strings.Split(cfg.Media.WebRTCIP+","+cfg.Media.ListenIP, ",") {
@@ -61,7 +64,7 @@ func (m *mediaRole) start(ctx context.Context) error {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		err := media.RunAgent(ctx, m.sfu, m.n.dir, interval, func(ctx context.Context) (string, error) {
+		err := placement.RunAgent(ctx, m.sfu.PlacementHost(), m.n.dir, placement.AgentOptions{Interval: interval, Log: m.log, URL: func(ctx context.Context) (string, error) {
 			if u := m.n.Config.Media.PublicURL; u != "" {
 				return u, nil
 			}
@@ -69,7 +72,7 @@ func (m *mediaRole) start(ctx context.Context) error {
 				return u, nil
 			}
 			return "", errors.New("the node does not listen on a public interface")
-		})
+		}})
 		if err != nil && ctx.Err() == nil {
 			m.n.Log.Error("media node agent stopped", "err", err)
 		}

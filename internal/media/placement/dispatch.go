@@ -1,4 +1,4 @@
-package media
+package placement
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -32,6 +31,28 @@ type NodeInfo struct {
 	// directory, not by the node).
 	Seen time.Time `json:"seen"`
 }
+
+// RoomOptions tune one room; zero values take the media node's
+// configuration.
+type RoomOptions struct {
+	// Bitrate caps each published video, in kbps (media.bitrate).
+	Bitrate int
+	// RoomBitrate caps the sum of the room's videos, in kbps (media.roomBitrate).
+	RoomBitrate int
+	// Publishers bounds the room's concurrent publishers (media.publishers).
+	Publishers int
+	// Record asks for recording. Recording is not implemented yet: the
+	// flag is kept and reported, no file is written.
+	Record bool
+	// Description is the room's pretty name in Janus answers.
+	Description string
+}
+
+// ErrRoomExists is returned when creating a room whose id or number is taken.
+var ErrRoomExists = errors.New("room exists")
+
+// ErrNoSuchRoom is returned for a room a media node does not host.
+var ErrNoSuchRoom = errors.New("no such room")
 
 // Command is a request of the dispatcher to a media node.
 type Command struct {
@@ -435,107 +456,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// RunAgent makes sfu a media node of dir until ctx ends: it reports the
-// node and its load every interval and serves the dispatcher's commands.
-// urls returns the node's public base URL (https://host[:port]), which may
-// only be known once the HTTP server listens. When ctx ends the node
-// leaves the directory.
-func RunAgent(ctx context.Context, sfu *SFU, dir Directory, interval time.Duration, urls func(context.Context) (string, error)) error {
-	base, err := urls(ctx)
-	if err != nil {
-		return fmt.Errorf("media node %s: public URL: %w", sfu.nodeID, err)
-	}
-	https, wss, err := janusURLs(base)
-	if err != nil {
-		return fmt.Errorf("media node %s: %w", sfu.nodeID, err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		dir.Serve(ctx, sfu.nodeID, sfu.command)
-	}()
-	beat := func() {
-		l := sfu.Load()
-		hctx, cancel := context.WithTimeout(ctx, interval)
-		defer cancel()
-		if err := dir.Heartbeat(hctx, NodeInfo{ID: sfu.nodeID, ServerUUID: sfu.uuid, HTTPS: https, WSS: wss,
-			Peers: l.Peers, Capacity: l.Capacity, Rooms: l.RoomIDs}); err != nil && ctx.Err() == nil {
-			sfu.log.Warn("media node heartbeat failed", "err", err)
-		}
-	}
-	beat()
-	sfu.log.Info("media node registered", "https", https, "wss", wss)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			lctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			dir.Leave(lctx, sfu.nodeID)
-			cancel()
-			wg.Wait()
-			return nil
-		case <-t.C:
-			beat()
-		}
-	}
-}
-
-// janusURLs derives the Janus REST and WebSocket URLs from a base URL.
-func janusURLs(base string) (https, wss string, err error) {
-	u, err := url.Parse(strings.TrimSuffix(base, "/"))
-	if err != nil || u.Host == "" {
-		return "", "", fmt.Errorf("public URL %q is not an absolute URL", base)
-	}
-	https = u.String() + "/janus"
-	ws := *u
-	switch u.Scheme {
-	case "https":
-		ws.Scheme = "wss"
-	default:
-		ws.Scheme = "ws"
-	}
-	return https, ws.String() + "/janus", nil
-}
-
-// command runs a dispatcher command on this node.
-func (s *SFU) command(ctx context.Context, c Command) Reply {
-	switch c.Op {
-	case "create":
-		r, err := s.CreateRoom(c.Room, c.Number, c.Options)
-		if errors.Is(err, ErrRoomExists) {
-			if existing := s.Room(c.Room); existing != nil {
-				return Reply{Number: existing.Number}
-			}
-			return Reply{Error: err.Error(), Exists: true}
-		}
-		if err != nil {
-			return Reply{Error: err.Error()}
-		}
-		return Reply{Number: r.Number}
-	case "destroy":
-		if err := s.DestroyRoom(c.Room, c.Reason); err != nil {
-			return Reply{Error: err.Error()}
-		}
-		return Reply{}
-	case "expel", "admit":
-		r := s.Room(c.Room)
-		if r == nil {
-			return Reply{Error: fmt.Sprintf("%s: %v", c.Op, ErrNoSuchRoom)}
-		}
-		if c.User == "" {
-			return Reply{Error: c.Op + ": no user"}
-		}
-		if c.Op == "admit" {
-			r.admit(c.User)
-			return Reply{}
-		}
-		n := r.expel(c.User)
-		s.log.Info("user expelled from the media room", "room", c.Room, "user", c.User, "handles", n)
-		return Reply{}
-	}
-	return Reply{Error: fmt.Sprintf("unknown command %q", c.Op)}
 }
