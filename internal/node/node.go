@@ -66,7 +66,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		}
 		n.dir = placement.NewLocalDirectory()
 		if cfg.Bus.Driver == "nats" || opts.LocalNet != nil {
-			n.dir = newBusDirectory(n.bus)
+			n.dir = placement.NewBusDirectory(n.bus)
 		}
 	}
 	if cfg.HasRole("media") {

@@ -24,5 +24,5 @@
 // timeout is dead and its rooms are reported ended, as are the rooms of a
 // node that leaves and the rooms a node ends by itself. LocalDirectory is
 // the Directory inside one process (a single node, and tests with several
-// media nodes); a cluster implements Directory over its message bus.
+// media nodes); BusDirectory is the one of a cluster, over its message bus.
 package placement

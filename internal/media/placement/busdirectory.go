@@ -1,4 +1,4 @@
-package node
+package placement
 
 import (
 	"context"
@@ -9,10 +9,9 @@ import (
 	"time"
 
 	"github.com/openwac/wac/internal/bus"
-	"github.com/openwac/wac/internal/media/placement"
 )
 
-// busDirectory is the media directory of a cluster: media nodes register in
+// BusDirectory is the media directory of a cluster: media nodes register in
 // the bus's shared state (key media.<node>) and take commands on the
 // subject wac.media.<node>, so a signaling node places rooms on any media
 // node of the cluster.
@@ -21,22 +20,23 @@ import (
 // listingTTL, so that placing a room costs no round trip to the shared
 // state (new nodes are seen within that time; loads change only with
 // heartbeats, seconds apart).
-type busDirectory struct {
+type BusDirectory struct {
 	bus bus.Bus
 
 	mu         sync.Mutex
-	nodes      []placement.NodeInfo
+	nodes      []NodeInfo
 	listedAt   time.Time
 	refreshing bool
 }
 
 const listingTTL = time.Second
 
-func newBusDirectory(b bus.Bus) *busDirectory { return &busDirectory{bus: b} }
+// NewBusDirectory is the media directory over a cluster's bus.
+func NewBusDirectory(b bus.Bus) *BusDirectory { return &BusDirectory{bus: b} }
 
 // forget drops the cached listing: it may be wrong (a node registered,
 // left, or did not answer).
-func (d *busDirectory) forget() {
+func (d *BusDirectory) forget() {
 	d.mu.Lock()
 	d.nodes = nil
 	d.mu.Unlock()
@@ -46,7 +46,7 @@ func mediaKey(id string) string     { return "media." + id }
 func mediaSubject(id string) string { return "wac.media." + id }
 
 // Heartbeat stores a node's info and load, stamped now.
-func (d *busDirectory) Heartbeat(ctx context.Context, n placement.NodeInfo) error {
+func (d *BusDirectory) Heartbeat(ctx context.Context, n NodeInfo) error {
 	n.Seen = time.Now()
 	b, err := json.Marshal(n)
 	if err != nil {
@@ -58,7 +58,7 @@ func (d *busDirectory) Heartbeat(ctx context.Context, n placement.NodeInfo) erro
 }
 
 // Leave removes a node that stops.
-func (d *busDirectory) Leave(ctx context.Context, id string) error {
+func (d *BusDirectory) Leave(ctx context.Context, id string) error {
 	d.forget()
 	return d.bus.KV().Delete(ctx, mediaKey(id))
 }
@@ -66,7 +66,7 @@ func (d *busDirectory) Leave(ctx context.Context, id string) error {
 // Nodes lists the registered media nodes: a listing at most listingTTL old.
 // While one caller refreshes a stale listing, the others get the stale one
 // instead of waiting.
-func (d *busDirectory) Nodes(ctx context.Context) ([]placement.NodeInfo, error) {
+func (d *BusDirectory) Nodes(ctx context.Context) ([]NodeInfo, error) {
 	d.mu.Lock()
 	if d.nodes != nil && (time.Since(d.listedAt) < listingTTL || d.refreshing) {
 		nodes := d.nodes
@@ -85,12 +85,12 @@ func (d *busDirectory) Nodes(ctx context.Context) ([]placement.NodeInfo, error) 
 	return nodes, err
 }
 
-func (d *busDirectory) list(ctx context.Context) ([]placement.NodeInfo, error) {
+func (d *BusDirectory) list(ctx context.Context) ([]NodeInfo, error) {
 	keys, err := d.bus.KV().Keys(ctx, "media.")
 	if err != nil {
 		return nil, err
 	}
-	out := make([]placement.NodeInfo, 0, len(keys))
+	out := make([]NodeInfo, 0, len(keys))
 	for _, k := range keys {
 		v, _, err := d.bus.KV().Get(ctx, k)
 		if errors.Is(err, bus.ErrNotFound) {
@@ -99,7 +99,7 @@ func (d *busDirectory) list(ctx context.Context) ([]placement.NodeInfo, error) {
 		if err != nil {
 			return nil, err
 		}
-		var n placement.NodeInfo
+		var n NodeInfo
 		if json.Unmarshal(v, &n) == nil {
 			out = append(out, n)
 		}
@@ -108,32 +108,32 @@ func (d *busDirectory) list(ctx context.Context) ([]placement.NodeInfo, error) {
 }
 
 // Send delivers a command to a media node.
-func (d *busDirectory) Send(ctx context.Context, id string, cmd placement.Command) (placement.Reply, error) {
+func (d *BusDirectory) Send(ctx context.Context, id string, cmd Command) (Reply, error) {
 	b, err := json.Marshal(cmd)
 	if err != nil {
-		return placement.Reply{}, err
+		return Reply{}, err
 	}
 	raw, err := d.bus.Request(ctx, mediaSubject(id), b)
 	if err != nil {
 		d.forget() // the node may be gone: list again next time
 	}
 	if errors.Is(err, bus.ErrNoResponders) {
-		return placement.Reply{}, fmt.Errorf("send %s to %s: %w", cmd.Op, id, placement.ErrNodeUnreachable)
+		return Reply{}, fmt.Errorf("send %s to %s: %w", cmd.Op, id, ErrNodeUnreachable)
 	}
 	if err != nil {
-		return placement.Reply{}, err
+		return Reply{}, err
 	}
-	var r placement.Reply
+	var r Reply
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return placement.Reply{}, fmt.Errorf("reply of media node %s: %w", id, err)
+		return Reply{}, fmt.Errorf("reply of media node %s: %w", id, err)
 	}
 	return r, nil
 }
 
 // Serve answers a media node's commands until ctx ends.
-func (d *busDirectory) Serve(ctx context.Context, id string, h func(context.Context, placement.Command) placement.Reply) error {
+func (d *BusDirectory) Serve(ctx context.Context, id string, h func(context.Context, Command) Reply) error {
 	sub, err := d.bus.Serve(mediaSubject(id), func(ctx context.Context, data []byte) ([]byte, error) {
-		var cmd placement.Command
+		var cmd Command
 		if err := json.Unmarshal(data, &cmd); err != nil {
 			return nil, fmt.Errorf("bad media command: %w", err)
 		}
