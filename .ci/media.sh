@@ -29,7 +29,10 @@ go test -race -count=1 ./internal/media/... ./internal/turn/...
 # coordinator can fail a timed run with "context deadline exceeded" at its
 # deadline, without any failing input (golang/go#75804, fixed in Go 1.27).
 step "fuzz targets, a counted run each"
-for target in FuzzParseRTP FuzzRTCP FuzzVideoRoomBody FuzzRESTRequest; do
+for target in FuzzParseRTP FuzzRTCP; do
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime 50000x ./internal/media/forward/
+done
+for target in FuzzVideoRoomBody FuzzRESTRequest; do
   go test -run '^$' -fuzz "^${target}\$" -fuzztime 50000x ./internal/media/
 done
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 80000x ./internal/media/janus/

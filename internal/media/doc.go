@@ -21,11 +21,8 @@
 // # Media
 //
 // Publishers' RTP is read once and written to each subscriber's down track
-// (one Pion TrackLocal per subscribed m-line), which rewrites SSRC, payload
-// type, sequence numbers and timestamps so that simulcast layer changes and
-// feed switches stay one stream. NACKs are answered from a retransmission
-// buffer and generated toward publishers; keyframe requests reach a
-// publisher at most once per media.keyframeInterval; each published video
-// is capped by REMB at media.bitrate, cut by a third on sustained loss down
-// to a third of it, and raised back when the loss clears.
+// by package forward, which the VideoRoom gives each published m-line to
+// (a forward.Stream) and each subscribed one (a forward.DownTrack). NACKs
+// are answered from a retransmission buffer and generated toward
+// publishers (the interceptors of webrtc.go).
 package media

@@ -2,9 +2,11 @@ package media
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -12,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/openwac/wac/internal/grant"
+	"github.com/openwac/wac/internal/media/forward"
 	"github.com/openwac/wac/internal/media/janus"
 )
 
@@ -36,6 +39,42 @@ type participant struct {
 	data     *webrtc.DataChannel
 	wg       sync.WaitGroup
 	talking  bool
+}
+
+// pubStream is one published m-line (audio, video or data): what the
+// VideoRoom says of it, and the forwarding of its RTP.
+type pubStream struct {
+	owner       *participant
+	mid         string
+	mindex      int
+	kind        string // audio, video, data
+	description string
+	send        atomic.Bool     // relayed to subscribers (configure mid/send)
+	fwd         *forward.Stream // nil for data
+
+	receiving  bool // last reported media state (per-second tick only)
+	levelMu    sync.Mutex
+	levelSum   int
+	levelCount int
+	talking    bool
+	lastLevel  int
+}
+
+// setSend turns the relay of the stream to its subscribers on or off.
+func (ps *pubStream) setSend(on bool) {
+	ps.send.Store(on)
+	if ps.fwd != nil {
+		ps.fwd.SetForwarding(on)
+	}
+}
+
+// codec names the stream's codec as Janus does (vp8, opus); "" for data.
+func (ps *pubStream) codec() string {
+	if ps.fwd == nil {
+		return ""
+	}
+	_, name, _ := strings.Cut(ps.fwd.Codec().MimeType, "/")
+	return strings.ToLower(name)
 }
 
 func (s *SFU) joinPublisher(h *handle, r *Room, numeric bool, g *grant.Grant, request string, b body, jsep *janus.JSEP) (map[string]any, *janus.JSEP) {
@@ -95,6 +134,19 @@ func (p *participant) peer() *webrtc.PeerConnection {
 
 func (p *participant) publishing() bool { return p.peer() != nil }
 
+// errNotPublishing is writeRTCP's error when the publisher has no peer
+// connection.
+var errNotPublishing = errors.New("not publishing")
+
+// writeRTCP sends feedback (keyframe requests) to the publisher.
+func (p *participant) writeRTCP(pkts []rtcp.Packet) error {
+	pc := p.peer()
+	if pc == nil {
+		return errNotPublishing
+	}
+	return pc.WriteRTCP(pkts)
+}
+
 func (p *participant) videoCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -134,12 +186,12 @@ func (p *participant) streamList() []map[string]any {
 			st["disabled"] = true
 		}
 		if ps.kind != "data" {
-			st["codec"] = codecName(ps.codec.MimeType)
+			st["codec"] = ps.codec()
 		}
 		if ps.description != "" {
 			st["description"] = ps.description
 		}
-		if ps.simulcast {
+		if ps.fwd != nil && ps.fwd.Simulcast() {
 			st["simulcast"] = true
 		}
 		if ps.kind == "audio" {
@@ -150,11 +202,6 @@ func (p *participant) streamList() []map[string]any {
 		out = append(out, st)
 	}
 	return out
-}
-
-func codecName(mime string) string {
-	_, name, _ := strings.Cut(mime, "/")
-	return strings.ToLower(name)
 }
 
 func (p *participant) stream(mid string) *pubStream {
@@ -223,10 +270,10 @@ func (p *participant) configure(b body, jsep *janus.JSEP, publish bool) (map[str
 		if ps == nil {
 			return errData(vrErrorf(janus.VRErrInvalidElement, "Invalid element (no stream with mid '%s')", clipStr(mid))), nil
 		}
-		ps.send.Store(send)
-		if send {
-			ps.requestKeyframe(2)
-			ps.requestKeyframe(0)
+		ps.setSend(send)
+		if send && ps.fwd != nil {
+			ps.fwd.RequestKeyframe(2)
+			ps.fwd.RequestKeyframe(0)
 		}
 	}
 	if kf, _, _ := b.boolean("keyframe"); kf {
@@ -234,8 +281,8 @@ func (p *participant) configure(b body, jsep *janus.JSEP, publish bool) (map[str
 		streams := append([]*pubStream(nil), p.streams...)
 		p.mu.Unlock()
 		for _, ps := range streams {
-			for i := range ps.layers {
-				ps.requestKeyframe(i)
+			if ps.fwd != nil {
+				ps.fwd.RequestKeyframes()
 			}
 		}
 	}
@@ -244,9 +291,9 @@ func (p *participant) configure(b body, jsep *janus.JSEP, publish bool) (map[str
 	for _, ps := range p.streams {
 		switch ps.kind {
 		case "audio":
-			out["audio_codec"] = codecName(ps.codec.MimeType)
+			out["audio_codec"] = ps.codec()
 		case "video":
-			out["video_codec"] = codecName(ps.codec.MimeType)
+			out["video_codec"] = ps.codec()
 		}
 	}
 	out["streams"] = p.streamList()
@@ -347,19 +394,19 @@ func (p *participant) buildStreams(pc *webrtc.PeerConnection, offer *sdp.Session
 			if len(params.Codecs) == 0 {
 				continue // no codec in common: the m-line was rejected
 			}
-			ps.codec = params.Codecs[0]
-			ps.ck = codecKindOf(ps.codec.MimeType)
+			sc := forward.StreamConfig{Kind: ps.kind, Codec: params.Codecs[0], RIDs: simulcastLayers(md), WriteRTCP: p.writeRTCP}
 			for _, ext := range params.HeaderExtensions {
 				if ext.URI == extAudioLevel {
-					ps.levelExt = uint8(ext.ID)
+					sc.LevelExt = uint8(ext.ID)
 				}
 			}
-			ps.rids = simulcastLayers(md)
-			ps.simulcast = len(ps.rids) > 1
-			if ps.kind == "video" {
-				c := p.room.sfu.cfg
-				ps.ctrl = newBitrateControl(p.room.videoCap(), c.LossPercent, c.LossSeconds, c.RecoverSeconds)
+			if p.room.sfu.cfg.AudioLevelEvent {
+				sc.OnLevel = ps.addLevel
 			}
+			if ps.kind == "video" {
+				sc.Cap = p.room.videoCap()
+			}
+			ps.fwd = p.room.sfu.fwd.NewStream(sc)
 		default:
 			continue
 		}
@@ -441,7 +488,7 @@ func (p *participant) onTrack(gen int, pc *webrtc.PeerConnection, t *webrtc.Trac
 	}
 	ps := p.stream(mid)
 	p.mu.Lock()
-	stale := gen != p.gen || ps == nil
+	stale := gen != p.gen || ps == nil || ps.fwd == nil
 	if !stale {
 		p.wg.Add(1)
 	}
@@ -449,30 +496,17 @@ func (p *participant) onTrack(gen int, pc *webrtc.PeerConnection, t *webrtc.Trac
 	if stale {
 		return
 	}
-	idx := 0
-	if ps.simulcast {
-		i, ok := ps.rids[t.RID()]
-		if !ok {
-			p.wg.Done()
-			return
-		}
-		idx = i
-	}
-	ps.layers[idx].ssrc.Store(uint32(t.SSRC()))
 	go func() {
 		defer p.wg.Done()
-		ps.forward(t, idx)
+		ps.fwd.Forward(t)
 	}()
-	ps.requestKeyframe(idx)
 }
 
 // addLevel accumulates audio levels and decides talking, as Janus does
-// with audio_active_packets and audio_level_average.
+// with audio_active_packets and audio_level_average (media.audioLevelEvent
+// on).
 func (ps *pubStream) addLevel(level int) {
 	cfg := ps.owner.room.sfu.cfg
-	if !cfg.AudioLevelEvent {
-		return
-	}
 	ps.levelMu.Lock()
 	ps.levelSum += level
 	ps.levelCount++
@@ -612,70 +646,34 @@ func (p *participant) tick(now time.Time, vcap int) {
 	var remb uint64
 	var ssrcs []uint32
 	for _, ps := range streams {
-		if ps.kind == "data" {
-			continue
+		if ps.fwd == nil {
+			continue // data
 		}
-		var lost, expected uint64
-		receiving := false
-		for i := range ps.layers {
-			l := &ps.layers[i]
-			if l.ssrc.Load() == 0 {
-				continue
-			}
-			if l.active(now) {
-				receiving = true
-			}
-			hi, pk, by := l.highest.Load(), l.packets.Load(), l.bytes.Load()
-			if l.prevHighest != 0 && hi > l.prevHighest {
-				exp := hi - l.prevHighest
-				got := pk - l.prevPackets
-				expected += exp
-				if got < exp {
-					lost += exp - got
-				}
-			}
-			l.bitrate = int((by - l.prevBytes) * 8)
-			l.prevHighest, l.prevPackets, l.prevBytes = hi, pk, by
-			if ps.kind == "video" {
-				ssrcs = append(ssrcs, l.ssrc.Load())
-			}
-		}
-		if receiving != ps.receiving {
-			ps.receiving = receiving
-			rcv := receiving
-			p.h.core(janus.Message{Janus: "media", Type: ps.kind, MID: ps.mid, Receiving: &rcv})
-		}
-		if ps.kind != "video" || ps.ctrl == nil {
-			continue
-		}
-		uplink := 0.0
-		if expected > 0 {
-			uplink = float64(lost) / float64(expected)
-		}
-		downlink := ps.downlinkLoss()
-		loss := max(uplink, downlink)
 		c := vcap
 		if override > 0 {
 			c = min(c, override)
 		}
-		ps.ctrl.setInitial(c)
-		if ps.ctrl.tick(loss) {
-			if ps.ctrl.current < ps.ctrl.initial {
-				p.room.sfu.stats.bitrateCuts.Add(1)
-			}
-			p.room.sfu.log.Debug("video cap changed", "room", p.room.ID, "feed", p.id, "mid", ps.mid,
-				"kbps", ps.ctrl.current/1000, "loss", fmt.Sprintf("%.3f", loss))
+		r := ps.fwd.Tick(now, c)
+		ssrcs = append(ssrcs, r.SSRCs...)
+		if r.Receiving != ps.receiving {
+			ps.receiving = r.Receiving
+			rcv := r.Receiving
+			p.h.core(janus.Message{Janus: "media", Type: ps.kind, MID: ps.mid, Receiving: &rcv})
 		}
-		if uplink >= float64(cfg.LossPercent)/100 {
-			up, n := true, int(lost)
+		if ps.kind != "video" {
+			continue
+		}
+		if r.Changed {
+			p.room.sfu.log.Debug("video cap changed", "room", p.room.ID, "feed", p.id, "mid", ps.mid,
+				"kbps", r.Cap/1000, "loss", fmt.Sprintf("%.3f", r.Loss))
+		}
+		if r.Slow {
+			up, n := true, int(r.Lost)
 			p.h.core(janus.Message{Janus: "slowlink", MID: ps.mid, Media: "video", Uplink: &up, Lost: &n})
 		}
-		ps.capBps.Store(int64(ps.ctrl.current))
-		remb += uint64(ps.ctrl.current)
+		remb += uint64(r.Cap)
 		if cfg.FIRFreq > 0 && now.Unix()%int64(cfg.FIRFreq) == 0 {
-			for i := range ps.layers {
-				ps.requestKeyframe(i)
-			}
+			ps.fwd.RequestKeyframes()
 		}
 	}
 	if remb > 0 && len(ssrcs) > 0 {
@@ -693,8 +691,8 @@ func (r *Room) Cap(feed uint64, mid string) int {
 		return 0
 	}
 	ps := p.stream(mid)
-	if ps == nil {
+	if ps == nil || ps.fwd == nil {
 		return 0
 	}
-	return int(ps.capBps.Load())
+	return ps.fwd.Cap()
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/media/forward"
 	"github.com/openwac/wac/internal/media/placement"
 )
 
@@ -53,7 +54,7 @@ type SFU struct {
 
 	pubAPI, subAPI *webrtc.API
 	socks          *sockets
-	batch          corker // nil when the media port cannot batch
+	fwd            *forward.Forwarder
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -82,19 +83,14 @@ type SFU struct {
 	unregFn func()
 }
 
-// counters are the SFU's hot-path counters (atomics, read by metrics).
+// counters are the SFU's counters (atomics, read by metrics); the
+// forwarder counts packets.
 type counters struct {
-	forwardedPackets atomic.Uint64
-	forwardedBytes   atomic.Uint64
-	receivedPackets  atomic.Uint64
-	keyframeRequests atomic.Uint64
-	nacksReceived    atomic.Uint64
-	bitrateCuts      atomic.Uint64
-	publishers       atomic.Int64
-	subscribers      atomic.Int64
-	wsConns          atomic.Int64
-	sessionsRefused  atomic.Uint64
-	pendingEnded     atomic.Uint64
+	publishers      atomic.Int64
+	subscribers     atomic.Int64
+	wsConns         atomic.Int64
+	sessionsRefused atomic.Uint64
+	pendingEnded    atomic.Uint64
 }
 
 // New opens the media sockets and starts an SFU. Close stops it.
@@ -123,7 +119,9 @@ func New(cfg config.Media, opts Options) (*SFU, error) {
 		return nil, fmt.Errorf("media: %w", err)
 	}
 	s := &SFU{cfg: cfg, secret: opts.Secret, log: log, nodeID: id, uuid: randomHex(32),
-		pubAPI: pub, subAPI: sub, socks: socks, batch: socks.corker(),
+		pubAPI: pub, subAPI: sub, socks: socks,
+		fwd: forward.New(forward.Options{KeyframeInterval: time.Duration(cfg.KeyframeInterval) * time.Millisecond,
+			LossPercent: cfg.LossPercent, LossSeconds: cfg.LossSeconds, RecoverSeconds: cfg.RecoverSeconds, Batch: socks.batcher()}),
 		rooms: map[string]*Room{}, numbers: map[int64]*Room{}, sessions: map[uint64]*session{},
 		pending: list.New(), pendingBy: map[string]int{}, websockets: map[*wsConn]struct{}{}, clientIP: opts.ClientIP}
 	if s.clientIP == nil {
@@ -179,7 +177,7 @@ func (s *SFU) Load() placement.Load {
 	l.Publishers = int(s.stats.publishers.Load())
 	l.Subscribers = int(s.stats.subscribers.Load())
 	l.Peers = l.Publishers + l.Subscribers
-	l.Forwarded = s.stats.forwardedPackets.Load()
+	l.Forwarded = s.fwd.Counters().ForwardedPackets.Load()
 	return l
 }
 
@@ -386,6 +384,7 @@ func (s *SFU) registerMetrics(reg prometheus.Registerer) error {
 	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
 	}
+	fc := s.fwd.Counters()
 	cs := []prometheus.Collector{
 		gauge("wac_media_rooms", "Media rooms on this node.", func() float64 { return float64(s.Load().Rooms) }),
 		gauge("wac_media_sessions", "Janus sessions on this node.", func() float64 {
@@ -403,12 +402,12 @@ func (s *SFU) registerMetrics(reg prometheus.Registerer) error {
 		gauge("wac_media_publishers", "Publisher peer connections.", func() float64 { return float64(s.stats.publishers.Load()) }),
 		gauge("wac_media_subscribers", "Subscriber peer connections.", func() float64 { return float64(s.stats.subscribers.Load()) }),
 		gauge("wac_media_websockets", "Open Janus WebSocket connections.", func() float64 { return float64(s.stats.wsConns.Load()) }),
-		counter("wac_media_forwarded_packets_total", "RTP packets forwarded to subscribers.", &s.stats.forwardedPackets),
-		counter("wac_media_forwarded_bytes_total", "RTP payload bytes forwarded to subscribers.", &s.stats.forwardedBytes),
-		counter("wac_media_received_packets_total", "RTP packets received from publishers.", &s.stats.receivedPackets),
-		counter("wac_media_keyframe_requests_total", "PLIs sent to publishers (after rate limiting).", &s.stats.keyframeRequests),
-		counter("wac_media_nacks_received_total", "NACK feedback messages received from subscribers.", &s.stats.nacksReceived),
-		counter("wac_media_bitrate_cuts_total", "Video caps cut because of sustained packet loss.", &s.stats.bitrateCuts),
+		counter("wac_media_forwarded_packets_total", "RTP packets forwarded to subscribers.", &fc.ForwardedPackets),
+		counter("wac_media_forwarded_bytes_total", "RTP payload bytes forwarded to subscribers.", &fc.ForwardedBytes),
+		counter("wac_media_received_packets_total", "RTP packets received from publishers.", &fc.ReceivedPackets),
+		counter("wac_media_keyframe_requests_total", "PLIs sent to publishers (after rate limiting).", &fc.KeyframeRequests),
+		counter("wac_media_nacks_received_total", "NACK feedback messages received from subscribers.", &fc.NACKsReceived),
+		counter("wac_media_bitrate_cuts_total", "Video caps cut because of sustained packet loss.", &fc.BitrateCuts),
 	}
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {

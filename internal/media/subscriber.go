@@ -9,6 +9,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/openwac/wac/internal/grant"
+	"github.com/openwac/wac/internal/media/forward"
 	"github.com/openwac/wac/internal/media/janus"
 )
 
@@ -40,7 +41,7 @@ type subStream struct {
 	kind   string
 	src    *pubStream
 	tr     *webrtc.RTPTransceiver
-	dt     *downTrack
+	dt     *forward.DownTrack
 	send   bool
 	active bool
 }
@@ -195,24 +196,25 @@ func (sub *subscriber) add(srcs []*pubStream, substreams []*int) *vrErr {
 			sub.mu.Unlock()
 			continue
 		}
-		dt := newDownTrack(src, fmt.Sprintf("%d-%s-%d", src.owner.id, src.mid, randomID()%1e6))
+		dt := forward.NewDownTrack(src.fwd, fmt.Sprintf("%d-%s-%d", src.owner.id, src.mid, randomID()%1e6), fmt.Sprintf("janus%d", src.owner.id))
 		if substreams[i] != nil {
-			dt.setTarget(*substreams[i])
+			dt.SetTarget(*substreams[i])
 		}
 		tr, err := sub.pc.AddTransceiverFromTrack(dt, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			return vrErrorf(janus.VRErrUnknown, "Error adding a stream: %v", err)
 		}
 		// Offer only the publisher's codec: no transcoding happens here.
+		codec := src.fwd.Codec()
 		var prefs []webrtc.RTPCodecParameters
 		for _, c := range sub.room.sfu.subCodecs(src.kind) {
-			if sameCodec(c.RTPCodecCapability, src.codec.RTPCodecCapability) {
+			if forward.SameCodec(c.RTPCodecCapability, codec.RTPCodecCapability) {
 				prefs = append(prefs, c)
 				break
 			}
 		}
 		if len(prefs) == 0 {
-			return vrErrorf(janus.VRErrUnknown, "Codec %s of feed %d is not offered to subscribers", src.codec.MimeType, src.owner.id)
+			return vrErrorf(janus.VRErrUnknown, "Codec %s of feed %d is not offered to subscribers", codec.MimeType, src.owner.id)
 		}
 		if err := tr.SetCodecPreferences(prefs); err != nil {
 			return vrErrorf(janus.VRErrUnknown, "Error setting codec: %v", err)
@@ -222,9 +224,9 @@ func (sub *subscriber) add(srcs []*pubStream, substreams []*int) *vrErr {
 		sub.wg.Add(1)
 		go func() {
 			defer sub.wg.Done()
-			readLoop(sender.Read, dt.handleRTCPBytes)
+			dt.ReadRTCP(sender)
 		}()
-		src.addSink(dt)
+		src.fwd.AddSink(dt)
 		sub.mu.Lock()
 		sub.streams = append(sub.streams, ss)
 		sub.mu.Unlock()
@@ -316,7 +318,7 @@ func (sub *subscriber) describe() []map[string]any {
 				st["feed_display"] = d
 			}
 			if ss.kind != "data" {
-				st["codec"] = codecName(ss.src.codec.MimeType)
+				st["codec"] = ss.src.codec()
 			}
 		}
 		out = append(out, st)
@@ -365,9 +367,9 @@ func (sub *subscriber) setPaused(p bool) {
 		sub.mu.Lock()
 		send := ss.send
 		sub.mu.Unlock()
-		ss.dt.setPaused(p || !send)
-		if src := ss.dt.source(); !p && send && src != nil {
-			src.requestKeyframe(ss.dt.wanted())
+		ss.dt.SetPaused(p || !send)
+		if !p && send {
+			ss.dt.RequestKeyframe()
 		}
 	}
 }
@@ -413,7 +415,7 @@ func (sub *subscriber) configure(b body) (map[string]any, *janus.JSEP) {
 		sub.mu.Unlock()
 		for _, ss := range targets {
 			if ss.dt != nil {
-				ss.dt.setPaused(paused || !send)
+				ss.dt.SetPaused(paused || !send)
 			}
 		}
 	}
@@ -422,8 +424,8 @@ func (sub *subscriber) configure(b body) (map[string]any, *janus.JSEP) {
 	} else if ok {
 		for _, ss := range targets {
 			if ss.dt != nil && ss.kind == "video" {
-				ss.dt.setTarget(int(v))
-				ss.dt.pickLayer(time.Now())
+				ss.dt.SetTarget(int(v))
+				ss.dt.PickLayer(time.Now())
 			}
 		}
 	}
@@ -469,19 +471,13 @@ func (sub *subscriber) switchFeeds(b body) (map[string]any, *janus.JSEP) {
 		}
 		for _, ss := range dests {
 			for _, src := range srcs {
-				if ss.dt == nil || src.kind != ss.kind || !sameCodec(src.codec.RTPCodecCapability, ss.dt.codec) {
+				if ss.dt == nil || src.fwd == nil || !ss.dt.Fits(src.fwd) {
 					continue
 				}
-				if old := ss.dt.source(); old != nil {
-					old.removeSink(ss.dt)
-				}
-				ss.dt.setSource(src)
-				src.addSink(ss.dt)
+				ss.dt.Switch(src.fwd)
 				sub.mu.Lock()
 				ss.src, ss.active = src, true
 				sub.mu.Unlock()
-				src.requestKeyframe(2)
-				src.requestKeyframe(0)
 				changes++
 				break
 			}
@@ -577,9 +573,9 @@ func (sub *subscriber) deactivate(ss *subStream) {
 	}
 	if ss.dt != nil {
 		if src != nil {
-			src.removeSink(ss.dt)
+			src.fwd.RemoveSink(ss.dt)
 		}
-		ss.dt.setPaused(true)
+		ss.dt.SetPaused(true)
 		if ss.tr != nil {
 			sub.pc.RemoveTrack(ss.tr.Sender())
 		}
@@ -685,9 +681,7 @@ func (sub *subscriber) onState(st webrtc.PeerConnectionState) {
 		sub.mu.Unlock()
 		for _, ss := range streams {
 			if ss.dt != nil {
-				if src := ss.dt.source(); src != nil {
-					src.requestKeyframe(ss.dt.wanted())
-				}
+				ss.dt.RequestKeyframe()
 			}
 		}
 	case webrtc.PeerConnectionStateFailed:
@@ -706,17 +700,11 @@ func (sub *subscriber) tick(now time.Time) {
 	sub.mu.Lock()
 	streams := append([]*subStream(nil), sub.streams...)
 	sub.mu.Unlock()
-	threshold := float64(sub.room.sfu.cfg.LossPercent) / 100
 	for _, ss := range streams {
 		if ss.dt == nil {
 			continue
 		}
-		ss.dt.pickLayer(now)
-		n := ss.dt.nacks.Load()
-		sub.room.sfu.stats.nacksReceived.Add(n - ss.dt.prevNack)
-		ss.dt.prevNack = n
-		if f, ok := ss.dt.lossFraction(); ok && f >= threshold {
-			ss.dt.loss.Store(-1)
+		if f, slow := ss.dt.Tick(now); slow {
 			up, lost := false, int(f*100)
 			sub.h.core(janus.Message{Janus: "slowlink", MID: ss.mid, Media: ss.kind, Uplink: &up, Lost: &lost})
 		}
@@ -736,7 +724,7 @@ func (sub *subscriber) close(reason string) {
 	sub.mu.Unlock()
 	for _, ss := range streams {
 		if ss.src != nil && ss.dt != nil {
-			ss.src.removeSink(ss.dt)
+			ss.src.fwd.RemoveSink(ss.dt)
 		}
 	}
 	sub.room.mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/media/forward"
 	"github.com/openwac/wac/internal/media/udpport"
 	"github.com/openwac/wac/internal/pionlog"
 )
@@ -153,18 +154,10 @@ type sockets struct {
 	tcpMux ice.TCPMux
 }
 
-// corker is a media port that can hold back what is written between Cork
-// and Uncork and send it in one system call (the shared UDP port on
-// Linux: package udpport).
-type corker interface {
-	Cork()
-	Uncork()
-}
-
-// corker returns the shared UDP port's batching, or nil.
-func (s *sockets) corker() corker {
-	c, _ := s.udp.(corker)
-	return c
+// batcher returns the shared UDP port's batching, or nil.
+func (s *sockets) batcher() forward.Batcher {
+	b, _ := s.udp.(forward.Batcher)
+	return b
 }
 
 func (s *sockets) close() {

@@ -1,13 +1,10 @@
-package media
+package forward
 
 import (
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
-
-	"github.com/openwac/wac/internal/config"
-	"github.com/openwac/wac/internal/media/placement"
 )
 
 type seqWriter struct{ seqs []uint16 }
@@ -23,15 +20,14 @@ func (w *seqWriter) Write(b []byte) (int, error) { return len(b), nil }
 // one continuous sequence (its SRTP rollover counting depends on it), and
 // small reorderings pass through.
 func TestDownTrackSequence(t *testing.T) {
-	s := &SFU{cfg: config.Default().Media}
-	src := &pubStream{owner: &participant{room: newRoom(s, "r", 1, placement.RoomOptions{})}, kind: "audio"}
-	d := newDownTrack(src, "t")
+	src := New(Options{}).NewStream(StreamConfig{Kind: "audio"})
+	d := NewDownTrack(src, "t", "s")
 	w := &seqWriter{}
 	d.writer = w
 	var mem slab
 	send := func(seqs ...uint16) {
 		for _, q := range seqs {
-			d.write(&rtp.Header{Version: 2, SequenceNumber: q}, []byte{1}, 0, false, time.Now().UnixNano(), &mem)
+			d.WriteRTP(&Packet{Header: &rtp.Header{Version: 2, SequenceNumber: q}, Payload: []byte{1}, Arrival: time.Now().UnixNano(), mem: &mem})
 		}
 	}
 	send(100, 101, 102, 60000, 60001, 103, 104, 106, 105)

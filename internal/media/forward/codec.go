@@ -1,6 +1,10 @@
-package media
+package forward
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/pion/webrtc/v4"
+)
 
 // codecKind names the video payload formats whose keyframes the SFU
 // recognizes (to switch simulcast layers and feeds on a keyframe).
@@ -153,4 +157,34 @@ func audioLevel(ext []byte) (level uint8, ok bool) {
 		return 0, false
 	}
 	return ext[0] & 0x7f, true
+}
+
+// SameCodec compares codecs the way an SFU must: same format and, for
+// H.264, same profile and packetization mode; for VP9, same profile.
+func SameCodec(a, b webrtc.RTPCodecCapability) bool {
+	if !strings.EqualFold(a.MimeType, b.MimeType) || a.ClockRate != b.ClockRate {
+		return false
+	}
+	switch {
+	case strings.EqualFold(a.MimeType, webrtc.MimeTypeH264):
+		pa, pb := fmtpValue(a.SDPFmtpLine, "profile-level-id", "42001f"), fmtpValue(b.SDPFmtpLine, "profile-level-id", "42001f")
+		if len(pa) >= 4 && len(pb) >= 4 {
+			pa, pb = pa[:4], pb[:4] // profile and constraints; the level may differ
+		}
+		return strings.EqualFold(pa, pb) &&
+			fmtpValue(a.SDPFmtpLine, "packetization-mode", "0") == fmtpValue(b.SDPFmtpLine, "packetization-mode", "0")
+	case strings.EqualFold(a.MimeType, webrtc.MimeTypeVP9):
+		return fmtpValue(a.SDPFmtpLine, "profile-id", "0") == fmtpValue(b.SDPFmtpLine, "profile-id", "0")
+	}
+	return true
+}
+
+// fmtpValue returns the value of key in an fmtp line, or def.
+func fmtpValue(fmtp, key, def string) string {
+	for _, kv := range strings.Split(fmtp, ";") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && strings.EqualFold(k, key) {
+			return v
+		}
+	}
+	return def
 }

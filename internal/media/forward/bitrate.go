@@ -1,4 +1,4 @@
-package media
+package forward
 
 // bitrateControl applies the seeds' dispatcher rule to one published
 // video: it starts at the cap (media.bitrate); when the loss stays at or

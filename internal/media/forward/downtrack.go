@@ -1,23 +1,22 @@
-package media
+package forward
 
 import (
-	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
-// downTrack is what a subscriber's m-line sends: the packets of one
-// publisher stream (one simulcast layer of it at a time), with sequence
-// numbers and timestamps rewritten so that a change of layer or of feed
-// (switch) stays one continuous RTP stream. It is a Pion TrackLocal.
-type downTrack struct {
+// DownTrack is what a subscriber's m-line sends: the packets of one
+// Stream (one simulcast layer of it at a time), with sequence numbers and
+// timestamps rewritten so that a change of layer or of source (Switch)
+// stays one continuous RTP stream. It is a Pion TrackLocal and a Sink of
+// its source.
+type DownTrack struct {
 	id, streamID string
+	fwd          *Forwarder
 	kind         webrtc.RTPCodecType
 	codec        webrtc.RTPCodecCapability
 
@@ -25,7 +24,7 @@ type downTrack struct {
 	writer   webrtc.TrackLocalWriter
 	ssrc     uint32
 	pt       uint8
-	src      *pubStream
+	src      *Stream
 	paused   bool
 	layer    int // layer being sent, -1 = none yet
 	want     int // layer to switch to at its next keyframe
@@ -51,12 +50,14 @@ type downTrack struct {
 // the same run (about 8 s of 1 Mbps video lost).
 const maxSeqJump = 1000
 
-func newDownTrack(src *pubStream, id string) *downTrack {
+// NewDownTrack returns a track of src with the given track and stream
+// ids. It is not src's sink yet: AddSink makes it one.
+func NewDownTrack(src *Stream, id, streamID string) *DownTrack {
 	kind := webrtc.RTPCodecTypeAudio
 	if src.kind == "video" {
 		kind = webrtc.RTPCodecTypeVideo
 	}
-	d := &downTrack{id: id, streamID: fmt.Sprintf("janus%d", src.owner.id), kind: kind, codec: src.codec.RTPCodecCapability,
+	d := &DownTrack{id: id, streamID: streamID, fwd: src.fwd, kind: kind, codec: src.codec.RTPCodecCapability,
 		src: src, layer: -1, want: 2, target: 2, resync: true}
 	d.loss.Store(-1)
 	if !src.simulcast {
@@ -67,9 +68,9 @@ func newDownTrack(src *pubStream, id string) *downTrack {
 
 // Bind implements webrtc.TrackLocal: it picks the negotiated codec that
 // matches the source's.
-func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	for _, c := range ctx.CodecParameters() {
-		if sameCodec(c.RTPCodecCapability, d.codec) {
+		if SameCodec(c.RTPCodecCapability, d.codec) {
 			d.mu.Lock()
 			d.writer, d.ssrc, d.pt = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType)
 			d.mu.Unlock()
@@ -80,50 +81,39 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 }
 
 // Unbind implements webrtc.TrackLocal.
-func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
+func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
 	d.mu.Lock()
 	d.writer = nil
 	d.mu.Unlock()
 	return nil
 }
 
-func (d *downTrack) ID() string                { return d.id }
-func (d *downTrack) RID() string               { return "" }
-func (d *downTrack) StreamID() string          { return d.streamID }
-func (d *downTrack) Kind() webrtc.RTPCodecType { return d.kind }
+// ID, RID, StreamID and Kind implement webrtc.TrackLocal.
+func (d *DownTrack) ID() string                { return d.id }
+func (d *DownTrack) RID() string               { return "" }
+func (d *DownTrack) StreamID() string          { return d.streamID }
+func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.kind }
 
-// sameCodec compares codecs the way an SFU must: same format and, for
-// H.264, same profile and packetization mode; for VP9, same profile.
-func sameCodec(a, b webrtc.RTPCodecCapability) bool {
-	if !strings.EqualFold(a.MimeType, b.MimeType) || a.ClockRate != b.ClockRate {
-		return false
-	}
-	switch {
-	case strings.EqualFold(a.MimeType, webrtc.MimeTypeH264):
-		pa, pb := fmtpValue(a.SDPFmtpLine, "profile-level-id", "42001f"), fmtpValue(b.SDPFmtpLine, "profile-level-id", "42001f")
-		if len(pa) >= 4 && len(pb) >= 4 {
-			pa, pb = pa[:4], pb[:4] // profile and constraints; the level may differ
-		}
-		return strings.EqualFold(pa, pb) &&
-			fmtpValue(a.SDPFmtpLine, "packetization-mode", "0") == fmtpValue(b.SDPFmtpLine, "packetization-mode", "0")
-	case strings.EqualFold(a.MimeType, webrtc.MimeTypeVP9):
-		return fmtpValue(a.SDPFmtpLine, "profile-id", "0") == fmtpValue(b.SDPFmtpLine, "profile-id", "0")
-	}
-	return true
+// Fits reports whether src can feed the track: same kind and codec.
+func (d *DownTrack) Fits(src *Stream) bool {
+	return src.kind == d.kind.String() && SameCodec(src.codec.RTPCodecCapability, d.codec)
 }
 
-// fmtpValue returns the value of key in an fmtp line, or def.
-func fmtpValue(fmtp, key, def string) string {
-	for _, kv := range strings.Split(fmtp, ";") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && strings.EqualFold(k, key) {
-			return v
-		}
+// Switch points the track at another stream: it leaves its source's
+// sinks for src's, and asks src for keyframes of its highest and lowest
+// layers.
+func (d *DownTrack) Switch(src *Stream) {
+	if old := d.Source(); old != nil {
+		old.RemoveSink(d)
 	}
-	return def
+	d.setSource(src)
+	src.AddSink(d)
+	src.RequestKeyframe(2)
+	src.RequestKeyframe(0)
 }
 
-// setSource points the track at another publisher stream (switch).
-func (d *downTrack) setSource(src *pubStream) {
+// setSource points the track at another stream.
+func (d *DownTrack) setSource(src *Stream) {
 	d.mu.Lock()
 	d.src = src
 	d.layer = -1
@@ -136,19 +126,27 @@ func (d *downTrack) setSource(src *pubStream) {
 	d.mu.Unlock()
 }
 
-func (d *downTrack) wanted() int {
+// RequestKeyframe asks the source for a keyframe of the layer the track
+// waits for.
+func (d *DownTrack) RequestKeyframe() {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.want
+	src, want := d.src, d.want
+	d.mu.Unlock()
+	if src != nil {
+		src.RequestKeyframe(want)
+	}
 }
 
-func (d *downTrack) source() *pubStream {
+// Source is the stream the track sends.
+func (d *DownTrack) Source() *Stream {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.src
 }
 
-func (d *downTrack) setPaused(p bool) {
+// SetPaused stops or resumes sending; a resumed track starts a new run of
+// sequence numbers and timestamps.
+func (d *DownTrack) SetPaused(p bool) {
 	d.mu.Lock()
 	if d.paused && !p {
 		d.resync = true
@@ -157,16 +155,17 @@ func (d *downTrack) setPaused(p bool) {
 	d.mu.Unlock()
 }
 
-// setTarget sets the highest simulcast layer wanted (configure substream).
-func (d *downTrack) setTarget(layer int) {
+// SetTarget sets the highest simulcast layer wanted (configure substream).
+func (d *DownTrack) SetTarget(layer int) {
 	d.mu.Lock()
 	d.target = max(0, min(2, layer))
 	d.mu.Unlock()
 }
 
-// write forwards one packet of layer idx of the source, received at now
-// (unix nanoseconds), and reports whether it was sent.
-func (d *downTrack) write(h *rtp.Header, payload []byte, idx int, key bool, now int64, mem *slab) bool {
+// WriteRTP implements Sink: it sends one packet of the source, and
+// reports whether it was sent.
+func (d *DownTrack) WriteRTP(p *Packet) bool {
+	h, idx, key, now := p.Header, p.Layer, p.Keyframe, p.Arrival
 	d.mu.Lock()
 	if d.writer == nil || d.paused {
 		d.mu.Unlock()
@@ -215,20 +214,25 @@ func (d *downTrack) write(h *rtp.Header, payload []byte, idx int, key bool, now 
 	w, ssrc, pt := d.writer, d.ssrc, d.pt
 	d.mu.Unlock()
 
-	out := mem.header()
-	*out = *h
+	out := p.CopyHeader()
 	out.SSRC, out.PayloadType, out.SequenceNumber, out.Timestamp = ssrc, pt, seq, ts
 	out.Extension, out.Extensions, out.ExtensionProfile = false, nil, 0
-	if _, err := w.WriteRTP(out, payload); err != nil {
+	if _, err := w.WriteRTP(out, p.Payload); err != nil {
 		return false
 	}
 	d.packets.Add(1)
 	return true
 }
 
+// ReadRTCP reads the subscriber's RTCP for the track from its sender
+// until the sender closes.
+func (d *DownTrack) ReadRTCP(sender *webrtc.RTPSender) {
+	readLoop(sender.Read, d.handleRTCPBytes)
+}
+
 // handleRTCPBytes parses a compound RTCP packet from the subscriber;
 // what does not parse is dropped.
-func (d *downTrack) handleRTCPBytes(b []byte) {
+func (d *DownTrack) handleRTCPBytes(b []byte) {
 	pkts, err := rtcp.Unmarshal(b)
 	if err != nil {
 		return
@@ -240,7 +244,7 @@ func (d *downTrack) handleRTCPBytes(b []byte) {
 // requests go to the publisher (rate limited there), REMB and receiver
 // reports feed layer choice and bitrate control. NACKs were answered by
 // the NACK responder before this point.
-func (d *downTrack) handleRTCP(pkts []rtcp.Packet) {
+func (d *DownTrack) handleRTCP(pkts []rtcp.Packet) {
 	for _, p := range pkts {
 		switch p := p.(type) {
 		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
@@ -251,7 +255,7 @@ func (d *downTrack) handleRTCP(pkts []rtcp.Packet) {
 			}
 			d.mu.Unlock()
 			if src != nil {
-				src.requestKeyframe(layer)
+				src.RequestKeyframe(layer)
 			}
 		case *rtcp.ReceiverEstimatedMaximumBitrate:
 			d.remb.Store(uint64(p.Bitrate))
@@ -267,14 +271,14 @@ func (d *downTrack) handleRTCP(pkts []rtcp.Packet) {
 	}
 }
 
-func (d *downTrack) ssrcOf() uint32 {
+func (d *DownTrack) ssrcOf() uint32 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.ssrc
 }
 
-// lossFraction is the last loss the subscriber reported for this track.
-func (d *downTrack) lossFraction() (float64, bool) {
+// LossFraction is the last loss the subscriber reported for this track.
+func (d *DownTrack) LossFraction() (float64, bool) {
 	l := d.loss.Load()
 	if l < 0 {
 		return 0, false
@@ -282,10 +286,25 @@ func (d *downTrack) lossFraction() (float64, bool) {
 	return float64(l) / 256, true
 }
 
-// pickLayer chooses the simulcast layer to send: the highest active layer
+// Tick is the track's per-second upkeep: the simulcast layer choice, and
+// the count of NACKs. When the subscriber's last reported loss reached
+// LossPercent it returns that loss and true, once per report.
+func (d *DownTrack) Tick(now time.Time) (loss float64, slow bool) {
+	d.PickLayer(now)
+	n := d.nacks.Load()
+	d.fwd.stats.NACKsReceived.Add(n - d.prevNack)
+	d.prevNack = n
+	if f, ok := d.LossFraction(); ok && f >= d.fwd.lossThreshold() {
+		d.loss.Store(-1)
+		return f, true
+	}
+	return 0, false
+}
+
+// PickLayer chooses the simulcast layer to send: the highest active layer
 // within the subscriber's target and its bandwidth estimate (REMB), else
 // the lowest active one. It asks for a keyframe when the choice changes.
-func (d *downTrack) pickLayer(now time.Time) {
+func (d *DownTrack) PickLayer(now time.Time) {
 	d.mu.Lock()
 	src, target, cur, want := d.src, d.target, d.layer, d.want
 	d.mu.Unlock()
@@ -315,12 +334,12 @@ func (d *downTrack) pickLayer(now time.Time) {
 	}
 	if best < 0 || best == want {
 		if cur != want && want >= 0 {
-			src.requestKeyframe(want)
+			src.RequestKeyframe(want)
 		}
 		return
 	}
 	d.mu.Lock()
 	d.want = best
 	d.mu.Unlock()
-	src.requestKeyframe(best)
+	src.RequestKeyframe(best)
 }
