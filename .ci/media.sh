@@ -33,7 +33,7 @@ for target in FuzzParseRTP FuzzRTCP; do
   go test -run '^$' -fuzz "^${target}\$" -fuzztime 50000x ./internal/media/forward/
 done
 for target in FuzzVideoRoomBody FuzzRESTRequest; do
-  go test -run '^$' -fuzz "^${target}\$" -fuzztime 50000x ./internal/media/
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime 50000x ./internal/media/videoroom/
 done
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 80000x ./internal/media/janus/
 

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/openwac/wac/internal/media"
 	"github.com/openwac/wac/internal/media/placement"
+	"github.com/openwac/wac/internal/media/videoroom"
 	"github.com/openwac/wac/internal/server"
 	"github.com/openwac/wac/internal/turn"
 )
@@ -22,7 +22,7 @@ import (
 type mediaRole struct {
 	n    *Node
 	log  *slog.Logger
-	sfu  *media.SFU
+	sfu  *videoroom.SFU
 	turn *turn.Server
 
 	cancel context.CancelFunc
@@ -32,7 +32,7 @@ type mediaRole struct {
 func newMediaRole(ctx context.Context, n *Node) (*mediaRole, error) {
 	cfg := n.Config
 	log := n.Log.With("role", "media")
-	sfu, err := media.New(cfg.Media, media.Options{Secret: n.Secret, Log: log, Registry: n.Metrics.Registry,
+	sfu, err := videoroom.New(cfg.Media, videoroom.Options{Secret: n.Secret, Log: log, Registry: n.Metrics.Registry,
 		ClientIP: server.ClientIP})
 	if err != nil {
 		return nil, err
@@ -95,7 +95,7 @@ func (m *mediaRole) stop() {
 }
 
 // SFU is the node's media server (nil when the node runs no media role).
-func (n *Node) SFU() *media.SFU {
+func (n *Node) SFU() *videoroom.SFU {
 	if n.media == nil {
 		return nil
 	}

@@ -38,7 +38,7 @@
 // reports choose the layer and feed the bitrate rule). NACKs are answered
 // by Pion's responder from the packets the down track wrote.
 //
-// The VideoRoom (package media) is the consumer of this API today; an
+// The VideoRoom (package videoroom) is the consumer of this API today; an
 // audio mixer, SIP media and recording are to be siblings of it: a mixer
 // or a recorder is a Sink of the streams it takes, and a SIP leg or a
 // mixer's output is a source that writes to down tracks through a Stream

@@ -1,7 +1,7 @@
 // Package placement places media rooms on media nodes: the dispatcher on
 // signaling nodes, the directory it shares with the media nodes, and the
 // agent that makes a media node part of it. It knows nothing of WebRTC:
-// a media node is a Host (the SFU of package media is one).
+// a media node is a Host (videoroom.SFU is one: SFU.PlacementHost).
 //
 // # What signaling uses
 //

@@ -1,4 +1,4 @@
-package media_test
+package videoroom_test
 
 import (
 	"bytes"
@@ -17,9 +17,9 @@ import (
 
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/grant"
-	"github.com/openwac/wac/internal/media"
 	"github.com/openwac/wac/internal/media/janus"
 	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/videoroom"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -83,7 +83,7 @@ func testMediaConfig(t *testing.T) config.Media {
 }
 
 type testNode struct {
-	sfu  *media.SFU
+	sfu  *videoroom.SFU
 	ws   string
 	http string
 	logs *logBuffer
@@ -94,7 +94,7 @@ func startSFU(t *testing.T, cfg config.Media) *testNode {
 	t.Helper()
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s, err := media.New(cfg, media.Options{Secret: testSecret, Log: log})
+	s, err := videoroom.New(cfg, videoroom.Options{Secret: testSecret, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package media_test
+package videoroom_test
 
 import (
 	"context"

@@ -1,7 +1,16 @@
-// Package media is the media server of OpenWAC: a selective forwarding
-// unit (SFU) on Pion that speaks the Janus API with the VideoRoom plugin.
-// Package placement places its rooms on media nodes: SFU.PlacementHost is
-// what placement.RunAgent serves.
+// Package videoroom is the media server of OpenWAC as its clients see
+// it: a selective forwarding unit (SFU) on Pion that speaks the Janus API
+// with the VideoRoom plugin. It is the top of the media layers: it turns
+// Janus sessions, handles and VideoRoom requests into peer connections
+// and forwarding (package forward), on the node's shared UDP port
+// (package udpport); package placement places its rooms on media nodes
+// (SFU.PlacementHost is what placement.RunAgent serves).
+//
+// Its files: gateway.go is the Janus core (sessions, handles, their
+// limits), transport.go its REST and WebSocket transports, videoroom.go
+// the plugin's requests, room.go, publisher.go and subscriber.go the
+// rooms and their participants, webrtc.go the Pion APIs and sockets,
+// sfu.go the SFU that holds them.
 //
 // # What clients use
 //
@@ -25,4 +34,4 @@
 // (a forward.Stream) and each subscribed one (a forward.DownTrack). NACKs
 // are answered from a retransmission buffer and generated toward
 // publishers (the interceptors of webrtc.go).
-package media
+package videoroom
