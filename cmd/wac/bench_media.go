@@ -23,7 +23,7 @@ import (
 	"github.com/openwac/wac/internal/grant"
 	"github.com/openwac/wac/internal/logging"
 	"github.com/openwac/wac/internal/media/janus"
-	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/janus/peer"
 	"github.com/openwac/wac/internal/server"
 )
 
@@ -153,7 +153,7 @@ func benchMediaLoad(ctx context.Context, kind string, args []string, stdout io.W
 		}
 	}
 	var err error
-	if l.api, err = mediatest.NewAPI(mediatest.APIOptions{AnyInterface: *anyIface}); err != nil {
+	if l.api, err = peer.NewAPI(peer.APIOptions{AnyInterface: *anyIface}); err != nil {
 		return err
 	}
 	target := "openwac"
@@ -169,15 +169,15 @@ func benchMediaLoad(ctx context.Context, kind string, args []string, stdout io.W
 	return l.rooms(ctx, counts, *all)
 }
 
-// peer is one participant of the load: a Janus connection, its publisher
+// participant is one participant of the load: a Janus connection, its publisher
 // and subscriptions.
-type peer struct {
+type participant struct {
 	c    *janus.Client
-	pub  *mediatest.Publisher
-	subs []*mediatest.Subscriber
+	pub  *peer.Publisher
+	subs []*peer.Subscriber
 }
 
-func (p *peer) close() {
+func (p *participant) close() {
 	for _, s := range p.subs {
 		s.Close()
 	}
@@ -229,28 +229,28 @@ func (l *mediaLoad) createRoom(ctx context.Context, h *janus.Handle) (int64, err
 }
 
 // publisher joins room and publishes.
-func (l *mediaLoad) publisher(ctx context.Context, room int64, h *janus.Handle, c *janus.Client) (*peer, uint64, error) {
-	j, err := mediatest.JoinPublisher(ctx, h, room, l.token(room), "bench")
+func (l *mediaLoad) publisher(ctx context.Context, room int64, h *janus.Handle, c *janus.Client) (*participant, uint64, error) {
+	j, err := peer.JoinPublisher(ctx, h, room, l.token(room), "bench")
 	if err != nil {
 		c.Close()
 		return nil, 0, err
 	}
-	pub, err := mediatest.Publish(ctx, l.api, h, "vp8", nil, false)
+	pub, err := peer.Publish(ctx, l.api, h, "vp8", nil, false)
 	if err != nil {
 		c.Close()
 		return nil, 0, err
 	}
-	if err := mediatest.Connected(ctx, pub.PC); err != nil {
+	if err := peer.Connected(ctx, pub.PC); err != nil {
 		pub.Close()
 		c.Close()
 		return nil, 0, err
 	}
 	pub.Send(ctx, l.kbps, l.fps)
-	return &peer{c: c, pub: pub}, j.ID, nil
+	return &participant{c: c, pub: pub}, j.ID, nil
 }
 
 // subscribe adds a subscription to feeds on a new handle of p's connection.
-func (l *mediaLoad) subscribe(ctx context.Context, p *peer, room int64, feeds []uint64) error {
+func (l *mediaLoad) subscribe(ctx context.Context, p *participant, room int64, feeds []uint64) error {
 	var s *janus.Session
 	var err error
 	if s, err = p.c.CreateSession(ctx); err != nil {
@@ -260,13 +260,13 @@ func (l *mediaLoad) subscribe(ctx context.Context, p *peer, room int64, feeds []
 	if err != nil {
 		return err
 	}
-	sub, err := mediatest.Subscribe(ctx, l.api, h, room, l.token(room), feeds, nil, false)
+	sub, err := peer.Subscribe(ctx, l.api, h, room, l.token(room), feeds, nil, false)
 	if err != nil {
 		return err
 	}
 	p.subs = append(p.subs, sub)
 	go drainEvents(h)
-	return mediatest.Connected(ctx, sub.PC)
+	return peer.Connected(ctx, sub.PC)
 }
 
 // drainEvents answers renegotiations and keeps the handle's events moving.
@@ -291,12 +291,12 @@ func (l *mediaLoad) fanout(ctx context.Context, counts []int, all bool) error {
 	if err != nil {
 		return fmt.Errorf("publisher: %w", err)
 	}
-	peers := []*peer{pub}
+	peers := []*participant{pub}
 	defer func() {
 		stop()
 		closeAll(peers)
 	}()
-	var subs []*peer
+	var subs []*participant
 	best := 0
 	for _, n := range counts {
 		for len(subs) < n {
@@ -304,7 +304,7 @@ func (l *mediaLoad) fanout(ctx context.Context, counts []int, all bool) error {
 			if err != nil {
 				return fmt.Errorf("subscriber %d: %w", len(subs)+1, err)
 			}
-			p := &peer{c: sc}
+			p := &participant{c: sc}
 			peers = append(peers, p)
 			if err := l.subscribe(ctx, p, room, []uint64{feed}); err != nil {
 				return fmt.Errorf("subscriber %d: %w", len(subs)+1, err)
@@ -329,7 +329,7 @@ func (l *mediaLoad) fanout(ctx context.Context, counts []int, all bool) error {
 func (l *mediaLoad) rooms(ctx context.Context, counts []int, all bool) error {
 	sendCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	var peers []*peer
+	var peers []*participant
 	defer func() {
 		stop()
 		closeAll(peers)
@@ -338,7 +338,7 @@ func (l *mediaLoad) rooms(ctx context.Context, counts []int, all bool) error {
 	for _, k := range counts {
 		for made < k {
 			var room int64
-			var members []*peer
+			var members []*participant
 			var feeds []uint64
 			for i := 0; i < 4; i++ {
 				c, h, err := l.handle(ctx)
@@ -393,7 +393,7 @@ func (l *mediaLoad) rooms(ctx context.Context, counts []int, all bool) error {
 	return nil
 }
 
-func closeAll(peers []*peer) {
+func closeAll(peers []*participant) {
 	var wg sync.WaitGroup
 	for _, p := range peers {
 		wg.Add(1)
@@ -405,8 +405,8 @@ func closeAll(peers []*peer) {
 	wg.Wait()
 }
 
-// sent counts the packets a peer's publisher has sent.
-func sent(p *peer) uint64 {
+// sent counts the packets a participant's publisher has sent.
+func sent(p *participant) uint64 {
 	if p.pub == nil {
 		return 0
 	}
@@ -427,7 +427,7 @@ type measurement struct {
 // use.
 // The loss is what the subscriptions did not receive of what their
 // publishers sent (packets in flight at the window's edges aside).
-func (l *mediaLoad) measure(ctx context.Context, peers []*peer, streams int, expected func() uint64) (measurement, error) {
+func (l *mediaLoad) measure(ctx context.Context, peers []*participant, streams int, expected func() uint64) (measurement, error) {
 	select {
 	case <-time.After(l.warmup):
 	case <-ctx.Done():

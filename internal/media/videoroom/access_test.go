@@ -8,7 +8,7 @@ import (
 
 	"github.com/openwac/wac/internal/grant"
 	"github.com/openwac/wac/internal/media/janus"
-	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/janus/peer"
 	"github.com/openwac/wac/internal/media/placement"
 )
 
@@ -26,16 +26,16 @@ func TestWithoutGrantRefused(t *testing.T) {
 	}
 	api := testAPI(t)
 	_, h := n.client(ctx, t)
-	j, err := mediatest.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
+	j, err := peer.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := mediatest.Publish(ctx, api, h, "vp8", nil, false)
+	pub, err := peer.Publish(ctx, api, h, "vp8", nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if err := mediatest.Active(ctx, h, pub.PC); err != nil {
+	if err := peer.Active(ctx, h, pub.PC); err != nil {
 		t.Fatal(err)
 	}
 
@@ -53,12 +53,12 @@ func TestWithoutGrantRefused(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, hs := n.client(ctx, t)
-			_, err := mediatest.Subscribe(ctx, api, hs, id, c.token, []uint64{j.ID}, nil, false)
+			_, err := peer.Subscribe(ctx, api, hs, id, c.token, []uint64{j.ID}, nil, false)
 			var pe *janus.PluginError
 			if !errors.As(err, &pe) || pe.Code != janus.VRErrUnauthorized || pe.Reason != c.reason {
 				t.Fatalf("subscribe with %s: %v, want 433 %q", c.name, err, c.reason)
 			}
-			_, err = mediatest.JoinPublisher(ctx, hs, id, c.token, "Eve")
+			_, err = peer.JoinPublisher(ctx, hs, id, c.token, "Eve")
 			if c.name == "publish-only token" {
 				if err != nil {
 					t.Fatalf("a publish grant joins as publisher: %v", err)
@@ -73,10 +73,10 @@ func TestWithoutGrantRefused(t *testing.T) {
 
 	// A subscribe-only grant joins as a participant but may not publish.
 	_, hw := n.client(ctx, t)
-	if _, err := mediatest.JoinPublisher(ctx, hw, id, token(id, "watcher", false, true), "W"); err != nil {
+	if _, err := peer.JoinPublisher(ctx, hw, id, token(id, "watcher", false, true), "W"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = mediatest.Publish(ctx, api, hw, "vp8", nil, false)
+	_, err = peer.Publish(ctx, api, hw, "vp8", nil, false)
 	var pe *janus.PluginError
 	if !errors.As(err, &pe) || pe.Code != janus.VRErrUnauthorized {
 		t.Fatalf("publish with a subscribe-only grant: %v, want 433", err)

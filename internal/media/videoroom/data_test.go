@@ -8,7 +8,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/openwac/wac/internal/media/janus"
-	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/janus/peer"
 	"github.com/openwac/wac/internal/media/placement"
 )
 
@@ -23,7 +23,7 @@ func TestDataChannelRelay(t *testing.T) {
 	}
 	api := testAPI(t)
 	_, h := n.client(ctx, t)
-	j, err := mediatest.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
+	j, err := peer.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,13 +47,13 @@ func TestDataChannelRelay(t *testing.T) {
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer.SDP}); err != nil {
 		t.Fatal(err)
 	}
-	if err := mediatest.Connected(ctx, pc); err != nil {
+	if err := peer.Connected(ctx, pc); err != nil {
 		t.Fatal(err)
 	}
 
 	_, hs := n.client(ctx, t)
 	got := make(chan string, 10)
-	sub, err := mediatest.Subscribe(ctx, api, hs, id, token(id, "bob", false, true), []uint64{j.ID}, nil, false)
+	sub, err := peer.Subscribe(ctx, api, hs, id, token(id, "bob", false, true), []uint64{j.ID}, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/openwac/wac/internal/media/janus"
-	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/janus/peer"
 	"github.com/openwac/wac/internal/media/placement"
 )
 
@@ -121,13 +121,13 @@ func TestDispatcherPlacesRooms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mediatest.JoinPublisher(ctx, h, info.Number, token(info.ID, "alice", true, true), "A"); err != nil {
+	if _, err := peer.JoinPublisher(ctx, h, info.Number, token(info.ID, "alice", true, true), "A"); err != nil {
 		t.Fatalf("join through the room object: %v", err)
 	}
 
 	// Load counts: a node with peers gets the next room last.
 	api := testAPI(t)
-	pub, err := mediatest.Publish(ctx, api, h, "vp8", nil, false)
+	pub, err := peer.Publish(ctx, api, h, "vp8", nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,11 +243,11 @@ func TestDispatcherExpelsUser(t *testing.T) {
 	ja, _ := n.publishing(ctx, t, api, info.ID, "alice")
 	bobToken := token(info.ID, "bob", true, true)
 	_, hb := n.client(ctx, t)
-	if _, err := mediatest.JoinPublisher(ctx, hb, info.ID, bobToken, "Bob"); err != nil {
+	if _, err := peer.JoinPublisher(ctx, hb, info.ID, bobToken, "Bob"); err != nil {
 		t.Fatal(err)
 	}
 	_, hs := n.client(ctx, t)
-	sub, err := mediatest.Subscribe(ctx, api, hs, info.ID, bobToken, []uint64{ja.ID}, nil, false)
+	sub, err := peer.Subscribe(ctx, api, hs, info.ID, bobToken, []uint64{ja.ID}, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,13 +262,13 @@ func TestDispatcherExpelsUser(t *testing.T) {
 		}
 	}
 	_, hb2 := n.client(ctx, t)
-	_, err = mediatest.JoinPublisher(ctx, hb2, info.ID, bobToken, "Bob")
+	_, err = peer.JoinPublisher(ctx, hb2, info.ID, bobToken, "Bob")
 	var pe *janus.PluginError
 	if !errors.As(err, &pe) || pe.Code != janus.VRErrUnauthorized || pe.Reason != "Unauthorized (expelled from the room)" {
 		t.Fatalf("an expelled user rejoined with the token he kept: %v", err)
 	}
 	// Alice is untouched.
-	if _, err := mediatest.JoinPublisher(ctx, hb2, info.ID, token(info.ID, "carol", true, true), "Carol"); err != nil {
+	if _, err := peer.JoinPublisher(ctx, hb2, info.ID, token(info.ID, "carol", true, true), "Carol"); err != nil {
 		t.Fatalf("another user could not join after an expel: %v", err)
 	}
 
@@ -276,7 +276,7 @@ func TestDispatcherExpelsUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, hb3 := n.client(ctx, t)
-	if _, err := mediatest.JoinPublisher(ctx, hb3, info.ID, bobToken, "Bob"); err != nil {
+	if _, err := peer.JoinPublisher(ctx, hb3, info.ID, bobToken, "Bob"); err != nil {
 		t.Fatalf("an admitted user could not join: %v", err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/openwac/wac/internal/media/janus"
-	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/janus/peer"
 	"github.com/openwac/wac/internal/media/placement"
 )
 
@@ -170,7 +170,7 @@ func TestVideoRoomErrors(t *testing.T) {
 
 	// Publisher handle: join twice, unpublish unpublished, publish without
 	// an offer, with an answer, with garbage, twice; an unknown feed.
-	j, err := mediatest.JoinPublisher(ctx, h, room.Number, tok, "Alice")
+	j, err := peer.JoinPublisher(ctx, h, room.Number, tok, "Alice")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestVideoRoomErrors(t *testing.T) {
 			t.Errorf("%s: %v, want %d", c.name, err, c.want)
 		}
 	}
-	pub, err := mediatest.Publish(ctx, api, h, "vp8", nil, false)
+	pub, err := peer.Publish(ctx, api, h, "vp8", nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestVideoRoomErrors(t *testing.T) {
 	if code(err) != janus.VRErrAlreadyPublished {
 		t.Errorf("publish twice: %v, want 434", err)
 	}
-	if err := mediatest.Active(ctx, h, pub.PC); err != nil {
+	if err := peer.Active(ctx, h, pub.PC); err != nil {
 		t.Fatal(err)
 	}
 
@@ -222,7 +222,7 @@ func TestVideoRoomErrors(t *testing.T) {
 			t.Errorf("%s: code %d, want %d", c.name, got, c.want)
 		}
 	}
-	sub, err := mediatest.Subscribe(ctx, api, hs, id, tok, []uint64{j.ID}, nil, false)
+	sub, err := peer.Subscribe(ctx, api, hs, id, tok, []uint64{j.ID}, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}

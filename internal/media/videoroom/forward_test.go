@@ -11,7 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/openwac/wac/internal/media/janus"
-	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/janus/peer"
 	"github.com/openwac/wac/internal/media/placement"
 )
 
@@ -29,23 +29,23 @@ func TestPublisherReachesEverySubscriber(t *testing.T) {
 	api := testAPI(t)
 
 	_, h := n.client(ctx, t)
-	j, err := mediatest.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
+	j, err := peer.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := mediatest.Publish(ctx, api, h, "vp8", nil, false)
+	pub, err := peer.Publish(ctx, api, h, "vp8", nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if err := mediatest.Active(ctx, h, pub.PC); err != nil {
+	if err := peer.Active(ctx, h, pub.PC); err != nil {
 		t.Fatal(err)
 	}
 	sendCtx, stopSend := context.WithCancel(ctx)
 	defer stopSend()
 	pub.Send(sendCtx, 400, 20)
 
-	var subs []*mediatest.Subscriber
+	var subs []*peer.Subscriber
 	for i, user := range []string{"bob", "carol", "dave"} {
 		_, hs := n.client(ctx, t)
 		// The second subscriber addresses the room by its number.
@@ -53,7 +53,7 @@ func TestPublisherReachesEverySubscriber(t *testing.T) {
 		if i == 1 {
 			ref = room.Number
 		}
-		s, err := mediatest.Subscribe(ctx, api, hs, ref, token(id, user, false, true), []uint64{j.ID}, nil, false)
+		s, err := peer.Subscribe(ctx, api, hs, ref, token(id, user, false, true), []uint64{j.ID}, nil, false)
 		if err != nil {
 			t.Fatalf("%s subscribes: %v", user, err)
 		}
@@ -91,20 +91,20 @@ func TestAttachedDescribesStreams(t *testing.T) {
 	}
 	api := testAPI(t)
 	_, h := n.client(ctx, t)
-	j, err := mediatest.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
+	j, err := peer.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := mediatest.Publish(ctx, api, h, "vp8", nil, false)
+	pub, err := peer.Publish(ctx, api, h, "vp8", nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if err := mediatest.Active(ctx, h, pub.PC); err != nil {
+	if err := peer.Active(ctx, h, pub.PC); err != nil {
 		t.Fatal(err)
 	}
 	_, hs := n.client(ctx, t)
-	s, err := mediatest.Subscribe(ctx, api, hs, id, token(id, "bob", false, true), []uint64{j.ID}, nil, false)
+	s, err := peer.Subscribe(ctx, api, hs, id, token(id, "bob", false, true), []uint64{j.ID}, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,28 +179,28 @@ func TestH264Deployment(t *testing.T) {
 	if _, err := n.sfu.CreateRoom(id, 0, placement.RoomOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	api, err := mediatest.NewAPI(mediatest.APIOptions{Codec: "h264"})
+	api, err := peer.NewAPI(peer.APIOptions{Codec: "h264"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, h := n.client(ctx, t)
-	j, err := mediatest.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
+	j, err := peer.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := mediatest.Publish(ctx, api, h, "h264", nil, false)
+	pub, err := peer.Publish(ctx, api, h, "h264", nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if err := mediatest.Active(ctx, h, pub.PC); err != nil {
+	if err := peer.Active(ctx, h, pub.PC); err != nil {
 		t.Fatal(err)
 	}
 	sendCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	pub.Send(sendCtx, 300, 15)
 	_, hs := n.client(ctx, t)
-	sub, err := mediatest.Subscribe(ctx, api, hs, id, token(id, "bob", false, true), []uint64{j.ID}, nil, false)
+	sub, err := peer.Subscribe(ctx, api, hs, id, token(id, "bob", false, true), []uint64{j.ID}, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}

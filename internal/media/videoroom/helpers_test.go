@@ -18,7 +18,7 @@ import (
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/grant"
 	"github.com/openwac/wac/internal/media/janus"
-	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/janus/peer"
 	"github.com/openwac/wac/internal/media/videoroom"
 )
 
@@ -117,7 +117,7 @@ func token(room, user string, publish, subscribe bool) string {
 
 func testAPI(t *testing.T) *webrtc.API {
 	t.Helper()
-	api, err := mediatest.NewAPI(mediatest.APIOptions{})
+	api, err := peer.NewAPI(peer.APIOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,20 +161,20 @@ func roomID(t *testing.T) string {
 
 // publishing joins user to room as a publisher and publishes VP8 and Opus
 // until the test ends, once connected.
-func (n *testNode) publishing(ctx context.Context, t *testing.T, api *webrtc.API, room any, user string) (mediatest.Joined, *mediatest.Publisher) {
+func (n *testNode) publishing(ctx context.Context, t *testing.T, api *webrtc.API, room any, user string) (peer.Joined, *peer.Publisher) {
 	t.Helper()
 	_, h := n.client(ctx, t)
 	roomID := fmt.Sprint(room)
-	j, err := mediatest.JoinPublisher(ctx, h, room, token(roomID, user, true, true), user)
+	j, err := peer.JoinPublisher(ctx, h, room, token(roomID, user, true, true), user)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := mediatest.Publish(ctx, api, h, "vp8", nil, false)
+	pub, err := peer.Publish(ctx, api, h, "vp8", nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pub.Close)
-	if err := mediatest.Active(ctx, h, pub.PC); err != nil {
+	if err := peer.Active(ctx, h, pub.PC); err != nil {
 		t.Fatalf("%s's publication: %v", user, err)
 	}
 	return j, pub

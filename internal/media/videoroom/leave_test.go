@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/openwac/wac/internal/media/janus"
-	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/janus/peer"
 	"github.com/openwac/wac/internal/media/placement"
 )
 
@@ -59,15 +59,15 @@ func TestPublisherLeavingIsSeen(t *testing.T) {
 
 	// Bob is in the room first (publisher-type handle, not publishing).
 	_, hb := n.client(ctx, t)
-	if _, err := mediatest.JoinPublisher(ctx, hb, id, token(id, "bob", true, true), "Bob"); err != nil {
+	if _, err := peer.JoinPublisher(ctx, hb, id, token(id, "bob", true, true), "Bob"); err != nil {
 		t.Fatal(err)
 	}
 	_, ha := n.client(ctx, t)
-	j, err := mediatest.JoinPublisher(ctx, ha, id, token(id, "alice", true, true), "Alice")
+	j, err := peer.JoinPublisher(ctx, ha, id, token(id, "alice", true, true), "Alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := mediatest.Publish(ctx, api, ha, "vp8", nil, false)
+	pub, err := peer.Publish(ctx, api, ha, "vp8", nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestPublisherLeavingIsSeen(t *testing.T) {
 	}
 
 	_, hs := n.client(ctx, t)
-	sub, err := mediatest.Subscribe(ctx, api, hs, id, token(id, "bob", true, true), []uint64{j.ID}, nil, false)
+	sub, err := peer.Subscribe(ctx, api, hs, id, token(id, "bob", true, true), []uint64{j.ID}, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,15 +153,15 @@ func TestPublisherDisconnectIsSeen(t *testing.T) {
 	}
 	api := testAPI(t)
 	_, hb := n.client(ctx, t)
-	if _, err := mediatest.JoinPublisher(ctx, hb, id, token(id, "bob", true, true), "Bob"); err != nil {
+	if _, err := peer.JoinPublisher(ctx, hb, id, token(id, "bob", true, true), "Bob"); err != nil {
 		t.Fatal(err)
 	}
 	ca, ha := n.client(ctx, t)
-	j, err := mediatest.JoinPublisher(ctx, ha, id, token(id, "alice", true, true), "Alice")
+	j, err := peer.JoinPublisher(ctx, ha, id, token(id, "alice", true, true), "Alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := mediatest.Publish(ctx, api, ha, "vp8", nil, false)
+	pub, err := peer.Publish(ctx, api, ha, "vp8", nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/openwac/wac/internal/config"
-	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/janus/peer"
 	"github.com/openwac/wac/internal/media/placement"
 )
 
@@ -48,7 +48,7 @@ func (d *dropOnce) seq() (uint16, bool) {
 	return uint16(d.dropped), d.dropped >= 0
 }
 
-func callWith(t *testing.T, ctx context.Context, n *testNode, pubAPI, subAPI *webrtc.API) (*mediatest.Publisher, *mediatest.Subscriber, uint64) {
+func callWith(t *testing.T, ctx context.Context, n *testNode, pubAPI, subAPI *webrtc.API) (*peer.Publisher, *peer.Subscriber, uint64) {
 	t.Helper()
 	id := roomID(t)
 	if _, err := n.sfu.CreateRoom(id, 0, placement.RoomOptions{}); err != nil {
@@ -56,12 +56,12 @@ func callWith(t *testing.T, ctx context.Context, n *testNode, pubAPI, subAPI *we
 	}
 	j, pub := n.publishing(ctx, t, pubAPI, id, "alice")
 	_, hs := n.client(ctx, t)
-	sub, err := mediatest.Subscribe(ctx, subAPI, hs, id, token(id, "bob", false, true), []uint64{j.ID}, nil, false)
+	sub, err := peer.Subscribe(ctx, subAPI, hs, id, token(id, "bob", false, true), []uint64{j.ID}, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(sub.Close)
-	if err := mediatest.Connected(ctx, sub.PC); err != nil {
+	if err := peer.Connected(ctx, sub.PC); err != nil {
 		t.Fatal(err)
 	}
 	return pub, sub, j.ID
@@ -77,8 +77,8 @@ func TestNACKRetransmitsToSubscriber(t *testing.T) {
 	drop := newDropOnce(30)
 	// The drop happens after decryption, so replay protection must let
 	// the retransmission (same sequence number) through.
-	subAPI, err := mediatest.NewAPI(mediatest.APIOptions{NoReplayCheck: true, Interceptors: func(r *interceptor.Registry) {
-		r.Add(&mediatest.Dropper{In: drop.pick})
+	subAPI, err := peer.NewAPI(peer.APIOptions{NoReplayCheck: true, Interceptors: func(r *interceptor.Registry) {
+		r.Add(&Dropper{In: drop.pick})
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -102,8 +102,8 @@ func TestNACKFromSFUToPublisher(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	drop := newDropOnce(30)
-	pubAPI, err := mediatest.NewAPI(mediatest.APIOptions{Interceptors: func(r *interceptor.Registry) {
-		r.Add(&mediatest.Dropper{Out: drop.pick})
+	pubAPI, err := peer.NewAPI(peer.APIOptions{Interceptors: func(r *interceptor.Registry) {
+		r.Add(&Dropper{Out: drop.pick})
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -171,8 +171,8 @@ func TestBitrateCapAndLossControl(t *testing.T) {
 	defer cancel()
 	var lossy atomic.Bool
 	var count atomic.Uint64
-	subAPI, err := mediatest.NewAPI(mediatest.APIOptions{NoNACK: true, Interceptors: func(r *interceptor.Registry) {
-		r.Add(&mediatest.Dropper{In: func(h *rtp.Header) bool {
+	subAPI, err := peer.NewAPI(peer.APIOptions{NoNACK: true, Interceptors: func(r *interceptor.Registry) {
+		r.Add(&Dropper{In: func(h *rtp.Header) bool {
 			return h.PayloadType == 96 && lossy.Load() && count.Add(1)%4 == 0 // 25% of video
 		}})
 	}})
@@ -209,13 +209,13 @@ func TestRoomBitrateShared(t *testing.T) {
 		t.Fatal(err)
 	}
 	api := testAPI(t)
-	var pubs []*mediatest.Publisher
+	var pubs []*peer.Publisher
 	for _, u := range []string{"a", "b"} {
 		_, h := n.client(ctx, t)
-		if _, err := mediatest.JoinPublisher(ctx, h, id, token(id, u, true, true), u); err != nil {
+		if _, err := peer.JoinPublisher(ctx, h, id, token(id, u, true, true), u); err != nil {
 			t.Fatal(err)
 		}
-		p, err := mediatest.Publish(ctx, api, h, "vp8", nil, false)
+		p, err := peer.Publish(ctx, api, h, "vp8", nil, false)
 		if err != nil {
 			t.Fatal(err)
 		}

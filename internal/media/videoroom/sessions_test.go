@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/openwac/wac/internal/media/janus"
-	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/janus/peer"
 	"github.com/openwac/wac/internal/media/placement"
 )
 
@@ -93,7 +93,7 @@ func (n *testNode) joins(ctx context.Context, t *testing.T, ip, room, user strin
 	if err != nil {
 		t.Fatalf("%s from %s: attach: %v", user, ip, err)
 	}
-	if _, err := mediatest.JoinPublisher(ctx, h, room, body, user); err != nil {
+	if _, err := peer.JoinPublisher(ctx, h, room, body, user); err != nil {
 		t.Fatalf("%s from %s: join: %v", user, ip, err)
 	}
 	return sess
@@ -226,7 +226,7 @@ func TestPendingSessionsPerAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mediatest.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice"); err != nil {
+	if _, err := peer.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice"); err != nil {
 		t.Fatal(err)
 	}
 	if _, e := create(ctx, t, c); e != nil {
@@ -347,7 +347,7 @@ func TestGrantedSessionsBoundedByMaxSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = mediatest.JoinPublisher(ctx, h, id, token(id, "carol", true, true), "Carol")
+	_, err = peer.JoinPublisher(ctx, h, id, token(id, "carol", true, true), "Carol")
 	var pe *janus.PluginError
 	if !errors.As(err, &pe) || pe.Code != janus.ErrNotAcceptingSessions || !strings.Contains(pe.Reason, "media.maxSessions") {
 		t.Fatalf("a join past maxSessions: %v, want 472 naming media.maxSessions", err)
@@ -355,7 +355,7 @@ func TestGrantedSessionsBoundedByMaxSessions(t *testing.T) {
 	if err := first.Destroy(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mediatest.JoinPublisher(ctx, h, id, token(id, "carol", true, true), "Carol"); err != nil {
+	if _, err := peer.JoinPublisher(ctx, h, id, token(id, "carol", true, true), "Carol"); err != nil {
 		t.Fatalf("a join once a granted session ended: %v", err)
 	}
 }
@@ -395,7 +395,7 @@ func TestPendingSessionHandles(t *testing.T) {
 	if !errors.As(err, &e) || e.Code != janus.ErrPluginAttach || !strings.Contains(e.Reason, "room grant") {
 		t.Fatalf("a fifth handle without a grant: %v, want 461 naming the room grant", err)
 	}
-	if _, err := mediatest.JoinPublisher(ctx, first, id, token(id, "alice", true, true), "Alice"); err != nil {
+	if _, err := peer.JoinPublisher(ctx, first, id, token(id, "alice", true, true), "Alice"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sess.Attach(ctx, janus.VideoRoom); err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/openwac/wac/internal/media/janus"
-	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/janus/peer"
 	"github.com/openwac/wac/internal/media/placement"
 )
 
@@ -26,12 +26,12 @@ func TestSimulcastSubstream(t *testing.T) {
 	if _, err := n.sfu.CreateRoom(id, 0, placement.RoomOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	api, err := mediatest.NewAPI(mediatest.APIOptions{Simulcast: true})
+	api, err := peer.NewAPI(peer.APIOptions{Simulcast: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, h := n.client(ctx, t)
-	j, err := mediatest.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
+	j, err := peer.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestSimulcastSubstream(t *testing.T) {
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer.SDP}); err != nil {
 		t.Fatal(err)
 	}
-	if err := mediatest.Connected(ctx, pc); err != nil {
+	if err := peer.Connected(ctx, pc); err != nil {
 		t.Fatal(err)
 	}
 	// Pion does not tag simulcast packets itself: the sender adds the mid
@@ -137,7 +137,7 @@ func TestSimulcastSubstream(t *testing.T) {
 	}()
 
 	_, hs := n.client(ctx, t)
-	sub, err := mediatest.Subscribe(ctx, testAPI(t), hs, id, token(id, "bob", false, true), []uint64{j.ID}, nil, false)
+	sub, err := peer.Subscribe(ctx, testAPI(t), hs, id, token(id, "bob", false, true), []uint64{j.ID}, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}

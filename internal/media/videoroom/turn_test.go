@@ -10,7 +10,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/openwac/wac/internal/config"
-	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/janus/peer"
 	"github.com/openwac/wac/internal/media/placement"
 	"github.com/openwac/wac/internal/turn"
 )
@@ -66,23 +66,23 @@ func TestTURNRelaysCall(t *testing.T) {
 	}
 	api := testAPI(t)
 	_, h := n.client(ctx, t)
-	j, err := mediatest.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
+	j, err := peer.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := mediatest.Publish(ctx, api, h, "vp8", ice("alice"), true)
+	pub, err := peer.Publish(ctx, api, h, "vp8", ice("alice"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if err := mediatest.Active(ctx, h, pub.PC); err != nil {
+	if err := peer.Active(ctx, h, pub.PC); err != nil {
 		t.Fatal(err)
 	}
 	sendCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	pub.Send(sendCtx, 300, 15)
 	_, hs := n.client(ctx, t)
-	sub, err := mediatest.Subscribe(ctx, api, hs, id, token(id, "bob", false, true), []uint64{j.ID}, ice("bob"), true)
+	sub, err := peer.Subscribe(ctx, api, hs, id, token(id, "bob", false, true), []uint64{j.ID}, ice("bob"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestICETCP(t *testing.T) {
 	n := startSFU(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tcpAPI, err := mediatest.NewAPI(mediatest.APIOptions{TCPOnly: true})
+	tcpAPI, err := peer.NewAPI(peer.APIOptions{TCPOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}

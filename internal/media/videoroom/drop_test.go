@@ -1,4 +1,4 @@
-package mediatest
+package videoroom_test
 
 import (
 	"github.com/pion/interceptor"

@@ -1,11 +1,13 @@
-// Package mediatest has real WebRTC peers (Pion) that speak the Janus
-// VideoRoom API, for the media server's tests and the media load tool: a
-// publisher that sends VP8 (or H.264) and Opus RTP at a chosen bitrate, and
-// a subscriber that counts what it receives and the sequence gaps.
+// Package peer has real WebRTC peers (Pion) that speak the Janus
+// VideoRoom API through a janus.Client: a publisher that sends VP8 (or
+// H.264) and Opus RTP at a chosen bitrate, and a subscriber that counts
+// what it receives and the sequence gaps. The media load tool (wac bench
+// media, package loadtest) drives a server with them, and the media
+// server's tests use them as clients.
 //
 // The media they send is synthetic (valid RTP and payload descriptors,
 // random frame data): enough for an SFU, which never decodes.
-package mediatest
+package peer
 
 import (
 	"context"
@@ -45,12 +47,12 @@ type APIOptions struct {
 	// TCPOnly gathers and uses TCP candidates only (ICE-TCP).
 	TCPOnly bool
 	// NoReplayCheck turns SRTP replay protection off, for a peer whose
-	// Dropper drops packets after decryption: their retransmissions would
+	// interceptor drops packets after decryption: their retransmissions would
 	// otherwise be refused as replays.
 	NoReplayCheck bool
 }
 
-// NewAPI builds a Pion API for a test or load peer.
+// NewAPI builds a Pion API for a peer.
 func NewAPI(o APIOptions) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{
