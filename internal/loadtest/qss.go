@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"context"
@@ -32,14 +32,14 @@ func (q *qssFlags) register(fs *flag.FlagSet) *string {
 	return urls
 }
 
-func (q *qssFlags) parse(urls string) error {
+func (q *qssFlags) parse(e Env, urls string) error {
 	for _, u := range strings.Split(urls, ",") {
 		if u = strings.TrimSpace(u); u != "" {
 			q.urls = append(q.urls, strings.TrimSuffix(u, "/"))
 		}
 	}
 	if len(q.urls) == 0 {
-		return usagef("bench: --url is required")
+		return e.usagef("bench: --url is required")
 	}
 	pw, err := benchPassword()
 	q.password = pw
@@ -170,17 +170,17 @@ func sampleMemory(ctx context.Context, urls []string) (memSample, error) {
 
 // benchSessions opens many idle sessions and reports the servers' memory
 // per session.
-func benchSessions(ctx context.Context, args []string, out io.Writer) error {
+func (e Env) benchSessions(ctx context.Context, args []string, out io.Writer) error {
 	var q qssFlags
 	fs := flag.NewFlagSet("bench sessions", flag.ContinueOnError)
 	urls := q.register(fs)
 	sessions := fs.Int("sessions", 20000, "idle sessions to open")
 	users := fs.Int("users", 200, "users the sessions belong to")
 	hold := fs.Duration("hold", 20*time.Second, "how long to keep them open before measuring")
-	if err := parse(fs, args); err != nil {
+	if err := e.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := q.parse(*urls); err != nil {
+	if err := q.parse(e, *urls); err != nil {
 		return err
 	}
 	clients, err := q.users(ctx, *users, out)
@@ -241,16 +241,16 @@ func benchSessions(ctx context.Context, args []string, out io.Writer) error {
 }
 
 // benchRooms runs room cycles: create, join both, leave both, destroy.
-func benchRooms(ctx context.Context, args []string, out io.Writer) error {
+func (e Env) benchRooms(ctx context.Context, args []string, out io.Writer) error {
 	var q qssFlags
 	fs := flag.NewFlagSet("bench rooms", flag.ContinueOnError)
 	urls := q.register(fs)
 	workers := fs.Int("workers", 32, "pairs of users cycling rooms")
 	duration := fs.Duration("duration", 20*time.Second, "how long to load")
-	if err := parse(fs, args); err != nil {
+	if err := e.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := q.parse(*urls); err != nil {
+	if err := q.parse(e, *urls); err != nil {
 		return err
 	}
 	clients, err := q.users(ctx, 2**workers, out)
@@ -368,7 +368,7 @@ type callee struct {
 // the room is destroyed. With --hold, calls stay up that long (randomized
 // ±50%) so that many are concurrent, and the run checks that no invitation
 // is lost or stuck.
-func benchCalls(ctx context.Context, args []string, out io.Writer) error {
+func (e Env) benchCalls(ctx context.Context, args []string, out io.Writer) error {
 	var q qssFlags
 	fs := flag.NewFlagSet("bench calls", flag.ContinueOnError)
 	urls := q.register(fs)
@@ -377,10 +377,10 @@ func benchCalls(ctx context.Context, args []string, out io.Writer) error {
 	hold := fs.Duration("hold", 0, "how long each call stays up (0: hang up at once)")
 	rate := fs.Float64("rate", 0, "set-ups per second to aim at over all workers (0: as fast as possible)")
 	sample := fs.Duration("sample", 30*time.Second, "how often to sample server memory")
-	if err := parse(fs, args); err != nil {
+	if err := e.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := q.parse(*urls); err != nil {
+	if err := q.parse(e, *urls); err != nil {
 		return err
 	}
 	clients, err := q.users(ctx, 2**workers, out)

@@ -1,9 +1,8 @@
-package main
+package loadtest
 
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,10 +20,8 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/openwac/wac/internal/grant"
-	"github.com/openwac/wac/internal/logging"
 	"github.com/openwac/wac/internal/media/janus"
 	"github.com/openwac/wac/internal/media/janus/peer"
-	"github.com/openwac/wac/internal/server"
 )
 
 const benchMediaUsage = `wac bench media: load a Janus VideoRoom API server (ours or Janus) with Pion peers
@@ -43,54 +40,33 @@ store (--data/--config, as for wac serve); --janus sends none. With --pid the
 server process's CPU is measured from /proc. Results: docs/benchmarks.md.
 `
 
-func benchMedia(ctx context.Context, args []string, stdout io.Writer) error {
+func (e Env) benchMedia(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stdout, benchMediaUsage)
 		return nil
 	}
 	switch args[0] {
 	case "grant":
-		return benchMediaGrant(ctx, args[1:], stdout)
+		return e.benchMediaGrant(ctx, args[1:], stdout)
 	case "fanout", "rooms":
-		return benchMediaLoad(ctx, args[0], args[1:], stdout)
+		return e.benchMediaLoad(ctx, args[0], args[1:], stdout)
 	}
-	return usageError{msg: fmt.Sprintf("bench media: unknown load %q", args[0]), help: benchMediaUsage}
+	return e.Usage(fmt.Sprintf("bench media: unknown load %q", args[0]), benchMediaUsage)
 }
 
-// clusterSecret reads the cluster secret from the store the flags name.
-func clusterSecret(ctx context.Context, c *common) ([]byte, error) {
-	cfg, err := c.load()
-	if err != nil {
-		return nil, err
-	}
-	st, err := server.OpenStore(ctx, cfg, logging.Discard())
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	b := make([]byte, 32)
-	rand.Read(b)
-	s, err := st.SettingOrInit(ctx, "cluster-secret", hex.EncodeToString(b))
-	if err != nil {
-		return nil, fmt.Errorf("read the cluster secret: %w", err)
-	}
-	return []byte(s), nil
-}
-
-func benchMediaGrant(ctx context.Context, args []string, stdout io.Writer) error {
-	var c common
+func (e Env) benchMediaGrant(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench media grant", flag.ContinueOnError)
-	c.register(fs, false)
+	clusterSecret := e.StoreFlags(fs)
 	room := fs.String("room", "", "room id (the QSS uuid, or the number)")
 	user := fs.String("user", "bench", "user id")
 	ttl := fs.Duration("ttl", time.Hour, "validity")
-	if err := parse(fs, args); err != nil {
+	if err := e.Parse(fs, args); err != nil {
 		return err
 	}
 	if *room == "" {
-		return usagef("bench media grant: --room is required")
+		return e.usagef("bench media grant: --room is required")
 	}
-	secret, err := clusterSecret(ctx, &c)
+	secret, err := clusterSecret(ctx)
 	if err != nil {
 		return err
 	}
@@ -112,10 +88,9 @@ type mediaLoad struct {
 	maxLoss   float64
 }
 
-func benchMediaLoad(ctx context.Context, kind string, args []string, stdout io.Writer) error {
-	var c common
+func (e Env) benchMediaLoad(ctx context.Context, kind string, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench media "+kind, flag.ContinueOnError)
-	c.register(fs, false)
+	clusterSecret := e.StoreFlags(fs)
 	l := &mediaLoad{out: stdout, maxLoss: 0.01}
 	fs.StringVar(&l.url, "url", "ws://127.0.0.1:8000/janus", "Janus WebSocket URL")
 	fs.BoolVar(&l.janus, "janus", false, "the target is a Janus server (no grants)")
@@ -128,11 +103,11 @@ func benchMediaLoad(ctx context.Context, kind string, args []string, stdout io.W
 	rooms := fs.String("rooms", "1,2,4,6,8", "rooms: numbers of 4-party rooms to step through")
 	all := fs.Bool("all", false, "run every step even after the loss limit is passed")
 	anyIface := fs.Bool("any-interface", false, "let the peers use every local address (default: loopback only; use inside a test network namespace)")
-	if err := parse(fs, args); err != nil {
+	if err := e.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usagef("bench media %s: unexpected argument %q", kind, fs.Arg(0))
+		return e.usagef("bench media %s: unexpected argument %q", kind, fs.Arg(0))
 	}
 	list := *steps
 	if kind == "rooms" {
@@ -142,13 +117,13 @@ func benchMediaLoad(ctx context.Context, kind string, args []string, stdout io.W
 	for _, s := range strings.Split(list, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n <= 0 {
-			return usagef("bench media %s: bad step %q", kind, s)
+			return e.usagef("bench media %s: bad step %q", kind, s)
 		}
 		counts = append(counts, n)
 	}
 	if !l.janus {
 		var err error
-		if l.secret, err = clusterSecret(ctx, &c); err != nil {
+		if l.secret, err = clusterSecret(ctx); err != nil {
 			return fmt.Errorf("grants for our server need the store (--data or --config), or pass --janus: %w", err)
 		}
 	}
