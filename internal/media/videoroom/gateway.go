@@ -211,7 +211,7 @@ func (s *SFU) serve(req janus.Request, from *wsConn, addr string) janus.Message 
 		s.detach(h, "Detach")
 		return success(req, nil)
 	case "hangup":
-		if !h.run(func() { s.vrHangup(h, "Janus API") }) {
+		if !h.run(func() { h.hangup("Janus API") }) {
 			return errorReply(req, janus.Errorf(janus.ErrPluginMessage, "Handle is busy"))
 		}
 		return success(req, nil)
@@ -433,7 +433,7 @@ func (s *SFU) detach(h *handle, reason string) {
 	delete(sess.handles, h.id)
 	sess.mu.Unlock()
 	done := make(chan struct{})
-	if h.run(func() { s.vrDestroy(h, reason); close(done) }) {
+	if h.run(func() { h.release(reason); close(done) }) {
 		select {
 		case <-done:
 		case <-h.exited:
@@ -448,7 +448,7 @@ func (s *SFU) detach(h *handle, reason string) {
 	default:
 		// The worker was stuck or full, or stopped first: with it gone,
 		// the plugin state is ours to clean up.
-		s.vrDestroy(h, reason)
+		h.release(reason)
 	}
 	h.core(janus.Message{Janus: "detached"})
 }

@@ -696,3 +696,53 @@ func (r *Room) Cap(feed uint64, mid string) int {
 	}
 	return ps.fwd.Cap()
 }
+
+// request handles a request of a handle joined as a publisher.
+func (p *participant) request(request string, b body, jsep *janus.JSEP) (map[string]any, *janus.JSEP) {
+	switch request {
+	case "join", "joinandconfigure":
+		return errData(vrErrorf(janus.VRErrAlreadyJoined, "Already in as a publisher on this handle")), nil
+	case "publish":
+		if p.publishing() {
+			return errData(vrErrorf(janus.VRErrAlreadyPublished, "Can't publish, already published")), nil
+		}
+		return p.configure(b, jsep, true)
+	case "configure":
+		return p.configure(b, jsep, false)
+	case "unpublish":
+		if !p.publishing() {
+			return errData(vrErrorf(janus.VRErrNotPublished, "Can't unpublish, not published")), nil
+		}
+		p.unpublish("unpublish request")
+		return map[string]any{"videoroom": "event", "room": p.roomRef(), "unpublished": "ok"}, nil
+	case "leave":
+		p.leave()
+		p.h.vr.pub = nil
+		return map[string]any{"videoroom": "event", "room": p.roomRef(), "leaving": "ok"}, nil
+	}
+	return errData(vrErrorf(janus.VRErrInvalidRequest, "Unknown request '%s'", request)), nil
+}
+
+// roomGone ends a participant whose room was destroyed (on its handle's
+// worker).
+func (p *participant) roomGone() {
+	h := p.h
+	if h.vr.pub != p {
+		return
+	}
+	h.event("", map[string]any{"videoroom": "destroyed", "room": p.roomRef()}, nil)
+	p.leaveQuiet()
+	h.vr.pub = nil
+}
+
+// kicked removes a participant on a kick request or an expel (on its
+// handle's worker).
+func (p *participant) kicked() {
+	h := p.h
+	if h.vr.pub != p {
+		return
+	}
+	h.event("", map[string]any{"videoroom": "event", "room": p.roomRef(), "leaving": "ok", "reason": "kicked"}, nil)
+	p.leave()
+	h.vr.pub = nil
+}

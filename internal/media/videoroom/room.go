@@ -151,14 +151,12 @@ func (r *Room) destroy() {
 	ps, subs := r.handlesOf("")
 	r.mu.Unlock()
 	for _, p := range ps {
-		p.h.run(func() { p.h.sfu().vrRoomGone(p.h, p) })
+		p.h.run(p.roomGone)
 	}
 	for _, s := range subs {
-		s.h.run(func() { s.h.sfu().vrRoomGoneSub(s.h, s) })
+		s.h.run(s.roomGone)
 	}
 }
-
-func (h *handle) sfu() *SFU { return h.session.sfu }
 
 // handlesOf lists the room's participants and subscribers of user (of
 // everyone when user is ""); r.mu is held.
@@ -190,10 +188,10 @@ func (r *Room) expel(user string) int {
 	ps, subs := r.handlesOf(user)
 	r.mu.Unlock()
 	for _, p := range ps {
-		p.h.run(func() { p.h.sfu().vrKicked(p.h, p) })
+		p.h.run(p.kicked)
 	}
 	for _, s := range subs {
-		s.h.run(func() { s.h.sfu().vrKickedSub(s.h, s) })
+		s.h.run(s.kicked)
 	}
 	return len(ps) + len(subs)
 }

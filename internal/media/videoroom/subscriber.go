@@ -735,3 +735,51 @@ func (sub *subscriber) close(reason string) {
 	sub.room.sfu.stats.subscribers.Add(-1)
 	sub.h.core(janus.Message{Janus: "hangup", Reason: reason})
 }
+
+// request handles a request of a handle joined as a subscriber.
+func (sub *subscriber) request(request string, b body, jsep *janus.JSEP) (map[string]any, *janus.JSEP) {
+	switch request {
+	case "join":
+		return errData(vrErrorf(janus.VRErrAlreadyJoined, "Already in as a subscriber on this handle")), nil
+	case "start":
+		return sub.start(jsep)
+	case "pause":
+		sub.setPaused(true)
+		return map[string]any{"videoroom": "event", "room": sub.roomRef(), "paused": "ok"}, nil
+	case "configure":
+		return sub.configure(b)
+	case "switch":
+		return sub.switchFeeds(b)
+	case "subscribe", "unsubscribe", "update":
+		return sub.update(request, b)
+	case "leave":
+		sub.close("leave request")
+		sub.h.vr.sub = nil
+		return map[string]any{"videoroom": "event", "room": sub.roomRef(), "left": "ok"}, nil
+	}
+	return errData(vrErrorf(janus.VRErrInvalidRequest, "Unknown request '%s'", request)), nil
+}
+
+// roomGone ends a subscription whose room was destroyed (on its handle's
+// worker).
+func (sub *subscriber) roomGone() {
+	h := sub.h
+	if h.vr.sub != sub {
+		return
+	}
+	h.event("", map[string]any{"videoroom": "destroyed", "room": sub.roomRef()}, nil)
+	sub.close("room destroyed")
+	h.vr.sub = nil
+}
+
+// kicked ends a subscription whose user was expelled (on its handle's
+// worker).
+func (sub *subscriber) kicked() {
+	h := sub.h
+	if h.vr.sub != sub {
+		return
+	}
+	h.event("", map[string]any{"videoroom": "event", "room": sub.roomRef(), "leaving": "ok", "reason": "kicked"}, nil)
+	sub.close("kicked")
+	h.vr.sub = nil
+}

@@ -80,7 +80,7 @@ func (s *SFU) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet:
 		metrics.SetRoute(r.Context(), "GET /janus/{session}")
 		if path.info {
-			reply(encodeInfo(s))
+			reply(s.info(janus.Request{}))
 			return
 		}
 		if len(path.ids) != 1 {
@@ -106,8 +106,6 @@ func (s *SFU) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	}
 }
-
-func encodeInfo(s *SFU) janus.Message { return s.info(janus.Request{}) }
 
 // restPath is the path of a REST request after /janus: /info, or up to a
 // session id and a handle id.

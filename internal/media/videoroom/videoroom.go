@@ -150,11 +150,11 @@ func (s *SFU) vrMessage(h *handle, req janus.Request) janus.Message {
 	}
 	request, e := b.str("request", true)
 	if e != nil {
-		return s.pluginSuccess(h, req, errData(e))
+		return pluginSuccess(h, req, errData(e))
 	}
 	switch {
 	case syncRequests[request]:
-		return s.pluginSuccess(h, req, s.vrSync(h, req, request, b))
+		return pluginSuccess(h, req, s.vrSync(h, req, request, b))
 	case asyncRequests[request]:
 		txn, jsep, token := req.Transaction, req.JSEP, req.Token
 		if !h.run(func() {
@@ -165,10 +165,10 @@ func (s *SFU) vrMessage(h *handle, req janus.Request) janus.Message {
 		}
 		return ack(req)
 	}
-	return s.pluginSuccess(h, req, errData(vrErrorf(janus.VRErrInvalidRequest, "Unknown request '%s'", clipStr(request))))
+	return pluginSuccess(h, req, errData(vrErrorf(janus.VRErrInvalidRequest, "Unknown request '%s'", clipStr(request))))
 }
 
-func (s *SFU) pluginSuccess(h *handle, req janus.Request, data any) janus.Message {
+func pluginSuccess(h *handle, req janus.Request, data any) janus.Message {
 	raw, _ := json.Marshal(data)
 	m := success(req, nil)
 	m.Sender = h.id
@@ -335,7 +335,7 @@ func (s *SFU) vrSync(h *handle, req janus.Request, request string, b body) map[s
 		if p == nil {
 			return errData(vrErrorf(janus.VRErrNoSuchFeed, "No such user %d in room %s", id, ref))
 		}
-		p.h.run(func() { s.vrKicked(p.h, p) })
+		p.h.run(p.kicked)
 		return map[string]any{"videoroom": "success"}
 	}
 	return errData(vrErrorf(janus.VRErrInvalidRequest, "Unsupported request '%s'", request))
@@ -432,9 +432,9 @@ func (s *SFU) vrAsync(h *handle, request string, b body, jsep *janus.JSEP, token
 		}
 		return errData(vrErrorf(janus.VRErrJoinFirst, "Invalid request on unconfigured participant")), nil
 	case vr.pub != nil:
-		return s.vrPublisherRequest(h, vr.pub, request, b, jsep)
+		return vr.pub.request(request, b, jsep)
 	default:
-		return s.vrSubscriberRequest(h, vr.sub, request, b, jsep)
+		return vr.sub.request(request, b, jsep)
 	}
 }
 
@@ -474,54 +474,6 @@ func (s *SFU) vrJoin(h *handle, request string, b body, jsep *janus.JSEP) (map[s
 	return errData(vrErrorf(janus.VRErrInvalidElement, "Invalid element (ptype)")), nil
 }
 
-func (s *SFU) vrPublisherRequest(h *handle, p *participant, request string, b body, jsep *janus.JSEP) (map[string]any, *janus.JSEP) {
-	switch request {
-	case "join", "joinandconfigure":
-		return errData(vrErrorf(janus.VRErrAlreadyJoined, "Already in as a publisher on this handle")), nil
-	case "publish":
-		if p.publishing() {
-			return errData(vrErrorf(janus.VRErrAlreadyPublished, "Can't publish, already published")), nil
-		}
-		return p.configure(b, jsep, true)
-	case "configure":
-		return p.configure(b, jsep, false)
-	case "unpublish":
-		if !p.publishing() {
-			return errData(vrErrorf(janus.VRErrNotPublished, "Can't unpublish, not published")), nil
-		}
-		p.unpublish("unpublish request")
-		return map[string]any{"videoroom": "event", "room": p.roomRef(), "unpublished": "ok"}, nil
-	case "leave":
-		p.leave()
-		h.vr.pub = nil
-		return map[string]any{"videoroom": "event", "room": p.roomRef(), "leaving": "ok"}, nil
-	}
-	return errData(vrErrorf(janus.VRErrInvalidRequest, "Unknown request '%s'", request)), nil
-}
-
-func (s *SFU) vrSubscriberRequest(h *handle, sub *subscriber, request string, b body, jsep *janus.JSEP) (map[string]any, *janus.JSEP) {
-	switch request {
-	case "join":
-		return errData(vrErrorf(janus.VRErrAlreadyJoined, "Already in as a subscriber on this handle")), nil
-	case "start":
-		return sub.start(jsep)
-	case "pause":
-		sub.setPaused(true)
-		return map[string]any{"videoroom": "event", "room": sub.roomRef(), "paused": "ok"}, nil
-	case "configure":
-		return sub.configure(b)
-	case "switch":
-		return sub.switchFeeds(b)
-	case "subscribe", "unsubscribe", "update":
-		return sub.update(request, b)
-	case "leave":
-		sub.close("leave request")
-		h.vr.sub = nil
-		return map[string]any{"videoroom": "event", "room": sub.roomRef(), "left": "ok"}, nil
-	}
-	return errData(vrErrorf(janus.VRErrInvalidRequest, "Unknown request '%s'", request)), nil
-}
-
 // vrTrickle adds trickled candidates to the handle's peer connection, or
 // keeps them until there is one.
 func (s *SFU) vrTrickle(h *handle, cands []janus.Candidate) {
@@ -558,8 +510,8 @@ func (h *handle) flushCandidates(pc *webrtc.PeerConnection) {
 	h.vr.cands = nil
 }
 
-// vrHangup closes the handle's peer connection (core hangup request).
-func (s *SFU) vrHangup(h *handle, reason string) {
+// hangup closes the handle's peer connection (core hangup request).
+func (h *handle) hangup(reason string) {
 	switch {
 	case h.vr.pub != nil && h.vr.pub.publishing():
 		h.vr.pub.unpublish(reason)
@@ -569,8 +521,8 @@ func (s *SFU) vrHangup(h *handle, reason string) {
 	}
 }
 
-// vrDestroy drops the handle's plugin state (detach, session end).
-func (s *SFU) vrDestroy(h *handle, reason string) {
+// release drops the handle's plugin state (detach, session end).
+func (h *handle) release(reason string) {
 	if h.vr.pub != nil {
 		h.vr.pub.leave()
 		h.vr.pub = nil
@@ -579,44 +531,4 @@ func (s *SFU) vrDestroy(h *handle, reason string) {
 		h.vr.sub.close(reason)
 		h.vr.sub = nil
 	}
-}
-
-// vrRoomGone ends a participant whose room was destroyed.
-func (s *SFU) vrRoomGone(h *handle, p *participant) {
-	if h.vr.pub != p {
-		return
-	}
-	h.event("", map[string]any{"videoroom": "destroyed", "room": p.roomRef()}, nil)
-	p.leaveQuiet()
-	h.vr.pub = nil
-}
-
-// vrRoomGoneSub ends a subscription whose room was destroyed.
-func (s *SFU) vrRoomGoneSub(h *handle, sub *subscriber) {
-	if h.vr.sub != sub {
-		return
-	}
-	h.event("", map[string]any{"videoroom": "destroyed", "room": sub.roomRef()}, nil)
-	sub.close("room destroyed")
-	h.vr.sub = nil
-}
-
-// vrKickedSub ends a subscription whose user was expelled.
-func (s *SFU) vrKickedSub(h *handle, sub *subscriber) {
-	if h.vr.sub != sub {
-		return
-	}
-	h.event("", map[string]any{"videoroom": "event", "room": sub.roomRef(), "leaving": "ok", "reason": "kicked"}, nil)
-	sub.close("kicked")
-	h.vr.sub = nil
-}
-
-// vrKicked removes a participant on a kick request.
-func (s *SFU) vrKicked(h *handle, p *participant) {
-	if h.vr.pub != p {
-		return
-	}
-	h.event("", map[string]any{"videoroom": "event", "room": p.roomRef(), "leaving": "ok", "reason": "kicked"}, nil)
-	p.leave()
-	h.vr.pub = nil
 }
