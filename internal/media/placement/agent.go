@@ -127,7 +127,6 @@ func janusURLs(base string) (https, wss string, err error) {
 
 // serve runs a dispatcher command on host.
 func serve(host Host, c Command) Reply {
-	var err error
 	switch c.Op {
 	case "create":
 		n, err := host.CreateRoom(c.Room, c.Number, c.Options)
@@ -136,14 +135,17 @@ func serve(host Host, c Command) Reply {
 		}
 		return Reply{Number: n}
 	case "destroy":
-		err = host.DestroyRoom(c.Room, c.Reason)
+		return replyOf(host.DestroyRoom(c.Room, c.Reason))
 	case "expel":
-		err = host.ExpelUser(c.Room, c.User)
+		return replyOf(host.ExpelUser(c.Room, c.User))
 	case "admit":
-		err = host.AdmitUser(c.Room, c.User)
-	default:
-		err = fmt.Errorf("unknown command %q", c.Op)
+		return replyOf(host.AdmitUser(c.Room, c.User))
 	}
+	return Reply{Error: fmt.Sprintf("unknown command %q", c.Op)}
+}
+
+// replyOf is the reply of a command that returns nothing but an error.
+func replyOf(err error) Reply {
 	if err != nil {
 		return Reply{Error: err.Error()}
 	}
