@@ -32,8 +32,11 @@ go test -race -count=1 ./internal/media/... ./internal/turn/...
 # take up to a minute (the default), time better spent on new inputs; a
 # failing input is still written to testdata/fuzz, only less minimized.
 step "fuzz targets, a counted run each"
-for target in FuzzParseRTP FuzzRTCP FuzzVideoRoomBody FuzzRESTRequest; do
-  go test -run '^$' -fuzz "^${target}\$" -fuzztime 50000x -fuzzminimizetime 5x ./internal/media/
+for target in FuzzParseRTP FuzzRTCP; do
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime 50000x -fuzzminimizetime 5x ./internal/media/forward/
+done
+for target in FuzzVideoRoomBody FuzzRESTRequest; do
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime 50000x -fuzzminimizetime 5x ./internal/media/videoroom/
 done
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 80000x -fuzzminimizetime 5x ./internal/media/janus/
 

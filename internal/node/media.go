@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/openwac/wac/internal/media"
+	"github.com/openwac/wac/internal/media/placement"
+	"github.com/openwac/wac/internal/media/videoroom"
 	"github.com/openwac/wac/internal/server"
 	"github.com/openwac/wac/internal/turn"
 )
@@ -19,7 +21,8 @@ import (
 // where the signaling nodes' dispatchers find it.
 type mediaRole struct {
 	n    *Node
-	sfu  *media.SFU
+	log  *slog.Logger
+	sfu  *videoroom.SFU
 	turn *turn.Server
 
 	cancel context.CancelFunc
@@ -29,12 +32,12 @@ type mediaRole struct {
 func newMediaRole(ctx context.Context, n *Node) (*mediaRole, error) {
 	cfg := n.Config
 	log := n.Log.With("role", "media")
-	sfu, err := media.New(cfg.Media, media.Options{Secret: n.Secret, Log: log, Registry: n.Metrics.Registry,
+	sfu, err := videoroom.New(cfg.Media, videoroom.Options{Secret: n.Secret, Log: log, Registry: n.Metrics.Registry,
 		ClientIP: server.ClientIP})
 	if err != nil {
 		return nil, err
 	}
-	m := &mediaRole{n: n, sfu: sfu}
+	m := &mediaRole{n: n, log: log, sfu: sfu}
 	if cfg.TURN.Enabled {
 		var allow []net.IP
 		for _, s := range strings.Split(cfg.Media.WebRTCIP+","+cfg.Media.ListenIP, ",") {
@@ -65,7 +68,7 @@ func (m *mediaRole) start(ctx context.Context) error {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		err := media.RunAgent(ctx, m.sfu, m.n.dir, interval, func(ctx context.Context) (string, error) {
+		err := placement.RunAgent(ctx, m.sfu.PlacementHost(), m.n.dir, placement.AgentOptions{Interval: interval, Log: m.log, URL: func(ctx context.Context) (string, error) {
 			if u := m.n.Config.Media.PublicURL; u != "" {
 				return u, nil
 			}
@@ -73,7 +76,7 @@ func (m *mediaRole) start(ctx context.Context) error {
 				return u, nil
 			}
 			return "", errors.New("the node does not listen on a public interface")
-		})
+		}})
 		if err != nil && ctx.Err() == nil {
 			m.n.Log.Error("media node agent stopped", "err", err)
 		}
@@ -96,7 +99,7 @@ func (m *mediaRole) stop() {
 }
 
 // SFU is the node's media server (nil when the node runs no media role).
-func (n *Node) SFU() *media.SFU {
+func (n *Node) SFU() *videoroom.SFU {
 	if n.media == nil {
 		return nil
 	}

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/openwac/wac/internal/media"
+	"github.com/openwac/wac/internal/media/placement"
 	"github.com/openwac/wac/internal/qss"
 	"github.com/openwac/wac/internal/turn"
 )
@@ -15,15 +15,15 @@ import (
 // placed on media nodes, and the ICE servers (TURN credentials) for a user.
 type qssMedia struct {
 	n *Node
-	d *media.Dispatcher
+	d *placement.Dispatcher
 }
 
 // CreateRoom places the room's media on the least loaded media node. With
 // no media node in the cluster at all (signaling-only deployments, tests),
 // the room has no media server: its object's server fields are empty.
 func (m qssMedia) CreateRoom(ctx context.Context, id string, opts qss.MediaOptions) (qss.MediaRoom, error) {
-	info, err := m.d.CreateRoom(ctx, id, media.RoomOptions{Bitrate: opts.Bitrate, Record: opts.Record})
-	if errors.Is(err, media.ErrNoMediaNode) {
+	info, err := m.d.CreateRoom(ctx, id, placement.RoomOptions{Bitrate: opts.Bitrate, Record: opts.Record})
+	if errors.Is(err, placement.ErrNoMediaNode) {
 		m.n.Log.Warn("no media node is alive: the room has no media server", "room", id)
 		return qss.MediaRoom{}, nil
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/openwac/wac/internal/bus"
 	"github.com/openwac/wac/internal/config"
-	"github.com/openwac/wac/internal/media"
+	"github.com/openwac/wac/internal/media/placement"
 	"github.com/openwac/wac/internal/qss"
 	"github.com/openwac/wac/internal/server"
 )
@@ -31,7 +31,7 @@ type Node struct {
 	bus      bus.Bus // nil without the signaling and media roles
 	embedded *bus.Embedded
 	inbox    atomic.Pointer[bus.Inbox]
-	dir      media.Directory
+	dir      placement.Directory
 
 	media     *mediaRole
 	signaling *signalingRole
@@ -64,9 +64,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 			n.Close()
 			return nil, err
 		}
-		n.dir = media.NewLocalDirectory()
+		n.dir = placement.NewLocalDirectory()
 		if cfg.Bus.Driver == "nats" || opts.LocalNet != nil {
-			n.dir = newBusDirectory(n.bus)
+			n.dir = placement.NewBusDirectory(n.bus)
 		}
 	}
 	if cfg.HasRole("media") {

@@ -17,7 +17,7 @@ import (
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/logging"
 	"github.com/openwac/wac/internal/media/janus"
-	"github.com/openwac/wac/internal/media/mediatest"
+	"github.com/openwac/wac/internal/media/janus/peer"
 	"github.com/openwac/wac/internal/node"
 	"github.com/openwac/wac/internal/server"
 	"github.com/openwac/wac/internal/store"
@@ -151,7 +151,7 @@ func TestCallMediaThroughRoomObject(t *testing.T) {
 	}
 	b.Request(ctx, "joinRoom", map[string]any{"room": br.Room}, nil)
 
-	api, err := mediatest.NewAPI(mediatest.APIOptions{})
+	api, err := peer.NewAPI(peer.APIOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,16 +173,16 @@ func TestCallMediaThroughRoomObject(t *testing.T) {
 	}
 	// Alice publishes into the room by its number, with her token.
 	ph := handle()
-	joined, err := mediatest.JoinPublisher(ctx, ph, number, ar.Token, "alice")
+	joined, err := peer.JoinPublisher(ctx, ph, number, ar.Token, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := mediatest.Publish(ctx, api, ph, "vp8", nil, false)
+	pub, err := peer.Publish(ctx, api, ph, "vp8", nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if err := mediatest.Active(ctx, ph, pub.PC); err != nil {
+	if err := peer.Active(ctx, ph, pub.PC); err != nil {
 		t.Fatal(err)
 	}
 	sendCtx, stopSending := context.WithCancel(ctx)
@@ -194,17 +194,17 @@ func TestCallMediaThroughRoomObject(t *testing.T) {
 	var other roomObject
 	json.Unmarshal(f.Payload, &other)
 	otherNumber, _ := strconv.ParseUint(other.Number, 10, 64)
-	if _, err := mediatest.JoinPublisher(ctx, handle(), otherNumber, ar.Token, "alice"); err == nil {
+	if _, err := peer.JoinPublisher(ctx, handle(), otherNumber, ar.Token, "alice"); err == nil {
 		t.Fatal("a token of one room opened another")
 	}
 	var pe *janus.PluginError
-	if _, err := mediatest.JoinPublisher(ctx, handle(), number, "forged."+ar.Token, "mallory"); !errors.As(err, &pe) {
+	if _, err := peer.JoinPublisher(ctx, handle(), number, "forged."+ar.Token, "mallory"); !errors.As(err, &pe) {
 		t.Fatalf("a forged token: %v", err)
 	}
 
 	// Bob subscribes to Alice with his own token, by the room's string id.
 	sh := handle()
-	sub, err := mediatest.Subscribe(ctx, api, sh, br.Room, br.Token, []uint64{joined.ID}, nil, false)
+	sub, err := peer.Subscribe(ctx, api, sh, br.Room, br.Token, []uint64{joined.ID}, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestCallMediaThroughRoomObject(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("bob's subscription was not ended: %v", err)
 	}
-	if _, err := mediatest.JoinPublisher(ctx, handle(), number, br.Token, "bob"); !errors.As(err, &pe) || pe.Code != janus.VRErrUnauthorized {
+	if _, err := peer.JoinPublisher(ctx, handle(), number, br.Token, "bob"); !errors.As(err, &pe) || pe.Code != janus.VRErrUnauthorized {
 		t.Fatalf("an expelled user's token still opens the media: %v", err)
 	}
 	_, ch, _ = a.Start(ctx, "invitation", map[string]any{"room": ar.Room, "mediatypes": map[string]bool{"audio": true}},
@@ -246,7 +246,7 @@ func TestCallMediaThroughRoomObject(t *testing.T) {
 	}
 	deadline = time.Now().Add(10 * time.Second)
 	for {
-		_, err := mediatest.JoinPublisher(ctx, handle(), number, br.Token, "bob")
+		_, err := peer.JoinPublisher(ctx, handle(), number, br.Token, "bob")
 		if err == nil {
 			break
 		}
@@ -262,7 +262,7 @@ func TestCallMediaThroughRoomObject(t *testing.T) {
 	}
 	deadline = time.Now().Add(10 * time.Second)
 	for {
-		_, err := mediatest.JoinPublisher(ctx, handle(), number, ar.Token, "alice")
+		_, err := peer.JoinPublisher(ctx, handle(), number, ar.Token, "alice")
 		if errors.As(err, &pe) && pe.Code == 426 {
 			break
 		}
@@ -328,7 +328,7 @@ func TestRoomPlacedOnAnotherMediaNode(t *testing.T) {
 	defer c.Close()
 	s, _ := c.CreateSession(ctx)
 	h, _ := s.Attach(ctx, "janus.plugin.videoroom")
-	if _, err := mediatest.JoinPublisher(ctx, h, number, r.Token, "alice"); err != nil {
+	if _, err := peer.JoinPublisher(ctx, h, number, r.Token, "alice"); err != nil {
 		t.Fatalf("join the room on the media node: %v", err)
 	}
 }

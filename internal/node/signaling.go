@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/openwac/wac/internal/bus"
-	"github.com/openwac/wac/internal/media"
+	"github.com/openwac/wac/internal/media/placement"
 	"github.com/openwac/wac/internal/qss"
 )
 
@@ -24,7 +24,7 @@ import (
 // (io.websockets).
 type signalingRole struct {
 	hub        *qss.Hub
-	dispatcher *media.Dispatcher
+	dispatcher *placement.Dispatcher
 	ws         *http.Server
 	wsLn       net.Listener
 }
@@ -95,7 +95,7 @@ func (sharedBus) Close() error { return nil }
 func newSignalingRole(n *Node) (*signalingRole, error) {
 	cfg := n.Config
 	sig := &signalingRole{}
-	sig.dispatcher = media.NewDispatcher(n.dir, media.DispatcherOptions{
+	sig.dispatcher = placement.NewDispatcher(n.dir, placement.DispatcherOptions{
 		Timeout: time.Duration(cfg.Media.NodeTimeout) * time.Second,
 		Check:   time.Duration(cfg.Media.HeartbeatSeconds) * time.Second,
 		Bitrate: cfg.Media.Bitrate,
@@ -121,7 +121,7 @@ func newSignalingRole(n *Node) (*signalingRole, error) {
 
 // MediaDispatcher is the dispatcher that places this node's rooms on media
 // nodes (nil without the signaling role).
-func (n *Node) MediaDispatcher() *media.Dispatcher {
+func (n *Node) MediaDispatcher() *placement.Dispatcher {
 	if n.signaling == nil {
 		return nil
 	}

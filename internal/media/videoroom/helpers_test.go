@@ -1,0 +1,181 @@
+package videoroom_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/grant"
+	"github.com/openwac/wac/internal/media/janus"
+	"github.com/openwac/wac/internal/media/janus/peer"
+	"github.com/openwac/wac/internal/media/videoroom"
+)
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+// checkGoroutines fails the test when goroutines started during it are
+// still running shortly after its cleanups.
+func checkGoroutines(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(30 * time.Second) // Pion ends some goroutines of a closed peer connection late
+		for {
+			n := runtime.NumGoroutine()
+			if n <= before {
+				return
+			}
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				buf = buf[:runtime.Stack(buf, true)]
+				t.Errorf("goroutine leak: %d running, %d before the test\n%s", n, before, buf)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}
+
+// logBuffer is a concurrency-safe log sink for tests.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+func testMediaConfig(t *testing.T) config.Media {
+	cfg := config.Default().Media
+	cfg.ListenIP = "127.0.0.1"
+	cfg.UDPPort = freeUDPPort(t)
+	return cfg
+}
+
+type testNode struct {
+	sfu  *videoroom.SFU
+	ws   string
+	http string
+	logs *logBuffer
+}
+
+// startSFU runs an SFU behind a real HTTP server on loopback.
+func startSFU(t *testing.T, cfg config.Media) *testNode {
+	t.Helper()
+	logs := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := videoroom.New(cfg, videoroom.Options{Secret: testSecret, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		s.Close()
+		srv.Close()
+		if t.Failed() {
+			t.Logf("media server log:\n%s", logs.String())
+		}
+	})
+	return &testNode{sfu: s, ws: "ws" + strings.TrimPrefix(srv.URL, "http") + "/janus", http: srv.URL + "/janus", logs: logs}
+}
+
+func token(room, user string, publish, subscribe bool) string {
+	return grant.Sign(testSecret, grant.Grant{Room: room, User: user, Publish: publish, Subscribe: subscribe,
+		Expires: time.Now().Add(time.Hour).Unix()})
+}
+
+func testAPI(t *testing.T) *webrtc.API {
+	t.Helper()
+	api, err := peer.NewAPI(peer.APIOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api
+}
+
+// client dials the node and opens a session with one VideoRoom handle.
+func (n *testNode) client(ctx context.Context, t *testing.T) (*janus.Client, *janus.Handle) {
+	t.Helper()
+	c, err := janus.Dial(ctx, n.ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	s, err := c.CreateSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.Attach(ctx, janus.VideoRoom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, h
+}
+
+// waitUntil polls cond until it holds or the deadline passes.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func roomID(t *testing.T) string {
+	return fmt.Sprintf("%x", time.Now().UnixNano()) + strings.Repeat("a", 48)
+}
+
+// publishing joins user to room as a publisher and publishes VP8 and Opus
+// until the test ends, once connected.
+func (n *testNode) publishing(ctx context.Context, t *testing.T, api *webrtc.API, room any, user string) (peer.Joined, *peer.Publisher) {
+	t.Helper()
+	_, h := n.client(ctx, t)
+	roomID := fmt.Sprint(room)
+	j, err := peer.JoinPublisher(ctx, h, room, token(roomID, user, true, true), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := peer.Publish(ctx, api, h, "vp8", nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	if err := peer.Active(ctx, h, pub.PC); err != nil {
+		t.Fatalf("%s's publication: %v", user, err)
+	}
+	return j, pub
+}
