@@ -62,6 +62,7 @@ func TestRefusedLoginRunsNoHash(t *testing.T) {
 // accountFailures of them are let through.
 func TestConcurrentGuessesAreCounted(t *testing.T) {
 	s, _, d := newTestService(t, func(c *config.Config) { c.Login.AccountFailures, c.Login.AddressFailures = 3, 0 })
+	s.hasher = NewHasher(8*1024, 1, 1) // slow enough for the guesses to overlap
 	mustUser(t, s, d, "alice", "alice-password")
 	var wg sync.WaitGroup
 	var mu sync.Mutex
