@@ -13,79 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/openwac/wac/internal/config"
-	"github.com/openwac/wac/internal/logging"
-	"github.com/openwac/wac/internal/store"
-	"github.com/openwac/wac/internal/store/storetest"
 )
-
-// testClock is a clock the test moves by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// newTestService returns a service over a fresh SQLite store with the domain
-// "wac", on a clock the test moves.
-func newTestService(t *testing.T, tweak func(*config.Config)) (*Service, *testClock, *store.Domain) {
-	t.Helper()
-	cfg := config.Default()
-	cfg.Password.Memory, cfg.Password.Iterations = 8*1024, 1
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	st, _ := storetest.Open(t, store.SQLite)
-	s := New(st, &cfg, logging.Discard())
-	clock := &testClock{t: time.Now()}
-	s.SetClock(clock.now)
-	d := &store.Domain{Name: "wac"}
-	if err := st.CreateDomain(context.Background(), d); err != nil {
-		t.Fatal(err)
-	}
-	return s, clock, d
-}
-
-// mustUser creates a user of d with a password.
-func mustUser(t *testing.T, s *Service, d *store.Domain, name, password string) *store.User {
-	t.Helper()
-	ctx := context.Background()
-	hash, err := s.Hasher().Hash(ctx, password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &store.User{DomainID: d.ID, Username: name, Role: store.RoleUser}
-	if err := s.st.CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.st.CreateCredential(ctx, &store.Credential{Source: "wac", Type: "basic", DomainID: d.ID, UserID: u.ID,
-		Data: map[string]any{"hash": hash}}); err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
-
-func wantCode(t *testing.T, err error, code string) *GrantError {
-	t.Helper()
-	var ge *GrantError
-	if !errors.As(err, &ge) || ge.Code != code {
-		t.Fatalf("error %v, want a %s grant error", err, code)
-	}
-	return ge
-}
 
 // A refused attempt is answered without hashing: it is refused even while
 // every hashing slot is taken, where an attempt that is let through waits.
@@ -134,6 +62,7 @@ func TestRefusedLoginRunsNoHash(t *testing.T) {
 // accountFailures of them are let through.
 func TestConcurrentGuessesAreCounted(t *testing.T) {
 	s, _, d := newTestService(t, func(c *config.Config) { c.Login.AccountFailures, c.Login.AddressFailures = 3, 0 })
+	s.hasher = NewHasher(8*1024, 1, 1) // slow enough for the guesses to overlap
 	mustUser(t, s, d, "alice", "alice-password")
 	var wg sync.WaitGroup
 	var mu sync.Mutex
