@@ -275,7 +275,11 @@ func (l *mediaLoad) fanout(ctx context.Context, counts []int, all bool) error {
 	best := 0
 	for _, n := range counts {
 		for len(subs) < n {
-			sc, _, err := l.handle(ctx)
+			// The subscriber's connection only: subscribe makes the
+			// session, which shows the room's grant when it joins (a
+			// session that never does is refused past
+			// media.maxPendingSessionsPerAddress).
+			sc, err := janus.Dial(ctx, l.url)
 			if err != nil {
 				return fmt.Errorf("subscriber %d: %w", len(subs)+1, err)
 			}
