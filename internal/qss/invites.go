@@ -673,7 +673,8 @@ func (t *inviteTable) apply(ctx context.Context, op inviteOp) (json.RawMessage, 
 
 // current is an invitation ringing a session, for getCurrentInvitations.
 type current struct {
-	Created int64           `json:"created"`
+	Created int64           `json:"created"` // unix ns: calls made within one ms keep their order
+	Invite  string          `json:"invite"`
 	Frame   json.RawMessage `json:"frame"`
 }
 
@@ -688,7 +689,7 @@ func (t *inviteTable) currentLocked(ctx context.Context, inv *invite, session st
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(current{Created: inv.created.UnixMilli(), Frame: frame})
+	return json.Marshal(current{Created: inv.created.UnixNano(), Invite: inv.id, Frame: frame})
 }
 
 // currentInvitations answers getCurrentInvitations: the server's requests
@@ -719,7 +720,12 @@ func (t *inviteTable) currentInvitations(ctx context.Context, s *Session, f *Fra
 			list = append(list, c)
 		}
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].Created < list[j].Created })
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].Created != list[j].Created {
+			return list[i].Created < list[j].Created
+		}
+		return list[i].Invite < list[j].Invite
+	})
 	frames := make([]json.RawMessage, len(list))
 	for i, c := range list {
 		frames[i] = c.Frame
