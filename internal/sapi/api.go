@@ -36,6 +36,9 @@ type API struct {
 	patterns []string
 	openAPI  []byte
 	sessions SessionDirectory
+	// csrfKey signs the authorization pages' anti-forgery values
+	// (EnableSSO).
+	csrfKey []byte
 }
 
 // New builds the API and its routes.
@@ -232,6 +235,14 @@ func (a *API) routes() {
 	a.Handle("POST /sapi/o/token", a.public(a.token))
 	a.Handle("POST /sapi/o/token/", a.public(a.token))
 	a.Handle("POST /sapi/o/revoke", a.public(a.revoke))
+	a.Handle("GET /sapi/o/authorize", a.public(a.authorize))
+	a.Handle("POST /sapi/o/authorize", a.public(a.authorizePost))
+	a.Handle("GET /sapi/o/login.css", http.HandlerFunc(a.serveLoginCSS))
+	a.Handle("GET /sapi/o/jwks", a.public(a.jwks))
+	a.Handle("GET /sapi/o/userinfo", a.authed(a.userinfo))
+	a.Handle("POST /sapi/o/userinfo", a.authed(a.userinfo))
+	a.Handle("GET /sapi/o/end_session", a.public(a.oidcEndSession))
+	a.Handle("POST /sapi/o/end_session", a.public(a.oidcEndSession))
 
 	a.Handle("GET /sapi/domains", a.authed(a.listDomains))
 	a.Handle("POST /sapi/domains", a.authed(a.createDomain))

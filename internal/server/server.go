@@ -128,7 +128,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		s.mw.files = newLimiter(cfg.HTTP.RPSHigh)
 	}
 	s.API = sapi.New(st, s.Auth, cfg, log, ClientIP)
+	if err := s.enableSSO(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.mux.Handle("/sapi/", s.API)
+	s.mux.Handle("GET /.well-known/openid-configuration", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		metrics.SetRoute(r.Context(), "GET /.well-known/openid-configuration")
+		s.API.Discovery(w, r)
+	}))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	if cfg.Wiface.Internal.Port == 0 && cfg.Wiface.Internal.PortSecure == 0 {
