@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/openwac/wac/internal/auth"
+	"github.com/openwac/wac/internal/auth/federation"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/metrics"
 	"github.com/openwac/wac/internal/store"
@@ -39,6 +40,7 @@ type API struct {
 	// csrfKey signs the authorization pages' anti-forgery values
 	// (EnableSSO).
 	csrfKey []byte
+	fed     *federation.Federation
 }
 
 // New builds the API and its routes.
@@ -243,6 +245,16 @@ func (a *API) routes() {
 	a.Handle("POST /sapi/o/userinfo", a.authed(a.userinfo))
 	a.Handle("GET /sapi/o/end_session", a.public(a.oidcEndSession))
 	a.Handle("POST /sapi/o/end_session", a.public(a.oidcEndSession))
+	a.Handle("GET /sapi/o/providers", a.public(a.loginProviders))
+	a.Handle("GET /sapi/o/federation/{name}/start", a.public(a.federationStart))
+	a.Handle("GET /sapi/o/federation/callback", a.public(a.federationCallback))
+	a.Handle("POST /sapi/o/federation/logout", a.authed(a.federationLogout))
+
+	a.Handle("GET /sapi/providers", a.authed(a.listProviders))
+	a.Handle("POST /sapi/providers", a.authed(a.createProvider))
+	a.Handle("GET /sapi/providers/{id}", a.authed(a.getProvider))
+	a.Handle("PUT /sapi/providers/{id}", a.authed(a.updateProvider))
+	a.Handle("DELETE /sapi/providers/{id}", a.authed(a.deleteProvider))
 
 	a.Handle("GET /sapi/domains", a.authed(a.listDomains))
 	a.Handle("POST /sapi/domains", a.authed(a.createDomain))

@@ -45,7 +45,6 @@ func toClientJSON(c *store.Client, domain, secret string) clientJSON {
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), Public: c.Public}
 }
 
-
 func (a *API) listClients(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	if err := requireAdmin(p); err != nil {
 		return err

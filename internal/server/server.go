@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/openwac/wac/internal/auth"
+	"github.com/openwac/wac/internal/auth/federation"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/metrics"
 	"github.com/openwac/wac/internal/sapi"
@@ -40,6 +41,8 @@ type Server struct {
 	Store   *store.SQL
 	Auth    *auth.Service
 	API     *sapi.API
+	// Federation logs users in through external identity providers.
+	Federation *federation.Federation
 
 	mux     *http.ServeMux
 	handler http.Handler

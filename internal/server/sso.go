@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+
+	"github.com/openwac/wac/internal/auth/federation"
 )
 
 // ClusterSecret returns the secret every node of the database shares,
@@ -29,5 +31,14 @@ func (s *Server) enableSSO(ctx context.Context) error {
 	if err := s.Auth.EnableSSO(secret); err != nil {
 		return err
 	}
-	return s.API.EnableSSO(secret)
+	if err := s.API.EnableSSO(secret); err != nil {
+		return err
+	}
+	fed, err := federation.New(ctx, s.Store, s.Auth, s.Config, s.Log, secret)
+	if err != nil {
+		return err
+	}
+	s.Federation = fed
+	s.API.SetFederation(fed)
+	return nil
 }
