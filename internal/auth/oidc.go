@@ -485,4 +485,6 @@ func (s *Service) GiveConsent(ctx context.Context, userID, clientID string, scop
 }
 
 // User loads a user.
-func (s *Service) User(ctx context.Context, id string) (*store.User, error) { return s.st.GetUser(ctx, id) }
+func (s *Service) User(ctx context.Context, id string) (*store.User, error) {
+	return s.st.GetUser(ctx, id)
+}
