@@ -116,7 +116,7 @@ func fragment(t *testing.T, raw string) url.Values {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := url.ParseQuery(u.Fragment)
+	v, err := url.ParseQuery(u.EscapedFragment())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -336,7 +336,42 @@ func (f *Federation) Callback(ctx context.Context, cookie, state, code, redirect
 	if err != nil {
 		return nil, err
 	}
+	if err := f.userinfo(cctx, p, d, tok, claims); err != nil {
+		return nil, err
+	}
 	return f.login(ctx, p, claims, tok, rawID, info)
+}
+
+// userinfo completes the id_token's claims from the userinfo endpoint when
+// a claim the mapping reads is not in the id_token (providers may keep
+// profile claims out of it). The answer must be about the same subject.
+func (f *Federation) userinfo(ctx context.Context, p *Provider, d *discovered, tok *oauth2.Token, claims map[string]any) error {
+	missing := false
+	for _, name := range []string{p.Claims.Username, p.Claims.Email, p.Claims.Groups} {
+		if _, ok := claims[name]; name != "" && !ok {
+			missing = true
+		}
+	}
+	if !missing || d.p.UserInfoEndpoint() == "" {
+		return nil
+	}
+	ui, err := d.p.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil {
+		return fail("temporarily_unavailable", "cannot read the userinfo of the identity provider %q: %v", p.Name, err)
+	}
+	if ui.Subject != claims["sub"] {
+		return fail("invalid_grant", "the userinfo of %q is about another subject than its id_token", p.Name)
+	}
+	var extra map[string]any
+	if err := ui.Claims(&extra); err != nil {
+		return fail("invalid_grant", "the userinfo of %q is unreadable", p.Name)
+	}
+	for k, v := range extra {
+		if _, ok := claims[k]; !ok {
+			claims[k] = v
+		}
+	}
+	return nil
 }
 
 // verify checks an id_token: signature (the provider's JWKS), issuer,
