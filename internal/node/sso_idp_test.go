@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -336,5 +338,47 @@ func TestSSOAdminControls(t *testing.T) {
 	if st := op.exchange(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {ans.RefreshToken}}, &ans); st != 400 ||
 		!strings.Contains(ans.Description, "identity provider no longer accepts this login") {
 		t.Errorf("refresh the provider refuses: %d %+v", st, ans)
+	}
+}
+
+// Providers of the configuration's providers directory (the seeds'
+// oauth2client.providers) log users in, are offered on the login page
+// when listed, and are read-only through the API.
+func TestSSOProvidersDirectory(t *testing.T) {
+	idp := newStubIdP(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "corp.json"), []byte(`{"displayName": "Corp", "issuer": "`+idp.srv.URL+
+		`", "clientId": "wac-client", "clientSecret": "s", "listed": true}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, base := startNodeWith(t, t.TempDir(), func(c *config.Config) {
+		c.OAuth2Client.Providers = dir
+		c.Login.CreateOAuthUser = true
+	})
+	var offered []struct{ Name, DisplayName, Domain, Start string }
+	apiJSON(t, "GET", base+"/sapi/o/providers", "", nil, &offered)
+	if len(offered) != 1 || offered[0].Name != "corp" || offered[0].Domain != "wac" || offered[0].Start != "/sapi/o/federation/corp/start" {
+		t.Fatalf("login page providers: %+v", offered)
+	}
+	br := newBrowser(t)
+	end := br.follow(base+offered[0].Start, func(u string) bool { return strings.HasPrefix(u, base+"/#") })
+	if frag := fragment(t, end); frag.Get("sso_access_token") == "" {
+		t.Fatalf("login through the file's provider: %s", end)
+	}
+	admin := (&opFixture{base: base})
+	var tok tokenAnswer
+	admin.exchange(t, url.Values{"grant_type": {"password"}, "username": {"admin@wac"}, "password": {"admin-secret-1"}}, &tok)
+	var list []struct {
+		ID              string
+		Source          string
+		ClientSecret    string
+		ClientSecretSet bool
+	}
+	apiJSON(t, "GET", base+"/sapi/providers", tok.AccessToken, nil, &list)
+	if len(list) != 1 || list[0].Source != "file" || list[0].ClientSecret != "" || !list[0].ClientSecretSet {
+		t.Fatalf("providers: %+v", list)
+	}
+	if code := apiJSON(t, "DELETE", base+"/sapi/providers/"+list[0].ID, tok.AccessToken, nil, nil); code != 409 {
+		t.Errorf("delete a file's provider: %d", code)
 	}
 }
