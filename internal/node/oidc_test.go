@@ -34,7 +34,7 @@ type opFixture struct {
 
 const appRedirect = "https://app.example.com/callback"
 
-func startOP(t *testing.T, tweak func(*config.Config)) *opFixture {
+func startOP(t testing.TB, tweak func(*config.Config)) *opFixture {
 	t.Helper()
 	f := &opFixture{redirect: appRedirect}
 	f.n, f.base = startNodeWith(t, t.TempDir(), tweak)
@@ -53,7 +53,7 @@ func startOP(t *testing.T, tweak func(*config.Config)) *opFixture {
 }
 
 // register registers a client and returns its id and secret.
-func (f *opFixture) register(t *testing.T, body map[string]any) (string, string) {
+func (f *opFixture) register(t testing.TB, body map[string]any) (string, string) {
 	t.Helper()
 	var cl struct {
 		ID     string `json:"id"`
@@ -84,7 +84,7 @@ func (f *opFixture) codeQuery(clientID string) url.Values {
 
 // authorize logs alice in on the authorization page (and consents) and
 // returns where the provider sends the browser back to.
-func (f *opFixture) authorize(t *testing.T, br *browser, target string) *url.URL {
+func (f *opFixture) authorize(t testing.TB, br *browser, target string) *url.URL {
 	t.Helper()
 	loc := br.do("GET", target, nil)
 	if loc == "" && strings.Contains(br.body, `name="password"`) {
@@ -103,7 +103,7 @@ func (f *opFixture) authorize(t *testing.T, br *browser, target string) *url.URL
 	return u
 }
 
-func (f *opFixture) exchange(t *testing.T, form url.Values, out any) int {
+func (f *opFixture) exchange(t testing.TB, form url.Values, out any) int {
 	t.Helper()
 	req, _ := http.NewRequest("POST", f.base+"/sapi/o/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -382,7 +382,7 @@ func TestOIDCKeyRotation(t *testing.T) {
 	}
 }
 
-func decodeJSON(t *testing.T, resp *http.Response, out any) {
+func decodeJSON(t testing.TB, resp *http.Response, out any) {
 	t.Helper()
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		t.Fatalf("decode answer (%d): %v", resp.StatusCode, err)

@@ -20,7 +20,7 @@ import (
 // browser is an HTTP client with a cookie jar that follows redirects by
 // hand, so that a test sees every step of a login.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	c      *http.Client
 	lang   string
 	status int
@@ -28,7 +28,7 @@ type browser struct {
 	url    string // of the last answer
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: t, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
@@ -110,7 +110,7 @@ func (b *browser) submit(action string, more url.Values) string {
 }
 
 // fragment reads the parameters of a URL's fragment.
-func fragment(t *testing.T, raw string) url.Values {
+func fragment(t testing.TB, raw string) url.Values {
 	t.Helper()
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -123,7 +123,7 @@ func fragment(t *testing.T, raw string) url.Values {
 	return v
 }
 
-func apiJSON(t *testing.T, method, target, token string, body, out any) int {
+func apiJSON(t testing.TB, method, target, token string, body, out any) int {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
