@@ -388,3 +388,30 @@ func decodeJSON(t testing.TB, resp *http.Response, out any) {
 		t.Fatalf("decode answer (%d): %v", resp.StatusCode, err)
 	}
 }
+
+// The signing keys are the cluster's: a node of the same database serves
+// the same JWKS, and an id_token one node signed verifies with the
+// other's keys.
+func TestOIDCKeysSharedByTheCluster(t *testing.T) {
+	dir := t.TempDir()
+	f := startOP(t, func(c *config.Config) { c.DataDir = dir })
+	_, other := startNodeWith(t, dir, nil)
+	br := newBrowser(t)
+	code := f.authorize(t, br, f.authorizeURL(f.codeQuery(f.clientID))).Query().Get("code")
+	var ans tokenAnswer
+	if st := f.exchange(t, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {f.redirect},
+		"client_id": {f.clientID}, "client_secret": {f.secret}, "code_verifier": {verifier}}, &ans); st != 200 {
+		t.Fatalf("exchange: %d %+v", st, ans)
+	}
+	var one, two struct{ Keys []struct{ Kid string } }
+	apiJSON(t, "GET", f.base+"/sapi/o/jwks", "", nil, &one)
+	apiJSON(t, "GET", other+"/sapi/o/jwks", "", nil, &two)
+	if len(one.Keys) != 1 || len(two.Keys) != 1 || one.Keys[0].Kid != two.Keys[0].Kid {
+		t.Fatalf("JWKS of the two nodes: %+v %+v", one, two)
+	}
+	ctx := context.Background()
+	keys := gooidc.NewRemoteKeySet(ctx, other+"/sapi/o/jwks")
+	if _, err := gooidc.NewVerifier(f.base, keys, &gooidc.Config{ClientID: f.clientID}).Verify(ctx, ans.IDToken); err != nil {
+		t.Errorf("node 1's id_token with node 2's keys: %v", err)
+	}
+}
