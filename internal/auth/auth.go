@@ -49,6 +49,11 @@ type TokenPair struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	ExpiresIn    int64  `json:"expires_in"`
 	TokenType    string `json:"token_type"`
+	// IDToken and Scope answer the authorization_code grant (OpenID Connect).
+	IDToken string `json:"id_token,omitempty"`
+	Scope   string `json:"scope,omitempty"`
+	// GrantID names the login; it is not sent.
+	GrantID string `json:"-"`
 }
 
 // Errors of authentication.
@@ -95,6 +100,40 @@ type Service struct {
 	listeners []func(Revocation)
 	clock     atomic.Pointer[func() time.Time]
 	dummyHash string
+
+	// Single sign-on (EnableSSO): the sealer of stored secrets and the
+	// id_token signing keys.
+	sealer *Sealer
+	keySet keySet
+	hooks  Hooks
+}
+
+// Hooks let the federation (logins through external providers) take part
+// in the grants; nil fields do nothing.
+type Hooks struct {
+	// PasswordLogin refuses a password login of u (in domain d) with a
+	// message, when the domain signs in through an external provider only.
+	PasswordLogin func(ctx context.Context, u *store.User, d *store.Domain) error
+	// Refresh runs before a refresh_token grant of grantID is honoured: a
+	// login through an external provider refreshes the provider's tokens
+	// there, and fails when the provider no longer accepts them.
+	Refresh func(ctx context.Context, userID, grantID string) error
+}
+
+// SetHooks installs the federation's hooks; call it before serving.
+func (s *Service) SetHooks(h Hooks) { s.hooks = h }
+
+// EnableSSO sets up the provider's sealed signing keys with a key derived
+// from the cluster secret.
+func (s *Service) EnableSSO(secret []byte) error {
+	key, err := DeriveKey(secret, "signing keys")
+	if err != nil {
+		return fmt.Errorf("derive signing-key sealer: %w", err)
+	}
+	if s.sealer, err = NewSealer(key); err != nil {
+		return err
+	}
+	return nil
 }
 
 // New returns the authentication service.
@@ -241,7 +280,7 @@ func (s *Service) issue(ctx context.Context, st store.Store, userID, clientID, g
 	}); err != nil {
 		return nil, "", fmt.Errorf("store access token: %w", err)
 	}
-	pair := &TokenPair{AccessToken: access, ExpiresIn: int64(accessTTL/time.Second) - 1, TokenType: "Bearer"}
+	pair := &TokenPair{AccessToken: access, GrantID: grant, ExpiresIn: int64(accessTTL/time.Second) - 1, TokenType: "Bearer"}
 	if pair.ExpiresIn < 1 {
 		pair.ExpiresIn = 1
 	}

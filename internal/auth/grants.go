@@ -34,6 +34,10 @@ func grantErr(code, format string, args ...any) error {
 type LoginInfo struct {
 	ClientIP string
 	Origin   string // the Origin header, for anonymous domain matching
+	// ClientID and ClientSecret authenticate the client of a refresh_token
+	// or authorization_code grant (form fields or HTTP Basic).
+	ClientID     string
+	ClientSecret string
 }
 
 // SplitUsername splits "alice@quobis" into its parts; a bare name gets the
@@ -51,64 +55,119 @@ func (s *Service) SplitUsername(full string) (username, domain string) {
 // attempt: attempts made earlier are refused (too_many_requests) without
 // looking the user up or hashing the password.
 func (s *Service) PasswordGrant(ctx context.Context, fullName, password string, info LoginInfo) (*TokenPair, error) {
-	if err := checkUsername(fullName); err != nil {
+	user, domain, err := s.AuthenticatePassword(ctx, fullName, password, info)
+	if err != nil {
 		return nil, err
 	}
+	pair, err := s.IssueLogin(ctx, user, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	s.count("password", true)
+	s.log.Info("login", "user", user.Username+"@"+domain.Name, "ip", info.ClientIP)
+	return pair, nil
+}
+
+// AuthenticatePassword checks username@domain and password, throttled as
+// PasswordGrant says, and returns the user: the token endpoint's password
+// grant and the authorization page's form both go through it.
+func (s *Service) AuthenticatePassword(ctx context.Context, fullName, password string, info LoginInfo) (*store.User, *store.Domain, error) {
+	if err := checkUsername(fullName); err != nil {
+		return nil, nil, err
+	}
 	if password == "" {
-		return nil, grantErr("invalid_request", `field "password": is required`)
+		return nil, nil, grantErr("invalid_request", `field "password": is required`)
 	}
 	username, domainName := s.SplitUsername(fullName)
 	ticket, refused := s.guard.admit(username+"@"+domainName, info.ClientIP, s.now())
 	if refused != nil {
 		s.log.Debug("login refused", "user", clip(username+"@"+domainName), "ip", info.ClientIP, "reason", refused.Message)
-		return nil, refused
+		return nil, nil, refused
 	}
-	pair, err := s.passwordLogin(ctx, username, domainName, password, info)
+	user, domain, err := s.verifyPassword(ctx, username, domainName, password, info)
 	var ge *GrantError
 	switch {
 	case err == nil:
 		ticket.succeeded()
+	case errors.Is(err, errPasswordOff):
+		ticket.succeeded() // the password was right
+		return nil, nil, err.(*passwordOffError).GrantError
 	case errors.As(err, &ge) && ge.Code == "invalid_grant":
 		ticket.failed()
 	default:
 		ticket.aborted()
 	}
-	return pair, err
+	return user, domain, err
 }
 
-// passwordLogin checks the password of username@domainName and issues the
-// tokens.
-func (s *Service) passwordLogin(ctx context.Context, username, domainName, password string, info LoginInfo) (*TokenPair, error) {
+// errPasswordOff marks a right password of a domain that logs in through an
+// external provider only.
+var errPasswordOff = errors.New("password login is disabled")
+
+type passwordOffError struct{ *GrantError }
+
+func (e *passwordOffError) Is(target error) bool { return target == errPasswordOff }
+
+// verifyPassword checks the password of username@domainName.
+func (s *Service) verifyPassword(ctx context.Context, username, domainName, password string, info LoginInfo) (*store.User, *store.Domain, error) {
 	user, domain, hash, err := s.findLogin(ctx, username, domainName)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if hash == "" {
 		// Spend the same time as a real check, so that response times do not
 		// tell which usernames exist.
 		if _, err := s.hasher.Verify(ctx, s.dummy(ctx), password); err != nil && !errors.Is(err, ErrBadHash) {
-			return nil, err
+			return nil, nil, err
 		}
 		s.loginFailed(ctx, username+"@"+domainName, domain, "", info, "unknown user")
-		return nil, grantErr("invalid_grant", "invalid username or password")
+		return nil, nil, grantErr("invalid_grant", "invalid username or password")
 	}
 	ok, err := s.hasher.Verify(ctx, hash, password)
 	if err != nil && !errors.Is(err, ErrBadHash) {
-		return nil, err
+		return nil, nil, err
 	}
 	if !ok {
 		s.loginFailed(ctx, username+"@"+domainName, domain, user.ID, info, "wrong password")
-		return nil, grantErr("invalid_grant", "invalid username or password")
+		return nil, nil, grantErr("invalid_grant", "invalid username or password")
 	}
+	if s.hooks.PasswordLogin != nil {
+		if err := s.hooks.PasswordLogin(ctx, user, domain); err != nil {
+			var ge *GrantError
+			if errors.As(err, &ge) {
+				s.log.Info("password login refused: the domain signs in through its identity provider",
+					"user", username+"@"+domainName, "ip", info.ClientIP)
+				return nil, nil, &passwordOffError{ge}
+			}
+			return nil, nil, err
+		}
+	}
+	return user, domain, nil
+}
+
+// IssueLogin issues the tokens of a new login of user (for clientID when an
+// app logs the user in), applies exclusive login and maxTokens, and records
+// the login time. inTx, when set, runs in the same transaction (what the
+// login brings along, such as a provider's tokens).
+func (s *Service) IssueLogin(ctx context.Context, user *store.User, clientID string, inTx func(tx store.Store, grant string) error) (*TokenPair, error) {
+	return s.issueLogin(ctx, user, clientID, true, inTx)
+}
+
+func (s *Service) issueLogin(ctx context.Context, user *store.User, clientID string, refresh bool, inTx func(tx store.Store, grant string) error) (*TokenPair, error) {
 	var pair *TokenPair
 	var revoked []string
 	ttl := time.Duration(s.cfg.OAuth2Provider.AccessTokenExpiration) * time.Second
-	err = s.st.InTx(ctx, func(tx store.Store) error {
+	err := s.st.InTx(ctx, func(tx store.Store) error {
 		var grant string
 		var err error
-		pair, grant, err = s.issue(ctx, tx, user.ID, "", "", ttl, true)
+		pair, grant, err = s.issue(ctx, tx, user.ID, clientID, "", ttl, refresh)
 		if err != nil {
 			return err
+		}
+		if inTx != nil {
+			if err := inTx(tx, grant); err != nil {
+				return err
+			}
 		}
 		revoked, err = s.limitGrants(ctx, tx, user.ID, grant)
 		if err != nil {
@@ -128,8 +187,6 @@ func (s *Service) passwordLogin(ctx context.Context, username, domainName, passw
 			return nil, err
 		}
 	}
-	s.count("password", true)
-	s.log.Info("login", "user", username+"@"+domainName, "ip", info.ClientIP)
 	return pair, nil
 }
 
@@ -228,6 +285,19 @@ func (s *Service) RefreshGrant(ctx context.Context, refresh string, info LoginIn
 	if t.Kind != store.TokenRefresh || t.Expires <= s.now().UnixMilli() {
 		s.count("refresh_token", false)
 		return nil, errRefreshInvalid
+	}
+	if t.UserID != "" && t.ClientID != "" {
+		// An app's login: the app authenticates as it did for the code.
+		if _, err := s.authenticateClient(ctx, t.ClientID, info); err != nil {
+			s.count("refresh_token", false)
+			return nil, err
+		}
+	}
+	if s.hooks.Refresh != nil && t.UserID != "" {
+		if err := s.hooks.Refresh(ctx, t.UserID, t.GrantID); err != nil {
+			s.count("refresh_token", false)
+			return nil, err
+		}
 	}
 	var pair *TokenPair
 	var old []string
@@ -333,6 +403,10 @@ func (s *Service) ClientCredentialsGrant(ctx context.Context, clientID, secret s
 	if c == nil || subtle.ConstantTimeCompare([]byte(HashToken(secret)), []byte(c.SecretHash)) != 1 {
 		s.count("client_credentials", false)
 		return nil, grantErr("invalid_client", "unknown client or wrong secret")
+	}
+	if !slices.Contains(c.GrantTypes, GrantClientCredentials) {
+		s.count("client_credentials", false)
+		return nil, grantErr("unauthorized_client", "this client may not use the client_credentials grant (its grant types: %s)", strings.Join(c.GrantTypes, ", "))
 	}
 	ttl := time.Duration(s.cfg.OAuth2Provider.AccessTokenExpiration) * time.Second
 	pair, _, err := s.issue(ctx, s.st, "", c.ID, "", ttl, false)

@@ -38,6 +38,7 @@ type Config struct {
 	Database       Database       `yaml:"database"`
 	Login          Login          `yaml:"login"`
 	OAuth2Provider OAuth2Provider `yaml:"oauth2provider"`
+	OAuth2Client   OAuth2Client   `yaml:"oauth2client"`
 	Password       Password       `yaml:"password"`
 	Capabilities   Capabilities   `yaml:"capabilities"`
 	Metrics        Metrics        `yaml:"metrics"`
@@ -132,6 +133,10 @@ type Login struct {
 	AnonymousPerAddress int `yaml:"anonymousPerAddress" doc:"anonymous login attempts per client address within anonymousWindow (429 beyond), 0 = unlimited"`
 	AnonymousPerDomain  int `yaml:"anonymousPerDomain" doc:"anonymous logins into one domain within anonymousWindow (429 beyond), 0 = unlimited"`
 	AnonymousWindow     int `yaml:"anonymousWindow" doc:"seconds of the anonymous-login quotas' window"`
+	// The seeds' options of logins through an external OAuth2 provider.
+	CreateOAuthUser       bool   `yaml:"createOAuthUser" doc:"create a user on its first login through an external identity provider (oauth2client); false = only users that exist (or were linked before) may log in that way"`
+	OAuthUserForcedDomain string `yaml:"OAuthUserForcedDomain" doc:"domain every user created through an external identity provider goes to, instead of the provider's mapped or own domain (empty = none)"`
+	NewUserCaps           string `yaml:"newUserCaps" doc:"capabilities given to users created through an external identity provider, comma separated (+cap forces, -cap prunes)"`
 }
 
 // OAuth2Provider holds the seeds' oauth2provider options.
@@ -139,6 +144,21 @@ type OAuth2Provider struct {
 	MaxTokens              int `yaml:"maxTokens" doc:"simultaneous tokens per user, 0 = unlimited"`
 	AccessTokenExpiration  int `yaml:"accessTokenExpiration" doc:"seconds an access token is valid"`
 	RefreshTokenExpiration int `yaml:"refreshTokenExpiration" doc:"seconds a refresh token is valid"`
+	// OpenID Connect provider.
+	Issuer             string `yaml:"issuer" doc:"this provider's OpenID Connect issuer, the https URL apps see (iss of id_tokens); empty = the scheme and host of each request, fine on one name but set it in production"`
+	IDTokenAlg         string `yaml:"idTokenAlg" doc:"algorithm that signs id_tokens: RS256 or ES256"`
+	KeyRotation        int    `yaml:"keyRotation" doc:"seconds a signing key signs before a new one takes over; the old one stays in the JWKS for as long again"`
+	AuthCodeExpiration int    `yaml:"authCodeExpiration" doc:"seconds an authorization code may wait to be exchanged"`
+	SessionExpiration  int    `yaml:"sessionExpiration" doc:"seconds a login on the authorization page (/sapi/o/authorize) is remembered by the browser, so that other apps sign in without a password"`
+}
+
+// OAuth2Client is the seeds' oauth2client: logins through external
+// OpenID Connect providers.
+type OAuth2Client struct {
+	Providers     string `yaml:"providers" doc:"directory of JSON files, one per external identity provider (docs/sso.md); empty = none from files"`
+	EncryptionKey string `yaml:"encryptionKey" doc:"base64 of 32 bytes: the AES-256-GCM key that seals the providers' tokens and client secrets in the database; empty = derived from the cluster secret"`
+	ClockSkew     int    `yaml:"clockSkew" doc:"seconds of clock difference with a provider tolerated when checking its id_token's times"`
+	HTTPTimeout   int    `yaml:"httpTimeout" doc:"seconds a request to a provider (discovery, JWKS, token) may take"`
 }
 
 // Password sets the argon2id parameters for new password hashes.
@@ -204,7 +224,12 @@ func Default() Config {
 			MaxTokens:              0,
 			AccessTokenExpiration:  3600,
 			RefreshTokenExpiration: 1209600,
+			IDTokenAlg:             "RS256",
+			KeyRotation:            90 * 86400,
+			AuthCodeExpiration:     60,
+			SessionExpiration:      8 * 3600,
 		},
+		OAuth2Client: OAuth2Client{ClockSkew: 60, HTTPTimeout: 10},
 		// OWASP's argon2id recommendation: m=19 MiB, t=2, p=1.
 		Password: Password{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, MinLength: 8},
 		Capabilities: Capabilities{
@@ -416,6 +441,7 @@ func (c *Config) Validate() error {
 	if c.OAuth2Provider.RefreshTokenExpiration <= 0 {
 		bad("oauth2provider.refreshTokenExpiration", "must be positive (0 would expire every token at once)")
 	}
+	c.validateSSO(bad)
 	if c.Password.Memory < 8*1024 || c.Password.Iterations < 1 || c.Password.Parallelism < 1 {
 		bad("password", "argon2id needs memory >= 8192 KiB, iterations >= 1, parallelism >= 1")
 	}

@@ -239,7 +239,6 @@ func TestSeedsKeysRefused(t *testing.T) {
 		{"io:\n  websockets:\n    protocol: socket.io\n", `config key io.websockets.protocol: "socket.io" cannot be honoured`},
 		{"trunk:\n  match: '^tel:.*$'\n", "config key trunk: the seeds' trunk service"},
 		{"meeting: {}\n", "config key meeting: the seeds' meeting signaling"},
-		{"login:\n  createOAuthUser: true\n", "config key login.createOAuthUser: external OAuth2 identity providers"},
 	} {
 		_, _, err := Load(writeConfig(t, c.file), nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -319,5 +318,39 @@ func TestHTTPKeysValidate(t *testing.T) {
 	cfg.Metrics.Token = "a-long-enough-token-1"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The seeds' oauth2client block and OAuth2 login options are read: the
+// providers directory and the three login options take effect, the
+// interface keys are ignored with a warning.
+func TestSeedsOAuth2ClientAccepted(t *testing.T) {
+	f := writeConfig(t, "oauth2client:\n  wiface: public\n  secure: true\n  providers: config/oauth2/providers\n"+
+		"login:\n  createOAuthUser: true\n  OAuthUserForcedDomain: example.org\n  newUserCaps: \"+call-history,+change-camera,-chat\"\n")
+	cfg, warnings, err := Load(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.OAuth2Client.Providers != "config/oauth2/providers" || !cfg.Login.CreateOAuthUser ||
+		cfg.Login.OAuthUserForcedDomain != "example.org" {
+		t.Errorf("not read: %+v %+v", cfg.OAuth2Client, cfg.Login)
+	}
+	if got := NewUserCaps(cfg.Login.NewUserCaps); len(got) != 3 || got[2] != "-chat" {
+		t.Errorf("newUserCaps: %q", got)
+	}
+	var keys []string
+	for _, w := range warnings {
+		keys = append(keys, w.Key)
+	}
+	if strings.Join(keys, ",") != "oauth2client.wiface,oauth2client.secure" {
+		t.Errorf("warnings: %v", keys)
+	}
+	_, _, err = Load(writeConfig(t, "login:\n  newUserCaps: call-history\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "login.newUserCaps") {
+		t.Errorf("a capability without + or -: %v", err)
+	}
+	_, _, err = Load(writeConfig(t, "oauth2client:\n  encryptionKey: c2hvcnQ=\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "oauth2client.encryptionKey") {
+		t.Errorf("a short key: %v", err)
 	}
 }

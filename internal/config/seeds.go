@@ -57,10 +57,10 @@ func SeedKeys() []SeedKey {
 		{Path: "oauth2provider.wiface", Ignored: "the OAuth2 endpoints (/sapi/o/...) are served on every " +
 			"interface that serves the API (wiface.public)"},
 		{Path: "log.relativePaths", Ignored: "OpenWAC's log lines carry no source file paths"},
-		{Path: "login.createOAuthUser", Refused: noOAuthClient},
-		{Path: "login.OAuthUserForcedDomain", Refused: noOAuthClient},
-		{Path: "login.newUserCaps", Refused: noOAuthClient},
-		{Path: "oauth2client", Refused: noOAuthClient},
+		{Path: "oauth2client.wiface", Ignored: "the OAuth2 client's callback (/sapi/o/federation/callback) is served on " +
+			"every interface that serves the API (wiface.public)"},
+		{Path: "oauth2client.secure", Ignored: "the callback is served on the API's interfaces, plain or TLS as they " +
+			"are configured (wiface.public.port_secure); put TLS in front in production"},
 		{Path: "meeting", Refused: "the seeds' meeting signaling service (joining a meeting by its PIN) is not " +
 			"part of OpenWAC; remove the block"},
 		{Path: "trunk", Refused: "the seeds' trunk service routes calls to SIP, and " + noTrunk + "; remove the block"},
@@ -68,9 +68,6 @@ func SeedKeys() []SeedKey {
 			"; remove the block"},
 	}
 }
-
-const noOAuthClient = "external OAuth2 identity providers (the seeds' oauth2client) are not implemented yet; " +
-	"users log in with the passwords OpenWAC keeps"
 
 // refuseTrue refuses a boolean key set to true (or to something that is not
 // a boolean), saying why.

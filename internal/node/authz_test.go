@@ -68,6 +68,10 @@ type row struct {
 	want  [actors][2]expect
 }
 
+// ownLogin are the routes that end the caller's login: each request of
+// theirs gets a token of its own.
+var ownLogin = map[string]bool{"POST /sapi/o/federation/logout": true}
+
 func same(e expect) [2]expect { return [2]expect{e, e} }
 
 // fixture is the running node and the records of both tenants.
@@ -84,6 +88,9 @@ type fixture struct {
 	creds   map[string]string // a credential id (basic, of users[...])
 	clients map[string]string // a client id
 	alarms  map[string]string // a word in an alarm of the tenant
+	idps    map[string]string // an identity provider id
+	boss    string            // the tenant admin's username@acme
+	anonCli struct{ ID, Secret string }
 }
 
 type tenantUser struct{ ID, Username string }
@@ -184,7 +191,8 @@ func newFixture(t *testing.T) *fixture {
 		c.QSS.RequestRate = 1000
 	})
 	f := &fixture{t: t, node: n, base: base, users: map[string]tenantUser{}, sessUsr: map[string]*client.Client{},
-		calls: map[string]string{}, creds: map[string]string{}, clients: map[string]string{}, alarms: map[string]string{}}
+		calls: map[string]string{}, creds: map[string]string{}, clients: map[string]string{}, alarms: map[string]string{},
+		idps: map[string]string{}}
 	ctx := context.Background()
 	admin, err := client.Login(ctx, base, "admin@wac", "admin-secret-1")
 	if err != nil {
@@ -203,6 +211,7 @@ func newFixture(t *testing.T) *fixture {
 			}
 		}
 		f.clients[d] = f.newClient(d)
+		f.idps[d] = f.newProvider(d)
 		// A call of the tenant: a room its user made.
 		cl, err := client.Login(ctx, base, u.Username+"@"+d, "a-password-1")
 		if err != nil {
@@ -228,6 +237,7 @@ func newFixture(t *testing.T) *fixture {
 	boss := f.newUser("acme")
 	f.must("PATCH", "/sapi/users/"+boss.ID, map[string]any{"role": "admin"}, nil)
 	f.tokens[tenantAdmin] = f.login(boss.Username + "@acme")
+	f.boss = boss.Username + "@acme"
 	f.tokens[user] = f.login(f.newUser("acme").Username + "@acme")
 	var anon struct {
 		AccessToken string `json:"access_token"`
@@ -250,6 +260,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatalf("client login: %d %s", code, data)
 	}
 	f.tokens[appClient] = ct.AccessToken
+	f.anonCli.ID, f.anonCli.Secret = cli.ID, cli.Secret
 	// The call records are written in the background: wait for both.
 	deadline := time.Now().Add(10 * time.Second)
 	for _, d := range []string{"acme", "globex"} {
@@ -280,7 +291,11 @@ func (f *fixture) check(t *testing.T, r row) {
 		for i, domain := range []string{"acme", "globex"} {
 			method, path, body, record := r.req(f, a, domain)
 			want := r.want[a][i]
-			code, data := f.do(method, path, f.tokens[a], body)
+			token := f.tokens[a]
+			if ownLogin[r.route] {
+				token = f.freshToken(a)
+			}
+			code, data := f.do(method, path, token, body)
 			good := false
 			switch want {
 			case ok:
@@ -470,6 +485,76 @@ func matrix() []row {
 		{"DELETE /sapi/usersGroup/{groupId}/leave", func(f *fixture, a actor, d string) (string, string, any, string) {
 			return "DELETE", "/sapi/usersGroup/" + f.newGroup(d) + "/leave", nil, ""
 		}, [actors][2]expect{same(notFound), same(notFound), same(notFound), same(notFound), same(forbidden)}},
+
+		// OpenID Connect: the caller's own identity; a client has none.
+		{"GET /sapi/o/userinfo", p("GET", "/sapi/o/userinfo"),
+			[actors][2]expect{same(ok), same(ok), same(ok), same(ok), same(forbidden)}},
+		{"POST /sapi/o/userinfo", p("POST", "/sapi/o/userinfo"),
+			[actors][2]expect{same(ok), same(ok), same(ok), same(ok), same(forbidden)}},
+		// Logging out ends the caller's own login, so each request has a
+		// login of its own.
+		{"POST /sapi/o/federation/logout", p("POST", "/sapi/o/federation/logout"),
+			[actors][2]expect{same(ok), same(ok), same(ok), same(ok), same(forbidden)}},
+
+		// External identity providers: admins, of their scope.
+		{"GET /sapi/providers", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "GET", "/sapi/providers", nil, f.idps[d]
+		}, [actors][2]expect{{seen, seen}, {seen, unseen}, same(forbidden), same(forbidden), same(forbidden)}},
+		{"POST /sapi/providers", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "POST", "/sapi/providers", map[string]any{"name": f.name("idp"), "domain": d,
+				"issuer": "https://idp.example.com", "clientId": "wac"}, ""
+		}, [actors][2]expect{{ok, ok}, {ok, invalid}, same(forbidden), same(forbidden), same(forbidden)}},
+		{"GET /sapi/providers/{id}", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "GET", "/sapi/providers/" + f.idps[d], nil, ""
+		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(forbidden), same(forbidden), same(forbidden)}},
+		{"PUT /sapi/providers/{id}", func(f *fixture, a actor, d string) (string, string, any, string) {
+			id := f.newProvider(d)
+			return "PUT", "/sapi/providers/" + id, map[string]any{"name": f.name("idp"), "domain": d,
+				"issuer": "https://idp.example.com", "clientId": "wac2"}, ""
+		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(forbidden), same(forbidden), same(forbidden)}},
+		{"DELETE /sapi/providers/{id}", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "DELETE", "/sapi/providers/" + f.newProvider(d), nil, ""
+		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(forbidden), same(forbidden), same(forbidden)}},
+	}
+}
+
+// newProvider registers an external identity provider of domain.
+func (f *fixture) newProvider(domain string) string {
+	var p struct{ ID string }
+	f.must("POST", "/sapi/providers", map[string]any{"name": f.name("idp"), "domain": domain,
+		"issuer": "https://idp.example.com/" + domain, "clientId": "wac", "clientSecret": "idp-secret"}, &p)
+	return p.ID
+}
+
+// freshToken logs the actor in anew, for a request that ends its login.
+func (f *fixture) freshToken(a actor) string {
+	f.t.Helper()
+	switch a {
+	case sysAdmin:
+		cl, err := client.Login(context.Background(), f.base, "admin@wac", "admin-secret-1")
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		return cl.AccessToken()
+	case tenantAdmin:
+		return f.login(f.boss)
+	case user:
+		return f.login(f.newUser("acme").Username + "@acme")
+	case anonymous:
+		var anon struct {
+			AccessToken string `json:"access_token"`
+		}
+		_, data := f.do("POST", "/sapi/o/token", "", map[string]string{"grant_type": "anonymous", "username": "@acme"})
+		json.Unmarshal(data, &anon)
+		return anon.AccessToken
+	default:
+		var ct struct {
+			AccessToken string `json:"access_token"`
+		}
+		_, data := f.do("POST", "/sapi/o/token", "", map[string]string{"grant_type": "client_credentials",
+			"client_id": f.anonCli.ID, "client_secret": f.anonCli.Secret})
+		json.Unmarshal(data, &ct)
+		return ct.AccessToken
 	}
 }
 
@@ -487,6 +572,17 @@ var public = map[string]bool{
 	"POST /sapi/o/token/":    true,
 	"POST /sapi/o/revoke":    true,
 	"GET /sapi/openapi.json": true,
+	// OpenID Connect and the federation's browser steps (sso_test.go,
+	// oidc_test.go).
+	"GET /sapi/o/authorize":               true,
+	"POST /sapi/o/authorize":              true,
+	"GET /sapi/o/login.css":               true,
+	"GET /sapi/o/jwks":                    true,
+	"GET /sapi/o/end_session":             true,
+	"POST /sapi/o/end_session":            true,
+	"GET /sapi/o/providers":               true,
+	"GET /sapi/o/federation/{name}/start": true,
+	"GET /sapi/o/federation/callback":     true,
 }
 
 func TestAuthorizationMatrix(t *testing.T) {

@@ -23,7 +23,7 @@ import (
 	"github.com/openwac/wac/internal/store"
 )
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +39,7 @@ func startNode(t *testing.T) (*node.Node, string) {
 
 // startNodeWith runs a node over the data directory dir (shared by the
 // nodes of one test) after tweak adjusts its configuration.
-func startNodeWith(t *testing.T, dir string, tweak func(*config.Config)) (*node.Node, string) {
+func startNodeWith(t testing.TB, dir string, tweak func(*config.Config)) (*node.Node, string) {
 	t.Helper()
 	n, url, _ := runNode(t, dir, tweak)
 	return n, url
@@ -48,7 +48,7 @@ func startNodeWith(t *testing.T, dir string, tweak func(*config.Config)) (*node.
 // runNode is startNodeWith that also returns stop, which shuts the node
 // down as wac serve does on a signal (Run's context ends, then Close); it
 // runs at the end of the test if the test did not call it.
-func runNode(t *testing.T, dir string, tweak func(*config.Config)) (*node.Node, string, func()) {
+func runNode(t testing.TB, dir string, tweak func(*config.Config)) (*node.Node, string, func()) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = dir

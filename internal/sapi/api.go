@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/openwac/wac/internal/auth"
+	"github.com/openwac/wac/internal/auth/federation"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/metrics"
 	"github.com/openwac/wac/internal/store"
@@ -36,6 +37,10 @@ type API struct {
 	patterns []string
 	openAPI  []byte
 	sessions SessionDirectory
+	// csrfKey signs the authorization pages' anti-forgery values
+	// (EnableSSO).
+	csrfKey []byte
+	fed     *federation.Federation
 }
 
 // New builds the API and its routes.
@@ -232,6 +237,24 @@ func (a *API) routes() {
 	a.Handle("POST /sapi/o/token", a.public(a.token))
 	a.Handle("POST /sapi/o/token/", a.public(a.token))
 	a.Handle("POST /sapi/o/revoke", a.public(a.revoke))
+	a.Handle("GET /sapi/o/authorize", a.public(a.authorize))
+	a.Handle("POST /sapi/o/authorize", a.public(a.authorizePost))
+	a.Handle("GET /sapi/o/login.css", http.HandlerFunc(a.serveLoginCSS))
+	a.Handle("GET /sapi/o/jwks", a.public(a.jwks))
+	a.Handle("GET /sapi/o/userinfo", a.authed(a.userinfo))
+	a.Handle("POST /sapi/o/userinfo", a.authed(a.userinfo))
+	a.Handle("GET /sapi/o/end_session", a.public(a.oidcEndSession))
+	a.Handle("POST /sapi/o/end_session", a.public(a.oidcEndSession))
+	a.Handle("GET /sapi/o/providers", a.public(a.loginProviders))
+	a.Handle("GET /sapi/o/federation/{name}/start", a.public(a.federationStart))
+	a.Handle("GET /sapi/o/federation/callback", a.public(a.federationCallback))
+	a.Handle("POST /sapi/o/federation/logout", a.authed(a.federationLogout))
+
+	a.Handle("GET /sapi/providers", a.authed(a.listProviders))
+	a.Handle("POST /sapi/providers", a.authed(a.createProvider))
+	a.Handle("GET /sapi/providers/{id}", a.authed(a.getProvider))
+	a.Handle("PUT /sapi/providers/{id}", a.authed(a.updateProvider))
+	a.Handle("DELETE /sapi/providers/{id}", a.authed(a.deleteProvider))
 
 	a.Handle("GET /sapi/domains", a.authed(a.listDomains))
 	a.Handle("POST /sapi/domains", a.authed(a.createDomain))

@@ -48,7 +48,7 @@ type credentialBody struct {
 var credentialType = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 
 // secretKeys are redacted from credential data for everyone but its user.
-var secretKeys = []string{"password", "credential", "secret", "token", "hash"}
+var secretKeys = []string{"password", "credential", "secret", "token", "hash", "sealed"}
 
 func (a *API) credentialJSON(ctx context.Context, names domainNames, p *auth.Principal, c *store.Credential) (*credentialJSON, error) {
 	dn, err := a.domainName(ctx, names, c.DomainID)

@@ -19,6 +19,9 @@ type tokenRequest struct {
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret"`
 	Scope        string `json:"scope"`
+	Code         string `json:"code"`
+	RedirectURI  string `json:"redirect_uri"`
+	CodeVerifier string `json:"code_verifier"`
 }
 
 // oauthError is an RFC 6749 error answer, with the API's code and message too.
@@ -50,7 +53,7 @@ func readTokenRequest(r *http.Request) (*tokenRequest, error) {
 		req = tokenRequest{
 			GrantType: f.Get("grant_type"), Username: f.Get("username"), Password: f.Get("password"),
 			RefreshToken: f.Get("refresh_token"), ClientID: f.Get("client_id"), ClientSecret: f.Get("client_secret"),
-			Scope: f.Get("scope"),
+			Scope: f.Get("scope"), Code: f.Get("code"), RedirectURI: f.Get("redirect_uri"), CodeVerifier: f.Get("code_verifier"),
 		}
 	} else if err := decode(r, &req); err != nil {
 		return nil, err
@@ -61,8 +64,8 @@ func readTokenRequest(r *http.Request) (*tokenRequest, error) {
 	return &req, nil
 }
 
-// token is POST /sapi/o/token: the password, anonymous, refresh_token and
-// client_credentials grants.
+// token is POST /sapi/o/token: the password, anonymous, refresh_token,
+// client_credentials and authorization_code grants.
 func (a *API) token(w http.ResponseWriter, r *http.Request) error {
 	req, err := readTokenRequest(r)
 	if err != nil {
@@ -73,7 +76,7 @@ func (a *API) token(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	info := auth.LoginInfo{ClientIP: a.clientIP(r), Origin: r.Header.Get("Origin")}
+	info := auth.LoginInfo{ClientIP: a.clientIP(r), Origin: r.Header.Get("Origin"), ClientID: req.ClientID, ClientSecret: req.ClientSecret}
 	var pair *auth.TokenPair
 	switch req.GrantType {
 	case "password":
@@ -84,12 +87,14 @@ func (a *API) token(w http.ResponseWriter, r *http.Request) error {
 		pair, err = a.auth.RefreshGrant(r.Context(), req.RefreshToken, info)
 	case "client_credentials":
 		pair, err = a.auth.ClientCredentialsGrant(r.Context(), req.ClientID, req.ClientSecret)
+	case "authorization_code":
+		pair, err = a.auth.AuthorizationCodeGrant(r.Context(), a.issuer(r), req.Code, req.RedirectURI, req.CodeVerifier, info)
 	case "":
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", `field "grant_type": is required`)
 		return nil
 	default:
 		writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type",
-			`field "grant_type": `+quote(req.GrantType)+` is not one of password, anonymous, refresh_token, client_credentials`)
+			`field "grant_type": `+quote(req.GrantType)+` is not one of password, anonymous, refresh_token, client_credentials, authorization_code`)
 		return nil
 	}
 	var ge *auth.GrantError

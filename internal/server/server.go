@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/openwac/wac/internal/auth"
+	"github.com/openwac/wac/internal/auth/federation"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/metrics"
 	"github.com/openwac/wac/internal/sapi"
@@ -40,6 +41,8 @@ type Server struct {
 	Store   *store.SQL
 	Auth    *auth.Service
 	API     *sapi.API
+	// Federation logs users in through external identity providers.
+	Federation *federation.Federation
 
 	mux     *http.ServeMux
 	handler http.Handler
@@ -128,7 +131,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		s.mw.files = newLimiter(cfg.HTTP.RPSHigh)
 	}
 	s.API = sapi.New(st, s.Auth, cfg, log, ClientIP)
+	if err := s.enableSSO(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.mux.Handle("/sapi/", s.API)
+	s.mux.Handle("GET /.well-known/openid-configuration", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		metrics.SetRoute(r.Context(), "GET /.well-known/openid-configuration")
+		s.API.Discovery(w, r)
+	}))
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	if cfg.Wiface.Internal.Port == 0 && cfg.Wiface.Internal.PortSecure == 0 {

@@ -11,17 +11,32 @@ func (s *SQL) CreateClient(ctx context.Context, c *Client) error {
 		c.ID = NewID()
 	}
 	c.Created = Now()
-	_, err := s.exec(ctx, `INSERT INTO clients (id, name, secret_hash, domain_id, role, created) VALUES (?, ?, ?, ?, ?, ?)`,
-		c.ID, c.Name, c.SecretHash, c.DomainID, c.Role, c.Created)
+	if c.GrantTypes == nil {
+		c.GrantTypes = []string{"client_credentials"}
+	}
+	_, err := s.exec(ctx, `INSERT INTO clients (`+clientCols+`) VALUES (`+placeholders(11)+`)`,
+		c.ID, c.Name, c.SecretHash, c.DomainID, c.Role, c.Created, marshalJSON(strs(c.RedirectURIs)),
+		marshalJSON(strs(c.PostLogoutRedirectURIs)), marshalJSON(strs(c.GrantTypes)), marshalJSON(strs(c.Scopes)), c.Public)
 	return err
 }
 
-const clientCols = `id, name, secret_hash, domain_id, role, created`
+const clientCols = `id, name, secret_hash, domain_id, role, created, redirect_uris, post_logout_redirect_uris,
+	grant_types, scopes, public`
 
 func scanClient(row interface{ Scan(...any) error }) (*Client, error) {
 	var c Client
-	if err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.DomainID, &c.Role, &c.Created); err != nil {
+	var redirects, logouts, grants, scopes string
+	if err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.DomainID, &c.Role, &c.Created, &redirects, &logouts,
+		&grants, &scopes, &c.Public); err != nil {
 		return nil, mapErr(err)
+	}
+	for _, f := range []struct {
+		raw string
+		dst *[]string
+	}{{redirects, &c.RedirectURIs}, {logouts, &c.PostLogoutRedirectURIs}, {grants, &c.GrantTypes}, {scopes, &c.Scopes}} {
+		if err := unmarshalJSON(f.raw, f.dst); err != nil {
+			return nil, err
+		}
 	}
 	return &c, nil
 }

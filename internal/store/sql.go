@@ -392,6 +392,8 @@ var conflictFields = map[string]string{
 	"permissions.scope, permissions.target_id, permissions.name": "name",
 	"user_groups_name_key":                    "name",
 	"user_groups.domain_id, user_groups.name": "name",
+	"idp_providers_name_key":                  "name",
+	"idp_providers.name":                      "name",
 }
 
 // mapErr turns driver errors into the store's errors.

@@ -97,14 +97,84 @@ const (
 	TokenRefresh = "refresh"
 )
 
-// Client is a registered OAuth2 client that may use client_credentials.
+// Client is a registered OAuth2 client: a service using client_credentials,
+// or an application logging users in with the authorization-code flow.
 type Client struct {
 	ID         string
 	Name       string
-	SecretHash string
+	SecretHash string // "" for a public client
 	DomainID   string
 	Role       string
 	Created    int64
+	// RedirectURIs are the exact redirect_uri values the client may use;
+	// PostLogoutRedirectURIs those of end_session.
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	// GrantTypes the client may use: client_credentials, authorization_code,
+	// refresh_token, implicit.
+	GrantTypes []string
+	// Scopes the client may ask for (empty: openid, profile, email).
+	Scopes []string
+	// Public clients (apps in a browser or on a phone) have no secret and
+	// must use PKCE with S256.
+	Public bool
+}
+
+// AuthCode is an authorization code, stored by the SHA-256 of its value.
+type AuthCode struct {
+	Hash            string
+	ClientID        string
+	UserID          string
+	RedirectURI     string
+	Scope           string
+	Nonce           string
+	Challenge       string
+	ChallengeMethod string
+	SID             string // the provider session it was issued in
+	AuthTime        int64
+	GrantID         string // set once the code was exchanged
+	Expires         int64
+	Created         int64
+}
+
+// SigningKey is a key that signs id_tokens; Private is sealed.
+type SigningKey struct {
+	KID       string
+	Alg       string
+	Private   string
+	NotBefore int64 // signs from then on
+	Expires   int64 // published until then
+	Created   int64
+}
+
+// SSOSession is a browser session of the provider's login page.
+type SSOSession struct {
+	Hash     string // SHA-256 of the cookie value
+	SID      string
+	UserID   string
+	AuthTime int64
+	Expires  int64
+}
+
+// IdentityProvider is an external OpenID Connect provider a domain's admin
+// registered. Config is its JSON settings; Secret its sealed client secret.
+type IdentityProvider struct {
+	ID       string
+	DomainID string
+	Name     string
+	Config   string
+	Secret   string
+	Created  int64
+	Updated  int64
+}
+
+// IdentityLink ties an external identity to a user.
+type IdentityLink struct {
+	Issuer   string
+	Subject  string
+	UserID   string
+	Provider string
+	Created  int64
 }
 
 // Permission is a named switch on a user or a domain (receiveCalls).
@@ -221,6 +291,42 @@ type Clients interface {
 	DeleteClient(ctx context.Context, id string) error
 }
 
+// SSO stores what single sign-on needs: authorization codes, signing keys,
+// the provider's browser sessions and consents, external identity providers
+// and the identities linked to users.
+type SSO interface {
+	CreateAuthCode(ctx context.Context, c *AuthCode) error
+	GetAuthCode(ctx context.Context, hash string) (*AuthCode, error)
+	// ClaimAuthCode records that the code was exchanged for grantID;
+	// false when it already was.
+	ClaimAuthCode(ctx context.Context, hash, grantID string) (bool, error)
+
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// ListSigningKeys lists the keys not expired at now, newest first.
+	ListSigningKeys(ctx context.Context, now int64) ([]*SigningKey, error)
+
+	CreateSSOSession(ctx context.Context, s *SSOSession) error
+	GetSSOSession(ctx context.Context, hash string) (*SSOSession, error)
+	// DeleteSSOSession ends a session and returns the grants issued in it.
+	DeleteSSOSession(ctx context.Context, sid string) ([]string, error)
+	AddSSOGrant(ctx context.Context, sid, grantID string, expires int64) error
+
+	// GetConsent returns the scopes a user allowed a client (ErrNotFound: none).
+	GetConsent(ctx context.Context, userID, clientID string) ([]string, error)
+	SetConsent(ctx context.Context, userID, clientID string, scopes []string) error
+
+	CreateIdentityProvider(ctx context.Context, p *IdentityProvider) error
+	UpdateIdentityProvider(ctx context.Context, p *IdentityProvider) error
+	DeleteIdentityProvider(ctx context.Context, id string) error
+	GetIdentityProvider(ctx context.Context, id string) (*IdentityProvider, error)
+	GetIdentityProviderByName(ctx context.Context, name string) (*IdentityProvider, error)
+	// ListIdentityProviders lists the providers of some domains (nil = all).
+	ListIdentityProviders(ctx context.Context, domainIDs []string) ([]*IdentityProvider, error)
+
+	GetIdentityLink(ctx context.Context, issuer, subject string) (*IdentityLink, error)
+	CreateIdentityLink(ctx context.Context, l *IdentityLink) error
+}
+
 // Permissions stores permission switches.
 type Permissions interface {
 	SetPermission(ctx context.Context, p *Permission) error
@@ -285,6 +391,7 @@ type Store interface {
 	Settings
 	Calls
 	Groups
+	SSO
 	// InTx runs fn in one transaction: every write in it lands or none does.
 	InTx(ctx context.Context, fn func(Store) error) error
 	Ping(ctx context.Context) error

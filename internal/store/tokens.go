@@ -77,11 +77,13 @@ func (s *SQL) UserGrants(ctx context.Context, userID string, now int64) ([]strin
 		GROUP BY grant_id ORDER BY MIN(created), grant_id`, userID, now)
 }
 
-// DeleteExpiredTokens removes tokens, and records of used refresh tokens,
-// past their expiry.
+// DeleteExpiredTokens removes tokens, records of used refresh tokens,
+// authorization codes, provider sessions and signing keys past their expiry.
 func (s *SQL) DeleteExpiredTokens(ctx context.Context, now int64) (int, error) {
 	total := 0
-	for _, q := range []string{`DELETE FROM tokens WHERE expires < ?`, `DELETE FROM used_refresh_tokens WHERE expires < ?`} {
+	for _, q := range []string{`DELETE FROM tokens WHERE expires < ?`, `DELETE FROM used_refresh_tokens WHERE expires < ?`,
+		`DELETE FROM auth_codes WHERE expires < ?`, `DELETE FROM sso_sessions WHERE expires < ?`,
+		`DELETE FROM sso_grants WHERE expires < ?`, `DELETE FROM signing_keys WHERE expires < ?`} {
 		res, err := s.exec(ctx, q, now)
 		if err != nil {
 			return total, err

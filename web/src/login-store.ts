@@ -27,4 +27,17 @@ export function saveLogin(tokens: Tokens): void {
 
 export function clearLogin(): void {
   sessionStorage.removeItem(KEY);
+  sessionStorage.removeItem(SSO_KEY);
+}
+
+const SSO_KEY = 'openwac.sso';
+
+/** Remembers that this tab's login came through an identity provider. */
+export function markSSO(): void {
+  sessionStorage.setItem(SSO_KEY, '1');
+}
+
+/** Whether this tab's login came through an identity provider (its logout ends the provider's session too). */
+export function isSSO(): boolean {
+  return sessionStorage.getItem(SSO_KEY) === '1';
 }

@@ -3,14 +3,14 @@
 import { Wac, type User } from '@openwac/sdk';
 import type { App } from './app';
 import { h, replace } from './dom';
-import { clearLogin, loadLogin, saveLogin } from './login-store';
+import { clearLogin, isSSO, loadLogin, markSSO, saveLogin } from './login-store';
 import { describeError } from './messages';
 import { Phone } from './phone';
 import { interceptLinks, startRouter } from './router';
 import { adminTabs, adminView, type AdminTab } from './views/admin';
 import { directoryView } from './views/directory';
 import { historyView } from './views/history';
-import { loginView } from './views/login';
+import { loginView, type LoginProvider } from './views/login';
 
 const root = document.getElementById('app') as HTMLElement;
 interceptLinks(root);
@@ -114,8 +114,18 @@ async function start(wac: Wac, anonymous: boolean): Promise<void> {
 async function logout(): Promise<void> {
   const a = app;
   app = null;
+  const sso = isSSO();
   clearLogin();
-  if (a) await a.wac.logout().catch(() => undefined);
+  if (a && sso) {
+    // A login through an identity provider ends there too (RP-initiated
+    // logout): the server ends ours and says where the provider's ends.
+    await a.wac.disconnect().catch(() => undefined);
+    const out = await a.wac.api.request<{ endSessionUrl: string }>('POST', '/sapi/o/federation/logout', {}).catch(() => null);
+    if (out?.endSessionUrl) {
+      location.assign(out.endSessionUrl);
+      return;
+    }
+  } else if (a) await a.wac.logout().catch(() => undefined);
   showLogin('');
 }
 
@@ -128,11 +138,28 @@ async function stop(message: string): Promise<void> {
   showLogin(message);
 }
 
+/** The identity providers the login page offers. */
+async function loginProviders(): Promise<LoginProvider[]> {
+  try {
+    const r = await fetch('/sapi/o/providers');
+    return r.ok ? (await r.json() as LoginProvider[]) : [];
+  } catch {
+    return [];
+  }
+}
+
 function showLogin(reason: string): void {
+  void loginProviders().then((providers) => {
+    if (!app) renderLogin(reason, providers);
+  });
+}
+
+function renderLogin(reason: string, providers: LoginProvider[]): void {
   const conf = CONFERENCE.exec(location.pathname);
   const guestDomain = conf ? new URLSearchParams(location.search).get('domain') : null;
   replace(root, loginView({
     reason,
+    providers,
     password: async (username, password) => {
       const wac = await Wac.login(username, password);
       await start(wac, false).catch((err: unknown) => {
@@ -151,7 +178,37 @@ function showLogin(reason: string): void {
   if (!conf && location.pathname !== '/') history.replaceState(null, '', '/');
 }
 
+/**
+ * A login through an identity provider ends at the app with OpenWAC's
+ * tokens (or the error) in the fragment: take them and clear the address.
+ */
+async function ssoReturn(): Promise<boolean> {
+  const got = new URLSearchParams(location.hash.slice(1));
+  if (!got.has('sso_access_token') && !got.has('sso_error')) return false;
+  history.replaceState(null, '', location.pathname + location.search);
+  if (got.has('sso_error')) {
+    showLogin(`Single sign-on failed: ${got.get('sso_error_description') || got.get('sso_error')}`);
+    return true;
+  }
+  const wac = new Wac();
+  try {
+    await wac.api.restore({
+      access_token: got.get('sso_access_token') ?? '',
+      refresh_token: got.get('sso_refresh_token') ?? undefined,
+      expires_in: Number(got.get('sso_expires_in') ?? '0'),
+      token_type: 'Bearer',
+    }, Date.now());
+    markSSO();
+    await start(wac, false);
+  } catch (err) {
+    clearLogin();
+    showLogin(`Please log in again (${describeError(err)})`);
+  }
+  return true;
+}
+
 async function boot(): Promise<void> {
+  if (await ssoReturn()) return;
   const stored = loadLogin();
   if (stored) {
     const wac = new Wac();

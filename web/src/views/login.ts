@@ -10,6 +10,15 @@ export interface LoginHandlers {
   guest?: { domain: string; join(): Promise<void> };
   /** Why the user is on this screen (a session that ended, say). */
   reason?: string;
+  /** External identity providers to sign in with (GET /sapi/o/providers). */
+  providers?: LoginProvider[];
+}
+
+export interface LoginProvider {
+  name: string;
+  displayName: string;
+  /** Where the login at the provider starts (a page of the server). */
+  start: string;
 }
 
 export function loginView(handlers: LoginHandlers): HTMLElement {
@@ -45,6 +54,19 @@ export function loginView(handlers: LoginHandlers): HTMLElement {
   field('Password', pass),
   error,
   submit);
+  if (handlers.providers?.length) {
+    const sso = h('div', { className: 'sso', role: 'group', 'aria-label': 'Single sign-on' },
+      h('p', { className: 'muted' }, 'Or use your organisation\'s account:'));
+    for (const p of handlers.providers) {
+      const btn = h('button', { type: 'button' }, `Sign in with ${p.displayName}`);
+      btn.onclick = () => {
+        btn.disabled = true;
+        location.assign(`${p.start}?return_to=${encodeURIComponent(location.pathname)}`);
+      };
+      sso.append(btn);
+    }
+    form.append(sso);
+  }
   if (handlers.guest) {
     const guest = handlers.guest;
     const btn = h('button', { type: 'button' }, 'Join as guest');
