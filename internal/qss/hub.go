@@ -331,7 +331,7 @@ func (h *Hub) pingAll() {
 // Authorization: Bearer or ?token=; a bad one is refused with 401 before
 // the upgrade. ?session=<id> resumes a session within removeAfter.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	token := bearer(r)
+	token := auth.BearerToken(r)
 	if token == "" {
 		http.Error(w, `{"code":401,"message":"an access token is required (Authorization: Bearer, or ?token=)"}`, http.StatusUnauthorized)
 		return
@@ -393,17 +393,6 @@ func firstNonEmpty(a, b string) string {
 		return a
 	}
 	return b
-}
-
-func bearer(r *http.Request) string {
-	if v := r.Header.Get("Authorization"); v != "" {
-		scheme, tok, ok := strings.Cut(v, " ")
-		if ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(tok)
-		}
-		return ""
-	}
-	return r.URL.Query().Get("token")
 }
 
 // attachSession resumes the session named resume if it is this user's and
