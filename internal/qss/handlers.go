@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
 
@@ -43,16 +44,16 @@ type roomPayload struct {
 	Mediatypes  map[string]bool `json:"mediatypes"`
 }
 
-func (h *Hub) roomRequest(f *Frame) (*roomPayload, error) {
+func (h *Hub) roomRequest(f *wire.Frame) (*roomPayload, error) {
 	var p roomPayload
 	if err := f.DecodePayload(&p); err != nil {
 		return nil, err
 	}
 	if p.Room == "" {
-		return nil, refuse(400, `field "room" of payload is required`)
+		return nil, wire.Refuse(400, `field "room" of payload is required`)
 	}
 	if len(p.Room) > 128 {
-		return nil, refuse(400, `field "room" of payload is too long`)
+		return nil, wire.Refuse(400, `field "room" of payload is too long`)
 	}
 	return &p, nil
 }
@@ -73,7 +74,7 @@ func (h *Hub) resolveUsers(ctx context.Context, s *Session, names []string, fiel
 	for _, n := range names {
 		u, err := h.auth.Resolve(ctx, s.User.DomainID, n)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, refuse(404, "%s: user %q not found", field, truncate(n, 80))
+			return nil, wire.Refuse(404, "%s: user %q not found", field, wire.Truncate(n, 80))
 		}
 		if err != nil {
 			return nil, err
@@ -91,16 +92,16 @@ func (h *Hub) userRef(ctx context.Context, u *store.User) userRef {
 	return ref
 }
 
-func (h *Hub) createRoom(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (h *Hub) createRoom(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
 	var opts createOptions
 	if err := f.DecodePayload(&opts); err != nil {
 		return nil, err
 	}
 	if h.cfg.Rooms.NotInACall && !h.cfg.ConferenceState.AllowInvitesWhileInCall && h.inCall(ctx, s.User.UserID, "") {
-		return nil, refuse(486, "you are already in a call")
+		return nil, wire.Refuse(486, "you are already in a call")
 	}
 	if len(opts.ACL) > 100 {
-		return nil, refuse(400, `field "acl" of payload has more than 100 users`)
+		return nil, wire.Refuse(400, `field "acl" of payload has more than 100 users`)
 	}
 	acl, err := h.resolveUsers(ctx, s, opts.ACL, "acl")
 	if err != nil {
@@ -114,7 +115,7 @@ func (h *Hub) createRoom(ctx context.Context, s *Session, f *Frame) (any, error)
 	return h.object(info, s.User.UserID, s.ID), nil
 }
 
-func (h *Hub) joinRoom(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (h *Hub) joinRoom(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
 	p, err := h.roomRequest(f)
 	if err != nil {
 		return nil, err
@@ -127,16 +128,16 @@ func (h *Hub) joinRoom(ctx context.Context, s *Session, f *Frame) (any, error) {
 	return &obj, nil
 }
 
-func (h *Hub) leaveRoom(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (h *Hub) leaveRoom(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
 	p, err := h.roomRequest(f)
 	if err != nil {
 		return nil, err
 	}
 	if p.Code != 0 && (p.Code < 100 || p.Code > 699) {
-		return nil, refuse(400, `field "code" of payload must be a SIP code (100-699)`)
+		return nil, wire.Refuse(400, `field "code" of payload must be a SIP code (100-699)`)
 	}
 	h.log.Debug("leave", "peer", s.ID, "id", p.Room)
-	err = h.rooms.call(ctx, p.Room, roomOp{Op: "leave", User: userRefOf(s.User), Session: s.ID, Code: p.Code, Reason: truncate(p.Reason, 200)}, nil)
+	err = h.rooms.call(ctx, p.Room, roomOp{Op: "leave", User: userRefOf(s.User), Session: s.ID, Code: p.Code, Reason: wire.Truncate(p.Reason, 200)}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +145,7 @@ func (h *Hub) leaveRoom(ctx context.Context, s *Session, f *Frame) (any, error) 
 	return map[string]any{"room": p.Room}, nil
 }
 
-func (h *Hub) updateRoom(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (h *Hub) updateRoom(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
 	p, err := h.roomRequest(f)
 	if err != nil {
 		return nil, err
@@ -152,7 +153,7 @@ func (h *Hub) updateRoom(ctx context.Context, s *Session, f *Frame) (any, error)
 	op := roomOp{Op: "update", User: userRefOf(s.User), Session: s.ID, Record: p.Record, DryRun: p.DryRun}
 	if p.ACL != nil {
 		if len(*p.ACL) > 100 {
-			return nil, refuse(400, `field "acl" of payload has more than 100 users`)
+			return nil, wire.Refuse(400, `field "acl" of payload has more than 100 users`)
 		}
 		users, err := h.resolveUsers(ctx, s, *p.ACL, "acl")
 		if err != nil {
@@ -163,7 +164,7 @@ func (h *Hub) updateRoom(ctx context.Context, s *Session, f *Frame) (any, error)
 	return h.roomAnswer(ctx, s, p.Room, op)
 }
 
-func (h *Hub) destroyRoom(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (h *Hub) destroyRoom(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
 	p, err := h.roomRequest(f)
 	if err != nil {
 		return nil, err
@@ -175,20 +176,20 @@ func (h *Hub) destroyRoom(ctx context.Context, s *Session, f *Frame) (any, error
 	return map[string]any{"room": p.Room}, nil
 }
 
-func (h *Hub) expel(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (h *Hub) expel(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
 	p, err := h.roomRequest(f)
 	if err != nil {
 		return nil, err
 	}
 	if p.Participant == "" {
-		return nil, refuse(400, `field "participant" of payload is required`)
+		return nil, wire.Refuse(400, `field "participant" of payload is required`)
 	}
 	target, err := h.resolveUsers(ctx, s, []string{p.Participant}, "participant")
 	if err != nil {
 		return nil, err
 	}
 	if target[0].ID == s.User.UserID {
-		return nil, refuse(400, "you cannot expel yourself; use leaveRoom")
+		return nil, wire.Refuse(400, "you cannot expel yourself; use leaveRoom")
 	}
 	if err := h.rooms.call(ctx, p.Room, roomOp{Op: "expel", User: userRefOf(s.User), Session: s.ID, Target: target[0].ID}, nil); err != nil {
 		return nil, err
@@ -196,7 +197,7 @@ func (h *Hub) expel(ctx context.Context, s *Session, f *Frame) (any, error) {
 	return map[string]any{"room": p.Room, "participant": target[0].ID}, nil
 }
 
-func (h *Hub) getRoom(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (h *Hub) getRoom(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
 	p, err := h.roomRequest(f)
 	if err != nil {
 		return nil, err
@@ -205,7 +206,7 @@ func (h *Hub) getRoom(ctx context.Context, s *Session, f *Frame) (any, error) {
 	return h.roomAnswer(ctx, s, p.Room, roomOp{Op: "get", User: userRefOf(s.User), Session: s.ID})
 }
 
-func (h *Hub) hold(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (h *Hub) hold(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
 	p, err := h.roomRequest(f)
 	if err != nil {
 		return nil, err
@@ -216,13 +217,13 @@ func (h *Hub) hold(ctx context.Context, s *Session, f *Frame) (any, error) {
 	return map[string]any{"room": p.Room}, nil
 }
 
-func (h *Hub) mute(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (h *Hub) mute(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
 	p, err := h.roomRequest(f)
 	if err != nil {
 		return nil, err
 	}
 	if p.Participant == "" {
-		return nil, refuse(400, `field "participant" of payload is required`)
+		return nil, wire.Refuse(400, `field "participant" of payload is required`)
 	}
 	target, err := h.resolveUsers(ctx, s, []string{p.Participant}, "participant")
 	if err != nil {
@@ -234,7 +235,7 @@ func (h *Hub) mute(ctx context.Context, s *Session, f *Frame) (any, error) {
 	}
 	for k := range media {
 		if k != "audio" && k != "video" && k != "screen" {
-			return nil, refuse(400, `field "mediatypes" of payload may hold audio, video and screen only`)
+			return nil, wire.Refuse(400, `field "mediatypes" of payload may hold audio, video and screen only`)
 		}
 	}
 	if err := h.rooms.call(ctx, p.Room, roomOp{Op: "mute", User: userRefOf(s.User), Session: s.ID, Target: target[0].ID, Mediatypes: media}, nil); err != nil {
@@ -244,29 +245,29 @@ func (h *Hub) mute(ctx context.Context, s *Session, f *Frame) (any, error) {
 }
 
 // updateSession records the device context of the session.
-func (h *Hub) updateSession(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (h *Hub) updateSession(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
 	var d Device
 	if err := f.DecodePayload(&d); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	if d.Language != "" {
-		s.device.Language = truncate(d.Language, 64)
+		s.device.Language = wire.Truncate(d.Language, 64)
 	}
 	if d.Location != "" {
-		s.device.Location = truncate(d.Location, 128)
+		s.device.Location = wire.Truncate(d.Location, 128)
 	}
 	if d.Platform != "" {
-		s.device.Platform = truncate(d.Platform, 64)
+		s.device.Platform = wire.Truncate(d.Platform, 64)
 	}
 	if d.DeviceID != "" {
-		s.device.DeviceID = truncate(d.DeviceID, 128)
+		s.device.DeviceID = wire.Truncate(d.DeviceID, 128)
 	}
 	if d.PushToken != "" {
-		s.device.PushToken = truncate(d.PushToken, 512)
+		s.device.PushToken = wire.Truncate(d.PushToken, 512)
 	}
 	if d.UserAgent != "" {
-		s.device.UserAgent = truncate(d.UserAgent, 256)
+		s.device.UserAgent = wire.Truncate(d.UserAgent, 256)
 	}
 	s.mu.Unlock()
 	h.saveSession(ctx, s)
@@ -275,7 +276,7 @@ func (h *Hub) updateSession(ctx context.Context, s *Session, f *Frame) (any, err
 
 // quickConference joins the room of a conference URI, creating it for the
 // first user (the seeds' quick conference service).
-func (h *Hub) quickConference(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (h *Hub) quickConference(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
 	var p struct {
 		ConferenceURI string `json:"conferenceUri"`
 	}
@@ -284,10 +285,10 @@ func (h *Hub) quickConference(ctx context.Context, s *Session, f *Frame) (any, e
 	}
 	uri := strings.TrimSpace(p.ConferenceURI)
 	if uri == "" {
-		return nil, refuse(400, `field "conferenceUri" of payload is required`)
+		return nil, wire.Refuse(400, `field "conferenceUri" of payload is required`)
 	}
 	if !h.quickURI.MatchString(uri) || len(uri) > 128 {
-		return nil, refuse(400, "conference URI %q does not match quickConference.uriRegex", truncate(uri, 80))
+		return nil, wire.Refuse(400, "conference URI %q does not match quickConference.uriRegex", wire.Truncate(uri, 80))
 	}
 	h.log.Debug("Peer "+s.ID+" wants to join "+uri, "peer", s.ID)
 	key := "qconf.x" + hexOf(uri)
@@ -296,7 +297,7 @@ func (h *Hub) quickConference(ctx context.Context, s *Session, f *Frame) (any, e
 		if err == nil {
 			var obj roomObject
 			err := h.rooms.call(ctx, string(v), roomOp{Op: "join", User: userRefOf(s.User), Session: s.ID}, &obj)
-			var c *Cancel
+			var c *wire.Cancel
 			if errors.As(err, &c) && c.Code == 404 {
 				h.kv.Delete(ctx, key) // the room ended; start a new one
 				continue
@@ -322,7 +323,7 @@ func (h *Hub) quickConference(ctx context.Context, s *Session, f *Frame) (any, e
 		s.setJoined(id, true)
 		return &obj, nil
 	}
-	return nil, refuse(500, "could not get the room of %s; try again", truncate(uri, 80))
+	return nil, wire.Refuse(500, "could not get the room of %s; try again", wire.Truncate(uri, 80))
 }
 
 func hexOf(s string) string { return hex.EncodeToString([]byte(s)) }

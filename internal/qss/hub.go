@@ -15,6 +15,7 @@ package qss
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,7 @@ import (
 	"github.com/openwac/wac/internal/auth"
 	"github.com/openwac/wac/internal/bus"
 	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
 
@@ -45,7 +47,7 @@ type Media interface {
 	ExpelUser(ctx context.Context, room, user string) error
 	AdmitUser(ctx context.Context, room, user string) error
 	// ICEServers are the STUN/TURN servers (with credentials) for a user.
-	ICEServers(userID string) []ICEServer
+	ICEServers(userID string) []wire.ICEServer
 }
 
 // MediaOptions are what a media room is created with.
@@ -60,13 +62,6 @@ type MediaRoom struct {
 	ServerUUID string
 	HTTPS      string // Janus HTTP endpoint
 	WSS        string // Janus WebSocket endpoint
-}
-
-// ICEServer is one entry of the room object's ice list (RTCIceServer).
-type ICEServer struct {
-	URLs       any    `json:"urls"`
-	Username   string `json:"username,omitempty"`
-	Credential string `json:"credential,omitempty"`
 }
 
 // Pusher notifies a user's devices by push when they have no live session
@@ -114,9 +109,9 @@ type localUser struct {
 }
 
 // requestHandler serves one request of a session. It returns the answer's
-// payload (nil for none), a *Cancel to refuse, or deferred when the answer
+// payload (nil for none), a *wire.Cancel to refuse, or deferred when the answer
 // comes later.
-type requestHandler func(ctx context.Context, s *Session, f *Frame) (any, error)
+type requestHandler func(ctx context.Context, s *Session, f *wire.Frame) (any, error)
 
 // deferred tells handle that the handler answers later.
 var deferred = &struct{ deferred bool }{true}
@@ -348,9 +343,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	d := Device{
-		UserAgent: truncate(r.UserAgent(), 256), Language: truncate(firstNonEmpty(q.Get("language"), r.Header.Get("Accept-Language")), 64),
-		Location: truncate(q.Get("location"), 128), Platform: truncate(q.Get("platform"), 64),
-		DeviceID: truncate(q.Get("deviceId"), 128), PushToken: truncate(q.Get("pushToken"), 512),
+		UserAgent: wire.Truncate(r.UserAgent(), 256), Language: wire.Truncate(cmp.Or(q.Get("language"), r.Header.Get("Accept-Language")), 64),
+		Location: wire.Truncate(q.Get("location"), 128), Platform: wire.Truncate(q.Get("platform"), 64),
+		DeviceID: wire.Truncate(q.Get("deviceId"), 128), PushToken: wire.Truncate(q.Get("pushToken"), 512),
 	}
 	// Browsers send Origin; the token, not cookies, authenticates, so any
 	// origin that holds a valid token may connect.
@@ -379,20 +374,13 @@ func (h *Hub) run(c *wsConn, resume string, p *auth.Principal, d Device, addr st
 	// held for it (the invitations that rang it while it was away), and
 	// every session is rung by the invitations ringing its user that it is
 	// not a candidate of yet.
-	s.greet(c, event("session", map[string]any{
+	s.greet(c, wire.EventFrame("session", map[string]any{
 		"session": s.ID, "user": p.UserID, "username": p.Username, "domain": p.DomainName, "role": p.Role,
 		"resumed": resumed, "node": h.node,
 		"removeAfter": max(h.cfg.Rooms.RemoveAfter, h.cfg.Invites.Basic.RemoveAfter),
 	}))
 	h.invites.ringNewSession(ctx, s)
 	s.serve(ctx, c)
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // attachSession resumes the session named resume if it is this user's and
@@ -732,7 +720,7 @@ func (h *Hub) deliver(ctx context.Context, userID string, sessions []string, fra
 // marshal writes an envelope as its JSON header, a newline, and the frame
 // as it is: frames cross the bus without being parsed again.
 func (e *envelope) marshal() []byte {
-	head := encode(e)
+	head := wire.Encode(e)
 	out := make([]byte, 0, len(head)+1+len(e.Frame))
 	out = append(append(head, '\n'), e.Frame...)
 	return out
@@ -887,31 +875,31 @@ func (h *Hub) onBroadcast(env *envelope) {
 }
 
 // handle serves one request, answer or cancel of a session.
-func (h *Hub) handle(ctx context.Context, s *Session, f *Frame) {
+func (h *Hub) handle(ctx context.Context, s *Session, f *wire.Frame) {
 	switch f.Kind() {
 	case "request":
 		fn, ok := h.handlers[f.Request]
 		if !ok {
-			s.send(cancel(f.Request, f.RequestID, 405, fmt.Sprintf("unknown request %q", truncate(f.Request, 64))))
+			s.send(wire.CancelFrame(f.Request, f.RequestID, 405, fmt.Sprintf("unknown request %q", wire.Truncate(f.Request, 64))))
 			return
 		}
 		result, err := fn(ctx, s, f)
-		var c *Cancel
-		var pe *ProtocolError
+		var c *wire.Cancel
+		var pe *wire.ProtocolError
 		var oe *outcomeError
 		switch {
 		case errors.As(err, &oe):
-			s.send(encode(oe.frame))
+			s.send(wire.Encode(oe.frame))
 		case errors.As(err, &c):
-			s.send(cancel(f.Request, f.RequestID, c.Code, c.Message))
+			s.send(wire.CancelFrame(f.Request, f.RequestID, c.Code, c.Message))
 		case errors.As(err, &pe):
-			s.send(cancel(f.Request, f.RequestID, pe.Code, pe.Message))
+			s.send(wire.CancelFrame(f.Request, f.RequestID, pe.Code, pe.Message))
 		case err != nil:
 			h.log.Error("qss: request failed", "request", f.Request, "session", s.ID, "err", err)
-			s.send(cancel(f.Request, f.RequestID, 500, "internal error"))
+			s.send(wire.CancelFrame(f.Request, f.RequestID, 500, "internal error"))
 		case result == deferred:
 		default:
-			s.send(answer(f.Request, f.RequestID, result))
+			s.send(wire.AnswerFrame(f.Request, f.RequestID, result))
 		}
 	case "answer", "cancel":
 		h.onClientReply(ctx, s, f)
@@ -921,18 +909,18 @@ func (h *Hub) handle(ctx context.Context, s *Session, f *Frame) {
 // onClientReply routes the client's answer or cancel: to a server request it
 // is answering (an invitation ringing), or, for the caller's own pending
 // request, a cancellation of it.
-func (h *Hub) onClientReply(ctx context.Context, s *Session, f *Frame) {
+func (h *Hub) onClientReply(ctx context.Context, s *Session, f *wire.Frame) {
 	if f.Kind() == "cancel" && h.invites.cancelOwn(ctx, s, f) {
 		return
 	}
 	p, ok := s.takePending(f.RequestID)
 	if !ok {
-		s.send(cancel(f.Name(), f.RequestID, 481, "no request "+truncate(f.RequestID, 64)+" is waiting for an answer"))
+		s.send(wire.CancelFrame(f.Name(), f.RequestID, 481, "no request "+wire.Truncate(f.RequestID, 64)+" is waiting for an answer"))
 		return
 	}
 	if p.kind != f.Name() {
 		s.addPending(f.RequestID, p)
-		s.send(cancel(f.Name(), f.RequestID, 400, fmt.Sprintf("requestID %s belongs to %q, not %q", truncate(f.RequestID, 64), p.kind, f.Name())))
+		s.send(wire.CancelFrame(f.Name(), f.RequestID, 400, fmt.Sprintf("requestID %s belongs to %q, not %q", wire.Truncate(f.RequestID, 64), p.kind, f.Name())))
 		return
 	}
 	h.invites.candidateReply(ctx, s, f, p)

@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/openwac/wac/internal/auth"
+	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
 
@@ -131,16 +132,16 @@ const maxRinging = 500
 
 // invitation is the caller's request: ring the callee's sessions and tell
 // the caller the outcome on its requestID.
-func (t *inviteTable) invitation(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (t *inviteTable) invitation(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
 	return t.start(ctx, s, f, "invitation")
 }
 
 // inviteRequest asks the callee to invite the caller into the callee's room.
-func (t *inviteTable) inviteRequest(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (t *inviteTable) inviteRequest(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
 	return t.start(ctx, s, f, "inviteRequest")
 }
 
-func (t *inviteTable) start(ctx context.Context, s *Session, f *Frame, kind string) (any, error) {
+func (t *inviteTable) start(ctx context.Context, s *Session, f *wire.Frame, kind string) (any, error) {
 	h := t.h
 	to := f.To
 	var p invitationPayload
@@ -148,13 +149,13 @@ func (t *inviteTable) start(ctx context.Context, s *Session, f *Frame, kind stri
 		return nil, err
 	}
 	if to == "" {
-		return nil, refuse(400, `field "to" is required: whom to invite`)
+		return nil, wire.Refuse(400, `field "to" is required: whom to invite`)
 	}
 	if len(to) > 256 {
-		return nil, refuse(400, `field "to" is too long`)
+		return nil, wire.Refuse(400, `field "to" is too long`)
 	}
 	if len(p.Context) > 8192 {
-		return nil, refuse(413, `field "context" of payload is larger than 8192 bytes`)
+		return nil, wire.Refuse(413, `field "context" of payload is larger than 8192 bytes`)
 	}
 	if p.Context == nil || string(p.Context) == "null" {
 		p.Context = json.RawMessage(`{"contextInfo":{}}`)
@@ -169,18 +170,18 @@ func (t *inviteTable) start(ctx context.Context, s *Session, f *Frame, kind stri
 	_, dup := t.byCaller[s.ID+"/"+f.RequestID]
 	t.mu.Unlock()
 	if dup {
-		return nil, refuse(400, "requestID %s is already ringing; use a new requestID", truncate(f.RequestID, 64))
+		return nil, wire.Refuse(400, "requestID %s is already ringing; use a new requestID", wire.Truncate(f.RequestID, 64))
 	}
 	caller := userRefOf(s.User)
 	if kind == "invitation" {
 		if p.Room == "" {
-			return nil, refuse(400, `field "room" of payload is required: the room to invite into`)
+			return nil, wire.Refuse(400, `field "room" of payload is required: the room to invite into`)
 		}
 		if err := h.rooms.call(ctx, p.Room, roomOp{Op: "member", User: caller}, nil); err != nil {
 			return nil, err
 		}
 	}
-	h.log.Debug(fmt.Sprintf("invite peerId(%s), to(%s), inviteId(pending), context(%s)", s.ID, to, truncate(string(p.Context), 200)))
+	h.log.Debug(fmt.Sprintf("invite peerId(%s), to(%s), inviteId(pending), context(%s)", s.ID, to, wire.Truncate(string(p.Context), 200)))
 	targets, group, only, err := t.resolve(ctx, s, to)
 	if err != nil {
 		h.log.Debug("No candidates found for resource: " + to)
@@ -318,10 +319,10 @@ func (h *Hub) mayCall(ctx context.Context, s *Session, media map[string]bool) er
 	}
 	has := caps.Has
 	if media["video"] && !has("video-call") && !has("audio-video-call") {
-		return refuse(403, "video calls are not among your capabilities")
+		return wire.Refuse(403, "video calls are not among your capabilities")
 	}
 	if !has("audio-call") && !has("audio-video-call") && !has("video-call") {
-		return refuse(403, "calls are not among your capabilities")
+		return wire.Refuse(403, "calls are not among your capabilities")
 	}
 	return nil
 }
@@ -340,17 +341,17 @@ func (t *inviteTable) resolve(ctx context.Context, s *Session, to string) (users
 	switch {
 	case err == nil:
 		if u.ID == s.User.UserID && only == "" {
-			return nil, "", "", refuse(400, "you cannot invite yourself")
+			return nil, "", "", wire.Refuse(400, "you cannot invite yourself")
 		}
 		if only == s.ID {
-			return nil, "", "", refuse(400, "you cannot invite your own session")
+			return nil, "", "", wire.Refuse(400, "you cannot invite your own session")
 		}
 		return []userRef{h.userRef(ctx, u)}, "", only, nil
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, "", "", err
 	}
 	if only != "" || !h.resolveGroups() {
-		return nil, "", "", refuse(404, "%q not found", truncate(to, 80))
+		return nil, "", "", wire.Refuse(404, "%q not found", wire.Truncate(to, 80))
 	}
 	h.log.Debug("Trying to resolve group " + to)
 	g, err := h.findGroup(ctx, s.User.DomainID, to)
@@ -372,7 +373,7 @@ func (t *inviteTable) resolve(ctx context.Context, s *Session, to string) (users
 		users = append(users, h.userRef(ctx, m))
 	}
 	if len(users) == 0 {
-		return nil, "", "", refuse(480, "group %q has nobody else to ring", g.Name)
+		return nil, "", "", wire.Refuse(480, "group %q has nobody else to ring", g.Name)
 	}
 	return users, g.ID, "", nil
 }
@@ -392,13 +393,13 @@ func (h *Hub) findGroup(ctx context.Context, domainID, name string) (*store.Grou
 	if n, dn, ok := strings.Cut(name, "@"); ok {
 		d, err := h.st.GetDomainByName(ctx, strings.ToLower(dn))
 		if err != nil {
-			return nil, refuse(404, "%q not found", truncate(name, 80))
+			return nil, wire.Refuse(404, "%q not found", wire.Truncate(name, 80))
 		}
 		domainID, name = d.ID, n
 	}
 	g, err := h.st.GetGroupByName(ctx, domainID, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, refuse(404, "%q not found", truncate(name, 80))
+		return nil, wire.Refuse(404, "%q not found", wire.Truncate(name, 80))
 	}
 	return g, err
 }
@@ -522,7 +523,7 @@ func (t *inviteTable) frameLocked(ctx context.Context, inv *invite, user, sessio
 	if inv.caller.Alias != "" {
 		display = inv.caller.Alias
 	}
-	return encode(candidateFrame{
+	return wire.Encode(candidateFrame{
 		Request: inv.kind, RequestID: inv.id, To: user, From: inv.caller.ID, FromType: fromType,
 		FromDetails: fromDetails{ContactName: inv.caller.Username + "@" + inv.caller.Domain, DisplayName: display, Username: inv.caller.Username},
 		Mediatypes:  inv.mediatypes, Context: inv.context, SystemFrom: inv.caller.ID, Group: inv.group, Payload: payload,
@@ -533,7 +534,7 @@ func (t *inviteTable) frameLocked(ctx context.Context, inv *invite, user, sessio
 func (t *inviteTable) stopCandidate(inv *invite, c *candidate, code int, msg string) {
 	h := t.h
 	h.log.Debug("send invitation cancel", "invite", inv.id, "to", c.session, "code", code)
-	frame := cancel(inv.kind, inv.id, code, msg)
+	frame := wire.CancelFrame(inv.kind, inv.id, code, msg)
 	env := &envelope{Kind: "cancelPending", Pending: &pendingNote{ReqID: inv.id}}
 	h.deliver(context.Background(), c.user, []string{c.session}, frame, env)
 }
@@ -547,7 +548,7 @@ func (t *inviteTable) notifyCaller(inv *invite, state string, code int) {
 	if s == nil {
 		return
 	}
-	s.send(event("outgoingInvitation", map[string]any{"id": inv.id, "requestID": inv.reqID, "kind": inv.kind,
+	s.send(wire.EventFrame("outgoingInvitation", map[string]any{"id": inv.id, "requestID": inv.reqID, "kind": inv.kind,
 		"room": inv.room, "to": inv.to, "state": state, "code": code}))
 }
 
@@ -614,7 +615,7 @@ func (t *inviteTable) apply(ctx context.Context, op inviteOp) (json.RawMessage, 
 	if inv == nil {
 		switch op.Op {
 		case "accept", "decline":
-			return nil, refuse(487, "the invitation is over")
+			return nil, wire.Refuse(487, "the invitation is over")
 		}
 		return json.RawMessage(`{}`), nil
 	}
@@ -622,7 +623,7 @@ func (t *inviteTable) apply(ctx context.Context, op inviteOp) (json.RawMessage, 
 	defer inv.mu.Unlock()
 	if inv.state != stateRinging {
 		if op.Op == "accept" || op.Op == "decline" {
-			return nil, refuse(487, "the invitation is over (%s)", inv.state)
+			return nil, wire.Refuse(487, "the invitation is over (%s)", inv.state)
 		}
 		return json.RawMessage(`{}`), nil
 	}
@@ -687,7 +688,7 @@ func (t *inviteTable) currentLocked(ctx context.Context, inv *invite, session st
 // session now, oldest first, each as the session receives it, so that an
 // app that may have lost frames (a resume over a half-open connection)
 // learns what it can answer.
-func (t *inviteTable) currentInvitations(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (t *inviteTable) currentInvitations(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
 	h := t.h
 	m, _, err := h.setGet(ctx, invitesKey(s.User.UserID))
 	if err != nil {
@@ -724,7 +725,7 @@ func (t *inviteTable) currentInvitations(ctx context.Context, s *Session, f *Fra
 // cancel stops it, but with the seeds' 408: the callees' devices are told
 // "nobody answered" and the caller gets the cancel with 408 on each
 // invitation's requestID, then the answer naming them.
-func (t *inviteTable) closeCalls(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (t *inviteTable) closeCalls(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
 	var p struct {
 		Medium string `json:"medium"`
 	}
@@ -772,13 +773,13 @@ func (t *inviteTable) acceptLocked(ctx context.Context, inv *invite, op inviteOp
 	h := t.h
 	c := inv.candidates[op.Session]
 	if c == nil || c.state != stateRinging {
-		return nil, refuse(487, "the invitation is not ringing on this session")
+		return nil, wire.Refuse(487, "the invitation is not ringing on this session")
 	}
 	h.log.Debug(fmt.Sprintf("accept peerId(%s), from(%s), inviteId(%s)", op.Session, op.User.ID, inv.id))
 	room := inv.room
 	if inv.kind == "inviteRequest" {
 		if op.Room == "" {
-			return nil, refuse(400, `the answer to an inviteRequest needs payload.room`)
+			return nil, wire.Refuse(400, `the answer to an inviteRequest needs payload.room`)
 		}
 		room = op.Room
 		if err := h.rooms.call(ctx, room, roomOp{Op: "aclAdd", User: op.User, Users: []userRef{inv.caller}, Invite: inv.id}, nil); err != nil {
@@ -799,7 +800,7 @@ func (t *inviteTable) acceptLocked(ctx context.Context, inv *invite, op inviteOp
 			out.Payload = h.object(&info, inv.caller.ID, inv.callerSession)
 		}
 	}
-	t.sendCaller(inv, encode(out))
+	t.sendCaller(inv, wire.Encode(out))
 	t.notifyCaller(inv, stateAccepted, 200)
 	t.record(ctx, inv, stateAccepted, 200, op.User.ID)
 	if inv.transfer != nil {
@@ -817,7 +818,7 @@ var validDecline = map[int]bool{403: true, 404: true, 408: true, 480: true, 486:
 func (t *inviteTable) declineLocked(ctx context.Context, inv *invite, op inviteOp) (json.RawMessage, error) {
 	c := inv.candidates[op.Session]
 	if c == nil || c.state != stateRinging {
-		return nil, refuse(487, "the invitation is not ringing on this session")
+		return nil, wire.Refuse(487, "the invitation is not ringing on this session")
 	}
 	t.h.log.Debug(fmt.Sprintf("decline peerId(%s), from(%s), inviteId(%s), errorCode(%d)", op.Session, op.User.ID, inv.id, op.Code))
 	c.state, c.code = stateDeclined, op.Code
@@ -888,7 +889,7 @@ func (t *inviteTable) endLocked(ctx context.Context, inv *invite, state string, 
 	default:
 		out = outcomeFrame{Cancel: inv.outcome, RequestID: inv.reqID, Error: code, Message: msg, To: firstTarget(inv), From: inv.caller.ID}
 	}
-	t.sendCaller(inv, encode(out))
+	t.sendCaller(inv, wire.Encode(out))
 	t.notifyCaller(inv, state, code)
 	t.record(ctx, inv, state, code, "")
 	if inv.transfer != nil && state != stateAccepted {
@@ -908,7 +909,7 @@ func firstTarget(inv *invite) string {
 
 // candidateReply forwards a callee session's answer or decline to the node
 // that owns the invitation; a refusal comes back to the session as a cancel.
-func (t *inviteTable) candidateReply(ctx context.Context, s *Session, f *Frame, p pendingRequest) {
+func (t *inviteTable) candidateReply(ctx context.Context, s *Session, f *wire.Frame, p pendingRequest) {
 	h := t.h
 	op := inviteOp{Invite: p.invite, Session: s.ID, User: userRefOf(s.User)}
 	if f.Kind() == "answer" {
@@ -919,9 +920,9 @@ func (t *inviteTable) candidateReply(ctx context.Context, s *Session, f *Frame, 
 			}
 			if err := f.DecodePayload(&pl); err != nil {
 				s.addPending(f.RequestID, p)
-				var pe *ProtocolError
+				var pe *wire.ProtocolError
 				errors.As(err, &pe)
-				s.send(cancel(f.Name(), f.RequestID, 400, pe.Message))
+				s.send(wire.CancelFrame(f.Name(), f.RequestID, 400, pe.Message))
 				return
 			}
 			if pl.Room == "" {
@@ -929,7 +930,7 @@ func (t *inviteTable) candidateReply(ctx context.Context, s *Session, f *Frame, 
 				info, err := h.rooms.create(ctx, s, createOptions{}, nil, "", "")
 				if err != nil {
 					s.addPending(f.RequestID, p)
-					s.send(cancel(f.Name(), f.RequestID, 500, "could not create a room"))
+					s.send(wire.CancelFrame(f.Name(), f.RequestID, 500, "could not create a room"))
 					return
 				}
 				pl.Room = info.ID
@@ -943,24 +944,24 @@ func (t *inviteTable) candidateReply(ctx context.Context, s *Session, f *Frame, 
 		}
 		if !validDecline[op.Code] {
 			s.addPending(f.RequestID, p)
-			s.send(cancel(f.Name(), f.RequestID, 400, fmt.Sprintf("%d is not a code to decline with (use 486 busy or 603 decline)", f.Error)))
+			s.send(wire.CancelFrame(f.Name(), f.RequestID, 400, fmt.Sprintf("%d is not a code to decline with (use 486 busy or 603 decline)", f.Error)))
 			return
 		}
 	}
 	_, err := h.rpcCall(ctx, p.owner, rpcMsg{Kind: "invite", Invite: &op})
-	var c *Cancel
+	var c *wire.Cancel
 	switch {
 	case errors.As(err, &c):
-		s.send(cancel(f.Name(), f.RequestID, c.Code, c.Message))
+		s.send(wire.CancelFrame(f.Name(), f.RequestID, c.Code, c.Message))
 	case err != nil:
 		h.log.Warn("qss: forward answer", "invite", p.invite, "err", err)
-		s.send(cancel(f.Name(), f.RequestID, 480, "the caller's server is unreachable"))
+		s.send(wire.CancelFrame(f.Name(), f.RequestID, 480, "the caller's server is unreachable"))
 	}
 }
 
 // cancelOwn handles the caller's cancel of its own ringing request; it
 // reports whether f was one.
-func (t *inviteTable) cancelOwn(ctx context.Context, s *Session, f *Frame) bool {
+func (t *inviteTable) cancelOwn(ctx context.Context, s *Session, f *wire.Frame) bool {
 	if f.Cancel != "invitation" && f.Cancel != "inviteRequest" && f.Cancel != "transfer" {
 		return false
 	}

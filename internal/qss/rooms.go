@@ -18,6 +18,7 @@ import (
 	"github.com/openwac/wac/internal/auth"
 	"github.com/openwac/wac/internal/bus"
 	"github.com/openwac/wac/internal/grant"
+	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
 
@@ -164,7 +165,7 @@ type roomObject struct {
 	Server            roomServer        `json:"server"`
 	Timestamp         int64             `json:"timestamp"`
 	ParticipantsLimit int               `json:"participantsLimit"`
-	ICE               []ICEServer       `json:"ice"`
+	ICE               []wire.ICEServer  `json:"ice"`
 	Room              string            `json:"room"`
 	Token             string            `json:"token"`
 	Participants      []string          `json:"participants"`
@@ -198,16 +199,16 @@ func (h *Hub) object(info *roomInfo, user, session string) *roomObject {
 
 // iceServers is the room object's ice list for a user: the media side's
 // STUN and TURN servers, or turn.stunServers when the node has no media.
-func (h *Hub) iceServers(user string) []ICEServer {
+func (h *Hub) iceServers(user string) []wire.ICEServer {
 	if h.media != nil {
 		if ice := h.media.ICEServers(user); ice != nil {
 			return ice
 		}
-		return []ICEServer{}
+		return []wire.ICEServer{}
 	}
-	ice := []ICEServer{}
+	ice := []wire.ICEServer{}
 	for _, u := range h.cfg.TURN.STUNServers {
-		ice = append(ice, ICEServer{URLs: u})
+		ice = append(ice, wire.ICEServer{URLs: []string{u}})
 	}
 	return ice
 }
@@ -294,13 +295,13 @@ func (t *roomTable) create(ctx context.Context, s *Session, opts createOptions, 
 				var info roomInfo
 				return &info, t.call(ctx, id, roomOp{Op: "get", User: userRefOf(s.User)}, &info)
 			}
-			return nil, refuse(409, "room %s exists", id)
+			return nil, wire.Refuse(409, "room %s exists", id)
 		}
 		return nil, fmt.Errorf("claim room: %w", err)
 	}
 	if !t.reserve(s.User.UserID) {
 		h.kv.Delete(ctx, roomKey(id))
-		return nil, refuse(429, "you have %d rooms open, the most rooms.maxPerUser allows; destroy or leave one first", h.cfg.Rooms.MaxPerUser)
+		return nil, wire.Refuse(429, "you have %d rooms open, the most rooms.maxPerUser allows; destroy or leave one first", h.cfg.Rooms.MaxPerUser)
 	}
 	r := &room{
 		hub: t.h, id: id, recordID: store.NewID(), number: newNumber(), domainID: s.User.DomainID, creator: s.User.UserID,
@@ -448,7 +449,7 @@ func (r *room) snapshotCall() *callSave {
 // is handed over as it is; from another node it comes as JSON.
 func (t *roomTable) call(ctx context.Context, id string, op roomOp, out any) error {
 	if id == "" {
-		return refuse(400, `field "room" is required`)
+		return wire.Refuse(400, `field "room" is required`)
 	}
 	op.Room = id
 	t.mu.Lock()
@@ -463,7 +464,7 @@ func (t *roomTable) call(ctx context.Context, id string, op roomOp, out any) err
 		local = owner == t.h.node
 		if !local {
 			raw, err := t.h.rpcCall(ctx, owner, rpcMsg{Kind: "room", Room: &op})
-			var c *Cancel
+			var c *wire.Cancel
 			if err != nil && (!errors.As(err, &c) || c.Code == 404) {
 				// The room is gone, or its node does not answer: look
 				// its owner up again next time.
@@ -549,14 +550,14 @@ func (t *roomTable) owner(ctx context.Context, id string) (string, error) {
 	}
 	v, _, err := t.h.kv.Get(ctx, roomKey(id))
 	if errors.Is(err, bus.ErrNotFound) {
-		return "", refuse(404, "room %s not found", truncate(id, 80))
+		return "", wire.Refuse(404, "room %s not found", wire.Truncate(id, 80))
 	}
 	if err != nil {
 		return "", err
 	}
 	owner := string(v)
 	if !t.h.nodeAlive(ctx, owner) {
-		return "", refuse(404, "room %s not found (its node is gone)", truncate(id, 80))
+		return "", wire.Refuse(404, "room %s not found (its node is gone)", wire.Truncate(id, 80))
 	}
 	t.owners.Store(id, ownerEntry{node: owner, at: time.Now()})
 	return owner, nil
@@ -568,7 +569,7 @@ func (t *roomTable) apply(ctx context.Context, op roomOp) (any, error) {
 	r := t.rooms[op.Room]
 	t.mu.Unlock()
 	if r == nil {
-		return nil, refuse(404, "room %s not found", truncate(op.Room, 80))
+		return nil, wire.Refuse(404, "room %s not found", wire.Truncate(op.Room, 80))
 	}
 	h := t.h
 	// Whether the caller administers the room is known before the room is
@@ -577,7 +578,7 @@ func (t *roomTable) apply(ctx context.Context, op roomOp) (any, error) {
 	r.mu.Lock()
 	if r.destroyed {
 		r.mu.Unlock()
-		return nil, refuse(404, "room %s not found", truncate(op.Room, 80))
+		return nil, wire.Refuse(404, "room %s not found", wire.Truncate(op.Room, 80))
 	}
 	var out any
 	var err error
@@ -628,7 +629,7 @@ func (t *roomTable) apply(ctx context.Context, op roomOp) (any, error) {
 	case "hold", "unhold":
 		p := r.participants[op.User.ID]
 		if p == nil {
-			err = refuse(403, "you are not in the room")
+			err = wire.Refuse(403, "you are not in the room")
 			break
 		}
 		p.hold = op.Op == "hold"
@@ -636,27 +637,27 @@ func (t *roomTable) apply(ctx context.Context, op roomOp) (any, error) {
 		if !p.hold {
 			name = "participantUnhold"
 		}
-		frame := event(name, map[string]any{"room": r.id, "participant": op.User.ID, "username": op.User.Username})
+		frame := wire.EventFrame(name, map[string]any{"room": r.id, "participant": op.User.ID, "username": op.User.Username})
 		notify = append(notify, r.broadcast(h, frame, op.User.ID))
 		out = struct{}{}
 	case "mute":
 		if r.participants[op.User.ID] == nil {
-			err = refuse(403, "you are not in the room")
+			err = wire.Refuse(403, "you are not in the room")
 			break
 		}
 		target := r.participants[op.Target]
 		if target == nil {
-			err = refuse(404, "participant %s is not in the room", truncate(op.Target, 40))
+			err = wire.Refuse(404, "participant %s is not in the room", wire.Truncate(op.Target, 40))
 			break
 		}
-		frame := event("mute-request", map[string]any{"room": r.id, "from": op.User.ID, "username": op.User.Username,
+		frame := wire.EventFrame("mute-request", map[string]any{"room": r.id, "from": op.User.ID, "username": op.User.Username,
 			"mediatypes": op.Mediatypes})
 		sessions := keys(target.sessions)
 		notify = append(notify, func() { h.deliver(context.Background(), op.Target, sessions, frame, nil) })
 		out = struct{}{}
 	case "destroy":
 		if h.cfg.Rooms.SetOwner && r.owner != "" && r.owner != op.User.ID && !admin {
-			err = refuse(403, "only the owner of the room may destroy it")
+			err = wire.Refuse(403, "only the owner of the room may destroy it")
 			break
 		}
 		if r.owner == "" && !r.inACL[op.User.ID] && !admin {
@@ -680,7 +681,7 @@ func (t *roomTable) apply(ctx context.Context, op roomOp) (any, error) {
 		}
 		out = struct{}{}
 	default:
-		err = refuse(405, "unknown room operation %q", op.Op)
+		err = wire.Refuse(405, "unknown room operation %q", op.Op)
 	}
 	r.mu.Unlock()
 	for _, fn := range notify {
@@ -741,7 +742,7 @@ func (r *room) broadcast(h *Hub, frame []byte, except string) func() {
 // remoteParticipants is the event with the room's participant list.
 func (r *room) remoteParticipants() []byte {
 	info := r.info(true)
-	return event("remoteParticipants", map[string]any{"room": r.id, "participants": info.ParticipantDetail})
+	return wire.EventFrame("remoteParticipants", map[string]any{"room": r.id, "participants": info.ParticipantDetail})
 }
 
 func (t *roomTable) join(ctx context.Context, r *room, op roomOp) (any, []func(), error) {
@@ -756,7 +757,7 @@ func (t *roomTable) join(ctx context.Context, r *room, op roomOp) (any, []func()
 	p := r.participants[u.ID]
 	if p == nil {
 		if len(r.participants) >= r.limit {
-			return nil, nil, refuse(486, "the room is full (participantsLimit %d)", r.limit)
+			return nil, nil, wire.Refuse(486, "the room is full (participantsLimit %d)", r.limit)
 		}
 		p = &participant{user: u, sessions: map[string]int64{}, joined: time.Now().UnixMilli()}
 		r.participants[u.ID] = p
@@ -773,7 +774,7 @@ func (t *roomTable) join(ctx context.Context, r *room, op roomOp) (any, []func()
 	h.calls.save(r.snapshotCall())
 	h.setPut(ctx, callsKey(u.ID), r.id, h.node)
 	h.log.Info("user "+u.Username+" joined the room "+r.id, "room", r.id, "session", op.Session)
-	added := event("participantAdded", map[string]any{"room": r.id, "participant": participantJSON{
+	added := wire.EventFrame("participantAdded", map[string]any{"room": r.id, "participant": participantJSON{
 		ID: u.ID, Username: u.Username, Domain: u.Domain, Sessions: []string{op.Session}, Joined: now}})
 	notify := []func(){r.broadcast(h, added, u.ID), r.broadcast(h, r.remoteParticipants(), "")}
 	if inv := r.invited[u.ID]; inv != "" {
@@ -785,7 +786,7 @@ func (t *roomTable) join(ctx context.Context, r *room, op roomOp) (any, []func()
 			}
 		}
 		h.log.Debug("INVITE_COMPLETED will be notified", "invite", inv, "room", r.id)
-		done := event("inviteCompleted", map[string]any{"room": r.id, "invite": inv, "user": u.ID})
+		done := wire.EventFrame("inviteCompleted", map[string]any{"room": r.id, "invite": inv, "user": u.ID})
 		notify = append(notify, r.broadcast(h, done, ""))
 	}
 	info := r.info(false)
@@ -802,14 +803,14 @@ func (t *roomTable) leave(ctx context.Context, r *room, op roomOp) (any, []func(
 		}
 		if p == nil && r.owner == u.ID {
 			// The owner stays in the ACL of the room, in or out.
-			return nil, nil, refuse(403, "user is not in the room")
+			return nil, nil, wire.Refuse(403, "user is not in the room")
 		}
 		if p == nil {
 			// In the ACL but not joined: leaving declines the room for good.
 			r.removeACL(u.ID)
 			return struct{}{}, nil, nil
 		}
-		return nil, nil, refuse(403, "this session is not in the room")
+		return nil, nil, wire.Refuse(403, "this session is not in the room")
 	}
 	code := op.Code
 	if code == 0 {
@@ -858,7 +859,7 @@ func (t *roomTable) leave(ctx context.Context, r *room, op roomOp) (any, []func(
 	h.setDelete(ctx, callsKey(u.ID), r.id)
 	h.log.Info("user "+u.Username+" left the room "+r.id, "room", r.id, "code", code)
 	reason := op.Reason
-	removed := event("participantRemoved", map[string]any{"room": r.id, "participant": u.ID, "username": u.Username,
+	removed := wire.EventFrame("participantRemoved", map[string]any{"room": r.id, "participant": u.ID, "username": u.Username,
 		"code": code, "reason": reason})
 	notify = append(notify, r.broadcast(h, removed, ""), r.broadcast(h, r.remoteParticipants(), ""))
 	if r.owner == u.ID && h.cfg.Rooms.UpdateRoomOwnerWhenLeaves {
@@ -866,7 +867,7 @@ func (t *roomTable) leave(ctx context.Context, r *room, op roomOp) (any, []func(
 		if len(r.order) > 0 {
 			r.owner = r.order[0]
 		}
-		upd := event("roomUpdated", map[string]any{"room": r.id, "owner": r.owner, "acl": r.acl, "record": r.record})
+		upd := wire.EventFrame("roomUpdated", map[string]any{"room": r.id, "owner": r.owner, "acl": r.acl, "record": r.record})
 		notify = append(notify, r.broadcast(h, upd, ""))
 	}
 	if len(r.participants) == 0 {
@@ -879,7 +880,7 @@ func (t *roomTable) leave(ctx context.Context, r *room, op roomOp) (any, []func(
 func (t *roomTable) update(r *room, op roomOp, admin bool) (any, []func(), error) {
 	h := t.h
 	if h.cfg.Rooms.SetOwner && r.owner != "" && r.owner != op.User.ID && !admin {
-		return nil, nil, refuse(403, "only the owner of the room may update it")
+		return nil, nil, wire.Refuse(403, "only the owner of the room may update it")
 	}
 	if !r.inACL[op.User.ID] && !admin {
 		return nil, nil, errNotInACL()
@@ -922,7 +923,7 @@ func (t *roomTable) update(r *room, op roomOp, admin bool) (any, []func(), error
 	if op.Record != nil {
 		r.record = *op.Record
 	}
-	upd := event("roomUpdated", map[string]any{"room": r.id, "owner": r.owner, "acl": r.acl, "record": r.record})
+	upd := wire.EventFrame("roomUpdated", map[string]any{"room": r.id, "owner": r.owner, "acl": r.acl, "record": r.record})
 	info := r.info(false)
 	return &info, []func(){r.broadcast(h, upd, "")}, nil
 }
@@ -939,10 +940,10 @@ func slicesContains(s []string, v string) bool {
 func (t *roomTable) expel(ctx context.Context, r *room, op roomOp, admin bool) (any, []func(), error) {
 	h := t.h
 	if h.cfg.Rooms.SetOwner && r.owner != "" && r.owner != op.User.ID && !admin {
-		return nil, nil, refuse(403, "only the owner of the room may expel")
+		return nil, nil, wire.Refuse(403, "only the owner of the room may expel")
 	}
 	if r.participants[op.User.ID] == nil && !admin {
-		return nil, nil, refuse(403, "you are not in the room")
+		return nil, nil, wire.Refuse(403, "you are not in the room")
 	}
 	target := r.participants[op.Target]
 	if target == nil {
@@ -950,14 +951,14 @@ func (t *roomTable) expel(ctx context.Context, r *room, op roomOp, admin bool) (
 			r.removeACL(op.Target)
 			return struct{}{}, nil, nil
 		}
-		return nil, nil, refuse(404, "participant %s is not in the room", truncate(op.Target, 40))
+		return nil, nil, wire.Refuse(404, "participant %s is not in the room", wire.Truncate(op.Target, 40))
 	}
 	sessions := keys(target.sessions)
 	_, notify, err := t.leave(ctx, r, roomOp{Op: "leave", Room: r.id, User: target.user, Code: 403, Reason: "expelled by " + op.User.Username})
 	if err != nil {
 		return nil, nil, err
 	}
-	frame := event("expelled", map[string]any{"room": r.id, "by": op.User.ID, "username": op.User.Username})
+	frame := wire.EventFrame("expelled", map[string]any{"room": r.id, "by": op.User.ID, "username": op.User.Username})
 	notify = append(notify, func() { h.deliver(context.Background(), target.user.ID, sessions, frame, nil) })
 	if h.media != nil {
 		// The media server ends the user's streams and refuses the room
@@ -991,7 +992,7 @@ func (t *roomTable) destroyLocked(r *room, by, reason string) []func() {
 	}
 	r.call.Finished = now
 	h.calls.save(r.snapshotCall())
-	frame := event("destroyed", map[string]any{"room": r.id, "by": by, "reason": reason})
+	frame := wire.EventFrame("destroyed", map[string]any{"room": r.id, "by": by, "reason": reason})
 	notify := []func(){r.broadcast(h, frame, "")}
 	joined := map[string][]string{}
 	for id, p := range r.participants {
@@ -1123,4 +1124,9 @@ func (h *Hub) inCall(ctx context.Context, userID, except string) bool {
 		}
 	}
 	return false
+}
+
+// errNotInACL is the seeds' refusal of a user who is not in a room's ACL.
+func errNotInACL() *wire.Cancel {
+	return &wire.Cancel{Code: 403, Message: "user not included into ACL"}
 }

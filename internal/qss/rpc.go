@@ -9,6 +9,7 @@ import (
 
 	"github.com/segmentio/encoding/json"
 
+	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
 
@@ -26,14 +27,14 @@ type rpcReply struct {
 }
 
 // rpcCall runs msg on node: in place when it is this node, over the bus
-// otherwise. A refusal on the other node comes back as the same *Cancel.
+// otherwise. A refusal on the other node comes back as the same *wire.Cancel.
 func (h *Hub) rpcCall(ctx context.Context, node string, msg rpcMsg) (json.RawMessage, error) {
 	if node == h.node {
 		return h.dispatchRPC(ctx, msg)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	raw, err := h.bus.Request(ctx, nodeSubject(node), encode(msg))
+	raw, err := h.bus.Request(ctx, nodeSubject(node), wire.Encode(msg))
 	if err != nil {
 		return nil, fmt.Errorf("ask node %s: %w", node, err)
 	}
@@ -42,7 +43,7 @@ func (h *Hub) rpcCall(ctx context.Context, node string, msg rpcMsg) (json.RawMes
 		return nil, fmt.Errorf("answer of node %s: %w", node, err)
 	}
 	if r.Code != 0 {
-		return nil, &Cancel{Code: r.Code, Message: r.Reason}
+		return nil, &wire.Cancel{Code: r.Code, Message: r.Reason}
 	}
 	return r.OK, nil
 }
@@ -54,14 +55,14 @@ func (h *Hub) serveRPC(ctx context.Context, data []byte) ([]byte, error) {
 		return nil, fmt.Errorf("bad request: %w", err)
 	}
 	out, err := h.dispatchRPC(ctx, msg)
-	var c *Cancel
+	var c *wire.Cancel
 	if errors.As(err, &c) {
-		return encode(rpcReply{Code: c.Code, Reason: c.Message}), nil
+		return wire.Encode(rpcReply{Code: c.Code, Reason: c.Message}), nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return encode(rpcReply{OK: out}), nil
+	return wire.Encode(rpcReply{OK: out}), nil
 }
 
 func (h *Hub) dispatchRPC(ctx context.Context, msg rpcMsg) (json.RawMessage, error) {

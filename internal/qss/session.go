@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/openwac/wac/internal/auth"
+	"github.com/openwac/wac/internal/qss/wire"
 )
 
 // Device is what a session tells about the device it runs on, as the seeds'
@@ -216,7 +217,7 @@ func (s *Session) stopRinging(gen int) []pendingRequest {
 		out = append(out, p)
 		delete(s.pending, reqID)
 		if !s.unhold(reqID) && !s.closed {
-			s.keepLocked(heldFrame{data: cancel(p.kind, reqID, 480, "this device was away longer than invites.basic.removeAfter")})
+			s.keepLocked(heldFrame{data: wire.CancelFrame(p.kind, reqID, 480, "this device was away longer than invites.basic.removeAfter")})
 		}
 	}
 	return out
@@ -326,7 +327,7 @@ func (s *Session) serve(ctx context.Context, c *wsConn) {
 		var big errTooBig
 		switch {
 		case errors.As(err, &big):
-			s.refuse(&ProtocolError{Code: 413, Message: "frame larger than " + strconv.FormatInt(limit, 10) + " bytes"})
+			s.refuse(&wire.ProtocolError{Code: 413, Message: "frame larger than " + strconv.FormatInt(limit, 10) + " bytes"})
 			continue
 		case err != nil:
 			if code, reason := closeFor(err, 4*limit); code != 0 {
@@ -335,15 +336,15 @@ func (s *Session) serve(ctx context.Context, c *wsConn) {
 			}
 			return
 		case op != ws.OpText:
-			s.refuse(&ProtocolError{Code: 400, Message: "frames must be text (JSON)"})
+			s.refuse(&wire.ProtocolError{Code: 400, Message: "frames must be text (JSON)"})
 			continue
 		}
 		// Every frame counts against the rate, well-formed or not; the
 		// frame is decoded first so that a refusal names the request it
 		// refuses and the client can match it.
-		f, err := DecodeFrame(data)
+		f, err := wire.DecodeFrame(data)
 		if !s.limit.Allow() {
-			pe := &ProtocolError{Code: 429, Message: "too many requests; slow down"}
+			pe := &wire.ProtocolError{Code: 429, Message: "too many requests; slow down"}
 			if f != nil {
 				pe.Name, pe.ReqID = f.Name(), f.RequestID
 			}
@@ -354,7 +355,7 @@ func (s *Session) serve(ctx context.Context, c *wsConn) {
 			continue
 		}
 		if err != nil {
-			var pe *ProtocolError
+			var pe *wire.ProtocolError
 			if errors.As(err, &pe) {
 				s.refuse(pe)
 				continue
@@ -371,12 +372,12 @@ func (s *Session) serve(ctx context.Context, c *wsConn) {
 // handle runs one frame's handler. A handler that panics is a bug: like
 // net/http, the server logs it with its stack and answers the request with
 // 500 rather than ending every session of the process.
-func (s *Session) handle(ctx context.Context, f *Frame) {
+func (s *Session) handle(ctx context.Context, f *wire.Frame) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.hub.log.Error("qss: handler panicked", "frame", f.Name(), "session", s.ID, "panic", v, "stack", string(debug.Stack()))
 			if f.Request != "" {
-				s.send(encode(cancelFrame{Cancel: f.Name(), RequestID: f.RequestID, Error: 500, Message: "internal error"}))
+				s.send(wire.CancelFrame(f.Name(), f.RequestID, 500, "internal error"))
 			}
 		}
 	}()
@@ -385,12 +386,12 @@ func (s *Session) handle(ctx context.Context, f *Frame) {
 
 // refuse answers a bad frame with a cancel and reports whether the client
 // has been refused so often in a row that it is abuse.
-func (s *Session) refuse(pe *ProtocolError) bool {
+func (s *Session) refuse(pe *wire.ProtocolError) bool {
 	name := pe.Name
 	if name == "" {
 		name = "unknown"
 	}
-	s.send(encode(cancelFrame{Cancel: name, RequestID: pe.ReqID, Error: pe.Code, Message: pe.Message}))
+	s.send(wire.CancelFrame(name, pe.ReqID, pe.Code, pe.Message))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refusals++
@@ -457,9 +458,9 @@ func (s *Session) end(reason string) {
 	s.ended = reason
 	s.mu.Unlock()
 	if c != nil {
-		s.send(event("sessionEnded", map[string]any{"session": s.ID, "reason": reason}))
+		s.send(wire.EventFrame("sessionEnded", map[string]any{"session": s.ID, "reason": reason}))
 		// Let the writer flush the notice, then close.
-		time.AfterFunc(200*time.Millisecond, func() { c.close(4001, truncate(reason, 100)) })
+		time.AfterFunc(200*time.Millisecond, func() { c.close(4001, wire.Truncate(reason, 100)) })
 	}
 }
 
@@ -497,11 +498,4 @@ func (s *Session) setJoined(room string, in bool) {
 		delete(s.joined, room)
 	}
 	s.mu.Unlock()
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/segmentio/encoding/json"
 
+	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
 
@@ -39,7 +40,7 @@ type transferPlan struct {
 // The answer on the request's requestID comes when the transfer completes
 // (or a cancel with the code that stopped it); the rooms' participants see
 // transferCreated and transferCompleted, the transferor transferError.
-func (h *Hub) transfer(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (h *Hub) transfer(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
 	var p struct {
 		Room        string          `json:"room"`
 		Participant string          `json:"participant"`
@@ -53,11 +54,11 @@ func (h *Hub) transfer(ctx context.Context, s *Session, f *Frame) (any, error) {
 	}
 	switch {
 	case p.Room == "":
-		return nil, refuse(400, `field "room" of payload is required`)
+		return nil, wire.Refuse(400, `field "room" of payload is required`)
 	case p.Participant == "":
-		return nil, refuse(400, `field "participant" of payload is required: whom to transfer`)
+		return nil, wire.Refuse(400, `field "participant" of payload is required: whom to transfer`)
 	case (p.To == "") == (p.TargetRoom == ""):
-		return nil, refuse(400, `give either "to" (blind transfer) or "targetRoom" (attended transfer)`)
+		return nil, wire.Refuse(400, `give either "to" (blind transfer) or "targetRoom" (attended transfer)`)
 	}
 	me := userRefOf(s.User)
 	var info roomInfo
@@ -65,7 +66,7 @@ func (h *Hub) transfer(ctx context.Context, s *Session, f *Frame) (any, error) {
 		return nil, err
 	}
 	if !slicesContains(info.Joined, me.ID) {
-		return nil, refuse(403, "you are not in the room")
+		return nil, wire.Refuse(403, "you are not in the room")
 	}
 	targets, err := h.resolveUsers(ctx, s, []string{p.Participant}, "participant")
 	if err != nil {
@@ -73,7 +74,7 @@ func (h *Hub) transfer(ctx context.Context, s *Session, f *Frame) (any, error) {
 	}
 	part := targets[0]
 	if part.ID == me.ID || !slicesContains(info.Joined, part.ID) {
-		return nil, refuse(404, "participant %s is not in the room", truncate(p.Participant, 40))
+		return nil, wire.Refuse(404, "participant %s is not in the room", wire.Truncate(p.Participant, 40))
 	}
 	plan := &transferPlan{id: store.NewID(), by: me, bySession: s.ID, room: p.Room, participant: part,
 		targetRoom: p.TargetRoom, to: p.To, created: time.Now()}
@@ -102,7 +103,7 @@ func (h *Hub) transfer(ctx context.Context, s *Session, f *Frame) (any, error) {
 			return nil, err
 		}
 		if len(to) == 1 && to[0].ID == part.ID {
-			return nil, refuse(400, "the participant is already in the room")
+			return nil, wire.Refuse(400, "the participant is already in the room")
 		}
 		inv.kind, inv.room, inv.to, inv.group, inv.only = "invitation", p.Room, p.To, group, only
 		if err := h.invites.admit(ctx, inv, to); err != nil {
@@ -154,7 +155,7 @@ func (h *Hub) transferFailed(ctx context.Context, plan *transferPlan, code int) 
 	s := h.sessions[plan.bySession]
 	h.mu.RUnlock()
 	if s != nil {
-		s.send(event("transferError", map[string]any{"room": plan.room, "transfer": plan.id, "participant": plan.participant.ID,
+		s.send(wire.EventFrame("transferError", map[string]any{"room": plan.room, "transfer": plan.id, "participant": plan.participant.ID,
 			"code": code}))
 	}
 	h.recordTransfer(ctx, plan, "failed")
@@ -176,7 +177,7 @@ func (h *Hub) roomEvent(ctx context.Context, room, name string, payload any) {
 	if err := h.rooms.call(ctx, room, roomOp{Op: "get", System: true}, &info); err != nil {
 		return
 	}
-	frame := event(name, payload)
+	frame := wire.EventFrame(name, payload)
 	for _, p := range info.ParticipantDetail {
 		h.deliver(ctx, p.ID, p.Sessions, frame, nil)
 	}
