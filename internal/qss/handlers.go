@@ -293,13 +293,13 @@ func (h *Hub) quickConference(ctx context.Context, s *Session, f *wire.Frame) (a
 	h.log.Debug("Peer "+s.ID+" wants to join "+uri, "peer", s.ID)
 	key := "qconf.x" + hexOf(uri)
 	for range 3 {
-		v, _, err := h.kv.Get(ctx, key)
+		v, _, err := h.state.Get(ctx, key)
 		if err == nil {
 			var obj roomObject
 			err := h.rooms.call(ctx, string(v), roomOp{Op: "join", User: userRefOf(s.User), Session: s.ID}, &obj)
 			var c *wire.Cancel
 			if errors.As(err, &c) && c.Code == 404 {
-				h.kv.Delete(ctx, key) // the room ended; start a new one
+				h.state.Delete(ctx, key) // the room ended; start a new one
 				continue
 			}
 			if err != nil {
@@ -309,11 +309,11 @@ func (h *Hub) quickConference(ctx context.Context, s *Session, f *wire.Frame) (a
 			return &obj, nil
 		}
 		id := newUUID()
-		if _, err := h.kv.Create(ctx, key, []byte(id)); err != nil {
+		if err := h.state.Create(ctx, key, []byte(id)); err != nil {
 			continue // somebody else created it first: join theirs
 		}
 		if _, err := h.rooms.create(ctx, s, createOptions{}, nil, uri, id); err != nil {
-			h.kv.Delete(ctx, key)
+			h.state.Delete(ctx, key)
 			return nil, err
 		}
 		var obj roomObject

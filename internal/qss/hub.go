@@ -23,16 +23,17 @@ import (
 	"net/http"
 	"regexp"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/encoding/json"
 
 	"github.com/openwac/wac/internal/auth"
 	"github.com/openwac/wac/internal/bus"
 	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/qss/cluster"
 	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
@@ -72,16 +73,19 @@ type Pusher interface {
 
 // Hub is the signaling server of one node.
 type Hub struct {
-	cfg    *config.Config
-	log    *slog.Logger
-	st     store.Store
-	auth   *auth.Service
-	bus    bus.Bus
-	kv     bus.KV
-	node   string
-	secret []byte
-	media  Media
-	pusher Pusher
+	cfg  *config.Config
+	log  *slog.Logger
+	st   store.Store
+	auth *auth.Service
+	bus  bus.Bus
+	// cluster is this node among the others: the shared state, the
+	// heartbeat, calls to the owners of rooms and invitations.
+	cluster *cluster.Node
+	state   *cluster.State
+	node    string
+	secret  []byte
+	media   Media
+	pusher  Pusher
 	// readBufs lends read buffers to the connections with bytes waiting.
 	readBufs *bufferPool
 
@@ -99,7 +103,6 @@ type Hub struct {
 
 	done chan struct{}
 	wg   sync.WaitGroup
-	rpc  bus.Subscription
 	all  bus.Subscription
 }
 
@@ -130,6 +133,8 @@ type Options struct {
 	// SingleNode says no other node shares the bus (bus.driver local): the
 	// hub then delivers to its sessions without going through the bus.
 	SingleNode bool
+	// Registry receives the signaling metrics; nil = none.
+	Registry prometheus.Registerer
 }
 
 // New starts a node's signaling: it connects the bus, serves the node's
@@ -150,28 +155,30 @@ func New(opts Options) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.bus, h.kv, h.node = b, b.KV(), b.NodeID()
+	h.bus, h.node = b, b.NodeID()
+	if h.state, err = cluster.NewState(b.KV(), h.log, opts.Registry); err != nil {
+		b.Close()
+		return nil, err
+	}
 	h.rooms = newRoomTable(h)
 	h.invites = newInviteTable(h)
 	h.calls = newCallWriter(h)
 	h.registerHandlers()
-	if h.rpc, err = b.Serve(nodeSubject(h.node), h.serveRPC); err != nil {
+	if h.all, err = b.Subscribe(cluster.SubjectAll); err != nil {
 		b.Close()
 		return nil, err
 	}
-	if h.all, err = b.Subscribe(subjectAll); err != nil {
+	if h.cluster, err = cluster.New(context.Background(), b, h.state); err != nil {
 		b.Close()
-		return nil, err
+		return nil, fmt.Errorf("qss: %w", err)
 	}
-	if err := h.heartbeat(context.Background()); err != nil {
-		b.Close()
-		return nil, fmt.Errorf("qss: register node: %w", err)
-	}
+	h.cluster.Serve(serviceRooms, h.serveRoom)
+	h.cluster.Serve(serviceInvites, h.serveInvite)
 	opts.Auth.OnRevoke(h.onRevoke)
 	opts.Auth.OnInvalidate(h.onInvalidate)
 	h.wg.Add(4)
 	go h.loop(time.Duration(h.cfg.QSS.PingInterval)*time.Millisecond, h.pingAll)
-	go h.loop(2*time.Second, func() { h.heartbeat(context.Background()) })
+	go h.loop(cluster.HeartbeatEvery, func() { h.cluster.Heartbeat(context.Background()) })
 	go h.loop(time.Minute, h.rooms.sweepOwners)
 	go h.calls.run()
 	if w := h.cfg.Watchdog.Invites; w.Enabled {
@@ -237,10 +244,8 @@ func (h *Hub) Close() error {
 	h.rooms.closeAll(ctx)
 	h.wg.Wait()
 	h.calls.flush(ctx)
-	h.kv.Delete(ctx, "node."+h.node)
-	if h.rpc != nil {
-		h.rpc.Unsubscribe()
-	}
+	h.cluster.Leave(ctx)
+	h.all.Unsubscribe()
 	return h.bus.Close()
 }
 
@@ -258,7 +263,7 @@ func (h *Hub) finishDeadCalls(ctx context.Context, starting bool) {
 		return
 	}
 	for _, node := range nodes {
-		if (node != h.node || !starting) && h.nodeAlive(ctx, node) {
+		if (node != h.node || !starting) && h.cluster.Alive(ctx, node) {
 			continue
 		}
 		n, err := h.st.FinishNodeCalls(ctx, node, time.Now().UnixMilli())
@@ -270,32 +275,6 @@ func (h *Hub) finishDeadCalls(ctx context.Context, starting bool) {
 			h.log.Info("qss: finished the calls of a node that is gone", "node", node, "calls", n)
 		}
 	}
-}
-
-// Subjects and keys.
-const subjectAll = "wac.all"
-
-func nodeSubject(node string) string { return "wac.n." + node }
-func userSubject(user string) string { return "wac.u." + user }
-
-// heartbeat marks the node alive.
-func (h *Hub) heartbeat(ctx context.Context) error {
-	_, err := h.kv.Put(ctx, "node."+h.node, []byte(fmt.Sprint(time.Now().UnixMilli())))
-	return err
-}
-
-// nodeAlive reports whether node sent a heartbeat in the last 10 s.
-func (h *Hub) nodeAlive(ctx context.Context, node string) bool {
-	if node == h.node {
-		return true
-	}
-	v, _, err := h.kv.Get(ctx, "node."+node)
-	if err != nil {
-		return false
-	}
-	var ms int64
-	fmt.Sscan(string(v), &ms)
-	return time.Since(time.UnixMilli(ms)) < 10*time.Second
 }
 
 func (h *Hub) pingAll() {
@@ -419,7 +398,7 @@ func (h *Hub) attachSession(ctx context.Context, resume string, p *auth.Principa
 	if u == nil {
 		u = &localUser{sessions: map[string]*Session{}}
 		h.users[p.UserID] = u
-		sub, err := h.bus.Subscribe(userSubject(p.UserID))
+		sub, err := h.bus.Subscribe(cluster.UserSubject(p.UserID))
 		if err != nil {
 			h.log.Error("qss: subscribe user", "user", p.UserID, "err", err)
 		}
@@ -488,10 +467,12 @@ func (h *Hub) saveSession(ctx context.Context, s *Session) {
 	if h.single {
 		return // Sessions reads this node's own map
 	}
-	if err := h.setPut(ctx, sessionsKey(s.User.UserID), s.ID, h.sessionInfo(s)); err != nil {
-		h.log.Error("qss: save session", "session", s.ID, "err", err)
-	}
+	h.state.SetPut(ctx, sessionsKey(s.User.UserID), s.ID, h.sessionInfo(s))
 }
+
+// sessionsKey is the shared set of a user's sessions: session id →
+// SessionInfo.
+func sessionsKey(user string) string { return "sessions." + user }
 
 // reasonConnectionLost is why a session whose connection dropped leaves its
 // rooms (participantRemoved, code 480), whenever it does.
@@ -568,9 +549,7 @@ func (h *Hub) removeSession(ctx context.Context, s *Session, reason string) {
 	}
 	h.mu.Unlock()
 	if !h.single {
-		if err := h.setDelete(ctx, sessionsKey(s.User.UserID), s.ID); err != nil {
-			h.log.Warn("qss: remove session from directory", "session", s.ID, "err", err)
-		}
+		h.state.SetDelete(ctx, sessionsKey(s.User.UserID), s.ID)
 	}
 }
 
@@ -591,7 +570,7 @@ func (h *Hub) Sessions(ctx context.Context, userIDs []string) ([]SessionInfo, er
 	}
 	var keys []string
 	if userIDs == nil {
-		k, err := h.kv.Keys(ctx, "sessions.")
+		k, err := h.state.Keys(ctx, "sessions.")
 		if err != nil {
 			return nil, err
 		}
@@ -604,7 +583,7 @@ func (h *Hub) Sessions(ctx context.Context, userIDs []string) ([]SessionInfo, er
 	alive := map[string]bool{}
 	var out []SessionInfo
 	for _, k := range keys {
-		m, _, err := h.setGet(ctx, k)
+		m, err := h.state.SetGet(ctx, k)
 		if err != nil {
 			return nil, err
 		}
@@ -616,7 +595,7 @@ func (h *Hub) Sessions(ctx context.Context, userIDs []string) ([]SessionInfo, er
 			}
 			live, known := alive[si.Node]
 			if !known {
-				live = h.nodeAlive(ctx, si.Node)
+				live = h.cluster.Alive(ctx, si.Node)
 				alive[si.Node] = live
 			}
 			if !live {
@@ -626,7 +605,7 @@ func (h *Hub) Sessions(ctx context.Context, userIDs []string) ([]SessionInfo, er
 			out = append(out, si)
 		}
 		if len(dead) > 0 { // a dead node's leftovers
-			h.setChange(ctx, k, func(m map[string]json.RawMessage) {
+			h.state.SetChange(ctx, k, func(m map[string]json.RawMessage) {
 				for _, id := range dead {
 					delete(m, id)
 				}
@@ -714,7 +693,7 @@ func (h *Hub) deliver(ctx context.Context, userID string, sessions []string, fra
 		h.toSessions(userID, env)
 		return nil
 	}
-	return h.bus.Publish(ctx, userSubject(userID), env.marshal())
+	return h.bus.Publish(ctx, cluster.UserSubject(userID), env.marshal())
 }
 
 // marshal writes an envelope as its JSON header, a newline, and the frame
@@ -758,11 +737,11 @@ func (h *Hub) inbox(subject string, data []byte) {
 		h.log.Warn("qss: bad bus message", "subject", subject, "err", err)
 		return
 	}
-	if subject == subjectAll {
+	if subject == cluster.SubjectAll {
 		h.onBroadcast(&env)
 		return
 	}
-	if user, ok := strings.CutPrefix(subject, "wac.u."); ok {
+	if user, ok := cluster.UserOfSubject(subject); ok {
 		h.toSessions(user, &env)
 	}
 }
@@ -824,7 +803,7 @@ func (h *Hub) toSessions(user string, env *envelope) {
 // close (exclusive login, logout, deletion) and caches forget the tokens.
 func (h *Hub) onRevoke(r auth.Revocation) {
 	env := &envelope{Kind: "revoke", User: r.UserID, Grants: r.GrantIDs, Hashes: r.Hashes, Reason: r.Reason}
-	if err := h.bus.Publish(context.Background(), subjectAll, env.marshal()); err != nil {
+	if err := h.bus.Publish(context.Background(), cluster.SubjectAll, env.marshal()); err != nil {
 		h.log.Warn("qss: broadcast revocation", "err", err)
 	}
 }
@@ -832,7 +811,7 @@ func (h *Hub) onRevoke(r auth.Revocation) {
 // onInvalidate tells the other nodes that cached records changed.
 func (h *Hub) onInvalidate(inv auth.Invalidation) {
 	env := &envelope{Kind: "invalidate", Reason: inv.Kind, User: inv.ID, Except: h.node}
-	if err := h.bus.Publish(context.Background(), subjectAll, env.marshal()); err != nil {
+	if err := h.bus.Publish(context.Background(), cluster.SubjectAll, env.marshal()); err != nil {
 		h.log.Warn("qss: broadcast invalidation", "err", err)
 	}
 }

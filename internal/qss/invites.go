@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/openwac/wac/internal/auth"
+	"github.com/openwac/wac/internal/qss/cluster"
 	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
@@ -32,6 +33,10 @@ const (
 	stateGone = "gone" // the session went away, or was not reachable
 	stateBusy = "busy" // the user answered another call (onlyOneDeviceWithInvitations)
 )
+
+// invitesKey is the shared set of the invitations ringing a user:
+// invitation id → owner node.
+func invitesKey(user string) string { return "invites." + user }
 
 // inviteTable holds the invitations this node owns: those its sessions made.
 type inviteTable struct {
@@ -258,9 +263,7 @@ func (t *inviteTable) launch(ctx context.Context, inv *invite) error {
 	t.byCaller[inv.callerSession+"/"+inv.reqID] = inv.id
 	t.mu.Unlock()
 	for uid := range inv.targets {
-		if err := h.setPut(ctx, invitesKey(uid), inv.id, h.node); err != nil {
-			h.log.Warn("qss: record ringing invitation", "invite", inv.id, "err", err)
-		}
+		h.state.SetPut(ctx, invitesKey(uid), inv.id, h.node)
 	}
 	// The caller's ringing event and the call record are written before a
 	// candidate's answer can be handled (it waits for inv.mu): after it,
@@ -594,7 +597,7 @@ func (t *inviteTable) finishLocked(ctx context.Context, inv *invite, state strin
 	delete(t.byCaller, inv.callerSession+"/"+inv.reqID)
 	t.mu.Unlock()
 	for uid := range inv.targets {
-		h.setDelete(ctx, invitesKey(uid), inv.id)
+		h.state.SetDelete(ctx, invitesKey(uid), inv.id)
 	}
 	if inv.kind != "inviteRequest" && state != stateAccepted {
 		// Callees the invitation let into the ACL leave it again, before
@@ -653,7 +656,7 @@ func (t *inviteTable) apply(ctx context.Context, op inviteOp) (json.RawMessage, 
 				t.stopCandidate(inv, c, 200, "answered another call")
 			}
 		}
-		t.h.setDelete(ctx, invitesKey(op.User.ID), inv.id)
+		t.h.state.SetDelete(ctx, invitesKey(op.User.ID), inv.id)
 		t.settleLocked(ctx, inv)
 	case "cancel":
 		t.endLocked(ctx, inv, stateCancelled, 487, op.Reason)
@@ -690,7 +693,7 @@ func (t *inviteTable) currentLocked(ctx context.Context, inv *invite, session st
 // learns what it can answer.
 func (t *inviteTable) currentInvitations(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
 	h := t.h
-	m, _, err := h.setGet(ctx, invitesKey(s.User.UserID))
+	m, err := h.state.SetGet(ctx, invitesKey(s.User.UserID))
 	if err != nil {
 		return nil, fmt.Errorf("read the user's ringing invitations: %w", err)
 	}
@@ -701,7 +704,7 @@ func (t *inviteTable) currentInvitations(ctx context.Context, s *Session, f *wir
 			continue
 		}
 		op := inviteOp{Op: "current", Invite: inviteID, Session: s.ID, User: userRefOf(s.User)}
-		res, err := h.rpcCall(ctx, owner, rpcMsg{Kind: "invite", Invite: &op})
+		res, err := h.inviteCall(ctx, owner, op)
 		if err != nil {
 			h.log.Debug("qss: current invitation", "invite", inviteID, "err", err)
 			continue
@@ -948,7 +951,7 @@ func (t *inviteTable) candidateReply(ctx context.Context, s *Session, f *wire.Fr
 			return
 		}
 	}
-	_, err := h.rpcCall(ctx, p.owner, rpcMsg{Kind: "invite", Invite: &op})
+	_, err := h.inviteCall(ctx, p.owner, op)
 	var c *wire.Cancel
 	switch {
 	case errors.As(err, &c):
@@ -984,7 +987,7 @@ func (t *inviteTable) cancelOwn(ctx context.Context, s *Session, f *wire.Frame) 
 // ring (the seeds' currentInvitations), so a reconnecting phone still rings.
 func (t *inviteTable) ringNewSession(ctx context.Context, s *Session) {
 	h := t.h
-	m, _, err := h.setGet(ctx, invitesKey(s.User.UserID))
+	m, err := h.state.SetGet(ctx, invitesKey(s.User.UserID))
 	if err != nil {
 		return
 	}
@@ -995,7 +998,7 @@ func (t *inviteTable) ringNewSession(ctx context.Context, s *Session) {
 		}
 		h.log.Debug("resuming invite", "invite", inviteID, "peer", s.ID)
 		op := inviteOp{Op: "addCandidate", Invite: inviteID, Session: s.ID, User: userRefOf(s.User)}
-		if _, err := h.rpcCall(ctx, owner, rpcMsg{Kind: "invite", Invite: &op}); err != nil {
+		if _, err := h.inviteCall(ctx, owner, op); err != nil {
 			h.log.Debug("qss: ring new session", "invite", inviteID, "err", err)
 		}
 	}
@@ -1006,7 +1009,7 @@ func (t *inviteTable) ringNewSession(ctx context.Context, s *Session) {
 func (t *inviteTable) dropRequests(ctx context.Context, s *Session, list []pendingRequest) {
 	for _, p := range list {
 		op := inviteOp{Op: "candidateGone", Invite: p.invite, Session: s.ID, User: userRefOf(s.User)}
-		if _, err := t.h.rpcCall(ctx, p.owner, rpcMsg{Kind: "invite", Invite: &op}); err != nil {
+		if _, err := t.h.inviteCall(ctx, p.owner, op); err != nil {
 			t.h.log.Debug("qss: drop candidate", "invite", p.invite, "err", err)
 		}
 	}
@@ -1027,7 +1030,7 @@ func (t *inviteTable) callerGone(ctx context.Context, s *Session) {
 // (onlyOneDeviceWithInvitations).
 func (t *inviteTable) stopOtherInvites(ctx context.Context, u userRef, except string) {
 	h := t.h
-	m, _, err := h.setGet(ctx, invitesKey(u.ID))
+	m, err := h.state.SetGet(ctx, invitesKey(u.ID))
 	if err != nil {
 		return
 	}
@@ -1038,7 +1041,7 @@ func (t *inviteTable) stopOtherInvites(ctx context.Context, u userRef, except st
 		}
 		h.log.Debug("will reject pending invitations of", "user", u.ID, "except", except)
 		op := inviteOp{Op: "dropUser", Invite: inviteID, User: u}
-		h.rpcCall(ctx, owner, rpcMsg{Kind: "invite", Invite: &op})
+		h.inviteCall(ctx, owner, op)
 	}
 }
 
@@ -1047,7 +1050,9 @@ func (t *inviteTable) stopOtherInvites(ctx context.Context, u userRef, except st
 func (t *inviteTable) roomDestroyed(ctx context.Context, room string) {
 	t.cancelRoom(ctx, room)
 	env := &envelope{Kind: "roomGone", Room: room}
-	t.h.bus.Publish(ctx, subjectAll, env.marshal())
+	if err := t.h.bus.Publish(ctx, cluster.SubjectAll, env.marshal()); err != nil {
+		t.h.log.Warn("qss: broadcast the end of a room", "room", room, "err", err)
+	}
 }
 
 func (t *inviteTable) cancelRoom(ctx context.Context, room string) {

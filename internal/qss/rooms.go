@@ -229,6 +229,10 @@ func roomToken(id string) string {
 	return "x" + hex.EncodeToString([]byte(id))
 }
 
+// callsKey is the shared set of the rooms a user is in: room id → owner
+// node.
+func callsKey(user string) string { return "calls." + user }
+
 // roomKey is the shared-state key that names a room's owner node.
 func roomKey(id string) string { return "room." + roomToken(id) }
 
@@ -284,7 +288,7 @@ func (t *roomTable) create(ctx context.Context, s *Session, opts createOptions, 
 	if opts.Bitrate > 0 && opts.Bitrate < bitrate {
 		bitrate = opts.Bitrate
 	}
-	_, err := h.kv.Create(ctx, roomKey(id), []byte(h.node))
+	err := h.state.Create(ctx, roomKey(id), []byte(h.node))
 	if errors.Is(err, bus.ErrExists) && t.takeOver(ctx, id) {
 		err = nil
 	}
@@ -300,7 +304,7 @@ func (t *roomTable) create(ctx context.Context, s *Session, opts createOptions, 
 		return nil, fmt.Errorf("claim room: %w", err)
 	}
 	if !t.reserve(s.User.UserID) {
-		h.kv.Delete(ctx, roomKey(id))
+		h.state.Delete(ctx, roomKey(id))
 		return nil, wire.Refuse(429, "you have %d rooms open, the most rooms.maxPerUser allows; destroy or leave one first", h.cfg.Rooms.MaxPerUser)
 	}
 	r := &room{
@@ -324,7 +328,7 @@ func (t *roomTable) create(ctx context.Context, s *Session, opts createOptions, 
 		m, err := h.media.CreateRoom(ctx, id, MediaOptions{Bitrate: h.cfg.Media.Bitrate, Record: opts.Record})
 		if err != nil {
 			t.release(r.creator)
-			h.kv.Delete(ctx, roomKey(id))
+			h.state.Delete(ctx, roomKey(id))
 			return nil, fmt.Errorf("create media room: %w", err)
 		}
 		r.media = m
@@ -463,7 +467,7 @@ func (t *roomTable) call(ctx context.Context, id string, op roomOp, out any) err
 		// A room claimed here but gone is answered by apply (404).
 		local = owner == t.h.node
 		if !local {
-			raw, err := t.h.rpcCall(ctx, owner, rpcMsg{Kind: "room", Room: &op})
+			raw, err := t.h.cluster.Call(ctx, owner, serviceRooms, op)
 			var c *wire.Cancel
 			if err != nil && (!errors.As(err, &c) || c.Code == 404) {
 				// The room is gone, or its node does not answer: look
@@ -506,15 +510,15 @@ func assign(out, res any) error {
 // compare-and-set: of two nodes taking over at once, one wins.
 func (t *roomTable) takeOver(ctx context.Context, id string) bool {
 	h := t.h
-	v, rev, err := h.kv.Get(ctx, roomKey(id))
+	v, rev, err := h.state.Get(ctx, roomKey(id))
 	if err != nil {
 		return false
 	}
 	owner := string(v)
-	if owner == h.node || h.nodeAlive(ctx, owner) {
+	if owner == h.node || h.cluster.Alive(ctx, owner) {
 		return false
 	}
-	if _, err := h.kv.Update(ctx, roomKey(id), []byte(h.node), rev); err != nil {
+	if err := h.state.Update(ctx, roomKey(id), []byte(h.node), rev); err != nil {
 		return false
 	}
 	t.owners.Delete(id)
@@ -548,7 +552,7 @@ func (t *roomTable) owner(ctx context.Context, id string) (string, error) {
 	if v, ok := t.owners.Load(id); ok {
 		return v.(ownerEntry).node, nil
 	}
-	v, _, err := t.h.kv.Get(ctx, roomKey(id))
+	v, _, err := t.h.state.Get(ctx, roomKey(id))
 	if errors.Is(err, bus.ErrNotFound) {
 		return "", wire.Refuse(404, "room %s not found", wire.Truncate(id, 80))
 	}
@@ -556,7 +560,7 @@ func (t *roomTable) owner(ctx context.Context, id string) (string, error) {
 		return "", err
 	}
 	owner := string(v)
-	if !t.h.nodeAlive(ctx, owner) {
+	if !t.h.cluster.Alive(ctx, owner) {
 		return "", wire.Refuse(404, "room %s not found (its node is gone)", wire.Truncate(id, 80))
 	}
 	t.owners.Store(id, ownerEntry{node: owner, at: time.Now()})
@@ -772,7 +776,7 @@ func (t *roomTable) join(ctx context.Context, r *room, op roomOp) (any, []func()
 	r.users[u.ID] = u.DomainID
 	r.call.Detail.Participants = append(r.call.Detail.Participants, store.CallParticipant{User: u.ID, Session: op.Session, Joined: now})
 	h.calls.save(r.snapshotCall())
-	h.setPut(ctx, callsKey(u.ID), r.id, h.node)
+	h.state.SetPut(ctx, callsKey(u.ID), r.id, h.node)
 	h.log.Info("user "+u.Username+" joined the room "+r.id, "room", r.id, "session", op.Session)
 	added := wire.EventFrame("participantAdded", map[string]any{"room": r.id, "participant": participantJSON{
 		ID: u.ID, Username: u.Username, Domain: u.Domain, Sessions: []string{op.Session}, Joined: now}})
@@ -856,7 +860,7 @@ func (t *roomTable) leave(ctx context.Context, r *room, op roomOp) (any, []func(
 	if r.owner != u.ID || h.cfg.Rooms.UpdateRoomOwnerWhenLeaves {
 		r.removeACL(u.ID)
 	}
-	h.setDelete(ctx, callsKey(u.ID), r.id)
+	h.state.SetDelete(ctx, callsKey(u.ID), r.id)
 	h.log.Info("user "+u.Username+" left the room "+r.id, "room", r.id, "code", code)
 	reason := op.Reason
 	removed := wire.EventFrame("participantRemoved", map[string]any{"room": r.id, "participant": u.ID, "username": u.Username,
@@ -1009,7 +1013,7 @@ func (t *roomTable) destroyLocked(r *room, by, reason string) []func() {
 		no := false
 		for user, sessions := range joined {
 			h.deliver(ctx, user, sessions, nil, &envelope{Kind: "frame", Room: id, Joined: &no})
-			h.setDelete(ctx, callsKey(user), id)
+			h.state.SetDelete(ctx, callsKey(user), id)
 		}
 		h.invites.roomDestroyed(ctx, id)
 		if h.media != nil {
@@ -1017,9 +1021,9 @@ func (t *roomTable) destroyLocked(r *room, by, reason string) []func() {
 				h.log.Warn("qss: destroy media room", "room", id, "err", err)
 			}
 		}
-		h.kv.Delete(ctx, roomKey(id))
+		h.state.Delete(ctx, roomKey(id))
 		if quick != "" {
-			h.kv.Delete(ctx, "qconf.x"+hexOf(quick))
+			h.state.Delete(ctx, "qconf.x"+hexOf(quick))
 		}
 		h.log.Info("Destroying the room state of the room "+id, "room", id, "reason", reason)
 	})
@@ -1110,7 +1114,7 @@ func (r *room) recordTransfer(e store.CallTransfer) {
 
 // inCall reports whether a user is in a room other than except.
 func (h *Hub) inCall(ctx context.Context, userID, except string) bool {
-	m, _, err := h.setGet(ctx, callsKey(userID))
+	m, err := h.state.SetGet(ctx, callsKey(userID))
 	if err != nil {
 		return false
 	}
@@ -1119,7 +1123,7 @@ func (h *Hub) inCall(ctx context.Context, userID, except string) bool {
 		if room == except || json.Unmarshal(raw, &node) != nil {
 			continue
 		}
-		if h.nodeAlive(ctx, node) {
+		if h.cluster.Alive(ctx, node) {
 			return true
 		}
 	}

@@ -2,81 +2,48 @@ package qss
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/segmentio/encoding/json"
 
-	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
 
-// rpcMsg is a request to the node that owns a room or an invitation.
-type rpcMsg struct {
-	Kind   string    `json:"kind"` // room, invite
-	Room   *roomOp   `json:"room,omitempty"`
-	Invite *inviteOp `json:"invite,omitempty"`
+// The services of a node that other nodes call: operations on the rooms
+// and on the invitations it owns.
+const (
+	serviceRooms   = "rooms"
+	serviceInvites = "invites"
+)
+
+// serveRoom runs another node's operation on a room this node owns.
+func (h *Hub) serveRoom(ctx context.Context, req json.RawMessage) (any, error) {
+	var op roomOp
+	if err := json.Unmarshal(req, &op); err != nil {
+		return nil, fmt.Errorf("bad room operation: %w", err)
+	}
+	return h.rooms.apply(ctx, op)
 }
 
-type rpcReply struct {
-	OK     json.RawMessage `json:"ok,omitempty"`
-	Code   int             `json:"code,omitempty"`
-	Reason string          `json:"reason,omitempty"`
+// serveInvite runs another node's operation on an invitation this node
+// owns.
+func (h *Hub) serveInvite(ctx context.Context, req json.RawMessage) (any, error) {
+	var op inviteOp
+	if err := json.Unmarshal(req, &op); err != nil {
+		return nil, fmt.Errorf("bad invitation operation: %w", err)
+	}
+	return h.invites.apply(ctx, op)
 }
 
-// rpcCall runs msg on node: in place when it is this node, over the bus
-// otherwise. A refusal on the other node comes back as the same *wire.Cancel.
-func (h *Hub) rpcCall(ctx context.Context, node string, msg rpcMsg) (json.RawMessage, error) {
-	if node == h.node {
-		return h.dispatchRPC(ctx, msg)
+// inviteCall runs op on the node that owns its invitation: in place when
+// it is this node, over the bus otherwise.
+func (h *Hub) inviteCall(ctx context.Context, owner string, op inviteOp) (json.RawMessage, error) {
+	if owner == h.node {
+		return h.invites.apply(ctx, op)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	raw, err := h.bus.Request(ctx, nodeSubject(node), wire.Encode(msg))
-	if err != nil {
-		return nil, fmt.Errorf("ask node %s: %w", node, err)
-	}
-	var r rpcReply
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, fmt.Errorf("answer of node %s: %w", node, err)
-	}
-	if r.Code != 0 {
-		return nil, &wire.Cancel{Code: r.Code, Message: r.Reason}
-	}
-	return r.OK, nil
-}
-
-// serveRPC answers other nodes' requests.
-func (h *Hub) serveRPC(ctx context.Context, data []byte) ([]byte, error) {
-	var msg rpcMsg
-	if err := json.Unmarshal(data, &msg); err != nil {
-		return nil, fmt.Errorf("bad request: %w", err)
-	}
-	out, err := h.dispatchRPC(ctx, msg)
-	var c *wire.Cancel
-	if errors.As(err, &c) {
-		return wire.Encode(rpcReply{Code: c.Code, Reason: c.Message}), nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return wire.Encode(rpcReply{OK: out}), nil
-}
-
-func (h *Hub) dispatchRPC(ctx context.Context, msg rpcMsg) (json.RawMessage, error) {
-	switch {
-	case msg.Kind == "room" && msg.Room != nil:
-		res, err := h.rooms.apply(ctx, *msg.Room)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(res)
-	case msg.Kind == "invite" && msg.Invite != nil:
-		return h.invites.apply(ctx, *msg.Invite)
-	}
-	return nil, fmt.Errorf("unknown node request %q", msg.Kind)
+	return h.cluster.Call(ctx, owner, serviceInvites, op)
 }
 
 // callSave is a call record waiting to be written.
