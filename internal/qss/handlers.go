@@ -61,11 +61,11 @@ func (h *Hub) roomRequest(f *wire.Frame) (*roomPayload, error) {
 // roomAnswer runs a room operation that results in the room's info and
 // answers with the room object for s.
 func (h *Hub) roomAnswer(ctx context.Context, s *Session, room string, op roomOp) (*roomObject, error) {
-	var info roomInfo
-	if err := h.rooms.call(ctx, room, op, &info); err != nil {
+	info, err := ask[roomInfo](ctx, h.rooms, room, actor{User: userRefOf(s.User)}, op)
+	if err != nil {
 		return nil, err
 	}
-	return h.object(&info, s.User.UserID, s.ID), nil
+	return h.object(info, s.User.UserID, s.ID), nil
 }
 
 // resolveUsers turns names into users as the caller means them.
@@ -120,12 +120,12 @@ func (h *Hub) joinRoom(ctx context.Context, s *Session, f *wire.Frame) (any, err
 	if err != nil {
 		return nil, err
 	}
-	var obj roomObject
-	if err := h.rooms.call(ctx, p.Room, roomOp{Op: "join", User: userRefOf(s.User), Session: s.ID}, &obj); err != nil {
+	obj, err := ask[roomObject](ctx, h.rooms, p.Room, actor{User: userRefOf(s.User)}, &joinOp{Session: s.ID})
+	if err != nil {
 		return nil, err
 	}
 	s.setJoined(p.Room, true)
-	return &obj, nil
+	return obj, nil
 }
 
 func (h *Hub) leaveRoom(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
@@ -137,7 +137,7 @@ func (h *Hub) leaveRoom(ctx context.Context, s *Session, f *wire.Frame) (any, er
 		return nil, wire.Refuse(400, `field "code" of payload must be a SIP code (100-699)`)
 	}
 	h.log.Debug("leave", "peer", s.ID, "id", p.Room)
-	err = h.rooms.call(ctx, p.Room, roomOp{Op: "leave", User: userRefOf(s.User), Session: s.ID, Code: p.Code, Reason: wire.Truncate(p.Reason, 200)}, nil)
+	err = h.rooms.do(ctx, p.Room, actor{User: userRefOf(s.User)}, &leaveOp{Session: s.ID, Code: p.Code, Reason: wire.Truncate(p.Reason, 200)})
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func (h *Hub) updateRoom(ctx context.Context, s *Session, f *wire.Frame) (any, e
 	if err != nil {
 		return nil, err
 	}
-	op := roomOp{Op: "update", User: userRefOf(s.User), Session: s.ID, Record: p.Record, DryRun: p.DryRun}
+	op := &updateOp{Session: s.ID, Record: p.Record, DryRun: p.DryRun}
 	if p.ACL != nil {
 		if len(*p.ACL) > 100 {
 			return nil, wire.Refuse(400, `field "acl" of payload has more than 100 users`)
@@ -170,7 +170,7 @@ func (h *Hub) destroyRoom(ctx context.Context, s *Session, f *wire.Frame) (any, 
 		return nil, err
 	}
 	h.log.Debug("close", "peer", s.ID, "id", p.Room)
-	if err := h.rooms.call(ctx, p.Room, roomOp{Op: "destroy", User: userRefOf(s.User), Session: s.ID}, nil); err != nil {
+	if err := h.rooms.do(ctx, p.Room, actor{User: userRefOf(s.User)}, &destroyOp{}); err != nil {
 		return nil, err
 	}
 	return map[string]any{"room": p.Room}, nil
@@ -191,7 +191,7 @@ func (h *Hub) expel(ctx context.Context, s *Session, f *wire.Frame) (any, error)
 	if target[0].ID == s.User.UserID {
 		return nil, wire.Refuse(400, "you cannot expel yourself; use leaveRoom")
 	}
-	if err := h.rooms.call(ctx, p.Room, roomOp{Op: "expel", User: userRefOf(s.User), Session: s.ID, Target: target[0].ID}, nil); err != nil {
+	if err := h.rooms.do(ctx, p.Room, actor{User: userRefOf(s.User)}, &expelOp{Target: target[0].ID}); err != nil {
 		return nil, err
 	}
 	return map[string]any{"room": p.Room, "participant": target[0].ID}, nil
@@ -203,7 +203,7 @@ func (h *Hub) getRoom(ctx context.Context, s *Session, f *wire.Frame) (any, erro
 		return nil, err
 	}
 	h.log.Info("Received request to list participants of room "+p.Room, "room", p.Room)
-	return h.roomAnswer(ctx, s, p.Room, roomOp{Op: "get", User: userRefOf(s.User), Session: s.ID})
+	return h.roomAnswer(ctx, s, p.Room, &getOp{})
 }
 
 func (h *Hub) hold(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
@@ -211,7 +211,7 @@ func (h *Hub) hold(ctx context.Context, s *Session, f *wire.Frame) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := h.rooms.call(ctx, p.Room, roomOp{Op: f.Request, User: userRefOf(s.User), Session: s.ID}, nil); err != nil {
+	if err := h.rooms.do(ctx, p.Room, actor{User: userRefOf(s.User)}, &holdOp{Hold: f.Request == "hold"}); err != nil {
 		return nil, err
 	}
 	return map[string]any{"room": p.Room}, nil
@@ -238,7 +238,7 @@ func (h *Hub) mute(ctx context.Context, s *Session, f *wire.Frame) (any, error) 
 			return nil, wire.Refuse(400, `field "mediatypes" of payload may hold audio, video and screen only`)
 		}
 	}
-	if err := h.rooms.call(ctx, p.Room, roomOp{Op: "mute", User: userRefOf(s.User), Session: s.ID, Target: target[0].ID, Mediatypes: media}, nil); err != nil {
+	if err := h.rooms.do(ctx, p.Room, actor{User: userRefOf(s.User)}, &muteOp{Target: target[0].ID, Mediatypes: media}); err != nil {
 		return nil, err
 	}
 	return map[string]any{"room": p.Room, "participant": target[0].ID}, nil
@@ -295,8 +295,7 @@ func (h *Hub) quickConference(ctx context.Context, s *Session, f *wire.Frame) (a
 	for range 3 {
 		v, _, err := h.state.Get(ctx, key)
 		if err == nil {
-			var obj roomObject
-			err := h.rooms.call(ctx, string(v), roomOp{Op: "join", User: userRefOf(s.User), Session: s.ID}, &obj)
+			obj, err := ask[roomObject](ctx, h.rooms, string(v), actor{User: userRefOf(s.User)}, &joinOp{Session: s.ID})
 			var c *wire.Cancel
 			if errors.As(err, &c) && c.Code == 404 {
 				h.state.Delete(ctx, key) // the room ended; start a new one
@@ -306,7 +305,7 @@ func (h *Hub) quickConference(ctx context.Context, s *Session, f *wire.Frame) (a
 				return nil, err
 			}
 			s.setJoined(string(v), true)
-			return &obj, nil
+			return obj, nil
 		}
 		id := newUUID()
 		if err := h.state.Create(ctx, key, []byte(id)); err != nil {
@@ -316,12 +315,12 @@ func (h *Hub) quickConference(ctx context.Context, s *Session, f *wire.Frame) (a
 			h.state.Delete(ctx, key)
 			return nil, err
 		}
-		var obj roomObject
-		if err := h.rooms.call(ctx, id, roomOp{Op: "join", User: userRefOf(s.User), Session: s.ID}, &obj); err != nil {
+		obj, err := ask[roomObject](ctx, h.rooms, id, actor{User: userRefOf(s.User)}, &joinOp{Session: s.ID})
+		if err != nil {
 			return nil, err
 		}
 		s.setJoined(id, true)
-		return &obj, nil
+		return obj, nil
 	}
 	return nil, wire.Refuse(500, "could not get the room of %s; try again", wire.Truncate(uri, 80))
 }

@@ -555,7 +555,7 @@ func (h *Hub) removeSession(ctx context.Context, s *Session, reason string) {
 
 func (h *Hub) leaveAllRooms(ctx context.Context, s *Session, code int, reason string) {
 	for _, room := range s.rooms() {
-		if err := h.rooms.call(ctx, room, roomOp{Op: "leave", Session: s.ID, Code: code, Reason: reason, User: userRefOf(s.User)}, nil); err != nil {
+		if err := h.rooms.do(ctx, room, actor{User: userRefOf(s.User)}, &leaveOp{Session: s.ID, Code: code, Reason: reason}); err != nil {
 			h.log.Debug("qss: leave on disconnect", "room", room, "session", s.ID, "err", err)
 		}
 		s.setJoined(room, false)

@@ -79,17 +79,6 @@ type candidate struct {
 	code    int
 }
 
-// inviteOp is an operation on an invitation, sent to the node that owns it.
-type inviteOp struct {
-	Op      string  `json:"op"` // accept, decline, addCandidate, candidateGone, dropUser, completed, cancel, current
-	Invite  string  `json:"invite"`
-	Session string  `json:"session,omitempty"`
-	User    userRef `json:"user"`
-	Code    int     `json:"code,omitempty"`
-	Room    string  `json:"room,omitempty"`
-	Reason  string  `json:"reason,omitempty"`
-}
-
 // invitationPayload is the payload of invitation and inviteRequest.
 type invitationPayload struct {
 	Room       string          `json:"room"`
@@ -182,7 +171,7 @@ func (t *inviteTable) start(ctx context.Context, s *Session, f *wire.Frame, kind
 		if p.Room == "" {
 			return nil, wire.Refuse(400, `field "room" of payload is required: the room to invite into`)
 		}
-		if err := h.rooms.call(ctx, p.Room, roomOp{Op: "member", User: caller}, nil); err != nil {
+		if err := h.rooms.do(ctx, p.Room, actor{User: caller}, &memberOp{}); err != nil {
 			return nil, err
 		}
 	}
@@ -254,7 +243,7 @@ func (t *inviteTable) launch(ctx context.Context, inv *invite) error {
 		return t.fail(inv, firstTarget(inv), 480, "not connected: the callee has no session")
 	}
 	if inv.kind != "inviteRequest" {
-		if err := h.rooms.call(ctx, inv.room, roomOp{Op: "aclAdd", User: inv.caller, Users: mapValues(inv.targets), Invite: inv.id}, nil); err != nil {
+		if err := h.rooms.do(ctx, inv.room, actor{User: inv.caller}, &aclAddOp{Users: mapValues(inv.targets), Invite: inv.id}); err != nil {
 			return err
 		}
 	}
@@ -504,11 +493,11 @@ func (t *inviteTable) frameLocked(ctx context.Context, inv *invite, user, sessio
 	if inv.kind == "inviteRequest" {
 		payload = map[string]any{"room": nil}
 	} else {
-		var info roomInfo
-		if err := h.rooms.call(ctx, inv.room, roomOp{Op: "member", User: inv.caller}, &info); err != nil {
+		info, err := ask[roomInfo](ctx, h.rooms, inv.room, actor{User: inv.caller}, &memberOp{})
+		if err != nil {
 			return nil, err
 		}
-		obj := h.object(&info, inv.targets[user].ID, session)
+		obj := h.object(info, inv.targets[user].ID, session)
 		if inv.transfer != nil && inv.kind == kindAttended {
 			payload = map[string]any{"room": obj, "previousRoom": inv.transfer.room, "transfer": inv.transfer.id}
 		} else {
@@ -576,8 +565,7 @@ func (t *inviteTable) record(ctx context.Context, inv *invite, state string, cod
 	if state != stateRinging {
 		e.Ended = time.Now().UnixMilli()
 	}
-	entry, _ := json.Marshal(e)
-	if err := t.h.rooms.call(ctx, inv.room, roomOp{Op: "callInvite", Entry: entry}, nil); err != nil {
+	if err := t.h.rooms.do(ctx, inv.room, serverActor, &recordInviteOp{Entry: e}); err != nil {
 		t.h.log.Debug("qss: record invitation", "invite", inv.id, "err", err)
 	}
 }
@@ -603,87 +591,17 @@ func (t *inviteTable) finishLocked(ctx context.Context, inv *invite, state strin
 		// Callees the invitation let into the ACL leave it again, before
 		// the caller hears the outcome: a callee's device must not be able
 		// to join the room after the call was declined or cancelled.
-		if err := h.rooms.call(context.WithoutCancel(ctx), inv.room, roomOp{Op: "aclRemove", User: inv.caller, Users: mapValues(inv.targets), Invite: inv.id}, nil); err != nil {
+		if err := h.rooms.do(context.WithoutCancel(ctx), inv.room, actor{User: inv.caller}, &aclRemoveOp{Users: mapValues(inv.targets), Invite: inv.id}); err != nil {
 			h.log.Debug("qss: take the invitation's callees out of the room's ACL", "invite", inv.id, "room", inv.room, "err", err)
 		}
 	}
 	h.log.Info("removing the invite "+inv.id, "invite", inv.id, "state", state, "code", code)
 }
 
-// apply runs an operation on an invitation this node owns.
-func (t *inviteTable) apply(ctx context.Context, op inviteOp) (json.RawMessage, error) {
-	t.mu.Lock()
-	inv := t.invites[op.Invite]
-	t.mu.Unlock()
-	if inv == nil {
-		switch op.Op {
-		case "accept", "decline":
-			return nil, wire.Refuse(487, "the invitation is over")
-		}
-		return json.RawMessage(`{}`), nil
-	}
-	inv.mu.Lock()
-	defer inv.mu.Unlock()
-	if inv.state != stateRinging {
-		if op.Op == "accept" || op.Op == "decline" {
-			return nil, wire.Refuse(487, "the invitation is over (%s)", inv.state)
-		}
-		return json.RawMessage(`{}`), nil
-	}
-	switch op.Op {
-	case "accept":
-		return t.acceptLocked(ctx, inv, op)
-	case "decline":
-		return t.declineLocked(ctx, inv, op)
-	case "addCandidate":
-		if _, ok := inv.targets[op.User.ID]; ok && !inv.busy(op.User.ID) {
-			t.ringLocked(ctx, inv, op.User.ID, op.Session)
-		}
-	case "candidateGone":
-		c := inv.candidates[op.Session]
-		if c != nil && c.state == stateRinging {
-			c.state = stateGone
-			h := t.h
-			h.log.Debug("onPeerDisconnected will remove as candidate from", "invite", inv.id, "session", op.Session)
-			t.settleLocked(ctx, inv)
-		}
-	case "dropUser":
-		// onlyOneDeviceWithInvitations: the user took another call, and is
-		// busy for this one.
-		for _, c := range inv.candidates {
-			if c.user == op.User.ID && c.state == stateRinging {
-				c.state = stateBusy
-				t.stopCandidate(inv, c, 200, "answered another call")
-			}
-		}
-		t.h.state.SetDelete(ctx, invitesKey(op.User.ID), inv.id)
-		t.settleLocked(ctx, inv)
-	case "cancel":
-		t.endLocked(ctx, inv, stateCancelled, 487, op.Reason)
-	case "current":
-		return t.currentLocked(ctx, inv, op.Session)
-	}
-	return json.RawMessage(`{}`), nil
-}
-
 // current is an invitation ringing a session, for getCurrentInvitations.
 type current struct {
 	Created int64           `json:"created"`
 	Frame   json.RawMessage `json:"frame"`
-}
-
-// currentLocked is the request of inv that rings session now (an empty
-// object when it does not ring it); inv.mu is held.
-func (t *inviteTable) currentLocked(ctx context.Context, inv *invite, session string) (json.RawMessage, error) {
-	c := inv.candidates[session]
-	if c == nil || c.state != stateRinging {
-		return json.RawMessage(`{}`), nil
-	}
-	frame, err := t.frameLocked(ctx, inv, c.user, session)
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(current{Created: inv.created.UnixMilli(), Frame: frame})
 }
 
 // currentInvitations answers getCurrentInvitations: the server's requests
@@ -703,8 +621,7 @@ func (t *inviteTable) currentInvitations(ctx context.Context, s *Session, f *wir
 		if json.Unmarshal(raw, &owner) != nil {
 			continue
 		}
-		op := inviteOp{Op: "current", Invite: inviteID, Session: s.ID, User: userRefOf(s.User)}
-		res, err := h.inviteCall(ctx, owner, op)
+		res, err := t.call(ctx, owner, inviteID, userRefOf(s.User), &currentOp{Session: s.ID})
 		if err != nil {
 			h.log.Debug("qss: current invitation", "invite", inviteID, "err", err)
 			continue
@@ -772,62 +689,8 @@ func (inv *invite) busy(user string) bool {
 	return false
 }
 
-func (t *inviteTable) acceptLocked(ctx context.Context, inv *invite, op inviteOp) (json.RawMessage, error) {
-	h := t.h
-	c := inv.candidates[op.Session]
-	if c == nil || c.state != stateRinging {
-		return nil, wire.Refuse(487, "the invitation is not ringing on this session")
-	}
-	h.log.Debug(fmt.Sprintf("accept peerId(%s), from(%s), inviteId(%s)", op.Session, op.User.ID, inv.id))
-	room := inv.room
-	if inv.kind == "inviteRequest" {
-		if op.Room == "" {
-			return nil, wire.Refuse(400, `the answer to an inviteRequest needs payload.room`)
-		}
-		room = op.Room
-		if err := h.rooms.call(ctx, room, roomOp{Op: "aclAdd", User: op.User, Users: []userRef{inv.caller}, Invite: inv.id}, nil); err != nil {
-			return nil, err
-		}
-		inv.room = room
-	}
-	if inv.kind == kindAttended {
-		room = inv.room
-	}
-	c.state = stateAccepted
-	h.log.Debug(fmt.Sprintf("Notifying that invite %s for room %s was accepted by %s", inv.id, room, op.User.ID))
-	t.finishLocked(ctx, inv, stateAccepted, 200, "answered elsewhere", op.Session)
-	out := outcomeFrame{Answer: inv.outcome, RequestID: inv.reqID, From: op.User.ID, WhoAccepted: op.User.ID, Session: op.Session}
-	if inv.kind == "inviteRequest" {
-		var info roomInfo
-		if err := h.rooms.call(ctx, room, roomOp{Op: "member", User: inv.caller}, &info); err == nil {
-			out.Payload = h.object(&info, inv.caller.ID, inv.callerSession)
-		}
-	}
-	t.sendCaller(inv, wire.Encode(out))
-	t.notifyCaller(inv, stateAccepted, 200)
-	t.record(ctx, inv, stateAccepted, 200, op.User.ID)
-	if inv.transfer != nil {
-		go t.h.transferAccepted(context.WithoutCancel(ctx), inv.transfer, op.User)
-	}
-	if h.cfg.Invites.OnlyOneDeviceWithInvitations {
-		go t.stopOtherInvites(context.WithoutCancel(ctx), op.User, inv.id)
-	}
-	return json.RawMessage(`{}`), nil
-}
-
 // validDecline lists the codes a callee may decline with.
 var validDecline = map[int]bool{403: true, 404: true, 408: true, 480: true, 486: true, 487: true, 488: true, 600: true, 603: true, 606: true}
-
-func (t *inviteTable) declineLocked(ctx context.Context, inv *invite, op inviteOp) (json.RawMessage, error) {
-	c := inv.candidates[op.Session]
-	if c == nil || c.state != stateRinging {
-		return nil, wire.Refuse(487, "the invitation is not ringing on this session")
-	}
-	t.h.log.Debug(fmt.Sprintf("decline peerId(%s), from(%s), inviteId(%s), errorCode(%d)", op.Session, op.User.ID, inv.id, op.Code))
-	c.state, c.code = stateDeclined, op.Code
-	t.settleLocked(ctx, inv)
-	return json.RawMessage(`{}`), nil
-}
 
 // settleLocked ends the invitation when no candidate rings any more: 603
 // (or the declines' code) when someone declined, 486 when the callees
@@ -914,9 +777,10 @@ func firstTarget(inv *invite) string {
 // that owns the invitation; a refusal comes back to the session as a cancel.
 func (t *inviteTable) candidateReply(ctx context.Context, s *Session, f *wire.Frame, p pendingRequest) {
 	h := t.h
-	op := inviteOp{Invite: p.invite, Session: s.ID, User: userRefOf(s.User)}
+	var op inviteOp
 	if f.Kind() == "answer" {
-		op.Op = "accept"
+		accept := &acceptOp{Session: s.ID}
+		op = accept
 		if p.kind == "inviteRequest" {
 			var pl struct {
 				Room string `json:"room"`
@@ -938,20 +802,21 @@ func (t *inviteTable) candidateReply(ctx context.Context, s *Session, f *wire.Fr
 				}
 				pl.Room = info.ID
 			}
-			op.Room = pl.Room
+			accept.Room = pl.Room
 		}
 	} else {
-		op.Op, op.Code = "decline", f.Error
-		if op.Code == 0 {
-			op.Code = 603
+		decline := &declineOp{Session: s.ID, Code: f.Error}
+		op = decline
+		if decline.Code == 0 {
+			decline.Code = 603
 		}
-		if !validDecline[op.Code] {
+		if !validDecline[decline.Code] {
 			s.addPending(f.RequestID, p)
 			s.send(wire.CancelFrame(f.Name(), f.RequestID, 400, fmt.Sprintf("%d is not a code to decline with (use 486 busy or 603 decline)", f.Error)))
 			return
 		}
 	}
-	_, err := h.inviteCall(ctx, p.owner, op)
+	_, err := t.call(ctx, p.owner, p.invite, userRefOf(s.User), op)
 	var c *wire.Cancel
 	switch {
 	case errors.As(err, &c):
@@ -997,8 +862,7 @@ func (t *inviteTable) ringNewSession(ctx context.Context, s *Session) {
 			continue
 		}
 		h.log.Debug("resuming invite", "invite", inviteID, "peer", s.ID)
-		op := inviteOp{Op: "addCandidate", Invite: inviteID, Session: s.ID, User: userRefOf(s.User)}
-		if _, err := h.inviteCall(ctx, owner, op); err != nil {
+		if _, err := t.call(ctx, owner, inviteID, userRefOf(s.User), &addCandidateOp{Session: s.ID}); err != nil {
 			h.log.Debug("qss: ring new session", "invite", inviteID, "err", err)
 		}
 	}
@@ -1008,8 +872,7 @@ func (t *inviteTable) ringNewSession(ctx context.Context, s *Session) {
 // longer ring s (see Session.stopRinging).
 func (t *inviteTable) dropRequests(ctx context.Context, s *Session, list []pendingRequest) {
 	for _, p := range list {
-		op := inviteOp{Op: "candidateGone", Invite: p.invite, Session: s.ID, User: userRefOf(s.User)}
-		if _, err := t.h.inviteCall(ctx, p.owner, op); err != nil {
+		if _, err := t.call(ctx, p.owner, p.invite, userRefOf(s.User), &candidateGoneOp{Session: s.ID}); err != nil {
 			t.h.log.Debug("qss: drop candidate", "invite", p.invite, "err", err)
 		}
 	}
@@ -1040,8 +903,9 @@ func (t *inviteTable) stopOtherInvites(ctx context.Context, u userRef, except st
 			continue
 		}
 		h.log.Debug("will reject pending invitations of", "user", u.ID, "except", except)
-		op := inviteOp{Op: "dropUser", Invite: inviteID, User: u}
-		h.inviteCall(ctx, owner, op)
+		if _, err := t.call(ctx, owner, inviteID, u, &dropUserOp{}); err != nil {
+			h.log.Debug("qss: stop another invitation", "invite", inviteID, "err", err)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package qss
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/segmentio/encoding/json"
@@ -61,11 +62,11 @@ func (h *Hub) transfer(ctx context.Context, s *Session, f *wire.Frame) (any, err
 		return nil, wire.Refuse(400, `give either "to" (blind transfer) or "targetRoom" (attended transfer)`)
 	}
 	me := userRefOf(s.User)
-	var info roomInfo
-	if err := h.rooms.call(ctx, p.Room, roomOp{Op: "get", User: me}, &info); err != nil {
+	info, err := ask[roomInfo](ctx, h.rooms, p.Room, actor{User: me}, &getOp{})
+	if err != nil {
 		return nil, err
 	}
-	if !slicesContains(info.Joined, me.ID) {
+	if !slices.Contains(info.Joined, me.ID) {
 		return nil, wire.Refuse(403, "you are not in the room")
 	}
 	targets, err := h.resolveUsers(ctx, s, []string{p.Participant}, "participant")
@@ -73,7 +74,7 @@ func (h *Hub) transfer(ctx context.Context, s *Session, f *wire.Frame) (any, err
 		return nil, err
 	}
 	part := targets[0]
-	if part.ID == me.ID || !slicesContains(info.Joined, part.ID) {
+	if part.ID == me.ID || !slices.Contains(info.Joined, part.ID) {
 		return nil, wire.Refuse(404, "participant %s is not in the room", wire.Truncate(p.Participant, 40))
 	}
 	plan := &transferPlan{id: store.NewID(), by: me, bySession: s.ID, room: p.Room, participant: part,
@@ -91,7 +92,7 @@ func (h *Hub) transfer(ctx context.Context, s *Session, f *wire.Frame) (any, err
 		mediatypes: media, context: ctxJSON, transfer: plan}
 	if p.TargetRoom != "" {
 		plan.kind = "attended"
-		if err := h.rooms.call(ctx, p.TargetRoom, roomOp{Op: "member", User: me}, nil); err != nil {
+		if err := h.rooms.do(ctx, p.TargetRoom, actor{User: me}, &memberOp{}); err != nil {
 			return nil, err
 		}
 		inv.kind, inv.room, inv.to = kindAttended, p.TargetRoom, part.ID
@@ -134,7 +135,7 @@ func (h *Hub) transferAccepted(ctx context.Context, plan *transferPlan, by userR
 	for _, room := range rooms {
 		ev := map[string]any{"room": room, "transfer": plan.id, "kind": plan.kind, "participant": plan.participant.ID, "to": by.ID}
 		h.roomEvent(ctx, room, "transferCompleted", ev)
-		if err := h.rooms.call(ctx, room, roomOp{Op: "leave", User: plan.by, Code: 200, Reason: "transferred"}, nil); err != nil {
+		if err := h.rooms.do(ctx, room, actor{User: plan.by}, &leaveOp{Code: 200, Reason: "transferred"}); err != nil {
 			h.log.Debug("qss: transferor leaves", "room", room, "err", err)
 		}
 	}
@@ -167,14 +168,15 @@ func (h *Hub) recordTransfer(ctx context.Context, plan *transferPlan, state stri
 	if state != "created" {
 		e.Ended = time.Now().UnixMilli()
 	}
-	entry, _ := json.Marshal(e)
-	h.rooms.call(ctx, plan.room, roomOp{Op: "callTransfer", Entry: entry}, nil)
+	if err := h.rooms.do(ctx, plan.room, serverActor, &recordTransferOp{Entry: e}); err != nil {
+		h.log.Debug("qss: record transfer", "transfer", plan.id, "err", err)
+	}
 }
 
 // roomEvent sends an event to the room's joined participants.
 func (h *Hub) roomEvent(ctx context.Context, room, name string, payload any) {
-	var info roomInfo
-	if err := h.rooms.call(ctx, room, roomOp{Op: "get", System: true}, &info); err != nil {
+	info, err := ask[roomInfo](ctx, h.rooms, room, serverActor, &getOp{})
+	if err != nil {
 		return
 	}
 	frame := wire.EventFrame(name, payload)

@@ -6,45 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/segmentio/encoding/json"
-
 	"github.com/openwac/wac/internal/store"
 )
-
-// The services of a node that other nodes call: operations on the rooms
-// and on the invitations it owns.
-const (
-	serviceRooms   = "rooms"
-	serviceInvites = "invites"
-)
-
-// serveRoom runs another node's operation on a room this node owns.
-func (h *Hub) serveRoom(ctx context.Context, req json.RawMessage) (any, error) {
-	var op roomOp
-	if err := json.Unmarshal(req, &op); err != nil {
-		return nil, fmt.Errorf("bad room operation: %w", err)
-	}
-	return h.rooms.apply(ctx, op)
-}
-
-// serveInvite runs another node's operation on an invitation this node
-// owns.
-func (h *Hub) serveInvite(ctx context.Context, req json.RawMessage) (any, error) {
-	var op inviteOp
-	if err := json.Unmarshal(req, &op); err != nil {
-		return nil, fmt.Errorf("bad invitation operation: %w", err)
-	}
-	return h.invites.apply(ctx, op)
-}
-
-// inviteCall runs op on the node that owns its invitation: in place when
-// it is this node, over the bus otherwise.
-func (h *Hub) inviteCall(ctx context.Context, owner string, op inviteOp) (json.RawMessage, error) {
-	if owner == h.node {
-		return h.invites.apply(ctx, op)
-	}
-	return h.cluster.Call(ctx, owner, serviceInvites, op)
-}
 
 // callSave is a call record waiting to be written.
 type callSave struct {
