@@ -239,14 +239,21 @@ func (t *inviteTable) launch(ctx context.Context, inv *invite) error {
 		return err
 	}
 	h.log.Debug(fmt.Sprintf("Resource '%s' is a %s with candidates: %v", inv.to, map[bool]string{true: "group", false: "user"}[inv.group != ""], sessionIDs(sessions)))
-	if len(sessions) == 0 && !t.push(ctx, inv) {
-		return t.fail(inv, firstTarget(inv), 480, "not connected: the callee has no session")
+	pushed := len(sessions) == 0
+	if pushed && !h.resolvePush() {
+		return t.fail(inv, firstTarget(inv), 480, msgNotConnected)
 	}
 	if inv.kind != "inviteRequest" {
 		if err := h.rooms.do(ctx, inv.room, actor{User: inv.caller}, &aclAddOp{Users: mapValues(inv.targets), Invite: inv.id}); err != nil {
 			return err
 		}
 	}
+	// The caller's ringing event and the call record are written before a
+	// candidate's answer can be handled (it waits for inv.mu): after it,
+	// they would undo the accepted state (and race with the answer's
+	// writes of inv.room). A device that connects meanwhile is rung once
+	// the lock is released.
+	inv.mu.Lock()
 	t.mu.Lock()
 	t.invites[inv.id] = inv
 	t.byCaller[inv.callerSession+"/"+inv.reqID] = inv.id
@@ -254,20 +261,28 @@ func (t *inviteTable) launch(ctx context.Context, inv *invite) error {
 	for uid := range inv.targets {
 		h.state.SetPut(ctx, invitesKey(uid), inv.id, h.node)
 	}
-	// The caller's ringing event and the call record are written before a
-	// candidate's answer can be handled (it waits for inv.mu): after it,
-	// they would undo the accepted state (and race with the answer's
-	// writes of inv.room).
-	inv.mu.Lock()
-	defer inv.mu.Unlock()
 	for _, si := range sessions {
 		t.ringLocked(ctx, inv, si.User, si.ID)
 	}
 	h.log.Info("pushing the invite "+inv.id+" to the room "+inv.room, "invite", inv.id, "kind", inv.kind)
 	t.notifyCaller(inv, stateRinging, 0)
 	t.record(ctx, inv, stateRinging, 0, "")
+	inv.mu.Unlock()
+	// The push goes out once the invitation rings, so that the phone it
+	// wakes rings however soon it connects (ringNewSession).
+	if pushed && !t.push(ctx, inv) {
+		inv.mu.Lock()
+		if inv.state == stateRinging && len(inv.candidates) == 0 {
+			t.endLocked(ctx, inv, stateFailed, 480, msgNotConnected)
+		}
+		inv.mu.Unlock()
+	}
 	return nil
 }
+
+// msgNotConnected is the caller's message for a callee with no session
+// that no push reached.
+const msgNotConnected = "not connected: the callee has no session"
 
 // fail is a refusal of a new invitation: recorded, and answered as the
 // seeds' cancel with from (the caller) and to (the callee's user id, or the
