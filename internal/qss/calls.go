@@ -39,19 +39,21 @@ func (w *callWriter) save(c *callSave) {
 	}
 }
 
-func (w *callWriter) run() {
-	defer w.h.wg.Done()
+// run writes the pending records half a second after a change, until ctx
+// ends (Close writes what is left). A write under way completes.
+func (w *callWriter) run(ctx context.Context) {
 	for {
 		select {
-		case <-w.h.done:
+		case <-ctx.Done():
 			return
 		case <-w.wake:
 			select {
 			case <-time.After(500 * time.Millisecond):
-			case <-w.h.done:
+			case <-ctx.Done():
+				return
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			w.flush(ctx)
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			w.flush(wctx)
 			cancel()
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"regexp"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -34,6 +35,7 @@ import (
 	"github.com/openwac/wac/internal/bus"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/qss/cluster"
+	"github.com/openwac/wac/internal/qss/tasks"
 	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
@@ -101,9 +103,11 @@ type Hub struct {
 	invites *inviteTable
 	calls   *callWriter
 
-	done chan struct{}
-	wg   sync.WaitGroup
-	all  bus.Subscription
+	// tasks runs every goroutine of the hub, with its root context;
+	// Close waits for them.
+	tasks   *tasks.Group
+	closing atomic.Bool
+	all     bus.Subscription
 }
 
 type localUser struct {
@@ -145,7 +149,7 @@ func New(opts Options) (*Hub, error) {
 		media: opts.Media, pusher: opts.Pusher, single: opts.SingleNode,
 		sessions: map[string]*Session{}, users: map[string]*localUser{},
 		readBufs: newBufferPool(),
-		done:     make(chan struct{}),
+		tasks:    tasks.New(context.Background()),
 	}
 	var err error
 	if h.quickURI, err = regexp.Compile(h.cfg.QuickConference.URIRegex); err != nil {
@@ -168,28 +172,25 @@ func New(opts Options) (*Hub, error) {
 		b.Close()
 		return nil, err
 	}
-	if h.cluster, err = cluster.New(context.Background(), b, h.state); err != nil {
+	if h.cluster, err = cluster.New(h.ctx(), b, h.state); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("qss: %w", err)
 	}
-	h.cluster.Serve(serviceRooms, h.serveRoom)
-	h.cluster.Serve(serviceInvites, h.serveInvite)
+	h.cluster.Serve(serviceRooms, h.tracked(h.serveRoom))
+	h.cluster.Serve(serviceInvites, h.tracked(h.serveInvite))
 	opts.Auth.OnRevoke(h.onRevoke)
 	opts.Auth.OnInvalidate(h.onInvalidate)
-	h.wg.Add(4)
-	go h.loop(time.Duration(h.cfg.QSS.PingInterval)*time.Millisecond, h.pingAll)
-	go h.loop(cluster.HeartbeatEvery, func() { h.cluster.Heartbeat(context.Background()) })
-	go h.loop(time.Minute, h.rooms.sweepOwners)
-	go h.calls.run()
+	h.tasks.Every(time.Duration(h.cfg.QSS.PingInterval)*time.Millisecond, h.pingAll)
+	h.tasks.Every(cluster.HeartbeatEvery, func(ctx context.Context) { h.cluster.Heartbeat(ctx) })
+	h.tasks.Every(time.Minute, func(context.Context) { h.rooms.sweepOwners() })
+	h.tasks.Go(h.calls.run)
 	if w := h.cfg.Watchdog.Invites; w.Enabled {
-		h.wg.Add(1)
-		go h.loop(time.Duration(w.Period)*time.Millisecond, h.invites.watchdog)
+		h.tasks.Every(time.Duration(w.Period)*time.Millisecond, h.invites.watchdog)
 	}
-	h.wg.Add(1)
-	go h.loop(time.Minute, h.Upkeep)
+	h.tasks.Every(time.Minute, h.upkeep)
 	// The calls an earlier run left unfinished, before this node has rooms
 	// of its own (with a fixed bus.nodeId, the earlier run had this id).
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(h.ctx(), 30*time.Second)
 	h.finishDeadCalls(ctx, true)
 	cancel()
 	h.log.Info("qss: signaling started", "node", h.node)
@@ -202,28 +203,31 @@ func (h *Hub) NodeID() string { return h.node }
 // Bus is the node's bus (tests use it).
 func (h *Hub) Bus() bus.Bus { return h.bus }
 
-func (h *Hub) loop(every time.Duration, fn func()) {
-	defer h.wg.Done()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-h.done:
-			return
-		case <-t.C:
-			fn()
-		}
+// ctx is the hub's root context, cancelled when it closes: the context of
+// the work the hub does on its own (notifications, timers, loops).
+func (h *Hub) ctx() context.Context { return h.tasks.Context() }
+
+// errClosed refuses the work other goroutines bring once the hub closed.
+var errClosed = errors.New("qss: the signaling hub is closed")
+
+// tracked runs a service of the node as a task of the hub: Close waits for
+// it, and refuses it once the hub closed.
+func (h *Hub) tracked(fn cluster.Service) cluster.Service {
+	return func(ctx context.Context, req json.RawMessage) (out any, err error) {
+		err = errClosed
+		h.tasks.Do(func(context.Context) { out, err = fn(ctx, req) })
+		return out, err
 	}
 }
 
-// Close ends every session, destroys the node's rooms, and leaves the bus.
+// Close ends every session, destroys the node's rooms, waits for every
+// goroutine of the hub, and leaves the bus.
 func (h *Hub) Close() error {
-	select {
-	case <-h.done:
+	if !h.closing.CompareAndSwap(false, true) {
 		return nil
-	default:
 	}
-	close(h.done)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(h.ctx()), 10*time.Second)
+	defer cancel()
 	h.mu.RLock()
 	sessions := make([]*Session, 0, len(h.sessions))
 	for _, s := range h.sessions {
@@ -237,12 +241,11 @@ func (h *Hub) Close() error {
 		if c != nil {
 			c.close(ws.StatusGoingAway, "server shutting down")
 		}
-		h.removeSession(context.Background(), s, "server shutting down")
+		h.removeSession(ctx, s, "server shutting down")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	h.rooms.closeAll(ctx)
-	h.wg.Wait()
+	// The connections still open close with the root context.
+	h.tasks.Close()
 	h.calls.flush(ctx)
 	h.cluster.Leave(ctx)
 	h.all.Unsubscribe()
@@ -277,7 +280,7 @@ func (h *Hub) finishDeadCalls(ctx context.Context, starting bool) {
 	}
 }
 
-func (h *Hub) pingAll() {
+func (h *Hub) pingAll(ctx context.Context) {
 	h.mu.RLock()
 	list := make([]*Session, 0, len(h.sessions))
 	for _, s := range h.sessions {
@@ -292,7 +295,7 @@ func (h *Hub) pingAll() {
 	// that a dead peer is noticed within pingInterval + pingTimeout.
 	if timeout < time.Duration(h.cfg.QSS.PingInterval)*time.Millisecond {
 		select {
-		case <-h.done:
+		case <-ctx.Done():
 		case <-time.After(timeout + 10*time.Millisecond):
 			for _, s := range list {
 				s.checkPong(timeout)
@@ -335,12 +338,16 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The HTTP handler returns; the session's reader is a goroutine of its
 	// own, so the request and its handler's stack are not kept for the
 	// connection's life.
-	go h.run(c, q.Get("session"), p, d, r.RemoteAddr)
+	run := func(ctx context.Context) { h.run(ctx, c, q.Get("session"), p, d, r.RemoteAddr) }
+	if !h.tasks.Go(run) {
+		c.close(ws.StatusGoingAway, "server shutting down")
+	}
 }
 
-// run serves one connection until it ends.
-func (h *Hub) run(c *wsConn, resume string, p *auth.Principal, d Device, addr string) {
-	ctx := context.Background()
+// run serves one connection until it ends, or until the hub closes.
+func (h *Hub) run(ctx context.Context, c *wsConn, resume string, p *auth.Principal, d Device, addr string) {
+	stop := context.AfterFunc(ctx, func() { c.close(ws.StatusGoingAway, "server shutting down") })
+	defer stop()
 	s, resumed := h.attachSession(ctx, resume, p, d, c)
 	defer func() {
 		c.closeNow()
@@ -409,10 +416,10 @@ func (h *Hub) attachSession(ctx context.Context, resume string, p *auth.Principa
 	if p.IsAnonymous() && p.Expires > 0 {
 		// An anonymous user lives anonymousExpiration and its token with
 		// it (there is no refresh): its sessions end when it does.
-		t := time.AfterFunc(time.Until(time.UnixMilli(p.Expires)), func() {
+		t := h.tasks.AfterFunc(time.Until(time.UnixMilli(p.Expires)), func(ctx context.Context) {
 			h.log.Info("qss: ending session", "session", s.ID, "user", p.Username, "reason", "anonymous user expired")
 			s.end("your anonymous session expired")
-			h.removeSession(context.Background(), s, "expired")
+			h.removeSession(ctx, s, "expired")
 		})
 		s.mu.Lock()
 		s.expiry = t
@@ -499,17 +506,17 @@ func (h *Hub) disconnected(ctx context.Context, s *Session) {
 		defer s.mu.Unlock()
 		return s.conn == nil && s.gen == gen && !s.closed
 	}
-	t1 := time.AfterFunc(roomsAfter, func() {
+	t1 := h.tasks.AfterFunc(roomsAfter, func(ctx context.Context) {
 		if stillGone() {
-			h.leaveAllRooms(context.Background(), s, 480, reasonConnectionLost)
+			h.leaveAllRooms(ctx, s, 480, reasonConnectionLost)
 		}
 	})
-	t2 := time.AfterFunc(invitesAfter, func() {
-		h.invites.dropRequests(context.Background(), s, s.stopRinging(gen))
+	t2 := h.tasks.AfterFunc(invitesAfter, func(ctx context.Context) {
+		h.invites.dropRequests(ctx, s, s.stopRinging(gen))
 	})
-	t3 := time.AfterFunc(max(roomsAfter, invitesAfter), func() {
+	t3 := h.tasks.AfterFunc(max(roomsAfter, invitesAfter), func(ctx context.Context) {
 		if stillGone() {
-			h.removeSession(context.Background(), s, reasonConnectionLost)
+			h.removeSession(ctx, s, reasonConnectionLost)
 		}
 	})
 	s.mu.Lock()
@@ -730,8 +737,13 @@ func (h *Hub) sendSession(ctx context.Context, userID, sessionID string, frame [
 	}
 }
 
-// inbox handles what the bus delivers to this node, one message at a time.
+// inbox handles what the bus delivers to this node, one message at a time,
+// as a task of the hub (dropped once the hub closed).
 func (h *Hub) inbox(subject string, data []byte) {
+	h.tasks.Do(func(context.Context) { h.receive(subject, data) })
+}
+
+func (h *Hub) receive(subject string, data []byte) {
 	var env envelope
 	if err := env.unmarshal(data); err != nil {
 		h.log.Warn("qss: bad bus message", "subject", subject, "err", err)
@@ -779,7 +791,7 @@ func (h *Hub) toSessions(user string, env *envelope) {
 				p := pendingRequest{kind: env.Pending.Kind, owner: env.Pending.Owner, invite: env.Pending.Invite}
 				if !s.sendRequest(env.Pending.ReqID, p, env.Frame) {
 					// Away too long (or too much held): not a candidate.
-					go h.invites.dropRequests(context.Background(), s, []pendingRequest{p})
+					h.tasks.Go(func(ctx context.Context) { h.invites.dropRequests(ctx, s, []pendingRequest{p}) })
 				}
 			case len(env.Frame) > 0:
 				s.send(env.Frame)
@@ -791,10 +803,10 @@ func (h *Hub) toSessions(user string, env *envelope) {
 			}
 			s.cancelRequest(env.Pending.ReqID, frame)
 		case "end":
-			go func() {
+			h.tasks.Go(func(ctx context.Context) {
 				s.end(env.Reason)
-				h.removeSession(context.Background(), s, env.Reason)
-			}()
+				h.removeSession(ctx, s, env.Reason)
+			})
 		}
 	}
 }
@@ -803,17 +815,22 @@ func (h *Hub) toSessions(user string, env *envelope) {
 // close (exclusive login, logout, deletion) and caches forget the tokens.
 func (h *Hub) onRevoke(r auth.Revocation) {
 	env := &envelope{Kind: "revoke", User: r.UserID, Grants: r.GrantIDs, Hashes: r.Hashes, Reason: r.Reason}
-	if err := h.bus.Publish(context.Background(), cluster.SubjectAll, env.marshal()); err != nil {
-		h.log.Warn("qss: broadcast revocation", "err", err)
-	}
+	h.broadcast(env, "revocation")
 }
 
 // onInvalidate tells the other nodes that cached records changed.
 func (h *Hub) onInvalidate(inv auth.Invalidation) {
 	env := &envelope{Kind: "invalidate", Reason: inv.Kind, User: inv.ID, Except: h.node}
-	if err := h.bus.Publish(context.Background(), cluster.SubjectAll, env.marshal()); err != nil {
-		h.log.Warn("qss: broadcast invalidation", "err", err)
-	}
+	h.broadcast(env, "invalidation")
+}
+
+// broadcast publishes a notice of what to every node.
+func (h *Hub) broadcast(env *envelope, what string) {
+	h.tasks.Do(func(ctx context.Context) {
+		if err := h.bus.Publish(ctx, cluster.SubjectAll, env.marshal()); err != nil {
+			h.log.Warn("qss: broadcast "+what, "err", err)
+		}
+	})
 }
 
 func (h *Hub) onBroadcast(env *envelope) {
@@ -838,18 +855,18 @@ func (h *Hub) onBroadcast(env *envelope) {
 		}
 		h.mu.RUnlock()
 		for _, s := range victims {
-			go func() {
+			h.tasks.Go(func(ctx context.Context) {
 				h.log.Info("qss: ending session", "session", s.ID, "user", s.User.Username, "reason", env.Reason)
 				s.end(env.Reason)
-				h.removeSession(context.Background(), s, env.Reason)
-			}()
+				h.removeSession(ctx, s, env.Reason)
+			})
 		}
 	case "invalidate":
 		if env.Except != h.node {
 			h.auth.Apply(auth.Invalidation{Kind: env.Reason, ID: env.User})
 		}
 	case "roomGone":
-		go h.invites.cancelRoom(context.Background(), env.Room)
+		h.tasks.Go(func(ctx context.Context) { h.invites.cancelRoom(ctx, env.Room) })
 	}
 }
 
@@ -921,8 +938,10 @@ func userRefOf(p *auth.Principal) userRef {
 
 // Upkeep destroys idle rooms, finishes the calls of nodes that are gone and
 // applies call-history retention; the hub runs it every minute.
-func (h *Hub) Upkeep() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+func (h *Hub) Upkeep() { h.tasks.Do(h.upkeep) }
+
+func (h *Hub) upkeep(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if h.cfg.Rooms.IdleTimeout > 0 {
 		h.rooms.destroyIdle(ctx, time.Duration(h.cfg.Rooms.IdleTimeout)*time.Millisecond)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -105,5 +106,62 @@ func TestClusterStateWriteErrorsAreCounted(t *testing.T) {
 	}
 	if !strings.Contains(h.logs.String(), `op=delete key=node.n1`) {
 		t.Errorf("no log line for the failed delete of the node's key:\n%s", h.logs.String())
+	}
+}
+
+// hubGoroutines lists the goroutines running code of the signaling hub
+// (internal/qss and its layers, but for the wire types the client uses
+// too).
+func hubGoroutines() []string {
+	buf := make([]byte, 8<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		for _, line := range strings.Split(g, "\n") {
+			if strings.HasPrefix(line, "github.com/openwac/wac/internal/qss") &&
+				!strings.HasPrefix(line, "github.com/openwac/wac/internal/qss_test.") &&
+				!strings.HasPrefix(line, "github.com/openwac/wac/internal/qss/wire.") {
+				out = append(out, g)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// slowPush is a push service that answers only when the hub's work is
+// cancelled; pushing tells on pushing.
+type slowPush struct{ pushing chan string }
+
+func (p slowPush) PushInvitation(ctx context.Context, userID string, invite map[string]any) error {
+	p.pushing <- userID
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// Hub.Close returns only once every goroutine of the hub returned: the
+// readers and writers of the connections, the requests they serve (here an
+// invitation waiting for a slow push service), the periodic work, the work
+// of timers and notifications.
+func TestCloseWaitsForTheHubsGoroutines(t *testing.T) {
+	push := slowPush{pushing: make(chan string, 1)}
+	c := newClusterWith(t, 1, func(cfg *config.Config) {
+		cfg.Rooms.RemoveAfter, cfg.Invites.Basic.RemoveAfter = 60000, 60000
+		cfg.Invites.Basic.ResolvePush = true
+	}, push)
+	alice, _ := c.user(0, "alice")
+	bob, _ := c.user(0, "bob")
+	c.user(0, "carol") // no session: she is pushed
+	a, b := connect(t, alice), connect(t, bob)
+	dial(t, a, "bob", nil)
+	ring(t, b)
+	for range 10 {
+		connect(t, bob)
+	}
+	dial(t, a, "carol", nil)
+	<-push.pushing
+	c.nodes[0].Hub().Close()
+	if g := hubGoroutines(); len(g) > 0 {
+		t.Fatalf("Close returned while %d goroutines of the hub ran:\n%s", len(g), strings.Join(g, "\n\n"))
 	}
 }

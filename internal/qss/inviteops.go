@@ -140,11 +140,11 @@ func (o *acceptOp) run(ctx context.Context, t *inviteTable, inv *invite, by user
 	t.sendCaller(inv, wire.Encode(out))
 	t.notifyCaller(inv, stateAccepted, 200)
 	t.record(ctx, inv, stateAccepted, 200, by.ID)
-	if inv.transfer != nil {
-		go t.h.transferAccepted(context.WithoutCancel(ctx), inv.transfer, by)
+	if plan := inv.transfer; plan != nil {
+		h.tasks.Go(func(ctx context.Context) { h.transferAccepted(ctx, plan, by) })
 	}
-	if h.cfg.Invites.OnlyOneDeviceWithInvitations {
-		go t.stopOtherInvites(context.WithoutCancel(ctx), by, inv.id)
+	if id := inv.id; h.cfg.Invites.OnlyOneDeviceWithInvitations {
+		h.tasks.Go(func(ctx context.Context) { t.stopOtherInvites(ctx, by, id) })
 	}
 	return noAnswer, nil
 }

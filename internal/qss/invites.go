@@ -288,7 +288,7 @@ const msgNotConnected = "not connected: the callee has no session"
 // seeds' cancel with from (the caller) and to (the callee's user id, or the
 // group's id).
 func (t *inviteTable) fail(inv *invite, callee string, code int, msg string) error {
-	t.record(context.Background(), inv, stateFailed, code, "")
+	t.record(t.h.ctx(), inv, stateFailed, code, "")
 	name := inv.outcome
 	if name == "" {
 		name = inv.kind
@@ -543,7 +543,7 @@ func (t *inviteTable) stopCandidate(inv *invite, c *candidate, code int, msg str
 	h.log.Debug("send invitation cancel", "invite", inv.id, "to", c.session, "code", code)
 	frame := wire.CancelFrame(inv.kind, inv.id, code, msg)
 	env := &envelope{Kind: "cancelPending", Pending: &pendingNote{ReqID: inv.id}}
-	h.deliver(context.Background(), c.user, []string{c.session}, frame, env)
+	h.deliver(h.ctx(), c.user, []string{c.session}, frame, env)
 }
 
 // notifyCaller sends the caller its outgoingInvitation event.
@@ -774,7 +774,8 @@ func (t *inviteTable) endLocked(ctx context.Context, inv *invite, state string, 
 	t.notifyCaller(inv, state, code)
 	t.record(ctx, inv, state, code, "")
 	if inv.transfer != nil && state != stateAccepted {
-		go t.h.transferFailed(context.WithoutCancel(ctx), inv.transfer, code)
+		plan := inv.transfer
+		t.h.tasks.Go(func(ctx context.Context) { t.h.transferFailed(ctx, plan, code) })
 	}
 }
 
@@ -953,7 +954,7 @@ func (t *inviteTable) cancelRoom(ctx context.Context, room string) {
 }
 
 // watchdog cancels invitations ringing longer than watchdog.invites.expiration.
-func (t *inviteTable) watchdog() {
+func (t *inviteTable) watchdog(ctx context.Context) {
 	exp := time.Duration(t.h.cfg.Watchdog.Invites.Expiration) * time.Millisecond
 	t.mu.Lock()
 	var old []*invite
@@ -963,7 +964,7 @@ func (t *inviteTable) watchdog() {
 		}
 	}
 	t.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for _, inv := range old {
 		inv.mu.Lock()

@@ -296,7 +296,7 @@ func (o *leaveOp) run(ctx context.Context, t *roomTable, r *room, u userRef, _ b
 		room := r.id
 		no := false
 		notify = append(notify, func() {
-			h.deliver(context.Background(), u.ID, []string{sid}, nil, &envelope{Kind: "frame", Room: room, Joined: &no})
+			h.deliver(h.ctx(), u.ID, []string{sid}, nil, &envelope{Kind: "frame", Room: room, Joined: &no})
 		})
 	}
 	if len(p.sessions) > 0 {
@@ -433,7 +433,7 @@ func (o *expelOp) run(ctx context.Context, t *roomTable, r *room, by userRef, ad
 		return nil, nil, err
 	}
 	frame := wire.EventFrame("expelled", map[string]any{"room": r.id, "by": by.ID, "username": by.Username})
-	notify = append(notify, func() { h.deliver(context.Background(), target.user.ID, sessions, frame, nil) })
+	notify = append(notify, func() { h.deliver(h.ctx(), target.user.ID, sessions, frame, nil) })
 	if h.media != nil {
 		// The media server ends the user's streams and refuses the room
 		// token the user still holds.
@@ -443,7 +443,7 @@ func (o *expelOp) run(ctx context.Context, t *roomTable, r *room, by userRef, ad
 		r.expelled[target.user.ID] = true
 		id, user := r.id, target.user.ID
 		notify = append(notify, func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(h.ctx(), 10*time.Second)
 			defer cancel()
 			if err := h.media.ExpelUser(ctx, id, user); err != nil {
 				h.log.Warn("qss: expel a user from the media room", "room", id, "user", user, "err", err)
@@ -526,7 +526,7 @@ func (o *muteOp) run(_ context.Context, t *roomTable, r *room, by userRef, _ boo
 		"mediatypes": o.Mediatypes})
 	sessions := keys(target.sessions)
 	h, user := t.h, o.Target
-	return struct{}{}, []func(){func() { h.deliver(context.Background(), user, sessions, frame, nil) }}, nil
+	return struct{}{}, []func(){func() { h.deliver(h.ctx(), user, sessions, frame, nil) }}, nil
 }
 
 // destroyOp ends the room.

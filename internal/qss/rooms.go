@@ -361,13 +361,13 @@ func (r *room) readmit(user string) {
 	if h == nil || h.media == nil {
 		return
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	h.tasks.Go(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		if err := h.media.AdmitUser(ctx, id, user); err != nil {
 			h.log.Warn("qss: admit a user to the media room again", "room", id, "user", user, "err", err)
 		}
-	}()
+	})
 }
 
 func (r *room) removeACL(id string) {
@@ -527,7 +527,7 @@ func (r *room) broadcast(h *Hub, frame []byte, except string) func() {
 	}
 	return func() {
 		for _, t := range targets {
-			h.deliver(context.Background(), t.user, t.sessions, frame, nil)
+			h.deliver(h.ctx(), t.user, t.sessions, frame, nil)
 		}
 	}
 }
@@ -563,7 +563,7 @@ func (t *roomTable) destroyLocked(r *room, by, reason string) []func() {
 	t.releaseLocked(r.creator)
 	t.mu.Unlock()
 	notify = append(notify, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(h.ctx(), 10*time.Second)
 		defer cancel()
 		no := false
 		for user, sessions := range joined {
@@ -587,6 +587,10 @@ func (t *roomTable) destroyLocked(r *room, by, reason string) []func() {
 
 // MediaRoomEnded destroys a room whose media node died.
 func (h *Hub) MediaRoomEnded(id, reason string) {
+	h.tasks.Do(func(context.Context) { h.mediaRoomEnded(id, reason) })
+}
+
+func (h *Hub) mediaRoomEnded(id, reason string) {
 	h.rooms.mu.Lock()
 	r := h.rooms.rooms[id]
 	h.rooms.mu.Unlock()

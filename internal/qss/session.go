@@ -115,7 +115,8 @@ func (s *Session) sendAnswer(frame []byte) {
 func (s *Session) queueLocked(frame []byte) {
 	if len(s.queue) >= s.hub.cfg.QSS.SendQueue {
 		s.hub.log.Warn("qss: session too slow to take its frames; disconnecting", "session", s.ID, "user", s.User.Username)
-		go s.conn.close(ws.StatusPolicyViolation, "too slow") // never block the caller (the bus inbox)
+		c := s.conn // closed aside: never block the caller (the bus inbox)
+		s.hub.tasks.Go(func(context.Context) { c.close(ws.StatusPolicyViolation, "too slow") })
 		return
 	}
 	s.queue = append(s.queue, frame)
@@ -265,9 +266,8 @@ func (s *Session) startWriter() {
 	if s.writing {
 		return
 	}
-	s.writing = true
 	c, gen := s.conn, s.gen
-	go s.write(c, gen)
+	s.writing = s.hub.tasks.Go(func(context.Context) { s.write(c, gen) })
 }
 
 func (s *Session) write(c *wsConn, gen int) {
@@ -460,7 +460,7 @@ func (s *Session) end(reason string) {
 	if c != nil {
 		s.send(wire.EventFrame("sessionEnded", map[string]any{"session": s.ID, "reason": reason}))
 		// Let the writer flush the notice, then close.
-		time.AfterFunc(200*time.Millisecond, func() { c.close(4001, wire.Truncate(reason, 100)) })
+		s.hub.tasks.AfterFunc(200*time.Millisecond, func(context.Context) { c.close(4001, wire.Truncate(reason, 100)) })
 	}
 }
 
