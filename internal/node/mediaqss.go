@@ -8,7 +8,6 @@ import (
 
 	"github.com/openwac/wac/internal/media"
 	"github.com/openwac/wac/internal/qss"
-	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/turn"
 )
 
@@ -45,8 +44,11 @@ func (m qssMedia) AdmitUser(ctx context.Context, room, user string) error {
 	return m.d.AdmitUser(ctx, room, user)
 }
 
-// ICEServers are the STUN and TURN servers, with TURN credentials, of a
-// user's room objects.
-func (m qssMedia) ICEServers(userID string) []wire.ICEServer {
-	return turn.ICEServers(m.n.Secret, userID, m.n.Config.TURN, time.Now())
+func (m qssMedia) ICEServers(userID string) []qss.ICEServer {
+	list := turn.ICEServers(m.n.Secret, userID, m.n.Config.TURN, time.Now())
+	out := make([]qss.ICEServer, 0, len(list))
+	for _, s := range list {
+		out = append(out, qss.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	return out
 }

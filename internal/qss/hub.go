@@ -50,7 +50,7 @@ type Media interface {
 	ExpelUser(ctx context.Context, room, user string) error
 	AdmitUser(ctx context.Context, room, user string) error
 	// ICEServers are the STUN/TURN servers (with credentials) for a user.
-	ICEServers(userID string) []wire.ICEServer
+	ICEServers(userID string) []ICEServer
 }
 
 // MediaOptions are what a media room is created with.
@@ -66,6 +66,10 @@ type MediaRoom struct {
 	HTTPS      string // Janus HTTP endpoint
 	WSS        string // Janus WebSocket endpoint
 }
+
+// ICEServer is one entry of the room object's ice list: the wire type,
+// which turn.ICEServers gives too.
+type ICEServer = wire.ICEServer
 
 // Pusher notifies a user's devices by push when they have no live session
 // (invites.basic.resolvePush). The notifications service implements it.
