@@ -6,30 +6,27 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/openwac/wac/internal/qss/session"
 	"github.com/openwac/wac/internal/qss/wire"
-	"github.com/openwac/wac/internal/store"
 )
 
 func (h *Hub) registerHandlers() {
-	h.handlers = map[string]requestHandler{
-		"createRoom":            h.createRoom,
-		"joinRoom":              h.joinRoom,
-		"leaveRoom":             h.leaveRoom,
-		"updateRoom":            h.updateRoom,
-		"destroyRoom":           h.destroyRoom,
-		"expel":                 h.expel,
-		"getRoom":               h.getRoom,
-		"hold":                  h.hold,
-		"unhold":                h.hold,
-		"mute":                  h.mute,
-		"updateSession":         h.updateSession,
-		"invitation":            h.invites.invitation,
-		"inviteRequest":         h.invites.inviteRequest,
-		"getCurrentInvitations": h.invites.currentInvitations,
-		"close":                 h.invites.closeCalls,
-		"transfer":              h.transfer,
-		"quickConference":       h.quickConference,
-	}
+	h.sessions.Handle("createRoom", h.createRoom)
+	h.sessions.Handle("joinRoom", h.joinRoom)
+	h.sessions.Handle("leaveRoom", h.leaveRoom)
+	h.sessions.Handle("updateRoom", h.updateRoom)
+	h.sessions.Handle("destroyRoom", h.destroyRoom)
+	h.sessions.Handle("expel", h.expel)
+	h.sessions.Handle("getRoom", h.getRoom)
+	h.sessions.Handle("hold", h.hold)
+	h.sessions.Handle("unhold", h.hold)
+	h.sessions.Handle("mute", h.mute)
+	h.sessions.Handle("invitation", h.invites.invitation)
+	h.sessions.Handle("inviteRequest", h.invites.inviteRequest)
+	h.sessions.Handle("getCurrentInvitations", h.invites.currentInvitations)
+	h.sessions.Handle("close", h.invites.closeCalls)
+	h.sessions.Handle("transfer", h.transfer)
+	h.sessions.Handle("quickConference", h.quickConference)
 }
 
 // roomPayload is the payload of requests about one room.
@@ -60,39 +57,15 @@ func (h *Hub) roomRequest(f *wire.Frame) (*roomPayload, error) {
 
 // roomAnswer runs a room operation that results in the room's info and
 // answers with the room object for s.
-func (h *Hub) roomAnswer(ctx context.Context, s *Session, room string, op roomOp) (*roomObject, error) {
-	info, err := ask[roomInfo](ctx, h.rooms, room, actor{User: userRefOf(s.User)}, op)
+func (h *Hub) roomAnswer(ctx context.Context, s *session.Session, room string, op roomOp) (*roomObject, error) {
+	info, err := ask[roomInfo](ctx, h.rooms, room, actor{User: s.Me()}, op)
 	if err != nil {
 		return nil, err
 	}
 	return h.object(info, s.User.UserID, s.ID), nil
 }
 
-// resolveUsers turns names into users as the caller means them.
-func (h *Hub) resolveUsers(ctx context.Context, s *Session, names []string, field string) ([]userRef, error) {
-	var out []userRef
-	for _, n := range names {
-		u, err := h.auth.Resolve(ctx, s.User.DomainID, n)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, wire.Refuse(404, "%s: user %q not found", field, wire.Truncate(n, 80))
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, h.userRef(ctx, u))
-	}
-	return out, nil
-}
-
-func (h *Hub) userRef(ctx context.Context, u *store.User) userRef {
-	ref := userRef{ID: u.ID, Username: u.Username, DomainID: u.DomainID, Role: u.Role, Alias: u.Alias}
-	if d, err := h.auth.Domain(ctx, u.DomainID); err == nil {
-		ref.Domain = d.Name
-	}
-	return ref
-}
-
-func (h *Hub) createRoom(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
+func (h *Hub) createRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	var opts createOptions
 	if err := f.DecodePayload(&opts); err != nil {
 		return nil, err
@@ -103,7 +76,7 @@ func (h *Hub) createRoom(ctx context.Context, s *Session, f *wire.Frame) (any, e
 	if len(opts.ACL) > 100 {
 		return nil, wire.Refuse(400, `field "acl" of payload has more than 100 users`)
 	}
-	acl, err := h.resolveUsers(ctx, s, opts.ACL, "acl")
+	acl, err := h.sessions.ResolveUsers(ctx, s, opts.ACL, "acl")
 	if err != nil {
 		return nil, err
 	}
@@ -115,20 +88,20 @@ func (h *Hub) createRoom(ctx context.Context, s *Session, f *wire.Frame) (any, e
 	return h.object(info, s.User.UserID, s.ID), nil
 }
 
-func (h *Hub) joinRoom(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
+func (h *Hub) joinRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	p, err := h.roomRequest(f)
 	if err != nil {
 		return nil, err
 	}
-	obj, err := ask[roomObject](ctx, h.rooms, p.Room, actor{User: userRefOf(s.User)}, &joinOp{Session: s.ID})
+	obj, err := ask[roomObject](ctx, h.rooms, p.Room, actor{User: s.Me()}, &joinOp{Session: s.ID})
 	if err != nil {
 		return nil, err
 	}
-	s.setJoined(p.Room, true)
+	s.SetJoined(p.Room, true)
 	return obj, nil
 }
 
-func (h *Hub) leaveRoom(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
+func (h *Hub) leaveRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	p, err := h.roomRequest(f)
 	if err != nil {
 		return nil, err
@@ -137,15 +110,15 @@ func (h *Hub) leaveRoom(ctx context.Context, s *Session, f *wire.Frame) (any, er
 		return nil, wire.Refuse(400, `field "code" of payload must be a SIP code (100-699)`)
 	}
 	h.log.Debug("leave", "peer", s.ID, "id", p.Room)
-	err = h.rooms.do(ctx, p.Room, actor{User: userRefOf(s.User)}, &leaveOp{Session: s.ID, Code: p.Code, Reason: wire.Truncate(p.Reason, 200)})
+	err = h.rooms.do(ctx, p.Room, actor{User: s.Me()}, &leaveOp{Session: s.ID, Code: p.Code, Reason: wire.Truncate(p.Reason, 200)})
 	if err != nil {
 		return nil, err
 	}
-	s.setJoined(p.Room, false)
+	s.SetJoined(p.Room, false)
 	return map[string]any{"room": p.Room}, nil
 }
 
-func (h *Hub) updateRoom(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
+func (h *Hub) updateRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	p, err := h.roomRequest(f)
 	if err != nil {
 		return nil, err
@@ -155,7 +128,7 @@ func (h *Hub) updateRoom(ctx context.Context, s *Session, f *wire.Frame) (any, e
 		if len(*p.ACL) > 100 {
 			return nil, wire.Refuse(400, `field "acl" of payload has more than 100 users`)
 		}
-		users, err := h.resolveUsers(ctx, s, *p.ACL, "acl")
+		users, err := h.sessions.ResolveUsers(ctx, s, *p.ACL, "acl")
 		if err != nil {
 			return nil, err
 		}
@@ -164,19 +137,19 @@ func (h *Hub) updateRoom(ctx context.Context, s *Session, f *wire.Frame) (any, e
 	return h.roomAnswer(ctx, s, p.Room, op)
 }
 
-func (h *Hub) destroyRoom(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
+func (h *Hub) destroyRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	p, err := h.roomRequest(f)
 	if err != nil {
 		return nil, err
 	}
 	h.log.Debug("close", "peer", s.ID, "id", p.Room)
-	if err := h.rooms.do(ctx, p.Room, actor{User: userRefOf(s.User)}, &destroyOp{}); err != nil {
+	if err := h.rooms.do(ctx, p.Room, actor{User: s.Me()}, &destroyOp{}); err != nil {
 		return nil, err
 	}
 	return map[string]any{"room": p.Room}, nil
 }
 
-func (h *Hub) expel(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
+func (h *Hub) expel(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	p, err := h.roomRequest(f)
 	if err != nil {
 		return nil, err
@@ -184,20 +157,20 @@ func (h *Hub) expel(ctx context.Context, s *Session, f *wire.Frame) (any, error)
 	if p.Participant == "" {
 		return nil, wire.Refuse(400, `field "participant" of payload is required`)
 	}
-	target, err := h.resolveUsers(ctx, s, []string{p.Participant}, "participant")
+	target, err := h.sessions.ResolveUsers(ctx, s, []string{p.Participant}, "participant")
 	if err != nil {
 		return nil, err
 	}
 	if target[0].ID == s.User.UserID {
 		return nil, wire.Refuse(400, "you cannot expel yourself; use leaveRoom")
 	}
-	if err := h.rooms.do(ctx, p.Room, actor{User: userRefOf(s.User)}, &expelOp{Target: target[0].ID}); err != nil {
+	if err := h.rooms.do(ctx, p.Room, actor{User: s.Me()}, &expelOp{Target: target[0].ID}); err != nil {
 		return nil, err
 	}
 	return map[string]any{"room": p.Room, "participant": target[0].ID}, nil
 }
 
-func (h *Hub) getRoom(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
+func (h *Hub) getRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	p, err := h.roomRequest(f)
 	if err != nil {
 		return nil, err
@@ -206,18 +179,18 @@ func (h *Hub) getRoom(ctx context.Context, s *Session, f *wire.Frame) (any, erro
 	return h.roomAnswer(ctx, s, p.Room, &getOp{})
 }
 
-func (h *Hub) hold(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
+func (h *Hub) hold(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	p, err := h.roomRequest(f)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.rooms.do(ctx, p.Room, actor{User: userRefOf(s.User)}, &holdOp{Hold: f.Request == "hold"}); err != nil {
+	if err := h.rooms.do(ctx, p.Room, actor{User: s.Me()}, &holdOp{Hold: f.Request == "hold"}); err != nil {
 		return nil, err
 	}
 	return map[string]any{"room": p.Room}, nil
 }
 
-func (h *Hub) mute(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
+func (h *Hub) mute(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	p, err := h.roomRequest(f)
 	if err != nil {
 		return nil, err
@@ -225,7 +198,7 @@ func (h *Hub) mute(ctx context.Context, s *Session, f *wire.Frame) (any, error) 
 	if p.Participant == "" {
 		return nil, wire.Refuse(400, `field "participant" of payload is required`)
 	}
-	target, err := h.resolveUsers(ctx, s, []string{p.Participant}, "participant")
+	target, err := h.sessions.ResolveUsers(ctx, s, []string{p.Participant}, "participant")
 	if err != nil {
 		return nil, err
 	}
@@ -238,45 +211,15 @@ func (h *Hub) mute(ctx context.Context, s *Session, f *wire.Frame) (any, error) 
 			return nil, wire.Refuse(400, `field "mediatypes" of payload may hold audio, video and screen only`)
 		}
 	}
-	if err := h.rooms.do(ctx, p.Room, actor{User: userRefOf(s.User)}, &muteOp{Target: target[0].ID, Mediatypes: media}); err != nil {
+	if err := h.rooms.do(ctx, p.Room, actor{User: s.Me()}, &muteOp{Target: target[0].ID, Mediatypes: media}); err != nil {
 		return nil, err
 	}
 	return map[string]any{"room": p.Room, "participant": target[0].ID}, nil
 }
 
-// updateSession records the device context of the session.
-func (h *Hub) updateSession(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
-	var d Device
-	if err := f.DecodePayload(&d); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	if d.Language != "" {
-		s.device.Language = wire.Truncate(d.Language, 64)
-	}
-	if d.Location != "" {
-		s.device.Location = wire.Truncate(d.Location, 128)
-	}
-	if d.Platform != "" {
-		s.device.Platform = wire.Truncate(d.Platform, 64)
-	}
-	if d.DeviceID != "" {
-		s.device.DeviceID = wire.Truncate(d.DeviceID, 128)
-	}
-	if d.PushToken != "" {
-		s.device.PushToken = wire.Truncate(d.PushToken, 512)
-	}
-	if d.UserAgent != "" {
-		s.device.UserAgent = wire.Truncate(d.UserAgent, 256)
-	}
-	s.mu.Unlock()
-	h.saveSession(ctx, s)
-	return h.sessionInfo(s), nil
-}
-
 // quickConference joins the room of a conference URI, creating it for the
 // first user (the seeds' quick conference service).
-func (h *Hub) quickConference(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
+func (h *Hub) quickConference(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	var p struct {
 		ConferenceURI string `json:"conferenceUri"`
 	}
@@ -295,7 +238,7 @@ func (h *Hub) quickConference(ctx context.Context, s *Session, f *wire.Frame) (a
 	for range 3 {
 		v, _, err := h.state.Get(ctx, key)
 		if err == nil {
-			obj, err := ask[roomObject](ctx, h.rooms, string(v), actor{User: userRefOf(s.User)}, &joinOp{Session: s.ID})
+			obj, err := ask[roomObject](ctx, h.rooms, string(v), actor{User: s.Me()}, &joinOp{Session: s.ID})
 			var c *wire.Cancel
 			if errors.As(err, &c) && c.Code == 404 {
 				h.state.Delete(ctx, key) // the room ended; start a new one
@@ -304,7 +247,7 @@ func (h *Hub) quickConference(ctx context.Context, s *Session, f *wire.Frame) (a
 			if err != nil {
 				return nil, err
 			}
-			s.setJoined(string(v), true)
+			s.SetJoined(string(v), true)
 			return obj, nil
 		}
 		id := newUUID()
@@ -315,11 +258,11 @@ func (h *Hub) quickConference(ctx context.Context, s *Session, f *wire.Frame) (a
 			h.state.Delete(ctx, key)
 			return nil, err
 		}
-		obj, err := ask[roomObject](ctx, h.rooms, id, actor{User: userRefOf(s.User)}, &joinOp{Session: s.ID})
+		obj, err := ask[roomObject](ctx, h.rooms, id, actor{User: s.Me()}, &joinOp{Session: s.ID})
 		if err != nil {
 			return nil, err
 		}
-		s.setJoined(id, true)
+		s.SetJoined(id, true)
 		return obj, nil
 	}
 	return nil, wire.Refuse(500, "could not get the room of %s; try again", wire.Truncate(uri, 80))

@@ -7,6 +7,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/openwac/wac/internal/qss/cluster"
+	"github.com/openwac/wac/internal/qss/session"
 	"github.com/openwac/wac/internal/qss/wire"
 )
 
@@ -17,7 +18,7 @@ import (
 type inviteOp interface {
 	// run applies the operation to inv, which still rings and whose lock
 	// is held, for by; it returns the JSON of the answer.
-	run(ctx context.Context, t *inviteTable, inv *invite, by userRef) (json.RawMessage, error)
+	run(ctx context.Context, t *inviteTable, inv *invite, by session.User) (json.RawMessage, error)
 }
 
 // serviceInvites is the service of a node that runs the operations on
@@ -38,7 +39,7 @@ var inviteOps = cluster.NewOps(serviceInvites, map[string]inviteOp{
 // owner node.
 type inviteMsg struct {
 	Invite string          `json:"invite"`
-	User   userRef         `json:"user"`
+	User   session.User    `json:"user"`
 	Kind   string          `json:"kind"`
 	Op     json.RawMessage `json:"op"`
 }
@@ -62,7 +63,7 @@ func (h *Hub) serveInvite(ctx context.Context, req json.RawMessage) (any, error)
 
 // call runs op for by on the invitation id that owner owns: in place when
 // it is this node, over the bus otherwise.
-func (t *inviteTable) call(ctx context.Context, owner, id string, by userRef, op inviteOp) (json.RawMessage, error) {
+func (t *inviteTable) call(ctx context.Context, owner, id string, by session.User, op inviteOp) (json.RawMessage, error) {
 	if owner == t.h.node {
 		return t.apply(ctx, id, by, op)
 	}
@@ -76,7 +77,7 @@ func (t *inviteTable) call(ctx context.Context, owner, id string, by userRef, op
 // apply runs an operation on an invitation this node owns. An answer to
 // an invitation that no longer rings is refused (487); the other
 // operations have nothing to do then.
-func (t *inviteTable) apply(ctx context.Context, id string, by userRef, op inviteOp) (json.RawMessage, error) {
+func (t *inviteTable) apply(ctx context.Context, id string, by session.User, op inviteOp) (json.RawMessage, error) {
 	t.mu.Lock()
 	inv := t.invites[id]
 	t.mu.Unlock()
@@ -107,7 +108,7 @@ type acceptOp struct {
 
 func (*acceptOp) answers() {}
 
-func (o *acceptOp) run(ctx context.Context, t *inviteTable, inv *invite, by userRef) (json.RawMessage, error) {
+func (o *acceptOp) run(ctx context.Context, t *inviteTable, inv *invite, by session.User) (json.RawMessage, error) {
 	h := t.h
 	c := inv.candidates[o.Session]
 	if c == nil || c.state != stateRinging {
@@ -120,7 +121,7 @@ func (o *acceptOp) run(ctx context.Context, t *inviteTable, inv *invite, by user
 			return nil, wire.Refuse(400, `the answer to an inviteRequest needs payload.room`)
 		}
 		room = o.Room
-		if err := h.rooms.do(ctx, room, actor{User: by}, &aclAddOp{Users: []userRef{inv.caller}, Invite: inv.id}); err != nil {
+		if err := h.rooms.do(ctx, room, actor{User: by}, &aclAddOp{Users: []session.User{inv.caller}, Invite: inv.id}); err != nil {
 			return nil, err
 		}
 		inv.room = room
@@ -158,7 +159,7 @@ type declineOp struct {
 
 func (*declineOp) answers() {}
 
-func (o *declineOp) run(ctx context.Context, t *inviteTable, inv *invite, by userRef) (json.RawMessage, error) {
+func (o *declineOp) run(ctx context.Context, t *inviteTable, inv *invite, by session.User) (json.RawMessage, error) {
 	c := inv.candidates[o.Session]
 	if c == nil || c.state != stateRinging {
 		return nil, wire.Refuse(487, "the invitation is not ringing on this session")
@@ -175,7 +176,7 @@ type addCandidateOp struct {
 	Session string `json:"session"`
 }
 
-func (o *addCandidateOp) run(ctx context.Context, t *inviteTable, inv *invite, by userRef) (json.RawMessage, error) {
+func (o *addCandidateOp) run(ctx context.Context, t *inviteTable, inv *invite, by session.User) (json.RawMessage, error) {
 	if _, ok := inv.targets[by.ID]; ok && !inv.busy(by.ID) {
 		t.ringLocked(ctx, inv, by.ID, o.Session)
 	}
@@ -188,7 +189,7 @@ type candidateGoneOp struct {
 	Session string `json:"session"`
 }
 
-func (o *candidateGoneOp) run(ctx context.Context, t *inviteTable, inv *invite, _ userRef) (json.RawMessage, error) {
+func (o *candidateGoneOp) run(ctx context.Context, t *inviteTable, inv *invite, _ session.User) (json.RawMessage, error) {
 	c := inv.candidates[o.Session]
 	if c != nil && c.state == stateRinging {
 		c.state = stateGone
@@ -202,7 +203,7 @@ func (o *candidateGoneOp) run(ctx context.Context, t *inviteTable, inv *invite, 
 // busy for this one (onlyOneDeviceWithInvitations).
 type dropUserOp struct{}
 
-func (*dropUserOp) run(ctx context.Context, t *inviteTable, inv *invite, by userRef) (json.RawMessage, error) {
+func (*dropUserOp) run(ctx context.Context, t *inviteTable, inv *invite, by session.User) (json.RawMessage, error) {
 	for _, c := range inv.candidates {
 		if c.user == by.ID && c.state == stateRinging {
 			c.state = stateBusy
@@ -220,7 +221,7 @@ type currentOp struct {
 	Session string `json:"session"`
 }
 
-func (o *currentOp) run(ctx context.Context, t *inviteTable, inv *invite, _ userRef) (json.RawMessage, error) {
+func (o *currentOp) run(ctx context.Context, t *inviteTable, inv *invite, _ session.User) (json.RawMessage, error) {
 	c := inv.candidates[o.Session]
 	if c == nil || c.state != stateRinging {
 		return noAnswer, nil

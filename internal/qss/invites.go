@@ -12,7 +12,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/openwac/wac/internal/auth"
-	"github.com/openwac/wac/internal/qss/cluster"
+	"github.com/openwac/wac/internal/qss/session"
 	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
@@ -56,13 +56,13 @@ type invite struct {
 	id            string
 	kind          string // invitation or inviteRequest
 	room          string
-	caller        userRef
+	caller        session.User
 	callerSession string
 	reqID         string
 	to            string // what the caller dialled
 	group         string // group id when a group was dialled
 	only          string // the one session dialled with user/session
-	targets       map[string]userRef
+	targets       map[string]session.User
 	candidates    map[string]*candidate
 	state         string
 	created       time.Time
@@ -126,16 +126,16 @@ const maxRinging = 500
 
 // invitation is the caller's request: ring the callee's sessions and tell
 // the caller the outcome on its requestID.
-func (t *inviteTable) invitation(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
+func (t *inviteTable) invitation(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	return t.start(ctx, s, f, "invitation")
 }
 
 // inviteRequest asks the callee to invite the caller into the callee's room.
-func (t *inviteTable) inviteRequest(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
+func (t *inviteTable) inviteRequest(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	return t.start(ctx, s, f, "inviteRequest")
 }
 
-func (t *inviteTable) start(ctx context.Context, s *Session, f *wire.Frame, kind string) (any, error) {
+func (t *inviteTable) start(ctx context.Context, s *session.Session, f *wire.Frame, kind string) (any, error) {
 	h := t.h
 	to := f.To
 	var p invitationPayload
@@ -166,7 +166,7 @@ func (t *inviteTable) start(ctx context.Context, s *Session, f *wire.Frame, kind
 	if dup {
 		return nil, wire.Refuse(400, "requestID %s is already ringing; use a new requestID", wire.Truncate(f.RequestID, 64))
 	}
-	caller := userRefOf(s.User)
+	caller := s.Me()
 	if kind == "invitation" {
 		if p.Room == "" {
 			return nil, wire.Refuse(400, `field "room" of payload is required: the room to invite into`)
@@ -183,7 +183,7 @@ func (t *inviteTable) start(ctx context.Context, s *Session, f *wire.Frame, kind
 	}
 	inv := &invite{
 		id: store.NewID(), kind: kind, room: p.Room, caller: caller, callerSession: s.ID, reqID: f.RequestID,
-		to: to, group: group, only: only, targets: map[string]userRef{}, candidates: map[string]*candidate{},
+		to: to, group: group, only: only, targets: map[string]session.User{}, candidates: map[string]*candidate{},
 		state: stateRinging, created: time.Now(), mediatypes: p.Mediatypes, context: p.Context,
 	}
 	if err := t.admit(ctx, inv, targets); err != nil {
@@ -192,13 +192,13 @@ func (t *inviteTable) start(ctx context.Context, s *Session, f *wire.Frame, kind
 	if err := t.launch(ctx, inv); err != nil {
 		return nil, err
 	}
-	return deferred, nil
+	return session.Deferred, nil
 }
 
 // admit keeps the targets that may be rung: those with the receiveCalls
 // permission and, unless conferenceState.allowInvitesWhileInCall, not in a
 // call.
-func (t *inviteTable) admit(ctx context.Context, inv *invite, targets []userRef) error {
+func (t *inviteTable) admit(ctx context.Context, inv *invite, targets []session.User) error {
 	h := t.h
 	busy := 0
 	for _, u := range targets {
@@ -301,6 +301,11 @@ type outcomeError struct{ frame outcomeFrame }
 
 func (e *outcomeError) Error() string { return e.frame.Message }
 
+// Frame is the refusal (session.FrameError).
+func (e *outcomeError) Frame() []byte { return wire.Encode(e.frame) }
+
+var _ session.FrameError = (*outcomeError)(nil)
+
 // resolveGroups says whether invitations to a group ring its participants:
 // invites.basic.resolveGroups, which the seeds ignore when
 // invites.basic.legacyUserGroupResolution is false (the one-request
@@ -319,7 +324,7 @@ func (h *Hub) resolvePush() bool {
 }
 
 // mayCall checks the caller's capabilities for the media asked.
-func (h *Hub) mayCall(ctx context.Context, s *Session, media map[string]bool) error {
+func (h *Hub) mayCall(ctx context.Context, s *session.Session, media map[string]bool) error {
 	caps, err := h.auth.Capabilities(ctx, s.User)
 	if err != nil {
 		return err
@@ -337,7 +342,7 @@ func (h *Hub) mayCall(ctx context.Context, s *Session, media map[string]bool) er
 // resolve turns what the caller dialled into users: a user (id,
 // wac-user:id, username, username@domain, alias), user/session for one
 // device, or a group (with invites.basic.resolveGroups).
-func (t *inviteTable) resolve(ctx context.Context, s *Session, to string) (users []userRef, group, only string, err error) {
+func (t *inviteTable) resolve(ctx context.Context, s *session.Session, to string) (users []session.User, group, only string, err error) {
 	h := t.h
 	h.log.Debug("Trying to get candidates for " + to)
 	target := to
@@ -353,7 +358,7 @@ func (t *inviteTable) resolve(ctx context.Context, s *Session, to string) (users
 		if only == s.ID {
 			return nil, "", "", wire.Refuse(400, "you cannot invite your own session")
 		}
-		return []userRef{h.userRef(ctx, u)}, "", only, nil
+		return []session.User{h.sessions.UserOfRecord(ctx, u)}, "", only, nil
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, "", "", err
 	}
@@ -377,7 +382,7 @@ func (t *inviteTable) resolve(ctx context.Context, s *Session, to string) (users
 		if err != nil {
 			continue
 		}
-		users = append(users, h.userRef(ctx, m))
+		users = append(users, h.sessions.UserOfRecord(ctx, m))
 	}
 	if len(users) == 0 {
 		return nil, "", "", wire.Refuse(480, "group %q has nobody else to ring", g.Name)
@@ -414,20 +419,20 @@ func (h *Hub) findGroup(ctx context.Context, domainID, name string) (*store.Grou
 // candidateSessions lists the sessions to ring: those connected, and those
 // whose connection dropped less than invites.basic.removeAfter ago (they
 // get the invitation when they resume).
-func (t *inviteTable) candidateSessions(ctx context.Context, inv *invite) ([]SessionInfo, error) {
+func (t *inviteTable) candidateSessions(ctx context.Context, inv *invite) ([]session.Info, error) {
 	ids := make([]string, 0, len(inv.targets))
 	for id := range inv.targets {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	all, err := t.h.Sessions(ctx, ids)
+	all, err := t.h.sessions.Sessions(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
-	var out []SessionInfo
+	var out []session.Info
 	for _, si := range all {
-		if si.ID == inv.callerSession || inv.only != "" && si.ID != inv.only || !t.h.ringable(si, now) {
+		if si.ID == inv.callerSession || inv.only != "" && si.ID != inv.only || !t.h.sessions.Ringable(si, now) {
 			continue
 		}
 		out = append(out, si)
@@ -438,7 +443,7 @@ func (t *inviteTable) candidateSessions(ctx context.Context, inv *invite) ([]Ses
 	return out, nil
 }
 
-func sessionIDs(list []SessionInfo) []string {
+func sessionIDs(list []session.Info) []string {
 	out := make([]string, len(list))
 	for i, s := range list {
 		out[i] = s.ID
@@ -446,8 +451,8 @@ func sessionIDs(list []SessionInfo) []string {
 	return out
 }
 
-func mapValues(m map[string]userRef) []userRef {
-	out := make([]userRef, 0, len(m))
+func mapValues(m map[string]session.User) []session.User {
+	out := make([]session.User, 0, len(m))
 	for _, v := range m {
 		out = append(out, v)
 	}
@@ -479,30 +484,27 @@ func (t *inviteTable) push(ctx context.Context, inv *invite) bool {
 // ringLocked sends the invitation to one session; inv.mu is held. A
 // session that stopped being a candidate because it was away (gone) is
 // rung again when it comes back.
-func (t *inviteTable) ringLocked(ctx context.Context, inv *invite, user, session string) {
+func (t *inviteTable) ringLocked(ctx context.Context, inv *invite, user, sessionID string) {
 	h := t.h
-	if c, ok := inv.candidates[session]; ok && c.state != stateGone || inv.state != stateRinging {
+	if c, ok := inv.candidates[sessionID]; ok && c.state != stateGone || inv.state != stateRinging {
 		return
 	}
-	if inv.only != "" && session != inv.only {
+	if inv.only != "" && sessionID != inv.only {
 		return
 	}
-	frame, err := t.frameLocked(ctx, inv, user, session)
+	frame, err := t.frameLocked(ctx, inv, user, sessionID)
 	if err != nil {
 		h.log.Warn("qss: invitation room is gone", "invite", inv.id, "err", err)
 		return
 	}
-	inv.candidates[session] = &candidate{session: session, user: user, state: stateRinging}
-	h.log.Debug("send invitation", "invite", inv.id, "to", session)
-	env := &envelope{Kind: "frame", Pending: &pendingNote{ReqID: inv.id, Kind: inv.kind, Owner: h.node, Invite: inv.id}}
-	if err := h.deliver(ctx, user, []string{session}, frame, env); err != nil {
-		h.log.Warn("qss: ring", "session", session, "err", err)
-	}
+	inv.candidates[sessionID] = &candidate{session: sessionID, user: user, state: stateRinging}
+	h.log.Debug("send invitation", "invite", inv.id, "to", sessionID)
+	h.sessions.Ring(ctx, user, sessionID, inv.id, session.Pending{Kind: inv.kind, Owner: h.node, Invite: inv.id}, frame)
 }
 
 // frameLocked is the request that rings one session of a callee, with the
 // room object (and media token) of that session; inv.mu is held.
-func (t *inviteTable) frameLocked(ctx context.Context, inv *invite, user, session string) ([]byte, error) {
+func (t *inviteTable) frameLocked(ctx context.Context, inv *invite, user, sessionID string) ([]byte, error) {
 	h := t.h
 	var payload any
 	if inv.kind == "inviteRequest" {
@@ -512,7 +514,7 @@ func (t *inviteTable) frameLocked(ctx context.Context, inv *invite, user, sessio
 		if err != nil {
 			return nil, err
 		}
-		obj := h.object(info, inv.targets[user].ID, session)
+		obj := h.object(info, inv.targets[user].ID, sessionID)
 		if inv.transfer != nil && inv.kind == kindAttended {
 			payload = map[string]any{"room": obj, "previousRoom": inv.transfer.room, "transfer": inv.transfer.id}
 		} else {
@@ -541,32 +543,24 @@ func (t *inviteTable) frameLocked(ctx context.Context, inv *invite, user, sessio
 func (t *inviteTable) stopCandidate(inv *invite, c *candidate, code int, msg string) {
 	h := t.h
 	h.log.Debug("send invitation cancel", "invite", inv.id, "to", c.session, "code", code)
-	frame := wire.CancelFrame(inv.kind, inv.id, code, msg)
-	env := &envelope{Kind: "cancelPending", Pending: &pendingNote{ReqID: inv.id}}
-	h.deliver(h.ctx(), c.user, []string{c.session}, frame, env)
+	h.sessions.StopRinging(h.ctx(), c.user, c.session, inv.id, wire.CancelFrame(inv.kind, inv.id, code, msg))
 }
 
 // notifyCaller sends the caller its outgoingInvitation event.
 func (t *inviteTable) notifyCaller(inv *invite, state string, code int) {
-	h := t.h
-	h.mu.RLock()
-	s := h.sessions[inv.callerSession]
-	h.mu.RUnlock()
+	s := t.h.sessions.Local(inv.callerSession)
 	if s == nil {
 		return
 	}
-	s.send(wire.EventFrame("outgoingInvitation", map[string]any{"id": inv.id, "requestID": inv.reqID, "kind": inv.kind,
+	s.Send(wire.EventFrame("outgoingInvitation", map[string]any{"id": inv.id, "requestID": inv.reqID, "kind": inv.kind,
 		"room": inv.room, "to": inv.to, "state": state, "code": code}))
 }
 
 // sendCaller sends the caller the outcome of its request, held for it while
 // it is away.
 func (t *inviteTable) sendCaller(inv *invite, frame []byte) {
-	t.h.mu.RLock()
-	s := t.h.sessions[inv.callerSession]
-	t.h.mu.RUnlock()
-	if s != nil {
-		s.sendAnswer(frame)
+	if s := t.h.sessions.Local(inv.callerSession); s != nil {
+		s.SendAnswer(frame)
 	}
 }
 
@@ -624,7 +618,7 @@ type current struct {
 // session now, oldest first, each as the session receives it, so that an
 // app that may have lost frames (a resume over a half-open connection)
 // learns what it can answer.
-func (t *inviteTable) currentInvitations(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
+func (t *inviteTable) currentInvitations(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	h := t.h
 	m, err := h.state.SetGet(ctx, invitesKey(s.User.UserID))
 	if err != nil {
@@ -636,7 +630,7 @@ func (t *inviteTable) currentInvitations(ctx context.Context, s *Session, f *wir
 		if json.Unmarshal(raw, &owner) != nil {
 			continue
 		}
-		res, err := t.call(ctx, owner, inviteID, userRefOf(s.User), &currentOp{Session: s.ID})
+		res, err := t.call(ctx, owner, inviteID, s.Me(), &currentOp{Session: s.ID})
 		if err != nil {
 			h.log.Debug("qss: current invitation", "invite", inviteID, "err", err)
 			continue
@@ -660,7 +654,7 @@ func (t *inviteTable) currentInvitations(ctx context.Context, s *Session, f *wir
 // cancel stops it, but with the seeds' 408: the callees' devices are told
 // "nobody answered" and the caller gets the cancel with 408 on each
 // invitation's requestID, then the answer naming them.
-func (t *inviteTable) closeCalls(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
+func (t *inviteTable) closeCalls(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	var p struct {
 		Medium string `json:"medium"`
 	}
@@ -680,7 +674,7 @@ func (t *inviteTable) closeCalls(ctx context.Context, s *Session, f *wire.Frame)
 }
 
 // madeBy lists the invitations a session made, oldest first.
-func (t *inviteTable) madeBy(s *Session) []*invite {
+func (t *inviteTable) madeBy(s *session.Session) []*invite {
 	t.mu.Lock()
 	var list []*invite
 	for _, inv := range t.invites {
@@ -789,31 +783,31 @@ func firstTarget(inv *invite) string {
 	return inv.to
 }
 
-// candidateReply forwards a callee session's answer or decline to the node
+// Reply forwards a callee session's answer or decline to the node
 // that owns the invitation; a refusal comes back to the session as a cancel.
-func (t *inviteTable) candidateReply(ctx context.Context, s *Session, f *wire.Frame, p pendingRequest) {
+func (t *inviteTable) Reply(ctx context.Context, s *session.Session, f *wire.Frame, p session.Pending) {
 	h := t.h
 	var op inviteOp
 	if f.Kind() == "answer" {
 		accept := &acceptOp{Session: s.ID}
 		op = accept
-		if p.kind == "inviteRequest" {
+		if p.Kind == "inviteRequest" {
 			var pl struct {
 				Room string `json:"room"`
 			}
 			if err := f.DecodePayload(&pl); err != nil {
-				s.addPending(f.RequestID, p)
+				s.AddPending(f.RequestID, p)
 				var pe *wire.ProtocolError
 				errors.As(err, &pe)
-				s.send(wire.CancelFrame(f.Name(), f.RequestID, 400, pe.Message))
+				s.Send(wire.CancelFrame(f.Name(), f.RequestID, 400, pe.Message))
 				return
 			}
 			if pl.Room == "" {
 				// No room given: the callee gets a new room of its own.
 				info, err := h.rooms.create(ctx, s, createOptions{}, nil, "", "")
 				if err != nil {
-					s.addPending(f.RequestID, p)
-					s.send(wire.CancelFrame(f.Name(), f.RequestID, 500, "could not create a room"))
+					s.AddPending(f.RequestID, p)
+					s.Send(wire.CancelFrame(f.Name(), f.RequestID, 500, "could not create a room"))
 					return
 				}
 				pl.Room = info.ID
@@ -827,25 +821,25 @@ func (t *inviteTable) candidateReply(ctx context.Context, s *Session, f *wire.Fr
 			decline.Code = 603
 		}
 		if !validDecline[decline.Code] {
-			s.addPending(f.RequestID, p)
-			s.send(wire.CancelFrame(f.Name(), f.RequestID, 400, fmt.Sprintf("%d is not a code to decline with (use 486 busy or 603 decline)", f.Error)))
+			s.AddPending(f.RequestID, p)
+			s.Send(wire.CancelFrame(f.Name(), f.RequestID, 400, fmt.Sprintf("%d is not a code to decline with (use 486 busy or 603 decline)", f.Error)))
 			return
 		}
 	}
-	_, err := t.call(ctx, p.owner, p.invite, userRefOf(s.User), op)
+	_, err := t.call(ctx, p.Owner, p.Invite, s.Me(), op)
 	var c *wire.Cancel
 	switch {
 	case errors.As(err, &c):
-		s.send(wire.CancelFrame(f.Name(), f.RequestID, c.Code, c.Message))
+		s.Send(wire.CancelFrame(f.Name(), f.RequestID, c.Code, c.Message))
 	case err != nil:
-		h.log.Warn("qss: forward answer", "invite", p.invite, "err", err)
-		s.send(wire.CancelFrame(f.Name(), f.RequestID, 480, "the caller's server is unreachable"))
+		h.log.Warn("qss: forward answer", "invite", p.Invite, "err", err)
+		s.Send(wire.CancelFrame(f.Name(), f.RequestID, 480, "the caller's server is unreachable"))
 	}
 }
 
-// cancelOwn handles the caller's cancel of its own ringing request; it
+// CancelOwn handles the caller's cancel of its own ringing request; it
 // reports whether f was one.
-func (t *inviteTable) cancelOwn(ctx context.Context, s *Session, f *wire.Frame) bool {
+func (t *inviteTable) CancelOwn(ctx context.Context, s *session.Session, f *wire.Frame) bool {
 	if f.Cancel != "invitation" && f.Cancel != "inviteRequest" && f.Cancel != "transfer" {
 		return false
 	}
@@ -864,9 +858,9 @@ func (t *inviteTable) cancelOwn(ctx context.Context, s *Session, f *wire.Frame) 
 	return true
 }
 
-// ringNewSession rings a session that connects while invitations to its user
+// RingNewSession rings a session that connects while invitations to its user
 // ring (the seeds' currentInvitations), so a reconnecting phone still rings.
-func (t *inviteTable) ringNewSession(ctx context.Context, s *Session) {
+func (t *inviteTable) RingNewSession(ctx context.Context, s *session.Session) {
 	h := t.h
 	m, err := h.state.SetGet(ctx, invitesKey(s.User.UserID))
 	if err != nil {
@@ -878,24 +872,24 @@ func (t *inviteTable) ringNewSession(ctx context.Context, s *Session) {
 			continue
 		}
 		h.log.Debug("resuming invite", "invite", inviteID, "peer", s.ID)
-		if _, err := t.call(ctx, owner, inviteID, userRefOf(s.User), &addCandidateOp{Session: s.ID}); err != nil {
+		if _, err := t.call(ctx, owner, inviteID, s.Me(), &addCandidateOp{Session: s.ID}); err != nil {
 			h.log.Debug("qss: ring new session", "invite", inviteID, "err", err)
 		}
 	}
 }
 
-// dropRequests tells the owners of the invitations in list that they no
-// longer ring s (see Session.stopRinging).
-func (t *inviteTable) dropRequests(ctx context.Context, s *Session, list []pendingRequest) {
+// DropRequests tells the owners of the invitations in list that they no
+// longer ring s (the session was away too long, or is gone).
+func (t *inviteTable) DropRequests(ctx context.Context, s *session.Session, list []session.Pending) {
 	for _, p := range list {
-		if _, err := t.call(ctx, p.owner, p.invite, userRefOf(s.User), &candidateGoneOp{Session: s.ID}); err != nil {
-			t.h.log.Debug("qss: drop candidate", "invite", p.invite, "err", err)
+		if _, err := t.call(ctx, p.Owner, p.Invite, s.Me(), &candidateGoneOp{Session: s.ID}); err != nil {
+			t.h.log.Debug("qss: drop candidate", "invite", p.Invite, "err", err)
 		}
 	}
 }
 
-// callerGone cancels the invitations a session made when it goes away.
-func (t *inviteTable) callerGone(ctx context.Context, s *Session) {
+// CallerGone cancels the invitations a session made when it goes away.
+func (t *inviteTable) CallerGone(ctx context.Context, s *session.Session) {
 	for _, inv := range t.madeBy(s) {
 		inv.mu.Lock()
 		if inv.state == stateRinging {
@@ -907,7 +901,7 @@ func (t *inviteTable) callerGone(ctx context.Context, s *Session) {
 
 // stopOtherInvites stops the user's other ringing invitations
 // (onlyOneDeviceWithInvitations).
-func (t *inviteTable) stopOtherInvites(ctx context.Context, u userRef, except string) {
+func (t *inviteTable) stopOtherInvites(ctx context.Context, u session.User, except string) {
 	h := t.h
 	m, err := h.state.SetGet(ctx, invitesKey(u.ID))
 	if err != nil {
@@ -929,11 +923,11 @@ func (t *inviteTable) stopOtherInvites(ctx context.Context, u userRef, except st
 // tells the other nodes to do the same.
 func (t *inviteTable) roomDestroyed(ctx context.Context, room string) {
 	t.cancelRoom(ctx, room)
-	env := &envelope{Kind: "roomGone", Room: room}
-	if err := t.h.bus.Publish(ctx, cluster.SubjectAll, env.marshal()); err != nil {
-		t.h.log.Warn("qss: broadcast the end of a room", "room", room, "err", err)
-	}
+	t.h.sessions.Broadcast(ctx, noticeRoomGone, room)
 }
+
+// noticeRoomGone tells every node that a room ended (its invitations stop).
+const noticeRoomGone = "roomGone"
 
 func (t *inviteTable) cancelRoom(ctx context.Context, room string) {
 	t.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/openwac/wac/internal/qss/cluster"
+	"github.com/openwac/wac/internal/qss/session"
 	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
@@ -21,7 +22,7 @@ type roomOp interface {
 	// run applies the operation to r, whose lock is held, for by (admin:
 	// by has admin rights over the room, or the server asks). It returns
 	// the result and what to send once the lock is released.
-	run(ctx context.Context, t *roomTable, r *room, by userRef, admin bool) (any, []func(), error)
+	run(ctx context.Context, t *roomTable, r *room, by session.User, admin bool) (any, []func(), error)
 }
 
 // serviceRooms is the service of a node that runs the operations on the
@@ -50,7 +51,7 @@ var roomOps = cluster.NewOps(serviceRooms, map[string]roomOp{
 // to check. Only nodes put operations on the bus, so clients cannot claim
 // System.
 type actor struct {
-	User   userRef
+	User   session.User
 	System bool
 }
 
@@ -60,7 +61,7 @@ var serverActor = actor{System: true}
 // roomMsg is a room operation on its way to the room's owner node.
 type roomMsg struct {
 	Room   string          `json:"room"`
-	User   userRef         `json:"user"`
+	User   session.User    `json:"user"`
 	System bool            `json:"system,omitempty"`
 	Kind   string          `json:"kind"`
 	Op     json.RawMessage `json:"op"`
@@ -174,7 +175,7 @@ func (t *roomTable) apply(ctx context.Context, id string, by actor, op roomOp) (
 // getOp reads the room with its participants' details (*roomInfo).
 type getOp struct{}
 
-func (*getOp) run(_ context.Context, _ *roomTable, r *room, by userRef, admin bool) (any, []func(), error) {
+func (*getOp) run(_ context.Context, _ *roomTable, r *room, by session.User, admin bool) (any, []func(), error) {
 	if !r.inACL[by.ID] && !admin {
 		return nil, nil, errNotInACL()
 	}
@@ -185,7 +186,7 @@ func (*getOp) run(_ context.Context, _ *roomTable, r *room, by userRef, admin bo
 // memberOp reads the room (*roomInfo) for a user of its ACL.
 type memberOp struct{}
 
-func (*memberOp) run(_ context.Context, _ *roomTable, r *room, by userRef, _ bool) (any, []func(), error) {
+func (*memberOp) run(_ context.Context, _ *roomTable, r *room, by session.User, _ bool) (any, []func(), error) {
 	if !r.inACL[by.ID] {
 		return nil, nil, errNotInACL()
 	}
@@ -199,7 +200,7 @@ type joinOp struct {
 	Session string `json:"session"`
 }
 
-func (o *joinOp) run(ctx context.Context, t *roomTable, r *room, u userRef, _ bool) (any, []func(), error) {
+func (o *joinOp) run(ctx context.Context, t *roomTable, r *room, u session.User, _ bool) (any, []func(), error) {
 	h := t.h
 	if !r.inACL[u.ID] {
 		if r.quickURI == "" {
@@ -254,7 +255,7 @@ type leaveOp struct {
 	Reason  string `json:"reason,omitempty"`
 }
 
-func (o *leaveOp) run(ctx context.Context, t *roomTable, r *room, u userRef, _ bool) (any, []func(), error) {
+func (o *leaveOp) run(ctx context.Context, t *roomTable, r *room, u session.User, _ bool) (any, []func(), error) {
 	h := t.h
 	p := r.participants[u.ID]
 	if p == nil || o.Session != "" && p.sessions[o.Session] == 0 {
@@ -294,10 +295,7 @@ func (o *leaveOp) run(ctx context.Context, t *roomTable, r *room, u userRef, _ b
 	var notify []func()
 	for _, sid := range sessions {
 		room := r.id
-		no := false
-		notify = append(notify, func() {
-			h.deliver(h.ctx(), u.ID, []string{sid}, nil, &envelope{Kind: "frame", Room: room, Joined: &no})
-		})
+		notify = append(notify, func() { h.sessions.SetJoined(h.ctx(), u.ID, []string{sid}, room, false) })
 	}
 	if len(p.sessions) > 0 {
 		h.calls.save(r.snapshotCall())
@@ -340,14 +338,14 @@ func (o *leaveOp) run(ctx context.Context, t *roomTable, r *room, u userRef, _ b
 // the participants) and recording, and answers the room (*roomInfo); a dry
 // run changes nothing.
 type updateOp struct {
-	Session string    `json:"session,omitempty"`
-	Users   []userRef `json:"users,omitempty"`
-	SetACL  bool      `json:"setAcl,omitempty"`
-	Record  *bool     `json:"record,omitempty"`
-	DryRun  bool      `json:"dryRun,omitempty"`
+	Session string         `json:"session,omitempty"`
+	Users   []session.User `json:"users,omitempty"`
+	SetACL  bool           `json:"setAcl,omitempty"`
+	Record  *bool          `json:"record,omitempty"`
+	DryRun  bool           `json:"dryRun,omitempty"`
 }
 
-func (o *updateOp) run(_ context.Context, t *roomTable, r *room, by userRef, admin bool) (any, []func(), error) {
+func (o *updateOp) run(_ context.Context, t *roomTable, r *room, by session.User, admin bool) (any, []func(), error) {
 	h := t.h
 	if h.cfg.Rooms.SetOwner && r.owner != "" && r.owner != by.ID && !admin {
 		return nil, nil, wire.Refuse(403, "only the owner of the room may update it")
@@ -373,7 +371,7 @@ func (o *updateOp) run(_ context.Context, t *roomTable, r *room, by userRef, adm
 
 // setACL makes users the room's ACL, keeping its owner and participants;
 // r.mu is held.
-func (r *room) setACL(users []userRef) {
+func (r *room) setACL(users []session.User) {
 	keep := map[string]bool{}
 	if r.owner != "" {
 		keep[r.owner] = true
@@ -410,7 +408,7 @@ type expelOp struct {
 	Target string `json:"target"`
 }
 
-func (o *expelOp) run(ctx context.Context, t *roomTable, r *room, by userRef, admin bool) (any, []func(), error) {
+func (o *expelOp) run(ctx context.Context, t *roomTable, r *room, by session.User, admin bool) (any, []func(), error) {
 	h := t.h
 	if h.cfg.Rooms.SetOwner && r.owner != "" && r.owner != by.ID && !admin {
 		return nil, nil, wire.Refuse(403, "only the owner of the room may expel")
@@ -433,7 +431,7 @@ func (o *expelOp) run(ctx context.Context, t *roomTable, r *room, by userRef, ad
 		return nil, nil, err
 	}
 	frame := wire.EventFrame("expelled", map[string]any{"room": r.id, "by": by.ID, "username": by.Username})
-	notify = append(notify, func() { h.deliver(h.ctx(), target.user.ID, sessions, frame, nil) })
+	notify = append(notify, func() { h.sessions.Deliver(h.ctx(), target.user.ID, sessions, frame) })
 	if h.media != nil {
 		// The media server ends the user's streams and refuses the room
 		// token the user still holds.
@@ -456,11 +454,11 @@ func (o *expelOp) run(ctx context.Context, t *roomTable, r *room, by userRef, ad
 // aclAddOp lets Users in (Invite: the invitation that does, so that they
 // leave again if it ends without them) and answers the room (*roomInfo).
 type aclAddOp struct {
-	Users  []userRef `json:"users"`
-	Invite string    `json:"invite,omitempty"`
+	Users  []session.User `json:"users"`
+	Invite string         `json:"invite,omitempty"`
 }
 
-func (o *aclAddOp) run(_ context.Context, _ *roomTable, r *room, _ userRef, _ bool) (any, []func(), error) {
+func (o *aclAddOp) run(_ context.Context, _ *roomTable, r *room, _ session.User, _ bool) (any, []func(), error) {
 	for _, u := range o.Users {
 		if !r.inACL[u.ID] && o.Invite != "" {
 			r.invited[u.ID] = o.Invite
@@ -475,11 +473,11 @@ func (o *aclAddOp) run(_ context.Context, _ *roomTable, r *room, _ userRef, _ bo
 // aclRemoveOp takes out of the ACL the Users that the invitation Invite
 // let in and who never joined: the invitation ended without them.
 type aclRemoveOp struct {
-	Users  []userRef `json:"users"`
-	Invite string    `json:"invite"`
+	Users  []session.User `json:"users"`
+	Invite string         `json:"invite"`
 }
 
-func (o *aclRemoveOp) run(_ context.Context, _ *roomTable, r *room, _ userRef, _ bool) (any, []func(), error) {
+func (o *aclRemoveOp) run(_ context.Context, _ *roomTable, r *room, _ session.User, _ bool) (any, []func(), error) {
 	for _, u := range o.Users {
 		if r.participants[u.ID] == nil && r.invited[u.ID] == o.Invite {
 			r.removeACL(u.ID)
@@ -494,7 +492,7 @@ type holdOp struct {
 	Hold bool `json:"hold"`
 }
 
-func (o *holdOp) run(_ context.Context, t *roomTable, r *room, by userRef, _ bool) (any, []func(), error) {
+func (o *holdOp) run(_ context.Context, t *roomTable, r *room, by session.User, _ bool) (any, []func(), error) {
 	p := r.participants[by.ID]
 	if p == nil {
 		return nil, nil, wire.Refuse(403, "you are not in the room")
@@ -514,7 +512,7 @@ type muteOp struct {
 	Mediatypes map[string]bool `json:"mediatypes"`
 }
 
-func (o *muteOp) run(_ context.Context, t *roomTable, r *room, by userRef, _ bool) (any, []func(), error) {
+func (o *muteOp) run(_ context.Context, t *roomTable, r *room, by session.User, _ bool) (any, []func(), error) {
 	if r.participants[by.ID] == nil {
 		return nil, nil, wire.Refuse(403, "you are not in the room")
 	}
@@ -526,13 +524,13 @@ func (o *muteOp) run(_ context.Context, t *roomTable, r *room, by userRef, _ boo
 		"mediatypes": o.Mediatypes})
 	sessions := keys(target.sessions)
 	h, user := t.h, o.Target
-	return struct{}{}, []func(){func() { h.deliver(h.ctx(), user, sessions, frame, nil) }}, nil
+	return struct{}{}, []func(){func() { h.sessions.Deliver(h.ctx(), user, sessions, frame) }}, nil
 }
 
 // destroyOp ends the room.
 type destroyOp struct{}
 
-func (*destroyOp) run(_ context.Context, t *roomTable, r *room, by userRef, admin bool) (any, []func(), error) {
+func (*destroyOp) run(_ context.Context, t *roomTable, r *room, by session.User, admin bool) (any, []func(), error) {
 	if t.h.cfg.Rooms.SetOwner && r.owner != "" && r.owner != by.ID && !admin {
 		return nil, nil, wire.Refuse(403, "only the owner of the room may destroy it")
 	}
@@ -547,7 +545,7 @@ type recordInviteOp struct {
 	Entry store.CallInvite `json:"entry"`
 }
 
-func (o *recordInviteOp) run(_ context.Context, t *roomTable, r *room, _ userRef, _ bool) (any, []func(), error) {
+func (o *recordInviteOp) run(_ context.Context, t *roomTable, r *room, _ session.User, _ bool) (any, []func(), error) {
 	r.recordInvite(o.Entry)
 	t.h.calls.save(r.snapshotCall())
 	return struct{}{}, nil, nil
@@ -558,7 +556,7 @@ type recordTransferOp struct {
 	Entry store.CallTransfer `json:"entry"`
 }
 
-func (o *recordTransferOp) run(_ context.Context, t *roomTable, r *room, _ userRef, _ bool) (any, []func(), error) {
+func (o *recordTransferOp) run(_ context.Context, t *roomTable, r *room, _ session.User, _ bool) (any, []func(), error) {
 	r.recordTransfer(o.Entry)
 	t.h.calls.save(r.snapshotCall())
 	return struct{}{}, nil, nil

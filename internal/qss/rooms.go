@@ -17,6 +17,7 @@ import (
 	"github.com/openwac/wac/internal/auth"
 	"github.com/openwac/wac/internal/bus"
 	"github.com/openwac/wac/internal/grant"
+	"github.com/openwac/wac/internal/qss/session"
 	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
@@ -96,7 +97,7 @@ type room struct {
 }
 
 type participant struct {
-	user     userRef
+	user     session.User
 	sessions map[string]int64 // session → joined (ms)
 	joined   int64
 	hold     bool
@@ -247,7 +248,7 @@ type createOptions struct {
 
 // create makes a room owned by this node, with s's user as owner (when
 // rooms.setOwner) and in the ACL.
-func (t *roomTable) create(ctx context.Context, s *Session, opts createOptions, acl []userRef, quickURI, fixedID string) (*roomInfo, error) {
+func (t *roomTable) create(ctx context.Context, s *session.Session, opts createOptions, acl []session.User, quickURI, fixedID string) (*roomInfo, error) {
 	h := t.h
 	id := fixedID
 	if id == "" {
@@ -272,7 +273,7 @@ func (t *roomTable) create(ctx context.Context, s *Session, opts createOptions, 
 		if errors.Is(err, bus.ErrExists) {
 			if h.cfg.Rooms.UserIDAsRoomID && quickURI == "" {
 				// The user's room exists already: it is theirs to use.
-				return ask[roomInfo](ctx, t, id, actor{User: userRefOf(s.User)}, &getOp{})
+				return ask[roomInfo](ctx, t, id, actor{User: s.Me()}, &getOp{})
 			}
 			return nil, wire.Refuse(409, "room %s exists", id)
 		}
@@ -289,7 +290,7 @@ func (t *roomTable) create(ctx context.Context, s *Session, opts createOptions, 
 		users: map[string]string{}, invited: map[string]string{},
 	}
 	r.idleSince = r.created
-	creator := userRefOf(s.User)
+	creator := s.Me()
 	if h.cfg.Rooms.SetOwner && quickURI == "" {
 		r.owner = creator.ID
 	}
@@ -341,7 +342,7 @@ func roomType(quickURI string) string {
 	return "basic"
 }
 
-func (r *room) addACL(u userRef) {
+func (r *room) addACL(u session.User) {
 	if !r.inACL[u.ID] {
 		r.inACL[u.ID] = true
 		r.acl = append(r.acl, u.ID)
@@ -486,11 +487,22 @@ func (t *roomTable) owner(ctx context.Context, id string) (string, error) {
 	return owner, nil
 }
 
+// LeaveAll takes a session out of the rooms it joined, with code and
+// reason: it is gone.
+func (t *roomTable) LeaveAll(ctx context.Context, s *session.Session, code int, reason string) {
+	for _, room := range s.Rooms() {
+		if err := t.do(ctx, room, actor{User: s.Me()}, &leaveOp{Session: s.ID, Code: code, Reason: reason}); err != nil {
+			t.h.log.Debug("qss: leave on disconnect", "room", room, "session", s.ID, "err", err)
+		}
+		s.SetJoined(room, false)
+	}
+}
+
 // administers reports whether u has admin rights over a room of domainID:
 // u is an admin of that domain or of a domain above it, or of the default
 // domain (the system's admins). An admin of another tenant has none: to it
 // the room is any other user's room.
-func (h *Hub) administers(ctx context.Context, u userRef, domainID string) bool {
+func (h *Hub) administers(ctx context.Context, u session.User, domainID string) bool {
 	if u.Role != store.RoleAdmin || u.DomainID == "" {
 		return false
 	}
@@ -527,7 +539,7 @@ func (r *room) broadcast(h *Hub, frame []byte, except string) func() {
 	}
 	return func() {
 		for _, t := range targets {
-			h.deliver(h.ctx(), t.user, t.sessions, frame, nil)
+			h.sessions.Deliver(h.ctx(), t.user, t.sessions, frame)
 		}
 	}
 }
@@ -565,9 +577,8 @@ func (t *roomTable) destroyLocked(r *room, by, reason string) []func() {
 	notify = append(notify, func() {
 		ctx, cancel := context.WithTimeout(h.ctx(), 10*time.Second)
 		defer cancel()
-		no := false
 		for user, sessions := range joined {
-			h.deliver(ctx, user, sessions, nil, &envelope{Kind: "frame", Room: id, Joined: &no})
+			h.sessions.SetJoined(ctx, user, sessions, id, false)
 			h.state.SetDelete(ctx, callsKey(user), id)
 		}
 		h.invites.roomDestroyed(ctx, id)

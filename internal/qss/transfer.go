@@ -7,6 +7,7 @@ import (
 
 	"github.com/segmentio/encoding/json"
 
+	"github.com/openwac/wac/internal/qss/session"
 	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
@@ -18,10 +19,10 @@ const kindAttended = "transferring-attended-transfer"
 type transferPlan struct {
 	id          string
 	kind        string // blind or attended
-	by          userRef
+	by          session.User
 	bySession   string
 	room        string // where the transferred participant was
-	participant userRef
+	participant session.User
 	targetRoom  string // attended: where the participant goes
 	to          string // blind: whom the participant goes to
 	created     time.Time
@@ -41,7 +42,7 @@ type transferPlan struct {
 // The answer on the request's requestID comes when the transfer completes
 // (or a cancel with the code that stopped it); the rooms' participants see
 // transferCreated and transferCompleted, the transferor transferError.
-func (h *Hub) transfer(ctx context.Context, s *Session, f *wire.Frame) (any, error) {
+func (h *Hub) transfer(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	var p struct {
 		Room        string          `json:"room"`
 		Participant string          `json:"participant"`
@@ -61,7 +62,7 @@ func (h *Hub) transfer(ctx context.Context, s *Session, f *wire.Frame) (any, err
 	case (p.To == "") == (p.TargetRoom == ""):
 		return nil, wire.Refuse(400, `give either "to" (blind transfer) or "targetRoom" (attended transfer)`)
 	}
-	me := userRefOf(s.User)
+	me := s.Me()
 	info, err := ask[roomInfo](ctx, h.rooms, p.Room, actor{User: me}, &getOp{})
 	if err != nil {
 		return nil, err
@@ -69,7 +70,7 @@ func (h *Hub) transfer(ctx context.Context, s *Session, f *wire.Frame) (any, err
 	if !slices.Contains(info.Joined, me.ID) {
 		return nil, wire.Refuse(403, "you are not in the room")
 	}
-	targets, err := h.resolveUsers(ctx, s, []string{p.Participant}, "participant")
+	targets, err := h.sessions.ResolveUsers(ctx, s, []string{p.Participant}, "participant")
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +89,7 @@ func (h *Hub) transfer(ctx context.Context, s *Session, f *wire.Frame) (any, err
 		ctxJSON = json.RawMessage(`{"contextInfo":{}}`)
 	}
 	inv := &invite{id: store.NewID(), caller: me, callerSession: s.ID, reqID: f.RequestID, outcome: "transfer",
-		targets: map[string]userRef{}, candidates: map[string]*candidate{}, state: stateRinging, created: time.Now(),
+		targets: map[string]session.User{}, candidates: map[string]*candidate{}, state: stateRinging, created: time.Now(),
 		mediatypes: media, context: ctxJSON, transfer: plan}
 	if p.TargetRoom != "" {
 		plan.kind = "attended"
@@ -122,12 +123,12 @@ func (h *Hub) transfer(ctx context.Context, s *Session, f *wire.Frame) (any, err
 	}
 	h.roomEvent(ctx, p.Room, "transferCreated", map[string]any{"room": p.Room, "transfer": plan.id, "kind": plan.kind,
 		"by": me.ID, "participant": part.ID, "to": to, "targetRoom": p.TargetRoom})
-	return deferred, nil
+	return session.Deferred, nil
 }
 
 // transferAccepted finishes a transfer whose invitation was accepted: the
 // transferor leaves (the room, and for attended transfers the target room).
-func (h *Hub) transferAccepted(ctx context.Context, plan *transferPlan, by userRef) {
+func (h *Hub) transferAccepted(ctx context.Context, plan *transferPlan, by session.User) {
 	rooms := []string{plan.room}
 	if plan.kind == "attended" {
 		rooms = append(rooms, plan.targetRoom)
@@ -139,24 +140,19 @@ func (h *Hub) transferAccepted(ctx context.Context, plan *transferPlan, by userR
 			h.log.Debug("qss: transferor leaves", "room", room, "err", err)
 		}
 	}
-	h.mu.RLock()
-	if s := h.sessions[plan.bySession]; s != nil {
+	if s := h.sessions.Local(plan.bySession); s != nil {
 		for _, room := range rooms {
-			s.setJoined(room, false)
+			s.SetJoined(room, false)
 		}
 	}
-	h.mu.RUnlock()
 	h.log.Info("Removing the transfer "+plan.id, "state", "completed")
 	h.recordTransfer(ctx, plan, "completed")
 }
 
 // transferFailed tells the transferor why the transfer did not happen.
 func (h *Hub) transferFailed(ctx context.Context, plan *transferPlan, code int) {
-	h.mu.RLock()
-	s := h.sessions[plan.bySession]
-	h.mu.RUnlock()
-	if s != nil {
-		s.send(wire.EventFrame("transferError", map[string]any{"room": plan.room, "transfer": plan.id, "participant": plan.participant.ID,
+	if s := h.sessions.Local(plan.bySession); s != nil {
+		s.Send(wire.EventFrame("transferError", map[string]any{"room": plan.room, "transfer": plan.id, "participant": plan.participant.ID,
 			"code": code}))
 	}
 	h.recordTransfer(ctx, plan, "failed")
@@ -181,6 +177,6 @@ func (h *Hub) roomEvent(ctx context.Context, room, name string, payload any) {
 	}
 	frame := wire.EventFrame(name, payload)
 	for _, p := range info.ParticipantDetail {
-		h.deliver(ctx, p.ID, p.Sessions, frame, nil)
+		h.sessions.Deliver(ctx, p.ID, p.Sessions, frame)
 	}
 }

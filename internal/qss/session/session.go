@@ -1,4 +1,4 @@
-package qss
+package session
 
 import (
 	"context"
@@ -31,7 +31,7 @@ type Device struct {
 type Session struct {
 	ID     string
 	User   *auth.Principal
-	hub    *Hub
+	srv    *Server
 	limit  *rate.Limiter
 	device Device
 	start  time.Time
@@ -45,9 +45,9 @@ type Session struct {
 	closed   bool // removed for good
 	ended    string
 	refusals int
-	joined   map[string]bool           // rooms this session is in
-	pending  map[string]pendingRequest // server-to-client requests awaiting answers
-	timers   []*time.Timer             // removal timers while disconnected
+	joined   map[string]bool    // rooms this session is in
+	pending  map[string]Pending // server-to-client requests awaiting answers
+	timers   []*time.Timer      // removal timers while disconnected
 	// abandoned is when the connection dropped (zero while connected).
 	abandoned time.Time
 	expiry    *time.Timer // ends an anonymous session with its user
@@ -68,28 +68,28 @@ type heldFrame struct {
 	request string
 }
 
-// pendingRequest is a request the server sent to the client (an invitation)
-// and where its answer goes.
-type pendingRequest struct {
-	kind   string // invitation, inviteRequest, transferring-attended-transfer
-	owner  string // node that owns the invitation
-	invite string
+// Pending is a request the server sent to the client (an invitation) and
+// where its answer goes.
+type Pending struct {
+	Kind   string `json:"kind"` // invitation, inviteRequest, transferring-attended-transfer
+	Owner  string `json:"o"`    // node that owns the invitation
+	Invite string `json:"i"`
 }
 
-func newSession(h *Hub, id string, p *auth.Principal, d Device) *Session {
+func newSession(srv *Server, id string, p *auth.Principal, d Device) *Session {
 	return &Session{
-		ID: id, User: p, hub: h, device: d, start: time.Now(),
-		limit:   rate.NewLimiter(rate.Limit(h.cfg.QSS.RequestRate), int(2*h.cfg.QSS.RequestRate)+1),
+		ID: id, User: p, srv: srv, device: d, start: time.Now(),
+		limit:   rate.NewLimiter(rate.Limit(srv.cfg.QSS.RequestRate), int(2*srv.cfg.QSS.RequestRate)+1),
 		joined:  map[string]bool{},
-		pending: map[string]pendingRequest{},
+		pending: map[string]Pending{},
 	}
 }
 
-// send queues a frame for the client. A client too slow to take
+// Send queues a frame for the client. A client too slow to take
 // qss.sendQueue frames is disconnected. While the session has no
 // connection the frame is dropped; before its new connection got its
 // session event, the frame waits for it.
-func (s *Session) send(frame []byte) {
+func (s *Session) Send(frame []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.conn == nil {
@@ -98,11 +98,11 @@ func (s *Session) send(frame []byte) {
 	s.keepLocked(heldFrame{data: frame})
 }
 
-// sendAnswer sends the late answer (or cancel) of one of the client's
+// SendAnswer sends the late answer (or cancel) of one of the client's
 // requests, an invitation's outcome. While the session has no connection it
 // is held for the next one, so that a resumed session still learns the
 // outcome of what it asked.
-func (s *Session) sendAnswer(frame []byte) {
+func (s *Session) SendAnswer(frame []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.closed {
@@ -113,10 +113,10 @@ func (s *Session) sendAnswer(frame []byte) {
 // queueLocked queues a frame for the connection; s.mu is held and the
 // session is connected.
 func (s *Session) queueLocked(frame []byte) {
-	if len(s.queue) >= s.hub.cfg.QSS.SendQueue {
-		s.hub.log.Warn("qss: session too slow to take its frames; disconnecting", "session", s.ID, "user", s.User.Username)
+	if len(s.queue) >= s.srv.cfg.QSS.SendQueue {
+		s.srv.log.Warn("qss: session too slow to take its frames; disconnecting", "session", s.ID, "user", s.User.Username)
 		c := s.conn // closed aside: never block the caller (the bus inbox)
-		s.hub.tasks.Go(func(context.Context) { c.close(ws.StatusPolicyViolation, "too slow") })
+		s.srv.tasks.Go(func(context.Context) { c.close(ws.StatusPolicyViolation, "too slow") })
 		return
 	}
 	s.queue = append(s.queue, frame)
@@ -129,7 +129,7 @@ func (s *Session) queueLocked(frame []byte) {
 // been away for invites.basic.removeAfter and within qss.sendQueue frames:
 // it reports false when the session cannot get the request, which then is
 // not pending.
-func (s *Session) sendRequest(reqID string, p pendingRequest, frame []byte) bool {
+func (s *Session) sendRequest(reqID string, p Pending, frame []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.conn == nil && s.unrung || !s.keepLocked(heldFrame{data: frame, request: reqID}) {
@@ -160,7 +160,7 @@ func (s *Session) keepLocked(f heldFrame) bool {
 		s.queueLocked(f.data)
 		return true
 	}
-	if len(s.held) >= s.hub.cfg.QSS.SendQueue {
+	if len(s.held) >= s.srv.cfg.QSS.SendQueue {
 		return false
 	}
 	s.held = append(s.held, f)
@@ -204,7 +204,7 @@ func (s *Session) greet(c *wsConn, frame []byte) {
 // for a session being removed. The requests it holds are dropped unseen;
 // those it saw get a cancel that it finds if it resumes, and it is not
 // rung again until then.
-func (s *Session) stopRinging(gen int) []pendingRequest {
+func (s *Session) stopRinging(gen int) []Pending {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if gen >= 0 {
@@ -213,12 +213,12 @@ func (s *Session) stopRinging(gen int) []pendingRequest {
 		}
 		s.unrung = true
 	}
-	var out []pendingRequest
+	var out []Pending
 	for reqID, p := range s.pending {
 		out = append(out, p)
 		delete(s.pending, reqID)
 		if !s.unhold(reqID) && !s.closed {
-			s.keepLocked(heldFrame{data: wire.CancelFrame(p.kind, reqID, 480, "this device was away longer than invites.basic.removeAfter")})
+			s.keepLocked(heldFrame{data: wire.CancelFrame(p.Kind, reqID, 480, "this device was away longer than invites.basic.removeAfter")})
 		}
 	}
 	return out
@@ -254,7 +254,7 @@ func (s *Session) checkPong(timeout time.Duration) bool {
 		return false
 	}
 	if time.Since(time.Unix(0, sent)) >= timeout {
-		s.hub.log.Debug("qss: ping unanswered; closing", "session", s.ID)
+		s.srv.log.Debug("qss: ping unanswered; closing", "session", s.ID)
 		c.closeNow() // no close handshake to wait for
 	}
 	return true
@@ -267,11 +267,11 @@ func (s *Session) startWriter() {
 		return
 	}
 	c, gen := s.conn, s.gen
-	s.writing = s.hub.tasks.Go(func(context.Context) { s.write(c, gen) })
+	s.writing = s.srv.tasks.Go(func(context.Context) { s.write(c, gen) })
 }
 
 func (s *Session) write(c *wsConn, gen int) {
-	timeout := time.Duration(s.hub.cfg.QSS.PingTimeout) * time.Millisecond
+	timeout := time.Duration(s.srv.cfg.QSS.PingTimeout) * time.Millisecond
 	for {
 		s.mu.Lock()
 		if s.gen != gen || s.closed && len(s.queue) == 0 {
@@ -321,7 +321,7 @@ func (s *Session) stopWriter(gen int) {
 
 // serve reads frames from c until it closes.
 func (s *Session) serve(ctx context.Context, c *wsConn) {
-	limit := s.hub.cfg.QSS.MaxFrameBytes
+	limit := s.srv.cfg.QSS.MaxFrameBytes
 	for {
 		op, data, err := c.readMessage(limit, 4*limit)
 		var big errTooBig
@@ -331,7 +331,7 @@ func (s *Session) serve(ctx context.Context, c *wsConn) {
 			continue
 		case err != nil:
 			if code, reason := closeFor(err, 4*limit); code != 0 {
-				s.hub.log.Info("qss: closing a connection for a bad frame", "session", s.ID, "code", int(code), "reason", reason)
+				s.srv.log.Info("qss: closing a connection for a bad frame", "session", s.ID, "code", int(code), "reason", reason)
 				c.fail(code, reason)
 			}
 			return
@@ -375,13 +375,13 @@ func (s *Session) serve(ctx context.Context, c *wsConn) {
 func (s *Session) handle(ctx context.Context, f *wire.Frame) {
 	defer func() {
 		if v := recover(); v != nil {
-			s.hub.log.Error("qss: handler panicked", "frame", f.Name(), "session", s.ID, "panic", v, "stack", string(debug.Stack()))
+			s.srv.log.Error("qss: handler panicked", "frame", f.Name(), "session", s.ID, "panic", v, "stack", string(debug.Stack()))
 			if f.Request != "" {
-				s.send(wire.CancelFrame(f.Name(), f.RequestID, 500, "internal error"))
+				s.Send(wire.CancelFrame(f.Name(), f.RequestID, 500, "internal error"))
 			}
 		}
 	}()
-	s.hub.handle(ctx, s, f)
+	s.srv.handle(ctx, s, f)
 }
 
 // refuse answers a bad frame with a cancel and reports whether the client
@@ -391,7 +391,7 @@ func (s *Session) refuse(pe *wire.ProtocolError) bool {
 	if name == "" {
 		name = "unknown"
 	}
-	s.send(wire.CancelFrame(name, pe.ReqID, pe.Code, pe.Message))
+	s.Send(wire.CancelFrame(name, pe.ReqID, pe.Code, pe.Message))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refusals++
@@ -458,19 +458,21 @@ func (s *Session) end(reason string) {
 	s.ended = reason
 	s.mu.Unlock()
 	if c != nil {
-		s.send(wire.EventFrame("sessionEnded", map[string]any{"session": s.ID, "reason": reason}))
+		s.Send(wire.EventFrame("sessionEnded", map[string]any{"session": s.ID, "reason": reason}))
 		// Let the writer flush the notice, then close.
-		s.hub.tasks.AfterFunc(200*time.Millisecond, func(context.Context) { c.close(4001, wire.Truncate(reason, 100)) })
+		s.srv.tasks.AfterFunc(200*time.Millisecond, func(context.Context) { c.close(4001, wire.Truncate(reason, 100)) })
 	}
 }
 
-func (s *Session) addPending(reqID string, p pendingRequest) {
+// AddPending records (again) that the server request reqID waits for the
+// client's answer, which goes where p says.
+func (s *Session) AddPending(reqID string, p Pending) {
 	s.mu.Lock()
 	s.pending[reqID] = p
 	s.mu.Unlock()
 }
 
-func (s *Session) takePending(reqID string) (pendingRequest, bool) {
+func (s *Session) takePending(reqID string) (Pending, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.pending[reqID]
@@ -480,7 +482,8 @@ func (s *Session) takePending(reqID string) (pendingRequest, bool) {
 	return p, ok
 }
 
-func (s *Session) rooms() []string {
+// Rooms lists the rooms the session joined.
+func (s *Session) Rooms() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]string, 0, len(s.joined))
@@ -490,7 +493,8 @@ func (s *Session) rooms() []string {
 	return out
 }
 
-func (s *Session) setJoined(room string, in bool) {
+// SetJoined records that the session joined room (in) or left it.
+func (s *Session) SetJoined(room string, in bool) {
 	s.mu.Lock()
 	if in {
 		s.joined[room] = true
