@@ -15,53 +15,32 @@ package qss
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/segmentio/encoding/json"
 
 	"github.com/openwac/wac/internal/auth"
 	"github.com/openwac/wac/internal/bus"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/qss/cluster"
+	"github.com/openwac/wac/internal/qss/rooms"
 	"github.com/openwac/wac/internal/qss/session"
 	"github.com/openwac/wac/internal/qss/tasks"
 	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
 
-// Media is the media side of rooms: the dispatcher that places a room on a
-// media node. Nil means rooms have no media server.
-type Media interface {
-	CreateRoom(ctx context.Context, id string, opts MediaOptions) (MediaRoom, error)
-	DestroyRoom(ctx context.Context, id string) error
-	// ExpelUser ends a user's media in a room and refuses the user's room
-	// grants there until AdmitUser.
-	ExpelUser(ctx context.Context, room, user string) error
-	AdmitUser(ctx context.Context, room, user string) error
-	// ICEServers are the STUN/TURN servers (with credentials) for a user.
-	ICEServers(userID string) []ICEServer
-}
-
-// MediaOptions are what a media room is created with.
-type MediaOptions struct {
-	Bitrate int // kbps per video
-	Record  bool
-}
-
-// MediaRoom is where a room's media lives.
-type MediaRoom struct {
-	Number     string // the numeric media room id
-	ServerUUID string
-	HTTPS      string // Janus HTTP endpoint
-	WSS        string // Janus WebSocket endpoint
-}
+// Media is the media side of rooms (rooms.Media): the dispatcher that
+// places a room on a media node.
+type (
+	Media        = rooms.Media
+	MediaOptions = rooms.MediaOptions
+	MediaRoom    = rooms.MediaRoom
+)
 
 // ICEServer is one entry of the room object's ice list: the wire type,
 // which turn.ICEServers gives too.
@@ -86,15 +65,11 @@ type Hub struct {
 	state   *cluster.State
 	node    string
 	secret  []byte
-	media   Media
 	pusher  Pusher
 
-	quickURI *regexp.Regexp
-
 	sessions *session.Server
-	rooms    *roomTable
+	rooms    *rooms.Table
 	invites  *inviteTable
-	calls    *callWriter
 
 	// tasks runs every goroutine of the hub, with its root context;
 	// Close waits for them.
@@ -125,13 +100,8 @@ type Options struct {
 // requests and starts its periodic work (pings, heartbeats, watchdog).
 func New(opts Options) (*Hub, error) {
 	h := &Hub{
-		cfg: opts.Config, log: opts.Log, st: opts.Store, auth: opts.Auth, secret: opts.Secret,
-		media: opts.Media, pusher: opts.Pusher,
+		cfg: opts.Config, log: opts.Log, st: opts.Store, auth: opts.Auth, pusher: opts.Pusher,
 		tasks: tasks.New(context.Background()),
-	}
-	var err error
-	if h.quickURI, err = regexp.Compile(h.cfg.QuickConference.URIRegex); err != nil {
-		return nil, fmt.Errorf("config key quickConference.uriRegex: %w", err)
 	}
 	b, err := opts.Bus(h.inbox)
 	if err != nil {
@@ -142,37 +112,34 @@ func New(opts Options) (*Hub, error) {
 		b.Close()
 		return nil, err
 	}
-	if h.cluster, err = cluster.New(h.ctx(), b, h.state); err != nil {
+	if h.cluster, err = cluster.New(h.ctx(), b, h.state, h.tasks); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("qss: %w", err)
 	}
 	h.sessions = session.New(session.Options{Config: h.cfg, Log: h.log, Auth: h.auth, Node: h.cluster, Tasks: h.tasks,
 		SingleNode: opts.SingleNode})
-	h.rooms = newRoomTable(h)
+	h.rooms, err = rooms.New(rooms.Options{Config: h.cfg, Log: h.log, Store: h.st, Auth: h.auth, Node: h.cluster,
+		Tasks: h.tasks, Sessions: h.sessions, Media: opts.Media, Secret: opts.Secret,
+		Ended: func(ctx context.Context, room string) { h.invites.roomDestroyed(ctx, room) }})
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
 	h.invites = newInviteTable(h)
-	h.calls = newCallWriter(h)
 	h.sessions.Use(h.rooms, h.invites)
 	h.registerHandlers()
 	h.sessions.OnNotice(noticeRoomGone, h.invites.cancelRoom)
-	h.cluster.Serve(serviceRooms, h.tracked(h.serveRoom))
-	h.cluster.Serve(serviceInvites, h.tracked(h.serveInvite))
+	h.cluster.Serve(serviceInvites, h.serveInvite)
 	if h.all, err = b.Subscribe(cluster.SubjectAll); err != nil {
 		b.Close()
 		return nil, err
 	}
 	h.tasks.Every(time.Duration(h.cfg.QSS.PingInterval)*time.Millisecond, h.sessions.PingAll)
 	h.tasks.Every(cluster.HeartbeatEvery, func(ctx context.Context) { h.cluster.Heartbeat(ctx) })
-	h.tasks.Every(time.Minute, func(context.Context) { h.rooms.sweepOwners() })
-	h.tasks.Go(h.calls.run)
 	if w := h.cfg.Watchdog.Invites; w.Enabled {
 		h.tasks.Every(time.Duration(w.Period)*time.Millisecond, h.invites.watchdog)
 	}
-	h.tasks.Every(time.Minute, h.upkeep)
-	// The calls an earlier run left unfinished, before this node has rooms
-	// of its own (with a fixed bus.nodeId, the earlier run had this id).
-	ctx, cancel := context.WithTimeout(h.ctx(), 30*time.Second)
-	h.finishDeadCalls(ctx, true)
-	cancel()
+	h.rooms.Start(h.ctx())
 	h.log.Info("qss: signaling started", "node", h.node)
 	return h, nil
 }
@@ -207,17 +174,13 @@ func (h *Hub) inbox(subject string, data []byte) {
 // the work the hub does on its own (notifications, timers, loops).
 func (h *Hub) ctx() context.Context { return h.tasks.Context() }
 
-// errClosed refuses the work other goroutines bring once the hub closed.
-var errClosed = errors.New("qss: the signaling hub is closed")
-
-// tracked runs a service of the node as a task of the hub: Close waits for
-// it, and refuses it once the hub closed.
-func (h *Hub) tracked(fn cluster.Service) cluster.Service {
-	return func(ctx context.Context, req json.RawMessage) (out any, err error) {
-		err = errClosed
-		h.tasks.Do(func(context.Context) { out, err = fn(ctx, req) })
-		return out, err
-	}
+// registerHandlers serves the requests of the invitations.
+func (h *Hub) registerHandlers() {
+	h.sessions.Handle("invitation", h.invites.invitation)
+	h.sessions.Handle("inviteRequest", h.invites.inviteRequest)
+	h.sessions.Handle("getCurrentInvitations", h.invites.currentInvitations)
+	h.sessions.Handle("close", h.invites.closeCalls)
+	h.sessions.Handle("transfer", h.transfer)
 }
 
 // Close ends every session, destroys the node's rooms, waits for every
@@ -229,60 +192,20 @@ func (h *Hub) Close() error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(h.ctx()), 10*time.Second)
 	defer cancel()
 	h.sessions.CloseAll(ctx)
-	h.rooms.closeAll(ctx)
+	h.rooms.CloseAll(ctx)
 	// The connections still open close with the root context.
 	h.tasks.Close()
-	h.calls.flush(ctx)
+	h.rooms.Flush(ctx)
 	h.cluster.Leave(ctx)
 	h.all.Unsubscribe()
 	return h.bus.Close()
 }
 
-// finishDeadCalls marks finished the call records of the nodes that are
-// gone: a node that died (or an earlier run of this one, whose node id was
-// another) took its rooms with it, and the call history would otherwise
-// show those calls as still going on. The finish time is when this was
-// noticed. A node that was only cut off writes its records again on its
-// next change, unfinished. At start (starting), this node's own id counts
-// as gone too: it holds no room yet.
-func (h *Hub) finishDeadCalls(ctx context.Context, starting bool) {
-	nodes, err := h.st.UnfinishedCallNodes(ctx)
-	if err != nil {
-		h.log.Warn("qss: list the nodes of unfinished calls", "err", err)
-		return
-	}
-	for _, node := range nodes {
-		if (node != h.node || !starting) && h.cluster.Alive(ctx, node) {
-			continue
-		}
-		n, err := h.st.FinishNodeCalls(ctx, node, time.Now().UnixMilli())
-		if err != nil {
-			h.log.Warn("qss: finish the calls of a node that is gone", "node", node, "err", err)
-			continue
-		}
-		if n > 0 {
-			h.log.Info("qss: finished the calls of a node that is gone", "node", node, "calls", n)
-		}
-	}
-}
-
 // Upkeep destroys idle rooms, finishes the calls of nodes that are gone and
 // applies call-history retention; the hub runs it every minute.
-func (h *Hub) Upkeep() { h.tasks.Do(h.upkeep) }
+func (h *Hub) Upkeep() { h.tasks.Do(h.rooms.Upkeep) }
 
-func (h *Hub) upkeep(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if h.cfg.Rooms.IdleTimeout > 0 {
-		h.rooms.destroyIdle(ctx, time.Duration(h.cfg.Rooms.IdleTimeout)*time.Millisecond)
-	}
-	h.finishDeadCalls(ctx, false)
-	if d := h.cfg.CallHistoryDays; d > 0 {
-		before := time.Now().Add(-time.Duration(d) * 24 * time.Hour).UnixMilli()
-		if n, err := h.st.DeleteCallsFinishedBefore(ctx, before); err != nil {
-			h.log.Warn("qss: call history retention", "err", err)
-		} else if n > 0 {
-			h.log.Info("qss: removed old calls from the history", "count", n, "callHistoryDays", d)
-		}
-	}
+// MediaRoomEnded destroys a room whose media node died.
+func (h *Hub) MediaRoomEnded(id, reason string) {
+	h.tasks.Do(func(context.Context) { h.rooms.MediaRoomEnded(id, reason) })
 }

@@ -121,7 +121,7 @@ func (o *acceptOp) run(ctx context.Context, t *inviteTable, inv *invite, by sess
 			return nil, wire.Refuse(400, `the answer to an inviteRequest needs payload.room`)
 		}
 		room = o.Room
-		if err := h.rooms.do(ctx, room, actor{User: by}, &aclAddOp{Users: []session.User{inv.caller}, Invite: inv.id}); err != nil {
+		if err := h.rooms.Admit(ctx, room, by, []session.User{inv.caller}, inv.id); err != nil {
 			return nil, err
 		}
 		inv.room = room
@@ -134,8 +134,8 @@ func (o *acceptOp) run(ctx context.Context, t *inviteTable, inv *invite, by sess
 	t.finishLocked(ctx, inv, stateAccepted, 200, "answered elsewhere", o.Session)
 	out := outcomeFrame{Answer: inv.outcome, RequestID: inv.reqID, From: by.ID, WhoAccepted: by.ID, Session: o.Session}
 	if inv.kind == "inviteRequest" {
-		if info, err := ask[roomInfo](ctx, h.rooms, room, actor{User: inv.caller}, &memberOp{}); err == nil {
-			out.Payload = h.object(info, inv.caller.ID, inv.callerSession)
+		if info, err := h.rooms.Member(ctx, room, inv.caller); err == nil {
+			out.Payload = h.rooms.Object(info, inv.caller.ID, inv.callerSession)
 		}
 	}
 	t.sendCaller(inv, wire.Encode(out))

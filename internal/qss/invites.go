@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -171,7 +173,7 @@ func (t *inviteTable) start(ctx context.Context, s *session.Session, f *wire.Fra
 		if p.Room == "" {
 			return nil, wire.Refuse(400, `field "room" of payload is required: the room to invite into`)
 		}
-		if err := h.rooms.do(ctx, p.Room, actor{User: caller}, &memberOp{}); err != nil {
+		if _, err := h.rooms.Member(ctx, p.Room, caller); err != nil {
 			return nil, err
 		}
 	}
@@ -209,7 +211,7 @@ func (t *inviteTable) admit(ctx context.Context, inv *invite, targets []session.
 		if !ok {
 			continue
 		}
-		if !h.cfg.ConferenceState.AllowInvitesWhileInCall && h.inCall(ctx, u.ID, inv.room) {
+		if !h.cfg.ConferenceState.AllowInvitesWhileInCall && h.rooms.InCall(ctx, u.ID, inv.room) {
 			busy++
 			continue
 		}
@@ -244,7 +246,7 @@ func (t *inviteTable) launch(ctx context.Context, inv *invite) error {
 		return t.fail(inv, firstTarget(inv), 480, msgNotConnected)
 	}
 	if inv.kind != "inviteRequest" {
-		if err := h.rooms.do(ctx, inv.room, actor{User: inv.caller}, &aclAddOp{Users: mapValues(inv.targets), Invite: inv.id}); err != nil {
+		if err := h.rooms.Admit(ctx, inv.room, inv.caller, mapValues(inv.targets), inv.id); err != nil {
 			return err
 		}
 	}
@@ -510,11 +512,11 @@ func (t *inviteTable) frameLocked(ctx context.Context, inv *invite, user, sessio
 	if inv.kind == "inviteRequest" {
 		payload = map[string]any{"room": nil}
 	} else {
-		info, err := ask[roomInfo](ctx, h.rooms, inv.room, actor{User: inv.caller}, &memberOp{})
+		info, err := h.rooms.Member(ctx, inv.room, inv.caller)
 		if err != nil {
 			return nil, err
 		}
-		obj := h.object(info, inv.targets[user].ID, sessionID)
+		obj := h.rooms.Object(info, inv.targets[user].ID, sessionID)
 		if inv.transfer != nil && inv.kind == kindAttended {
 			payload = map[string]any{"room": obj, "previousRoom": inv.transfer.room, "transfer": inv.transfer.id}
 		} else {
@@ -569,12 +571,12 @@ func (t *inviteTable) record(ctx context.Context, inv *invite, state string, cod
 	if inv.room == "" {
 		return
 	}
-	e := store.CallInvite{ID: inv.id, Kind: inv.kind, From: inv.caller.ID, To: strings.Join(keys(inv.targets), ","),
+	e := store.CallInvite{ID: inv.id, Kind: inv.kind, From: inv.caller.ID, To: strings.Join(slices.Sorted(maps.Keys(inv.targets)), ","),
 		Target: inv.to, State: state, Code: code, By: by, Created: inv.created.UnixMilli()}
 	if state != stateRinging {
 		e.Ended = time.Now().UnixMilli()
 	}
-	if err := t.h.rooms.do(ctx, inv.room, serverActor, &recordInviteOp{Entry: e}); err != nil {
+	if err := t.h.rooms.RecordInvite(ctx, inv.room, e); err != nil {
 		t.h.log.Debug("qss: record invitation", "invite", inv.id, "err", err)
 	}
 }
@@ -600,7 +602,7 @@ func (t *inviteTable) finishLocked(ctx context.Context, inv *invite, state strin
 		// Callees the invitation let into the ACL leave it again, before
 		// the caller hears the outcome: a callee's device must not be able
 		// to join the room after the call was declined or cancelled.
-		if err := h.rooms.do(context.WithoutCancel(ctx), inv.room, actor{User: inv.caller}, &aclRemoveOp{Users: mapValues(inv.targets), Invite: inv.id}); err != nil {
+		if err := h.rooms.Unadmit(context.WithoutCancel(ctx), inv.room, inv.caller, mapValues(inv.targets), inv.id); err != nil {
 			h.log.Debug("qss: take the invitation's callees out of the room's ACL", "invite", inv.id, "room", inv.room, "err", err)
 		}
 	}
@@ -804,7 +806,7 @@ func (t *inviteTable) Reply(ctx context.Context, s *session.Session, f *wire.Fra
 			}
 			if pl.Room == "" {
 				// No room given: the callee gets a new room of its own.
-				info, err := h.rooms.create(ctx, s, createOptions{}, nil, "", "")
+				info, err := h.rooms.NewRoom(ctx, s)
 				if err != nil {
 					s.AddPending(f.RequestID, p)
 					s.Send(wire.CancelFrame(f.Name(), f.RequestID, 500, "could not create a room"))

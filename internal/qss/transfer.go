@@ -63,7 +63,7 @@ func (h *Hub) transfer(ctx context.Context, s *session.Session, f *wire.Frame) (
 		return nil, wire.Refuse(400, `give either "to" (blind transfer) or "targetRoom" (attended transfer)`)
 	}
 	me := s.Me()
-	info, err := ask[roomInfo](ctx, h.rooms, p.Room, actor{User: me}, &getOp{})
+	info, err := h.rooms.Get(ctx, p.Room, me)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (h *Hub) transfer(ctx context.Context, s *session.Session, f *wire.Frame) (
 		mediatypes: media, context: ctxJSON, transfer: plan}
 	if p.TargetRoom != "" {
 		plan.kind = "attended"
-		if err := h.rooms.do(ctx, p.TargetRoom, actor{User: me}, &memberOp{}); err != nil {
+		if _, err := h.rooms.Member(ctx, p.TargetRoom, me); err != nil {
 			return nil, err
 		}
 		inv.kind, inv.room, inv.to = kindAttended, p.TargetRoom, part.ID
@@ -121,7 +121,7 @@ func (h *Hub) transfer(ctx context.Context, s *session.Session, f *wire.Frame) (
 	if plan.kind == "blind" {
 		to = firstTarget(inv)
 	}
-	h.roomEvent(ctx, p.Room, "transferCreated", map[string]any{"room": p.Room, "transfer": plan.id, "kind": plan.kind,
+	h.rooms.Event(ctx, p.Room, "transferCreated", map[string]any{"room": p.Room, "transfer": plan.id, "kind": plan.kind,
 		"by": me.ID, "participant": part.ID, "to": to, "targetRoom": p.TargetRoom})
 	return session.Deferred, nil
 }
@@ -135,8 +135,8 @@ func (h *Hub) transferAccepted(ctx context.Context, plan *transferPlan, by sessi
 	}
 	for _, room := range rooms {
 		ev := map[string]any{"room": room, "transfer": plan.id, "kind": plan.kind, "participant": plan.participant.ID, "to": by.ID}
-		h.roomEvent(ctx, room, "transferCompleted", ev)
-		if err := h.rooms.do(ctx, room, actor{User: plan.by}, &leaveOp{Code: 200, Reason: "transferred"}); err != nil {
+		h.rooms.Event(ctx, room, "transferCompleted", ev)
+		if err := h.rooms.Leave(ctx, room, plan.by, 200, "transferred"); err != nil {
 			h.log.Debug("qss: transferor leaves", "room", room, "err", err)
 		}
 	}
@@ -164,19 +164,7 @@ func (h *Hub) recordTransfer(ctx context.Context, plan *transferPlan, state stri
 	if state != "created" {
 		e.Ended = time.Now().UnixMilli()
 	}
-	if err := h.rooms.do(ctx, plan.room, serverActor, &recordTransferOp{Entry: e}); err != nil {
+	if err := h.rooms.RecordTransfer(ctx, plan.room, e); err != nil {
 		h.log.Debug("qss: record transfer", "transfer", plan.id, "err", err)
-	}
-}
-
-// roomEvent sends an event to the room's joined participants.
-func (h *Hub) roomEvent(ctx context.Context, room, name string, payload any) {
-	info, err := ask[roomInfo](ctx, h.rooms, room, serverActor, &getOp{})
-	if err != nil {
-		return
-	}
-	frame := wire.EventFrame(name, payload)
-	for _, p := range info.ParticipantDetail {
-		h.sessions.Deliver(ctx, p.ID, p.Sessions, frame)
 	}
 }

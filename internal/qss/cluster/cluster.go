@@ -18,6 +18,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/openwac/wac/internal/bus"
+	"github.com/openwac/wac/internal/qss/tasks"
 	"github.com/openwac/wac/internal/qss/wire"
 )
 
@@ -50,6 +51,7 @@ type Node struct {
 	Bus   bus.Bus
 	State *State
 
+	tasks    *tasks.Group
 	mu       sync.RWMutex
 	services map[string]Service
 	sub      bus.Subscription
@@ -61,9 +63,10 @@ type Node struct {
 type Service func(ctx context.Context, req json.RawMessage) (any, error)
 
 // New joins the cluster as the bus's node: it answers the calls of other
-// nodes (Serve adds the services) and marks the node alive.
-func New(ctx context.Context, b bus.Bus, state *State) (*Node, error) {
-	n := &Node{ID: b.NodeID(), Bus: b, State: state, services: map[string]Service{}}
+// nodes (Serve adds the services), each as a task of g (refused once g
+// closed), and marks the node alive.
+func New(ctx context.Context, b bus.Bus, state *State, g *tasks.Group) (*Node, error) {
+	n := &Node{ID: b.NodeID(), Bus: b, State: state, tasks: g, services: map[string]Service{}}
 	sub, err := b.Serve(nodePrefix+n.ID, n.serve)
 	if err != nil {
 		return nil, fmt.Errorf("serve the node's calls: %w", err)
@@ -145,8 +148,17 @@ func (n *Node) Call(ctx context.Context, node, service string, req any) (json.Ra
 	return r.OK, nil
 }
 
-// serve answers another node's call.
-func (n *Node) serve(ctx context.Context, data []byte) ([]byte, error) {
+// errClosed refuses the calls that come once the node's tasks closed.
+var errClosed = errors.New("qss: the node is closing")
+
+// serve answers another node's call as a task.
+func (n *Node) serve(ctx context.Context, data []byte) (out []byte, err error) {
+	err = errClosed
+	n.tasks.Do(func(context.Context) { out, err = n.answer(ctx, data) })
+	return out, err
+}
+
+func (n *Node) answer(ctx context.Context, data []byte) ([]byte, error) {
 	var c call
 	if err := json.Unmarshal(data, &c); err != nil {
 		return nil, fmt.Errorf("bad request: %w", err)

@@ -1,4 +1,4 @@
-package qss
+package rooms
 
 import (
 	"context"
@@ -10,23 +10,19 @@ import (
 	"github.com/openwac/wac/internal/qss/wire"
 )
 
-func (h *Hub) registerHandlers() {
-	h.sessions.Handle("createRoom", h.createRoom)
-	h.sessions.Handle("joinRoom", h.joinRoom)
-	h.sessions.Handle("leaveRoom", h.leaveRoom)
-	h.sessions.Handle("updateRoom", h.updateRoom)
-	h.sessions.Handle("destroyRoom", h.destroyRoom)
-	h.sessions.Handle("expel", h.expel)
-	h.sessions.Handle("getRoom", h.getRoom)
-	h.sessions.Handle("hold", h.hold)
-	h.sessions.Handle("unhold", h.hold)
-	h.sessions.Handle("mute", h.mute)
-	h.sessions.Handle("invitation", h.invites.invitation)
-	h.sessions.Handle("inviteRequest", h.invites.inviteRequest)
-	h.sessions.Handle("getCurrentInvitations", h.invites.currentInvitations)
-	h.sessions.Handle("close", h.invites.closeCalls)
-	h.sessions.Handle("transfer", h.transfer)
-	h.sessions.Handle("quickConference", h.quickConference)
+// registerHandlers serves the room requests of the sessions.
+func (t *Table) registerHandlers() {
+	t.sessions.Handle("createRoom", t.createRoom)
+	t.sessions.Handle("joinRoom", t.joinRoom)
+	t.sessions.Handle("leaveRoom", t.leaveRoom)
+	t.sessions.Handle("updateRoom", t.updateRoom)
+	t.sessions.Handle("destroyRoom", t.destroyRoom)
+	t.sessions.Handle("expel", t.expel)
+	t.sessions.Handle("getRoom", t.getRoom)
+	t.sessions.Handle("hold", t.hold)
+	t.sessions.Handle("unhold", t.hold)
+	t.sessions.Handle("mute", t.mute)
+	t.sessions.Handle("quickConference", t.quickConference)
 }
 
 // roomPayload is the payload of requests about one room.
@@ -41,7 +37,7 @@ type roomPayload struct {
 	Mediatypes  map[string]bool `json:"mediatypes"`
 }
 
-func (h *Hub) roomRequest(f *wire.Frame) (*roomPayload, error) {
+func (t *Table) roomRequest(f *wire.Frame) (*roomPayload, error) {
 	var p roomPayload
 	if err := f.DecodePayload(&p); err != nil {
 		return nil, err
@@ -57,43 +53,43 @@ func (h *Hub) roomRequest(f *wire.Frame) (*roomPayload, error) {
 
 // roomAnswer runs a room operation that results in the room's info and
 // answers with the room object for s.
-func (h *Hub) roomAnswer(ctx context.Context, s *session.Session, room string, op roomOp) (*roomObject, error) {
-	info, err := ask[roomInfo](ctx, h.rooms, room, actor{User: s.Me()}, op)
+func (t *Table) roomAnswer(ctx context.Context, s *session.Session, room string, op roomOp) (*Object, error) {
+	info, err := ask[Info](ctx, t, room, actor{User: s.Me()}, op)
 	if err != nil {
 		return nil, err
 	}
-	return h.object(info, s.User.UserID, s.ID), nil
+	return t.Object(info, s.User.UserID, s.ID), nil
 }
 
-func (h *Hub) createRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+func (t *Table) createRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	var opts createOptions
 	if err := f.DecodePayload(&opts); err != nil {
 		return nil, err
 	}
-	if h.cfg.Rooms.NotInACall && !h.cfg.ConferenceState.AllowInvitesWhileInCall && h.inCall(ctx, s.User.UserID, "") {
+	if t.cfg.Rooms.NotInACall && !t.cfg.ConferenceState.AllowInvitesWhileInCall && t.InCall(ctx, s.User.UserID, "") {
 		return nil, wire.Refuse(486, "you are already in a call")
 	}
 	if len(opts.ACL) > 100 {
 		return nil, wire.Refuse(400, `field "acl" of payload has more than 100 users`)
 	}
-	acl, err := h.sessions.ResolveUsers(ctx, s, opts.ACL, "acl")
+	acl, err := t.sessions.ResolveUsers(ctx, s, opts.ACL, "acl")
 	if err != nil {
 		return nil, err
 	}
-	h.log.Debug("try to know if the user can create a room", "peer", s.ID)
-	info, err := h.rooms.create(ctx, s, opts, acl, "", "")
+	t.log.Debug("try to know if the user can create a room", "peer", s.ID)
+	info, err := t.create(ctx, s, opts, acl, "", "")
 	if err != nil {
 		return nil, err
 	}
-	return h.object(info, s.User.UserID, s.ID), nil
+	return t.Object(info, s.User.UserID, s.ID), nil
 }
 
-func (h *Hub) joinRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
-	p, err := h.roomRequest(f)
+func (t *Table) joinRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+	p, err := t.roomRequest(f)
 	if err != nil {
 		return nil, err
 	}
-	obj, err := ask[roomObject](ctx, h.rooms, p.Room, actor{User: s.Me()}, &joinOp{Session: s.ID})
+	obj, err := ask[Object](ctx, t, p.Room, actor{User: s.Me()}, &joinOp{Session: s.ID})
 	if err != nil {
 		return nil, err
 	}
@@ -101,16 +97,16 @@ func (h *Hub) joinRoom(ctx context.Context, s *session.Session, f *wire.Frame) (
 	return obj, nil
 }
 
-func (h *Hub) leaveRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
-	p, err := h.roomRequest(f)
+func (t *Table) leaveRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+	p, err := t.roomRequest(f)
 	if err != nil {
 		return nil, err
 	}
 	if p.Code != 0 && (p.Code < 100 || p.Code > 699) {
 		return nil, wire.Refuse(400, `field "code" of payload must be a SIP code (100-699)`)
 	}
-	h.log.Debug("leave", "peer", s.ID, "id", p.Room)
-	err = h.rooms.do(ctx, p.Room, actor{User: s.Me()}, &leaveOp{Session: s.ID, Code: p.Code, Reason: wire.Truncate(p.Reason, 200)})
+	t.log.Debug("leave", "peer", s.ID, "id", p.Room)
+	err = t.do(ctx, p.Room, actor{User: s.Me()}, &leaveOp{Session: s.ID, Code: p.Code, Reason: wire.Truncate(p.Reason, 200)})
 	if err != nil {
 		return nil, err
 	}
@@ -118,8 +114,8 @@ func (h *Hub) leaveRoom(ctx context.Context, s *session.Session, f *wire.Frame) 
 	return map[string]any{"room": p.Room}, nil
 }
 
-func (h *Hub) updateRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
-	p, err := h.roomRequest(f)
+func (t *Table) updateRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+	p, err := t.roomRequest(f)
 	if err != nil {
 		return nil, err
 	}
@@ -128,77 +124,77 @@ func (h *Hub) updateRoom(ctx context.Context, s *session.Session, f *wire.Frame)
 		if len(*p.ACL) > 100 {
 			return nil, wire.Refuse(400, `field "acl" of payload has more than 100 users`)
 		}
-		users, err := h.sessions.ResolveUsers(ctx, s, *p.ACL, "acl")
+		users, err := t.sessions.ResolveUsers(ctx, s, *p.ACL, "acl")
 		if err != nil {
 			return nil, err
 		}
 		op.Users, op.SetACL = users, true
 	}
-	return h.roomAnswer(ctx, s, p.Room, op)
+	return t.roomAnswer(ctx, s, p.Room, op)
 }
 
-func (h *Hub) destroyRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
-	p, err := h.roomRequest(f)
+func (t *Table) destroyRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+	p, err := t.roomRequest(f)
 	if err != nil {
 		return nil, err
 	}
-	h.log.Debug("close", "peer", s.ID, "id", p.Room)
-	if err := h.rooms.do(ctx, p.Room, actor{User: s.Me()}, &destroyOp{}); err != nil {
+	t.log.Debug("close", "peer", s.ID, "id", p.Room)
+	if err := t.do(ctx, p.Room, actor{User: s.Me()}, &destroyOp{}); err != nil {
 		return nil, err
 	}
 	return map[string]any{"room": p.Room}, nil
 }
 
-func (h *Hub) expel(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
-	p, err := h.roomRequest(f)
+func (t *Table) expel(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+	p, err := t.roomRequest(f)
 	if err != nil {
 		return nil, err
 	}
 	if p.Participant == "" {
 		return nil, wire.Refuse(400, `field "participant" of payload is required`)
 	}
-	target, err := h.sessions.ResolveUsers(ctx, s, []string{p.Participant}, "participant")
+	target, err := t.sessions.ResolveUsers(ctx, s, []string{p.Participant}, "participant")
 	if err != nil {
 		return nil, err
 	}
 	if target[0].ID == s.User.UserID {
 		return nil, wire.Refuse(400, "you cannot expel yourself; use leaveRoom")
 	}
-	if err := h.rooms.do(ctx, p.Room, actor{User: s.Me()}, &expelOp{Target: target[0].ID}); err != nil {
+	if err := t.do(ctx, p.Room, actor{User: s.Me()}, &expelOp{Target: target[0].ID}); err != nil {
 		return nil, err
 	}
 	return map[string]any{"room": p.Room, "participant": target[0].ID}, nil
 }
 
-func (h *Hub) getRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
-	p, err := h.roomRequest(f)
+func (t *Table) getRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+	p, err := t.roomRequest(f)
 	if err != nil {
 		return nil, err
 	}
-	h.log.Info("Received request to list participants of room "+p.Room, "room", p.Room)
-	return h.roomAnswer(ctx, s, p.Room, &getOp{})
+	t.log.Info("Received request to list participants of room "+p.Room, "room", p.Room)
+	return t.roomAnswer(ctx, s, p.Room, &getOp{})
 }
 
-func (h *Hub) hold(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
-	p, err := h.roomRequest(f)
+func (t *Table) hold(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+	p, err := t.roomRequest(f)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.rooms.do(ctx, p.Room, actor{User: s.Me()}, &holdOp{Hold: f.Request == "hold"}); err != nil {
+	if err := t.do(ctx, p.Room, actor{User: s.Me()}, &holdOp{Hold: f.Request == "hold"}); err != nil {
 		return nil, err
 	}
 	return map[string]any{"room": p.Room}, nil
 }
 
-func (h *Hub) mute(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
-	p, err := h.roomRequest(f)
+func (t *Table) mute(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+	p, err := t.roomRequest(f)
 	if err != nil {
 		return nil, err
 	}
 	if p.Participant == "" {
 		return nil, wire.Refuse(400, `field "participant" of payload is required`)
 	}
-	target, err := h.sessions.ResolveUsers(ctx, s, []string{p.Participant}, "participant")
+	target, err := t.sessions.ResolveUsers(ctx, s, []string{p.Participant}, "participant")
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +207,7 @@ func (h *Hub) mute(ctx context.Context, s *session.Session, f *wire.Frame) (any,
 			return nil, wire.Refuse(400, `field "mediatypes" of payload may hold audio, video and screen only`)
 		}
 	}
-	if err := h.rooms.do(ctx, p.Room, actor{User: s.Me()}, &muteOp{Target: target[0].ID, Mediatypes: media}); err != nil {
+	if err := t.do(ctx, p.Room, actor{User: s.Me()}, &muteOp{Target: target[0].ID, Mediatypes: media}); err != nil {
 		return nil, err
 	}
 	return map[string]any{"room": p.Room, "participant": target[0].ID}, nil
@@ -219,7 +215,7 @@ func (h *Hub) mute(ctx context.Context, s *session.Session, f *wire.Frame) (any,
 
 // quickConference joins the room of a conference URI, creating it for the
 // first user (the seeds' quick conference service).
-func (h *Hub) quickConference(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+func (t *Table) quickConference(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	var p struct {
 		ConferenceURI string `json:"conferenceUri"`
 	}
@@ -230,18 +226,18 @@ func (h *Hub) quickConference(ctx context.Context, s *session.Session, f *wire.F
 	if uri == "" {
 		return nil, wire.Refuse(400, `field "conferenceUri" of payload is required`)
 	}
-	if !h.quickURI.MatchString(uri) || len(uri) > 128 {
+	if !t.quickURI.MatchString(uri) || len(uri) > 128 {
 		return nil, wire.Refuse(400, "conference URI %q does not match quickConference.uriRegex", wire.Truncate(uri, 80))
 	}
-	h.log.Debug("Peer "+s.ID+" wants to join "+uri, "peer", s.ID)
+	t.log.Debug("Peer "+s.ID+" wants to join "+uri, "peer", s.ID)
 	key := "qconf.x" + hexOf(uri)
 	for range 3 {
-		v, _, err := h.state.Get(ctx, key)
+		v, _, err := t.state.Get(ctx, key)
 		if err == nil {
-			obj, err := ask[roomObject](ctx, h.rooms, string(v), actor{User: s.Me()}, &joinOp{Session: s.ID})
+			obj, err := ask[Object](ctx, t, string(v), actor{User: s.Me()}, &joinOp{Session: s.ID})
 			var c *wire.Cancel
 			if errors.As(err, &c) && c.Code == 404 {
-				h.state.Delete(ctx, key) // the room ended; start a new one
+				t.state.Delete(ctx, key) // the room ended; start a new one
 				continue
 			}
 			if err != nil {
@@ -251,14 +247,14 @@ func (h *Hub) quickConference(ctx context.Context, s *session.Session, f *wire.F
 			return obj, nil
 		}
 		id := newUUID()
-		if err := h.state.Create(ctx, key, []byte(id)); err != nil {
+		if err := t.state.Create(ctx, key, []byte(id)); err != nil {
 			continue // somebody else created it first: join theirs
 		}
-		if _, err := h.rooms.create(ctx, s, createOptions{}, nil, uri, id); err != nil {
-			h.state.Delete(ctx, key)
+		if _, err := t.create(ctx, s, createOptions{}, nil, uri, id); err != nil {
+			t.state.Delete(ctx, key)
 			return nil, err
 		}
-		obj, err := ask[roomObject](ctx, h.rooms, id, actor{User: s.Me()}, &joinOp{Session: s.ID})
+		obj, err := ask[Object](ctx, t, id, actor{User: s.Me()}, &joinOp{Session: s.ID})
 		if err != nil {
 			return nil, err
 		}

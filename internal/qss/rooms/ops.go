@@ -1,4 +1,4 @@
-package qss
+package rooms
 
 import (
 	"context"
@@ -22,7 +22,7 @@ type roomOp interface {
 	// run applies the operation to r, whose lock is held, for by (admin:
 	// by has admin rights over the room, or the server asks). It returns
 	// the result and what to send once the lock is released.
-	run(ctx context.Context, t *roomTable, r *room, by session.User, admin bool) (any, []func(), error)
+	run(ctx context.Context, t *Table, r *room, by session.User, admin bool) (any, []func(), error)
 }
 
 // serviceRooms is the service of a node that runs the operations on the
@@ -46,6 +46,10 @@ var roomOps = cluster.NewOps(serviceRooms, map[string]roomOp{
 	"recordTransfer": (*recordTransferOp)(nil),
 })
 
+// inviteCompleted is the state of an invitation whose callee joined, in the
+// call record.
+const inviteCompleted = "completed"
+
 // actor is who asks for a room operation: a user, or the server itself
 // (System: a room event, a transfer's bookkeeping), with no user's rights
 // to check. Only nodes put operations on the bus, so clients cannot claim
@@ -67,8 +71,8 @@ type roomMsg struct {
 	Op     json.RawMessage `json:"op"`
 }
 
-// serveRoom runs another node's operation on a room this node owns.
-func (h *Hub) serveRoom(ctx context.Context, req json.RawMessage) (any, error) {
+// serve runs another node's operation on a room this node owns.
+func (t *Table) serve(ctx context.Context, req json.RawMessage) (any, error) {
 	var m roomMsg
 	if err := json.Unmarshal(req, &m); err != nil {
 		return nil, fmt.Errorf("bad room operation: %w", err)
@@ -77,12 +81,12 @@ func (h *Hub) serveRoom(ctx context.Context, req json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return h.rooms.apply(ctx, m.Room, actor{User: m.User, System: m.System}, op)
+	return t.apply(ctx, m.Room, actor{User: m.User, System: m.System}, op)
 }
 
 // call runs op on the room's owner node for by. On this node its result
 // is handed over as it is (res); from another node it comes as JSON (raw).
-func (t *roomTable) call(ctx context.Context, id string, by actor, op roomOp) (res any, raw json.RawMessage, err error) {
+func (t *Table) call(ctx context.Context, id string, by actor, op roomOp) (res any, raw json.RawMessage, err error) {
 	if id == "" {
 		return nil, nil, wire.Refuse(400, `field "room" is required`)
 	}
@@ -95,7 +99,7 @@ func (t *roomTable) call(ctx context.Context, id string, by actor, op roomOp) (r
 			return nil, nil, err
 		}
 		// A room claimed here but gone is answered by apply (404).
-		if owner != t.h.node {
+		if owner != t.node.ID {
 			return t.callOwner(ctx, owner, id, by, op)
 		}
 	}
@@ -104,12 +108,12 @@ func (t *roomTable) call(ctx context.Context, id string, by actor, op roomOp) (r
 }
 
 // callOwner runs op on the room of another node.
-func (t *roomTable) callOwner(ctx context.Context, owner, id string, by actor, op roomOp) (any, json.RawMessage, error) {
+func (t *Table) callOwner(ctx context.Context, owner, id string, by actor, op roomOp) (any, json.RawMessage, error) {
 	kind, body, err := roomOps.Encode(op)
 	if err != nil {
 		return nil, nil, err
 	}
-	raw, err := t.h.cluster.Call(ctx, owner, serviceRooms, roomMsg{Room: id, User: by.User, System: by.System, Kind: kind, Op: body})
+	raw, err := t.node.Call(ctx, owner, serviceRooms, roomMsg{Room: id, User: by.User, System: by.System, Kind: kind, Op: body})
 	var c *wire.Cancel
 	if err != nil && (!errors.As(err, &c) || c.Code == 404) {
 		// The room is gone, or its node does not answer: look its owner
@@ -120,13 +124,13 @@ func (t *roomTable) callOwner(ctx context.Context, owner, id string, by actor, o
 }
 
 // do runs op on the room for by, without its result.
-func (t *roomTable) do(ctx context.Context, id string, by actor, op roomOp) error {
+func (t *Table) do(ctx context.Context, id string, by actor, op roomOp) error {
 	_, _, err := t.call(ctx, id, by, op)
 	return err
 }
 
 // ask runs op on the room for by and returns its result, an *R.
-func ask[R any](ctx context.Context, t *roomTable, id string, by actor, op roomOp) (*R, error) {
+func ask[R any](ctx context.Context, t *Table, id string, by actor, op roomOp) (*R, error) {
 	res, raw, err := t.call(ctx, id, by, op)
 	if err != nil {
 		return nil, err
@@ -146,7 +150,7 @@ func ask[R any](ctx context.Context, t *roomTable, id string, by actor, op roomO
 }
 
 // apply runs an operation on a room this node owns and returns its result.
-func (t *roomTable) apply(ctx context.Context, id string, by actor, op roomOp) (any, error) {
+func (t *Table) apply(ctx context.Context, id string, by actor, op roomOp) (any, error) {
 	t.mu.Lock()
 	r := t.rooms[id]
 	t.mu.Unlock()
@@ -155,7 +159,7 @@ func (t *roomTable) apply(ctx context.Context, id string, by actor, op roomOp) (
 	}
 	// Whether the caller administers the room is known before the room is
 	// locked: it may read the domain hierarchy (cached) from the store.
-	admin := by.System || t.h.administers(ctx, by.User, r.domainID)
+	admin := by.System || t.administers(ctx, by.User, r.domainID)
 	r.mu.Lock()
 	if r.destroyed {
 		r.mu.Unlock()
@@ -172,10 +176,10 @@ func (t *roomTable) apply(ctx context.Context, id string, by actor, op roomOp) (
 	return out, nil
 }
 
-// getOp reads the room with its participants' details (*roomInfo).
+// getOp reads the room with its participants' details (*Info).
 type getOp struct{}
 
-func (*getOp) run(_ context.Context, _ *roomTable, r *room, by session.User, admin bool) (any, []func(), error) {
+func (*getOp) run(_ context.Context, _ *Table, r *room, by session.User, admin bool) (any, []func(), error) {
 	if !r.inACL[by.ID] && !admin {
 		return nil, nil, errNotInACL()
 	}
@@ -183,10 +187,10 @@ func (*getOp) run(_ context.Context, _ *roomTable, r *room, by session.User, adm
 	return &info, nil, nil
 }
 
-// memberOp reads the room (*roomInfo) for a user of its ACL.
+// memberOp reads the room (*Info) for a user of its ACL.
 type memberOp struct{}
 
-func (*memberOp) run(_ context.Context, _ *roomTable, r *room, by session.User, _ bool) (any, []func(), error) {
+func (*memberOp) run(_ context.Context, _ *Table, r *room, by session.User, _ bool) (any, []func(), error) {
 	if !r.inACL[by.ID] {
 		return nil, nil, errNotInACL()
 	}
@@ -195,13 +199,12 @@ func (*memberOp) run(_ context.Context, _ *roomTable, r *room, by session.User, 
 }
 
 // joinOp joins a session of the user to the room and answers its room
-// object (*roomObject).
+// object (*Object).
 type joinOp struct {
 	Session string `json:"session"`
 }
 
-func (o *joinOp) run(ctx context.Context, t *roomTable, r *room, u session.User, _ bool) (any, []func(), error) {
-	h := t.h
+func (o *joinOp) run(ctx context.Context, t *Table, r *room, u session.User, _ bool) (any, []func(), error) {
 	if !r.inACL[u.ID] {
 		if r.quickURI == "" {
 			return nil, nil, errNotInACL()
@@ -219,32 +222,32 @@ func (o *joinOp) run(ctx context.Context, t *roomTable, r *room, u session.User,
 	}
 	if _, again := p.sessions[o.Session]; again {
 		info := r.info(false)
-		return h.object(&info, u.ID, o.Session), nil, nil
+		return t.Object(&info, u.ID, o.Session), nil, nil
 	}
 	now := time.Now().UnixMilli()
 	p.sessions[o.Session] = now
 	r.users[u.ID] = u.DomainID
 	r.call.Detail.Participants = append(r.call.Detail.Participants, store.CallParticipant{User: u.ID, Session: o.Session, Joined: now})
-	h.calls.save(r.snapshotCall())
-	h.state.SetPut(ctx, callsKey(u.ID), r.id, h.node)
-	h.log.Info("user "+u.Username+" joined the room "+r.id, "room", r.id, "session", o.Session)
-	added := wire.EventFrame("participantAdded", map[string]any{"room": r.id, "participant": participantJSON{
+	t.calls.save(r.snapshotCall())
+	t.state.SetPut(ctx, callsKey(u.ID), r.id, t.node.ID)
+	t.log.Info("user "+u.Username+" joined the room "+r.id, "room", r.id, "session", o.Session)
+	added := wire.EventFrame("participantAdded", map[string]any{"room": r.id, "participant": Participant{
 		ID: u.ID, Username: u.Username, Domain: u.Domain, Sessions: []string{o.Session}, Joined: now}})
-	notify := []func(){r.broadcast(h, added, u.ID), r.broadcast(h, r.remoteParticipants(), "")}
+	notify := []func(){r.broadcast(t, added, u.ID), r.broadcast(t, r.remoteParticipants(), "")}
 	if inv := r.invited[u.ID]; inv != "" {
 		// The invited user came: the invitation is complete (INVITE_COMPLETED).
 		delete(r.invited, u.ID)
 		for i := range r.call.Detail.Invites {
 			if e := &r.call.Detail.Invites[i]; e.ID == inv {
-				e.State = stateCompleted
+				e.State = inviteCompleted
 			}
 		}
-		h.log.Debug("INVITE_COMPLETED will be notified", "invite", inv, "room", r.id)
+		t.log.Debug("INVITE_COMPLETED will be notified", "invite", inv, "room", r.id)
 		done := wire.EventFrame("inviteCompleted", map[string]any{"room": r.id, "invite": inv, "user": u.ID})
-		notify = append(notify, r.broadcast(h, done, ""))
+		notify = append(notify, r.broadcast(t, done, ""))
 	}
 	info := r.info(false)
-	return h.object(&info, u.ID, o.Session), notify, nil
+	return t.Object(&info, u.ID, o.Session), notify, nil
 }
 
 // leaveOp takes a session of the user (all of them when Session is empty)
@@ -255,8 +258,7 @@ type leaveOp struct {
 	Reason  string `json:"reason,omitempty"`
 }
 
-func (o *leaveOp) run(ctx context.Context, t *roomTable, r *room, u session.User, _ bool) (any, []func(), error) {
-	h := t.h
+func (o *leaveOp) run(ctx context.Context, t *Table, r *room, u session.User, _ bool) (any, []func(), error) {
 	p := r.participants[u.ID]
 	if p == nil || o.Session != "" && p.sessions[o.Session] == 0 {
 		if !r.inACL[u.ID] {
@@ -295,10 +297,10 @@ func (o *leaveOp) run(ctx context.Context, t *roomTable, r *room, u session.User
 	var notify []func()
 	for _, sid := range sessions {
 		room := r.id
-		notify = append(notify, func() { h.sessions.SetJoined(h.ctx(), u.ID, []string{sid}, room, false) })
+		notify = append(notify, func() { t.sessions.SetJoined(t.ctx(), u.ID, []string{sid}, room, false) })
 	}
 	if len(p.sessions) > 0 {
-		h.calls.save(r.snapshotCall())
+		t.calls.save(r.snapshotCall())
 		return struct{}{}, notify, nil
 	}
 	// The user's last session left: the user leaves the room and its ACL,
@@ -311,31 +313,31 @@ func (o *leaveOp) run(ctx context.Context, t *roomTable, r *room, u session.User
 			break
 		}
 	}
-	if r.owner != u.ID || h.cfg.Rooms.UpdateRoomOwnerWhenLeaves {
+	if r.owner != u.ID || t.cfg.Rooms.UpdateRoomOwnerWhenLeaves {
 		r.removeACL(u.ID)
 	}
-	h.state.SetDelete(ctx, callsKey(u.ID), r.id)
-	h.log.Info("user "+u.Username+" left the room "+r.id, "room", r.id, "code", code)
+	t.state.SetDelete(ctx, callsKey(u.ID), r.id)
+	t.log.Info("user "+u.Username+" left the room "+r.id, "room", r.id, "code", code)
 	removed := wire.EventFrame("participantRemoved", map[string]any{"room": r.id, "participant": u.ID, "username": u.Username,
 		"code": code, "reason": o.Reason})
-	notify = append(notify, r.broadcast(h, removed, ""), r.broadcast(h, r.remoteParticipants(), ""))
-	if r.owner == u.ID && h.cfg.Rooms.UpdateRoomOwnerWhenLeaves {
+	notify = append(notify, r.broadcast(t, removed, ""), r.broadcast(t, r.remoteParticipants(), ""))
+	if r.owner == u.ID && t.cfg.Rooms.UpdateRoomOwnerWhenLeaves {
 		r.owner = ""
 		if len(r.order) > 0 {
 			r.owner = r.order[0]
 		}
 		upd := wire.EventFrame("roomUpdated", map[string]any{"room": r.id, "owner": r.owner, "acl": r.acl, "record": r.record})
-		notify = append(notify, r.broadcast(h, upd, ""))
+		notify = append(notify, r.broadcast(t, upd, ""))
 	}
 	if len(r.participants) == 0 {
 		r.idleSince = time.Now()
 	}
-	h.calls.save(r.snapshotCall())
+	t.calls.save(r.snapshotCall())
 	return struct{}{}, notify, nil
 }
 
 // updateOp changes the room's ACL (SetACL: to Users, keeping the owner and
-// the participants) and recording, and answers the room (*roomInfo); a dry
+// the participants) and recording, and answers the room (*Info); a dry
 // run changes nothing.
 type updateOp struct {
 	Session string         `json:"session,omitempty"`
@@ -345,15 +347,14 @@ type updateOp struct {
 	DryRun  bool           `json:"dryRun,omitempty"`
 }
 
-func (o *updateOp) run(_ context.Context, t *roomTable, r *room, by session.User, admin bool) (any, []func(), error) {
-	h := t.h
-	if h.cfg.Rooms.SetOwner && r.owner != "" && r.owner != by.ID && !admin {
+func (o *updateOp) run(_ context.Context, t *Table, r *room, by session.User, admin bool) (any, []func(), error) {
+	if t.cfg.Rooms.SetOwner && r.owner != "" && r.owner != by.ID && !admin {
 		return nil, nil, wire.Refuse(403, "only the owner of the room may update it")
 	}
 	if !r.inACL[by.ID] && !admin {
 		return nil, nil, errNotInACL()
 	}
-	h.log.Debug("update", "peer", o.Session, "id", r.id, "acl", o.Users, "record", o.Record, "dryRun", o.DryRun)
+	t.log.Debug("update", "peer", o.Session, "id", r.id, "acl", o.Users, "record", o.Record, "dryRun", o.DryRun)
 	if o.DryRun {
 		info := r.info(false)
 		return &info, nil, nil
@@ -366,7 +367,7 @@ func (o *updateOp) run(_ context.Context, t *roomTable, r *room, by session.User
 	}
 	upd := wire.EventFrame("roomUpdated", map[string]any{"room": r.id, "owner": r.owner, "acl": r.acl, "record": r.record})
 	info := r.info(false)
-	return &info, []func(){r.broadcast(h, upd, "")}, nil
+	return &info, []func(){r.broadcast(t, upd, "")}, nil
 }
 
 // setACL makes users the room's ACL, keeping its owner and participants;
@@ -408,9 +409,8 @@ type expelOp struct {
 	Target string `json:"target"`
 }
 
-func (o *expelOp) run(ctx context.Context, t *roomTable, r *room, by session.User, admin bool) (any, []func(), error) {
-	h := t.h
-	if h.cfg.Rooms.SetOwner && r.owner != "" && r.owner != by.ID && !admin {
+func (o *expelOp) run(ctx context.Context, t *Table, r *room, by session.User, admin bool) (any, []func(), error) {
+	if t.cfg.Rooms.SetOwner && r.owner != "" && r.owner != by.ID && !admin {
 		return nil, nil, wire.Refuse(403, "only the owner of the room may expel")
 	}
 	if r.participants[by.ID] == nil && !admin {
@@ -431,8 +431,8 @@ func (o *expelOp) run(ctx context.Context, t *roomTable, r *room, by session.Use
 		return nil, nil, err
 	}
 	frame := wire.EventFrame("expelled", map[string]any{"room": r.id, "by": by.ID, "username": by.Username})
-	notify = append(notify, func() { h.sessions.Deliver(h.ctx(), target.user.ID, sessions, frame) })
-	if h.media != nil {
+	notify = append(notify, func() { t.sessions.Deliver(t.ctx(), target.user.ID, sessions, frame) })
+	if t.media != nil {
 		// The media server ends the user's streams and refuses the room
 		// token the user still holds.
 		if r.expelled == nil {
@@ -441,10 +441,10 @@ func (o *expelOp) run(ctx context.Context, t *roomTable, r *room, by session.Use
 		r.expelled[target.user.ID] = true
 		id, user := r.id, target.user.ID
 		notify = append(notify, func() {
-			ctx, cancel := context.WithTimeout(h.ctx(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(t.ctx(), 10*time.Second)
 			defer cancel()
-			if err := h.media.ExpelUser(ctx, id, user); err != nil {
-				h.log.Warn("qss: expel a user from the media room", "room", id, "user", user, "err", err)
+			if err := t.media.ExpelUser(ctx, id, user); err != nil {
+				t.log.Warn("qss: expel a user from the media room", "room", id, "user", user, "err", err)
 			}
 		})
 	}
@@ -452,13 +452,13 @@ func (o *expelOp) run(ctx context.Context, t *roomTable, r *room, by session.Use
 }
 
 // aclAddOp lets Users in (Invite: the invitation that does, so that they
-// leave again if it ends without them) and answers the room (*roomInfo).
+// leave again if it ends without them) and answers the room (*Info).
 type aclAddOp struct {
 	Users  []session.User `json:"users"`
 	Invite string         `json:"invite,omitempty"`
 }
 
-func (o *aclAddOp) run(_ context.Context, _ *roomTable, r *room, _ session.User, _ bool) (any, []func(), error) {
+func (o *aclAddOp) run(_ context.Context, _ *Table, r *room, _ session.User, _ bool) (any, []func(), error) {
 	for _, u := range o.Users {
 		if !r.inACL[u.ID] && o.Invite != "" {
 			r.invited[u.ID] = o.Invite
@@ -477,7 +477,7 @@ type aclRemoveOp struct {
 	Invite string         `json:"invite"`
 }
 
-func (o *aclRemoveOp) run(_ context.Context, _ *roomTable, r *room, _ session.User, _ bool) (any, []func(), error) {
+func (o *aclRemoveOp) run(_ context.Context, _ *Table, r *room, _ session.User, _ bool) (any, []func(), error) {
 	for _, u := range o.Users {
 		if r.participants[u.ID] == nil && r.invited[u.ID] == o.Invite {
 			r.removeACL(u.ID)
@@ -492,7 +492,7 @@ type holdOp struct {
 	Hold bool `json:"hold"`
 }
 
-func (o *holdOp) run(_ context.Context, t *roomTable, r *room, by session.User, _ bool) (any, []func(), error) {
+func (o *holdOp) run(_ context.Context, t *Table, r *room, by session.User, _ bool) (any, []func(), error) {
 	p := r.participants[by.ID]
 	if p == nil {
 		return nil, nil, wire.Refuse(403, "you are not in the room")
@@ -503,7 +503,7 @@ func (o *holdOp) run(_ context.Context, t *roomTable, r *room, by session.User, 
 		name = "participantUnhold"
 	}
 	frame := wire.EventFrame(name, map[string]any{"room": r.id, "participant": by.ID, "username": by.Username})
-	return struct{}{}, []func(){r.broadcast(t.h, frame, by.ID)}, nil
+	return struct{}{}, []func(){r.broadcast(t, frame, by.ID)}, nil
 }
 
 // muteOp asks the participant Target to mute some media.
@@ -512,7 +512,7 @@ type muteOp struct {
 	Mediatypes map[string]bool `json:"mediatypes"`
 }
 
-func (o *muteOp) run(_ context.Context, t *roomTable, r *room, by session.User, _ bool) (any, []func(), error) {
+func (o *muteOp) run(_ context.Context, t *Table, r *room, by session.User, _ bool) (any, []func(), error) {
 	if r.participants[by.ID] == nil {
 		return nil, nil, wire.Refuse(403, "you are not in the room")
 	}
@@ -523,15 +523,15 @@ func (o *muteOp) run(_ context.Context, t *roomTable, r *room, by session.User, 
 	frame := wire.EventFrame("mute-request", map[string]any{"room": r.id, "from": by.ID, "username": by.Username,
 		"mediatypes": o.Mediatypes})
 	sessions := keys(target.sessions)
-	h, user := t.h, o.Target
-	return struct{}{}, []func(){func() { h.sessions.Deliver(h.ctx(), user, sessions, frame) }}, nil
+	user := o.Target
+	return struct{}{}, []func(){func() { t.sessions.Deliver(t.ctx(), user, sessions, frame) }}, nil
 }
 
 // destroyOp ends the room.
 type destroyOp struct{}
 
-func (*destroyOp) run(_ context.Context, t *roomTable, r *room, by session.User, admin bool) (any, []func(), error) {
-	if t.h.cfg.Rooms.SetOwner && r.owner != "" && r.owner != by.ID && !admin {
+func (*destroyOp) run(_ context.Context, t *Table, r *room, by session.User, admin bool) (any, []func(), error) {
+	if t.cfg.Rooms.SetOwner && r.owner != "" && r.owner != by.ID && !admin {
 		return nil, nil, wire.Refuse(403, "only the owner of the room may destroy it")
 	}
 	if r.owner == "" && !r.inACL[by.ID] && !admin {
@@ -545,9 +545,9 @@ type recordInviteOp struct {
 	Entry store.CallInvite `json:"entry"`
 }
 
-func (o *recordInviteOp) run(_ context.Context, t *roomTable, r *room, _ session.User, _ bool) (any, []func(), error) {
+func (o *recordInviteOp) run(_ context.Context, t *Table, r *room, _ session.User, _ bool) (any, []func(), error) {
 	r.recordInvite(o.Entry)
-	t.h.calls.save(r.snapshotCall())
+	t.calls.save(r.snapshotCall())
 	return struct{}{}, nil, nil
 }
 
@@ -556,8 +556,8 @@ type recordTransferOp struct {
 	Entry store.CallTransfer `json:"entry"`
 }
 
-func (o *recordTransferOp) run(_ context.Context, t *roomTable, r *room, _ session.User, _ bool) (any, []func(), error) {
+func (o *recordTransferOp) run(_ context.Context, t *Table, r *room, _ session.User, _ bool) (any, []func(), error) {
 	r.recordTransfer(o.Entry)
-	t.h.calls.save(r.snapshotCall())
+	t.calls.save(r.snapshotCall())
 	return struct{}{}, nil, nil
 }

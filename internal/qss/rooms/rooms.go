@@ -1,4 +1,14 @@
-package qss
+// Package rooms is the rooms layer of signaling: the conference rooms a
+// node owns (those its sessions created), their ACLs, participants and
+// media (placed through Media), the requests about rooms (createRoom,
+// joinRoom ..., quickConference), and their call records. An operation on
+// a room owned by another node travels there as a typed operation
+// (cluster.Ops) and runs under the room's lock on its owner.
+//
+// It sits on the sessions layer (package session) and knows nothing of
+// invitations: they use the rooms through the methods of api.go, and hear
+// of rooms that end through Options.Ended.
+package rooms
 
 import (
 	"context"
@@ -6,7 +16,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -16,16 +28,61 @@ import (
 
 	"github.com/openwac/wac/internal/auth"
 	"github.com/openwac/wac/internal/bus"
+	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/grant"
+	"github.com/openwac/wac/internal/qss/cluster"
 	"github.com/openwac/wac/internal/qss/session"
+	"github.com/openwac/wac/internal/qss/tasks"
 	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
 
-// roomTable holds the rooms this node owns and routes operations on rooms
+// Media is the media side of rooms: the dispatcher that places a room on a
+// media node. Nil means rooms have no media server.
+type Media interface {
+	CreateRoom(ctx context.Context, id string, opts MediaOptions) (MediaRoom, error)
+	DestroyRoom(ctx context.Context, id string) error
+	// ExpelUser ends a user's media in a room and refuses the user's room
+	// grants there until AdmitUser.
+	ExpelUser(ctx context.Context, room, user string) error
+	AdmitUser(ctx context.Context, room, user string) error
+	// ICEServers are the STUN/TURN servers (with credentials) for a user.
+	ICEServers(userID string) []wire.ICEServer
+}
+
+// MediaOptions are what a media room is created with.
+type MediaOptions struct {
+	Bitrate int // kbps per video
+	Record  bool
+}
+
+// MediaRoom is where a room's media lives.
+type MediaRoom struct {
+	Number     string // the numeric media room id
+	ServerUUID string
+	HTTPS      string // Janus HTTP endpoint
+	WSS        string // Janus WebSocket endpoint
+}
+
+// Table holds the rooms this node owns and routes operations on rooms
 // owned elsewhere to their node.
-type roomTable struct {
-	h     *Hub
+type Table struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	st       store.Store
+	auth     *auth.Service
+	node     *cluster.Node
+	state    *cluster.State
+	tasks    *tasks.Group
+	sessions *session.Server
+	media    Media
+	secret   []byte
+	quickURI *regexp.Regexp
+	calls    *callWriter
+	// ended hears of the rooms of this node that end (their invitations
+	// stop ringing).
+	ended func(ctx context.Context, room string)
+
 	mu    sync.Mutex
 	rooms map[string]*room
 	// created counts the rooms of this node each user created and that
@@ -34,29 +91,75 @@ type roomTable struct {
 	owners  sync.Map // room id → ownerEntry, for rooms of other nodes
 }
 
-func newRoomTable(h *Hub) *roomTable {
-	return &roomTable{h: h, rooms: map[string]*room{}, created: map[string]int{}}
+// Options are the parts a Table works with.
+type Options struct {
+	Config   *config.Config
+	Log      *slog.Logger
+	Store    store.Store
+	Auth     *auth.Service
+	Node     *cluster.Node
+	Tasks    *tasks.Group
+	Sessions *session.Server
+	// Media places rooms on media nodes; nil = rooms have no media.
+	Media Media
+	// Secret signs the room grants of the room objects.
+	Secret []byte
+	// Ended hears of the rooms of this node that end.
+	Ended func(ctx context.Context, room string)
 }
+
+// New makes the rooms layer of a node: it serves the room requests of the
+// sessions and the room operations of other nodes. Start starts its work.
+func New(opts Options) (*Table, error) {
+	quickURI, err := regexp.Compile(opts.Config.QuickConference.URIRegex)
+	if err != nil {
+		return nil, fmt.Errorf("config key quickConference.uriRegex: %w", err)
+	}
+	t := &Table{cfg: opts.Config, log: opts.Log, st: opts.Store, auth: opts.Auth, node: opts.Node, state: opts.Node.State,
+		tasks: opts.Tasks, sessions: opts.Sessions, media: opts.Media, secret: opts.Secret, quickURI: quickURI,
+		ended: opts.Ended, rooms: map[string]*room{}, created: map[string]int{}}
+	t.calls = newCallWriter(t.st, t.log)
+	t.registerHandlers()
+	t.node.Serve(serviceRooms, t.serve)
+	return t, nil
+}
+
+// Start finishes the calls an earlier run of this node left unfinished,
+// before the node has rooms of its own (with a fixed bus.nodeId, the
+// earlier run had this id), and starts the background work: the call
+// records' writer, and every minute the owner cache's sweep and Upkeep.
+func (t *Table) Start(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	t.finishDeadCalls(ctx, true)
+	cancel()
+	t.tasks.Go(t.calls.run)
+	t.tasks.Every(time.Minute, func(context.Context) { t.sweepOwners() })
+	t.tasks.Every(time.Minute, t.Upkeep)
+}
+
+// ctx is the hub's root context: that of the work the rooms do on their
+// own (notifications).
+func (t *Table) ctx() context.Context { return t.tasks.Context() }
 
 // reserve counts a new room of user, unless the user has rooms.maxPerUser
 // rooms on this node already.
-func (t *roomTable) reserve(user string) bool {
+func (t *Table) reserve(user string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if limit := t.h.cfg.Rooms.MaxPerUser; limit > 0 && t.created[user] >= limit {
+	if limit := t.cfg.Rooms.MaxPerUser; limit > 0 && t.created[user] >= limit {
 		return false
 	}
 	t.created[user]++
 	return true
 }
 
-func (t *roomTable) release(user string) {
+func (t *Table) release(user string) {
 	t.mu.Lock()
 	t.releaseLocked(user)
 	t.mu.Unlock()
 }
 
-func (t *roomTable) releaseLocked(user string) {
+func (t *Table) releaseLocked(user string) {
 	if t.created[user] <= 1 {
 		delete(t.created, user)
 		return
@@ -85,7 +188,7 @@ type room struct {
 	// expelled are users expelled from the room's media, refused by the
 	// media server until they are in the ACL again.
 	expelled     map[string]bool
-	hub          *Hub
+	t            *Table
 	participants map[string]*participant // joined users
 	order        []string                // joined users in joining order
 	idleSince    time.Time
@@ -103,23 +206,23 @@ type participant struct {
 	hold     bool
 }
 
-// roomInfo is a snapshot of a room: what every room object is built from.
-type roomInfo struct {
-	ID                string            `json:"id"`
-	RecordID          string            `json:"recordId"`
-	Number            string            `json:"number"`
-	Owner             string            `json:"owner"`
-	Record            bool              `json:"record"`
-	Bitrate           int               `json:"bitrate"`
-	Limit             int               `json:"limit"`
-	Created           int64             `json:"created"`
-	Media             MediaRoom         `json:"media"`
-	ACL               []string          `json:"acl"`
-	Joined            []string          `json:"joined"`
-	ParticipantDetail []participantJSON `json:"participantsDetails,omitempty"`
+// Info is a snapshot of a room: what every room object is built from.
+type Info struct {
+	ID                string        `json:"id"`
+	RecordID          string        `json:"recordId"`
+	Number            string        `json:"number"`
+	Owner             string        `json:"owner"`
+	Record            bool          `json:"record"`
+	Bitrate           int           `json:"bitrate"`
+	Limit             int           `json:"limit"`
+	Created           int64         `json:"created"`
+	Media             MediaRoom     `json:"media"`
+	ACL               []string      `json:"acl"`
+	Joined            []string      `json:"joined"`
+	ParticipantDetail []Participant `json:"participantsDetails,omitempty"`
 }
 
-type participantJSON struct {
+type Participant struct {
 	ID       string   `json:"id"`
 	Username string   `json:"username"`
 	Domain   string   `json:"domain"`
@@ -128,26 +231,26 @@ type participantJSON struct {
 	Hold     bool     `json:"hold"`
 }
 
-// roomObject is the seeds' room object, made for one user: its token is that
+// Object is the seeds' room object, made for one user: its token is that
 // user's grant for the room's media.
-type roomObject struct {
-	ID                string            `json:"id"`
-	UUID              string            `json:"uuid"`
-	Owner             string            `json:"owner"`
-	Record            bool              `json:"record"`
-	Number            string            `json:"number"`
-	SipURI            string            `json:"sipUri"`
-	Bitrate           int               `json:"bitrate"`
-	ServerUUID        string            `json:"serverUuid"`
-	Server            roomServer        `json:"server"`
-	Timestamp         int64             `json:"timestamp"`
-	ParticipantsLimit int               `json:"participantsLimit"`
-	ICE               []wire.ICEServer  `json:"ice"`
-	Room              string            `json:"room"`
-	Token             string            `json:"token"`
-	Participants      []string          `json:"participants"`
-	Joined            []string          `json:"joined"`
-	ParticipantDetail []participantJSON `json:"participantsDetails,omitempty"`
+type Object struct {
+	ID                string           `json:"id"`
+	UUID              string           `json:"uuid"`
+	Owner             string           `json:"owner"`
+	Record            bool             `json:"record"`
+	Number            string           `json:"number"`
+	SipURI            string           `json:"sipUri"`
+	Bitrate           int              `json:"bitrate"`
+	ServerUUID        string           `json:"serverUuid"`
+	Server            roomServer       `json:"server"`
+	Timestamp         int64            `json:"timestamp"`
+	ParticipantsLimit int              `json:"participantsLimit"`
+	ICE               []wire.ICEServer `json:"ice"`
+	Room              string           `json:"room"`
+	Token             string           `json:"token"`
+	Participants      []string         `json:"participants"`
+	Joined            []string         `json:"joined"`
+	ParticipantDetail []Participant    `json:"participantsDetails,omitempty"`
 }
 
 type roomServer struct {
@@ -155,17 +258,17 @@ type roomServer struct {
 	WSS   string `json:"wss"`
 }
 
-// object builds the room object of info for user (and session).
-func (h *Hub) object(info *roomInfo, user, session string) *roomObject {
+// Object builds the room object of info for user (and session).
+func (t *Table) Object(info *Info, user, session string) *Object {
 	sip := ""
-	if h.cfg.QSS.SIPDomain != "" {
-		sip = "sip:888" + info.Number + "@" + h.cfg.QSS.SIPDomain
+	if t.cfg.QSS.SIPDomain != "" {
+		sip = "sip:888" + info.Number + "@" + t.cfg.QSS.SIPDomain
 	}
-	ttl := time.Duration(h.cfg.Rooms.TokenTTL) * time.Second
-	tok := grant.Sign(h.secret, grant.Grant{Room: info.ID, User: user, Session: session, Publish: true, Subscribe: true,
+	ttl := time.Duration(t.cfg.Rooms.TokenTTL) * time.Second
+	tok := grant.Sign(t.secret, grant.Grant{Room: info.ID, User: user, Session: session, Publish: true, Subscribe: true,
 		Expires: time.Now().Add(ttl).Unix()})
-	ice := h.iceServers(user)
-	return &roomObject{
+	ice := t.iceServers(user)
+	return &Object{
 		ID: info.RecordID, UUID: info.ID, Owner: info.Owner, Record: info.Record, Number: info.Number, SipURI: sip,
 		Bitrate: info.Bitrate, ServerUUID: info.Media.ServerUUID,
 		Server:    roomServer{HTTPS: info.Media.HTTPS, WSS: info.Media.WSS},
@@ -176,15 +279,15 @@ func (h *Hub) object(info *roomInfo, user, session string) *roomObject {
 
 // iceServers is the room object's ice list for a user: the media side's
 // STUN and TURN servers, or turn.stunServers when the node has no media.
-func (h *Hub) iceServers(user string) []wire.ICEServer {
-	if h.media != nil {
-		if ice := h.media.ICEServers(user); ice != nil {
+func (t *Table) iceServers(user string) []wire.ICEServer {
+	if t.media != nil {
+		if ice := t.media.ICEServers(user); ice != nil {
 			return ice
 		}
 		return []wire.ICEServer{}
 	}
 	ice := []wire.ICEServer{}
-	for _, u := range h.cfg.TURN.STUNServers {
+	for _, u := range t.cfg.TURN.STUNServers {
 		ice = append(ice, wire.ICEServer{URLs: []string{u}})
 	}
 	return ice
@@ -248,50 +351,49 @@ type createOptions struct {
 
 // create makes a room owned by this node, with s's user as owner (when
 // rooms.setOwner) and in the ACL.
-func (t *roomTable) create(ctx context.Context, s *session.Session, opts createOptions, acl []session.User, quickURI, fixedID string) (*roomInfo, error) {
-	h := t.h
+func (t *Table) create(ctx context.Context, s *session.Session, opts createOptions, acl []session.User, quickURI, fixedID string) (*Info, error) {
 	id := fixedID
 	if id == "" {
 		id = newUUID()
 	}
-	if h.cfg.Rooms.UserIDAsRoomID && quickURI == "" {
-		id = personalRoomID(h.cfg.DefaultDomain, s.User)
+	if t.cfg.Rooms.UserIDAsRoomID && quickURI == "" {
+		id = personalRoomID(t.cfg.DefaultDomain, s.User)
 	}
-	limit := h.cfg.Rooms.ParticipantsLimit
+	limit := t.cfg.Rooms.ParticipantsLimit
 	if opts.ParticipantsLimit > 0 && opts.ParticipantsLimit < limit {
 		limit = opts.ParticipantsLimit
 	}
-	bitrate := h.cfg.Rooms.Bitrate
+	bitrate := t.cfg.Rooms.Bitrate
 	if opts.Bitrate > 0 && opts.Bitrate < bitrate {
 		bitrate = opts.Bitrate
 	}
-	err := h.state.Create(ctx, roomKey(id), []byte(h.node))
+	err := t.state.Create(ctx, roomKey(id), []byte(t.node.ID))
 	if errors.Is(err, bus.ErrExists) && t.takeOver(ctx, id) {
 		err = nil
 	}
 	if err != nil {
 		if errors.Is(err, bus.ErrExists) {
-			if h.cfg.Rooms.UserIDAsRoomID && quickURI == "" {
+			if t.cfg.Rooms.UserIDAsRoomID && quickURI == "" {
 				// The user's room exists already: it is theirs to use.
-				return ask[roomInfo](ctx, t, id, actor{User: s.Me()}, &getOp{})
+				return ask[Info](ctx, t, id, actor{User: s.Me()}, &getOp{})
 			}
 			return nil, wire.Refuse(409, "room %s exists", id)
 		}
 		return nil, fmt.Errorf("claim room: %w", err)
 	}
 	if !t.reserve(s.User.UserID) {
-		h.state.Delete(ctx, roomKey(id))
-		return nil, wire.Refuse(429, "you have %d rooms open, the most rooms.maxPerUser allows; destroy or leave one first", h.cfg.Rooms.MaxPerUser)
+		t.state.Delete(ctx, roomKey(id))
+		return nil, wire.Refuse(429, "you have %d rooms open, the most rooms.maxPerUser allows; destroy or leave one first", t.cfg.Rooms.MaxPerUser)
 	}
 	r := &room{
-		hub: t.h, id: id, recordID: store.NewID(), number: newNumber(), domainID: s.User.DomainID, creator: s.User.UserID,
+		t: t, id: id, recordID: store.NewID(), number: newNumber(), domainID: s.User.DomainID, creator: s.User.UserID,
 		record: opts.Record, bitrate: bitrate, limit: limit,
 		created: time.Now(), inACL: map[string]bool{}, participants: map[string]*participant{}, quickURI: quickURI,
 		users: map[string]string{}, invited: map[string]string{},
 	}
 	r.idleSince = r.created
 	creator := s.Me()
-	if h.cfg.Rooms.SetOwner && quickURI == "" {
+	if t.cfg.Rooms.SetOwner && quickURI == "" {
 		r.owner = creator.ID
 	}
 	if quickURI == "" {
@@ -300,11 +402,11 @@ func (t *roomTable) create(ctx context.Context, s *session.Session, opts createO
 	for _, u := range acl {
 		r.addACL(u)
 	}
-	if h.media != nil {
-		m, err := h.media.CreateRoom(ctx, id, MediaOptions{Bitrate: h.cfg.Media.Bitrate, Record: opts.Record})
+	if t.media != nil {
+		m, err := t.media.CreateRoom(ctx, id, MediaOptions{Bitrate: t.cfg.Media.Bitrate, Record: opts.Record})
 		if err != nil {
 			t.release(r.creator)
-			h.state.Delete(ctx, roomKey(id))
+			t.state.Delete(ctx, roomKey(id))
 			return nil, fmt.Errorf("create media room: %w", err)
 		}
 		r.media = m
@@ -312,14 +414,14 @@ func (t *roomTable) create(ctx context.Context, s *session.Session, opts createO
 			r.number = m.Number
 		}
 	}
-	r.call = &store.Call{ID: r.recordID, Room: id, OwnerID: r.owner, Node: h.node, Created: r.created.UnixMilli()}
+	r.call = &store.Call{ID: r.recordID, Room: id, OwnerID: r.owner, Node: t.node.ID, Created: r.created.UnixMilli()}
 	r.users[creator.ID] = creator.DomainID
 	t.mu.Lock()
 	t.rooms[id] = r
 	t.mu.Unlock()
-	h.calls.save(r.snapshotCall())
-	h.log.Debug("create", "peer", s.ID, "room", id, "record", opts.Record)
-	h.log.Info("Creating room state for the room "+id+" with type "+roomType(quickURI), "room", id)
+	t.calls.save(r.snapshotCall())
+	t.log.Debug("create", "peer", s.ID, "room", id, "record", opts.Record)
+	t.log.Info("Creating room state for the room "+id+" with type "+roomType(quickURI), "room", id)
 	info := r.info(false)
 	return &info, nil
 }
@@ -358,15 +460,15 @@ func (r *room) readmit(user string) {
 		return
 	}
 	delete(r.expelled, user)
-	h, id := r.hub, r.id
-	if h == nil || h.media == nil {
+	t, id := r.t, r.id
+	if t == nil || t.media == nil {
 		return
 	}
-	h.tasks.Go(func(ctx context.Context) {
+	t.tasks.Go(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		if err := h.media.AdmitUser(ctx, id, user); err != nil {
-			h.log.Warn("qss: admit a user to the media room again", "room", id, "user", user, "err", err)
+		if err := t.media.AdmitUser(ctx, id, user); err != nil {
+			t.log.Warn("qss: admit a user to the media room again", "room", id, "user", user, "err", err)
 		}
 	})
 }
@@ -385,15 +487,15 @@ func (r *room) removeACL(id string) {
 }
 
 // info snapshots the room; r.mu is held or the room is new.
-func (r *room) info(details bool) roomInfo {
-	ri := roomInfo{ID: r.id, RecordID: r.recordID, Number: r.number, Owner: r.owner, Record: r.record, Bitrate: r.bitrate,
+func (r *room) info(details bool) Info {
+	ri := Info{ID: r.id, RecordID: r.recordID, Number: r.number, Owner: r.owner, Record: r.record, Bitrate: r.bitrate,
 		Limit: r.limit, Created: r.created.UnixMilli(), Media: r.media, ACL: append([]string{}, r.acl...),
 		Joined: append([]string{}, r.order...)}
 	if details {
-		ri.ParticipantDetail = []participantJSON{}
+		ri.ParticipantDetail = []Participant{}
 		for _, id := range r.order {
 			p := r.participants[id]
-			pj := participantJSON{ID: id, Username: p.user.Username, Domain: p.user.Domain, Joined: p.joined, Hold: p.hold}
+			pj := Participant{ID: id, Username: p.user.Username, Domain: p.user.Domain, Joined: p.joined, Hold: p.hold}
 			for sid := range p.sessions {
 				pj.Sessions = append(pj.Sessions, sid)
 			}
@@ -428,21 +530,20 @@ func (r *room) snapshotCall() *callSave {
 // destroying its rooms), so that the id can be used again: a user's own
 // room with userIdAsRoomId, a quick conference URI. The claim is a
 // compare-and-set: of two nodes taking over at once, one wins.
-func (t *roomTable) takeOver(ctx context.Context, id string) bool {
-	h := t.h
-	v, rev, err := h.state.Get(ctx, roomKey(id))
+func (t *Table) takeOver(ctx context.Context, id string) bool {
+	v, rev, err := t.state.Get(ctx, roomKey(id))
 	if err != nil {
 		return false
 	}
 	owner := string(v)
-	if owner == h.node || h.cluster.Alive(ctx, owner) {
+	if owner == t.node.ID || t.node.Alive(ctx, owner) {
 		return false
 	}
-	if err := h.state.Update(ctx, roomKey(id), []byte(h.node), rev); err != nil {
+	if err := t.state.Update(ctx, roomKey(id), []byte(t.node.ID), rev); err != nil {
 		return false
 	}
 	t.owners.Delete(id)
-	h.log.Info("qss: reusing the id of a room whose node is gone", "room", id, "node", owner)
+	t.log.Info("qss: reusing the id of a room whose node is gone", "room", id, "node", owner)
 	return true
 }
 
@@ -458,7 +559,7 @@ const ownerCacheTTL = 5 * time.Minute
 
 // sweepOwners forgets owners cached long ago, so that the cache holds only
 // rooms in use.
-func (t *roomTable) sweepOwners() {
+func (t *Table) sweepOwners() {
 	old := time.Now().Add(-ownerCacheTTL)
 	t.owners.Range(func(k, v any) bool {
 		if v.(ownerEntry).at.Before(old) {
@@ -468,11 +569,11 @@ func (t *roomTable) sweepOwners() {
 	})
 }
 
-func (t *roomTable) owner(ctx context.Context, id string) (string, error) {
+func (t *Table) owner(ctx context.Context, id string) (string, error) {
 	if v, ok := t.owners.Load(id); ok {
 		return v.(ownerEntry).node, nil
 	}
-	v, _, err := t.h.state.Get(ctx, roomKey(id))
+	v, _, err := t.state.Get(ctx, roomKey(id))
 	if errors.Is(err, bus.ErrNotFound) {
 		return "", wire.Refuse(404, "room %s not found", wire.Truncate(id, 80))
 	}
@@ -480,7 +581,7 @@ func (t *roomTable) owner(ctx context.Context, id string) (string, error) {
 		return "", err
 	}
 	owner := string(v)
-	if !t.h.cluster.Alive(ctx, owner) {
+	if !t.node.Alive(ctx, owner) {
 		return "", wire.Refuse(404, "room %s not found (its node is gone)", wire.Truncate(id, 80))
 	}
 	t.owners.Store(id, ownerEntry{node: owner, at: time.Now()})
@@ -489,10 +590,10 @@ func (t *roomTable) owner(ctx context.Context, id string) (string, error) {
 
 // LeaveAll takes a session out of the rooms it joined, with code and
 // reason: it is gone.
-func (t *roomTable) LeaveAll(ctx context.Context, s *session.Session, code int, reason string) {
+func (t *Table) LeaveAll(ctx context.Context, s *session.Session, code int, reason string) {
 	for _, room := range s.Rooms() {
 		if err := t.do(ctx, room, actor{User: s.Me()}, &leaveOp{Session: s.ID, Code: code, Reason: reason}); err != nil {
-			t.h.log.Debug("qss: leave on disconnect", "room", room, "session", s.ID, "err", err)
+			t.log.Debug("qss: leave on disconnect", "room", room, "session", s.ID, "err", err)
 		}
 		s.SetJoined(room, false)
 	}
@@ -502,13 +603,13 @@ func (t *roomTable) LeaveAll(ctx context.Context, s *session.Session, code int, 
 // u is an admin of that domain or of a domain above it, or of the default
 // domain (the system's admins). An admin of another tenant has none: to it
 // the room is any other user's room.
-func (h *Hub) administers(ctx context.Context, u session.User, domainID string) bool {
+func (t *Table) administers(ctx context.Context, u session.User, domainID string) bool {
 	if u.Role != store.RoleAdmin || u.DomainID == "" {
 		return false
 	}
-	ok, err := h.auth.Administers(ctx, u.DomainID, u.Domain, domainID)
+	ok, err := t.auth.Administers(ctx, u.DomainID, u.Domain, domainID)
 	if err != nil {
-		h.log.Warn("qss: check an admin's domain", "user", u.ID, "domain", domainID, "err", err)
+		t.log.Warn("qss: check an admin's domain", "user", u.ID, "domain", domainID, "err", err)
 		return false
 	}
 	return ok
@@ -525,7 +626,7 @@ func keys[V any](m map[string]V) []string {
 
 // broadcast returns a function that sends frame to the joined sessions of
 // every participant but except.
-func (r *room) broadcast(h *Hub, frame []byte, except string) func() {
+func (r *room) broadcast(t *Table, frame []byte, except string) func() {
 	type target struct {
 		user     string
 		sessions []string
@@ -538,8 +639,8 @@ func (r *room) broadcast(h *Hub, frame []byte, except string) func() {
 		targets = append(targets, target{id, keys(r.participants[id].sessions)})
 	}
 	return func() {
-		for _, t := range targets {
-			h.sessions.Deliver(h.ctx(), t.user, t.sessions, frame)
+		for _, tg := range targets {
+			t.sessions.Deliver(t.ctx(), tg.user, tg.sessions, frame)
 		}
 	}
 }
@@ -552,8 +653,7 @@ func (r *room) remoteParticipants() []byte {
 
 // destroyLocked ends a room; r.mu is held. It returns the notifications to
 // send once the lock is released.
-func (t *roomTable) destroyLocked(r *room, by, reason string) []func() {
-	h := t.h
+func (t *Table) destroyLocked(r *room, by, reason string) []func() {
 	r.destroyed = true
 	now := time.Now().UnixMilli()
 	for i := range r.call.Detail.Participants {
@@ -562,9 +662,9 @@ func (t *roomTable) destroyLocked(r *room, by, reason string) []func() {
 		}
 	}
 	r.call.Finished = now
-	h.calls.save(r.snapshotCall())
+	t.calls.save(r.snapshotCall())
 	frame := wire.EventFrame("destroyed", map[string]any{"room": r.id, "by": by, "reason": reason})
-	notify := []func(){r.broadcast(h, frame, "")}
+	notify := []func(){r.broadcast(t, frame, "")}
 	joined := map[string][]string{}
 	for id, p := range r.participants {
 		joined[id] = keys(p.sessions)
@@ -575,36 +675,32 @@ func (t *roomTable) destroyLocked(r *room, by, reason string) []func() {
 	t.releaseLocked(r.creator)
 	t.mu.Unlock()
 	notify = append(notify, func() {
-		ctx, cancel := context.WithTimeout(h.ctx(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(t.ctx(), 10*time.Second)
 		defer cancel()
 		for user, sessions := range joined {
-			h.sessions.SetJoined(ctx, user, sessions, id, false)
-			h.state.SetDelete(ctx, callsKey(user), id)
+			t.sessions.SetJoined(ctx, user, sessions, id, false)
+			t.state.SetDelete(ctx, callsKey(user), id)
 		}
-		h.invites.roomDestroyed(ctx, id)
-		if h.media != nil {
-			if err := h.media.DestroyRoom(ctx, id); err != nil {
-				h.log.Warn("qss: destroy media room", "room", id, "err", err)
+		t.ended(ctx, id)
+		if t.media != nil {
+			if err := t.media.DestroyRoom(ctx, id); err != nil {
+				t.log.Warn("qss: destroy media room", "room", id, "err", err)
 			}
 		}
-		h.state.Delete(ctx, roomKey(id))
+		t.state.Delete(ctx, roomKey(id))
 		if quick != "" {
-			h.state.Delete(ctx, "qconf.x"+hexOf(quick))
+			t.state.Delete(ctx, "qconf.x"+hexOf(quick))
 		}
-		h.log.Info("Destroying the room state of the room "+id, "room", id, "reason", reason)
+		t.log.Info("Destroying the room state of the room "+id, "room", id, "reason", reason)
 	})
 	return notify
 }
 
 // MediaRoomEnded destroys a room whose media node died.
-func (h *Hub) MediaRoomEnded(id, reason string) {
-	h.tasks.Do(func(context.Context) { h.mediaRoomEnded(id, reason) })
-}
-
-func (h *Hub) mediaRoomEnded(id, reason string) {
-	h.rooms.mu.Lock()
-	r := h.rooms.rooms[id]
-	h.rooms.mu.Unlock()
+func (t *Table) MediaRoomEnded(id, reason string) {
+	t.mu.Lock()
+	r := t.rooms[id]
+	t.mu.Unlock()
 	if r == nil {
 		return
 	}
@@ -613,14 +709,14 @@ func (h *Hub) mediaRoomEnded(id, reason string) {
 		r.mu.Unlock()
 		return
 	}
-	notify := h.rooms.destroyLocked(r, "", "media ended: "+reason)
+	notify := t.destroyLocked(r, "", "media ended: "+reason)
 	r.mu.Unlock()
 	for _, fn := range notify {
 		fn()
 	}
 }
 
-func (t *roomTable) destroyIdle(ctx context.Context, idle time.Duration) {
+func (t *Table) destroyIdle(ctx context.Context, idle time.Duration) {
 	t.mu.Lock()
 	var list []*room
 	for _, r := range t.rooms {
@@ -641,7 +737,8 @@ func (t *roomTable) destroyIdle(ctx context.Context, idle time.Duration) {
 	}
 }
 
-func (t *roomTable) closeAll(ctx context.Context) {
+// CloseAll destroys the rooms of this node: it is shutting down.
+func (t *Table) CloseAll(ctx context.Context) {
 	t.mu.Lock()
 	var list []*room
 	for _, r := range t.rooms {
@@ -682,9 +779,9 @@ func (r *room) recordTransfer(e store.CallTransfer) {
 	r.call.Detail.Transfers = append(r.call.Detail.Transfers, e)
 }
 
-// inCall reports whether a user is in a room other than except.
-func (h *Hub) inCall(ctx context.Context, userID, except string) bool {
-	m, err := h.state.SetGet(ctx, callsKey(userID))
+// InCall reports whether a user is in a room other than except.
+func (t *Table) InCall(ctx context.Context, userID, except string) bool {
+	m, err := t.state.SetGet(ctx, callsKey(userID))
 	if err != nil {
 		return false
 	}
@@ -693,7 +790,7 @@ func (h *Hub) inCall(ctx context.Context, userID, except string) bool {
 		if room == except || json.Unmarshal(raw, &node) != nil {
 			continue
 		}
-		if h.cluster.Alive(ctx, node) {
+		if t.node.Alive(ctx, node) {
 			return true
 		}
 	}
