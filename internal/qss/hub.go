@@ -2,15 +2,25 @@
 // protocol that apps speak for sessions, rooms, invitations, transfers and
 // conference state.
 //
-// A Hub runs on each node. It holds the node's sessions (WebSocket
-// connections), the rooms and the invitations the node owns, and reaches
-// everything else through the bus: deliveries to a user go to the subject
-// wac.u.<user> (every node with a session of that user subscribes), requests
-// about a room or an invitation go to the node that owns it (wac.n.<node>),
-// and notices for all nodes go to wac.all. The shared key-value state says
-// which node holds which session (sessions.<user>), owns which room
-// (room.<id>), rings which invitation (invites.<user>) and has the user in a
-// call (calls.<user>), and which nodes are alive (node.<id>).
+// A Hub runs on each node and puts together the layers of signaling, each
+// a package of its own, from the bottom up:
+//
+//   - wire: the protocol's frames (shared with the Go client);
+//   - tasks: the hub's goroutines, with its root context, waited for on
+//     Close;
+//   - cluster: what the nodes share over the bus: the key-value state
+//     (whose failed writes are logged and counted), the heartbeat, calls to
+//     another node's services with typed operations;
+//   - session: the WebSocket sessions, request dispatch, delivery to a
+//     user's sessions wherever they are connected, the session directory;
+//   - rooms: the rooms this node owns, their requests and call records;
+//   - invites: invitations and transfers, which ring sessions and let
+//     callees into rooms.
+//
+// The hub connects the bus (deliveries to a user on wac.u.<user>, calls to
+// the owner of a room or invitation on wac.n.<node>, notices to every node
+// on wac.all), makes the layers, starts their periodic work, and on Close
+// ends the sessions and rooms and waits for every goroutine.
 package qss
 
 import (
@@ -27,6 +37,7 @@ import (
 	"github.com/openwac/wac/internal/bus"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/qss/cluster"
+	"github.com/openwac/wac/internal/qss/invites"
 	"github.com/openwac/wac/internal/qss/rooms"
 	"github.com/openwac/wac/internal/qss/session"
 	"github.com/openwac/wac/internal/qss/tasks"
@@ -34,48 +45,37 @@ import (
 	"github.com/openwac/wac/internal/store"
 )
 
-// Media is the media side of rooms (rooms.Media): the dispatcher that
-// places a room on a media node.
+// The parts other packages plug into signaling.
 type (
+	// Media is the media side of rooms: the dispatcher that places a room
+	// on a media node.
 	Media        = rooms.Media
 	MediaOptions = rooms.MediaOptions
 	MediaRoom    = rooms.MediaRoom
+	// ICEServer is one entry of the room object's ice list, which
+	// turn.ICEServers gives.
+	ICEServer = wire.ICEServer
+	// Pusher reaches the phones of callees without a session.
+	Pusher = invites.Pusher
 )
-
-// ICEServer is one entry of the room object's ice list: the wire type,
-// which turn.ICEServers gives too.
-type ICEServer = wire.ICEServer
-
-// Pusher notifies a user's devices by push when they have no live session
-// (invites.basic.resolvePush). The notifications service implements it.
-type Pusher interface {
-	PushInvitation(ctx context.Context, userID string, invite map[string]any) error
-}
 
 // Hub is the signaling server of one node.
 type Hub struct {
-	cfg  *config.Config
-	log  *slog.Logger
-	st   store.Store
-	auth *auth.Service
-	bus  bus.Bus
+	log *slog.Logger
+	bus bus.Bus
 	// cluster is this node among the others: the shared state, the
 	// heartbeat, calls to the owners of rooms and invitations.
 	cluster *cluster.Node
-	state   *cluster.State
-	node    string
-	secret  []byte
-	pusher  Pusher
+	all     bus.Subscription
 
 	sessions *session.Server
 	rooms    *rooms.Table
-	invites  *inviteTable
+	invites  *invites.Table
 
 	// tasks runs every goroutine of the hub, with its root context;
 	// Close waits for them.
 	tasks   *tasks.Group
 	closing atomic.Bool
-	all     bus.Subscription
 }
 
 // Options are the parts a Hub works with.
@@ -85,9 +85,12 @@ type Options struct {
 	Store  store.Store
 	Auth   *auth.Service
 	// Bus connects the node; the Hub gives it its inbox.
-	Bus    func(inbox bus.Inbox) (bus.Bus, error)
+	Bus func(inbox bus.Inbox) (bus.Bus, error)
+	// Secret signs the room grants of the room objects.
 	Secret []byte
-	Media  Media
+	// Media places rooms on media nodes; nil = rooms have no media.
+	Media Media
+	// Pusher reaches the phones of callees without a session; nil = none.
 	Pusher Pusher
 	// SingleNode says no other node shares the bus (bus.driver local): the
 	// hub then delivers to its sessions without going through the bus.
@@ -96,56 +99,58 @@ type Options struct {
 	Registry prometheus.Registerer
 }
 
-// New starts a node's signaling: it connects the bus, serves the node's
-// requests and starts its periodic work (pings, heartbeats, watchdog).
+// New starts a node's signaling: it connects the bus, makes the layers,
+// serves the node's requests and starts its periodic work (pings,
+// heartbeats, the call records, upkeep, the invitations' watchdog).
 func New(opts Options) (*Hub, error) {
-	h := &Hub{
-		cfg: opts.Config, log: opts.Log, st: opts.Store, auth: opts.Auth, pusher: opts.Pusher,
-		tasks: tasks.New(context.Background()),
-	}
+	cfg := opts.Config
+	h := &Hub{log: opts.Log, tasks: tasks.New(context.Background())}
 	b, err := opts.Bus(h.inbox)
 	if err != nil {
 		return nil, err
 	}
-	h.bus, h.node = b, b.NodeID()
-	if h.state, err = cluster.NewState(b.KV(), h.log, opts.Registry); err != nil {
+	h.bus = b
+	if err := h.build(opts); err != nil {
 		b.Close()
 		return nil, err
 	}
-	if h.cluster, err = cluster.New(h.ctx(), b, h.state, h.tasks); err != nil {
-		b.Close()
-		return nil, fmt.Errorf("qss: %w", err)
-	}
-	h.sessions = session.New(session.Options{Config: h.cfg, Log: h.log, Auth: h.auth, Node: h.cluster, Tasks: h.tasks,
-		SingleNode: opts.SingleNode})
-	h.rooms, err = rooms.New(rooms.Options{Config: h.cfg, Log: h.log, Store: h.st, Auth: h.auth, Node: h.cluster,
-		Tasks: h.tasks, Sessions: h.sessions, Media: opts.Media, Secret: opts.Secret,
-		Ended: func(ctx context.Context, room string) { h.invites.roomDestroyed(ctx, room) }})
-	if err != nil {
-		b.Close()
-		return nil, err
-	}
-	h.invites = newInviteTable(h)
-	h.sessions.Use(h.rooms, h.invites)
-	h.registerHandlers()
-	h.sessions.OnNotice(noticeRoomGone, h.invites.cancelRoom)
-	h.cluster.Serve(serviceInvites, h.serveInvite)
 	if h.all, err = b.Subscribe(cluster.SubjectAll); err != nil {
 		b.Close()
 		return nil, err
 	}
-	h.tasks.Every(time.Duration(h.cfg.QSS.PingInterval)*time.Millisecond, h.sessions.PingAll)
+	h.tasks.Every(time.Duration(cfg.QSS.PingInterval)*time.Millisecond, h.sessions.PingAll)
 	h.tasks.Every(cluster.HeartbeatEvery, func(ctx context.Context) { h.cluster.Heartbeat(ctx) })
-	if w := h.cfg.Watchdog.Invites; w.Enabled {
-		h.tasks.Every(time.Duration(w.Period)*time.Millisecond, h.invites.watchdog)
-	}
-	h.rooms.Start(h.ctx())
-	h.log.Info("qss: signaling started", "node", h.node)
+	h.rooms.Start(h.tasks.Context())
+	h.invites.Start()
+	h.log.Info("qss: signaling started", "node", h.cluster.ID)
 	return h, nil
 }
 
+// build makes the layers, bottom up.
+func (h *Hub) build(opts Options) error {
+	state, err := cluster.NewState(h.bus.KV(), h.log, opts.Registry)
+	if err != nil {
+		return err
+	}
+	if h.cluster, err = cluster.New(h.tasks.Context(), h.bus, state, h.tasks); err != nil {
+		return fmt.Errorf("qss: %w", err)
+	}
+	h.sessions = session.New(session.Options{Config: opts.Config, Log: h.log, Auth: opts.Auth, Node: h.cluster,
+		Tasks: h.tasks, SingleNode: opts.SingleNode})
+	h.rooms, err = rooms.New(rooms.Options{Config: opts.Config, Log: h.log, Store: opts.Store, Auth: opts.Auth,
+		Node: h.cluster, Tasks: h.tasks, Sessions: h.sessions, Media: opts.Media, Secret: opts.Secret,
+		Ended: func(ctx context.Context, room string) { h.invites.RoomEnded(ctx, room) }})
+	if err != nil {
+		return err
+	}
+	h.invites = invites.New(invites.Options{Config: opts.Config, Log: h.log, Store: opts.Store, Auth: opts.Auth,
+		Node: h.cluster, Tasks: h.tasks, Sessions: h.sessions, Rooms: h.rooms, Pusher: opts.Pusher})
+	h.sessions.Use(h.rooms, h.invites)
+	return nil
+}
+
 // NodeID is this node's name on the bus.
-func (h *Hub) NodeID() string { return h.node }
+func (h *Hub) NodeID() string { return h.cluster.ID }
 
 // Bus is the node's bus (tests use it).
 func (h *Hub) Bus() bus.Bus { return h.bus }
@@ -164,23 +169,19 @@ func (h *Hub) EndSession(ctx context.Context, userID, sessionID, reason string) 
 	return h.sessions.End(ctx, userID, sessionID, reason)
 }
 
+// Upkeep destroys idle rooms, finishes the calls of nodes that are gone and
+// applies call-history retention; the hub runs it every minute.
+func (h *Hub) Upkeep() { h.tasks.Do(h.rooms.Upkeep) }
+
+// MediaRoomEnded destroys a room whose media node died.
+func (h *Hub) MediaRoomEnded(id, reason string) {
+	h.tasks.Do(func(context.Context) { h.rooms.MediaRoomEnded(id, reason) })
+}
+
 // inbox takes what the bus delivers to this node, one message at a time,
 // as a task of the hub (dropped once the hub closed).
 func (h *Hub) inbox(subject string, data []byte) {
 	h.tasks.Do(func(context.Context) { h.sessions.Receive(subject, data) })
-}
-
-// ctx is the hub's root context, cancelled when it closes: the context of
-// the work the hub does on its own (notifications, timers, loops).
-func (h *Hub) ctx() context.Context { return h.tasks.Context() }
-
-// registerHandlers serves the requests of the invitations.
-func (h *Hub) registerHandlers() {
-	h.sessions.Handle("invitation", h.invites.invitation)
-	h.sessions.Handle("inviteRequest", h.invites.inviteRequest)
-	h.sessions.Handle("getCurrentInvitations", h.invites.currentInvitations)
-	h.sessions.Handle("close", h.invites.closeCalls)
-	h.sessions.Handle("transfer", h.transfer)
 }
 
 // Close ends every session, destroys the node's rooms, waits for every
@@ -189,7 +190,7 @@ func (h *Hub) Close() error {
 	if !h.closing.CompareAndSwap(false, true) {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(h.ctx()), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(h.tasks.Context()), 10*time.Second)
 	defer cancel()
 	h.sessions.CloseAll(ctx)
 	h.rooms.CloseAll(ctx)
@@ -199,13 +200,4 @@ func (h *Hub) Close() error {
 	h.cluster.Leave(ctx)
 	h.all.Unsubscribe()
 	return h.bus.Close()
-}
-
-// Upkeep destroys idle rooms, finishes the calls of nodes that are gone and
-// applies call-history retention; the hub runs it every minute.
-func (h *Hub) Upkeep() { h.tasks.Do(h.rooms.Upkeep) }
-
-// MediaRoomEnded destroys a room whose media node died.
-func (h *Hub) MediaRoomEnded(id, reason string) {
-	h.tasks.Do(func(context.Context) { h.rooms.MediaRoomEnded(id, reason) })
 }

@@ -1,9 +1,20 @@
-package qss
+// Package invites is the invitations layer of signaling: invitation and
+// inviteRequest (ringing a callee's sessions, pushing to its phones, the
+// caller's outcome), transfers (blind and attended, built on invitations),
+// getCurrentInvitations and the seeds' close, and the watchdog of
+// invitations that ring too long. An invitation is owned by the node of
+// its caller's session; the callees' nodes reach it with typed operations
+// (cluster.Ops) and find it through the shared invites.<user> sets.
+//
+// It sits on the sessions layer (delivery, the session directory, the
+// session.Invitations hooks it implements) and on the rooms (Rooms).
+package invites
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sort"
@@ -14,7 +25,11 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/openwac/wac/internal/auth"
+	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/qss/cluster"
+	"github.com/openwac/wac/internal/qss/rooms"
 	"github.com/openwac/wac/internal/qss/session"
+	"github.com/openwac/wac/internal/qss/tasks"
 	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
@@ -40,17 +55,89 @@ const (
 // invitation id → owner node.
 func invitesKey(user string) string { return "invites." + user }
 
-// inviteTable holds the invitations this node owns: those its sessions made.
-type inviteTable struct {
-	h        *Hub
+// Rooms is what invitations do with rooms (rooms.Table), wherever they are
+// owned.
+type Rooms interface {
+	Get(ctx context.Context, room string, by session.User) (*rooms.Info, error)
+	Member(ctx context.Context, room string, by session.User) (*rooms.Info, error)
+	Admit(ctx context.Context, room string, by session.User, users []session.User, invite string) error
+	Unadmit(ctx context.Context, room string, by session.User, users []session.User, invite string) error
+	Leave(ctx context.Context, room string, by session.User, code int, reason string) error
+	RecordInvite(ctx context.Context, room string, e store.CallInvite) error
+	RecordTransfer(ctx context.Context, room string, e store.CallTransfer) error
+	Event(ctx context.Context, room, name string, payload any)
+	NewRoom(ctx context.Context, s *session.Session) (*rooms.Info, error)
+	Object(info *rooms.Info, user, session string) *rooms.Object
+	InCall(ctx context.Context, user, except string) bool
+}
+
+// Pusher notifies a user's devices by push when they have no live session
+// (invites.basic.resolvePush). The notifications service implements it.
+type Pusher interface {
+	PushInvitation(ctx context.Context, userID string, invite map[string]any) error
+}
+
+// Table holds the invitations this node owns: those its sessions made.
+type Table struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	st       store.Store
+	auth     *auth.Service
+	node     *cluster.Node
+	state    *cluster.State
+	tasks    *tasks.Group
+	sessions *session.Server
+	rooms    Rooms
+	pusher   Pusher
+
 	mu       sync.Mutex
 	invites  map[string]*invite
 	byCaller map[string]string // caller session + "/" + requestID → invite id
 }
 
-func newInviteTable(h *Hub) *inviteTable {
-	return &inviteTable{h: h, invites: map[string]*invite{}, byCaller: map[string]string{}}
+// Options are the parts a Table works with.
+type Options struct {
+	Config   *config.Config
+	Log      *slog.Logger
+	Store    store.Store
+	Auth     *auth.Service
+	Node     *cluster.Node
+	Tasks    *tasks.Group
+	Sessions *session.Server
+	Rooms    Rooms
+	// Pusher reaches the phones of callees without a session; nil = none.
+	Pusher Pusher
 }
+
+// New makes the invitations layer of a node: it serves the invitation
+// requests of the sessions and the invitation operations of other nodes,
+// and stops the invitations into rooms that end. Start starts its
+// watchdog.
+func New(opts Options) *Table {
+	t := &Table{cfg: opts.Config, log: opts.Log, st: opts.Store, auth: opts.Auth, node: opts.Node, state: opts.Node.State,
+		tasks: opts.Tasks, sessions: opts.Sessions, rooms: opts.Rooms, pusher: opts.Pusher,
+		invites: map[string]*invite{}, byCaller: map[string]string{}}
+	t.sessions.Handle("invitation", t.invitation)
+	t.sessions.Handle("inviteRequest", t.inviteRequest)
+	t.sessions.Handle("getCurrentInvitations", t.currentInvitations)
+	t.sessions.Handle("close", t.closeCalls)
+	t.sessions.Handle("transfer", t.transfer)
+	t.sessions.OnNotice(noticeRoomGone, t.cancelRoom)
+	t.node.Serve(serviceInvites, t.serve)
+	return t
+}
+
+// Start starts the watchdog of the invitations that ring too long
+// (watchdog.invites).
+func (t *Table) Start() {
+	if w := t.cfg.Watchdog.Invites; w.Enabled {
+		t.tasks.Every(time.Duration(w.Period)*time.Millisecond, t.watchdog)
+	}
+}
+
+// ctx is the hub's root context: that of the work the invitations do on
+// their own.
+func (t *Table) ctx() context.Context { return t.tasks.Context() }
 
 // invite is one invitation (or inviteRequest) ringing one or more sessions.
 type invite struct {
@@ -128,17 +215,16 @@ const maxRinging = 500
 
 // invitation is the caller's request: ring the callee's sessions and tell
 // the caller the outcome on its requestID.
-func (t *inviteTable) invitation(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+func (t *Table) invitation(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	return t.start(ctx, s, f, "invitation")
 }
 
 // inviteRequest asks the callee to invite the caller into the callee's room.
-func (t *inviteTable) inviteRequest(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+func (t *Table) inviteRequest(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	return t.start(ctx, s, f, "inviteRequest")
 }
 
-func (t *inviteTable) start(ctx context.Context, s *session.Session, f *wire.Frame, kind string) (any, error) {
-	h := t.h
+func (t *Table) start(ctx context.Context, s *session.Session, f *wire.Frame, kind string) (any, error) {
 	to := f.To
 	var p invitationPayload
 	if err := f.DecodePayload(&p); err != nil {
@@ -159,7 +245,7 @@ func (t *inviteTable) start(ctx context.Context, s *session.Session, f *wire.Fra
 	if p.Mediatypes == nil {
 		p.Mediatypes = map[string]bool{"audio": true, "video": false}
 	}
-	if err := h.mayCall(ctx, s, p.Mediatypes); err != nil {
+	if err := t.mayCall(ctx, s, p.Mediatypes); err != nil {
 		return nil, err
 	}
 	t.mu.Lock()
@@ -173,14 +259,14 @@ func (t *inviteTable) start(ctx context.Context, s *session.Session, f *wire.Fra
 		if p.Room == "" {
 			return nil, wire.Refuse(400, `field "room" of payload is required: the room to invite into`)
 		}
-		if _, err := h.rooms.Member(ctx, p.Room, caller); err != nil {
+		if _, err := t.rooms.Member(ctx, p.Room, caller); err != nil {
 			return nil, err
 		}
 	}
-	h.log.Debug(fmt.Sprintf("invite peerId(%s), to(%s), inviteId(pending), context(%s)", s.ID, to, wire.Truncate(string(p.Context), 200)))
+	t.log.Debug(fmt.Sprintf("invite peerId(%s), to(%s), inviteId(pending), context(%s)", s.ID, to, wire.Truncate(string(p.Context), 200)))
 	targets, group, only, err := t.resolve(ctx, s, to)
 	if err != nil {
-		h.log.Debug("No candidates found for resource: " + to)
+		t.log.Debug("No candidates found for resource: " + to)
 		return nil, err
 	}
 	inv := &invite{
@@ -200,18 +286,17 @@ func (t *inviteTable) start(ctx context.Context, s *session.Session, f *wire.Fra
 // admit keeps the targets that may be rung: those with the receiveCalls
 // permission and, unless conferenceState.allowInvitesWhileInCall, not in a
 // call.
-func (t *inviteTable) admit(ctx context.Context, inv *invite, targets []session.User) error {
-	h := t.h
+func (t *Table) admit(ctx context.Context, inv *invite, targets []session.User) error {
 	busy := 0
 	for _, u := range targets {
-		ok, err := h.auth.Permission(ctx, auth.PermissionReceiveCalls, u.ID, u.DomainID)
+		ok, err := t.auth.Permission(ctx, auth.PermissionReceiveCalls, u.ID, u.DomainID)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			continue
 		}
-		if !h.cfg.ConferenceState.AllowInvitesWhileInCall && h.rooms.InCall(ctx, u.ID, inv.room) {
+		if !t.cfg.ConferenceState.AllowInvitesWhileInCall && t.rooms.InCall(ctx, u.ID, inv.room) {
 			busy++
 			continue
 		}
@@ -231,8 +316,7 @@ func (t *inviteTable) admit(ctx context.Context, inv *invite, targets []session.
 }
 
 // launch rings the candidate sessions of an admitted invitation.
-func (t *inviteTable) launch(ctx context.Context, inv *invite) error {
-	h := t.h
+func (t *Table) launch(ctx context.Context, inv *invite) error {
 	if inv.outcome == "" {
 		inv.outcome = inv.kind
 	}
@@ -240,13 +324,13 @@ func (t *inviteTable) launch(ctx context.Context, inv *invite) error {
 	if err != nil {
 		return err
 	}
-	h.log.Debug(fmt.Sprintf("Resource '%s' is a %s with candidates: %v", inv.to, map[bool]string{true: "group", false: "user"}[inv.group != ""], sessionIDs(sessions)))
+	t.log.Debug(fmt.Sprintf("Resource '%s' is a %s with candidates: %v", inv.to, map[bool]string{true: "group", false: "user"}[inv.group != ""], sessionIDs(sessions)))
 	pushed := len(sessions) == 0
-	if pushed && !h.resolvePush() {
+	if pushed && !t.resolvePush() {
 		return t.fail(inv, firstTarget(inv), 480, msgNotConnected)
 	}
 	if inv.kind != "inviteRequest" {
-		if err := h.rooms.Admit(ctx, inv.room, inv.caller, mapValues(inv.targets), inv.id); err != nil {
+		if err := t.rooms.Admit(ctx, inv.room, inv.caller, mapValues(inv.targets), inv.id); err != nil {
 			return err
 		}
 	}
@@ -261,12 +345,12 @@ func (t *inviteTable) launch(ctx context.Context, inv *invite) error {
 	t.byCaller[inv.callerSession+"/"+inv.reqID] = inv.id
 	t.mu.Unlock()
 	for uid := range inv.targets {
-		h.state.SetPut(ctx, invitesKey(uid), inv.id, h.node)
+		t.state.SetPut(ctx, invitesKey(uid), inv.id, t.node.ID)
 	}
 	for _, si := range sessions {
 		t.ringLocked(ctx, inv, si.User, si.ID)
 	}
-	h.log.Info("pushing the invite "+inv.id+" to the room "+inv.room, "invite", inv.id, "kind", inv.kind)
+	t.log.Info("pushing the invite "+inv.id+" to the room "+inv.room, "invite", inv.id, "kind", inv.kind)
 	t.notifyCaller(inv, stateRinging, 0)
 	t.record(ctx, inv, stateRinging, 0, "")
 	inv.mu.Unlock()
@@ -289,8 +373,8 @@ const msgNotConnected = "not connected: the callee has no session"
 // fail is a refusal of a new invitation: recorded, and answered as the
 // seeds' cancel with from (the caller) and to (the callee's user id, or the
 // group's id).
-func (t *inviteTable) fail(inv *invite, callee string, code int, msg string) error {
-	t.record(t.h.ctx(), inv, stateFailed, code, "")
+func (t *Table) fail(inv *invite, callee string, code int, msg string) error {
+	t.record(t.ctx(), inv, stateFailed, code, "")
 	name := inv.outcome
 	if name == "" {
 		name = inv.kind
@@ -312,22 +396,22 @@ var _ session.FrameError = (*outcomeError)(nil)
 // invites.basic.resolveGroups, which the seeds ignore when
 // invites.basic.legacyUserGroupResolution is false (the one-request
 // resolution then resolves groups too).
-func (h *Hub) resolveGroups() bool {
-	return h.cfg.Invites.Basic.ResolveGroups || !h.cfg.Invites.Basic.LegacyUserGroupResolution
+func (t *Table) resolveGroups() bool {
+	return t.cfg.Invites.Basic.ResolveGroups || !t.cfg.Invites.Basic.LegacyUserGroupResolution
 }
 
 // resolvePush says whether callees are also reached by push: with a push
 // service, invites.basic.resolvePush, which the seeds ignore when
 // invites.basic.legacyUserGroupResolution is false (the one-request
 // resolution then gives the push devices too).
-func (h *Hub) resolvePush() bool {
-	b := h.cfg.Invites.Basic
-	return h.pusher != nil && (b.ResolvePush || !b.LegacyUserGroupResolution)
+func (t *Table) resolvePush() bool {
+	b := t.cfg.Invites.Basic
+	return t.pusher != nil && (b.ResolvePush || !b.LegacyUserGroupResolution)
 }
 
 // mayCall checks the caller's capabilities for the media asked.
-func (h *Hub) mayCall(ctx context.Context, s *session.Session, media map[string]bool) error {
-	caps, err := h.auth.Capabilities(ctx, s.User)
+func (t *Table) mayCall(ctx context.Context, s *session.Session, media map[string]bool) error {
+	caps, err := t.auth.Capabilities(ctx, s.User)
 	if err != nil {
 		return err
 	}
@@ -344,14 +428,13 @@ func (h *Hub) mayCall(ctx context.Context, s *session.Session, media map[string]
 // resolve turns what the caller dialled into users: a user (id,
 // wac-user:id, username, username@domain, alias), user/session for one
 // device, or a group (with invites.basic.resolveGroups).
-func (t *inviteTable) resolve(ctx context.Context, s *session.Session, to string) (users []session.User, group, only string, err error) {
-	h := t.h
-	h.log.Debug("Trying to get candidates for " + to)
+func (t *Table) resolve(ctx context.Context, s *session.Session, to string) (users []session.User, group, only string, err error) {
+	t.log.Debug("Trying to get candidates for " + to)
 	target := to
 	if name, sess, ok := strings.Cut(to, "/"); ok && store.ValidID(sess) {
 		target, only = name, sess
 	}
-	u, err := h.auth.Resolve(ctx, s.User.DomainID, target)
+	u, err := t.auth.Resolve(ctx, s.User.DomainID, target)
 	switch {
 	case err == nil:
 		if u.ID == s.User.UserID && only == "" {
@@ -360,19 +443,19 @@ func (t *inviteTable) resolve(ctx context.Context, s *session.Session, to string
 		if only == s.ID {
 			return nil, "", "", wire.Refuse(400, "you cannot invite your own session")
 		}
-		return []session.User{h.sessions.UserOfRecord(ctx, u)}, "", only, nil
+		return []session.User{t.sessions.UserOfRecord(ctx, u)}, "", only, nil
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, "", "", err
 	}
-	if only != "" || !h.resolveGroups() {
+	if only != "" || !t.resolveGroups() {
 		return nil, "", "", wire.Refuse(404, "%q not found", wire.Truncate(to, 80))
 	}
-	h.log.Debug("Trying to resolve group " + to)
-	g, err := h.findGroup(ctx, s.User.DomainID, to)
+	t.log.Debug("Trying to resolve group " + to)
+	g, err := t.findGroup(ctx, s.User.DomainID, to)
 	if err != nil {
 		return nil, "", "", err
 	}
-	members, err := h.st.GroupMembers(ctx, g.ID)
+	members, err := t.st.GroupMembers(ctx, g.ID)
 	if err != nil {
 		return nil, "", "", err
 	}
@@ -380,11 +463,11 @@ func (t *inviteTable) resolve(ctx context.Context, s *session.Session, to string
 		if id == s.User.UserID {
 			continue
 		}
-		m, err := h.st.GetUser(ctx, id)
+		m, err := t.st.GetUser(ctx, id)
 		if err != nil {
 			continue
 		}
-		users = append(users, h.sessions.UserOfRecord(ctx, m))
+		users = append(users, t.sessions.UserOfRecord(ctx, m))
 	}
 	if len(users) == 0 {
 		return nil, "", "", wire.Refuse(480, "group %q has nobody else to ring", g.Name)
@@ -393,10 +476,10 @@ func (t *inviteTable) resolve(ctx context.Context, s *session.Session, to string
 }
 
 // findGroup resolves a group by id, name@domain or name in the caller's domain.
-func (h *Hub) findGroup(ctx context.Context, domainID, name string) (*store.Group, error) {
+func (t *Table) findGroup(ctx context.Context, domainID, name string) (*store.Group, error) {
 	name = strings.TrimPrefix(name, "wac-group:")
 	if store.ValidID(name) {
-		g, err := h.st.GetGroup(ctx, name)
+		g, err := t.st.GetGroup(ctx, name)
 		if err == nil {
 			return g, nil
 		}
@@ -405,13 +488,13 @@ func (h *Hub) findGroup(ctx context.Context, domainID, name string) (*store.Grou
 		}
 	}
 	if n, dn, ok := strings.Cut(name, "@"); ok {
-		d, err := h.st.GetDomainByName(ctx, strings.ToLower(dn))
+		d, err := t.st.GetDomainByName(ctx, strings.ToLower(dn))
 		if err != nil {
 			return nil, wire.Refuse(404, "%q not found", wire.Truncate(name, 80))
 		}
 		domainID, name = d.ID, n
 	}
-	g, err := h.st.GetGroupByName(ctx, domainID, name)
+	g, err := t.st.GetGroupByName(ctx, domainID, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, wire.Refuse(404, "%q not found", wire.Truncate(name, 80))
 	}
@@ -421,20 +504,20 @@ func (h *Hub) findGroup(ctx context.Context, domainID, name string) (*store.Grou
 // candidateSessions lists the sessions to ring: those connected, and those
 // whose connection dropped less than invites.basic.removeAfter ago (they
 // get the invitation when they resume).
-func (t *inviteTable) candidateSessions(ctx context.Context, inv *invite) ([]session.Info, error) {
+func (t *Table) candidateSessions(ctx context.Context, inv *invite) ([]session.Info, error) {
 	ids := make([]string, 0, len(inv.targets))
 	for id := range inv.targets {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	all, err := t.h.sessions.Sessions(ctx, ids)
+	all, err := t.sessions.Sessions(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
 	var out []session.Info
 	for _, si := range all {
-		if si.ID == inv.callerSession || inv.only != "" && si.ID != inv.only || !t.h.sessions.Ringable(si, now) {
+		if si.ID == inv.callerSession || inv.only != "" && si.ID != inv.only || !t.sessions.Ringable(si, now) {
 			continue
 		}
 		out = append(out, si)
@@ -465,17 +548,16 @@ func mapValues(m map[string]session.User) []session.User {
 // push asks the push service to wake the callees' phones; with it, an
 // invitation to a user without a session keeps ringing for the phone to
 // connect (currentInvitations).
-func (t *inviteTable) push(ctx context.Context, inv *invite) bool {
-	h := t.h
-	if !h.resolvePush() {
+func (t *Table) push(ctx context.Context, inv *invite) bool {
+	if !t.resolvePush() {
 		return false
 	}
 	sent := false
 	for uid := range inv.targets {
-		err := h.pusher.PushInvitation(ctx, uid, map[string]any{"invite": inv.id, "from": inv.caller.ID,
+		err := t.pusher.PushInvitation(ctx, uid, map[string]any{"invite": inv.id, "from": inv.caller.ID,
 			"fromUsername": inv.caller.Username, "room": inv.room, "mediatypes": inv.mediatypes})
 		if err != nil {
-			h.log.Warn("qss: push invitation", "user", uid, "err", err)
+			t.log.Warn("qss: push invitation", "user", uid, "err", err)
 			continue
 		}
 		sent = true
@@ -486,8 +568,7 @@ func (t *inviteTable) push(ctx context.Context, inv *invite) bool {
 // ringLocked sends the invitation to one session; inv.mu is held. A
 // session that stopped being a candidate because it was away (gone) is
 // rung again when it comes back.
-func (t *inviteTable) ringLocked(ctx context.Context, inv *invite, user, sessionID string) {
-	h := t.h
+func (t *Table) ringLocked(ctx context.Context, inv *invite, user, sessionID string) {
 	if c, ok := inv.candidates[sessionID]; ok && c.state != stateGone || inv.state != stateRinging {
 		return
 	}
@@ -496,27 +577,26 @@ func (t *inviteTable) ringLocked(ctx context.Context, inv *invite, user, session
 	}
 	frame, err := t.frameLocked(ctx, inv, user, sessionID)
 	if err != nil {
-		h.log.Warn("qss: invitation room is gone", "invite", inv.id, "err", err)
+		t.log.Warn("qss: invitation room is gone", "invite", inv.id, "err", err)
 		return
 	}
 	inv.candidates[sessionID] = &candidate{session: sessionID, user: user, state: stateRinging}
-	h.log.Debug("send invitation", "invite", inv.id, "to", sessionID)
-	h.sessions.Ring(ctx, user, sessionID, inv.id, session.Pending{Kind: inv.kind, Owner: h.node, Invite: inv.id}, frame)
+	t.log.Debug("send invitation", "invite", inv.id, "to", sessionID)
+	t.sessions.Ring(ctx, user, sessionID, inv.id, session.Pending{Kind: inv.kind, Owner: t.node.ID, Invite: inv.id}, frame)
 }
 
 // frameLocked is the request that rings one session of a callee, with the
 // room object (and media token) of that session; inv.mu is held.
-func (t *inviteTable) frameLocked(ctx context.Context, inv *invite, user, sessionID string) ([]byte, error) {
-	h := t.h
+func (t *Table) frameLocked(ctx context.Context, inv *invite, user, sessionID string) ([]byte, error) {
 	var payload any
 	if inv.kind == "inviteRequest" {
 		payload = map[string]any{"room": nil}
 	} else {
-		info, err := h.rooms.Member(ctx, inv.room, inv.caller)
+		info, err := t.rooms.Member(ctx, inv.room, inv.caller)
 		if err != nil {
 			return nil, err
 		}
-		obj := h.rooms.Object(info, inv.targets[user].ID, sessionID)
+		obj := t.rooms.Object(info, inv.targets[user].ID, sessionID)
 		if inv.transfer != nil && inv.kind == kindAttended {
 			payload = map[string]any{"room": obj, "previousRoom": inv.transfer.room, "transfer": inv.transfer.id}
 		} else {
@@ -542,15 +622,14 @@ func (t *inviteTable) frameLocked(ctx context.Context, inv *invite, user, sessio
 }
 
 // stopCandidate tells one ringing session the invitation is over for it.
-func (t *inviteTable) stopCandidate(inv *invite, c *candidate, code int, msg string) {
-	h := t.h
-	h.log.Debug("send invitation cancel", "invite", inv.id, "to", c.session, "code", code)
-	h.sessions.StopRinging(h.ctx(), c.user, c.session, inv.id, wire.CancelFrame(inv.kind, inv.id, code, msg))
+func (t *Table) stopCandidate(inv *invite, c *candidate, code int, msg string) {
+	t.log.Debug("send invitation cancel", "invite", inv.id, "to", c.session, "code", code)
+	t.sessions.StopRinging(t.ctx(), c.user, c.session, inv.id, wire.CancelFrame(inv.kind, inv.id, code, msg))
 }
 
 // notifyCaller sends the caller its outgoingInvitation event.
-func (t *inviteTable) notifyCaller(inv *invite, state string, code int) {
-	s := t.h.sessions.Local(inv.callerSession)
+func (t *Table) notifyCaller(inv *invite, state string, code int) {
+	s := t.sessions.Local(inv.callerSession)
 	if s == nil {
 		return
 	}
@@ -560,14 +639,14 @@ func (t *inviteTable) notifyCaller(inv *invite, state string, code int) {
 
 // sendCaller sends the caller the outcome of its request, held for it while
 // it is away.
-func (t *inviteTable) sendCaller(inv *invite, frame []byte) {
-	if s := t.h.sessions.Local(inv.callerSession); s != nil {
+func (t *Table) sendCaller(inv *invite, frame []byte) {
+	if s := t.sessions.Local(inv.callerSession); s != nil {
 		s.SendAnswer(frame)
 	}
 }
 
 // record writes the invitation's state into the room's call record.
-func (t *inviteTable) record(ctx context.Context, inv *invite, state string, code int, by string) {
+func (t *Table) record(ctx context.Context, inv *invite, state string, code int, by string) {
 	if inv.room == "" {
 		return
 	}
@@ -576,15 +655,14 @@ func (t *inviteTable) record(ctx context.Context, inv *invite, state string, cod
 	if state != stateRinging {
 		e.Ended = time.Now().UnixMilli()
 	}
-	if err := t.h.rooms.RecordInvite(ctx, inv.room, e); err != nil {
-		t.h.log.Debug("qss: record invitation", "invite", inv.id, "err", err)
+	if err := t.rooms.RecordInvite(ctx, inv.room, e); err != nil {
+		t.log.Debug("qss: record invitation", "invite", inv.id, "err", err)
 	}
 }
 
 // finishLocked ends an invitation; inv.mu is held. Every candidate still
 // ringing is told with code and msg; the invitation's keys go away.
-func (t *inviteTable) finishLocked(ctx context.Context, inv *invite, state string, code int, msg string, except string) {
-	h := t.h
+func (t *Table) finishLocked(ctx context.Context, inv *invite, state string, code int, msg string, except string) {
 	inv.state = state
 	for _, c := range inv.candidates {
 		if c.state == stateRinging && c.session != except {
@@ -596,17 +674,17 @@ func (t *inviteTable) finishLocked(ctx context.Context, inv *invite, state strin
 	delete(t.byCaller, inv.callerSession+"/"+inv.reqID)
 	t.mu.Unlock()
 	for uid := range inv.targets {
-		h.state.SetDelete(ctx, invitesKey(uid), inv.id)
+		t.state.SetDelete(ctx, invitesKey(uid), inv.id)
 	}
 	if inv.kind != "inviteRequest" && state != stateAccepted {
 		// Callees the invitation let into the ACL leave it again, before
 		// the caller hears the outcome: a callee's device must not be able
 		// to join the room after the call was declined or cancelled.
-		if err := h.rooms.Unadmit(context.WithoutCancel(ctx), inv.room, inv.caller, mapValues(inv.targets), inv.id); err != nil {
-			h.log.Debug("qss: take the invitation's callees out of the room's ACL", "invite", inv.id, "room", inv.room, "err", err)
+		if err := t.rooms.Unadmit(context.WithoutCancel(ctx), inv.room, inv.caller, mapValues(inv.targets), inv.id); err != nil {
+			t.log.Debug("qss: take the invitation's callees out of the room's ACL", "invite", inv.id, "room", inv.room, "err", err)
 		}
 	}
-	h.log.Info("removing the invite "+inv.id, "invite", inv.id, "state", state, "code", code)
+	t.log.Info("removing the invite "+inv.id, "invite", inv.id, "state", state, "code", code)
 }
 
 // current is an invitation ringing a session, for getCurrentInvitations.
@@ -620,9 +698,8 @@ type current struct {
 // session now, oldest first, each as the session receives it, so that an
 // app that may have lost frames (a resume over a half-open connection)
 // learns what it can answer.
-func (t *inviteTable) currentInvitations(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
-	h := t.h
-	m, err := h.state.SetGet(ctx, invitesKey(s.User.UserID))
+func (t *Table) currentInvitations(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+	m, err := t.state.SetGet(ctx, invitesKey(s.User.UserID))
 	if err != nil {
 		return nil, fmt.Errorf("read the user's ringing invitations: %w", err)
 	}
@@ -634,7 +711,7 @@ func (t *inviteTable) currentInvitations(ctx context.Context, s *session.Session
 		}
 		res, err := t.call(ctx, owner, inviteID, s.Me(), &currentOp{Session: s.ID})
 		if err != nil {
-			h.log.Debug("qss: current invitation", "invite", inviteID, "err", err)
+			t.log.Debug("qss: current invitation", "invite", inviteID, "err", err)
 			continue
 		}
 		var c current
@@ -656,7 +733,7 @@ func (t *inviteTable) currentInvitations(ctx context.Context, s *session.Session
 // cancel stops it, but with the seeds' 408: the callees' devices are told
 // "nobody answered" and the caller gets the cancel with 408 on each
 // invitation's requestID, then the answer naming them.
-func (t *inviteTable) closeCalls(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+func (t *Table) closeCalls(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	var p struct {
 		Medium string `json:"medium"`
 	}
@@ -676,7 +753,7 @@ func (t *inviteTable) closeCalls(ctx context.Context, s *session.Session, f *wir
 }
 
 // madeBy lists the invitations a session made, oldest first.
-func (t *inviteTable) madeBy(s *session.Session) []*invite {
+func (t *Table) madeBy(s *session.Session) []*invite {
 	t.mu.Lock()
 	var list []*invite
 	for _, inv := range t.invites {
@@ -707,7 +784,7 @@ var validDecline = map[int]bool{403: true, 404: true, 408: true, 480: true, 486:
 // (or the declines' code) when someone declined, 486 when the callees
 // answered other calls (onlyOneDeviceWithInvitations), 480 when the
 // candidates went away. While one still rings, the caller is told nothing.
-func (t *inviteTable) settleLocked(ctx context.Context, inv *invite) {
+func (t *Table) settleLocked(ctx context.Context, inv *invite) {
 	declined, busy := 0, 0
 	code := 0
 	for _, c := range inv.candidates {
@@ -723,7 +800,7 @@ func (t *inviteTable) settleLocked(ctx context.Context, inv *invite) {
 			busy++
 		}
 	}
-	if len(inv.candidates) == 0 && t.h.resolvePush() {
+	if len(inv.candidates) == 0 && t.resolvePush() {
 		return // still waiting for a pushed phone to connect
 	}
 	switch {
@@ -751,7 +828,7 @@ const (
 // The callees' devices still ringing hear the same code and message as the
 // caller, so that a device tells why it stopped (the caller cancelled, the
 // room was destroyed, nobody answered).
-func (t *inviteTable) endLocked(ctx context.Context, inv *invite, state string, code int, msg string) {
+func (t *Table) endLocked(ctx context.Context, inv *invite, state string, code int, msg string) {
 	if msg == "" {
 		msg = "cancelled by the caller"
 	}
@@ -771,7 +848,7 @@ func (t *inviteTable) endLocked(ctx context.Context, inv *invite, state string, 
 	t.record(ctx, inv, state, code, "")
 	if inv.transfer != nil && state != stateAccepted {
 		plan := inv.transfer
-		t.h.tasks.Go(func(ctx context.Context) { t.h.transferFailed(ctx, plan, code) })
+		t.tasks.Go(func(ctx context.Context) { t.transferFailed(ctx, plan, code) })
 	}
 }
 
@@ -787,8 +864,7 @@ func firstTarget(inv *invite) string {
 
 // Reply forwards a callee session's answer or decline to the node
 // that owns the invitation; a refusal comes back to the session as a cancel.
-func (t *inviteTable) Reply(ctx context.Context, s *session.Session, f *wire.Frame, p session.Pending) {
-	h := t.h
+func (t *Table) Reply(ctx context.Context, s *session.Session, f *wire.Frame, p session.Pending) {
 	var op inviteOp
 	if f.Kind() == "answer" {
 		accept := &acceptOp{Session: s.ID}
@@ -806,7 +882,7 @@ func (t *inviteTable) Reply(ctx context.Context, s *session.Session, f *wire.Fra
 			}
 			if pl.Room == "" {
 				// No room given: the callee gets a new room of its own.
-				info, err := h.rooms.NewRoom(ctx, s)
+				info, err := t.rooms.NewRoom(ctx, s)
 				if err != nil {
 					s.AddPending(f.RequestID, p)
 					s.Send(wire.CancelFrame(f.Name(), f.RequestID, 500, "could not create a room"))
@@ -834,14 +910,14 @@ func (t *inviteTable) Reply(ctx context.Context, s *session.Session, f *wire.Fra
 	case errors.As(err, &c):
 		s.Send(wire.CancelFrame(f.Name(), f.RequestID, c.Code, c.Message))
 	case err != nil:
-		h.log.Warn("qss: forward answer", "invite", p.Invite, "err", err)
+		t.log.Warn("qss: forward answer", "invite", p.Invite, "err", err)
 		s.Send(wire.CancelFrame(f.Name(), f.RequestID, 480, "the caller's server is unreachable"))
 	}
 }
 
 // CancelOwn handles the caller's cancel of its own ringing request; it
 // reports whether f was one.
-func (t *inviteTable) CancelOwn(ctx context.Context, s *session.Session, f *wire.Frame) bool {
+func (t *Table) CancelOwn(ctx context.Context, s *session.Session, f *wire.Frame) bool {
 	if f.Cancel != "invitation" && f.Cancel != "inviteRequest" && f.Cancel != "transfer" {
 		return false
 	}
@@ -862,9 +938,8 @@ func (t *inviteTable) CancelOwn(ctx context.Context, s *session.Session, f *wire
 
 // RingNewSession rings a session that connects while invitations to its user
 // ring (the seeds' currentInvitations), so a reconnecting phone still rings.
-func (t *inviteTable) RingNewSession(ctx context.Context, s *session.Session) {
-	h := t.h
-	m, err := h.state.SetGet(ctx, invitesKey(s.User.UserID))
+func (t *Table) RingNewSession(ctx context.Context, s *session.Session) {
+	m, err := t.state.SetGet(ctx, invitesKey(s.User.UserID))
 	if err != nil {
 		return
 	}
@@ -873,25 +948,25 @@ func (t *inviteTable) RingNewSession(ctx context.Context, s *session.Session) {
 		if json.Unmarshal(raw, &owner) != nil {
 			continue
 		}
-		h.log.Debug("resuming invite", "invite", inviteID, "peer", s.ID)
+		t.log.Debug("resuming invite", "invite", inviteID, "peer", s.ID)
 		if _, err := t.call(ctx, owner, inviteID, s.Me(), &addCandidateOp{Session: s.ID}); err != nil {
-			h.log.Debug("qss: ring new session", "invite", inviteID, "err", err)
+			t.log.Debug("qss: ring new session", "invite", inviteID, "err", err)
 		}
 	}
 }
 
 // DropRequests tells the owners of the invitations in list that they no
 // longer ring s (the session was away too long, or is gone).
-func (t *inviteTable) DropRequests(ctx context.Context, s *session.Session, list []session.Pending) {
+func (t *Table) DropRequests(ctx context.Context, s *session.Session, list []session.Pending) {
 	for _, p := range list {
 		if _, err := t.call(ctx, p.Owner, p.Invite, s.Me(), &candidateGoneOp{Session: s.ID}); err != nil {
-			t.h.log.Debug("qss: drop candidate", "invite", p.Invite, "err", err)
+			t.log.Debug("qss: drop candidate", "invite", p.Invite, "err", err)
 		}
 	}
 }
 
 // CallerGone cancels the invitations a session made when it goes away.
-func (t *inviteTable) CallerGone(ctx context.Context, s *session.Session) {
+func (t *Table) CallerGone(ctx context.Context, s *session.Session) {
 	for _, inv := range t.madeBy(s) {
 		inv.mu.Lock()
 		if inv.state == stateRinging {
@@ -903,9 +978,8 @@ func (t *inviteTable) CallerGone(ctx context.Context, s *session.Session) {
 
 // stopOtherInvites stops the user's other ringing invitations
 // (onlyOneDeviceWithInvitations).
-func (t *inviteTable) stopOtherInvites(ctx context.Context, u session.User, except string) {
-	h := t.h
-	m, err := h.state.SetGet(ctx, invitesKey(u.ID))
+func (t *Table) stopOtherInvites(ctx context.Context, u session.User, except string) {
+	m, err := t.state.SetGet(ctx, invitesKey(u.ID))
 	if err != nil {
 		return
 	}
@@ -914,24 +988,24 @@ func (t *inviteTable) stopOtherInvites(ctx context.Context, u session.User, exce
 		if inviteID == except || json.Unmarshal(raw, &owner) != nil {
 			continue
 		}
-		h.log.Debug("will reject pending invitations of", "user", u.ID, "except", except)
+		t.log.Debug("will reject pending invitations of", "user", u.ID, "except", except)
 		if _, err := t.call(ctx, owner, inviteID, u, &dropUserOp{}); err != nil {
-			h.log.Debug("qss: stop another invitation", "invite", inviteID, "err", err)
+			t.log.Debug("qss: stop another invitation", "invite", inviteID, "err", err)
 		}
 	}
 }
 
-// roomDestroyed cancels this node's invitations into a room that ended, and
+// RoomEnded cancels this node's invitations into a room that ended, and
 // tells the other nodes to do the same.
-func (t *inviteTable) roomDestroyed(ctx context.Context, room string) {
+func (t *Table) RoomEnded(ctx context.Context, room string) {
 	t.cancelRoom(ctx, room)
-	t.h.sessions.Broadcast(ctx, noticeRoomGone, room)
+	t.sessions.Broadcast(ctx, noticeRoomGone, room)
 }
 
 // noticeRoomGone tells every node that a room ended (its invitations stop).
 const noticeRoomGone = "roomGone"
 
-func (t *inviteTable) cancelRoom(ctx context.Context, room string) {
+func (t *Table) cancelRoom(ctx context.Context, room string) {
 	t.mu.Lock()
 	var list []*invite
 	for _, inv := range t.invites {
@@ -950,8 +1024,8 @@ func (t *inviteTable) cancelRoom(ctx context.Context, room string) {
 }
 
 // watchdog cancels invitations ringing longer than watchdog.invites.expiration.
-func (t *inviteTable) watchdog(ctx context.Context) {
-	exp := time.Duration(t.h.cfg.Watchdog.Invites.Expiration) * time.Millisecond
+func (t *Table) watchdog(ctx context.Context) {
+	exp := time.Duration(t.cfg.Watchdog.Invites.Expiration) * time.Millisecond
 	t.mu.Lock()
 	var old []*invite
 	for _, inv := range t.invites {
@@ -966,7 +1040,7 @@ func (t *inviteTable) watchdog(ctx context.Context) {
 		inv.mu.Lock()
 		if inv.state == stateRinging {
 			t.endLocked(ctx, inv, stateTimeout, 408, "nobody answered")
-			t.h.log.Debug("invite declined", "invite", inv.id, "watchdog", true)
+			t.log.Debug("invite declined", "invite", inv.id, "watchdog", true)
 		}
 		inv.mu.Unlock()
 	}

@@ -1,4 +1,4 @@
-package qss
+package invites
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 type inviteOp interface {
 	// run applies the operation to inv, which still rings and whose lock
 	// is held, for by; it returns the JSON of the answer.
-	run(ctx context.Context, t *inviteTable, inv *invite, by session.User) (json.RawMessage, error)
+	run(ctx context.Context, t *Table, inv *invite, by session.User) (json.RawMessage, error)
 }
 
 // serviceInvites is the service of a node that runs the operations on
@@ -47,9 +47,8 @@ type inviteMsg struct {
 // noAnswer is the answer of an operation that has nothing to say.
 var noAnswer = json.RawMessage(`{}`)
 
-// serveInvite runs another node's operation on an invitation this node
-// owns.
-func (h *Hub) serveInvite(ctx context.Context, req json.RawMessage) (any, error) {
+// serve runs another node's operation on an invitation this node owns.
+func (t *Table) serve(ctx context.Context, req json.RawMessage) (any, error) {
 	var m inviteMsg
 	if err := json.Unmarshal(req, &m); err != nil {
 		return nil, fmt.Errorf("bad invitation operation: %w", err)
@@ -58,26 +57,26 @@ func (h *Hub) serveInvite(ctx context.Context, req json.RawMessage) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	return h.invites.apply(ctx, m.Invite, m.User, op)
+	return t.apply(ctx, m.Invite, m.User, op)
 }
 
 // call runs op for by on the invitation id that owner owns: in place when
 // it is this node, over the bus otherwise.
-func (t *inviteTable) call(ctx context.Context, owner, id string, by session.User, op inviteOp) (json.RawMessage, error) {
-	if owner == t.h.node {
+func (t *Table) call(ctx context.Context, owner, id string, by session.User, op inviteOp) (json.RawMessage, error) {
+	if owner == t.node.ID {
 		return t.apply(ctx, id, by, op)
 	}
 	kind, body, err := inviteOps.Encode(op)
 	if err != nil {
 		return nil, err
 	}
-	return t.h.cluster.Call(ctx, owner, serviceInvites, inviteMsg{Invite: id, User: by, Kind: kind, Op: body})
+	return t.node.Call(ctx, owner, serviceInvites, inviteMsg{Invite: id, User: by, Kind: kind, Op: body})
 }
 
 // apply runs an operation on an invitation this node owns. An answer to
 // an invitation that no longer rings is refused (487); the other
 // operations have nothing to do then.
-func (t *inviteTable) apply(ctx context.Context, id string, by session.User, op inviteOp) (json.RawMessage, error) {
+func (t *Table) apply(ctx context.Context, id string, by session.User, op inviteOp) (json.RawMessage, error) {
 	t.mu.Lock()
 	inv := t.invites[id]
 	t.mu.Unlock()
@@ -108,20 +107,19 @@ type acceptOp struct {
 
 func (*acceptOp) answers() {}
 
-func (o *acceptOp) run(ctx context.Context, t *inviteTable, inv *invite, by session.User) (json.RawMessage, error) {
-	h := t.h
+func (o *acceptOp) run(ctx context.Context, t *Table, inv *invite, by session.User) (json.RawMessage, error) {
 	c := inv.candidates[o.Session]
 	if c == nil || c.state != stateRinging {
 		return nil, wire.Refuse(487, "the invitation is not ringing on this session")
 	}
-	h.log.Debug(fmt.Sprintf("accept peerId(%s), from(%s), inviteId(%s)", o.Session, by.ID, inv.id))
+	t.log.Debug(fmt.Sprintf("accept peerId(%s), from(%s), inviteId(%s)", o.Session, by.ID, inv.id))
 	room := inv.room
 	if inv.kind == "inviteRequest" {
 		if o.Room == "" {
 			return nil, wire.Refuse(400, `the answer to an inviteRequest needs payload.room`)
 		}
 		room = o.Room
-		if err := h.rooms.Admit(ctx, room, by, []session.User{inv.caller}, inv.id); err != nil {
+		if err := t.rooms.Admit(ctx, room, by, []session.User{inv.caller}, inv.id); err != nil {
 			return nil, err
 		}
 		inv.room = room
@@ -130,22 +128,22 @@ func (o *acceptOp) run(ctx context.Context, t *inviteTable, inv *invite, by sess
 		room = inv.room
 	}
 	c.state = stateAccepted
-	h.log.Debug(fmt.Sprintf("Notifying that invite %s for room %s was accepted by %s", inv.id, room, by.ID))
+	t.log.Debug(fmt.Sprintf("Notifying that invite %s for room %s was accepted by %s", inv.id, room, by.ID))
 	t.finishLocked(ctx, inv, stateAccepted, 200, "answered elsewhere", o.Session)
 	out := outcomeFrame{Answer: inv.outcome, RequestID: inv.reqID, From: by.ID, WhoAccepted: by.ID, Session: o.Session}
 	if inv.kind == "inviteRequest" {
-		if info, err := h.rooms.Member(ctx, room, inv.caller); err == nil {
-			out.Payload = h.rooms.Object(info, inv.caller.ID, inv.callerSession)
+		if info, err := t.rooms.Member(ctx, room, inv.caller); err == nil {
+			out.Payload = t.rooms.Object(info, inv.caller.ID, inv.callerSession)
 		}
 	}
 	t.sendCaller(inv, wire.Encode(out))
 	t.notifyCaller(inv, stateAccepted, 200)
 	t.record(ctx, inv, stateAccepted, 200, by.ID)
 	if plan := inv.transfer; plan != nil {
-		h.tasks.Go(func(ctx context.Context) { h.transferAccepted(ctx, plan, by) })
+		t.tasks.Go(func(ctx context.Context) { t.transferAccepted(ctx, plan, by) })
 	}
-	if id := inv.id; h.cfg.Invites.OnlyOneDeviceWithInvitations {
-		h.tasks.Go(func(ctx context.Context) { t.stopOtherInvites(ctx, by, id) })
+	if id := inv.id; t.cfg.Invites.OnlyOneDeviceWithInvitations {
+		t.tasks.Go(func(ctx context.Context) { t.stopOtherInvites(ctx, by, id) })
 	}
 	return noAnswer, nil
 }
@@ -159,12 +157,12 @@ type declineOp struct {
 
 func (*declineOp) answers() {}
 
-func (o *declineOp) run(ctx context.Context, t *inviteTable, inv *invite, by session.User) (json.RawMessage, error) {
+func (o *declineOp) run(ctx context.Context, t *Table, inv *invite, by session.User) (json.RawMessage, error) {
 	c := inv.candidates[o.Session]
 	if c == nil || c.state != stateRinging {
 		return nil, wire.Refuse(487, "the invitation is not ringing on this session")
 	}
-	t.h.log.Debug(fmt.Sprintf("decline peerId(%s), from(%s), inviteId(%s), errorCode(%d)", o.Session, by.ID, inv.id, o.Code))
+	t.log.Debug(fmt.Sprintf("decline peerId(%s), from(%s), inviteId(%s), errorCode(%d)", o.Session, by.ID, inv.id, o.Code))
 	c.state, c.code = stateDeclined, o.Code
 	t.settleLocked(ctx, inv)
 	return noAnswer, nil
@@ -176,7 +174,7 @@ type addCandidateOp struct {
 	Session string `json:"session"`
 }
 
-func (o *addCandidateOp) run(ctx context.Context, t *inviteTable, inv *invite, by session.User) (json.RawMessage, error) {
+func (o *addCandidateOp) run(ctx context.Context, t *Table, inv *invite, by session.User) (json.RawMessage, error) {
 	if _, ok := inv.targets[by.ID]; ok && !inv.busy(by.ID) {
 		t.ringLocked(ctx, inv, by.ID, o.Session)
 	}
@@ -189,11 +187,11 @@ type candidateGoneOp struct {
 	Session string `json:"session"`
 }
 
-func (o *candidateGoneOp) run(ctx context.Context, t *inviteTable, inv *invite, _ session.User) (json.RawMessage, error) {
+func (o *candidateGoneOp) run(ctx context.Context, t *Table, inv *invite, _ session.User) (json.RawMessage, error) {
 	c := inv.candidates[o.Session]
 	if c != nil && c.state == stateRinging {
 		c.state = stateGone
-		t.h.log.Debug("onPeerDisconnected will remove as candidate from", "invite", inv.id, "session", o.Session)
+		t.log.Debug("onPeerDisconnected will remove as candidate from", "invite", inv.id, "session", o.Session)
 		t.settleLocked(ctx, inv)
 	}
 	return noAnswer, nil
@@ -203,14 +201,14 @@ func (o *candidateGoneOp) run(ctx context.Context, t *inviteTable, inv *invite, 
 // busy for this one (onlyOneDeviceWithInvitations).
 type dropUserOp struct{}
 
-func (*dropUserOp) run(ctx context.Context, t *inviteTable, inv *invite, by session.User) (json.RawMessage, error) {
+func (*dropUserOp) run(ctx context.Context, t *Table, inv *invite, by session.User) (json.RawMessage, error) {
 	for _, c := range inv.candidates {
 		if c.user == by.ID && c.state == stateRinging {
 			c.state = stateBusy
 			t.stopCandidate(inv, c, 200, "answered another call")
 		}
 	}
-	t.h.state.SetDelete(ctx, invitesKey(by.ID), inv.id)
+	t.state.SetDelete(ctx, invitesKey(by.ID), inv.id)
 	t.settleLocked(ctx, inv)
 	return noAnswer, nil
 }
@@ -221,7 +219,7 @@ type currentOp struct {
 	Session string `json:"session"`
 }
 
-func (o *currentOp) run(ctx context.Context, t *inviteTable, inv *invite, _ session.User) (json.RawMessage, error) {
+func (o *currentOp) run(ctx context.Context, t *Table, inv *invite, _ session.User) (json.RawMessage, error) {
 	c := inv.candidates[o.Session]
 	if c == nil || c.state != stateRinging {
 		return noAnswer, nil

@@ -1,4 +1,4 @@
-package qss
+package invites
 
 import (
 	"context"
@@ -42,7 +42,7 @@ type transferPlan struct {
 // The answer on the request's requestID comes when the transfer completes
 // (or a cancel with the code that stopped it); the rooms' participants see
 // transferCreated and transferCompleted, the transferor transferError.
-func (h *Hub) transfer(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+func (t *Table) transfer(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	var p struct {
 		Room        string          `json:"room"`
 		Participant string          `json:"participant"`
@@ -63,14 +63,14 @@ func (h *Hub) transfer(ctx context.Context, s *session.Session, f *wire.Frame) (
 		return nil, wire.Refuse(400, `give either "to" (blind transfer) or "targetRoom" (attended transfer)`)
 	}
 	me := s.Me()
-	info, err := h.rooms.Get(ctx, p.Room, me)
+	info, err := t.rooms.Get(ctx, p.Room, me)
 	if err != nil {
 		return nil, err
 	}
 	if !slices.Contains(info.Joined, me.ID) {
 		return nil, wire.Refuse(403, "you are not in the room")
 	}
-	targets, err := h.sessions.ResolveUsers(ctx, s, []string{p.Participant}, "participant")
+	targets, err := t.sessions.ResolveUsers(ctx, s, []string{p.Participant}, "participant")
 	if err != nil {
 		return nil, err
 	}
@@ -93,14 +93,14 @@ func (h *Hub) transfer(ctx context.Context, s *session.Session, f *wire.Frame) (
 		mediatypes: media, context: ctxJSON, transfer: plan}
 	if p.TargetRoom != "" {
 		plan.kind = "attended"
-		if _, err := h.rooms.Member(ctx, p.TargetRoom, me); err != nil {
+		if _, err := t.rooms.Member(ctx, p.TargetRoom, me); err != nil {
 			return nil, err
 		}
 		inv.kind, inv.room, inv.to = kindAttended, p.TargetRoom, part.ID
 		inv.targets[part.ID] = part
 	} else {
 		plan.kind = "blind"
-		to, group, only, err := h.invites.resolve(ctx, s, p.To)
+		to, group, only, err := t.resolve(ctx, s, p.To)
 		if err != nil {
 			return nil, err
 		}
@@ -108,63 +108,63 @@ func (h *Hub) transfer(ctx context.Context, s *session.Session, f *wire.Frame) (
 			return nil, wire.Refuse(400, "the participant is already in the room")
 		}
 		inv.kind, inv.room, inv.to, inv.group, inv.only = "invitation", p.Room, p.To, group, only
-		if err := h.invites.admit(ctx, inv, to); err != nil {
+		if err := t.admit(ctx, inv, to); err != nil {
 			return nil, err
 		}
 	}
-	if err := h.invites.launch(ctx, inv); err != nil {
+	if err := t.launch(ctx, inv); err != nil {
 		return nil, err
 	}
-	h.log.Info("A transfer with id "+plan.id+" was created in the room "+p.Room, "kind", plan.kind)
-	h.recordTransfer(ctx, plan, "created")
+	t.log.Info("A transfer with id "+plan.id+" was created in the room "+p.Room, "kind", plan.kind)
+	t.recordTransfer(ctx, plan, "created")
 	to := ""
 	if plan.kind == "blind" {
 		to = firstTarget(inv)
 	}
-	h.rooms.Event(ctx, p.Room, "transferCreated", map[string]any{"room": p.Room, "transfer": plan.id, "kind": plan.kind,
+	t.rooms.Event(ctx, p.Room, "transferCreated", map[string]any{"room": p.Room, "transfer": plan.id, "kind": plan.kind,
 		"by": me.ID, "participant": part.ID, "to": to, "targetRoom": p.TargetRoom})
 	return session.Deferred, nil
 }
 
 // transferAccepted finishes a transfer whose invitation was accepted: the
 // transferor leaves (the room, and for attended transfers the target room).
-func (h *Hub) transferAccepted(ctx context.Context, plan *transferPlan, by session.User) {
+func (t *Table) transferAccepted(ctx context.Context, plan *transferPlan, by session.User) {
 	rooms := []string{plan.room}
 	if plan.kind == "attended" {
 		rooms = append(rooms, plan.targetRoom)
 	}
 	for _, room := range rooms {
 		ev := map[string]any{"room": room, "transfer": plan.id, "kind": plan.kind, "participant": plan.participant.ID, "to": by.ID}
-		h.rooms.Event(ctx, room, "transferCompleted", ev)
-		if err := h.rooms.Leave(ctx, room, plan.by, 200, "transferred"); err != nil {
-			h.log.Debug("qss: transferor leaves", "room", room, "err", err)
+		t.rooms.Event(ctx, room, "transferCompleted", ev)
+		if err := t.rooms.Leave(ctx, room, plan.by, 200, "transferred"); err != nil {
+			t.log.Debug("qss: transferor leaves", "room", room, "err", err)
 		}
 	}
-	if s := h.sessions.Local(plan.bySession); s != nil {
+	if s := t.sessions.Local(plan.bySession); s != nil {
 		for _, room := range rooms {
 			s.SetJoined(room, false)
 		}
 	}
-	h.log.Info("Removing the transfer "+plan.id, "state", "completed")
-	h.recordTransfer(ctx, plan, "completed")
+	t.log.Info("Removing the transfer "+plan.id, "state", "completed")
+	t.recordTransfer(ctx, plan, "completed")
 }
 
 // transferFailed tells the transferor why the transfer did not happen.
-func (h *Hub) transferFailed(ctx context.Context, plan *transferPlan, code int) {
-	if s := h.sessions.Local(plan.bySession); s != nil {
+func (t *Table) transferFailed(ctx context.Context, plan *transferPlan, code int) {
+	if s := t.sessions.Local(plan.bySession); s != nil {
 		s.Send(wire.EventFrame("transferError", map[string]any{"room": plan.room, "transfer": plan.id, "participant": plan.participant.ID,
 			"code": code}))
 	}
-	h.recordTransfer(ctx, plan, "failed")
+	t.recordTransfer(ctx, plan, "failed")
 }
 
-func (h *Hub) recordTransfer(ctx context.Context, plan *transferPlan, state string) {
+func (t *Table) recordTransfer(ctx context.Context, plan *transferPlan, state string) {
 	e := store.CallTransfer{ID: plan.id, Kind: plan.kind, By: plan.by.ID, Participant: plan.participant.ID, To: plan.to,
 		TargetRoom: plan.targetRoom, State: state, Created: plan.created.UnixMilli()}
 	if state != "created" {
 		e.Ended = time.Now().UnixMilli()
 	}
-	if err := h.rooms.RecordTransfer(ctx, plan.room, e); err != nil {
-		h.log.Debug("qss: record transfer", "transfer", plan.id, "err", err)
+	if err := t.rooms.RecordTransfer(ctx, plan.room, e); err != nil {
+		t.log.Debug("qss: record transfer", "transfer", plan.id, "err", err)
 	}
 }
