@@ -137,14 +137,14 @@ func (h *Hub) build(opts Options) error {
 	}
 	h.sessions = session.New(session.Options{Config: opts.Config, Log: h.log, Auth: opts.Auth, Node: h.cluster,
 		Tasks: h.tasks, SingleNode: opts.SingleNode})
-	h.rooms, err = rooms.New(rooms.Options{Config: opts.Config, Log: h.log, Store: opts.Store, Auth: opts.Auth,
-		Node: h.cluster, Tasks: h.tasks, Sessions: h.sessions, Media: opts.Media, Secret: opts.Secret,
+	base := session.Base{Config: opts.Config, Log: h.log, Store: opts.Store, Auth: opts.Auth, Node: h.cluster,
+		Tasks: h.tasks, Sessions: h.sessions}
+	h.rooms, err = rooms.New(rooms.Options{Base: base, Media: opts.Media, Secret: opts.Secret,
 		Ended: func(ctx context.Context, room string) { h.invites.RoomEnded(ctx, room) }})
 	if err != nil {
 		return err
 	}
-	h.invites = invites.New(invites.Options{Config: opts.Config, Log: h.log, Store: opts.Store, Auth: opts.Auth,
-		Node: h.cluster, Tasks: h.tasks, Sessions: h.sessions, Rooms: h.rooms, Pusher: opts.Pusher})
+	h.invites = invites.New(invites.Options{Base: base, Rooms: h.rooms, Pusher: opts.Pusher})
 	h.sessions.Use(h.rooms, h.invites)
 	return nil
 }

@@ -1,13 +1,10 @@
 package qss_test
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
 	"net/http/httptest"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -19,6 +16,7 @@ import (
 	"github.com/openwac/wac/internal/bus/bustest"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/logging"
+	"github.com/openwac/wac/internal/logging/logtest"
 	"github.com/openwac/wac/internal/qss"
 	"github.com/openwac/wac/internal/server"
 )
@@ -29,7 +27,7 @@ type bareHub struct {
 	*qss.Hub
 	kv   *bustest.FailingKV
 	reg  *prometheus.Registry
-	logs *syncBuffer
+	logs *logtest.Buffer
 }
 
 func startBareHub(t *testing.T) *bareHub {
@@ -51,8 +49,8 @@ func startBareHub(t *testing.T) *bareHub {
 			(*in)(subject, data)
 		}
 	})
-	b := &bareHub{kv: &bustest.FailingKV{KV: local.KV()}, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
-	log := slog.New(slog.NewTextHandler(b.logs, nil))
+	b := &bareHub{kv: &bustest.FailingKV{KV: local.KV()}, reg: prometheus.NewRegistry(), logs: &logtest.Buffer{}}
+	log := b.logs.Logger()
 	b.Hub, err = qss.New(qss.Options{Config: &cfg, Log: log, Store: st, Auth: auth.New(st, &cfg, log),
 		Bus: func(in bus.Inbox) (bus.Bus, error) {
 			inbox.Store(&in)
@@ -71,24 +69,6 @@ func (b *bareHub) metrics() string {
 	rec := httptest.NewRecorder()
 	promhttp.HandlerFor(b.reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	return rec.Body.String()
-}
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // The heartbeat and the node's leaving are writes of the shared state

@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"slices"
 	"sort"
@@ -25,11 +24,8 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/openwac/wac/internal/auth"
-	"github.com/openwac/wac/internal/config"
-	"github.com/openwac/wac/internal/qss/cluster"
 	"github.com/openwac/wac/internal/qss/rooms"
 	"github.com/openwac/wac/internal/qss/session"
-	"github.com/openwac/wac/internal/qss/tasks"
 	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
@@ -79,16 +75,9 @@ type Pusher interface {
 
 // Table holds the invitations this node owns: those its sessions made.
 type Table struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	st       store.Store
-	auth     *auth.Service
-	node     *cluster.Node
-	state    *cluster.State
-	tasks    *tasks.Group
-	sessions *session.Server
-	rooms    Rooms
-	pusher   Pusher
+	session.Base
+	rooms  Rooms
+	pusher Pusher
 
 	mu       sync.Mutex
 	invites  map[string]*invite
@@ -97,14 +86,8 @@ type Table struct {
 
 // Options are the parts a Table works with.
 type Options struct {
-	Config   *config.Config
-	Log      *slog.Logger
-	Store    store.Store
-	Auth     *auth.Service
-	Node     *cluster.Node
-	Tasks    *tasks.Group
-	Sessions *session.Server
-	Rooms    Rooms
+	session.Base
+	Rooms Rooms
 	// Pusher reaches the phones of callees without a session; nil = none.
 	Pusher Pusher
 }
@@ -114,30 +97,24 @@ type Options struct {
 // and stops the invitations into rooms that end. Start starts its
 // watchdog.
 func New(opts Options) *Table {
-	t := &Table{cfg: opts.Config, log: opts.Log, st: opts.Store, auth: opts.Auth, node: opts.Node, state: opts.Node.State,
-		tasks: opts.Tasks, sessions: opts.Sessions, rooms: opts.Rooms, pusher: opts.Pusher,
-		invites: map[string]*invite{}, byCaller: map[string]string{}}
-	t.sessions.Handle("invitation", t.invitation)
-	t.sessions.Handle("inviteRequest", t.inviteRequest)
-	t.sessions.Handle("getCurrentInvitations", t.currentInvitations)
-	t.sessions.Handle("close", t.closeCalls)
-	t.sessions.Handle("transfer", t.transfer)
-	t.sessions.OnNotice(noticeRoomGone, t.cancelRoom)
-	t.node.Serve(serviceInvites, t.serve)
+	t := &Table{Base: opts.Base, rooms: opts.Rooms, pusher: opts.Pusher, invites: map[string]*invite{}, byCaller: map[string]string{}}
+	t.Sessions.Handle("invitation", t.invitation)
+	t.Sessions.Handle("inviteRequest", t.inviteRequest)
+	t.Sessions.Handle("getCurrentInvitations", t.currentInvitations)
+	t.Sessions.Handle("close", t.closeCalls)
+	t.Sessions.Handle("transfer", t.transfer)
+	t.Sessions.OnNotice(noticeRoomGone, t.cancelRoom)
+	t.Node.Serve(serviceInvites, t.serve)
 	return t
 }
 
 // Start starts the watchdog of the invitations that ring too long
 // (watchdog.invites).
 func (t *Table) Start() {
-	if w := t.cfg.Watchdog.Invites; w.Enabled {
-		t.tasks.Every(time.Duration(w.Period)*time.Millisecond, t.watchdog)
+	if w := t.Config.Watchdog.Invites; w.Enabled {
+		t.Tasks.Every(time.Duration(w.Period)*time.Millisecond, t.watchdog)
 	}
 }
-
-// ctx is the hub's root context: that of the work the invitations do on
-// their own.
-func (t *Table) ctx() context.Context { return t.tasks.Context() }
 
 // invite is one invitation (or inviteRequest) ringing one or more sessions.
 type invite struct {
@@ -263,10 +240,10 @@ func (t *Table) start(ctx context.Context, s *session.Session, f *wire.Frame, ki
 			return nil, err
 		}
 	}
-	t.log.Debug(fmt.Sprintf("invite peerId(%s), to(%s), inviteId(pending), context(%s)", s.ID, to, wire.Truncate(string(p.Context), 200)))
+	t.Log.Debug(fmt.Sprintf("invite peerId(%s), to(%s), inviteId(pending), context(%s)", s.ID, to, wire.Truncate(string(p.Context), 200)))
 	targets, group, only, err := t.resolve(ctx, s, to)
 	if err != nil {
-		t.log.Debug("No candidates found for resource: " + to)
+		t.Log.Debug("No candidates found for resource: " + to)
 		return nil, err
 	}
 	inv := &invite{
@@ -289,14 +266,14 @@ func (t *Table) start(ctx context.Context, s *session.Session, f *wire.Frame, ki
 func (t *Table) admit(ctx context.Context, inv *invite, targets []session.User) error {
 	busy := 0
 	for _, u := range targets {
-		ok, err := t.auth.Permission(ctx, auth.PermissionReceiveCalls, u.ID, u.DomainID)
+		ok, err := t.Auth.Permission(ctx, auth.PermissionReceiveCalls, u.ID, u.DomainID)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			continue
 		}
-		if !t.cfg.ConferenceState.AllowInvitesWhileInCall && t.rooms.InCall(ctx, u.ID, inv.room) {
+		if !t.Config.ConferenceState.AllowInvitesWhileInCall && t.rooms.InCall(ctx, u.ID, inv.room) {
 			busy++
 			continue
 		}
@@ -324,7 +301,7 @@ func (t *Table) launch(ctx context.Context, inv *invite) error {
 	if err != nil {
 		return err
 	}
-	t.log.Debug(fmt.Sprintf("Resource '%s' is a %s with candidates: %v", inv.to, map[bool]string{true: "group", false: "user"}[inv.group != ""], sessionIDs(sessions)))
+	t.Log.Debug(fmt.Sprintf("Resource '%s' is a %s with candidates: %v", inv.to, map[bool]string{true: "group", false: "user"}[inv.group != ""], sessionIDs(sessions)))
 	pushed := len(sessions) == 0
 	if pushed && !t.resolvePush() {
 		return t.fail(inv, firstTarget(inv), 480, msgNotConnected)
@@ -345,12 +322,12 @@ func (t *Table) launch(ctx context.Context, inv *invite) error {
 	t.byCaller[inv.callerSession+"/"+inv.reqID] = inv.id
 	t.mu.Unlock()
 	for uid := range inv.targets {
-		t.state.SetPut(ctx, invitesKey(uid), inv.id, t.node.ID)
+		t.Node.State.SetPut(ctx, invitesKey(uid), inv.id, t.Node.ID)
 	}
 	for _, si := range sessions {
 		t.ringLocked(ctx, inv, si.User, si.ID)
 	}
-	t.log.Info("pushing the invite "+inv.id+" to the room "+inv.room, "invite", inv.id, "kind", inv.kind)
+	t.Log.Info("pushing the invite "+inv.id+" to the room "+inv.room, "invite", inv.id, "kind", inv.kind)
 	t.notifyCaller(inv, stateRinging, 0)
 	t.record(ctx, inv, stateRinging, 0, "")
 	inv.mu.Unlock()
@@ -374,7 +351,7 @@ const msgNotConnected = "not connected: the callee has no session"
 // seeds' cancel with from (the caller) and to (the callee's user id, or the
 // group's id).
 func (t *Table) fail(inv *invite, callee string, code int, msg string) error {
-	t.record(t.ctx(), inv, stateFailed, code, "")
+	t.record(t.Tasks.Context(), inv, stateFailed, code, "")
 	name := inv.outcome
 	if name == "" {
 		name = inv.kind
@@ -397,7 +374,7 @@ var _ session.FrameError = (*outcomeError)(nil)
 // invites.basic.legacyUserGroupResolution is false (the one-request
 // resolution then resolves groups too).
 func (t *Table) resolveGroups() bool {
-	return t.cfg.Invites.Basic.ResolveGroups || !t.cfg.Invites.Basic.LegacyUserGroupResolution
+	return t.Config.Invites.Basic.ResolveGroups || !t.Config.Invites.Basic.LegacyUserGroupResolution
 }
 
 // resolvePush says whether callees are also reached by push: with a push
@@ -405,13 +382,13 @@ func (t *Table) resolveGroups() bool {
 // invites.basic.legacyUserGroupResolution is false (the one-request
 // resolution then gives the push devices too).
 func (t *Table) resolvePush() bool {
-	b := t.cfg.Invites.Basic
+	b := t.Config.Invites.Basic
 	return t.pusher != nil && (b.ResolvePush || !b.LegacyUserGroupResolution)
 }
 
 // mayCall checks the caller's capabilities for the media asked.
 func (t *Table) mayCall(ctx context.Context, s *session.Session, media map[string]bool) error {
-	caps, err := t.auth.Capabilities(ctx, s.User)
+	caps, err := t.Auth.Capabilities(ctx, s.User)
 	if err != nil {
 		return err
 	}
@@ -429,12 +406,12 @@ func (t *Table) mayCall(ctx context.Context, s *session.Session, media map[strin
 // wac-user:id, username, username@domain, alias), user/session for one
 // device, or a group (with invites.basic.resolveGroups).
 func (t *Table) resolve(ctx context.Context, s *session.Session, to string) (users []session.User, group, only string, err error) {
-	t.log.Debug("Trying to get candidates for " + to)
+	t.Log.Debug("Trying to get candidates for " + to)
 	target := to
 	if name, sess, ok := strings.Cut(to, "/"); ok && store.ValidID(sess) {
 		target, only = name, sess
 	}
-	u, err := t.auth.Resolve(ctx, s.User.DomainID, target)
+	u, err := t.Auth.Resolve(ctx, s.User.DomainID, target)
 	switch {
 	case err == nil:
 		if u.ID == s.User.UserID && only == "" {
@@ -443,19 +420,19 @@ func (t *Table) resolve(ctx context.Context, s *session.Session, to string) (use
 		if only == s.ID {
 			return nil, "", "", wire.Refuse(400, "you cannot invite your own session")
 		}
-		return []session.User{t.sessions.UserOfRecord(ctx, u)}, "", only, nil
+		return []session.User{t.Sessions.UserOfRecord(ctx, u)}, "", only, nil
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, "", "", err
 	}
 	if only != "" || !t.resolveGroups() {
 		return nil, "", "", wire.Refuse(404, "%q not found", wire.Truncate(to, 80))
 	}
-	t.log.Debug("Trying to resolve group " + to)
+	t.Log.Debug("Trying to resolve group " + to)
 	g, err := t.findGroup(ctx, s.User.DomainID, to)
 	if err != nil {
 		return nil, "", "", err
 	}
-	members, err := t.st.GroupMembers(ctx, g.ID)
+	members, err := t.Store.GroupMembers(ctx, g.ID)
 	if err != nil {
 		return nil, "", "", err
 	}
@@ -463,11 +440,11 @@ func (t *Table) resolve(ctx context.Context, s *session.Session, to string) (use
 		if id == s.User.UserID {
 			continue
 		}
-		m, err := t.st.GetUser(ctx, id)
+		m, err := t.Store.GetUser(ctx, id)
 		if err != nil {
 			continue
 		}
-		users = append(users, t.sessions.UserOfRecord(ctx, m))
+		users = append(users, t.Sessions.UserOfRecord(ctx, m))
 	}
 	if len(users) == 0 {
 		return nil, "", "", wire.Refuse(480, "group %q has nobody else to ring", g.Name)
@@ -479,7 +456,7 @@ func (t *Table) resolve(ctx context.Context, s *session.Session, to string) (use
 func (t *Table) findGroup(ctx context.Context, domainID, name string) (*store.Group, error) {
 	name = strings.TrimPrefix(name, "wac-group:")
 	if store.ValidID(name) {
-		g, err := t.st.GetGroup(ctx, name)
+		g, err := t.Store.GetGroup(ctx, name)
 		if err == nil {
 			return g, nil
 		}
@@ -488,13 +465,13 @@ func (t *Table) findGroup(ctx context.Context, domainID, name string) (*store.Gr
 		}
 	}
 	if n, dn, ok := strings.Cut(name, "@"); ok {
-		d, err := t.st.GetDomainByName(ctx, strings.ToLower(dn))
+		d, err := t.Store.GetDomainByName(ctx, strings.ToLower(dn))
 		if err != nil {
 			return nil, wire.Refuse(404, "%q not found", wire.Truncate(name, 80))
 		}
 		domainID, name = d.ID, n
 	}
-	g, err := t.st.GetGroupByName(ctx, domainID, name)
+	g, err := t.Store.GetGroupByName(ctx, domainID, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, wire.Refuse(404, "%q not found", wire.Truncate(name, 80))
 	}
@@ -510,14 +487,14 @@ func (t *Table) candidateSessions(ctx context.Context, inv *invite) ([]session.I
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	all, err := t.sessions.Sessions(ctx, ids)
+	all, err := t.Sessions.Sessions(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
 	var out []session.Info
 	for _, si := range all {
-		if si.ID == inv.callerSession || inv.only != "" && si.ID != inv.only || !t.sessions.Ringable(si, now) {
+		if si.ID == inv.callerSession || inv.only != "" && si.ID != inv.only || !t.Sessions.Ringable(si, now) {
 			continue
 		}
 		out = append(out, si)
@@ -557,7 +534,7 @@ func (t *Table) push(ctx context.Context, inv *invite) bool {
 		err := t.pusher.PushInvitation(ctx, uid, map[string]any{"invite": inv.id, "from": inv.caller.ID,
 			"fromUsername": inv.caller.Username, "room": inv.room, "mediatypes": inv.mediatypes})
 		if err != nil {
-			t.log.Warn("qss: push invitation", "user", uid, "err", err)
+			t.Log.Warn("qss: push invitation", "user", uid, "err", err)
 			continue
 		}
 		sent = true
@@ -577,12 +554,12 @@ func (t *Table) ringLocked(ctx context.Context, inv *invite, user, sessionID str
 	}
 	frame, err := t.frameLocked(ctx, inv, user, sessionID)
 	if err != nil {
-		t.log.Warn("qss: invitation room is gone", "invite", inv.id, "err", err)
+		t.Log.Warn("qss: invitation room is gone", "invite", inv.id, "err", err)
 		return
 	}
 	inv.candidates[sessionID] = &candidate{session: sessionID, user: user, state: stateRinging}
-	t.log.Debug("send invitation", "invite", inv.id, "to", sessionID)
-	t.sessions.Ring(ctx, user, sessionID, inv.id, session.Pending{Kind: inv.kind, Owner: t.node.ID, Invite: inv.id}, frame)
+	t.Log.Debug("send invitation", "invite", inv.id, "to", sessionID)
+	t.Sessions.Ring(ctx, user, sessionID, inv.id, session.Pending{Kind: inv.kind, Owner: t.Node.ID, Invite: inv.id}, frame)
 }
 
 // frameLocked is the request that rings one session of a callee, with the
@@ -623,13 +600,13 @@ func (t *Table) frameLocked(ctx context.Context, inv *invite, user, sessionID st
 
 // stopCandidate tells one ringing session the invitation is over for it.
 func (t *Table) stopCandidate(inv *invite, c *candidate, code int, msg string) {
-	t.log.Debug("send invitation cancel", "invite", inv.id, "to", c.session, "code", code)
-	t.sessions.StopRinging(t.ctx(), c.user, c.session, inv.id, wire.CancelFrame(inv.kind, inv.id, code, msg))
+	t.Log.Debug("send invitation cancel", "invite", inv.id, "to", c.session, "code", code)
+	t.Sessions.StopRinging(t.Tasks.Context(), c.user, c.session, inv.id, wire.CancelFrame(inv.kind, inv.id, code, msg))
 }
 
 // notifyCaller sends the caller its outgoingInvitation event.
 func (t *Table) notifyCaller(inv *invite, state string, code int) {
-	s := t.sessions.Local(inv.callerSession)
+	s := t.Sessions.Local(inv.callerSession)
 	if s == nil {
 		return
 	}
@@ -640,7 +617,7 @@ func (t *Table) notifyCaller(inv *invite, state string, code int) {
 // sendCaller sends the caller the outcome of its request, held for it while
 // it is away.
 func (t *Table) sendCaller(inv *invite, frame []byte) {
-	if s := t.sessions.Local(inv.callerSession); s != nil {
+	if s := t.Sessions.Local(inv.callerSession); s != nil {
 		s.SendAnswer(frame)
 	}
 }
@@ -656,7 +633,7 @@ func (t *Table) record(ctx context.Context, inv *invite, state string, code int,
 		e.Ended = time.Now().UnixMilli()
 	}
 	if err := t.rooms.RecordInvite(ctx, inv.room, e); err != nil {
-		t.log.Debug("qss: record invitation", "invite", inv.id, "err", err)
+		t.Log.Debug("qss: record invitation", "invite", inv.id, "err", err)
 	}
 }
 
@@ -674,17 +651,17 @@ func (t *Table) finishLocked(ctx context.Context, inv *invite, state string, cod
 	delete(t.byCaller, inv.callerSession+"/"+inv.reqID)
 	t.mu.Unlock()
 	for uid := range inv.targets {
-		t.state.SetDelete(ctx, invitesKey(uid), inv.id)
+		t.Node.State.SetDelete(ctx, invitesKey(uid), inv.id)
 	}
 	if inv.kind != "inviteRequest" && state != stateAccepted {
 		// Callees the invitation let into the ACL leave it again, before
 		// the caller hears the outcome: a callee's device must not be able
 		// to join the room after the call was declined or cancelled.
 		if err := t.rooms.Unadmit(context.WithoutCancel(ctx), inv.room, inv.caller, mapValues(inv.targets), inv.id); err != nil {
-			t.log.Debug("qss: take the invitation's callees out of the room's ACL", "invite", inv.id, "room", inv.room, "err", err)
+			t.Log.Debug("qss: take the invitation's callees out of the room's ACL", "invite", inv.id, "room", inv.room, "err", err)
 		}
 	}
-	t.log.Info("removing the invite "+inv.id, "invite", inv.id, "state", state, "code", code)
+	t.Log.Info("removing the invite "+inv.id, "invite", inv.id, "state", state, "code", code)
 }
 
 // current is an invitation ringing a session, for getCurrentInvitations.
@@ -699,7 +676,7 @@ type current struct {
 // app that may have lost frames (a resume over a half-open connection)
 // learns what it can answer.
 func (t *Table) currentInvitations(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
-	m, err := t.state.SetGet(ctx, invitesKey(s.User.UserID))
+	m, err := t.Node.State.SetGet(ctx, invitesKey(s.User.UserID))
 	if err != nil {
 		return nil, fmt.Errorf("read the user's ringing invitations: %w", err)
 	}
@@ -711,7 +688,7 @@ func (t *Table) currentInvitations(ctx context.Context, s *session.Session, f *w
 		}
 		res, err := t.call(ctx, owner, inviteID, s.Me(), &currentOp{Session: s.ID})
 		if err != nil {
-			t.log.Debug("qss: current invitation", "invite", inviteID, "err", err)
+			t.Log.Debug("qss: current invitation", "invite", inviteID, "err", err)
 			continue
 		}
 		var c current
@@ -848,7 +825,7 @@ func (t *Table) endLocked(ctx context.Context, inv *invite, state string, code i
 	t.record(ctx, inv, state, code, "")
 	if inv.transfer != nil && state != stateAccepted {
 		plan := inv.transfer
-		t.tasks.Go(func(ctx context.Context) { t.transferFailed(ctx, plan, code) })
+		t.Tasks.Go(func(ctx context.Context) { t.transferFailed(ctx, plan, code) })
 	}
 }
 
@@ -910,7 +887,7 @@ func (t *Table) Reply(ctx context.Context, s *session.Session, f *wire.Frame, p 
 	case errors.As(err, &c):
 		s.Send(wire.CancelFrame(f.Name(), f.RequestID, c.Code, c.Message))
 	case err != nil:
-		t.log.Warn("qss: forward answer", "invite", p.Invite, "err", err)
+		t.Log.Warn("qss: forward answer", "invite", p.Invite, "err", err)
 		s.Send(wire.CancelFrame(f.Name(), f.RequestID, 480, "the caller's server is unreachable"))
 	}
 }
@@ -939,7 +916,7 @@ func (t *Table) CancelOwn(ctx context.Context, s *session.Session, f *wire.Frame
 // RingNewSession rings a session that connects while invitations to its user
 // ring (the seeds' currentInvitations), so a reconnecting phone still rings.
 func (t *Table) RingNewSession(ctx context.Context, s *session.Session) {
-	m, err := t.state.SetGet(ctx, invitesKey(s.User.UserID))
+	m, err := t.Node.State.SetGet(ctx, invitesKey(s.User.UserID))
 	if err != nil {
 		return
 	}
@@ -948,9 +925,9 @@ func (t *Table) RingNewSession(ctx context.Context, s *session.Session) {
 		if json.Unmarshal(raw, &owner) != nil {
 			continue
 		}
-		t.log.Debug("resuming invite", "invite", inviteID, "peer", s.ID)
+		t.Log.Debug("resuming invite", "invite", inviteID, "peer", s.ID)
 		if _, err := t.call(ctx, owner, inviteID, s.Me(), &addCandidateOp{Session: s.ID}); err != nil {
-			t.log.Debug("qss: ring new session", "invite", inviteID, "err", err)
+			t.Log.Debug("qss: ring new session", "invite", inviteID, "err", err)
 		}
 	}
 }
@@ -960,7 +937,7 @@ func (t *Table) RingNewSession(ctx context.Context, s *session.Session) {
 func (t *Table) DropRequests(ctx context.Context, s *session.Session, list []session.Pending) {
 	for _, p := range list {
 		if _, err := t.call(ctx, p.Owner, p.Invite, s.Me(), &candidateGoneOp{Session: s.ID}); err != nil {
-			t.log.Debug("qss: drop candidate", "invite", p.Invite, "err", err)
+			t.Log.Debug("qss: drop candidate", "invite", p.Invite, "err", err)
 		}
 	}
 }
@@ -979,7 +956,7 @@ func (t *Table) CallerGone(ctx context.Context, s *session.Session) {
 // stopOtherInvites stops the user's other ringing invitations
 // (onlyOneDeviceWithInvitations).
 func (t *Table) stopOtherInvites(ctx context.Context, u session.User, except string) {
-	m, err := t.state.SetGet(ctx, invitesKey(u.ID))
+	m, err := t.Node.State.SetGet(ctx, invitesKey(u.ID))
 	if err != nil {
 		return
 	}
@@ -988,9 +965,9 @@ func (t *Table) stopOtherInvites(ctx context.Context, u session.User, except str
 		if inviteID == except || json.Unmarshal(raw, &owner) != nil {
 			continue
 		}
-		t.log.Debug("will reject pending invitations of", "user", u.ID, "except", except)
+		t.Log.Debug("will reject pending invitations of", "user", u.ID, "except", except)
 		if _, err := t.call(ctx, owner, inviteID, u, &dropUserOp{}); err != nil {
-			t.log.Debug("qss: stop another invitation", "invite", inviteID, "err", err)
+			t.Log.Debug("qss: stop another invitation", "invite", inviteID, "err", err)
 		}
 	}
 }
@@ -999,7 +976,7 @@ func (t *Table) stopOtherInvites(ctx context.Context, u session.User, except str
 // tells the other nodes to do the same.
 func (t *Table) RoomEnded(ctx context.Context, room string) {
 	t.cancelRoom(ctx, room)
-	t.sessions.Broadcast(ctx, noticeRoomGone, room)
+	t.Sessions.Broadcast(ctx, noticeRoomGone, room)
 }
 
 // noticeRoomGone tells every node that a room ended (its invitations stop).
@@ -1025,7 +1002,7 @@ func (t *Table) cancelRoom(ctx context.Context, room string) {
 
 // watchdog cancels invitations ringing longer than watchdog.invites.expiration.
 func (t *Table) watchdog(ctx context.Context) {
-	exp := time.Duration(t.cfg.Watchdog.Invites.Expiration) * time.Millisecond
+	exp := time.Duration(t.Config.Watchdog.Invites.Expiration) * time.Millisecond
 	t.mu.Lock()
 	var old []*invite
 	for _, inv := range t.invites {
@@ -1040,7 +1017,7 @@ func (t *Table) watchdog(ctx context.Context) {
 		inv.mu.Lock()
 		if inv.state == stateRinging {
 			t.endLocked(ctx, inv, stateTimeout, 408, "nobody answered")
-			t.log.Debug("invite declined", "invite", inv.id, "watchdog", true)
+			t.Log.Debug("invite declined", "invite", inv.id, "watchdog", true)
 		}
 		inv.mu.Unlock()
 	}

@@ -63,14 +63,14 @@ func (t *Table) serve(ctx context.Context, req json.RawMessage) (any, error) {
 // call runs op for by on the invitation id that owner owns: in place when
 // it is this node, over the bus otherwise.
 func (t *Table) call(ctx context.Context, owner, id string, by session.User, op inviteOp) (json.RawMessage, error) {
-	if owner == t.node.ID {
+	if owner == t.Node.ID {
 		return t.apply(ctx, id, by, op)
 	}
 	kind, body, err := inviteOps.Encode(op)
 	if err != nil {
 		return nil, err
 	}
-	return t.node.Call(ctx, owner, serviceInvites, inviteMsg{Invite: id, User: by, Kind: kind, Op: body})
+	return t.Node.Call(ctx, owner, serviceInvites, inviteMsg{Invite: id, User: by, Kind: kind, Op: body})
 }
 
 // apply runs an operation on an invitation this node owns. An answer to
@@ -112,7 +112,7 @@ func (o *acceptOp) run(ctx context.Context, t *Table, inv *invite, by session.Us
 	if c == nil || c.state != stateRinging {
 		return nil, wire.Refuse(487, "the invitation is not ringing on this session")
 	}
-	t.log.Debug(fmt.Sprintf("accept peerId(%s), from(%s), inviteId(%s)", o.Session, by.ID, inv.id))
+	t.Log.Debug(fmt.Sprintf("accept peerId(%s), from(%s), inviteId(%s)", o.Session, by.ID, inv.id))
 	room := inv.room
 	if inv.kind == "inviteRequest" {
 		if o.Room == "" {
@@ -128,7 +128,7 @@ func (o *acceptOp) run(ctx context.Context, t *Table, inv *invite, by session.Us
 		room = inv.room
 	}
 	c.state = stateAccepted
-	t.log.Debug(fmt.Sprintf("Notifying that invite %s for room %s was accepted by %s", inv.id, room, by.ID))
+	t.Log.Debug(fmt.Sprintf("Notifying that invite %s for room %s was accepted by %s", inv.id, room, by.ID))
 	t.finishLocked(ctx, inv, stateAccepted, 200, "answered elsewhere", o.Session)
 	out := outcomeFrame{Answer: inv.outcome, RequestID: inv.reqID, From: by.ID, WhoAccepted: by.ID, Session: o.Session}
 	if inv.kind == "inviteRequest" {
@@ -140,10 +140,10 @@ func (o *acceptOp) run(ctx context.Context, t *Table, inv *invite, by session.Us
 	t.notifyCaller(inv, stateAccepted, 200)
 	t.record(ctx, inv, stateAccepted, 200, by.ID)
 	if plan := inv.transfer; plan != nil {
-		t.tasks.Go(func(ctx context.Context) { t.transferAccepted(ctx, plan, by) })
+		t.Tasks.Go(func(ctx context.Context) { t.transferAccepted(ctx, plan, by) })
 	}
-	if id := inv.id; t.cfg.Invites.OnlyOneDeviceWithInvitations {
-		t.tasks.Go(func(ctx context.Context) { t.stopOtherInvites(ctx, by, id) })
+	if id := inv.id; t.Config.Invites.OnlyOneDeviceWithInvitations {
+		t.Tasks.Go(func(ctx context.Context) { t.stopOtherInvites(ctx, by, id) })
 	}
 	return noAnswer, nil
 }
@@ -162,7 +162,7 @@ func (o *declineOp) run(ctx context.Context, t *Table, inv *invite, by session.U
 	if c == nil || c.state != stateRinging {
 		return nil, wire.Refuse(487, "the invitation is not ringing on this session")
 	}
-	t.log.Debug(fmt.Sprintf("decline peerId(%s), from(%s), inviteId(%s), errorCode(%d)", o.Session, by.ID, inv.id, o.Code))
+	t.Log.Debug(fmt.Sprintf("decline peerId(%s), from(%s), inviteId(%s), errorCode(%d)", o.Session, by.ID, inv.id, o.Code))
 	c.state, c.code = stateDeclined, o.Code
 	t.settleLocked(ctx, inv)
 	return noAnswer, nil
@@ -191,7 +191,7 @@ func (o *candidateGoneOp) run(ctx context.Context, t *Table, inv *invite, _ sess
 	c := inv.candidates[o.Session]
 	if c != nil && c.state == stateRinging {
 		c.state = stateGone
-		t.log.Debug("onPeerDisconnected will remove as candidate from", "invite", inv.id, "session", o.Session)
+		t.Log.Debug("onPeerDisconnected will remove as candidate from", "invite", inv.id, "session", o.Session)
 		t.settleLocked(ctx, inv)
 	}
 	return noAnswer, nil
@@ -208,7 +208,7 @@ func (*dropUserOp) run(ctx context.Context, t *Table, inv *invite, by session.Us
 			t.stopCandidate(inv, c, 200, "answered another call")
 		}
 	}
-	t.state.SetDelete(ctx, invitesKey(by.ID), inv.id)
+	t.Node.State.SetDelete(ctx, invitesKey(by.ID), inv.id)
 	t.settleLocked(ctx, inv)
 	return noAnswer, nil
 }

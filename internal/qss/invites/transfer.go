@@ -70,7 +70,7 @@ func (t *Table) transfer(ctx context.Context, s *session.Session, f *wire.Frame)
 	if !slices.Contains(info.Joined, me.ID) {
 		return nil, wire.Refuse(403, "you are not in the room")
 	}
-	targets, err := t.sessions.ResolveUsers(ctx, s, []string{p.Participant}, "participant")
+	targets, err := t.Sessions.ResolveUsers(ctx, s, []string{p.Participant}, "participant")
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (t *Table) transfer(ctx context.Context, s *session.Session, f *wire.Frame)
 	if err := t.launch(ctx, inv); err != nil {
 		return nil, err
 	}
-	t.log.Info("A transfer with id "+plan.id+" was created in the room "+p.Room, "kind", plan.kind)
+	t.Log.Info("A transfer with id "+plan.id+" was created in the room "+p.Room, "kind", plan.kind)
 	t.recordTransfer(ctx, plan, "created")
 	to := ""
 	if plan.kind == "blind" {
@@ -137,21 +137,21 @@ func (t *Table) transferAccepted(ctx context.Context, plan *transferPlan, by ses
 		ev := map[string]any{"room": room, "transfer": plan.id, "kind": plan.kind, "participant": plan.participant.ID, "to": by.ID}
 		t.rooms.Event(ctx, room, "transferCompleted", ev)
 		if err := t.rooms.Leave(ctx, room, plan.by, 200, "transferred"); err != nil {
-			t.log.Debug("qss: transferor leaves", "room", room, "err", err)
+			t.Log.Debug("qss: transferor leaves", "room", room, "err", err)
 		}
 	}
-	if s := t.sessions.Local(plan.bySession); s != nil {
+	if s := t.Sessions.Local(plan.bySession); s != nil {
 		for _, room := range rooms {
 			s.SetJoined(room, false)
 		}
 	}
-	t.log.Info("Removing the transfer "+plan.id, "state", "completed")
+	t.Log.Info("Removing the transfer "+plan.id, "state", "completed")
 	t.recordTransfer(ctx, plan, "completed")
 }
 
 // transferFailed tells the transferor why the transfer did not happen.
 func (t *Table) transferFailed(ctx context.Context, plan *transferPlan, code int) {
-	if s := t.sessions.Local(plan.bySession); s != nil {
+	if s := t.Sessions.Local(plan.bySession); s != nil {
 		s.Send(wire.EventFrame("transferError", map[string]any{"room": plan.room, "transfer": plan.id, "participant": plan.participant.ID,
 			"code": code}))
 	}
@@ -165,6 +165,6 @@ func (t *Table) recordTransfer(ctx context.Context, plan *transferPlan, state st
 		e.Ended = time.Now().UnixMilli()
 	}
 	if err := t.rooms.RecordTransfer(ctx, plan.room, e); err != nil {
-		t.log.Debug("qss: record transfer", "transfer", plan.id, "err", err)
+		t.Log.Debug("qss: record transfer", "transfer", plan.id, "err", err)
 	}
 }

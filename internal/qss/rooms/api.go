@@ -58,7 +58,7 @@ func (t *Table) Event(ctx context.Context, room, name string, payload any) {
 	}
 	frame := wire.EventFrame(name, payload)
 	for _, p := range info.ParticipantDetail {
-		t.sessions.Deliver(ctx, p.ID, p.Sessions, frame)
+		t.Sessions.Deliver(ctx, p.ID, p.Sessions, frame)
 	}
 }
 

@@ -95,22 +95,22 @@ func (w *callWriter) flush(ctx context.Context) {
 // next change, unfinished. At start (starting), this node's own id counts
 // as gone too: it holds no room yet.
 func (t *Table) finishDeadCalls(ctx context.Context, starting bool) {
-	nodes, err := t.st.UnfinishedCallNodes(ctx)
+	nodes, err := t.Store.UnfinishedCallNodes(ctx)
 	if err != nil {
-		t.log.Warn("qss: list the nodes of unfinished calls", "err", err)
+		t.Log.Warn("qss: list the nodes of unfinished calls", "err", err)
 		return
 	}
 	for _, node := range nodes {
-		if (node != t.node.ID || !starting) && t.node.Alive(ctx, node) {
+		if (node != t.Node.ID || !starting) && t.Node.Alive(ctx, node) {
 			continue
 		}
-		n, err := t.st.FinishNodeCalls(ctx, node, time.Now().UnixMilli())
+		n, err := t.Store.FinishNodeCalls(ctx, node, time.Now().UnixMilli())
 		if err != nil {
-			t.log.Warn("qss: finish the calls of a node that is gone", "node", node, "err", err)
+			t.Log.Warn("qss: finish the calls of a node that is gone", "node", node, "err", err)
 			continue
 		}
 		if n > 0 {
-			t.log.Info("qss: finished the calls of a node that is gone", "node", node, "calls", n)
+			t.Log.Info("qss: finished the calls of a node that is gone", "node", node, "calls", n)
 		}
 	}
 }
@@ -120,16 +120,16 @@ func (t *Table) finishDeadCalls(ctx context.Context, starting bool) {
 func (t *Table) Upkeep(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if t.cfg.Rooms.IdleTimeout > 0 {
-		t.destroyIdle(ctx, time.Duration(t.cfg.Rooms.IdleTimeout)*time.Millisecond)
+	if t.Config.Rooms.IdleTimeout > 0 {
+		t.destroyIdle(ctx, time.Duration(t.Config.Rooms.IdleTimeout)*time.Millisecond)
 	}
 	t.finishDeadCalls(ctx, false)
-	if d := t.cfg.CallHistoryDays; d > 0 {
+	if d := t.Config.CallHistoryDays; d > 0 {
 		before := time.Now().Add(-time.Duration(d) * 24 * time.Hour).UnixMilli()
-		if n, err := t.st.DeleteCallsFinishedBefore(ctx, before); err != nil {
-			t.log.Warn("qss: call history retention", "err", err)
+		if n, err := t.Store.DeleteCallsFinishedBefore(ctx, before); err != nil {
+			t.Log.Warn("qss: call history retention", "err", err)
 		} else if n > 0 {
-			t.log.Info("qss: removed old calls from the history", "count", n, "callHistoryDays", d)
+			t.Log.Info("qss: removed old calls from the history", "count", n, "callHistoryDays", d)
 		}
 	}
 }

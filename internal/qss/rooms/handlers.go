@@ -12,17 +12,17 @@ import (
 
 // registerHandlers serves the room requests of the sessions.
 func (t *Table) registerHandlers() {
-	t.sessions.Handle("createRoom", t.createRoom)
-	t.sessions.Handle("joinRoom", t.joinRoom)
-	t.sessions.Handle("leaveRoom", t.leaveRoom)
-	t.sessions.Handle("updateRoom", t.updateRoom)
-	t.sessions.Handle("destroyRoom", t.destroyRoom)
-	t.sessions.Handle("expel", t.expel)
-	t.sessions.Handle("getRoom", t.getRoom)
-	t.sessions.Handle("hold", t.hold)
-	t.sessions.Handle("unhold", t.hold)
-	t.sessions.Handle("mute", t.mute)
-	t.sessions.Handle("quickConference", t.quickConference)
+	t.Sessions.Handle("createRoom", t.createRoom)
+	t.Sessions.Handle("joinRoom", t.joinRoom)
+	t.Sessions.Handle("leaveRoom", t.leaveRoom)
+	t.Sessions.Handle("updateRoom", t.updateRoom)
+	t.Sessions.Handle("destroyRoom", t.destroyRoom)
+	t.Sessions.Handle("expel", t.expel)
+	t.Sessions.Handle("getRoom", t.getRoom)
+	t.Sessions.Handle("hold", t.hold)
+	t.Sessions.Handle("unhold", t.hold)
+	t.Sessions.Handle("mute", t.mute)
+	t.Sessions.Handle("quickConference", t.quickConference)
 }
 
 // roomPayload is the payload of requests about one room.
@@ -66,17 +66,17 @@ func (t *Table) createRoom(ctx context.Context, s *session.Session, f *wire.Fram
 	if err := f.DecodePayload(&opts); err != nil {
 		return nil, err
 	}
-	if t.cfg.Rooms.NotInACall && !t.cfg.ConferenceState.AllowInvitesWhileInCall && t.InCall(ctx, s.User.UserID, "") {
+	if t.Config.Rooms.NotInACall && !t.Config.ConferenceState.AllowInvitesWhileInCall && t.InCall(ctx, s.User.UserID, "") {
 		return nil, wire.Refuse(486, "you are already in a call")
 	}
 	if len(opts.ACL) > 100 {
 		return nil, wire.Refuse(400, `field "acl" of payload has more than 100 users`)
 	}
-	acl, err := t.sessions.ResolveUsers(ctx, s, opts.ACL, "acl")
+	acl, err := t.Sessions.ResolveUsers(ctx, s, opts.ACL, "acl")
 	if err != nil {
 		return nil, err
 	}
-	t.log.Debug("try to know if the user can create a room", "peer", s.ID)
+	t.Log.Debug("try to know if the user can create a room", "peer", s.ID)
 	info, err := t.create(ctx, s, opts, acl, "", "")
 	if err != nil {
 		return nil, err
@@ -105,7 +105,7 @@ func (t *Table) leaveRoom(ctx context.Context, s *session.Session, f *wire.Frame
 	if p.Code != 0 && (p.Code < 100 || p.Code > 699) {
 		return nil, wire.Refuse(400, `field "code" of payload must be a SIP code (100-699)`)
 	}
-	t.log.Debug("leave", "peer", s.ID, "id", p.Room)
+	t.Log.Debug("leave", "peer", s.ID, "id", p.Room)
 	err = t.do(ctx, p.Room, actor{User: s.Me()}, &leaveOp{Session: s.ID, Code: p.Code, Reason: wire.Truncate(p.Reason, 200)})
 	if err != nil {
 		return nil, err
@@ -124,7 +124,7 @@ func (t *Table) updateRoom(ctx context.Context, s *session.Session, f *wire.Fram
 		if len(*p.ACL) > 100 {
 			return nil, wire.Refuse(400, `field "acl" of payload has more than 100 users`)
 		}
-		users, err := t.sessions.ResolveUsers(ctx, s, *p.ACL, "acl")
+		users, err := t.Sessions.ResolveUsers(ctx, s, *p.ACL, "acl")
 		if err != nil {
 			return nil, err
 		}
@@ -138,32 +138,42 @@ func (t *Table) destroyRoom(ctx context.Context, s *session.Session, f *wire.Fra
 	if err != nil {
 		return nil, err
 	}
-	t.log.Debug("close", "peer", s.ID, "id", p.Room)
+	t.Log.Debug("close", "peer", s.ID, "id", p.Room)
 	if err := t.do(ctx, p.Room, actor{User: s.Me()}, &destroyOp{}); err != nil {
 		return nil, err
 	}
 	return map[string]any{"room": p.Room}, nil
 }
 
-func (t *Table) expel(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+// participantRequest reads the payload of a request about one participant
+// of a room, and resolves the participant.
+func (t *Table) participantRequest(ctx context.Context, s *session.Session, f *wire.Frame) (*roomPayload, session.User, error) {
 	p, err := t.roomRequest(f)
 	if err != nil {
-		return nil, err
+		return nil, session.User{}, err
 	}
 	if p.Participant == "" {
-		return nil, wire.Refuse(400, `field "participant" of payload is required`)
+		return nil, session.User{}, wire.Refuse(400, `field "participant" of payload is required`)
 	}
-	target, err := t.sessions.ResolveUsers(ctx, s, []string{p.Participant}, "participant")
+	target, err := t.Sessions.ResolveUsers(ctx, s, []string{p.Participant}, "participant")
+	if err != nil {
+		return nil, session.User{}, err
+	}
+	return p, target[0], nil
+}
+
+func (t *Table) expel(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+	p, target, err := t.participantRequest(ctx, s, f)
 	if err != nil {
 		return nil, err
 	}
-	if target[0].ID == s.User.UserID {
+	if target.ID == s.User.UserID {
 		return nil, wire.Refuse(400, "you cannot expel yourself; use leaveRoom")
 	}
-	if err := t.do(ctx, p.Room, actor{User: s.Me()}, &expelOp{Target: target[0].ID}); err != nil {
+	if err := t.do(ctx, p.Room, actor{User: s.Me()}, &expelOp{Target: target.ID}); err != nil {
 		return nil, err
 	}
-	return map[string]any{"room": p.Room, "participant": target[0].ID}, nil
+	return map[string]any{"room": p.Room, "participant": target.ID}, nil
 }
 
 func (t *Table) getRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
@@ -171,7 +181,7 @@ func (t *Table) getRoom(ctx context.Context, s *session.Session, f *wire.Frame) 
 	if err != nil {
 		return nil, err
 	}
-	t.log.Info("Received request to list participants of room "+p.Room, "room", p.Room)
+	t.Log.Info("Received request to list participants of room "+p.Room, "room", p.Room)
 	return t.roomAnswer(ctx, s, p.Room, &getOp{})
 }
 
@@ -187,14 +197,7 @@ func (t *Table) hold(ctx context.Context, s *session.Session, f *wire.Frame) (an
 }
 
 func (t *Table) mute(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
-	p, err := t.roomRequest(f)
-	if err != nil {
-		return nil, err
-	}
-	if p.Participant == "" {
-		return nil, wire.Refuse(400, `field "participant" of payload is required`)
-	}
-	target, err := t.sessions.ResolveUsers(ctx, s, []string{p.Participant}, "participant")
+	p, target, err := t.participantRequest(ctx, s, f)
 	if err != nil {
 		return nil, err
 	}
@@ -207,10 +210,10 @@ func (t *Table) mute(ctx context.Context, s *session.Session, f *wire.Frame) (an
 			return nil, wire.Refuse(400, `field "mediatypes" of payload may hold audio, video and screen only`)
 		}
 	}
-	if err := t.do(ctx, p.Room, actor{User: s.Me()}, &muteOp{Target: target[0].ID, Mediatypes: media}); err != nil {
+	if err := t.do(ctx, p.Room, actor{User: s.Me()}, &muteOp{Target: target.ID, Mediatypes: media}); err != nil {
 		return nil, err
 	}
-	return map[string]any{"room": p.Room, "participant": target[0].ID}, nil
+	return map[string]any{"room": p.Room, "participant": target.ID}, nil
 }
 
 // quickConference joins the room of a conference URI, creating it for the
@@ -229,15 +232,15 @@ func (t *Table) quickConference(ctx context.Context, s *session.Session, f *wire
 	if !t.quickURI.MatchString(uri) || len(uri) > 128 {
 		return nil, wire.Refuse(400, "conference URI %q does not match quickConference.uriRegex", wire.Truncate(uri, 80))
 	}
-	t.log.Debug("Peer "+s.ID+" wants to join "+uri, "peer", s.ID)
+	t.Log.Debug("Peer "+s.ID+" wants to join "+uri, "peer", s.ID)
 	key := "qconf.x" + hexOf(uri)
 	for range 3 {
-		v, _, err := t.state.Get(ctx, key)
+		v, _, err := t.Node.State.Get(ctx, key)
 		if err == nil {
 			obj, err := ask[Object](ctx, t, string(v), actor{User: s.Me()}, &joinOp{Session: s.ID})
 			var c *wire.Cancel
 			if errors.As(err, &c) && c.Code == 404 {
-				t.state.Delete(ctx, key) // the room ended; start a new one
+				t.Node.State.Delete(ctx, key) // the room ended; start a new one
 				continue
 			}
 			if err != nil {
@@ -247,11 +250,11 @@ func (t *Table) quickConference(ctx context.Context, s *session.Session, f *wire
 			return obj, nil
 		}
 		id := newUUID()
-		if err := t.state.Create(ctx, key, []byte(id)); err != nil {
+		if err := t.Node.State.Create(ctx, key, []byte(id)); err != nil {
 			continue // somebody else created it first: join theirs
 		}
 		if _, err := t.create(ctx, s, createOptions{}, nil, uri, id); err != nil {
-			t.state.Delete(ctx, key)
+			t.Node.State.Delete(ctx, key)
 			return nil, err
 		}
 		obj, err := ask[Object](ctx, t, id, actor{User: s.Me()}, &joinOp{Session: s.ID})

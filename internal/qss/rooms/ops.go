@@ -99,7 +99,7 @@ func (t *Table) call(ctx context.Context, id string, by actor, op roomOp) (res a
 			return nil, nil, err
 		}
 		// A room claimed here but gone is answered by apply (404).
-		if owner != t.node.ID {
+		if owner != t.Node.ID {
 			return t.callOwner(ctx, owner, id, by, op)
 		}
 	}
@@ -113,7 +113,7 @@ func (t *Table) callOwner(ctx context.Context, owner, id string, by actor, op ro
 	if err != nil {
 		return nil, nil, err
 	}
-	raw, err := t.node.Call(ctx, owner, serviceRooms, roomMsg{Room: id, User: by.User, System: by.System, Kind: kind, Op: body})
+	raw, err := t.Node.Call(ctx, owner, serviceRooms, roomMsg{Room: id, User: by.User, System: by.System, Kind: kind, Op: body})
 	var c *wire.Cancel
 	if err != nil && (!errors.As(err, &c) || c.Code == 404) {
 		// The room is gone, or its node does not answer: look its owner
@@ -229,8 +229,8 @@ func (o *joinOp) run(ctx context.Context, t *Table, r *room, u session.User, _ b
 	r.users[u.ID] = u.DomainID
 	r.call.Detail.Participants = append(r.call.Detail.Participants, store.CallParticipant{User: u.ID, Session: o.Session, Joined: now})
 	t.calls.save(r.snapshotCall())
-	t.state.SetPut(ctx, callsKey(u.ID), r.id, t.node.ID)
-	t.log.Info("user "+u.Username+" joined the room "+r.id, "room", r.id, "session", o.Session)
+	t.Node.State.SetPut(ctx, callsKey(u.ID), r.id, t.Node.ID)
+	t.Log.Info("user "+u.Username+" joined the room "+r.id, "room", r.id, "session", o.Session)
 	added := wire.EventFrame("participantAdded", map[string]any{"room": r.id, "participant": Participant{
 		ID: u.ID, Username: u.Username, Domain: u.Domain, Sessions: []string{o.Session}, Joined: now}})
 	notify := []func(){r.broadcast(t, added, u.ID), r.broadcast(t, r.remoteParticipants(), "")}
@@ -242,7 +242,7 @@ func (o *joinOp) run(ctx context.Context, t *Table, r *room, u session.User, _ b
 				e.State = inviteCompleted
 			}
 		}
-		t.log.Debug("INVITE_COMPLETED will be notified", "invite", inv, "room", r.id)
+		t.Log.Debug("INVITE_COMPLETED will be notified", "invite", inv, "room", r.id)
 		done := wire.EventFrame("inviteCompleted", map[string]any{"room": r.id, "invite": inv, "user": u.ID})
 		notify = append(notify, r.broadcast(t, done, ""))
 	}
@@ -297,7 +297,7 @@ func (o *leaveOp) run(ctx context.Context, t *Table, r *room, u session.User, _ 
 	var notify []func()
 	for _, sid := range sessions {
 		room := r.id
-		notify = append(notify, func() { t.sessions.SetJoined(t.ctx(), u.ID, []string{sid}, room, false) })
+		notify = append(notify, func() { t.Sessions.SetJoined(t.Tasks.Context(), u.ID, []string{sid}, room, false) })
 	}
 	if len(p.sessions) > 0 {
 		t.calls.save(r.snapshotCall())
@@ -313,15 +313,15 @@ func (o *leaveOp) run(ctx context.Context, t *Table, r *room, u session.User, _ 
 			break
 		}
 	}
-	if r.owner != u.ID || t.cfg.Rooms.UpdateRoomOwnerWhenLeaves {
+	if r.owner != u.ID || t.Config.Rooms.UpdateRoomOwnerWhenLeaves {
 		r.removeACL(u.ID)
 	}
-	t.state.SetDelete(ctx, callsKey(u.ID), r.id)
-	t.log.Info("user "+u.Username+" left the room "+r.id, "room", r.id, "code", code)
+	t.Node.State.SetDelete(ctx, callsKey(u.ID), r.id)
+	t.Log.Info("user "+u.Username+" left the room "+r.id, "room", r.id, "code", code)
 	removed := wire.EventFrame("participantRemoved", map[string]any{"room": r.id, "participant": u.ID, "username": u.Username,
 		"code": code, "reason": o.Reason})
 	notify = append(notify, r.broadcast(t, removed, ""), r.broadcast(t, r.remoteParticipants(), ""))
-	if r.owner == u.ID && t.cfg.Rooms.UpdateRoomOwnerWhenLeaves {
+	if r.owner == u.ID && t.Config.Rooms.UpdateRoomOwnerWhenLeaves {
 		r.owner = ""
 		if len(r.order) > 0 {
 			r.owner = r.order[0]
@@ -348,13 +348,13 @@ type updateOp struct {
 }
 
 func (o *updateOp) run(_ context.Context, t *Table, r *room, by session.User, admin bool) (any, []func(), error) {
-	if t.cfg.Rooms.SetOwner && r.owner != "" && r.owner != by.ID && !admin {
+	if t.Config.Rooms.SetOwner && r.owner != "" && r.owner != by.ID && !admin {
 		return nil, nil, wire.Refuse(403, "only the owner of the room may update it")
 	}
 	if !r.inACL[by.ID] && !admin {
 		return nil, nil, errNotInACL()
 	}
-	t.log.Debug("update", "peer", o.Session, "id", r.id, "acl", o.Users, "record", o.Record, "dryRun", o.DryRun)
+	t.Log.Debug("update", "peer", o.Session, "id", r.id, "acl", o.Users, "record", o.Record, "dryRun", o.DryRun)
 	if o.DryRun {
 		info := r.info(false)
 		return &info, nil, nil
@@ -410,7 +410,7 @@ type expelOp struct {
 }
 
 func (o *expelOp) run(ctx context.Context, t *Table, r *room, by session.User, admin bool) (any, []func(), error) {
-	if t.cfg.Rooms.SetOwner && r.owner != "" && r.owner != by.ID && !admin {
+	if t.Config.Rooms.SetOwner && r.owner != "" && r.owner != by.ID && !admin {
 		return nil, nil, wire.Refuse(403, "only the owner of the room may expel")
 	}
 	if r.participants[by.ID] == nil && !admin {
@@ -431,7 +431,7 @@ func (o *expelOp) run(ctx context.Context, t *Table, r *room, by session.User, a
 		return nil, nil, err
 	}
 	frame := wire.EventFrame("expelled", map[string]any{"room": r.id, "by": by.ID, "username": by.Username})
-	notify = append(notify, func() { t.sessions.Deliver(t.ctx(), target.user.ID, sessions, frame) })
+	notify = append(notify, func() { t.Sessions.Deliver(t.Tasks.Context(), target.user.ID, sessions, frame) })
 	if t.media != nil {
 		// The media server ends the user's streams and refuses the room
 		// token the user still holds.
@@ -441,10 +441,10 @@ func (o *expelOp) run(ctx context.Context, t *Table, r *room, by session.User, a
 		r.expelled[target.user.ID] = true
 		id, user := r.id, target.user.ID
 		notify = append(notify, func() {
-			ctx, cancel := context.WithTimeout(t.ctx(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(t.Tasks.Context(), 10*time.Second)
 			defer cancel()
 			if err := t.media.ExpelUser(ctx, id, user); err != nil {
-				t.log.Warn("qss: expel a user from the media room", "room", id, "user", user, "err", err)
+				t.Log.Warn("qss: expel a user from the media room", "room", id, "user", user, "err", err)
 			}
 		})
 	}
@@ -524,14 +524,14 @@ func (o *muteOp) run(_ context.Context, t *Table, r *room, by session.User, _ bo
 		"mediatypes": o.Mediatypes})
 	sessions := keys(target.sessions)
 	user := o.Target
-	return struct{}{}, []func(){func() { t.sessions.Deliver(t.ctx(), user, sessions, frame) }}, nil
+	return struct{}{}, []func(){func() { t.Sessions.Deliver(t.Tasks.Context(), user, sessions, frame) }}, nil
 }
 
 // destroyOp ends the room.
 type destroyOp struct{}
 
 func (*destroyOp) run(_ context.Context, t *Table, r *room, by session.User, admin bool) (any, []func(), error) {
-	if t.cfg.Rooms.SetOwner && r.owner != "" && r.owner != by.ID && !admin {
+	if t.Config.Rooms.SetOwner && r.owner != "" && r.owner != by.ID && !admin {
 		return nil, nil, wire.Refuse(403, "only the owner of the room may destroy it")
 	}
 	if r.owner == "" && !r.inACL[by.ID] && !admin {

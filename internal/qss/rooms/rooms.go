@@ -16,7 +16,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/big"
 	"regexp"
 	"sort"
@@ -28,11 +27,8 @@ import (
 
 	"github.com/openwac/wac/internal/auth"
 	"github.com/openwac/wac/internal/bus"
-	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/grant"
-	"github.com/openwac/wac/internal/qss/cluster"
 	"github.com/openwac/wac/internal/qss/session"
-	"github.com/openwac/wac/internal/qss/tasks"
 	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
@@ -67,14 +63,7 @@ type MediaRoom struct {
 // Table holds the rooms this node owns and routes operations on rooms
 // owned elsewhere to their node.
 type Table struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	st       store.Store
-	auth     *auth.Service
-	node     *cluster.Node
-	state    *cluster.State
-	tasks    *tasks.Group
-	sessions *session.Server
+	session.Base
 	media    Media
 	secret   []byte
 	quickURI *regexp.Regexp
@@ -93,13 +82,7 @@ type Table struct {
 
 // Options are the parts a Table works with.
 type Options struct {
-	Config   *config.Config
-	Log      *slog.Logger
-	Store    store.Store
-	Auth     *auth.Service
-	Node     *cluster.Node
-	Tasks    *tasks.Group
-	Sessions *session.Server
+	session.Base
 	// Media places rooms on media nodes; nil = rooms have no media.
 	Media Media
 	// Secret signs the room grants of the room objects.
@@ -115,12 +98,10 @@ func New(opts Options) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config key quickConference.uriRegex: %w", err)
 	}
-	t := &Table{cfg: opts.Config, log: opts.Log, st: opts.Store, auth: opts.Auth, node: opts.Node, state: opts.Node.State,
-		tasks: opts.Tasks, sessions: opts.Sessions, media: opts.Media, secret: opts.Secret, quickURI: quickURI,
-		ended: opts.Ended, rooms: map[string]*room{}, created: map[string]int{}}
-	t.calls = newCallWriter(t.st, t.log)
+	t := &Table{Base: opts.Base, media: opts.Media, secret: opts.Secret, quickURI: quickURI, ended: opts.Ended,
+		calls: newCallWriter(opts.Store, opts.Log), rooms: map[string]*room{}, created: map[string]int{}}
 	t.registerHandlers()
-	t.node.Serve(serviceRooms, t.serve)
+	t.Node.Serve(serviceRooms, t.serve)
 	return t, nil
 }
 
@@ -132,21 +113,17 @@ func (t *Table) Start(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	t.finishDeadCalls(ctx, true)
 	cancel()
-	t.tasks.Go(t.calls.run)
-	t.tasks.Every(time.Minute, func(context.Context) { t.sweepOwners() })
-	t.tasks.Every(time.Minute, t.Upkeep)
+	t.Tasks.Go(t.calls.run)
+	t.Tasks.Every(time.Minute, func(context.Context) { t.sweepOwners() })
+	t.Tasks.Every(time.Minute, t.Upkeep)
 }
-
-// ctx is the hub's root context: that of the work the rooms do on their
-// own (notifications).
-func (t *Table) ctx() context.Context { return t.tasks.Context() }
 
 // reserve counts a new room of user, unless the user has rooms.maxPerUser
 // rooms on this node already.
 func (t *Table) reserve(user string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if limit := t.cfg.Rooms.MaxPerUser; limit > 0 && t.created[user] >= limit {
+	if limit := t.Config.Rooms.MaxPerUser; limit > 0 && t.created[user] >= limit {
 		return false
 	}
 	t.created[user]++
@@ -261,10 +238,10 @@ type roomServer struct {
 // Object builds the room object of info for user (and session).
 func (t *Table) Object(info *Info, user, session string) *Object {
 	sip := ""
-	if t.cfg.QSS.SIPDomain != "" {
-		sip = "sip:888" + info.Number + "@" + t.cfg.QSS.SIPDomain
+	if t.Config.QSS.SIPDomain != "" {
+		sip = "sip:888" + info.Number + "@" + t.Config.QSS.SIPDomain
 	}
-	ttl := time.Duration(t.cfg.Rooms.TokenTTL) * time.Second
+	ttl := time.Duration(t.Config.Rooms.TokenTTL) * time.Second
 	tok := grant.Sign(t.secret, grant.Grant{Room: info.ID, User: user, Session: session, Publish: true, Subscribe: true,
 		Expires: time.Now().Add(ttl).Unix()})
 	ice := t.iceServers(user)
@@ -287,7 +264,7 @@ func (t *Table) iceServers(user string) []wire.ICEServer {
 		return []wire.ICEServer{}
 	}
 	ice := []wire.ICEServer{}
-	for _, u := range t.cfg.TURN.STUNServers {
+	for _, u := range t.Config.TURN.STUNServers {
 		ice = append(ice, wire.ICEServer{URLs: []string{u}})
 	}
 	return ice
@@ -356,24 +333,24 @@ func (t *Table) create(ctx context.Context, s *session.Session, opts createOptio
 	if id == "" {
 		id = newUUID()
 	}
-	if t.cfg.Rooms.UserIDAsRoomID && quickURI == "" {
-		id = personalRoomID(t.cfg.DefaultDomain, s.User)
+	if t.Config.Rooms.UserIDAsRoomID && quickURI == "" {
+		id = personalRoomID(t.Config.DefaultDomain, s.User)
 	}
-	limit := t.cfg.Rooms.ParticipantsLimit
+	limit := t.Config.Rooms.ParticipantsLimit
 	if opts.ParticipantsLimit > 0 && opts.ParticipantsLimit < limit {
 		limit = opts.ParticipantsLimit
 	}
-	bitrate := t.cfg.Rooms.Bitrate
+	bitrate := t.Config.Rooms.Bitrate
 	if opts.Bitrate > 0 && opts.Bitrate < bitrate {
 		bitrate = opts.Bitrate
 	}
-	err := t.state.Create(ctx, roomKey(id), []byte(t.node.ID))
+	err := t.Node.State.Create(ctx, roomKey(id), []byte(t.Node.ID))
 	if errors.Is(err, bus.ErrExists) && t.takeOver(ctx, id) {
 		err = nil
 	}
 	if err != nil {
 		if errors.Is(err, bus.ErrExists) {
-			if t.cfg.Rooms.UserIDAsRoomID && quickURI == "" {
+			if t.Config.Rooms.UserIDAsRoomID && quickURI == "" {
 				// The user's room exists already: it is theirs to use.
 				return ask[Info](ctx, t, id, actor{User: s.Me()}, &getOp{})
 			}
@@ -382,8 +359,8 @@ func (t *Table) create(ctx context.Context, s *session.Session, opts createOptio
 		return nil, fmt.Errorf("claim room: %w", err)
 	}
 	if !t.reserve(s.User.UserID) {
-		t.state.Delete(ctx, roomKey(id))
-		return nil, wire.Refuse(429, "you have %d rooms open, the most rooms.maxPerUser allows; destroy or leave one first", t.cfg.Rooms.MaxPerUser)
+		t.Node.State.Delete(ctx, roomKey(id))
+		return nil, wire.Refuse(429, "you have %d rooms open, the most rooms.maxPerUser allows; destroy or leave one first", t.Config.Rooms.MaxPerUser)
 	}
 	r := &room{
 		t: t, id: id, recordID: store.NewID(), number: newNumber(), domainID: s.User.DomainID, creator: s.User.UserID,
@@ -393,7 +370,7 @@ func (t *Table) create(ctx context.Context, s *session.Session, opts createOptio
 	}
 	r.idleSince = r.created
 	creator := s.Me()
-	if t.cfg.Rooms.SetOwner && quickURI == "" {
+	if t.Config.Rooms.SetOwner && quickURI == "" {
 		r.owner = creator.ID
 	}
 	if quickURI == "" {
@@ -403,10 +380,10 @@ func (t *Table) create(ctx context.Context, s *session.Session, opts createOptio
 		r.addACL(u)
 	}
 	if t.media != nil {
-		m, err := t.media.CreateRoom(ctx, id, MediaOptions{Bitrate: t.cfg.Media.Bitrate, Record: opts.Record})
+		m, err := t.media.CreateRoom(ctx, id, MediaOptions{Bitrate: t.Config.Media.Bitrate, Record: opts.Record})
 		if err != nil {
 			t.release(r.creator)
-			t.state.Delete(ctx, roomKey(id))
+			t.Node.State.Delete(ctx, roomKey(id))
 			return nil, fmt.Errorf("create media room: %w", err)
 		}
 		r.media = m
@@ -414,14 +391,14 @@ func (t *Table) create(ctx context.Context, s *session.Session, opts createOptio
 			r.number = m.Number
 		}
 	}
-	r.call = &store.Call{ID: r.recordID, Room: id, OwnerID: r.owner, Node: t.node.ID, Created: r.created.UnixMilli()}
+	r.call = &store.Call{ID: r.recordID, Room: id, OwnerID: r.owner, Node: t.Node.ID, Created: r.created.UnixMilli()}
 	r.users[creator.ID] = creator.DomainID
 	t.mu.Lock()
 	t.rooms[id] = r
 	t.mu.Unlock()
 	t.calls.save(r.snapshotCall())
-	t.log.Debug("create", "peer", s.ID, "room", id, "record", opts.Record)
-	t.log.Info("Creating room state for the room "+id+" with type "+roomType(quickURI), "room", id)
+	t.Log.Debug("create", "peer", s.ID, "room", id, "record", opts.Record)
+	t.Log.Info("Creating room state for the room "+id+" with type "+roomType(quickURI), "room", id)
 	info := r.info(false)
 	return &info, nil
 }
@@ -464,11 +441,11 @@ func (r *room) readmit(user string) {
 	if t == nil || t.media == nil {
 		return
 	}
-	t.tasks.Go(func(ctx context.Context) {
+	t.Tasks.Go(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		if err := t.media.AdmitUser(ctx, id, user); err != nil {
-			t.log.Warn("qss: admit a user to the media room again", "room", id, "user", user, "err", err)
+			t.Log.Warn("qss: admit a user to the media room again", "room", id, "user", user, "err", err)
 		}
 	})
 }
@@ -531,19 +508,19 @@ func (r *room) snapshotCall() *callSave {
 // room with userIdAsRoomId, a quick conference URI. The claim is a
 // compare-and-set: of two nodes taking over at once, one wins.
 func (t *Table) takeOver(ctx context.Context, id string) bool {
-	v, rev, err := t.state.Get(ctx, roomKey(id))
+	v, rev, err := t.Node.State.Get(ctx, roomKey(id))
 	if err != nil {
 		return false
 	}
 	owner := string(v)
-	if owner == t.node.ID || t.node.Alive(ctx, owner) {
+	if owner == t.Node.ID || t.Node.Alive(ctx, owner) {
 		return false
 	}
-	if err := t.state.Update(ctx, roomKey(id), []byte(t.node.ID), rev); err != nil {
+	if err := t.Node.State.Update(ctx, roomKey(id), []byte(t.Node.ID), rev); err != nil {
 		return false
 	}
 	t.owners.Delete(id)
-	t.log.Info("qss: reusing the id of a room whose node is gone", "room", id, "node", owner)
+	t.Log.Info("qss: reusing the id of a room whose node is gone", "room", id, "node", owner)
 	return true
 }
 
@@ -573,7 +550,7 @@ func (t *Table) owner(ctx context.Context, id string) (string, error) {
 	if v, ok := t.owners.Load(id); ok {
 		return v.(ownerEntry).node, nil
 	}
-	v, _, err := t.state.Get(ctx, roomKey(id))
+	v, _, err := t.Node.State.Get(ctx, roomKey(id))
 	if errors.Is(err, bus.ErrNotFound) {
 		return "", wire.Refuse(404, "room %s not found", wire.Truncate(id, 80))
 	}
@@ -581,7 +558,7 @@ func (t *Table) owner(ctx context.Context, id string) (string, error) {
 		return "", err
 	}
 	owner := string(v)
-	if !t.node.Alive(ctx, owner) {
+	if !t.Node.Alive(ctx, owner) {
 		return "", wire.Refuse(404, "room %s not found (its node is gone)", wire.Truncate(id, 80))
 	}
 	t.owners.Store(id, ownerEntry{node: owner, at: time.Now()})
@@ -593,7 +570,7 @@ func (t *Table) owner(ctx context.Context, id string) (string, error) {
 func (t *Table) LeaveAll(ctx context.Context, s *session.Session, code int, reason string) {
 	for _, room := range s.Rooms() {
 		if err := t.do(ctx, room, actor{User: s.Me()}, &leaveOp{Session: s.ID, Code: code, Reason: reason}); err != nil {
-			t.log.Debug("qss: leave on disconnect", "room", room, "session", s.ID, "err", err)
+			t.Log.Debug("qss: leave on disconnect", "room", room, "session", s.ID, "err", err)
 		}
 		s.SetJoined(room, false)
 	}
@@ -607,9 +584,9 @@ func (t *Table) administers(ctx context.Context, u session.User, domainID string
 	if u.Role != store.RoleAdmin || u.DomainID == "" {
 		return false
 	}
-	ok, err := t.auth.Administers(ctx, u.DomainID, u.Domain, domainID)
+	ok, err := t.Auth.Administers(ctx, u.DomainID, u.Domain, domainID)
 	if err != nil {
-		t.log.Warn("qss: check an admin's domain", "user", u.ID, "domain", domainID, "err", err)
+		t.Log.Warn("qss: check an admin's domain", "user", u.ID, "domain", domainID, "err", err)
 		return false
 	}
 	return ok
@@ -640,7 +617,7 @@ func (r *room) broadcast(t *Table, frame []byte, except string) func() {
 	}
 	return func() {
 		for _, tg := range targets {
-			t.sessions.Deliver(t.ctx(), tg.user, tg.sessions, frame)
+			t.Sessions.Deliver(t.Tasks.Context(), tg.user, tg.sessions, frame)
 		}
 	}
 }
@@ -675,23 +652,23 @@ func (t *Table) destroyLocked(r *room, by, reason string) []func() {
 	t.releaseLocked(r.creator)
 	t.mu.Unlock()
 	notify = append(notify, func() {
-		ctx, cancel := context.WithTimeout(t.ctx(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(t.Tasks.Context(), 10*time.Second)
 		defer cancel()
 		for user, sessions := range joined {
-			t.sessions.SetJoined(ctx, user, sessions, id, false)
-			t.state.SetDelete(ctx, callsKey(user), id)
+			t.Sessions.SetJoined(ctx, user, sessions, id, false)
+			t.Node.State.SetDelete(ctx, callsKey(user), id)
 		}
 		t.ended(ctx, id)
 		if t.media != nil {
 			if err := t.media.DestroyRoom(ctx, id); err != nil {
-				t.log.Warn("qss: destroy media room", "room", id, "err", err)
+				t.Log.Warn("qss: destroy media room", "room", id, "err", err)
 			}
 		}
-		t.state.Delete(ctx, roomKey(id))
+		t.Node.State.Delete(ctx, roomKey(id))
 		if quick != "" {
-			t.state.Delete(ctx, "qconf.x"+hexOf(quick))
+			t.Node.State.Delete(ctx, "qconf.x"+hexOf(quick))
 		}
-		t.log.Info("Destroying the room state of the room "+id, "room", id, "reason", reason)
+		t.Log.Info("Destroying the room state of the room "+id, "room", id, "reason", reason)
 	})
 	return notify
 }
@@ -781,7 +758,7 @@ func (r *room) recordTransfer(e store.CallTransfer) {
 
 // InCall reports whether a user is in a room other than except.
 func (t *Table) InCall(ctx context.Context, userID, except string) bool {
-	m, err := t.state.SetGet(ctx, callsKey(userID))
+	m, err := t.Node.State.SetGet(ctx, callsKey(userID))
 	if err != nil {
 		return false
 	}
@@ -790,7 +767,7 @@ func (t *Table) InCall(ctx context.Context, userID, except string) bool {
 		if room == except || json.Unmarshal(raw, &node) != nil {
 			continue
 		}
-		if t.node.Alive(ctx, node) {
+		if t.Node.Alive(ctx, node) {
 			return true
 		}
 	}

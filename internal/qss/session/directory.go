@@ -161,24 +161,7 @@ func (srv *Server) updateSession(ctx context.Context, s *Session, f *wire.Frame)
 		return nil, err
 	}
 	s.mu.Lock()
-	if d.Language != "" {
-		s.device.Language = wire.Truncate(d.Language, 64)
-	}
-	if d.Location != "" {
-		s.device.Location = wire.Truncate(d.Location, 128)
-	}
-	if d.Platform != "" {
-		s.device.Platform = wire.Truncate(d.Platform, 64)
-	}
-	if d.DeviceID != "" {
-		s.device.DeviceID = wire.Truncate(d.DeviceID, 128)
-	}
-	if d.PushToken != "" {
-		s.device.PushToken = wire.Truncate(d.PushToken, 512)
-	}
-	if d.UserAgent != "" {
-		s.device.UserAgent = wire.Truncate(d.UserAgent, 256)
-	}
+	s.device.update(d.clipped())
 	s.mu.Unlock()
 	srv.save(ctx, s)
 	return srv.info(s), nil

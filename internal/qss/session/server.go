@@ -207,11 +207,9 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	d := Device{
-		UserAgent: wire.Truncate(r.UserAgent(), 256), Language: wire.Truncate(cmp.Or(q.Get("language"), r.Header.Get("Accept-Language")), 64),
-		Location: wire.Truncate(q.Get("location"), 128), Platform: wire.Truncate(q.Get("platform"), 64),
-		DeviceID: wire.Truncate(q.Get("deviceId"), 128), PushToken: wire.Truncate(q.Get("pushToken"), 512),
-	}
+	d := Device{UserAgent: r.UserAgent(), Language: cmp.Or(q.Get("language"), r.Header.Get("Accept-Language")),
+		Location: q.Get("location"), Platform: q.Get("platform"), DeviceID: q.Get("deviceId"), PushToken: q.Get("pushToken"),
+	}.clipped()
 	// Browsers send Origin; the token, not cookies, authenticates, so any
 	// origin that holds a valid token may connect.
 	c, err := upgrade(w, r, srv.readBufs)
@@ -438,4 +436,18 @@ func (srv *Server) reply(ctx context.Context, s *Session, f *wire.Frame) {
 		return
 	}
 	srv.invites.Reply(ctx, s, f, p)
+}
+
+// Base is what every layer above the sessions (rooms, invitations, and
+// the features to come) works with: the configuration, the log, the
+// store, authentication, this node in the cluster, the hub's tasks and
+// the sessions.
+type Base struct {
+	Config   *config.Config
+	Log      *slog.Logger
+	Store    store.Store
+	Auth     *auth.Service
+	Node     *cluster.Node
+	Tasks    *tasks.Group
+	Sessions *Server
 }

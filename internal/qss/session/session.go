@@ -26,6 +26,26 @@ type Device struct {
 	PushToken string `json:"pushToken,omitempty"`
 }
 
+// clipped is d with each field cut to its limit.
+func (d Device) clipped() Device {
+	return Device{UserAgent: wire.Truncate(d.UserAgent, 256), Language: wire.Truncate(d.Language, 64),
+		Location: wire.Truncate(d.Location, 128), Platform: wire.Truncate(d.Platform, 64),
+		DeviceID: wire.Truncate(d.DeviceID, 128), PushToken: wire.Truncate(d.PushToken, 512)}
+}
+
+// update takes the fields that u sets.
+func (d *Device) update(u Device) {
+	for _, f := range []struct {
+		field *string
+		value string
+	}{{&d.UserAgent, u.UserAgent}, {&d.Language, u.Language}, {&d.Location, u.Location},
+		{&d.Platform, u.Platform}, {&d.DeviceID, u.DeviceID}, {&d.PushToken, u.PushToken}} {
+		if f.value != "" {
+			*f.field = f.value
+		}
+	}
+}
+
 // Session is one connection of a user: a device. It survives a dropped
 // connection for removeAfter, so that a reconnect resumes it.
 type Session struct {
