@@ -19,6 +19,6 @@ go test -race -count=1 ./internal/qss/... ./internal/bus/... ./internal/grant/..
 # take up to a minute (the default), time better spent on new inputs; a
 # failing input is still written to testdata/fuzz, only less minimized.
 step "fuzz targets, a counted run each"
-go test -run '^$' -fuzz '^FuzzDecodeFrame$' -fuzztime 20000x -fuzzminimizetime 5x ./internal/qss/
+go test -run '^$' -fuzz '^FuzzDecodeFrame$' -fuzztime 20000x -fuzzminimizetime 5x ./internal/qss/wire/
 go test -run '^$' -fuzz '^FuzzVerify$' -fuzztime 30000x -fuzzminimizetime 5x ./internal/grant/
 go test -run '^$' -fuzz '^FuzzRequestBodies$' -fuzztime 20000x -fuzzminimizetime 5x ./internal/sapi/

@@ -18,6 +18,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/segmentio/encoding/json"
+
+	"github.com/openwac/wac/internal/qss/wire"
 )
 
 // Client is a logged-in user of a server.
@@ -145,39 +147,11 @@ func (c *Client) do(ctx context.Context, method, path, token string, body, out a
 	return nil
 }
 
-// Frame is one QSS message.
-type Frame struct {
-	Request   string          `json:"request,omitempty"`
-	Answer    string          `json:"answer,omitempty"`
-	Cancel    string          `json:"cancel,omitempty"`
-	RequestID string          `json:"requestID,omitempty"`
-	Type      string          `json:"type,omitempty"`
-	Error     int             `json:"error,omitempty"`
-	Message   string          `json:"message,omitempty"`
-	Payload   json.RawMessage `json:"payload,omitempty"`
-	// Raw is the whole frame as received, for fields beside these.
-	Raw json.RawMessage `json:"-"`
-}
-
-// Field reads a top-level field of the frame into v.
-func (f *Frame) Field(name string, v any) error {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(f.Raw, &m); err != nil {
-		return err
-	}
-	raw, ok := m[name]
-	if !ok {
-		return fmt.Errorf("frame has no field %q", name)
-	}
-	return json.Unmarshal(raw, v)
-}
-
-// String reads a top-level string field ("" when absent).
-func (f *Frame) String(name string) string {
-	var s string
-	f.Field(name, &s)
-	return s
-}
+// Frame is one QSS message, the type the server reads too: the request,
+// answer or cancel name, requestID, error code and message, and payload;
+// Raw is the whole frame as received, for fields beside these (Field,
+// String).
+type Frame = wire.Frame
 
 // Event is a server event.
 type Event struct {

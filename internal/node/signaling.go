@@ -107,7 +107,7 @@ func newSignalingRole(n *Node) (*signalingRole, error) {
 			return sharedBus{n.bus}, nil
 		},
 		Secret: n.Secret, Media: qssMedia{n: n, d: sig.dispatcher}, Pusher: n.opts.Pusher,
-		SingleNode: cfg.Bus.Driver == "local" && n.opts.LocalNet == nil})
+		SingleNode: cfg.Bus.Driver == "local" && n.opts.LocalNet == nil, Registry: n.Metrics.Registry})
 	if err != nil {
 		sig.dispatcher.Close()
 		return nil, fmt.Errorf("start signaling: %w", err)

@@ -3,6 +3,7 @@ package qss_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"runtime"
@@ -133,6 +134,72 @@ func TestResolvePushKeepsRingingForThePhone(t *testing.T) {
 	b := connect(t, bob)
 	b.Accept(ctx, ring(t, b), nil)
 	if f := outcome(t, cl.ch); f.Answer != "invitation" {
+		t.Fatalf("outcome %s", f.Raw)
+	}
+}
+
+// wakingPhone is a push service whose push wakes the callee's phone at
+// once: the phone connects before the push returns, and its session was
+// rung by what rings its user once it answers a first request.
+type wakingPhone struct {
+	phone *client.Client
+	conns chan *client.Conn
+}
+
+func (p *wakingPhone) PushInvitation(ctx context.Context, userID string, invite map[string]any) error {
+	conn, err := p.phone.Connect(ctx, client.ConnectOptions{Platform: "ios"})
+	if err != nil {
+		return err
+	}
+	p.conns <- conn
+	_, err = conn.Request(ctx, "getCurrentInvitations", nil, nil)
+	return err
+}
+
+// A phone woken by the push of an invitation rings even when it connects
+// before the push returns: the invitation rings (for devices that connect)
+// before it is pushed.
+func TestPushedPhoneThatConnectsAtOnceRings(t *testing.T) {
+	for _, nodes := range []int{1, 2} {
+		t.Run(fmt.Sprintf("nodes=%d", nodes), func(t *testing.T) {
+			push := &wakingPhone{conns: make(chan *client.Conn, 1)}
+			c := newClusterWith(t, nodes, func(cfg *config.Config) { cfg.Invites.Basic.ResolvePush = true }, push)
+			ctx := tctx(t)
+			alice, _ := c.user(0, "alice")
+			push.phone, _ = c.user(1, "bob")
+			cl := dial(t, connect(t, alice), "bob", nil)
+			var b *client.Conn
+			select {
+			case b = <-push.conns:
+				t.Cleanup(b.Close)
+			case f := <-cl.ch:
+				t.Fatalf("no push; the caller got %s", f.Raw)
+			}
+			b.Accept(ctx, ring(t, b), nil)
+			if f := outcome(t, cl.ch); f.Answer != "invitation" {
+				t.Fatalf("outcome %s", f.Raw)
+			}
+		})
+	}
+}
+
+// failingPush is a push service that reaches nobody.
+type failingPush struct{}
+
+func (failingPush) PushInvitation(context.Context, string, map[string]any) error {
+	return errors.New("push service unavailable")
+}
+
+// A callee without a session whom no push reaches is not connected: the
+// caller's invitation ends with 480.
+func TestFailedPushEndsTheInvitation(t *testing.T) {
+	c := newClusterWith(t, 1, func(cfg *config.Config) { cfg.Invites.Basic.ResolvePush = true }, failingPush{})
+	alice, au := c.user(0, "alice")
+	_, bu := c.user(0, "bob")
+	cl := dial(t, connect(t, alice), "bob", nil)
+	f := outcome(t, cl.ch)
+	if f.Cancel != "invitation" || f.Error != 480 || f.Message != "not connected: the callee has no session" ||
+		f.String("to") != bu.ID || f.String("from") != au.ID {
 		t.Fatalf("outcome %s", f.Raw)
 	}
 }

@@ -104,7 +104,7 @@ func (a *API) Authed(h func(w http.ResponseWriter, r *http.Request, p *auth.Prin
 
 func (a *API) authed(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := BearerToken(r)
+		token := auth.BearerToken(r)
 		if token == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wac"`)
 			a.fail(w, r, errorf(http.StatusUnauthorized, "an access token is required (Authorization: Bearer <token>)"))
@@ -156,19 +156,6 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	writeJSON(w, http.StatusInternalServerError, errorf(http.StatusInternalServerError, "internal error"))
-}
-
-// BearerToken returns the access token of a request: the Authorization
-// header's Bearer token, or the token query parameter (for WebSockets).
-func BearerToken(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, token, ok := strings.Cut(h, " ")
-		if ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(token)
-		}
-		return ""
-	}
-	return r.URL.Query().Get("token")
 }
 
 func requireAdmin(p *auth.Principal) error {

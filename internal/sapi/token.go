@@ -141,7 +141,7 @@ func (a *API) revoke(w http.ResponseWriter, r *http.Request) error {
 	}
 	token := body.Token
 	if token == "" {
-		token = BearerToken(r)
+		token = auth.BearerToken(r)
 	}
 	if token == "" {
 		return required("token")

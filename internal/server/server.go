@@ -196,11 +196,7 @@ func bearerGuard(token string) func(http.Handler) http.Handler {
 	want := sha256.Sum256([]byte(token))
 	return func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			scheme, bearer, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-			if !strings.EqualFold(scheme, "Bearer") {
-				bearer = ""
-			}
-			got := sha256.Sum256([]byte(strings.TrimSpace(bearer)))
+			got := sha256.Sum256([]byte(auth.HeaderToken(r)))
 			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
 				w.Header().Set("Content-Type", "application/json")

@@ -33,15 +33,8 @@ import (
 
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/pionlog"
+	"github.com/openwac/wac/internal/qss/wire"
 )
-
-// ICEServer is one entry of the room object's ice list, in the
-// RTCIceServer JSON shape browsers take.
-type ICEServer struct {
-	URLs       []string `json:"urls"`
-	Username   string   `json:"username,omitempty"`
-	Credential string   `json:"credential,omitempty"`
-}
 
 // Secret is the shared secret of the TURN REST credentials: turn.secret,
 // or a key derived from the cluster secret.
@@ -67,10 +60,10 @@ func Credentials(secret, userID string, expires time.Time) (username, password s
 // use, with TURN credentials valid for turn.credentialTtl from now. It is
 // empty when turn.host is not set (the clients could not reach the server)
 // and only lists turn.stunServers when TURN is disabled.
-func ICEServers(clusterSecret []byte, userID string, cfg config.TURN, now time.Time) []ICEServer {
-	var out []ICEServer
+func ICEServers(clusterSecret []byte, userID string, cfg config.TURN, now time.Time) []wire.ICEServer {
+	var out []wire.ICEServer
 	if len(cfg.STUNServers) > 0 {
-		out = append(out, ICEServer{URLs: append([]string(nil), cfg.STUNServers...)})
+		out = append(out, wire.ICEServer{URLs: append([]string(nil), cfg.STUNServers...)})
 	}
 	if !cfg.Enabled || cfg.Host == "" {
 		return out
@@ -91,10 +84,10 @@ func ICEServers(clusterSecret []byte, userID string, cfg config.TURN, now time.T
 		turn = append(turn, fmt.Sprintf("turns:%s:%d?transport=tcp", host, cfg.TLSPort))
 	}
 	if len(stun) > 0 {
-		out = append(out, ICEServer{URLs: stun})
+		out = append(out, wire.ICEServer{URLs: stun})
 	}
 	user, pass := Credentials(Secret(clusterSecret, cfg), userID, now.Add(time.Duration(cfg.CredentialTTL)*time.Second))
-	out = append(out, ICEServer{URLs: turn, Username: user, Credential: pass})
+	out = append(out, wire.ICEServer{URLs: turn, Username: user, Credential: pass})
 	return out
 }
 

@@ -1,4 +1,4 @@
-package qss
+package session
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/openwac/wac/internal/auth"
+	"github.com/openwac/wac/internal/qss/wire"
 )
 
 // Device is what a session tells about the device it runs on, as the seeds'
@@ -25,12 +26,32 @@ type Device struct {
 	PushToken string `json:"pushToken,omitempty"`
 }
 
+// clipped is d with each field cut to its limit.
+func (d Device) clipped() Device {
+	return Device{UserAgent: wire.Truncate(d.UserAgent, 256), Language: wire.Truncate(d.Language, 64),
+		Location: wire.Truncate(d.Location, 128), Platform: wire.Truncate(d.Platform, 64),
+		DeviceID: wire.Truncate(d.DeviceID, 128), PushToken: wire.Truncate(d.PushToken, 512)}
+}
+
+// update takes the fields that u sets.
+func (d *Device) update(u Device) {
+	for _, f := range []struct {
+		field *string
+		value string
+	}{{&d.UserAgent, u.UserAgent}, {&d.Language, u.Language}, {&d.Location, u.Location},
+		{&d.Platform, u.Platform}, {&d.DeviceID, u.DeviceID}, {&d.PushToken, u.PushToken}} {
+		if f.value != "" {
+			*f.field = f.value
+		}
+	}
+}
+
 // Session is one connection of a user: a device. It survives a dropped
 // connection for removeAfter, so that a reconnect resumes it.
 type Session struct {
 	ID     string
 	User   *auth.Principal
-	hub    *Hub
+	srv    *Server
 	limit  *rate.Limiter
 	device Device
 	start  time.Time
@@ -44,9 +65,9 @@ type Session struct {
 	closed   bool // removed for good
 	ended    string
 	refusals int
-	joined   map[string]bool           // rooms this session is in
-	pending  map[string]pendingRequest // server-to-client requests awaiting answers
-	timers   []*time.Timer             // removal timers while disconnected
+	joined   map[string]bool    // rooms this session is in
+	pending  map[string]Pending // server-to-client requests awaiting answers
+	timers   []*time.Timer      // removal timers while disconnected
 	// abandoned is when the connection dropped (zero while connected).
 	abandoned time.Time
 	expiry    *time.Timer // ends an anonymous session with its user
@@ -67,28 +88,28 @@ type heldFrame struct {
 	request string
 }
 
-// pendingRequest is a request the server sent to the client (an invitation)
-// and where its answer goes.
-type pendingRequest struct {
-	kind   string // invitation, inviteRequest, transferring-attended-transfer
-	owner  string // node that owns the invitation
-	invite string
+// Pending is a request the server sent to the client (an invitation) and
+// where its answer goes.
+type Pending struct {
+	Kind   string `json:"kind"` // invitation, inviteRequest, transferring-attended-transfer
+	Owner  string `json:"o"`    // node that owns the invitation
+	Invite string `json:"i"`
 }
 
-func newSession(h *Hub, id string, p *auth.Principal, d Device) *Session {
+func newSession(srv *Server, id string, p *auth.Principal, d Device) *Session {
 	return &Session{
-		ID: id, User: p, hub: h, device: d, start: time.Now(),
-		limit:   rate.NewLimiter(rate.Limit(h.cfg.QSS.RequestRate), int(2*h.cfg.QSS.RequestRate)+1),
+		ID: id, User: p, srv: srv, device: d, start: time.Now(),
+		limit:   rate.NewLimiter(rate.Limit(srv.cfg.QSS.RequestRate), int(2*srv.cfg.QSS.RequestRate)+1),
 		joined:  map[string]bool{},
-		pending: map[string]pendingRequest{},
+		pending: map[string]Pending{},
 	}
 }
 
-// send queues a frame for the client. A client too slow to take
+// Send queues a frame for the client. A client too slow to take
 // qss.sendQueue frames is disconnected. While the session has no
 // connection the frame is dropped; before its new connection got its
 // session event, the frame waits for it.
-func (s *Session) send(frame []byte) {
+func (s *Session) Send(frame []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.conn == nil {
@@ -97,11 +118,11 @@ func (s *Session) send(frame []byte) {
 	s.keepLocked(heldFrame{data: frame})
 }
 
-// sendAnswer sends the late answer (or cancel) of one of the client's
+// SendAnswer sends the late answer (or cancel) of one of the client's
 // requests, an invitation's outcome. While the session has no connection it
 // is held for the next one, so that a resumed session still learns the
 // outcome of what it asked.
-func (s *Session) sendAnswer(frame []byte) {
+func (s *Session) SendAnswer(frame []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.closed {
@@ -112,9 +133,10 @@ func (s *Session) sendAnswer(frame []byte) {
 // queueLocked queues a frame for the connection; s.mu is held and the
 // session is connected.
 func (s *Session) queueLocked(frame []byte) {
-	if len(s.queue) >= s.hub.cfg.QSS.SendQueue {
-		s.hub.log.Warn("qss: session too slow to take its frames; disconnecting", "session", s.ID, "user", s.User.Username)
-		go s.conn.close(ws.StatusPolicyViolation, "too slow") // never block the caller (the bus inbox)
+	if len(s.queue) >= s.srv.cfg.QSS.SendQueue {
+		s.srv.log.Warn("qss: session too slow to take its frames; disconnecting", "session", s.ID, "user", s.User.Username)
+		c := s.conn // closed aside: never block the caller (the bus inbox)
+		s.srv.tasks.Go(func(context.Context) { c.close(ws.StatusPolicyViolation, "too slow") })
 		return
 	}
 	s.queue = append(s.queue, frame)
@@ -127,7 +149,7 @@ func (s *Session) queueLocked(frame []byte) {
 // been away for invites.basic.removeAfter and within qss.sendQueue frames:
 // it reports false when the session cannot get the request, which then is
 // not pending.
-func (s *Session) sendRequest(reqID string, p pendingRequest, frame []byte) bool {
+func (s *Session) sendRequest(reqID string, p Pending, frame []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.conn == nil && s.unrung || !s.keepLocked(heldFrame{data: frame, request: reqID}) {
@@ -158,7 +180,7 @@ func (s *Session) keepLocked(f heldFrame) bool {
 		s.queueLocked(f.data)
 		return true
 	}
-	if len(s.held) >= s.hub.cfg.QSS.SendQueue {
+	if len(s.held) >= s.srv.cfg.QSS.SendQueue {
 		return false
 	}
 	s.held = append(s.held, f)
@@ -202,7 +224,7 @@ func (s *Session) greet(c *wsConn, frame []byte) {
 // for a session being removed. The requests it holds are dropped unseen;
 // those it saw get a cancel that it finds if it resumes, and it is not
 // rung again until then.
-func (s *Session) stopRinging(gen int) []pendingRequest {
+func (s *Session) stopRinging(gen int) []Pending {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if gen >= 0 {
@@ -211,12 +233,12 @@ func (s *Session) stopRinging(gen int) []pendingRequest {
 		}
 		s.unrung = true
 	}
-	var out []pendingRequest
+	var out []Pending
 	for reqID, p := range s.pending {
 		out = append(out, p)
 		delete(s.pending, reqID)
 		if !s.unhold(reqID) && !s.closed {
-			s.keepLocked(heldFrame{data: cancel(p.kind, reqID, 480, "this device was away longer than invites.basic.removeAfter")})
+			s.keepLocked(heldFrame{data: wire.CancelFrame(p.Kind, reqID, 480, "this device was away longer than invites.basic.removeAfter")})
 		}
 	}
 	return out
@@ -252,7 +274,7 @@ func (s *Session) checkPong(timeout time.Duration) bool {
 		return false
 	}
 	if time.Since(time.Unix(0, sent)) >= timeout {
-		s.hub.log.Debug("qss: ping unanswered; closing", "session", s.ID)
+		s.srv.log.Debug("qss: ping unanswered; closing", "session", s.ID)
 		c.closeNow() // no close handshake to wait for
 	}
 	return true
@@ -264,13 +286,12 @@ func (s *Session) startWriter() {
 	if s.writing {
 		return
 	}
-	s.writing = true
 	c, gen := s.conn, s.gen
-	go s.write(c, gen)
+	s.writing = s.srv.tasks.Go(func(context.Context) { s.write(c, gen) })
 }
 
 func (s *Session) write(c *wsConn, gen int) {
-	timeout := time.Duration(s.hub.cfg.QSS.PingTimeout) * time.Millisecond
+	timeout := time.Duration(s.srv.cfg.QSS.PingTimeout) * time.Millisecond
 	for {
 		s.mu.Lock()
 		if s.gen != gen || s.closed && len(s.queue) == 0 {
@@ -320,30 +341,30 @@ func (s *Session) stopWriter(gen int) {
 
 // serve reads frames from c until it closes.
 func (s *Session) serve(ctx context.Context, c *wsConn) {
-	limit := s.hub.cfg.QSS.MaxFrameBytes
+	limit := s.srv.cfg.QSS.MaxFrameBytes
 	for {
 		op, data, err := c.readMessage(limit, 4*limit)
 		var big errTooBig
 		switch {
 		case errors.As(err, &big):
-			s.refuse(&ProtocolError{Code: 413, Message: "frame larger than " + strconv.FormatInt(limit, 10) + " bytes"})
+			s.refuse(&wire.ProtocolError{Code: 413, Message: "frame larger than " + strconv.FormatInt(limit, 10) + " bytes"})
 			continue
 		case err != nil:
 			if code, reason := closeFor(err, 4*limit); code != 0 {
-				s.hub.log.Info("qss: closing a connection for a bad frame", "session", s.ID, "code", int(code), "reason", reason)
+				s.srv.log.Info("qss: closing a connection for a bad frame", "session", s.ID, "code", int(code), "reason", reason)
 				c.fail(code, reason)
 			}
 			return
 		case op != ws.OpText:
-			s.refuse(&ProtocolError{Code: 400, Message: "frames must be text (JSON)"})
+			s.refuse(&wire.ProtocolError{Code: 400, Message: "frames must be text (JSON)"})
 			continue
 		}
 		// Every frame counts against the rate, well-formed or not; the
 		// frame is decoded first so that a refusal names the request it
 		// refuses and the client can match it.
-		f, err := DecodeFrame(data)
+		f, err := wire.DecodeFrame(data)
 		if !s.limit.Allow() {
-			pe := &ProtocolError{Code: 429, Message: "too many requests; slow down"}
+			pe := &wire.ProtocolError{Code: 429, Message: "too many requests; slow down"}
 			if f != nil {
 				pe.Name, pe.ReqID = f.Name(), f.RequestID
 			}
@@ -354,7 +375,7 @@ func (s *Session) serve(ctx context.Context, c *wsConn) {
 			continue
 		}
 		if err != nil {
-			var pe *ProtocolError
+			var pe *wire.ProtocolError
 			if errors.As(err, &pe) {
 				s.refuse(pe)
 				continue
@@ -371,26 +392,26 @@ func (s *Session) serve(ctx context.Context, c *wsConn) {
 // handle runs one frame's handler. A handler that panics is a bug: like
 // net/http, the server logs it with its stack and answers the request with
 // 500 rather than ending every session of the process.
-func (s *Session) handle(ctx context.Context, f *Frame) {
+func (s *Session) handle(ctx context.Context, f *wire.Frame) {
 	defer func() {
 		if v := recover(); v != nil {
-			s.hub.log.Error("qss: handler panicked", "frame", f.Name(), "session", s.ID, "panic", v, "stack", string(debug.Stack()))
+			s.srv.log.Error("qss: handler panicked", "frame", f.Name(), "session", s.ID, "panic", v, "stack", string(debug.Stack()))
 			if f.Request != "" {
-				s.send(encode(cancelFrame{Cancel: f.Name(), RequestID: f.RequestID, Error: 500, Message: "internal error"}))
+				s.Send(wire.CancelFrame(f.Name(), f.RequestID, 500, "internal error"))
 			}
 		}
 	}()
-	s.hub.handle(ctx, s, f)
+	s.srv.handle(ctx, s, f)
 }
 
 // refuse answers a bad frame with a cancel and reports whether the client
 // has been refused so often in a row that it is abuse.
-func (s *Session) refuse(pe *ProtocolError) bool {
+func (s *Session) refuse(pe *wire.ProtocolError) bool {
 	name := pe.Name
 	if name == "" {
 		name = "unknown"
 	}
-	s.send(encode(cancelFrame{Cancel: name, RequestID: pe.ReqID, Error: pe.Code, Message: pe.Message}))
+	s.Send(wire.CancelFrame(name, pe.ReqID, pe.Code, pe.Message))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refusals++
@@ -457,19 +478,21 @@ func (s *Session) end(reason string) {
 	s.ended = reason
 	s.mu.Unlock()
 	if c != nil {
-		s.send(event("sessionEnded", map[string]any{"session": s.ID, "reason": reason}))
+		s.Send(wire.EventFrame("sessionEnded", map[string]any{"session": s.ID, "reason": reason}))
 		// Let the writer flush the notice, then close.
-		time.AfterFunc(200*time.Millisecond, func() { c.close(4001, truncate(reason, 100)) })
+		s.srv.tasks.AfterFunc(200*time.Millisecond, func(context.Context) { c.close(4001, wire.Truncate(reason, 100)) })
 	}
 }
 
-func (s *Session) addPending(reqID string, p pendingRequest) {
+// AddPending records (again) that the server request reqID waits for the
+// client's answer, which goes where p says.
+func (s *Session) AddPending(reqID string, p Pending) {
 	s.mu.Lock()
 	s.pending[reqID] = p
 	s.mu.Unlock()
 }
 
-func (s *Session) takePending(reqID string) (pendingRequest, bool) {
+func (s *Session) takePending(reqID string) (Pending, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.pending[reqID]
@@ -479,7 +502,8 @@ func (s *Session) takePending(reqID string) (pendingRequest, bool) {
 	return p, ok
 }
 
-func (s *Session) rooms() []string {
+// Rooms lists the rooms the session joined.
+func (s *Session) Rooms() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]string, 0, len(s.joined))
@@ -489,7 +513,8 @@ func (s *Session) rooms() []string {
 	return out
 }
 
-func (s *Session) setJoined(room string, in bool) {
+// SetJoined records that the session joined room (in) or left it.
+func (s *Session) SetJoined(room string, in bool) {
 	s.mu.Lock()
 	if in {
 		s.joined[room] = true
@@ -497,11 +522,4 @@ func (s *Session) setJoined(room string, in bool) {
 		delete(s.joined, room)
 	}
 	s.mu.Unlock()
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

@@ -1,4 +1,4 @@
-package qss
+package rooms
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 )
 
 func TestSweepOwnersForgetsOldEntries(t *testing.T) {
-	var rt roomTable
+	var rt Table
 	rt.owners.Store("old", ownerEntry{node: "n1", at: time.Now().Add(-ownerCacheTTL - time.Second)})
 	rt.owners.Store("new", ownerEntry{node: "n2", at: time.Now()})
 	rt.sweepOwners()

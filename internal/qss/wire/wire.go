@@ -1,7 +1,17 @@
-package qss
+// Package wire is the QSS protocol's JSON on the WebSocket, shared by the
+// server (internal/qss and its layers) and the Go client (package client):
+// the Frame both sides read, the server's strict decoding of a client's
+// frame, the frames the server writes (answers, cancels, events), the
+// refusal a handler returns, and the room object's ICE server entry.
+//
+// It imports nothing of the server, so the client can use it: the client
+// is in the same module, which may import internal packages, and its users
+// name the shared types through the client's aliases (client.Frame).
+package wire
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -33,6 +43,9 @@ type Frame struct {
 	Payload   json.RawMessage `json:"payload,omitempty"`
 	// To is the invitation's callee, beside the payload as the seeds put it.
 	To string `json:"to,omitempty"`
+	// Raw is the whole frame as the client received it, for fields beside
+	// these (Field, String); the server leaves it empty.
+	Raw json.RawMessage `json:"-"`
 }
 
 // Kind is what a frame is.
@@ -112,7 +125,7 @@ func DecodeFrame(data []byte) (*Frame, error) {
 			case "payload":
 				msg = `field "payload" must be an object`
 			}
-			return nil, &ProtocolError{Code: 400, Name: firstNonEmpty(w.Request, firstNonEmpty(w.Answer, w.Cancel)), ReqID: w.RequestID, Message: msg}
+			return nil, &ProtocolError{Code: 400, Name: cmp.Or(w.Request, w.Answer, w.Cancel), ReqID: w.RequestID, Message: msg}
 		}
 		return nil, &ProtocolError{Code: 400, Message: "malformed JSON: " + jsonMessage(err)}
 	}
@@ -195,6 +208,27 @@ func (f *Frame) DecodePayload(v any) error {
 	return nil
 }
 
+// Field reads a top-level field of a received frame (Raw) into v.
+func (f *Frame) Field(name string, v any) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(f.Raw, &m); err != nil {
+		return err
+	}
+	raw, ok := m[name]
+	if !ok {
+		return fmt.Errorf("frame has no field %q", name)
+	}
+	return json.Unmarshal(raw, v)
+}
+
+// String reads a top-level string field of a received frame ("" when
+// absent).
+func (f *Frame) String(name string) string {
+	var s string
+	f.Field(name, &s)
+	return s
+}
+
 func kindOf(goType string) string {
 	switch {
 	case strings.HasPrefix(goType, "[]"):
@@ -230,8 +264,6 @@ type cancelFrame struct {
 	RequestID string `json:"requestID"`
 	Error     int    `json:"error"`
 	Message   string `json:"message,omitempty"`
-	To        string `json:"to,omitempty"`
-	From      string `json:"from,omitempty"`
 }
 
 type eventFrame struct {
@@ -244,7 +276,8 @@ type eventBody struct {
 	Payload   any    `json:"payload"`
 }
 
-func encode(v any) []byte {
+// Encode writes one of the server's own frame types as JSON.
+func Encode(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic(fmt.Sprintf("qss: encode %T: %v", v, err)) // only our own types reach here
@@ -252,16 +285,20 @@ func encode(v any) []byte {
 	return b
 }
 
-func answer(name, reqID string, payload any) []byte {
-	return encode(answerFrame{Answer: name, RequestID: reqID, Payload: payload})
+// AnswerFrame is the answer to request name with requestID reqID.
+func AnswerFrame(name, reqID string, payload any) []byte {
+	return Encode(answerFrame{Answer: name, RequestID: reqID, Payload: payload})
 }
 
-func cancel(name, reqID string, code int, msg string) []byte {
-	return encode(cancelFrame{Cancel: name, RequestID: reqID, Error: code, Message: msg})
+// CancelFrame is the cancel of request name with requestID reqID: a
+// refusal with a SIP-style code, or the end of a server request.
+func CancelFrame(name, reqID string, code int, msg string) []byte {
+	return Encode(cancelFrame{Cancel: name, RequestID: reqID, Error: code, Message: msg})
 }
 
-func event(name string, payload any) []byte {
-	return encode(eventFrame{Type: "event", Payload: eventBody{EventName: name, Payload: payload}})
+// EventFrame is the event name with its payload.
+func EventFrame(name string, payload any) []byte {
+	return Encode(eventFrame{Type: "event", Payload: eventBody{EventName: name, Payload: payload}})
 }
 
 // Cancel is a request refused with a SIP-style code; handlers return it.
@@ -272,9 +309,24 @@ type Cancel struct {
 
 func (c *Cancel) Error() string { return fmt.Sprintf("%d %s", c.Code, c.Message) }
 
-func refuse(code int, format string, args ...any) *Cancel {
+// Refuse is a *Cancel with a formatted message.
+func Refuse(code int, format string, args ...any) *Cancel {
 	return &Cancel{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// errNotInACL is the seeds' refusal of a user who is not in a room's ACL.
-func errNotInACL() *Cancel { return &Cancel{Code: 403, Message: "user not included into ACL"} }
+// Truncate cuts s to at most n bytes, for what a client sent that a
+// message or a log repeats.
+func Truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// ICEServer is one entry of the room object's ice list, in the
+// RTCIceServer JSON shape browsers take.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}

@@ -1,6 +1,6 @@
 //go:build unix
 
-package qss
+package session
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package qss
+package wire
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package qss
+package session
 
 import (
 	"io"

@@ -1,11 +1,14 @@
-package qss
+package invites
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/segmentio/encoding/json"
 
+	"github.com/openwac/wac/internal/qss/session"
+	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
 
@@ -16,10 +19,10 @@ const kindAttended = "transferring-attended-transfer"
 type transferPlan struct {
 	id          string
 	kind        string // blind or attended
-	by          userRef
+	by          session.User
 	bySession   string
 	room        string // where the transferred participant was
-	participant userRef
+	participant session.User
 	targetRoom  string // attended: where the participant goes
 	to          string // blind: whom the participant goes to
 	created     time.Time
@@ -39,7 +42,7 @@ type transferPlan struct {
 // The answer on the request's requestID comes when the transfer completes
 // (or a cancel with the code that stopped it); the rooms' participants see
 // transferCreated and transferCompleted, the transferor transferError.
-func (h *Hub) transfer(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (t *Table) transfer(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	var p struct {
 		Room        string          `json:"room"`
 		Participant string          `json:"participant"`
@@ -53,27 +56,27 @@ func (h *Hub) transfer(ctx context.Context, s *Session, f *Frame) (any, error) {
 	}
 	switch {
 	case p.Room == "":
-		return nil, refuse(400, `field "room" of payload is required`)
+		return nil, wire.Refuse(400, `field "room" of payload is required`)
 	case p.Participant == "":
-		return nil, refuse(400, `field "participant" of payload is required: whom to transfer`)
+		return nil, wire.Refuse(400, `field "participant" of payload is required: whom to transfer`)
 	case (p.To == "") == (p.TargetRoom == ""):
-		return nil, refuse(400, `give either "to" (blind transfer) or "targetRoom" (attended transfer)`)
+		return nil, wire.Refuse(400, `give either "to" (blind transfer) or "targetRoom" (attended transfer)`)
 	}
-	me := userRefOf(s.User)
-	var info roomInfo
-	if err := h.rooms.call(ctx, p.Room, roomOp{Op: "get", User: me}, &info); err != nil {
+	me := s.Me()
+	info, err := t.rooms.Get(ctx, p.Room, me)
+	if err != nil {
 		return nil, err
 	}
-	if !slicesContains(info.Joined, me.ID) {
-		return nil, refuse(403, "you are not in the room")
+	if !slices.Contains(info.Joined, me.ID) {
+		return nil, wire.Refuse(403, "you are not in the room")
 	}
-	targets, err := h.resolveUsers(ctx, s, []string{p.Participant}, "participant")
+	targets, err := t.Sessions.ResolveUsers(ctx, s, []string{p.Participant}, "participant")
 	if err != nil {
 		return nil, err
 	}
 	part := targets[0]
-	if part.ID == me.ID || !slicesContains(info.Joined, part.ID) {
-		return nil, refuse(404, "participant %s is not in the room", truncate(p.Participant, 40))
+	if part.ID == me.ID || !slices.Contains(info.Joined, part.ID) {
+		return nil, wire.Refuse(404, "participant %s is not in the room", wire.Truncate(p.Participant, 40))
 	}
 	plan := &transferPlan{id: store.NewID(), by: me, bySession: s.ID, room: p.Room, participant: part,
 		targetRoom: p.TargetRoom, to: p.To, created: time.Now()}
@@ -86,98 +89,82 @@ func (h *Hub) transfer(ctx context.Context, s *Session, f *Frame) (any, error) {
 		ctxJSON = json.RawMessage(`{"contextInfo":{}}`)
 	}
 	inv := &invite{id: store.NewID(), caller: me, callerSession: s.ID, reqID: f.RequestID, outcome: "transfer",
-		targets: map[string]userRef{}, candidates: map[string]*candidate{}, state: stateRinging, created: time.Now(),
+		targets: map[string]session.User{}, candidates: map[string]*candidate{}, state: stateRinging, created: time.Now(),
 		mediatypes: media, context: ctxJSON, transfer: plan}
 	if p.TargetRoom != "" {
 		plan.kind = "attended"
-		if err := h.rooms.call(ctx, p.TargetRoom, roomOp{Op: "member", User: me}, nil); err != nil {
+		if _, err := t.rooms.Member(ctx, p.TargetRoom, me); err != nil {
 			return nil, err
 		}
 		inv.kind, inv.room, inv.to = kindAttended, p.TargetRoom, part.ID
 		inv.targets[part.ID] = part
 	} else {
 		plan.kind = "blind"
-		to, group, only, err := h.invites.resolve(ctx, s, p.To)
+		to, group, only, err := t.resolve(ctx, s, p.To)
 		if err != nil {
 			return nil, err
 		}
 		if len(to) == 1 && to[0].ID == part.ID {
-			return nil, refuse(400, "the participant is already in the room")
+			return nil, wire.Refuse(400, "the participant is already in the room")
 		}
 		inv.kind, inv.room, inv.to, inv.group, inv.only = "invitation", p.Room, p.To, group, only
-		if err := h.invites.admit(ctx, inv, to); err != nil {
+		if err := t.admit(ctx, inv, to); err != nil {
 			return nil, err
 		}
 	}
-	if err := h.invites.launch(ctx, inv); err != nil {
+	if err := t.launch(ctx, inv); err != nil {
 		return nil, err
 	}
-	h.log.Info("A transfer with id "+plan.id+" was created in the room "+p.Room, "kind", plan.kind)
-	h.recordTransfer(ctx, plan, "created")
+	t.Log.Info("A transfer with id "+plan.id+" was created in the room "+p.Room, "kind", plan.kind)
+	t.recordTransfer(ctx, plan, "created")
 	to := ""
 	if plan.kind == "blind" {
 		to = firstTarget(inv)
 	}
-	h.roomEvent(ctx, p.Room, "transferCreated", map[string]any{"room": p.Room, "transfer": plan.id, "kind": plan.kind,
+	t.rooms.Event(ctx, p.Room, "transferCreated", map[string]any{"room": p.Room, "transfer": plan.id, "kind": plan.kind,
 		"by": me.ID, "participant": part.ID, "to": to, "targetRoom": p.TargetRoom})
-	return deferred, nil
+	return session.Deferred, nil
 }
 
 // transferAccepted finishes a transfer whose invitation was accepted: the
 // transferor leaves (the room, and for attended transfers the target room).
-func (h *Hub) transferAccepted(ctx context.Context, plan *transferPlan, by userRef) {
+func (t *Table) transferAccepted(ctx context.Context, plan *transferPlan, by session.User) {
 	rooms := []string{plan.room}
 	if plan.kind == "attended" {
 		rooms = append(rooms, plan.targetRoom)
 	}
 	for _, room := range rooms {
 		ev := map[string]any{"room": room, "transfer": plan.id, "kind": plan.kind, "participant": plan.participant.ID, "to": by.ID}
-		h.roomEvent(ctx, room, "transferCompleted", ev)
-		if err := h.rooms.call(ctx, room, roomOp{Op: "leave", User: plan.by, Code: 200, Reason: "transferred"}, nil); err != nil {
-			h.log.Debug("qss: transferor leaves", "room", room, "err", err)
+		t.rooms.Event(ctx, room, "transferCompleted", ev)
+		if err := t.rooms.Leave(ctx, room, plan.by, 200, "transferred"); err != nil {
+			t.Log.Debug("qss: transferor leaves", "room", room, "err", err)
 		}
 	}
-	h.mu.RLock()
-	if s := h.sessions[plan.bySession]; s != nil {
+	if s := t.Sessions.Local(plan.bySession); s != nil {
 		for _, room := range rooms {
-			s.setJoined(room, false)
+			s.SetJoined(room, false)
 		}
 	}
-	h.mu.RUnlock()
-	h.log.Info("Removing the transfer "+plan.id, "state", "completed")
-	h.recordTransfer(ctx, plan, "completed")
+	t.Log.Info("Removing the transfer "+plan.id, "state", "completed")
+	t.recordTransfer(ctx, plan, "completed")
 }
 
 // transferFailed tells the transferor why the transfer did not happen.
-func (h *Hub) transferFailed(ctx context.Context, plan *transferPlan, code int) {
-	h.mu.RLock()
-	s := h.sessions[plan.bySession]
-	h.mu.RUnlock()
-	if s != nil {
-		s.send(event("transferError", map[string]any{"room": plan.room, "transfer": plan.id, "participant": plan.participant.ID,
+func (t *Table) transferFailed(ctx context.Context, plan *transferPlan, code int) {
+	if s := t.Sessions.Local(plan.bySession); s != nil {
+		s.Send(wire.EventFrame("transferError", map[string]any{"room": plan.room, "transfer": plan.id, "participant": plan.participant.ID,
 			"code": code}))
 	}
-	h.recordTransfer(ctx, plan, "failed")
+	t.recordTransfer(ctx, plan, "failed")
 }
 
-func (h *Hub) recordTransfer(ctx context.Context, plan *transferPlan, state string) {
+func (t *Table) recordTransfer(ctx context.Context, plan *transferPlan, state string) {
 	e := store.CallTransfer{ID: plan.id, Kind: plan.kind, By: plan.by.ID, Participant: plan.participant.ID, To: plan.to,
 		TargetRoom: plan.targetRoom, State: state, Created: plan.created.UnixMilli()}
 	if state != "created" {
 		e.Ended = time.Now().UnixMilli()
 	}
-	entry, _ := json.Marshal(e)
-	h.rooms.call(ctx, plan.room, roomOp{Op: "callTransfer", Entry: entry}, nil)
-}
-
-// roomEvent sends an event to the room's joined participants.
-func (h *Hub) roomEvent(ctx context.Context, room, name string, payload any) {
-	var info roomInfo
-	if err := h.rooms.call(ctx, room, roomOp{Op: "get", System: true}, &info); err != nil {
-		return
-	}
-	frame := event(name, payload)
-	for _, p := range info.ParticipantDetail {
-		h.deliver(ctx, p.ID, p.Sessions, frame, nil)
+	if err := t.rooms.RecordTransfer(ctx, plan.room, e); err != nil {
+		t.Log.Debug("qss: record transfer", "transfer", plan.id, "err", err)
 	}
 }

@@ -1,9 +1,21 @@
-package qss
+// Package invites is the invitations layer of signaling: invitation and
+// inviteRequest (ringing a callee's sessions, pushing to its phones, the
+// caller's outcome), transfers (blind and attended, built on invitations),
+// getCurrentInvitations and the seeds' close, and the watchdog of
+// invitations that ring too long. An invitation is owned by the node of
+// its caller's session; the callees' nodes reach it with typed operations
+// (cluster.Ops) and find it through the shared invites.<user> sets.
+//
+// It sits on the sessions layer (delivery, the session directory, the
+// session.Invitations hooks it implements) and on the rooms (Rooms).
+package invites
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -12,6 +24,9 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/openwac/wac/internal/auth"
+	"github.com/openwac/wac/internal/qss/rooms"
+	"github.com/openwac/wac/internal/qss/session"
+	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/store"
 )
 
@@ -32,16 +47,73 @@ const (
 	stateBusy = "busy" // the user answered another call (onlyOneDeviceWithInvitations)
 )
 
-// inviteTable holds the invitations this node owns: those its sessions made.
-type inviteTable struct {
-	h        *Hub
+// invitesKey is the shared set of the invitations ringing a user:
+// invitation id → owner node.
+func invitesKey(user string) string { return "invites." + user }
+
+// Rooms is what invitations do with rooms (rooms.Table), wherever they are
+// owned.
+type Rooms interface {
+	Get(ctx context.Context, room string, by session.User) (*rooms.Info, error)
+	Member(ctx context.Context, room string, by session.User) (*rooms.Info, error)
+	Admit(ctx context.Context, room string, by session.User, users []session.User, invite string) error
+	Unadmit(ctx context.Context, room string, by session.User, users []session.User, invite string) error
+	Leave(ctx context.Context, room string, by session.User, code int, reason string) error
+	RecordInvite(ctx context.Context, room string, e store.CallInvite) error
+	RecordTransfer(ctx context.Context, room string, e store.CallTransfer) error
+	Event(ctx context.Context, room, name string, payload any)
+	NewRoom(ctx context.Context, s *session.Session) (*rooms.Info, error)
+	Object(info *rooms.Info, user, session string) *rooms.Object
+	InCall(ctx context.Context, user, except string) bool
+}
+
+// Pusher notifies a user's devices by push when they have no live session
+// (invites.basic.resolvePush). The notifications service implements it.
+type Pusher interface {
+	PushInvitation(ctx context.Context, userID string, invite map[string]any) error
+}
+
+// Table holds the invitations this node owns: those its sessions made.
+type Table struct {
+	session.Base
+	rooms  Rooms
+	pusher Pusher
+
 	mu       sync.Mutex
 	invites  map[string]*invite
 	byCaller map[string]string // caller session + "/" + requestID → invite id
 }
 
-func newInviteTable(h *Hub) *inviteTable {
-	return &inviteTable{h: h, invites: map[string]*invite{}, byCaller: map[string]string{}}
+// Options are the parts a Table works with.
+type Options struct {
+	session.Base
+	Rooms Rooms
+	// Pusher reaches the phones of callees without a session; nil = none.
+	Pusher Pusher
+}
+
+// New makes the invitations layer of a node: it serves the invitation
+// requests of the sessions and the invitation operations of other nodes,
+// and stops the invitations into rooms that end. Start starts its
+// watchdog.
+func New(opts Options) *Table {
+	t := &Table{Base: opts.Base, rooms: opts.Rooms, pusher: opts.Pusher, invites: map[string]*invite{}, byCaller: map[string]string{}}
+	t.Sessions.Handle("invitation", t.invitation)
+	t.Sessions.Handle("inviteRequest", t.inviteRequest)
+	t.Sessions.Handle("getCurrentInvitations", t.currentInvitations)
+	t.Sessions.Handle("close", t.closeCalls)
+	t.Sessions.Handle("transfer", t.transfer)
+	t.Sessions.OnNotice(noticeRoomGone, t.cancelRoom)
+	t.Node.Serve(serviceInvites, t.serve)
+	return t
+}
+
+// Start starts the watchdog of the invitations that ring too long
+// (watchdog.invites).
+func (t *Table) Start() {
+	if w := t.Config.Watchdog.Invites; w.Enabled {
+		t.Tasks.Every(time.Duration(w.Period)*time.Millisecond, t.watchdog)
+	}
 }
 
 // invite is one invitation (or inviteRequest) ringing one or more sessions.
@@ -50,13 +122,13 @@ type invite struct {
 	id            string
 	kind          string // invitation or inviteRequest
 	room          string
-	caller        userRef
+	caller        session.User
 	callerSession string
 	reqID         string
 	to            string // what the caller dialled
 	group         string // group id when a group was dialled
 	only          string // the one session dialled with user/session
-	targets       map[string]userRef
+	targets       map[string]session.User
 	candidates    map[string]*candidate
 	state         string
 	created       time.Time
@@ -71,17 +143,6 @@ type candidate struct {
 	user    string
 	state   string // ringing, accepted, declined, gone, busy
 	code    int
-}
-
-// inviteOp is an operation on an invitation, sent to the node that owns it.
-type inviteOp struct {
-	Op      string  `json:"op"` // accept, decline, addCandidate, candidateGone, dropUser, completed, cancel, current
-	Invite  string  `json:"invite"`
-	Session string  `json:"session,omitempty"`
-	User    userRef `json:"user"`
-	Code    int     `json:"code,omitempty"`
-	Room    string  `json:"room,omitempty"`
-	Reason  string  `json:"reason,omitempty"`
 }
 
 // invitationPayload is the payload of invitation and inviteRequest.
@@ -131,30 +192,29 @@ const maxRinging = 500
 
 // invitation is the caller's request: ring the callee's sessions and tell
 // the caller the outcome on its requestID.
-func (t *inviteTable) invitation(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (t *Table) invitation(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	return t.start(ctx, s, f, "invitation")
 }
 
 // inviteRequest asks the callee to invite the caller into the callee's room.
-func (t *inviteTable) inviteRequest(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (t *Table) inviteRequest(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	return t.start(ctx, s, f, "inviteRequest")
 }
 
-func (t *inviteTable) start(ctx context.Context, s *Session, f *Frame, kind string) (any, error) {
-	h := t.h
+func (t *Table) start(ctx context.Context, s *session.Session, f *wire.Frame, kind string) (any, error) {
 	to := f.To
 	var p invitationPayload
 	if err := f.DecodePayload(&p); err != nil {
 		return nil, err
 	}
 	if to == "" {
-		return nil, refuse(400, `field "to" is required: whom to invite`)
+		return nil, wire.Refuse(400, `field "to" is required: whom to invite`)
 	}
 	if len(to) > 256 {
-		return nil, refuse(400, `field "to" is too long`)
+		return nil, wire.Refuse(400, `field "to" is too long`)
 	}
 	if len(p.Context) > 8192 {
-		return nil, refuse(413, `field "context" of payload is larger than 8192 bytes`)
+		return nil, wire.Refuse(413, `field "context" of payload is larger than 8192 bytes`)
 	}
 	if p.Context == nil || string(p.Context) == "null" {
 		p.Context = json.RawMessage(`{"contextInfo":{}}`)
@@ -162,33 +222,33 @@ func (t *inviteTable) start(ctx context.Context, s *Session, f *Frame, kind stri
 	if p.Mediatypes == nil {
 		p.Mediatypes = map[string]bool{"audio": true, "video": false}
 	}
-	if err := h.mayCall(ctx, s, p.Mediatypes); err != nil {
+	if err := t.mayCall(ctx, s, p.Mediatypes); err != nil {
 		return nil, err
 	}
 	t.mu.Lock()
 	_, dup := t.byCaller[s.ID+"/"+f.RequestID]
 	t.mu.Unlock()
 	if dup {
-		return nil, refuse(400, "requestID %s is already ringing; use a new requestID", truncate(f.RequestID, 64))
+		return nil, wire.Refuse(400, "requestID %s is already ringing; use a new requestID", wire.Truncate(f.RequestID, 64))
 	}
-	caller := userRefOf(s.User)
+	caller := s.Me()
 	if kind == "invitation" {
 		if p.Room == "" {
-			return nil, refuse(400, `field "room" of payload is required: the room to invite into`)
+			return nil, wire.Refuse(400, `field "room" of payload is required: the room to invite into`)
 		}
-		if err := h.rooms.call(ctx, p.Room, roomOp{Op: "member", User: caller}, nil); err != nil {
+		if _, err := t.rooms.Member(ctx, p.Room, caller); err != nil {
 			return nil, err
 		}
 	}
-	h.log.Debug(fmt.Sprintf("invite peerId(%s), to(%s), inviteId(pending), context(%s)", s.ID, to, truncate(string(p.Context), 200)))
+	t.Log.Debug(fmt.Sprintf("invite peerId(%s), to(%s), inviteId(pending), context(%s)", s.ID, to, wire.Truncate(string(p.Context), 200)))
 	targets, group, only, err := t.resolve(ctx, s, to)
 	if err != nil {
-		h.log.Debug("No candidates found for resource: " + to)
+		t.Log.Debug("No candidates found for resource: " + to)
 		return nil, err
 	}
 	inv := &invite{
 		id: store.NewID(), kind: kind, room: p.Room, caller: caller, callerSession: s.ID, reqID: f.RequestID,
-		to: to, group: group, only: only, targets: map[string]userRef{}, candidates: map[string]*candidate{},
+		to: to, group: group, only: only, targets: map[string]session.User{}, candidates: map[string]*candidate{},
 		state: stateRinging, created: time.Now(), mediatypes: p.Mediatypes, context: p.Context,
 	}
 	if err := t.admit(ctx, inv, targets); err != nil {
@@ -197,24 +257,23 @@ func (t *inviteTable) start(ctx context.Context, s *Session, f *Frame, kind stri
 	if err := t.launch(ctx, inv); err != nil {
 		return nil, err
 	}
-	return deferred, nil
+	return session.Deferred, nil
 }
 
 // admit keeps the targets that may be rung: those with the receiveCalls
 // permission and, unless conferenceState.allowInvitesWhileInCall, not in a
 // call.
-func (t *inviteTable) admit(ctx context.Context, inv *invite, targets []userRef) error {
-	h := t.h
+func (t *Table) admit(ctx context.Context, inv *invite, targets []session.User) error {
 	busy := 0
 	for _, u := range targets {
-		ok, err := h.auth.Permission(ctx, auth.PermissionReceiveCalls, u.ID, u.DomainID)
+		ok, err := t.Auth.Permission(ctx, auth.PermissionReceiveCalls, u.ID, u.DomainID)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			continue
 		}
-		if !h.cfg.ConferenceState.AllowInvitesWhileInCall && h.inCall(ctx, u.ID, inv.room) {
+		if !t.Config.ConferenceState.AllowInvitesWhileInCall && t.rooms.InCall(ctx, u.ID, inv.room) {
 			busy++
 			continue
 		}
@@ -234,8 +293,7 @@ func (t *inviteTable) admit(ctx context.Context, inv *invite, targets []userRef)
 }
 
 // launch rings the candidate sessions of an admitted invitation.
-func (t *inviteTable) launch(ctx context.Context, inv *invite) error {
-	h := t.h
+func (t *Table) launch(ctx context.Context, inv *invite) error {
 	if inv.outcome == "" {
 		inv.outcome = inv.kind
 	}
@@ -243,53 +301,57 @@ func (t *inviteTable) launch(ctx context.Context, inv *invite) error {
 	if err != nil {
 		return err
 	}
-	h.log.Debug(fmt.Sprintf("Resource '%s' is a %s with candidates: %v", inv.to, map[bool]string{true: "group", false: "user"}[inv.group != ""], sessionIDs(sessions)))
-	if len(sessions) == 0 && !h.resolvePush() {
-		return t.fail(inv, firstTarget(inv), 480, "not connected: the callee has no session")
+	t.Log.Debug(fmt.Sprintf("Resource '%s' is a %s with candidates: %v", inv.to, map[bool]string{true: "group", false: "user"}[inv.group != ""], sessionIDs(sessions)))
+	pushed := len(sessions) == 0
+	if pushed && !t.resolvePush() {
+		return t.fail(inv, firstTarget(inv), 480, msgNotConnected)
 	}
 	if inv.kind != "inviteRequest" {
-		if err := h.rooms.call(ctx, inv.room, roomOp{Op: "aclAdd", User: inv.caller, Users: mapValues(inv.targets), Invite: inv.id}, nil); err != nil {
+		if err := t.rooms.Admit(ctx, inv.room, inv.caller, mapValues(inv.targets), inv.id); err != nil {
 			return err
 		}
 	}
+	// The caller's ringing event and the call record are written before a
+	// candidate's answer can be handled (it waits for inv.mu): after it,
+	// they would undo the accepted state (and race with the answer's
+	// writes of inv.room). A device that connects meanwhile is rung once
+	// the lock is released.
+	inv.mu.Lock()
 	t.mu.Lock()
 	t.invites[inv.id] = inv
 	t.byCaller[inv.callerSession+"/"+inv.reqID] = inv.id
 	t.mu.Unlock()
 	for uid := range inv.targets {
-		if err := h.setPut(ctx, invitesKey(uid), inv.id, h.node); err != nil {
-			h.log.Warn("qss: record ringing invitation", "invite", inv.id, "err", err)
-		}
+		t.Node.State.SetPut(ctx, invitesKey(uid), inv.id, t.Node.ID)
 	}
-	// A push goes out once the invitation is known (table and shared
-	// state): the phone it wakes may connect at once, and its new session
-	// must find the invitation to ring.
-	if len(sessions) == 0 && !t.push(ctx, inv) {
-		inv.mu.Lock()
-		t.finishLocked(ctx, inv, stateFailed, 480, "not connected: the callee has no session", "")
-		inv.mu.Unlock()
-		return t.fail(inv, firstTarget(inv), 480, "not connected: the callee has no session")
-	}
-	// The caller's ringing event and the call record are written before a
-	// candidate's answer can be handled (it waits for inv.mu): after it,
-	// they would undo the accepted state (and race with the answer's
-	// writes of inv.room).
-	inv.mu.Lock()
-	defer inv.mu.Unlock()
 	for _, si := range sessions {
 		t.ringLocked(ctx, inv, si.User, si.ID)
 	}
-	h.log.Info("pushing the invite "+inv.id+" to the room "+inv.room, "invite", inv.id, "kind", inv.kind)
+	t.Log.Info("pushing the invite "+inv.id+" to the room "+inv.room, "invite", inv.id, "kind", inv.kind)
 	t.notifyCaller(inv, stateRinging, 0)
 	t.record(ctx, inv, stateRinging, 0, "")
+	inv.mu.Unlock()
+	// The push goes out once the invitation rings, so that the phone it
+	// wakes rings however soon it connects (ringNewSession).
+	if pushed && !t.push(ctx, inv) {
+		inv.mu.Lock()
+		if inv.state == stateRinging && len(inv.candidates) == 0 {
+			t.endLocked(ctx, inv, stateFailed, 480, msgNotConnected)
+		}
+		inv.mu.Unlock()
+	}
 	return nil
 }
+
+// msgNotConnected is the caller's message for a callee with no session
+// that no push reached.
+const msgNotConnected = "not connected: the callee has no session"
 
 // fail is a refusal of a new invitation: recorded, and answered as the
 // seeds' cancel with from (the caller) and to (the callee's user id, or the
 // group's id).
-func (t *inviteTable) fail(inv *invite, callee string, code int, msg string) error {
-	t.record(context.Background(), inv, stateFailed, code, "")
+func (t *Table) fail(inv *invite, callee string, code int, msg string) error {
+	t.record(t.Tasks.Context(), inv, stateFailed, code, "")
 	name := inv.outcome
 	if name == "" {
 		name = inv.kind
@@ -302,35 +364,40 @@ type outcomeError struct{ frame outcomeFrame }
 
 func (e *outcomeError) Error() string { return e.frame.Message }
 
+// Frame is the refusal (session.FrameError).
+func (e *outcomeError) Frame() []byte { return wire.Encode(e.frame) }
+
+var _ session.FrameError = (*outcomeError)(nil)
+
 // resolveGroups says whether invitations to a group ring its participants:
 // invites.basic.resolveGroups, which the seeds ignore when
 // invites.basic.legacyUserGroupResolution is false (the one-request
 // resolution then resolves groups too).
-func (h *Hub) resolveGroups() bool {
-	return h.cfg.Invites.Basic.ResolveGroups || !h.cfg.Invites.Basic.LegacyUserGroupResolution
+func (t *Table) resolveGroups() bool {
+	return t.Config.Invites.Basic.ResolveGroups || !t.Config.Invites.Basic.LegacyUserGroupResolution
 }
 
 // resolvePush says whether callees are also reached by push: with a push
 // service, invites.basic.resolvePush, which the seeds ignore when
 // invites.basic.legacyUserGroupResolution is false (the one-request
 // resolution then gives the push devices too).
-func (h *Hub) resolvePush() bool {
-	b := h.cfg.Invites.Basic
-	return h.pusher != nil && (b.ResolvePush || !b.LegacyUserGroupResolution)
+func (t *Table) resolvePush() bool {
+	b := t.Config.Invites.Basic
+	return t.pusher != nil && (b.ResolvePush || !b.LegacyUserGroupResolution)
 }
 
 // mayCall checks the caller's capabilities for the media asked.
-func (h *Hub) mayCall(ctx context.Context, s *Session, media map[string]bool) error {
-	caps, err := h.auth.Capabilities(ctx, s.User)
+func (t *Table) mayCall(ctx context.Context, s *session.Session, media map[string]bool) error {
+	caps, err := t.Auth.Capabilities(ctx, s.User)
 	if err != nil {
 		return err
 	}
 	has := caps.Has
 	if media["video"] && !has("video-call") && !has("audio-video-call") {
-		return refuse(403, "video calls are not among your capabilities")
+		return wire.Refuse(403, "video calls are not among your capabilities")
 	}
 	if !has("audio-call") && !has("audio-video-call") && !has("video-call") {
-		return refuse(403, "calls are not among your capabilities")
+		return wire.Refuse(403, "calls are not among your capabilities")
 	}
 	return nil
 }
@@ -338,35 +405,34 @@ func (h *Hub) mayCall(ctx context.Context, s *Session, media map[string]bool) er
 // resolve turns what the caller dialled into users: a user (id,
 // wac-user:id, username, username@domain, alias), user/session for one
 // device, or a group (with invites.basic.resolveGroups).
-func (t *inviteTable) resolve(ctx context.Context, s *Session, to string) (users []userRef, group, only string, err error) {
-	h := t.h
-	h.log.Debug("Trying to get candidates for " + to)
+func (t *Table) resolve(ctx context.Context, s *session.Session, to string) (users []session.User, group, only string, err error) {
+	t.Log.Debug("Trying to get candidates for " + to)
 	target := to
 	if name, sess, ok := strings.Cut(to, "/"); ok && store.ValidID(sess) {
 		target, only = name, sess
 	}
-	u, err := h.auth.Resolve(ctx, s.User.DomainID, target)
+	u, err := t.Auth.Resolve(ctx, s.User.DomainID, target)
 	switch {
 	case err == nil:
 		if u.ID == s.User.UserID && only == "" {
-			return nil, "", "", refuse(400, "you cannot invite yourself")
+			return nil, "", "", wire.Refuse(400, "you cannot invite yourself")
 		}
 		if only == s.ID {
-			return nil, "", "", refuse(400, "you cannot invite your own session")
+			return nil, "", "", wire.Refuse(400, "you cannot invite your own session")
 		}
-		return []userRef{h.userRef(ctx, u)}, "", only, nil
+		return []session.User{t.Sessions.UserOfRecord(ctx, u)}, "", only, nil
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, "", "", err
 	}
-	if only != "" || !h.resolveGroups() {
-		return nil, "", "", refuse(404, "%q not found", truncate(to, 80))
+	if only != "" || !t.resolveGroups() {
+		return nil, "", "", wire.Refuse(404, "%q not found", wire.Truncate(to, 80))
 	}
-	h.log.Debug("Trying to resolve group " + to)
-	g, err := h.findGroup(ctx, s.User.DomainID, to)
+	t.Log.Debug("Trying to resolve group " + to)
+	g, err := t.findGroup(ctx, s.User.DomainID, to)
 	if err != nil {
 		return nil, "", "", err
 	}
-	members, err := h.st.GroupMembers(ctx, g.ID)
+	members, err := t.Store.GroupMembers(ctx, g.ID)
 	if err != nil {
 		return nil, "", "", err
 	}
@@ -374,23 +440,23 @@ func (t *inviteTable) resolve(ctx context.Context, s *Session, to string) (users
 		if id == s.User.UserID {
 			continue
 		}
-		m, err := h.st.GetUser(ctx, id)
+		m, err := t.Store.GetUser(ctx, id)
 		if err != nil {
 			continue
 		}
-		users = append(users, h.userRef(ctx, m))
+		users = append(users, t.Sessions.UserOfRecord(ctx, m))
 	}
 	if len(users) == 0 {
-		return nil, "", "", refuse(480, "group %q has nobody else to ring", g.Name)
+		return nil, "", "", wire.Refuse(480, "group %q has nobody else to ring", g.Name)
 	}
 	return users, g.ID, "", nil
 }
 
 // findGroup resolves a group by id, name@domain or name in the caller's domain.
-func (h *Hub) findGroup(ctx context.Context, domainID, name string) (*store.Group, error) {
+func (t *Table) findGroup(ctx context.Context, domainID, name string) (*store.Group, error) {
 	name = strings.TrimPrefix(name, "wac-group:")
 	if store.ValidID(name) {
-		g, err := h.st.GetGroup(ctx, name)
+		g, err := t.Store.GetGroup(ctx, name)
 		if err == nil {
 			return g, nil
 		}
@@ -399,15 +465,15 @@ func (h *Hub) findGroup(ctx context.Context, domainID, name string) (*store.Grou
 		}
 	}
 	if n, dn, ok := strings.Cut(name, "@"); ok {
-		d, err := h.st.GetDomainByName(ctx, strings.ToLower(dn))
+		d, err := t.Store.GetDomainByName(ctx, strings.ToLower(dn))
 		if err != nil {
-			return nil, refuse(404, "%q not found", truncate(name, 80))
+			return nil, wire.Refuse(404, "%q not found", wire.Truncate(name, 80))
 		}
 		domainID, name = d.ID, n
 	}
-	g, err := h.st.GetGroupByName(ctx, domainID, name)
+	g, err := t.Store.GetGroupByName(ctx, domainID, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, refuse(404, "%q not found", truncate(name, 80))
+		return nil, wire.Refuse(404, "%q not found", wire.Truncate(name, 80))
 	}
 	return g, err
 }
@@ -415,20 +481,20 @@ func (h *Hub) findGroup(ctx context.Context, domainID, name string) (*store.Grou
 // candidateSessions lists the sessions to ring: those connected, and those
 // whose connection dropped less than invites.basic.removeAfter ago (they
 // get the invitation when they resume).
-func (t *inviteTable) candidateSessions(ctx context.Context, inv *invite) ([]SessionInfo, error) {
+func (t *Table) candidateSessions(ctx context.Context, inv *invite) ([]session.Info, error) {
 	ids := make([]string, 0, len(inv.targets))
 	for id := range inv.targets {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	all, err := t.h.Sessions(ctx, ids)
+	all, err := t.Sessions.Sessions(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
-	var out []SessionInfo
+	var out []session.Info
 	for _, si := range all {
-		if si.ID == inv.callerSession || inv.only != "" && si.ID != inv.only || !t.h.ringable(si, now) {
+		if si.ID == inv.callerSession || inv.only != "" && si.ID != inv.only || !t.Sessions.Ringable(si, now) {
 			continue
 		}
 		out = append(out, si)
@@ -439,7 +505,7 @@ func (t *inviteTable) candidateSessions(ctx context.Context, inv *invite) ([]Ses
 	return out, nil
 }
 
-func sessionIDs(list []SessionInfo) []string {
+func sessionIDs(list []session.Info) []string {
 	out := make([]string, len(list))
 	for i, s := range list {
 		out[i] = s.ID
@@ -447,8 +513,8 @@ func sessionIDs(list []SessionInfo) []string {
 	return out
 }
 
-func mapValues(m map[string]userRef) []userRef {
-	out := make([]userRef, 0, len(m))
+func mapValues(m map[string]session.User) []session.User {
+	out := make([]session.User, 0, len(m))
 	for _, v := range m {
 		out = append(out, v)
 	}
@@ -459,17 +525,16 @@ func mapValues(m map[string]userRef) []userRef {
 // push asks the push service to wake the callees' phones; with it, an
 // invitation to a user without a session keeps ringing for the phone to
 // connect (currentInvitations).
-func (t *inviteTable) push(ctx context.Context, inv *invite) bool {
-	h := t.h
-	if !h.resolvePush() {
+func (t *Table) push(ctx context.Context, inv *invite) bool {
+	if !t.resolvePush() {
 		return false
 	}
 	sent := false
 	for uid := range inv.targets {
-		err := h.pusher.PushInvitation(ctx, uid, map[string]any{"invite": inv.id, "from": inv.caller.ID,
+		err := t.pusher.PushInvitation(ctx, uid, map[string]any{"invite": inv.id, "from": inv.caller.ID,
 			"fromUsername": inv.caller.Username, "room": inv.room, "mediatypes": inv.mediatypes})
 		if err != nil {
-			h.log.Warn("qss: push invitation", "user", uid, "err", err)
+			t.Log.Warn("qss: push invitation", "user", uid, "err", err)
 			continue
 		}
 		sent = true
@@ -480,40 +545,35 @@ func (t *inviteTable) push(ctx context.Context, inv *invite) bool {
 // ringLocked sends the invitation to one session; inv.mu is held. A
 // session that stopped being a candidate because it was away (gone) is
 // rung again when it comes back.
-func (t *inviteTable) ringLocked(ctx context.Context, inv *invite, user, session string) {
-	h := t.h
-	if c, ok := inv.candidates[session]; ok && c.state != stateGone || inv.state != stateRinging {
+func (t *Table) ringLocked(ctx context.Context, inv *invite, user, sessionID string) {
+	if c, ok := inv.candidates[sessionID]; ok && c.state != stateGone || inv.state != stateRinging {
 		return
 	}
-	if inv.only != "" && session != inv.only {
+	if inv.only != "" && sessionID != inv.only {
 		return
 	}
-	frame, err := t.frameLocked(ctx, inv, user, session)
+	frame, err := t.frameLocked(ctx, inv, user, sessionID)
 	if err != nil {
-		h.log.Warn("qss: invitation room is gone", "invite", inv.id, "err", err)
+		t.Log.Warn("qss: invitation room is gone", "invite", inv.id, "err", err)
 		return
 	}
-	inv.candidates[session] = &candidate{session: session, user: user, state: stateRinging}
-	h.log.Debug("send invitation", "invite", inv.id, "to", session)
-	env := &envelope{Kind: "frame", Pending: &pendingNote{ReqID: inv.id, Kind: inv.kind, Owner: h.node, Invite: inv.id}}
-	if err := h.deliver(ctx, user, []string{session}, frame, env); err != nil {
-		h.log.Warn("qss: ring", "session", session, "err", err)
-	}
+	inv.candidates[sessionID] = &candidate{session: sessionID, user: user, state: stateRinging}
+	t.Log.Debug("send invitation", "invite", inv.id, "to", sessionID)
+	t.Sessions.Ring(ctx, user, sessionID, inv.id, session.Pending{Kind: inv.kind, Owner: t.Node.ID, Invite: inv.id}, frame)
 }
 
 // frameLocked is the request that rings one session of a callee, with the
 // room object (and media token) of that session; inv.mu is held.
-func (t *inviteTable) frameLocked(ctx context.Context, inv *invite, user, session string) ([]byte, error) {
-	h := t.h
+func (t *Table) frameLocked(ctx context.Context, inv *invite, user, sessionID string) ([]byte, error) {
 	var payload any
 	if inv.kind == "inviteRequest" {
 		payload = map[string]any{"room": nil}
 	} else {
-		var info roomInfo
-		if err := h.rooms.call(ctx, inv.room, roomOp{Op: "member", User: inv.caller}, &info); err != nil {
+		info, err := t.rooms.Member(ctx, inv.room, inv.caller)
+		if err != nil {
 			return nil, err
 		}
-		obj := h.object(&info, inv.targets[user].ID, session)
+		obj := t.rooms.Object(info, inv.targets[user].ID, sessionID)
 		if inv.transfer != nil && inv.kind == kindAttended {
 			payload = map[string]any{"room": obj, "previousRoom": inv.transfer.room, "transfer": inv.transfer.id}
 		} else {
@@ -531,7 +591,7 @@ func (t *inviteTable) frameLocked(ctx context.Context, inv *invite, user, sessio
 	if inv.caller.Alias != "" {
 		display = inv.caller.Alias
 	}
-	return encode(candidateFrame{
+	return wire.Encode(candidateFrame{
 		Request: inv.kind, RequestID: inv.id, To: user, From: inv.caller.ID, FromType: fromType,
 		FromDetails: fromDetails{ContactName: inv.caller.Username + "@" + inv.caller.Domain, DisplayName: display, Username: inv.caller.Username},
 		Mediatypes:  inv.mediatypes, Context: inv.context, SystemFrom: inv.caller.ID, Group: inv.group, Payload: payload,
@@ -539,58 +599,47 @@ func (t *inviteTable) frameLocked(ctx context.Context, inv *invite, user, sessio
 }
 
 // stopCandidate tells one ringing session the invitation is over for it.
-func (t *inviteTable) stopCandidate(inv *invite, c *candidate, code int, msg string) {
-	h := t.h
-	h.log.Debug("send invitation cancel", "invite", inv.id, "to", c.session, "code", code)
-	frame := cancel(inv.kind, inv.id, code, msg)
-	env := &envelope{Kind: "cancelPending", Pending: &pendingNote{ReqID: inv.id}}
-	h.deliver(context.Background(), c.user, []string{c.session}, frame, env)
+func (t *Table) stopCandidate(inv *invite, c *candidate, code int, msg string) {
+	t.Log.Debug("send invitation cancel", "invite", inv.id, "to", c.session, "code", code)
+	t.Sessions.StopRinging(t.Tasks.Context(), c.user, c.session, inv.id, wire.CancelFrame(inv.kind, inv.id, code, msg))
 }
 
 // notifyCaller sends the caller its outgoingInvitation event.
-func (t *inviteTable) notifyCaller(inv *invite, state string, code int) {
-	h := t.h
-	h.mu.RLock()
-	s := h.sessions[inv.callerSession]
-	h.mu.RUnlock()
+func (t *Table) notifyCaller(inv *invite, state string, code int) {
+	s := t.Sessions.Local(inv.callerSession)
 	if s == nil {
 		return
 	}
-	s.send(event("outgoingInvitation", map[string]any{"id": inv.id, "requestID": inv.reqID, "kind": inv.kind,
+	s.Send(wire.EventFrame("outgoingInvitation", map[string]any{"id": inv.id, "requestID": inv.reqID, "kind": inv.kind,
 		"room": inv.room, "to": inv.to, "state": state, "code": code}))
 }
 
 // sendCaller sends the caller the outcome of its request, held for it while
 // it is away.
-func (t *inviteTable) sendCaller(inv *invite, frame []byte) {
-	t.h.mu.RLock()
-	s := t.h.sessions[inv.callerSession]
-	t.h.mu.RUnlock()
-	if s != nil {
-		s.sendAnswer(frame)
+func (t *Table) sendCaller(inv *invite, frame []byte) {
+	if s := t.Sessions.Local(inv.callerSession); s != nil {
+		s.SendAnswer(frame)
 	}
 }
 
 // record writes the invitation's state into the room's call record.
-func (t *inviteTable) record(ctx context.Context, inv *invite, state string, code int, by string) {
+func (t *Table) record(ctx context.Context, inv *invite, state string, code int, by string) {
 	if inv.room == "" {
 		return
 	}
-	e := store.CallInvite{ID: inv.id, Kind: inv.kind, From: inv.caller.ID, To: strings.Join(keys(inv.targets), ","),
+	e := store.CallInvite{ID: inv.id, Kind: inv.kind, From: inv.caller.ID, To: strings.Join(slices.Sorted(maps.Keys(inv.targets)), ","),
 		Target: inv.to, State: state, Code: code, By: by, Created: inv.created.UnixMilli()}
 	if state != stateRinging {
 		e.Ended = time.Now().UnixMilli()
 	}
-	entry, _ := json.Marshal(e)
-	if err := t.h.rooms.call(ctx, inv.room, roomOp{Op: "callInvite", Entry: entry}, nil); err != nil {
-		t.h.log.Debug("qss: record invitation", "invite", inv.id, "err", err)
+	if err := t.rooms.RecordInvite(ctx, inv.room, e); err != nil {
+		t.Log.Debug("qss: record invitation", "invite", inv.id, "err", err)
 	}
 }
 
 // finishLocked ends an invitation; inv.mu is held. Every candidate still
 // ringing is told with code and msg; the invitation's keys go away.
-func (t *inviteTable) finishLocked(ctx context.Context, inv *invite, state string, code int, msg string, except string) {
-	h := t.h
+func (t *Table) finishLocked(ctx context.Context, inv *invite, state string, code int, msg string, except string) {
 	inv.state = state
 	for _, c := range inv.candidates {
 		if c.state == stateRinging && c.session != except {
@@ -602,73 +651,17 @@ func (t *inviteTable) finishLocked(ctx context.Context, inv *invite, state strin
 	delete(t.byCaller, inv.callerSession+"/"+inv.reqID)
 	t.mu.Unlock()
 	for uid := range inv.targets {
-		h.setDelete(ctx, invitesKey(uid), inv.id)
+		t.Node.State.SetDelete(ctx, invitesKey(uid), inv.id)
 	}
 	if inv.kind != "inviteRequest" && state != stateAccepted {
 		// Callees the invitation let into the ACL leave it again, before
 		// the caller hears the outcome: a callee's device must not be able
 		// to join the room after the call was declined or cancelled.
-		if err := h.rooms.call(context.WithoutCancel(ctx), inv.room, roomOp{Op: "aclRemove", User: inv.caller, Users: mapValues(inv.targets), Invite: inv.id}, nil); err != nil {
-			h.log.Debug("qss: take the invitation's callees out of the room's ACL", "invite", inv.id, "room", inv.room, "err", err)
+		if err := t.rooms.Unadmit(context.WithoutCancel(ctx), inv.room, inv.caller, mapValues(inv.targets), inv.id); err != nil {
+			t.Log.Debug("qss: take the invitation's callees out of the room's ACL", "invite", inv.id, "room", inv.room, "err", err)
 		}
 	}
-	h.log.Info("removing the invite "+inv.id, "invite", inv.id, "state", state, "code", code)
-}
-
-// apply runs an operation on an invitation this node owns.
-func (t *inviteTable) apply(ctx context.Context, op inviteOp) (json.RawMessage, error) {
-	t.mu.Lock()
-	inv := t.invites[op.Invite]
-	t.mu.Unlock()
-	if inv == nil {
-		switch op.Op {
-		case "accept", "decline":
-			return nil, refuse(487, "the invitation is over")
-		}
-		return json.RawMessage(`{}`), nil
-	}
-	inv.mu.Lock()
-	defer inv.mu.Unlock()
-	if inv.state != stateRinging {
-		if op.Op == "accept" || op.Op == "decline" {
-			return nil, refuse(487, "the invitation is over (%s)", inv.state)
-		}
-		return json.RawMessage(`{}`), nil
-	}
-	switch op.Op {
-	case "accept":
-		return t.acceptLocked(ctx, inv, op)
-	case "decline":
-		return t.declineLocked(ctx, inv, op)
-	case "addCandidate":
-		if _, ok := inv.targets[op.User.ID]; ok && !inv.busy(op.User.ID) {
-			t.ringLocked(ctx, inv, op.User.ID, op.Session)
-		}
-	case "candidateGone":
-		c := inv.candidates[op.Session]
-		if c != nil && c.state == stateRinging {
-			c.state = stateGone
-			h := t.h
-			h.log.Debug("onPeerDisconnected will remove as candidate from", "invite", inv.id, "session", op.Session)
-			t.settleLocked(ctx, inv)
-		}
-	case "dropUser":
-		// onlyOneDeviceWithInvitations: the user took another call, and is
-		// busy for this one.
-		for _, c := range inv.candidates {
-			if c.user == op.User.ID && c.state == stateRinging {
-				c.state = stateBusy
-				t.stopCandidate(inv, c, 200, "answered another call")
-			}
-		}
-		t.h.setDelete(ctx, invitesKey(op.User.ID), inv.id)
-		t.settleLocked(ctx, inv)
-	case "cancel":
-		t.endLocked(ctx, inv, stateCancelled, 487, op.Reason)
-	case "current":
-		return t.currentLocked(ctx, inv, op.Session)
-	}
-	return json.RawMessage(`{}`), nil
+	t.Log.Info("removing the invite "+inv.id, "invite", inv.id, "state", state, "code", code)
 }
 
 // current is an invitation ringing a session, for getCurrentInvitations.
@@ -678,28 +671,13 @@ type current struct {
 	Frame   json.RawMessage `json:"frame"`
 }
 
-// currentLocked is the request of inv that rings session now (an empty
-// object when it does not ring it); inv.mu is held.
-func (t *inviteTable) currentLocked(ctx context.Context, inv *invite, session string) (json.RawMessage, error) {
-	c := inv.candidates[session]
-	if c == nil || c.state != stateRinging {
-		return json.RawMessage(`{}`), nil
-	}
-	frame, err := t.frameLocked(ctx, inv, c.user, session)
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(current{Created: inv.created.UnixNano(), Invite: inv.id, Frame: frame})
-}
-
 // currentInvitations answers getCurrentInvitations: the server's requests
 // (invitation, inviteRequest, transferring-attended-transfer) ringing this
 // session now, oldest first, each as the session receives it, so that an
 // app that may have lost frames (a resume over a half-open connection)
 // learns what it can answer.
-func (t *inviteTable) currentInvitations(ctx context.Context, s *Session, f *Frame) (any, error) {
-	h := t.h
-	m, _, err := h.setGet(ctx, invitesKey(s.User.UserID))
+func (t *Table) currentInvitations(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+	m, err := t.Node.State.SetGet(ctx, invitesKey(s.User.UserID))
 	if err != nil {
 		return nil, fmt.Errorf("read the user's ringing invitations: %w", err)
 	}
@@ -709,10 +687,9 @@ func (t *inviteTable) currentInvitations(ctx context.Context, s *Session, f *Fra
 		if json.Unmarshal(raw, &owner) != nil {
 			continue
 		}
-		op := inviteOp{Op: "current", Invite: inviteID, Session: s.ID, User: userRefOf(s.User)}
-		res, err := h.rpcCall(ctx, owner, rpcMsg{Kind: "invite", Invite: &op})
+		res, err := t.call(ctx, owner, inviteID, s.Me(), &currentOp{Session: s.ID})
 		if err != nil {
-			h.log.Debug("qss: current invitation", "invite", inviteID, "err", err)
+			t.Log.Debug("qss: current invitation", "invite", inviteID, "err", err)
 			continue
 		}
 		var c current
@@ -739,7 +716,7 @@ func (t *inviteTable) currentInvitations(ctx context.Context, s *Session, f *Fra
 // cancel stops it, but with the seeds' 408: the callees' devices are told
 // "nobody answered" and the caller gets the cancel with 408 on each
 // invitation's requestID, then the answer naming them.
-func (t *inviteTable) closeCalls(ctx context.Context, s *Session, f *Frame) (any, error) {
+func (t *Table) closeCalls(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	var p struct {
 		Medium string `json:"medium"`
 	}
@@ -759,7 +736,7 @@ func (t *inviteTable) closeCalls(ctx context.Context, s *Session, f *Frame) (any
 }
 
 // madeBy lists the invitations a session made, oldest first.
-func (t *inviteTable) madeBy(s *Session) []*invite {
+func (t *Table) madeBy(s *session.Session) []*invite {
 	t.mu.Lock()
 	var list []*invite
 	for _, inv := range t.invites {
@@ -783,68 +760,14 @@ func (inv *invite) busy(user string) bool {
 	return false
 }
 
-func (t *inviteTable) acceptLocked(ctx context.Context, inv *invite, op inviteOp) (json.RawMessage, error) {
-	h := t.h
-	c := inv.candidates[op.Session]
-	if c == nil || c.state != stateRinging {
-		return nil, refuse(487, "the invitation is not ringing on this session")
-	}
-	h.log.Debug(fmt.Sprintf("accept peerId(%s), from(%s), inviteId(%s)", op.Session, op.User.ID, inv.id))
-	room := inv.room
-	if inv.kind == "inviteRequest" {
-		if op.Room == "" {
-			return nil, refuse(400, `the answer to an inviteRequest needs payload.room`)
-		}
-		room = op.Room
-		if err := h.rooms.call(ctx, room, roomOp{Op: "aclAdd", User: op.User, Users: []userRef{inv.caller}, Invite: inv.id}, nil); err != nil {
-			return nil, err
-		}
-		inv.room = room
-	}
-	if inv.kind == kindAttended {
-		room = inv.room
-	}
-	c.state = stateAccepted
-	h.log.Debug(fmt.Sprintf("Notifying that invite %s for room %s was accepted by %s", inv.id, room, op.User.ID))
-	t.finishLocked(ctx, inv, stateAccepted, 200, "answered elsewhere", op.Session)
-	out := outcomeFrame{Answer: inv.outcome, RequestID: inv.reqID, From: op.User.ID, WhoAccepted: op.User.ID, Session: op.Session}
-	if inv.kind == "inviteRequest" {
-		var info roomInfo
-		if err := h.rooms.call(ctx, room, roomOp{Op: "member", User: inv.caller}, &info); err == nil {
-			out.Payload = h.object(&info, inv.caller.ID, inv.callerSession)
-		}
-	}
-	t.sendCaller(inv, encode(out))
-	t.notifyCaller(inv, stateAccepted, 200)
-	t.record(ctx, inv, stateAccepted, 200, op.User.ID)
-	if inv.transfer != nil {
-		go t.h.transferAccepted(context.WithoutCancel(ctx), inv.transfer, op.User)
-	}
-	if h.cfg.Invites.OnlyOneDeviceWithInvitations {
-		go t.stopOtherInvites(context.WithoutCancel(ctx), op.User, inv.id)
-	}
-	return json.RawMessage(`{}`), nil
-}
-
 // validDecline lists the codes a callee may decline with.
 var validDecline = map[int]bool{403: true, 404: true, 408: true, 480: true, 486: true, 487: true, 488: true, 600: true, 603: true, 606: true}
-
-func (t *inviteTable) declineLocked(ctx context.Context, inv *invite, op inviteOp) (json.RawMessage, error) {
-	c := inv.candidates[op.Session]
-	if c == nil || c.state != stateRinging {
-		return nil, refuse(487, "the invitation is not ringing on this session")
-	}
-	t.h.log.Debug(fmt.Sprintf("decline peerId(%s), from(%s), inviteId(%s), errorCode(%d)", op.Session, op.User.ID, inv.id, op.Code))
-	c.state, c.code = stateDeclined, op.Code
-	t.settleLocked(ctx, inv)
-	return json.RawMessage(`{}`), nil
-}
 
 // settleLocked ends the invitation when no candidate rings any more: 603
 // (or the declines' code) when someone declined, 486 when the callees
 // answered other calls (onlyOneDeviceWithInvitations), 480 when the
 // candidates went away. While one still rings, the caller is told nothing.
-func (t *inviteTable) settleLocked(ctx context.Context, inv *invite) {
+func (t *Table) settleLocked(ctx context.Context, inv *invite) {
 	declined, busy := 0, 0
 	code := 0
 	for _, c := range inv.candidates {
@@ -860,7 +783,7 @@ func (t *inviteTable) settleLocked(ctx context.Context, inv *invite) {
 			busy++
 		}
 	}
-	if len(inv.candidates) == 0 && t.h.resolvePush() {
+	if len(inv.candidates) == 0 && t.resolvePush() {
 		return // still waiting for a pushed phone to connect
 	}
 	switch {
@@ -888,7 +811,7 @@ const (
 // The callees' devices still ringing hear the same code and message as the
 // caller, so that a device tells why it stopped (the caller cancelled, the
 // room was destroyed, nobody answered).
-func (t *inviteTable) endLocked(ctx context.Context, inv *invite, state string, code int, msg string) {
+func (t *Table) endLocked(ctx context.Context, inv *invite, state string, code int, msg string) {
 	if msg == "" {
 		msg = "cancelled by the caller"
 	}
@@ -903,11 +826,12 @@ func (t *inviteTable) endLocked(ctx context.Context, inv *invite, state string, 
 	default:
 		out = outcomeFrame{Cancel: inv.outcome, RequestID: inv.reqID, Error: code, Message: msg, To: firstTarget(inv), From: inv.caller.ID}
 	}
-	t.sendCaller(inv, encode(out))
+	t.sendCaller(inv, wire.Encode(out))
 	t.notifyCaller(inv, state, code)
 	t.record(ctx, inv, state, code, "")
 	if inv.transfer != nil && state != stateAccepted {
-		go t.h.transferFailed(context.WithoutCancel(ctx), inv.transfer, code)
+		plan := inv.transfer
+		t.Tasks.Go(func(ctx context.Context) { t.transferFailed(ctx, plan, code) })
 	}
 }
 
@@ -921,61 +845,62 @@ func firstTarget(inv *invite) string {
 	return inv.to
 }
 
-// candidateReply forwards a callee session's answer or decline to the node
+// Reply forwards a callee session's answer or decline to the node
 // that owns the invitation; a refusal comes back to the session as a cancel.
-func (t *inviteTable) candidateReply(ctx context.Context, s *Session, f *Frame, p pendingRequest) {
-	h := t.h
-	op := inviteOp{Invite: p.invite, Session: s.ID, User: userRefOf(s.User)}
+func (t *Table) Reply(ctx context.Context, s *session.Session, f *wire.Frame, p session.Pending) {
+	var op inviteOp
 	if f.Kind() == "answer" {
-		op.Op = "accept"
-		if p.kind == "inviteRequest" {
+		accept := &acceptOp{Session: s.ID}
+		op = accept
+		if p.Kind == "inviteRequest" {
 			var pl struct {
 				Room string `json:"room"`
 			}
 			if err := f.DecodePayload(&pl); err != nil {
-				s.addPending(f.RequestID, p)
-				var pe *ProtocolError
+				s.AddPending(f.RequestID, p)
+				var pe *wire.ProtocolError
 				errors.As(err, &pe)
-				s.send(cancel(f.Name(), f.RequestID, 400, pe.Message))
+				s.Send(wire.CancelFrame(f.Name(), f.RequestID, 400, pe.Message))
 				return
 			}
 			if pl.Room == "" {
 				// No room given: the callee gets a new room of its own.
-				info, err := h.rooms.create(ctx, s, createOptions{}, nil, "", "")
+				info, err := t.rooms.NewRoom(ctx, s)
 				if err != nil {
-					s.addPending(f.RequestID, p)
-					s.send(cancel(f.Name(), f.RequestID, 500, "could not create a room"))
+					s.AddPending(f.RequestID, p)
+					s.Send(wire.CancelFrame(f.Name(), f.RequestID, 500, "could not create a room"))
 					return
 				}
 				pl.Room = info.ID
 			}
-			op.Room = pl.Room
+			accept.Room = pl.Room
 		}
 	} else {
-		op.Op, op.Code = "decline", f.Error
-		if op.Code == 0 {
-			op.Code = 603
+		decline := &declineOp{Session: s.ID, Code: f.Error}
+		op = decline
+		if decline.Code == 0 {
+			decline.Code = 603
 		}
-		if !validDecline[op.Code] {
-			s.addPending(f.RequestID, p)
-			s.send(cancel(f.Name(), f.RequestID, 400, fmt.Sprintf("%d is not a code to decline with (use 486 busy or 603 decline)", f.Error)))
+		if !validDecline[decline.Code] {
+			s.AddPending(f.RequestID, p)
+			s.Send(wire.CancelFrame(f.Name(), f.RequestID, 400, fmt.Sprintf("%d is not a code to decline with (use 486 busy or 603 decline)", f.Error)))
 			return
 		}
 	}
-	_, err := h.rpcCall(ctx, p.owner, rpcMsg{Kind: "invite", Invite: &op})
-	var c *Cancel
+	_, err := t.call(ctx, p.Owner, p.Invite, s.Me(), op)
+	var c *wire.Cancel
 	switch {
 	case errors.As(err, &c):
-		s.send(cancel(f.Name(), f.RequestID, c.Code, c.Message))
+		s.Send(wire.CancelFrame(f.Name(), f.RequestID, c.Code, c.Message))
 	case err != nil:
-		h.log.Warn("qss: forward answer", "invite", p.invite, "err", err)
-		s.send(cancel(f.Name(), f.RequestID, 480, "the caller's server is unreachable"))
+		t.Log.Warn("qss: forward answer", "invite", p.Invite, "err", err)
+		s.Send(wire.CancelFrame(f.Name(), f.RequestID, 480, "the caller's server is unreachable"))
 	}
 }
 
-// cancelOwn handles the caller's cancel of its own ringing request; it
+// CancelOwn handles the caller's cancel of its own ringing request; it
 // reports whether f was one.
-func (t *inviteTable) cancelOwn(ctx context.Context, s *Session, f *Frame) bool {
+func (t *Table) CancelOwn(ctx context.Context, s *session.Session, f *wire.Frame) bool {
 	if f.Cancel != "invitation" && f.Cancel != "inviteRequest" && f.Cancel != "transfer" {
 		return false
 	}
@@ -994,11 +919,10 @@ func (t *inviteTable) cancelOwn(ctx context.Context, s *Session, f *Frame) bool 
 	return true
 }
 
-// ringNewSession rings a session that connects while invitations to its user
+// RingNewSession rings a session that connects while invitations to its user
 // ring (the seeds' currentInvitations), so a reconnecting phone still rings.
-func (t *inviteTable) ringNewSession(ctx context.Context, s *Session) {
-	h := t.h
-	m, _, err := h.setGet(ctx, invitesKey(s.User.UserID))
+func (t *Table) RingNewSession(ctx context.Context, s *session.Session) {
+	m, err := t.Node.State.SetGet(ctx, invitesKey(s.User.UserID))
 	if err != nil {
 		return
 	}
@@ -1007,27 +931,25 @@ func (t *inviteTable) ringNewSession(ctx context.Context, s *Session) {
 		if json.Unmarshal(raw, &owner) != nil {
 			continue
 		}
-		h.log.Debug("resuming invite", "invite", inviteID, "peer", s.ID)
-		op := inviteOp{Op: "addCandidate", Invite: inviteID, Session: s.ID, User: userRefOf(s.User)}
-		if _, err := h.rpcCall(ctx, owner, rpcMsg{Kind: "invite", Invite: &op}); err != nil {
-			h.log.Debug("qss: ring new session", "invite", inviteID, "err", err)
+		t.Log.Debug("resuming invite", "invite", inviteID, "peer", s.ID)
+		if _, err := t.call(ctx, owner, inviteID, s.Me(), &addCandidateOp{Session: s.ID}); err != nil {
+			t.Log.Debug("qss: ring new session", "invite", inviteID, "err", err)
 		}
 	}
 }
 
-// dropRequests tells the owners of the invitations in list that they no
-// longer ring s (see Session.stopRinging).
-func (t *inviteTable) dropRequests(ctx context.Context, s *Session, list []pendingRequest) {
+// DropRequests tells the owners of the invitations in list that they no
+// longer ring s (the session was away too long, or is gone).
+func (t *Table) DropRequests(ctx context.Context, s *session.Session, list []session.Pending) {
 	for _, p := range list {
-		op := inviteOp{Op: "candidateGone", Invite: p.invite, Session: s.ID, User: userRefOf(s.User)}
-		if _, err := t.h.rpcCall(ctx, p.owner, rpcMsg{Kind: "invite", Invite: &op}); err != nil {
-			t.h.log.Debug("qss: drop candidate", "invite", p.invite, "err", err)
+		if _, err := t.call(ctx, p.Owner, p.Invite, s.Me(), &candidateGoneOp{Session: s.ID}); err != nil {
+			t.Log.Debug("qss: drop candidate", "invite", p.Invite, "err", err)
 		}
 	}
 }
 
-// callerGone cancels the invitations a session made when it goes away.
-func (t *inviteTable) callerGone(ctx context.Context, s *Session) {
+// CallerGone cancels the invitations a session made when it goes away.
+func (t *Table) CallerGone(ctx context.Context, s *session.Session) {
 	for _, inv := range t.madeBy(s) {
 		inv.mu.Lock()
 		if inv.state == stateRinging {
@@ -1039,9 +961,8 @@ func (t *inviteTable) callerGone(ctx context.Context, s *Session) {
 
 // stopOtherInvites stops the user's other ringing invitations
 // (onlyOneDeviceWithInvitations).
-func (t *inviteTable) stopOtherInvites(ctx context.Context, u userRef, except string) {
-	h := t.h
-	m, _, err := h.setGet(ctx, invitesKey(u.ID))
+func (t *Table) stopOtherInvites(ctx context.Context, u session.User, except string) {
+	m, err := t.Node.State.SetGet(ctx, invitesKey(u.ID))
 	if err != nil {
 		return
 	}
@@ -1050,21 +971,24 @@ func (t *inviteTable) stopOtherInvites(ctx context.Context, u userRef, except st
 		if inviteID == except || json.Unmarshal(raw, &owner) != nil {
 			continue
 		}
-		h.log.Debug("will reject pending invitations of", "user", u.ID, "except", except)
-		op := inviteOp{Op: "dropUser", Invite: inviteID, User: u}
-		h.rpcCall(ctx, owner, rpcMsg{Kind: "invite", Invite: &op})
+		t.Log.Debug("will reject pending invitations of", "user", u.ID, "except", except)
+		if _, err := t.call(ctx, owner, inviteID, u, &dropUserOp{}); err != nil {
+			t.Log.Debug("qss: stop another invitation", "invite", inviteID, "err", err)
+		}
 	}
 }
 
-// roomDestroyed cancels this node's invitations into a room that ended, and
+// RoomEnded cancels this node's invitations into a room that ended, and
 // tells the other nodes to do the same.
-func (t *inviteTable) roomDestroyed(ctx context.Context, room string) {
+func (t *Table) RoomEnded(ctx context.Context, room string) {
 	t.cancelRoom(ctx, room)
-	env := &envelope{Kind: "roomGone", Room: room}
-	t.h.bus.Publish(ctx, subjectAll, env.marshal())
+	t.Sessions.Broadcast(ctx, noticeRoomGone, room)
 }
 
-func (t *inviteTable) cancelRoom(ctx context.Context, room string) {
+// noticeRoomGone tells every node that a room ended (its invitations stop).
+const noticeRoomGone = "roomGone"
+
+func (t *Table) cancelRoom(ctx context.Context, room string) {
 	t.mu.Lock()
 	var list []*invite
 	for _, inv := range t.invites {
@@ -1083,8 +1007,8 @@ func (t *inviteTable) cancelRoom(ctx context.Context, room string) {
 }
 
 // watchdog cancels invitations ringing longer than watchdog.invites.expiration.
-func (t *inviteTable) watchdog() {
-	exp := time.Duration(t.h.cfg.Watchdog.Invites.Expiration) * time.Millisecond
+func (t *Table) watchdog(ctx context.Context) {
+	exp := time.Duration(t.Config.Watchdog.Invites.Expiration) * time.Millisecond
 	t.mu.Lock()
 	var old []*invite
 	for _, inv := range t.invites {
@@ -1093,13 +1017,13 @@ func (t *inviteTable) watchdog() {
 		}
 	}
 	t.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for _, inv := range old {
 		inv.mu.Lock()
 		if inv.state == stateRinging {
 			t.endLocked(ctx, inv, stateTimeout, 408, "nobody answered")
-			t.h.log.Debug("invite declined", "invite", inv.id, "watchdog", true)
+			t.Log.Debug("invite declined", "invite", inv.id, "watchdog", true)
 		}
 		inv.mu.Unlock()
 	}
