@@ -12,6 +12,7 @@ step "packages"
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/janus ] || missing+=(janus)
+[ -x /usr/bin/ffmpeg ] || missing+=(ffmpeg)
 command -v ip >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
@@ -34,6 +35,9 @@ go test -race -count=1 ./internal/media/... ./internal/turn/...
 step "fuzz targets, a counted run each"
 for target in FuzzParseRTP FuzzRTCP; do
   go test -run '^$' -fuzz "^${target}\$" -fuzztime 50000x -fuzzminimizetime 5x ./internal/media/forward/
+done
+for target in FuzzParseEventLog FuzzAssembler FuzzReadDuration; do
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime 50000x -fuzzminimizetime 5x ./internal/media/record/
 done
 for target in FuzzVideoRoomBody FuzzRESTRequest; do
   go test -run '^$' -fuzz "^${target}\$" -fuzztime 50000x -fuzzminimizetime 5x ./internal/media/videoroom/

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,6 +46,7 @@ func TestBenchMediaLoadsServe(t *testing.T) {
 	}{
 		{[]string{"fanout", "--subscribers", "2"}, "N=2", 4, "largest N with < 1% loss: "},
 		{[]string{"rooms", "--rooms", "1"}, "rooms=1", 24, "largest number of 4-party rooms with < 1% loss: "},
+		{[]string{"rooms", "--rooms", "1", "--record"}, "rooms=1", 24, "largest number of 4-party rooms with < 1% loss: "},
 	} {
 		args := append([]string{"bench", "media"}, c.args...)
 		args = append(args, "--url", url, "--data", data, "--warmup", "1s", "--duration", "2s")
@@ -73,5 +75,10 @@ func TestBenchMediaLoadsServe(t *testing.T) {
 		if sent <= 0 || recv <= 0 {
 			t.Errorf("%s: subscriptions got %.0f packets/s of %.0f sent; the server does not forward\n%s", c.step, recv, sent, got)
 		}
+	}
+	// --record: the server recorded the four publishers' audio and video.
+	tracks, _ := filepath.Glob(filepath.Join(data, "recordings", "*", "*", "seg1", "*.webm"))
+	if len(tracks) != 8 {
+		t.Errorf("with --record the server wrote %d track files, want 8: %v", len(tracks), tracks)
 	}
 }

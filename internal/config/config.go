@@ -44,6 +44,7 @@ type Config struct {
 	Metrics        Metrics        `yaml:"metrics"`
 	Media          Media          `yaml:"media"`
 	TURN           TURN           `yaml:"turn"`
+	Recording      Recording      `yaml:"recording"`
 
 	IO              IO              `yaml:"io"`
 	QSS             QSS             `yaml:"qss"`
@@ -233,7 +234,7 @@ func Default() Config {
 		// OWASP's argon2id recommendation: m=19 MiB, t=2, p=1.
 		Password: Password{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, MinLength: 8},
 		Capabilities: Capabilities{
-			Services: []string{"login", "callcontrol", "contacts"},
+			Services: []string{"login", "callcontrol", "contacts", "recording"},
 			Stack: []string{"audio-call", "video-call", "audio-video-call", "screen-sharing", "conferences",
 				"hold", "conference-hold", "blind-transfer", "attended-transfer", "datachannel", "media-update",
 				"multicall", "stats-reporting"},
@@ -243,9 +244,10 @@ func Default() Config {
 		// A signaling node's live heap is small (tens of MiB) and churns
 		// fast; at Go's default of 100 a call set-up spent a sixth of its
 		// CPU collecting.
-		Runtime: Runtime{GCPercent: 400},
-		Media:   defaultMedia(),
-		TURN:    defaultTURN(),
+		Runtime:   Runtime{GCPercent: 400},
+		Media:     defaultMedia(),
+		TURN:      defaultTURN(),
+		Recording: defaultRecording(),
 	}
 	defaultSignaling(&c)
 	return c
@@ -452,6 +454,7 @@ func (c *Config) Validate() error {
 		bad("metrics.token", "must be at least 16 printable ASCII characters without spaces")
 	}
 	c.validateMedia(bad)
+	c.validateRecording(bad)
 	c.validateSignaling(bad)
 	return errors.Join(errs...)
 }

@@ -29,8 +29,9 @@ const benchMediaUsage = `wac bench media: load a Janus VideoRoom API server (our
   wac bench media fanout --url WS [--janus | --data DIR] [--subscribers 10,25,50,100] [--pid PID] ...
       one publisher (VP8 about --video-kbps plus Opus) and N subscribers, N stepping up
       until the loss reaches 1%
-  wac bench media rooms  --url WS [--janus | --data DIR] [--rooms 1,2,4,8] [--pid PID] ...
-      rooms of 4 where everyone publishes and receives the 3 others
+  wac bench media rooms  --url WS [--janus | --data DIR] [--rooms 1,2,4,8] [--record] [--pid PID] ...
+      rooms of 4 where everyone publishes and receives the 3 others; --record
+      creates them with record (the server records every publication)
   wac bench media grant  --data DIR --room ROOM --user USER [--ttl 1h]
       print a room grant signed with the cluster secret of the store in DIR
 
@@ -86,6 +87,7 @@ type mediaLoad struct {
 	api       *webrtc.API
 	out       io.Writer
 	maxLoss   float64
+	record    bool // rooms are created with record
 }
 
 func (e Env) benchMediaLoad(ctx context.Context, kind string, args []string, stdout io.Writer) error {
@@ -102,6 +104,7 @@ func (e Env) benchMediaLoad(ctx context.Context, kind string, args []string, std
 	steps := fs.String("subscribers", "10,25,50,100,150,200", "fanout: subscriber counts to step through")
 	rooms := fs.String("rooms", "1,2,4,6,8", "rooms: numbers of 4-party rooms to step through")
 	all := fs.Bool("all", false, "run every step even after the loss limit is passed")
+	fs.BoolVar(&l.record, "record", false, "create the rooms with record: the server records every publication (our server; recording.enabled)")
 	anyIface := fs.Bool("any-interface", false, "let the peers use every local address (default: loopback only; use inside a test network namespace)")
 	if err := e.Parse(fs, args); err != nil {
 		return err
@@ -194,6 +197,9 @@ func (l *mediaLoad) createRoom(ctx context.Context, h *janus.Handle) (int64, err
 	n, _ := rand.Int(rand.Reader, big.NewInt(1<<40))
 	room := n.Int64() + 1000
 	body := map[string]any{"request": "create", "room": room, "publishers": 16, "bitrate": 4000000}
+	if l.record {
+		body["record"] = true
+	}
 	if t := l.token(room); t != "" {
 		body["token"] = t
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 	"github.com/openwac/wac/client"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/node"
+	"github.com/openwac/wac/internal/store"
 )
 
 // The authorization matrix of the REST API: every route × every role × a
@@ -91,6 +94,7 @@ type fixture struct {
 	idps    map[string]string // an identity provider id
 	boss    string            // the tenant admin's username@acme
 	anonCli struct{ ID, Secret string }
+	recs    map[string]string // a recording of the tenant's user
 }
 
 type tenantUser struct{ ID, Username string }
@@ -192,7 +196,7 @@ func newFixture(t *testing.T) *fixture {
 	})
 	f := &fixture{t: t, node: n, base: base, users: map[string]tenantUser{}, sessUsr: map[string]*client.Client{},
 		calls: map[string]string{}, creds: map[string]string{}, clients: map[string]string{}, alarms: map[string]string{},
-		idps: map[string]string{}}
+		idps: map[string]string{}, recs: map[string]string{}}
 	ctx := context.Background()
 	admin, err := client.Login(ctx, base, "admin@wac", "admin-secret-1")
 	if err != nil {
@@ -233,6 +237,7 @@ func newFixture(t *testing.T) *fixture {
 		// An alarm and a stat of the tenant: a failed login.
 		f.do("POST", "/sapi/o/token", "", map[string]string{"grant_type": "password", "username": u.Username + "@" + d, "password": "wrong-password"})
 		f.alarms[d] = u.Username + "@" + d
+		f.recs[d] = f.newRecording(d)
 	}
 	boss := f.newUser("acme")
 	f.must("PATCH", "/sapi/users/"+boss.ID, map[string]any{"role": "admin"}, nil)
@@ -449,6 +454,24 @@ func matrix() []row {
 			return "GET", "/sapi/calls/" + f.calls[d], nil, ""
 		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(notFound), same(notFound), same(notFound)}},
 
+		// Recordings: their users (the room's participants; no actor is
+		// one) and the admins of their domains.
+		{"GET /sapi/recordings", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "GET", "/sapi/recordings", nil, f.recs[d]
+		}, [actors][2]expect{{seen, seen}, {seen, unseen}, same(unseen), same(unseen), same(unseen)}},
+		{"GET /sapi/recordings/{id}", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "GET", "/sapi/recordings/" + f.recs[d], nil, ""
+		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(notFound), same(notFound), same(notFound)}},
+		{"GET /sapi/recordings/{id}/media", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "GET", "/sapi/recordings/" + f.recs[d] + "/media", nil, ""
+		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(notFound), same(notFound), same(notFound)}},
+		{"GET /sapi/recordings/{id}/tracks/{index}", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "GET", "/sapi/recordings/" + f.recs[d] + "/tracks/0", nil, ""
+		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(notFound), same(notFound), same(notFound)}},
+		{"DELETE /sapi/recordings/{id}", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "DELETE", "/sapi/recordings/" + f.newRecording(d), nil, ""
+		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(notFound), same(notFound), same(notFound)}},
+
 		// Hunt groups.
 		{"GET /sapi/usersGroup", func(f *fixture, a actor, d string) (string, string, any, string) {
 			return "GET", "/sapi/usersGroup", nil, f.newGroup(d)
@@ -556,6 +579,35 @@ func (f *fixture) freshToken(a actor) string {
 		json.Unmarshal(data, &ct)
 		return ct.AccessToken
 	}
+}
+
+// newRecording stores a finished recording of a room of domain, with the
+// domain's user as its participant and its files on the disk.
+func (f *fixture) newRecording(domain string) string {
+	ctx := context.Background()
+	d, err := f.node.Store.GetDomainByName(ctx, domain)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	id := store.NewID()
+	prefix := d.ID + "/" + id
+	rec := &store.Recording{ID: id, DomainID: d.ID, Room: f.name("room"), Started: 1, Stopped: 2, Status: store.RecordingReady,
+		Detail: store.RecordingDetail{Segments: []store.RecordingSegment{{Index: 1, Started: 1, Stopped: 2,
+			Tracks: []store.RecordingTrack{{Key: prefix + "/seg1/1-audio-1.webm", Kind: "audio", Codec: "audio/opus", User: f.users[domain].ID}}}},
+			Composed: &store.RecordingFile{Key: prefix + "/recording.webm", Type: "video/webm"}}}
+	for _, k := range []string{rec.Detail.Composed.Key, rec.Detail.Segments[0].Tracks[0].Key} {
+		p := filepath.Join(f.node.Config.RecordingPath(), filepath.FromSlash(k))
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			f.t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("webm bytes"), 0o600); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	if err := f.node.Store.SaveRecording(ctx, rec, map[string]string{f.users[domain].ID: d.ID}); err != nil {
+		f.t.Fatal(err)
+	}
+	return id
 }
 
 // newGroup makes a group of domain with its user as participant.

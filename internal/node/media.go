@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/openwac/wac/internal/media/placement"
+	"github.com/openwac/wac/internal/media/record"
 	"github.com/openwac/wac/internal/media/videoroom"
 	"github.com/openwac/wac/internal/server"
 	"github.com/openwac/wac/internal/turn"
@@ -24,6 +25,7 @@ type mediaRole struct {
 	log  *slog.Logger
 	sfu  *videoroom.SFU
 	turn *turn.Server
+	rec  *record.Manager // nil: recording.enabled off
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -32,12 +34,17 @@ type mediaRole struct {
 func newMediaRole(ctx context.Context, n *Node) (*mediaRole, error) {
 	cfg := n.Config
 	log := n.Log.With("role", "media")
-	sfu, err := videoroom.New(cfg.Media, videoroom.Options{Secret: n.Secret, Log: log, Registry: n.Metrics.Registry,
-		ClientIP: server.ClientIP})
+	nodeID := mediaNodeID(cfg)
+	rec, err := newRecorder(n, nodeID)
 	if err != nil {
 		return nil, err
 	}
-	m := &mediaRole{n: n, log: log, sfu: sfu}
+	sfu, err := videoroom.New(cfg.Media, videoroom.Options{Secret: n.Secret, Log: log, Registry: n.Metrics.Registry,
+		ClientIP: server.ClientIP, NodeID: nodeID, Recorder: rec})
+	if err != nil {
+		return nil, err
+	}
+	m := &mediaRole{n: n, log: log, sfu: sfu, rec: rec}
 	if cfg.TURN.Enabled {
 		var allow []net.IP
 		for _, s := range strings.Split(cfg.Media.WebRTCIP+","+cfg.Media.ListenIP, ",") {
@@ -49,6 +56,9 @@ func newMediaRole(ctx context.Context, n *Node) (*mediaRole, error) {
 			Registry: n.Metrics.Registry})
 		if err != nil {
 			sfu.Close()
+			if rec != nil {
+				rec.Close()
+			}
 			return nil, err
 		}
 	}
@@ -65,6 +75,13 @@ func newMediaRole(ctx context.Context, n *Node) (*mediaRole, error) {
 func (m *mediaRole) start(ctx context.Context) error {
 	ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	interval := time.Duration(m.n.Config.Media.HeartbeatSeconds) * time.Second
+	if m.rec != nil {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.rec.Run(ctx)
+		}()
+	}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -91,6 +108,9 @@ func (m *mediaRole) stop() {
 	}
 	m.wg.Wait()
 	m.sfu.Close()
+	if m.rec != nil {
+		m.rec.Close() // after the rooms: their recordings are stopped by then
+	}
 	if m.turn != nil {
 		if err := m.turn.Close(); err != nil {
 			m.n.Log.Warn("stop TURN server", "err", fmt.Errorf("media role: %w", err))

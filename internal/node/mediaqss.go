@@ -8,6 +8,7 @@ import (
 
 	"github.com/openwac/wac/internal/media/placement"
 	"github.com/openwac/wac/internal/qss"
+	"github.com/openwac/wac/internal/qss/wire"
 	"github.com/openwac/wac/internal/turn"
 )
 
@@ -22,10 +23,20 @@ type qssMedia struct {
 // no media node in the cluster at all (signaling-only deployments, tests),
 // the room has no media server: its object's server fields are empty.
 func (m qssMedia) CreateRoom(ctx context.Context, id string, opts qss.MediaOptions) (qss.MediaRoom, error) {
-	info, err := m.d.CreateRoom(ctx, id, placement.RoomOptions{Bitrate: opts.Bitrate, Record: opts.Record})
+	ro := placement.RoomOptions{Bitrate: opts.Bitrate, Record: opts.Record}
+	if r := opts.Recording; opts.Record && r != nil {
+		ro.Recording = &placement.RecordingOptions{Domain: r.Domain, By: r.By, Users: r.Users}
+	}
+	info, err := m.d.CreateRoom(ctx, id, ro)
 	if errors.Is(err, placement.ErrNoMediaNode) {
+		// Such a room carries no media at all: nothing can be lost by
+		// not recording it (record is kept as a flag).
 		m.n.Log.Warn("no media node is alive: the room has no media server", "room", id)
 		return qss.MediaRoom{}, nil
+	}
+	if err != nil && opts.Record {
+		// A room to record that cannot be is not created: never silently.
+		return qss.MediaRoom{}, wire.Refuse(503, "the room cannot be recorded: %v", err)
 	}
 	if err != nil {
 		return qss.MediaRoom{}, err

@@ -83,6 +83,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	}
 	if cfg.HasRole("api") {
 		n.mountWeb()
+		if err := n.mountRecordings(); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("recordings: %w", err)
+		}
 	}
 	return n, nil
 }

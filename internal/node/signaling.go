@@ -114,6 +114,7 @@ func newSignalingRole(n *Node) (*signalingRole, error) {
 	}
 	sig.hub = hub
 	sig.dispatcher.OnRoomEnded(hub.MediaRoomEnded)
+	sig.dispatcher.OnRecordingStopped(hub.RecordingStopped)
 	n.Server.Handle("GET /qss", hub)
 	n.API.SetSessions(sessionDirectory{hub})
 	return sig, nil

@@ -52,6 +52,8 @@ type (
 	Media        = rooms.Media
 	MediaOptions = rooms.MediaOptions
 	MediaRoom    = rooms.MediaRoom
+	// RecordingOptions are what a media node records a room with.
+	RecordingOptions = rooms.RecordingOptions
 	// ICEServer is one entry of the room object's ice list, which
 	// turn.ICEServers gives.
 	ICEServer = wire.ICEServer
@@ -176,6 +178,12 @@ func (h *Hub) Upkeep() { h.tasks.Do(h.rooms.Upkeep) }
 // MediaRoomEnded destroys a room whose media node died.
 func (h *Hub) MediaRoomEnded(id, reason string) {
 	h.tasks.Do(func(context.Context) { h.rooms.MediaRoomEnded(id, reason) })
+}
+
+// RecordingStopped tells a room that its recording stopped on its media
+// node by itself (a storage error): the dispatcher heard it.
+func (h *Hub) RecordingStopped(id, reason string) {
+	h.tasks.Do(func(ctx context.Context) { h.rooms.RecordingStopped(ctx, id, reason) })
 }
 
 // inbox takes what the bus delivers to this node, one message at a time,

@@ -485,6 +485,10 @@ func runProtocolScenario(t *testing.T, rec *recorder, ex func(key string, fill m
 	if _, err := b.WaitEvent(ctx, "remoteParticipants"); err != nil {
 		t.Fatal(err)
 	}
+	mustAnswer(do(a, "client request startRecording", map[string]any{"payload.room": room}), "startRecording")
+	traced("server event recordingStarted", room)
+	mustAnswer(do(b, "client request stopRecording", map[string]any{"payload.room": room}), "stopRecording")
+	traced("server event recordingStopped", room)
 	mustAnswer(do(cc, "client request joinRoom", map[string]any{"payload.room": room}), "joinRoom")
 	mustAnswer(do(b, "client request hold", map[string]any{"payload.room": room}), "hold")
 	mustAnswer(do(b, "client request getRoom", map[string]any{"payload.room": room}), "getRoom")

@@ -39,8 +39,10 @@ type API struct {
 	sessions SessionDirectory
 	// csrfKey signs the authorization pages' anti-forgery values
 	// (EnableSSO).
-	csrfKey []byte
-	fed     *federation.Federation
+	csrfKey    []byte
+	fed        *federation.Federation
+	recordings RecordingFiles
+	linkKey    []byte // signs the play links of recording files
 }
 
 // New builds the API and its routes.
@@ -284,6 +286,14 @@ func (a *API) routes() {
 
 	a.Handle("GET /sapi/calls", a.authed(a.listCalls))
 	a.Handle("GET /sapi/calls/{id}", a.authed(a.getCall))
+
+	a.Handle("GET /sapi/recordings", a.authed(a.listRecordings))
+	a.Handle("GET /sapi/recordings/{id}", a.authed(a.getRecording))
+	a.Handle("DELETE /sapi/recordings/{id}", a.authed(a.deleteRecording))
+	a.Handle("GET /sapi/recordings/{id}/media", a.signedOrAuthed(func(*http.Request) string { return "media" }, a.recordingMedia))
+	a.Handle("GET /sapi/recordings/{id}/tracks/{index}", a.signedOrAuthed(func(r *http.Request) string {
+		return "tracks/" + r.PathValue("index")
+	}, a.recordingTrack))
 
 	a.Handle("GET /sapi/usersGroup", a.authed(a.listGroups))
 	a.Handle("POST /sapi/usersGroup", a.authed(a.createGroup))

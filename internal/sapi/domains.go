@@ -24,23 +24,27 @@ type domainJSON struct {
 	AnonymousExpiration   int64               `json:"anonymousExpiration"`
 	AnonymousCapabilities []string            `json:"anonymousCapabilities"`
 	Services              map[string][]string `json:"services"`
-	Created               int64               `json:"created"`
-	Updated               int64               `json:"updated"`
+	// RecordingRetentionDays is how long the domain keeps recordings, in
+	// days; 0 = recording.retentionDays.
+	RecordingRetentionDays int   `json:"recordingRetentionDays"`
+	Created                int64 `json:"created"`
+	Updated                int64 `json:"updated"`
 }
 
 // domainBody is what POST and PUT accept. id, created and updated may be
 // sent back as read; they are ignored.
 type domainBody struct {
-	ID                    string               `json:"id"`
-	Parent                *string              `json:"parent"`
-	Domain                *string              `json:"domain"`
-	Origins               []*string            `json:"origins"`
-	EnableAnonymous       *bool                `json:"enableAnonymous"`
-	AnonymousExpiration   *int64               `json:"anonymousExpiration"`
-	AnonymousCapabilities []string             `json:"anonymousCapabilities"`
-	Services              map[string][]*string `json:"services"`
-	Created               int64                `json:"created"`
-	Updated               int64                `json:"updated"`
+	ID                     string               `json:"id"`
+	Parent                 *string              `json:"parent"`
+	Domain                 *string              `json:"domain"`
+	Origins                []*string            `json:"origins"`
+	EnableAnonymous        *bool                `json:"enableAnonymous"`
+	AnonymousExpiration    *int64               `json:"anonymousExpiration"`
+	AnonymousCapabilities  []string             `json:"anonymousCapabilities"`
+	Services               map[string][]*string `json:"services"`
+	RecordingRetentionDays *int                 `json:"recordingRetentionDays"`
+	Created                int64                `json:"created"`
+	Updated                int64                `json:"updated"`
 }
 
 // DomainNamePattern is what a domain name may look like.
@@ -51,7 +55,7 @@ func (a *API) domainJSON(ctx context.Context, d *store.Domain) (*domainJSON, err
 	out := &domainJSON{
 		ID: d.ID, Domain: d.Name, Origins: nonNil(d.Origins), EnableAnonymous: d.EnableAnonymous,
 		AnonymousExpiration: d.AnonymousExpiration, AnonymousCapabilities: nonNil(d.AnonymousCapabilities),
-		Services: d.Services, Created: d.Created, Updated: d.Updated,
+		Services: d.Services, RecordingRetentionDays: d.RecordingRetentionDays, Created: d.Created, Updated: d.Updated,
 	}
 	if out.Services == nil {
 		out.Services = map[string][]string{}
@@ -193,6 +197,13 @@ func (a *API) applyDomainBody(ctx context.Context, p *auth.Principal, scope []st
 			return invalid("anonymousExpiration", "must not be negative (milliseconds)")
 		}
 		d.AnonymousExpiration = *body.AnonymousExpiration
+	}
+	d.RecordingRetentionDays = 0
+	if v := body.RecordingRetentionDays; v != nil {
+		if *v < 0 || *v > 36500 {
+			return invalid("recordingRetentionDays", "must be between 0 (recording.retentionDays) and 36500 days, not %d", *v)
+		}
+		d.RecordingRetentionDays = *v
 	}
 	d.AnonymousCapabilities = []string{}
 	for _, c := range body.AnonymousCapabilities {
@@ -356,6 +367,8 @@ func changedLimit(a, b *store.Domain) string {
 		return "anonymousCapabilities"
 	case !maps.EqualFunc(a.Services, b.Services, slices.Equal[[]string]):
 		return "services"
+	case a.RecordingRetentionDays != b.RecordingRetentionDays:
+		return "recordingRetentionDays"
 	}
 	return ""
 }

@@ -6,14 +6,14 @@ import (
 )
 
 const domainCols = `id, parent_id, name, origins, enable_anonymous, anonymous_expiration,
-	anonymous_capabilities, services, created, updated`
+	anonymous_capabilities, services, created, updated, recording_retention_days`
 
 func scanDomain(row interface{ Scan(...any) error }) (*Domain, error) {
 	var d Domain
 	var parent sql.NullString
 	var origins, anonCaps, services string
 	if err := row.Scan(&d.ID, &parent, &d.Name, &origins, &d.EnableAnonymous, &d.AnonymousExpiration,
-		&anonCaps, &services, &d.Created, &d.Updated); err != nil {
+		&anonCaps, &services, &d.Created, &d.Updated, &d.RecordingRetentionDays); err != nil {
 		return nil, mapErr(err)
 	}
 	d.ParentID = parent.String
@@ -43,9 +43,9 @@ func (s *SQL) CreateDomain(ctx context.Context, d *Domain) error {
 	}
 	now := Now()
 	d.Created, d.Updated = now, now
-	_, err := s.exec(ctx, `INSERT INTO domains (`+domainCols+`) VALUES (`+placeholders(10)+`)`,
+	_, err := s.exec(ctx, `INSERT INTO domains (`+domainCols+`) VALUES (`+placeholders(11)+`)`,
 		d.ID, nullable(d.ParentID), d.Name, marshalJSON(strs(d.Origins)), d.EnableAnonymous, d.AnonymousExpiration,
-		marshalJSON(strs(d.AnonymousCapabilities)), marshalJSON(domainServices(d)), d.Created, d.Updated)
+		marshalJSON(strs(d.AnonymousCapabilities)), marshalJSON(domainServices(d)), d.Created, d.Updated, d.RecordingRetentionDays)
 	return err
 }
 
@@ -53,9 +53,9 @@ func (s *SQL) CreateDomain(ctx context.Context, d *Domain) error {
 func (s *SQL) UpdateDomain(ctx context.Context, d *Domain) error {
 	d.Updated = Now()
 	return s.execOne(ctx, `UPDATE domains SET parent_id = ?, name = ?, origins = ?, enable_anonymous = ?,
-		anonymous_expiration = ?, anonymous_capabilities = ?, services = ?, updated = ? WHERE id = ?`,
+		anonymous_expiration = ?, anonymous_capabilities = ?, services = ?, updated = ?, recording_retention_days = ? WHERE id = ?`,
 		nullable(d.ParentID), d.Name, marshalJSON(strs(d.Origins)), d.EnableAnonymous, d.AnonymousExpiration,
-		marshalJSON(strs(d.AnonymousCapabilities)), marshalJSON(domainServices(d)), d.Updated, d.ID)
+		marshalJSON(strs(d.AnonymousCapabilities)), marshalJSON(domainServices(d)), d.Updated, d.RecordingRetentionDays, d.ID)
 }
 
 // DeleteDomain removes a domain; it fails with ErrReference while users or

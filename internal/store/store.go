@@ -45,8 +45,11 @@ type Domain struct {
 	AnonymousExpiration   int64 // milliseconds
 	AnonymousCapabilities []string
 	Services              map[string][]string
-	Created               int64 // unix milliseconds
-	Updated               int64
+	// RecordingRetentionDays is how long the domain keeps recordings;
+	// 0 = the configuration's recording.retentionDays.
+	RecordingRetentionDays int
+	Created                int64 // unix milliseconds
+	Updated                int64
 }
 
 // User is a person or an anonymous visitor of a domain.
@@ -392,6 +395,7 @@ type Store interface {
 	Calls
 	Groups
 	SSO
+	Recordings
 	// InTx runs fn in one transaction: every write in it lands or none does.
 	InTx(ctx context.Context, fn func(Store) error) error
 	Ping(ctx context.Context) error

@@ -311,4 +311,42 @@ describe('web app in Chromium', { skip: !browserAvailable() && `${chromiumPath} 
       await callScreen(page).waitFor({ state: 'detached' });
     }
   });
+  test('Alice records a call: both see the indicator, and she plays the recording from her history', async () => {
+    const { alice, bob1 } = pages;
+    await alice.goto(server.base + '/');
+    await alice.getByRole('button', { name: 'Video call bob' }).click();
+    await incoming(bob1).waitFor();
+    await bob1.getByRole('button', { name: 'Answer with video' }).click();
+    await receives(alice, 1);
+    await receives(bob1, 1);
+    const indicator = (page) => callScreen(page).locator('.rec-indicator');
+    assert.equal(await indicator(alice).isVisible(), false, 'recording shown before it started');
+
+    await callScreen(alice).getByRole('button', { name: 'Record' }).click();
+    for (const page of [alice, bob1]) await indicator(page).getByText('Recording').waitFor();
+    await callScreen(alice).getByRole('button', { name: 'Stop recording', pressed: true }).waitFor();
+    await shot(bob1, 'call-recording');
+    await new Promise((r) => setTimeout(r, 4000));
+    await callScreen(bob1).getByRole('button', { name: 'Stop recording' }).click();
+    for (const page of [alice, bob1]) await indicator(page).waitFor({ state: 'hidden' });
+    await callScreen(alice).getByRole('button', { name: 'Hang up' }).click();
+    await callScreen(bob1).waitFor({ state: 'detached' });
+
+    // The recording is composed in the background: the history lists it
+    // as ready, and Play plays it in the page.
+    await waitFor('the recording to be ready', async () => {
+      await alice.getByRole('link', { name: 'History' }).click();
+      await alice.locator('.recordings-list tbody tr').first().waitFor();
+      return (await alice.locator('.recordings-list tbody tr').first().innerText()).includes('ready');
+    }, 60000);
+    const row = alice.locator('.recordings-list tbody tr').first();
+    assert.match(await row.innerText(), /bob/);
+    await row.getByRole('button', { name: /^Play the recording/ }).click();
+    const video = alice.locator('.recordings video');
+    await waitFor('the recording to play', () => video.evaluate((v) => v.readyState >= 2 && v.currentTime > 0.5), 30000);
+    const info = await video.evaluate((v) => ({ duration: v.duration, width: v.videoWidth }));
+    assert.ok(info.duration > 3 && info.duration < 8, `the recording lasts ${info.duration} s`);
+    assert.ok(info.width > 0, 'the recording has no picture');
+    await shot(alice, 'history-recordings');
+  });
 });

@@ -92,6 +92,7 @@ export class Phone {
 
   private open(title: string, conferenceUri?: string): CallScreen {
     const screen = new CallScreen({
+      wac: this.wac,
       title,
       conferenceUri,
       guestDomain: this.guestDomain,

@@ -132,6 +132,15 @@ func (s *Stream) Codec() webrtc.RTPCodecParameters { return s.codec }
 // Simulcast reports whether the source sends simulcast layers.
 func (s *Stream) Simulcast() bool { return s.simulcast }
 
+// Layers is the number of RTP streams of the source: its simulcast
+// layers, or 1.
+func (s *Stream) Layers() int {
+	if s.simulcast {
+		return len(s.rids)
+	}
+	return 1
+}
+
 // SetForwarding turns the writing of packets to the sinks on or off;
 // packets are still read and counted.
 func (s *Stream) SetForwarding(on bool) { s.forwarding.Store(on) }

@@ -32,6 +32,10 @@ type Host interface {
 	ExpelUser(room, user string) error
 	// AdmitUser lets an expelled user's grants into the room again.
 	AdmitUser(room, user string) error
+	// StartRecording records a room (a running recording is not an
+	// error); StopRecording stops it (by names who stopped it).
+	StartRecording(room string, o RecordingOptions) error
+	StopRecording(room, by string) error
 }
 
 // Load is what a media node reports to the dispatcher.
@@ -44,6 +48,9 @@ type Load struct {
 	Forwarded   uint64 // packets forwarded since start
 	Publishers  int
 	Subscribers int
+	// Recording maps the rooms recorded to "" and those whose recording
+	// stopped by itself to the error (see NodeInfo.Recording).
+	Recording map[string]string
 }
 
 // AgentOptions tune RunAgent.
@@ -86,7 +93,7 @@ func RunAgent(ctx context.Context, host Host, dir Directory, opts AgentOptions) 
 		hctx, cancel := context.WithTimeout(ctx, opts.Interval)
 		defer cancel()
 		if err := dir.Heartbeat(hctx, NodeInfo{ID: id, ServerUUID: host.ServerUUID(), HTTPS: https, WSS: wss,
-			Peers: l.Peers, Capacity: l.Capacity, Rooms: l.RoomIDs}); err != nil && ctx.Err() == nil {
+			Peers: l.Peers, Capacity: l.Capacity, Rooms: l.RoomIDs, Recording: l.Recording}); err != nil && ctx.Err() == nil {
 			log.Warn("media node heartbeat failed", "err", err)
 		}
 	}
@@ -140,6 +147,13 @@ func serve(host Host, c Command) Reply {
 		return replyOf(host.ExpelUser(c.Room, c.User))
 	case "admit":
 		return replyOf(host.AdmitUser(c.Room, c.User))
+	case "record":
+		if c.Recording == nil {
+			return Reply{Error: "record: no recording options"}
+		}
+		return replyOf(host.StartRecording(c.Room, *c.Recording))
+	case "stopRecord":
+		return replyOf(host.StopRecording(c.Room, c.User))
 	}
 	return Reply{Error: fmt.Sprintf("unknown command %q", c.Op)}
 }

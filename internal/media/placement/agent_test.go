@@ -12,13 +12,40 @@ import (
 
 // fakeHost is a media node without media: a table of rooms.
 type fakeHost struct {
-	mu       sync.Mutex
-	rooms    map[string]int64
-	expelled map[string]bool
+	mu        sync.Mutex
+	rooms     map[string]int64
+	expelled  map[string]bool
+	recording map[string]string
+	recBy     map[string]string
 }
 
 func newFakeHost() *fakeHost {
-	return &fakeHost{rooms: map[string]int64{}, expelled: map[string]bool{}}
+	return &fakeHost{rooms: map[string]int64{}, expelled: map[string]bool{}, recording: map[string]string{}, recBy: map[string]string{}}
+}
+
+func (h *fakeHost) StartRecording(room string, o RecordingOptions) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.rooms[room]; !ok {
+		return fmt.Errorf("record: %w", ErrNoSuchRoom)
+	}
+	h.recording[room], h.recBy[room] = "", o.By+"@"+o.Domain
+	return nil
+}
+
+func (h *fakeHost) StopRecording(room, by string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.recording, room)
+	h.recBy[room] = "stopped by " + by
+	return nil
+}
+
+// failRecording makes a recording stop by itself, as a storage error does.
+func (h *fakeHost) failRecording(room, err string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recording[room] = err
 }
 
 func (h *fakeHost) NodeID() string     { return "fake" }
@@ -27,7 +54,10 @@ func (h *fakeHost) ServerUUID() string { return "uuid-fake" }
 func (h *fakeHost) Load() Load {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	l := Load{Rooms: len(h.rooms), Capacity: 10}
+	l := Load{Rooms: len(h.rooms), Capacity: 10, Recording: map[string]string{}}
+	for id, e := range h.recording {
+		l.Recording[id] = e
+	}
 	for id := range h.rooms {
 		l.RoomIDs = append(l.RoomIDs, id)
 	}

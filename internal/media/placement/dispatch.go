@@ -27,6 +27,9 @@ type NodeInfo struct {
 	Capacity int `json:"capacity"`
 	// Rooms are the ids of the rooms the node hosts.
 	Rooms []string `json:"rooms"`
+	// Recording are the rooms it records, and those whose recording
+	// stopped by itself (a storage error) with the error.
+	Recording map[string]string `json:"recording,omitempty"`
 	// Seen is when the directory stored the last heartbeat (set by the
 	// directory, not by the node).
 	Seen time.Time `json:"seen"`
@@ -41,11 +44,20 @@ type RoomOptions struct {
 	RoomBitrate int
 	// Publishers bounds the room's concurrent publishers (media.publishers).
 	Publishers int
-	// Record asks for recording. Recording is not implemented yet: the
-	// flag is kept and reported, no file is written.
-	Record bool
+	// Record starts recording the room as it is created, with Recording's
+	// details.
+	Record    bool              `json:"record,omitempty"`
+	Recording *RecordingOptions `json:"recording,omitempty"`
 	// Description is the room's pretty name in Janus answers.
 	Description string
+}
+
+// RecordingOptions describe a recording to start: the room's domain,
+// who started it, and who may see it (the room's ACL, user → domain).
+type RecordingOptions struct {
+	Domain string            `json:"domain"`
+	By     string            `json:"by,omitempty"`
+	Users  map[string]string `json:"users,omitempty"`
 }
 
 // ErrRoomExists is returned when creating a room whose id or number is taken.
@@ -56,12 +68,14 @@ var ErrNoSuchRoom = errors.New("no such room")
 
 // Command is a request of the dispatcher to a media node.
 type Command struct {
-	Op      string      `json:"op"` // "create", "destroy", "expel" or "admit"
+	Op      string      `json:"op"` // "create", "destroy", "expel", "admit", "record" or "stopRecord"
 	Room    string      `json:"room"`
-	User    string      `json:"user,omitempty"` // of expel and admit
+	User    string      `json:"user,omitempty"` // of expel, admit and stopRecord
 	Number  int64       `json:"number,omitempty"`
 	Options RoomOptions `json:"options"`
 	Reason  string      `json:"reason,omitempty"`
+	// Recording is what record starts.
+	Recording *RecordingOptions `json:"recording,omitempty"`
 }
 
 // Reply is a media node's answer to a command.
@@ -207,6 +221,7 @@ type Dispatcher struct {
 	rooms   map[string]*placed
 	pending map[string]int // rooms placed on a node since its last heartbeat
 	ended   []func(roomID, reason string)
+	recStop []func(roomID, reason string)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -215,6 +230,9 @@ type Dispatcher struct {
 type placed struct {
 	info    RoomInfo
 	created time.Time
+	// recording is set while the room should be recording, since when.
+	recording      bool
+	recordingSince time.Time
 }
 
 // NewDispatcher starts a dispatcher over dir. Close stops it.
@@ -324,7 +342,7 @@ func (d *Dispatcher) CreateRoom(ctx context.Context, id string, opts RoomOptions
 			info := RoomInfo{ID: id, Number: reply.Number, NodeID: n.ID, ServerUUID: n.ServerUUID,
 				Server: ServerURLs{HTTPS: n.HTTPS, WSS: n.WSS}, Bitrate: bitrate}
 			d.mu.Lock()
-			d.rooms[id] = &placed{info: info, created: time.Now()}
+			d.rooms[id] = &placed{info: info, created: time.Now(), recording: opts.Record, recordingSince: time.Now()}
 			d.pending[n.ID]++
 			d.mu.Unlock()
 			d.log.Info("media room placed", "room", id, "number", info.Number, "media_node", n.ID)
@@ -440,11 +458,19 @@ func (d *Dispatcher) check(ctx context.Context) {
 		}
 	}
 	fns := append([]func(string, string){}, d.ended...)
+	recStops := d.recordingStopsLocked(byID)
+	recFns := append([]func(string, string){}, d.recStop...)
 	d.mu.Unlock()
 	for _, e := range ends {
 		d.log.Warn("media room ended", "room", e.room, "reason", e.reason)
 		for _, fn := range fns {
 			fn(e.room, e.reason)
+		}
+	}
+	for _, e := range recStops {
+		d.log.Warn("media room recording stopped", "room", e[0], "reason", e[1])
+		for _, fn := range recFns {
+			fn(e[0], e[1])
 		}
 	}
 }

@@ -17,6 +17,9 @@ type placementHost struct{ *SFU }
 
 // CreateRoom creates a room, or returns the number of the room with id.
 func (h placementHost) CreateRoom(id string, number int64, opts placement.RoomOptions) (int64, error) {
+	if opts.Record && h.recorder == nil {
+		return 0, errors.New(placement.ErrRecordingOff)
+	}
 	r, err := h.SFU.CreateRoom(id, number, opts)
 	if errors.Is(err, placement.ErrRoomExists) {
 		if existing := h.Room(id); existing != nil {
@@ -25,6 +28,16 @@ func (h placementHost) CreateRoom(id string, number int64, opts placement.RoomOp
 	}
 	if err != nil {
 		return 0, err
+	}
+	if opts.Record {
+		o := placement.RecordingOptions{}
+		if opts.Recording != nil {
+			o = *opts.Recording
+		}
+		if err := r.startRecording(o); err != nil {
+			h.DestroyRoom(id, "recording failed to start")
+			return 0, err
+		}
 	}
 	return r.Number, nil
 }

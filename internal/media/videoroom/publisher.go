@@ -105,6 +105,7 @@ func (s *SFU) joinPublisher(h *handle, r *Room, numeric bool, g *grant.Grant, re
 	}
 	r.participants[p.id] = p
 	r.mu.Unlock()
+	r.recordEvent("joined", p.user, p.display)
 	h.vr.pub = p
 	s.log.Debug("publisher joined", "room", r.ID, "feed", p.id, "user", p.user)
 	joined := map[string]any{"videoroom": "joined", "room": p.roomRef(), "description": r.description(),
@@ -358,6 +359,7 @@ func (p *participant) negotiate(offerSDP string) (*janus.JSEP, *vrErr) {
 	p.pc = pc
 	p.streams = streams
 	p.mu.Unlock()
+	p.room.recordStreams(p, streams)
 	if fresh {
 		s.stats.publishers.Add(1)
 	}
@@ -588,6 +590,7 @@ func (p *participant) unpublish(reason string) {
 	p.room.sfu.stats.publishers.Add(-1)
 	pc.Close()
 	p.wg.Wait()
+	p.room.unrecordStreams(streams)
 	p.room.feedGone(p, streams)
 	if wasActive {
 		p.room.notify(p, map[string]any{"videoroom": "event", "unpublished": p.id})
@@ -606,6 +609,7 @@ func (p *participant) leave() {
 	r.mu.Unlock()
 	if in {
 		r.notify(p, map[string]any{"videoroom": "event", "leaving": p.id})
+		r.recordEvent("left", p.user, "")
 	}
 }
 

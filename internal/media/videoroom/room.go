@@ -30,6 +30,8 @@ type Room struct {
 	// expelled are users signaling took out of the room: their grants are
 	// refused here until signaling admits them again.
 	expelled map[string]bool
+	// rec is the room's recording (record.go).
+	rec recState
 }
 
 func newRoom(s *SFU, id string, number int64, opts placement.RoomOptions) *Room {
@@ -150,6 +152,7 @@ func (r *Room) destroy() {
 	r.closed = true
 	ps, subs := r.handlesOf("")
 	r.mu.Unlock()
+	r.stopRecording("room ended")
 	for _, p := range ps {
 		p.h.run(p.roomGone)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/media/forward"
 	"github.com/openwac/wac/internal/media/placement"
+	"github.com/openwac/wac/internal/media/record"
 )
 
 // Options are what an SFU needs besides its configuration.
@@ -34,6 +35,8 @@ type Options struct {
 	Registry prometheus.Registerer
 	// NodeID names this media node; empty = cfg.NodeID or a random one.
 	NodeID string
+	// Recorder records rooms; nil = recording is off on this node.
+	Recorder *record.Manager
 	// ClientIP gives the client address of a Janus API request, which
 	// media.maxPendingSessionsPerAddress counts by; nil = the host of
 	// r.RemoteAddr. Behind the node's middleware it is the address the
@@ -52,6 +55,7 @@ type SFU struct {
 	uuid   string
 
 	clientIP func(*http.Request) string
+	recorder *record.Manager
 
 	pubAPI, subAPI *webrtc.API
 	socks          *sockets
@@ -129,7 +133,8 @@ func New(cfg config.Media, opts Options) (*SFU, error) {
 		fwd: forward.New(forward.Options{KeyframeInterval: time.Duration(cfg.KeyframeInterval) * time.Millisecond,
 			LossPercent: cfg.LossPercent, LossSeconds: cfg.LossSeconds, RecoverSeconds: cfg.RecoverSeconds, Batch: socks.batcher()}),
 		rooms: map[string]*Room{}, numbers: map[int64]*Room{}, sessions: map[uint64]*session{},
-		pending: list.New(), pendingBy: map[string]int{}, websockets: map[*wsConn]struct{}{}, clientIP: opts.ClientIP}
+		pending: list.New(), pendingBy: map[string]int{}, websockets: map[*wsConn]struct{}{}, clientIP: opts.ClientIP,
+		recorder: opts.Recorder}
 	if s.clientIP == nil {
 		s.clientIP = remoteHost
 	}
@@ -240,10 +245,20 @@ func (s *SFU) OnRoomEnded(fn func(roomID, reason string)) {
 func (s *SFU) Load() placement.Load {
 	s.mu.Lock()
 	l := placement.Load{Rooms: len(s.rooms), Sessions: len(s.sessions), Capacity: s.cfg.Capacity}
-	for id := range s.rooms {
+	rooms := make([]*Room, 0, len(s.rooms))
+	for id, r := range s.rooms {
 		l.RoomIDs = append(l.RoomIDs, id)
+		rooms = append(rooms, r)
 	}
 	s.mu.Unlock()
+	for _, r := range rooms {
+		if status, ok := r.recordingStatus(); ok {
+			if l.Recording == nil {
+				l.Recording = map[string]string{}
+			}
+			l.Recording[r.ID] = status
+		}
+	}
 	l.Publishers = int(s.stats.publishers.Load())
 	l.Subscribers = int(s.stats.subscribers.Load())
 	l.Peers = l.Publishers + l.Subscribers

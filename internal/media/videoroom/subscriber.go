@@ -150,6 +150,7 @@ func (s *SFU) joinSubscriber(h *handle, r *Room, numeric bool, g *grant.Grant, b
 	}
 	r.subscribers[sub] = struct{}{}
 	r.mu.Unlock()
+	r.recordUser(sub.user)
 	h.vr.sub = sub
 	offer, e := sub.offer(false)
 	if e != nil {

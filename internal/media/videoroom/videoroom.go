@@ -378,10 +378,13 @@ func (s *SFU) vrCreate(h *handle, b body) map[string]any {
 	if ref == (roomRef{}) && !admin {
 		return errData(vrErrorf(janus.VRErrMissingElement, "Missing element (room)"))
 	}
+	by := ""
 	if !admin {
-		if _, e := s.authorize(h, b, ref.String(), ""); e != nil {
+		g, e := s.authorize(h, b, ref.String(), "")
+		if e != nil {
 			return errData(e)
 		}
+		by = g.User
 	}
 	var opts placement.RoomOptions
 	if v, ok, e := b.integer("bitrate"); e != nil {
@@ -404,6 +407,9 @@ func (s *SFU) vrCreate(h *handle, b body) map[string]any {
 	} else {
 		opts.Record = v
 	}
+	if opts.Record && s.recorder == nil {
+		return errData(vrErrorf(janus.VRErrInvalidElement, "Invalid element (record: recording is off on this media node, recording.enabled)"))
+	}
 	id, num := ref.str, ref.num
 	if num == 0 && id != "" {
 		if n, err := strconv.ParseInt(id, 10, 64); err == nil && n > 0 {
@@ -416,6 +422,14 @@ func (s *SFU) vrCreate(h *handle, b body) map[string]any {
 	}
 	if err != nil {
 		return errData(vrErrorf(janus.VRErrUnknown, "%v", err))
+	}
+	if opts.Record {
+		// A room made through the Janus API belongs to no domain: its
+		// recording is seen by the system's admins and the grant's user.
+		if err := r.startRecording(placement.RecordingOptions{By: by}); err != nil {
+			s.DestroyRoom(r.ID, "recording failed to start")
+			return errData(vrErrorf(janus.VRErrUnknown, "Recording failed to start (%v)", err))
+		}
 	}
 	return map[string]any{"videoroom": "created", "room": r.ref(ref.num > 0 || ref.str == ""), "permanent": false}
 }

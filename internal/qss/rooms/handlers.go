@@ -23,6 +23,8 @@ func (t *Table) registerHandlers() {
 	t.Sessions.Handle("unhold", t.hold)
 	t.Sessions.Handle("mute", t.mute)
 	t.Sessions.Handle("quickConference", t.quickConference)
+	t.Sessions.Handle("startRecording", t.startRecording)
+	t.Sessions.Handle("stopRecording", t.stopRecording)
 }
 
 // roomPayload is the payload of requests about one room.
@@ -72,6 +74,9 @@ func (t *Table) createRoom(ctx context.Context, s *session.Session, f *wire.Fram
 	if len(opts.ACL) > 100 {
 		return nil, wire.Refuse(400, `field "acl" of payload has more than 100 users`)
 	}
+	if err := t.checkRecordField(ctx, s, opts.Record); err != nil {
+		return nil, err
+	}
 	acl, err := t.Sessions.ResolveUsers(ctx, s, opts.ACL, "acl")
 	if err != nil {
 		return nil, err
@@ -117,6 +122,9 @@ func (t *Table) leaveRoom(ctx context.Context, s *session.Session, f *wire.Frame
 func (t *Table) updateRoom(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
 	p, err := t.roomRequest(f)
 	if err != nil {
+		return nil, err
+	}
+	if err := t.checkRecordField(ctx, s, p.Record != nil && *p.Record); err != nil {
 		return nil, err
 	}
 	op := &updateOp{Session: s.ID, Record: p.Record, DryRun: p.DryRun}

@@ -31,19 +31,21 @@ const serviceRooms = "rooms"
 
 // roomOps names the room operations on the bus.
 var roomOps = cluster.NewOps(serviceRooms, map[string]roomOp{
-	"get":            (*getOp)(nil),
-	"member":         (*memberOp)(nil),
-	"join":           (*joinOp)(nil),
-	"leave":          (*leaveOp)(nil),
-	"update":         (*updateOp)(nil),
-	"expel":          (*expelOp)(nil),
-	"aclAdd":         (*aclAddOp)(nil),
-	"aclRemove":      (*aclRemoveOp)(nil),
-	"hold":           (*holdOp)(nil),
-	"mute":           (*muteOp)(nil),
-	"destroy":        (*destroyOp)(nil),
-	"recordInvite":   (*recordInviteOp)(nil),
-	"recordTransfer": (*recordTransferOp)(nil),
+	"get":              (*getOp)(nil),
+	"member":           (*memberOp)(nil),
+	"join":             (*joinOp)(nil),
+	"leave":            (*leaveOp)(nil),
+	"update":           (*updateOp)(nil),
+	"expel":            (*expelOp)(nil),
+	"aclAdd":           (*aclAddOp)(nil),
+	"aclRemove":        (*aclRemoveOp)(nil),
+	"hold":             (*holdOp)(nil),
+	"mute":             (*muteOp)(nil),
+	"destroy":          (*destroyOp)(nil),
+	"recordInvite":     (*recordInviteOp)(nil),
+	"recordTransfer":   (*recordTransferOp)(nil),
+	"record":           (*recordOp)(nil),
+	"recordingStopped": (*recordingStoppedOp)(nil),
 })
 
 // inviteCompleted is the state of an invitation whose callee joined, in the
@@ -359,15 +361,19 @@ func (o *updateOp) run(_ context.Context, t *Table, r *room, by session.User, ad
 		info := r.info(false)
 		return &info, nil, nil
 	}
+	var notify []func()
+	if o.Record != nil {
+		var err error
+		if notify, err = t.setRecording(r, *o.Record, by); err != nil {
+			return nil, nil, err
+		}
+	}
 	if o.SetACL {
 		r.setACL(o.Users)
 	}
-	if o.Record != nil {
-		r.record = *o.Record
-	}
 	upd := wire.EventFrame("roomUpdated", map[string]any{"room": r.id, "owner": r.owner, "acl": r.acl, "record": r.record})
 	info := r.info(false)
-	return &info, []func(){r.broadcast(t, upd, "")}, nil
+	return &info, append([]func(){r.broadcast(t, upd, "")}, notify...), nil
 }
 
 // setACL makes users the room's ACL, keeping its owner and participants;

@@ -17,5 +17,6 @@ func TestOperationsCrossTheBus(t *testing.T) {
 		&aclAddOp{Users: []session.User{bob}, Invite: "i1"}, &aclRemoveOp{Users: []session.User{bob}, Invite: "i1"}, &holdOp{Hold: true},
 		&muteOp{Target: "u2", Mediatypes: map[string]bool{"audio": true}}, &destroyOp{},
 		&recordInviteOp{Entry: store.CallInvite{ID: "i1", Kind: "invitation", From: "u1", To: "u2", State: "ringing", Created: 1}},
-		&recordTransferOp{Entry: store.CallTransfer{ID: "t1", Kind: "blind", By: "u1", Participant: "u2", State: "created", Created: 1}})
+		&recordTransferOp{Entry: store.CallTransfer{ID: "t1", Kind: "blind", By: "u1", Participant: "u2", State: "created", Created: 1}},
+		&recordOp{On: true}, &recordingStoppedOp{Reason: "the disk is full"})
 }

@@ -42,14 +42,19 @@ type Media interface {
 	// grants there until AdmitUser.
 	ExpelUser(ctx context.Context, room, user string) error
 	AdmitUser(ctx context.Context, room, user string) error
+	// StartRecording and StopRecording turn a room's recording on and off
+	// on its media node.
+	StartRecording(ctx context.Context, room string, o RecordingOptions) error
+	StopRecording(ctx context.Context, room, by string) error
 	// ICEServers are the STUN/TURN servers (with credentials) for a user.
 	ICEServers(userID string) []wire.ICEServer
 }
 
 // MediaOptions are what a media room is created with.
 type MediaOptions struct {
-	Bitrate int // kbps per video
-	Record  bool
+	Bitrate   int // kbps per video
+	Record    bool
+	Recording *RecordingOptions // what to record with, when Record
 }
 
 // MediaRoom is where a room's media lives.
@@ -380,7 +385,8 @@ func (t *Table) create(ctx context.Context, s *session.Session, opts createOptio
 		r.addACL(u)
 	}
 	if t.media != nil {
-		m, err := t.media.CreateRoom(ctx, id, MediaOptions{Bitrate: t.Config.Media.Bitrate, Record: opts.Record})
+		m, err := t.media.CreateRoom(ctx, id, MediaOptions{Bitrate: t.Config.Media.Bitrate, Record: opts.Record,
+			Recording: recordingOptions(r.domainID, creator, acl)})
 		if err != nil {
 			t.release(r.creator)
 			t.Node.State.Delete(ctx, roomKey(id))

@@ -1,10 +1,12 @@
 // The call screen: remote and local video, the participants, and the call
 // controls (mute, camera, screen, hold, add participant, transfer, hang up).
-import type { Conference, OutgoingInvitation, Participant, RemoteStream } from '@openwac/sdk';
+import type { Conference, OutgoingInvitation, Participant, RemoteStream, Wac } from '@openwac/sdk';
 import { duration, field, h, replace } from '../dom';
 import { callStateText, describeError } from '../messages';
 
 export interface CallScreenOptions {
+  /** The client: the room's recording events and requests go through its signaling. */
+  wac: Wac;
   /** The title: the callee's or caller's name, or "Conference". */
   title: string;
   /** The quick conference URI, for the link to share. */
@@ -26,6 +28,11 @@ export class CallScreen {
   private conference: Conference | null = null;
   private status = h('p', { className: 'call-status', role: 'status' }, 'Starting…');
   private timer = h('span', { className: 'call-timer', 'aria-label': 'Call duration' });
+  /** Shown while the room is recorded: everyone in it sees it. */
+  private recIndicator = h('span', { className: 'rec-indicator', role: 'status', hidden: true, title: 'This call is being recorded' },
+    h('span', { className: 'rec-dot', 'aria-hidden': 'true' }), 'Recording');
+  private recording = false;
+  private offRecording: (() => void) | null = null;
   private stage = h('div', { className: 'stage' });
   private self = h('video', { className: 'self-view', muted: true, autoplay: true, playsInline: true, 'aria-label': 'Your camera' });
   private panel = h('div', { className: 'call-panel' });
@@ -53,6 +60,7 @@ export class CallScreen {
     this.el = h('section', { className: 'call', 'aria-label': `Call: ${opts.title}` },
       h('header', { className: 'call-head' },
         h('h2', {}, opts.title),
+        this.recIndicator,
         this.status,
         this.timer,
         opts.conferenceUri ? this.shareLink(opts.conferenceUri) : null),
@@ -66,6 +74,7 @@ export class CallScreen {
         b('hold', 'Hold', () => void this.toggleHold()),
         b('add', 'Add participant', () => this.showForm('add')),
         b('transfer', 'Transfer', () => this.showForm('transfer')),
+        b('record', 'Record', () => void this.toggleRecording()),
         b('hangup', 'Hang up', () => void this.hangUp(), 'danger')));
   }
 
@@ -83,6 +92,20 @@ export class CallScreen {
   attach(conference: Conference, invitation?: OutgoingInvitation): void {
     this.conference = conference;
     for (const btn of Object.values(this.buttons)) btn.disabled = false;
+    this.setRecording(Boolean(conference.room.record));
+    // recordingStarted and recordingStopped reach everyone in the room;
+    // roomUpdated carries the flag too.
+    this.offRecording = this.opts.wac.signaling.on('event', (name, payload) => {
+      const p = payload as { room?: string; record?: boolean; reason?: string; username?: string };
+      if (p.room !== conference.id) return;
+      if (name === 'recordingStarted' || name === 'recordingStopped' || name === 'roomUpdated') {
+        const was = this.recording;
+        this.setRecording(Boolean(p.record));
+        if (name === 'recordingStopped' && was && p.reason && !p.reason.startsWith('stopped by')) {
+          this.setStatus(`The recording stopped: ${p.reason}.`);
+        }
+      }
+    });
     for (const l of conference.localStreams) if (l.kind === 'camera') this.self.srcObject = l.stream;
     conference.on('localStreamAdded', (l) => {
       if (l.kind === 'camera') this.self.srcObject = l.stream;
@@ -170,12 +193,39 @@ export class CallScreen {
   finish(message: string, kind: 'info' | 'error'): void {
     if (this.done) return;
     this.done = true;
+    this.offRecording?.();
     clearInterval(this.clock);
     this.stopWaitingForTransferee();
     if (this.conference && !this.conference.ended) void this.conference.leave().catch(() => undefined);
     for (const v of this.el.querySelectorAll('video')) v.srcObject = null;
     this.el.remove();
     this.opts.onEnd(message, kind);
+  }
+
+  /** Shows whether the room is recorded, on the indicator and the button. */
+  private setRecording(on: boolean): void {
+    this.recording = on;
+    this.recIndicator.hidden = !on;
+    const btn = this.buttons.record;
+    if (btn) {
+      btn.textContent = on ? 'Stop recording' : 'Record';
+      btn.setAttribute('aria-pressed', String(on));
+    }
+  }
+
+  /** Starts or stops the room's recording (the recording capability). */
+  private async toggleRecording(): Promise<void> {
+    const c = this.conference;
+    if (!c) return;
+    const btn = this.buttons.record;
+    btn.disabled = true;
+    try {
+      await this.opts.wac.signaling.request(this.recording ? 'stopRecording' : 'startRecording', { room: c.id });
+    } catch (err) {
+      this.setStatus(`The recording could not be ${this.recording ? 'stopped' : 'started'}: ${describeError(err)}`);
+    } finally {
+      btn.disabled = false;
+    }
   }
 
   private shareLink(uri: string): HTMLElement {

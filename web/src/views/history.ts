@@ -1,4 +1,5 @@
-// The call history: GET /sapi/calls, newest first.
+// The call history: GET /sapi/calls, newest first; and the recordings one
+// took part in (GET /sapi/recordings), each playable in the page.
 import type { CallRecord, User } from '@openwac/sdk';
 import type { App } from '../app';
 import { dateTime, duration, h, replace } from '../dom';
@@ -7,7 +8,7 @@ import { describeError } from '../messages';
 export function historyView(app: App): HTMLElement {
   const body = h('div', { 'aria-busy': 'true' }, h('p', { className: 'muted' }, 'Loading…'));
   const section = h('section', { className: 'card wide', 'aria-labelledby': 'history-title' },
-    h('h1', { id: 'history-title' }, 'Call history'), body);
+    h('h1', { id: 'history-title' }, 'Call history'), body, recordingsView(app));
   Promise.all([app.wac.api.calls.list({ limit: 100 }), app.directory()]).then(([calls, users]) => {
     body.removeAttribute('aria-busy');
     if (calls.length === 0) {
@@ -70,4 +71,66 @@ function outcomeOf(state: string, outgoing: boolean): string {
     default:
       return state;
   }
+}
+
+/** A recording as GET /sapi/recordings gives it (the fields the page shows). */
+interface Recording {
+  id: string;
+  room: string;
+  status: string;
+  started: number;
+  duration: number;
+  note?: string;
+  startedBy?: string;
+  media: { playUrl?: string; type: string } | null;
+  users: string[];
+}
+
+const STATUS: Record<string, string> = {
+  recording: 'recording now',
+  stopped: 'being processed',
+  composing: 'being processed',
+  ready: 'ready',
+  tracks: 'kept as separate tracks',
+  interrupted: 'interrupted',
+};
+
+/** The recordings one took part in, each with a Play button. */
+function recordingsView(app: App): HTMLElement {
+  const body = h('div', { 'aria-busy': 'true' }, h('p', { className: 'muted' }, 'Loading…'));
+  const section = h('section', { className: 'recordings', 'aria-labelledby': 'recordings-title' },
+    h('h2', { id: 'recordings-title' }, 'Recordings'), body);
+  Promise.all([app.wac.api.request<Recording[]>('GET', '/sapi/recordings?limit=100'), app.directory()]).then(([list, users]) => {
+    body.removeAttribute('aria-busy');
+    if (list.length === 0) {
+      replace(body, h('p', { className: 'muted' }, 'No recordings.'));
+      return;
+    }
+    const player = h('div', { className: 'player' });
+    const name = (id: string) => users.get(id)?.username ?? (id === app.me.id ? 'you' : 'a guest');
+    replace(body, h('table', { className: 'history recordings-list' },
+      h('thead', {}, h('tr', {}, ...['When', 'With', 'Length', 'Status', ''].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, ...list.map((r) => h('tr', {},
+        h('td', {}, dateTime(r.started)),
+        h('td', {}, r.users.filter((u) => u !== app.me.id).map(name).join(', ')),
+        h('td', {}, r.duration ? duration(r.duration) : ''),
+        h('td', { title: r.note ?? '' }, STATUS[r.status] ?? r.status),
+        h('td', {}, r.media?.playUrl ? h('button', {
+          type: 'button', 'aria-label': `Play the recording of ${dateTime(r.started)}`,
+          onclick: () => play(player, r),
+        }, 'Play') : null))))),
+      player);
+  }, (err: unknown) => {
+    body.removeAttribute('aria-busy');
+    replace(body, h('p', { className: 'error', role: 'alert' }, `The recordings cannot be loaded: ${describeError(err)}`));
+  });
+  return section;
+}
+
+/** Plays a recording's composed file from its signed link (a video element sends no token). */
+function play(player: HTMLElement, r: Recording): void {
+  const video = h('video', { controls: true, autoplay: true, preload: 'metadata', 'aria-label': `Recording of ${dateTime(r.started)}` });
+  video.src = r.media?.playUrl ?? '';
+  replace(player, video);
+  video.focus();
 }

@@ -1,0 +1,36 @@
+// Package testenv tells tests what the machine they run on has. A test that
+// needs a program of Debian's (ffmpeg, ffprobe) is skipped where it is not
+// installed, so that `go test ./...` runs on a fresh machine; CI, which
+// installs them (.ci/run), sets WAC_TEST_NEED_PROGRAMS=1, and there a
+// missing program fails the test instead of skipping it.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// RequireEnv is the variable that turns a missing program into a failure.
+const RequireEnv = "WAC_TEST_NEED_PROGRAMS"
+
+// NeedPrograms skips t (fails it under RequireEnv) unless every program
+// in names is on the PATH.
+func NeedPrograms(t testing.TB, names ...string) {
+	t.Helper()
+	var missing []string
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err != nil {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := "needs " + strings.Join(missing, ", ") + " (Debian's ffmpeg package); .ci/run installs it"
+	if os.Getenv(RequireEnv) != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
