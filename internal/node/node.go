@@ -18,6 +18,7 @@ import (
 	"github.com/openwac/wac/internal/media/placement"
 	"github.com/openwac/wac/internal/qss"
 	"github.com/openwac/wac/internal/server"
+	"github.com/openwac/wac/internal/sip"
 )
 
 // Node is one running wac node.
@@ -35,6 +36,7 @@ type Node struct {
 
 	media     *mediaRole
 	signaling *signalingRole
+	sip       *sip.Server
 }
 
 // Options adjust a node for tools and tests.
@@ -81,6 +83,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 			return nil, err
 		}
 	}
+	if cfg.SIPEnabled() {
+		if n.sip, err = newSIPRole(n); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("sip role: %w", err)
+		}
+	}
 	if cfg.HasRole("api") {
 		n.mountWeb()
 		if err := n.mountRecordings(); err != nil {
@@ -120,6 +128,10 @@ func (n *Node) Run(ctx context.Context) error {
 
 // Close stops the roles, leaves the bus and releases the store.
 func (n *Node) Close() error {
+	if n.sip != nil {
+		n.sip.Close()
+		n.sip = nil
+	}
 	if n.signaling != nil {
 		n.signaling.stop()
 		n.signaling = nil

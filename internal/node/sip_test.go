@@ -1,0 +1,274 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/openwac/wac/client"
+	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/node"
+	"github.com/openwac/wac/internal/testenv"
+)
+
+// sipRig is a node with the sip role whose trunk is a SIPp on loopback,
+// and the users of the calls: alice (mapped to 205) and bob (mapped to
+// 206).
+type sipRig struct {
+	t          *testing.T
+	node       *node.Node
+	base       string
+	trunkPort  int // where the SIPp playing the trunk listens
+	alice, bob *client.Client
+	aliceID    string
+	bobID      string
+	admin      *client.Client
+	mediaPorts atomic.Int32
+}
+
+// sippPorts hands each SIPp of the tests a media port of its own.
+var sippPorts atomic.Int32
+
+func newSIPRig(t *testing.T, tweak func(*config.Config)) *sipRig {
+	t.Helper()
+	testenv.NeedPrograms(t, "sipp")
+	r := &sipRig{t: t, trunkPort: freeUDPPort(t)}
+	r.node, r.base = startNodeWith(t, t.TempDir(), func(c *config.Config) {
+		c.Trunk.Address = "127.0.0.1"
+		c.Trunk.Port = r.trunkPort
+		c.Trunk.Listen.Port = freeUDPPort(t)
+		base := 32000 + int(sippPorts.Add(1))*200
+		c.Trunk.RTPPortMin, c.Trunk.RTPPortMax = base, base+99
+		c.Trunk.MediaTimeout = 0
+		c.QSS.RequestRate = 1000
+		if tweak != nil {
+			tweak(c)
+		}
+	})
+	ctx := context.Background()
+	admin, err := client.Login(ctx, r.base, "admin@wac", "admin-secret-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.admin = admin
+	r.alice, r.aliceID = r.user("alice", "205")
+	r.bob, r.bobID = r.user("bob", "206")
+	return r
+}
+
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		p := freePort(t)
+		c, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(p))
+		if err == nil {
+			c.Close()
+			return p
+		}
+	}
+	t.Fatal("no free UDP port")
+	return 0
+}
+
+// user makes a user with a SIP mapping (number; empty = none) and logs in.
+func (r *sipRig) user(name, number string) (*client.Client, string) {
+	r.t.Helper()
+	ctx := context.Background()
+	var u struct{ ID string }
+	if err := r.admin.API(ctx, "POST", "/sapi/users", map[string]any{"username": name, "password": "a-password-1"}, &u); err != nil {
+		r.t.Fatal(err)
+	}
+	if number != "" {
+		if err := r.admin.API(ctx, "POST", "/sapi/sipMappings", map[string]any{"ownerUri": "wac-user:" + u.ID,
+			"credential": map[string]any{"username": number}}, nil); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	cl, err := client.Login(ctx, r.base, name+"@wac", "a-password-1")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return cl, u.ID
+}
+
+func (r *sipRig) connect(cl *client.Client) *client.Conn {
+	r.t.Helper()
+	conn, err := cl.Connect(context.Background(), client.ConnectOptions{Platform: "test"})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(conn.Close)
+	return conn
+}
+
+// sipp runs a SIPp scenario of testdata (with its words replaced) and
+// returns a channel with its outcome: nil when the scenario passed.
+// role is "uac" (it calls wac) or "uas" (it is the trunk wac calls).
+func (r *sipRig) sipp(scenario string, words map[string]string, args ...string) <-chan error {
+	r.t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "sip", "testdata", "sipp", scenario))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	text := string(data)
+	for k, v := range words {
+		text = strings.ReplaceAll(text, k, v)
+	}
+	dir := r.t.TempDir()
+	file := filepath.Join(dir, scenario)
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		r.t.Fatal(err)
+	}
+	mp := 40000 + int(sippPorts.Add(1))*10
+	base := []string{"-sf", file, "-m", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(mp),
+		"-timeout", "20s", "-timeout_error", "-trace_err", "-error_file", filepath.Join(dir, "errors.log")}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	cmd := exec.CommandContext(ctx, "sipp", append(base, args...)...)
+	cmd.Dir = dir
+	out := make(chan error, 1)
+	var output strings.Builder
+	cmd.Stdout, cmd.Stderr = &output, &output
+	if err := cmd.Start(); err != nil {
+		cancel()
+		r.t.Fatal(err)
+	}
+	go func() {
+		defer cancel()
+		err := cmd.Wait()
+		if err != nil {
+			errs, _ := os.ReadFile(filepath.Join(dir, "errors.log"))
+			err = fmt.Errorf("sipp %s: %v\n%s", scenario, err, tail(string(errs)+output.String(), 3000))
+		}
+		out <- err
+	}()
+	r.t.Cleanup(func() {
+		cancel()
+	})
+	return out
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// trunk runs a SIPp playing the trunk (it waits for wac's INVITE).
+func (r *sipRig) trunk(scenario string, words map[string]string, args ...string) <-chan error {
+	ch := r.sipp(scenario, words, append([]string{"-p", strconv.Itoa(r.trunkPort)}, args...)...)
+	time.Sleep(300 * time.Millisecond) // SIPp binds its port
+	return ch
+}
+
+// phone runs a SIPp calling number on wac.
+func (r *sipRig) phone(scenario, number string, words map[string]string) <-chan error {
+	return r.sipp(scenario, words, "-s", number, "-p", strconv.Itoa(freeUDPPort(r.t)),
+		"127.0.0.1:"+strconv.Itoa(r.node.SIP().Addr().Port))
+}
+
+func (r *sipRig) await(ch <-chan error) {
+	r.t.Helper()
+	select {
+	case err := <-ch:
+		if err != nil {
+			r.t.Fatal(err)
+		}
+	case <-time.After(40 * time.Second):
+		r.t.Fatal("sipp did not finish")
+	}
+}
+
+// settled waits until the sip role has no call and no RTP port left.
+func (r *sipRig) settled() {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if r.node.SIP().Calls() == 0 && r.node.SIP().PortsInUse() == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.t.Fatalf("calls %d, RTP ports %d still in use", r.node.SIP().Calls(), r.node.SIP().PortsInUse())
+}
+
+func wctx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// room makes a room of conn's user and joins it.
+func room(t *testing.T, conn *client.Conn) string {
+	t.Helper()
+	ctx := wctx(t)
+	f, err := conn.Request(ctx, "createRoom", map[string]any{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Room string `json:"room"`
+	}
+	if err := json.Unmarshal(f.Payload, &p); err != nil || p.Room == "" {
+		t.Fatalf("createRoom: %s", f.Raw)
+	}
+	if _, err := conn.Request(ctx, "joinRoom", map[string]any{"room": p.Room}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return p.Room
+}
+
+// An INVITE from the trunk to 206 rings bob's devices as a phone call; bob
+// answers, the phone gets 200 and joins the room, then hangs up (BYE) and
+// leaves it.
+func TestSIPInboundAnswered(t *testing.T) {
+	r := newSIPRig(t, nil)
+	bob1, bob2 := r.connect(r.bob), r.connect(r.bob)
+	done := r.phone("uac_call.xml", "206", map[string]string{"PAUSE": "1500"})
+	ctx := wctx(t)
+	ring, err := bob1.WaitIncoming(ctx, "invitation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob2.WaitIncoming(ctx, "invitation"); err != nil {
+		t.Fatalf("bob's second device did not ring: %v", err)
+	}
+	if ring.String("fromType") != "phone" || ring.String("from") != "phone-0034986999888" {
+		t.Fatalf("bob was rung with %s", ring.Raw)
+	}
+	var obj struct {
+		Room string `json:"room"`
+	}
+	if err := json.Unmarshal(ring.Payload, &obj); err != nil || obj.Room == "" {
+		t.Fatalf("ring payload %s", ring.Payload)
+	}
+	if err := bob1.Accept(ctx, ring, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob1.Request(ctx, "joinRoom", map[string]any{"room": obj.Room}, nil); err != nil {
+		t.Fatal(err)
+	}
+	left := false
+	for !left {
+		ev, err := bob1.WaitEvent(ctx, "participantRemoved")
+		if err != nil {
+			t.Fatalf("the phone never left: %v", err)
+		}
+		var p struct {
+			Participant string `json:"participant"`
+		}
+		_ = ev.Decode(&p)
+		left = p.Participant == "phone-0034986999888"
+	}
+	r.await(done)
+	r.settled()
+}
