@@ -139,18 +139,12 @@ func New(opts Options) (*Server, error) {
 		ua.Close()
 		return nil, fmt.Errorf("sip server: %w", err)
 	}
-	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientLogger(slog))
-	if err != nil {
-		ua.Close()
-		return nil, fmt.Errorf("sip client: %w", err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: slog, store: opts.Store, sig: opts.Signaling, bridge: opts.Bridge, sealer: sealer,
-		match: match, codecs: codecs, ua: ua, srv: srv, client: client,
+		match: match, codecs: codecs, ua: ua, srv: srv,
 		ports:   newPortPool(cfg.Trunk.Listen.Address, cfg.Trunk.RTPPortMin, cfg.Trunk.RTPPortMax),
 		limiter: newSourceLimiter(cfg.Trunk.InvitesPerSecond, cfg.Trunk.InvitesBurst),
 		ctx:     ctx, cancel: cancel, calls: map[string]*call{}, byRoom: map[string][]*call{}}
-	s.dialogs = &sipgo.DialogUA{Client: client, ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "wac", Host: host}}}
 	srv.OnInvite(s.onInvite)
 	srv.OnAck(s.onAck)
 	srv.OnBye(s.onBye)
@@ -180,7 +174,20 @@ func (s *Server) Start() error {
 	}
 	s.udp, s.tcp = udp, tcp
 	port := udp.LocalAddr().(*net.UDPAddr).Port
-	s.dialogs.ContactHDR.Address.Port = port
+	// Requests to the trunk leave from the listener's address (UDP), so
+	// that the trunk sees one address for both directions.
+	copts := []sipgo.ClientOption{sipgo.WithClientHostname(s.cfg.SIPAddress()), sipgo.WithClientLogger(s.log)}
+	if !strings.EqualFold(s.cfg.Trunk.Transport, "tcp") {
+		copts = append(copts, sipgo.WithClientConnectionAddr(udp.LocalAddr().String()))
+	}
+	client, err := sipgo.NewClient(s.ua, copts...)
+	if err != nil {
+		udp.Close()
+		tcp.Close()
+		return fmt.Errorf("sip client: %w", err)
+	}
+	s.client = client
+	s.dialogs = &sipgo.DialogUA{Client: client, ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "wac", Host: s.cfg.SIPAddress(), Port: port}}}
 	s.wg.Add(3)
 	go func() { defer s.wg.Done(); _ = s.srv.ServeUDP(udp) }()
 	go func() { defer s.wg.Done(); _ = s.srv.ServeTCP(tcp) }()
@@ -217,7 +224,9 @@ func (s *Server) Close() {
 	}
 	s.srv.Close()
 	s.wg.Wait()
-	s.client.Close()
+	if s.client != nil {
+		s.client.Close()
+	}
 	s.ua.Close()
 }
 
