@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -32,7 +33,7 @@ type sipRig struct {
 	aliceID    string
 	bobID      string
 	admin      *client.Client
-	mediaPorts atomic.Int32
+	stop       func() // stops the node (also at the end of the test)
 }
 
 // sippPorts hands each SIPp of the tests a media port of its own.
@@ -42,7 +43,7 @@ func newSIPRig(t *testing.T, tweak func(*config.Config)) *sipRig {
 	t.Helper()
 	testenv.NeedPrograms(t, "sipp")
 	r := &sipRig{t: t, trunkPort: freeUDPPort(t)}
-	r.node, r.base = startNodeWith(t, t.TempDir(), func(c *config.Config) {
+	r.node, r.base, r.stop = runNode(t, t.TempDir(), func(c *config.Config) {
 		c.Trunk.Address = "127.0.0.1"
 		c.Trunk.Port = r.trunkPort
 		c.Trunk.Listen.Port = freeUDPPort(t)
@@ -498,4 +499,57 @@ func TestSIPMediaTimeout(t *testing.T) {
 	}
 	r.await(trunk) // it ends on wac's BYE
 	r.settled()
+}
+
+// After calls of every kind (answered with media, cancelled, refused) and
+// the node's stop, no goroutine of the SIP stack, the sip role or its
+// media is left.
+func TestSIPNoGoroutineLeft(t *testing.T) {
+	r := newSIPRig(t, nil)
+	bob := r.connect(r.bob)
+	done := r.phone("uac_call.xml", "206", map[string]string{"PAUSE": "300"})
+	ctx := wctx(t)
+	ring, err := bob.WaitIncoming(ctx, "invitation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Accept(ctx, ring, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.await(done)
+	r.await(r.phone("uac_cancel.xml", "206", map[string]string{"PAUSE": "200"}))
+	r.await(r.phone("uac_refused.xml", "999", map[string]string{"CODE": "404", "FORMATS": "0"}))
+	trunk := r.trunk("uas_bye.xml", map[string]string{"PAUSE": "300"})
+	alice := r.connect(r.alice)
+	rm := room(t, alice)
+	_, answer, err := alice.Start(ctx, "invitation", map[string]any{"room": rm}, map[string]any{"to": "tel:+34986999888"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Await(ctx, answer); err != nil {
+		t.Fatal(err)
+	}
+	r.await(trunk)
+	r.settled()
+	bob.Close()
+	alice.Close()
+	r.stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		var left []string
+		for _, g := range strings.Split(stacks, "\n\n") {
+			if strings.Contains(g, "emiago/sipgo") || strings.Contains(g, "internal/sip.") || strings.Contains(g, "internal/media/sipmedia") {
+				left = append(left, g)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines left:\n%s", len(left), strings.Join(left, "\n\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
