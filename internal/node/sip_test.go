@@ -25,7 +25,7 @@ import (
 // and the users of the calls: alice (mapped to 205) and bob (mapped to
 // 206).
 type sipRig struct {
-	t          *testing.T
+	t          testing.TB
 	node       *node.Node
 	base       string
 	trunkPort  int // where the SIPp playing the trunk listens
@@ -39,7 +39,7 @@ type sipRig struct {
 // sippPorts hands each SIPp of the tests a media port of its own.
 var sippPorts atomic.Int32
 
-func newSIPRig(t *testing.T, tweak func(*config.Config)) *sipRig {
+func newSIPRig(t testing.TB, tweak func(*config.Config)) *sipRig {
 	t.Helper()
 	testenv.NeedPrograms(t, "sipp")
 	r := &sipRig{t: t, trunkPort: freeUDPPort(t)}
@@ -66,7 +66,7 @@ func newSIPRig(t *testing.T, tweak func(*config.Config)) *sipRig {
 	return r
 }
 
-func freeUDPPort(t *testing.T) int {
+func freeUDPPort(t testing.TB) int {
 	t.Helper()
 	for range 20 {
 		p := freePort(t)

@@ -60,3 +60,7 @@ func (h *Hub) WatchRooms(w RoomWatcher) { h.rooms.Watch(w) }
 func (h *Hub) Admit(ctx context.Context, room string, by, u User, invite string) error {
 	return h.rooms.Admit(ctx, room, by, []User{u}, invite)
 }
+
+// EndPhoneRoom destroys the room made for a call from the trunk once the
+// call ended.
+func (h *Hub) EndPhoneRoom(ctx context.Context, room string) error { return h.rooms.Destroy(ctx, room) }

@@ -301,6 +301,12 @@ func (c *call) ended2(code int, reason string) {
 		if err := c.s.sig.LeavePhone(ctx, c.room, c.phone, c.leg, code, reason); err != nil {
 			c.s.log.Debug("sip: the phone leaves the room", "room", c.room, "err", err)
 		}
+		if c.inbound {
+			// The room was made for this call: it ends with it.
+			if err := c.s.sig.EndPhoneRoom(ctx, c.room); err != nil {
+				c.s.log.Debug("sip: end the call's room", "room", c.room, "err", err)
+			}
+		}
 		cancel()
 	}
 	c.finish()

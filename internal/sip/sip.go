@@ -41,6 +41,7 @@ type Signaling interface {
 	RingPhoneCall(ctx context.Context, c qss.PhoneCall) (cancel func(), err error)
 	JoinPhone(ctx context.Context, room string, u qss.User, leg string) (*qss.RoomObject, error)
 	LeavePhone(ctx context.Context, room string, u qss.User, leg string, code int, reason string) error
+	EndPhoneRoom(ctx context.Context, room string) error
 }
 
 // Bridge carries a call's audio between its RTP leg and its room: the
