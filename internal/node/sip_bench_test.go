@@ -38,6 +38,7 @@ func benchSIP(b *testing.B, scenario, number string) {
 		c.Trunk.InvitesPerSecond, c.Trunk.InvitesBurst = 1e6, 1e6
 		c.Trunk.RTPPortMin, c.Trunk.RTPPortMax = 20000, 29999
 		c.Log.Level = "error"
+		c.Rooms.MaxPerUser = 0 // every call rings bob: his rooms are not a limit here
 	})
 	bob := r.connect(r.bob)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -66,7 +67,7 @@ func benchSIP(b *testing.B, scenario, number string) {
 		start := time.Now()
 		cmd := exec.Command("sipp", "-sf", file, "-s", number, "-r", strconv.Itoa(rate), "-m", strconv.Itoa(calls),
 			"-l", "400", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", strconv.Itoa(freeUDPPort(b)),
-			"-timeout", "120s", "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"),
+			"-timeout", "120s", "-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
 			"127.0.0.1:"+strconv.Itoa(r.node.SIP().Addr().Port))
 		cmd.Dir = dir
 		out, err := cmd.CombinedOutput()
@@ -74,6 +75,14 @@ func benchSIP(b *testing.B, scenario, number string) {
 		ok := successful(string(out))
 		if err != nil && ok == 0 {
 			b.Fatalf("sipp: %v\n%s", err, tail(string(out), 2000))
+		}
+		if ok < calls {
+			errs, _ := os.ReadFile(filepath.Join(dir, "errors.log"))
+			codes := map[string]int{}
+			for _, m := range regexp.MustCompile(`received 'SIP/2.0 (\d+)`).FindAllStringSubmatch(string(errs), -1) {
+				codes[m[1]]++
+			}
+			b.Logf("unexpected responses by code: %v", codes)
 		}
 		b.ReportMetric(float64(ok)/elapsed.Seconds(), "calls/s")
 		b.ReportMetric(float64(calls-ok), "failed")

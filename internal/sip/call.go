@@ -140,6 +140,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		var rc *wire.Cancel
 		if errors.As(err, &rc) {
 			code = rc.Code
+			if code == 429 {
+				code = 486 // the callee has too many calls (rooms.maxPerUser)
+			}
 		} else {
 			s.log.Warn("sip: ring the mapping's owner", "err", err)
 		}

@@ -117,7 +117,9 @@ func (l *leg) publish(ctx context.Context, room Room, display string) error {
 		return fmt.Errorf("reach the media server: %w", err)
 	}
 	l.client = c
-	s, err := c.CreateSession(ctx)
+	// The session carries the phone's room grant, as a browser's does: the
+	// media server counts sessions without one against the address.
+	s, err := c.CreateSessionToken(ctx, room.Token)
 	if err != nil {
 		return fmt.Errorf("media session: %w", err)
 	}
