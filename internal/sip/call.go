@@ -37,6 +37,7 @@ type call struct {
 
 	mu         sync.Mutex
 	ended      bool
+	joined     bool // the phone is in the room
 	stopBridge func()
 }
 
@@ -166,15 +167,15 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		c.phone = qss.PhoneUser(from, display, d.Name, d.ID)
-		if err := c.answer(); err != nil {
-			s.log.Warn("sip: answer the call", "call", c.callID, "err", err)
-			c.finish()
-			_ = ds.Respond(500, "Server Internal Error", nil)
-			return
-		}
 		if err := ds.RespondSDP(buildSDP(s.cfg.SIPAddress(), media.port(), []Codec{remote.Codec})); err != nil {
 			s.log.Debug("sip: send 200 OK", "call", c.callID, "err", err)
-			c.hangup(500, "the 200 OK could not be sent")
+			c.finish()
+			return
+		}
+		c.answered.Store(true)
+		if err := c.answer(); err != nil {
+			s.log.Warn("sip: the phone cannot join the room", "call", c.callID, "err", err)
+			c.hangup(500, "the phone could not join the room")
 			return
 		}
 		s.Stats.Answered.Add(1)
@@ -236,30 +237,44 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	c.ended2(200, "the phone hung up")
 }
 
-// answer joins the phone to the room and starts its media.
+// answer joins the phone to the room and starts its media; the dialog is
+// established (answered is set). A hangup meanwhile wins: the phone leaves
+// again.
 func (c *call) answer() error {
 	s := c.s
 	ctx, cancel := context.WithTimeout(s.ctx, 15*time.Second)
 	defer cancel()
+	// The room's watcher hangs the call up from now on: the app may leave
+	// while the phone joins.
+	s.mu.Lock()
+	s.byRoom[c.room] = append(s.byRoom[c.room], c)
+	s.mu.Unlock()
 	obj, err := s.sig.JoinPhone(ctx, c.room, c.phone, c.leg)
 	if err != nil {
 		return fmt.Errorf("join the room: %w", err)
 	}
-	s.mu.Lock()
-	s.byRoom[c.room] = append(s.byRoom[c.room], c)
-	s.mu.Unlock()
+	var fromTrunk func([]byte)
+	var stop func()
 	if s.bridge != nil {
-		fromTrunk, stop, err := s.bridge.Start(ctx, obj, c.phone.Username, *c.media.codec.Load(), c.media.write)
-		if err != nil {
-			_ = s.sig.LeavePhone(ctx, c.room, c.phone, c.leg, 500, "no media")
+		if fromTrunk, stop, err = s.bridge.Start(ctx, obj, c.phone.Username, *c.media.codec.Load(), c.media.write); err != nil {
 			return fmt.Errorf("bridge the media: %w", err)
 		}
-		c.media.setSink(fromTrunk)
-		c.mu.Lock()
-		c.stopBridge = stop
-		c.mu.Unlock()
 	}
-	c.answered.Store(true)
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		if stop != nil {
+			stop()
+		}
+		_ = s.sig.LeavePhone(ctx, c.room, c.phone, c.leg, 200, "the call ended")
+		return nil
+	}
+	c.joined = true
+	c.stopBridge = stop
+	c.mu.Unlock()
+	if fromTrunk != nil {
+		c.media.setSink(fromTrunk)
+	}
 	s.goTask(c.media.run)
 	return nil
 }
@@ -294,23 +309,24 @@ func (c *call) ended2(code int, reason string) {
 		return
 	}
 	c.ended = true
-	stop := c.stopBridge
+	stop, joined := c.stopBridge, c.joined
 	c.mu.Unlock()
 	if stop != nil {
 		stop()
 	}
-	if c.answered.Load() && c.room != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if joined {
 		if err := c.s.sig.LeavePhone(ctx, c.room, c.phone, c.leg, code, reason); err != nil {
 			c.s.log.Debug("sip: the phone leaves the room", "room", c.room, "err", err)
 		}
-		if c.inbound {
-			// The room was made for this call: it ends with it.
-			if err := c.s.sig.EndPhoneRoom(ctx, c.room); err != nil {
-				c.s.log.Debug("sip: end the call's room", "room", c.room, "err", err)
-			}
+	}
+	if c.inbound && c.answered.Load() && c.room != "" {
+		// The room was made for this answered call: it ends with it (an
+		// unanswered one's room is ended by its invitation).
+		if err := c.s.sig.EndPhoneRoom(ctx, c.room); err != nil {
+			c.s.log.Debug("sip: end the call's room", "room", c.room, "err", err)
 		}
-		cancel()
 	}
 	c.finish()
 }
@@ -438,12 +454,12 @@ func (c *call) waitAnswer(ctx context.Context, cancel context.CancelFunc, user, 
 		return
 	}
 	c.media.setRemote(remote)
+	c.answered.Store(true)
 	// The invitation is answered before the phone joins: the caller hears
 	// 200 first, as for an app's answer.
 	report(200, "OK")
 	if err := c.answer(); err != nil {
 		s.log.Warn("sip: the phone cannot join the room", "call", c.callID, "err", err)
-		c.answered.Store(true)
 		c.hangup(500, "the phone could not join the room")
 		return
 	}
