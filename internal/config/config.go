@@ -45,6 +45,8 @@ type Config struct {
 	Media          Media          `yaml:"media"`
 	TURN           TURN           `yaml:"turn"`
 	Recording      Recording      `yaml:"recording"`
+	Push           Push           `yaml:"push"`
+	SendSMS        SendSMS        `yaml:"sendsms"`
 
 	IO              IO              `yaml:"io"`
 	QSS             QSS             `yaml:"qss"`
@@ -248,6 +250,8 @@ func Default() Config {
 		Media:     defaultMedia(),
 		TURN:      defaultTURN(),
 		Recording: defaultRecording(),
+		Push:      defaultPush(),
+		SendSMS:   defaultSendSMS(),
 	}
 	defaultSignaling(&c)
 	return c
@@ -455,6 +459,8 @@ func (c *Config) Validate() error {
 	}
 	c.validateMedia(bad)
 	c.validateRecording(bad)
+	c.validatePush(bad)
+	c.validateSendSMS(bad)
 	c.validateSignaling(bad)
 	return errors.Join(errs...)
 }
