@@ -45,12 +45,13 @@ func (p Push) Type() string { s, _ := p.Payload["type"].(string); return s }
 // Info is the payload's "info".
 func (p Push) Info() map[string]any { m, _ := p.Payload["info"].(map[string]any); return m }
 
-// Behaviour by token prefix, as both fakes answer.
+// Behaviour by token prefix, as both fakes answer (hexadecimal, as APNs
+// tokens are).
 const (
-	BadPrefix   = "bad"   // APNs 400 BadDeviceToken, FCM 400 INVALID_ARGUMENT
-	GonePrefix  = "gone"  // APNs 410 Unregistered, FCM 404 UNREGISTERED
-	BusyPrefix  = "busy"  // 503 for the first two attempts, then accepted
-	ErrorPrefix = "error" // 500 every time
+	BadPrefix   = "bad0" // APNs 400 BadDeviceToken, FCM 400 INVALID_ARGUMENT
+	GonePrefix  = "dead" // APNs 410 Unregistered, FCM 404 UNREGISTERED
+	BusyPrefix  = "beef" // 503 for the first two attempts, then accepted
+	ErrorPrefix = "eeee" // 500 every time
 )
 
 // Server is a fake push service.
