@@ -22,10 +22,10 @@ type APNs struct {
 	topic  string
 }
 
-// NewAPNs reads the .p8 key at keyFile and makes the sender. hc, when set,
-// replaces the HTTP/2 client (tests trust their server's certificate
-// through it).
-func NewAPNs(c config.APNs, keyFile string, hc *http.Client) (*APNs, error) {
+// NewAPNs reads the .p8 key at keyFile and makes the sender; a request
+// may take timeout. hc, when set, replaces the HTTP/2 client (tests trust
+// their server's certificate through it).
+func NewAPNs(c config.APNs, keyFile string, timeout time.Duration, hc *http.Client) (*APNs, error) {
 	key, err := token.AuthKeyFromFile(keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("push.apns.authKey: read the APNs auth key %s: %w", keyFile, err)
@@ -42,6 +42,7 @@ func NewAPNs(c config.APNs, keyFile string, hc *http.Client) (*APNs, error) {
 	if hc != nil {
 		cl.HTTPClient = hc
 	}
+	cl.HTTPClient.Timeout = timeout
 	return &APNs{client: cl, topic: c.Topic}, nil
 }
 

@@ -141,7 +141,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Service, error
 			hc = &c
 		}
 		if cfg.Push.APNs.KeyID != "" {
-			a, err := NewAPNs(cfg.Push.APNs, cfg.APNsKeyFile(), hc)
+			a, err := NewAPNs(cfg.Push.APNs, cfg.APNsKeyFile(), timeout, hc)
 			if err != nil {
 				return nil, err
 			}
