@@ -316,4 +316,3 @@ func isStatus(err error, code int) bool {
 	var ae *client.APIError
 	return asAPIError(err, &ae) && ae.Status == code
 }
-

@@ -212,3 +212,7 @@ func (h *Hub) Close() error {
 	h.all.Unsubscribe()
 	return h.bus.Close()
 }
+
+// Reachability answers the seeds' reachability of users and groups
+// (sessions and push tokens).
+func (h *Hub) Reachability() *reachability.Resolver { return h.reach }
