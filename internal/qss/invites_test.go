@@ -189,7 +189,10 @@ func TestInvitationDeclinedByEveryDevice(t *testing.T) {
 }
 
 func TestInvitationCancelledAndTimedOut(t *testing.T) {
-	modes(t, func(c *config.Config) { c.Watchdog.Invites.Period = 200 * time.Millisecond; c.Watchdog.Invites.Expiration = time.Second }, func(t *testing.T, c *cluster) {
+	modes(t, func(c *config.Config) {
+		c.Watchdog.Invites.Period = 200 * time.Millisecond
+		c.Watchdog.Invites.Expiration = time.Second
+	}, func(t *testing.T, c *cluster) {
 		ctx := tctx(t)
 		alice, au := c.user(0, "alice")
 		bob, bu := c.user(1, "bob")
@@ -288,7 +291,10 @@ func TestInvitationRefusals(t *testing.T) {
 }
 
 func TestInvitationToDeviceReconnectAndDisconnect(t *testing.T) {
-	modes(t, func(c *config.Config) { c.Invites.Basic.RemoveAfter = 500 * time.Millisecond; c.Rooms.RemoveAfter = 500 * time.Millisecond }, func(t *testing.T, c *cluster) {
+	modes(t, func(c *config.Config) {
+		c.Invites.Basic.RemoveAfter = 500 * time.Millisecond
+		c.Rooms.RemoveAfter = 500 * time.Millisecond
+	}, func(t *testing.T, c *cluster) {
 		ctx := tctx(t)
 		alice, _ := c.user(0, "alice")
 		bob, _ := c.user(1, "bob")

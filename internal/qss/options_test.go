@@ -252,7 +252,9 @@ func TestNoGoroutineLeak(t *testing.T) {
 // A client that stops answering pings (a dead network) is noticed within
 // qss.pingInterval + qss.pingTimeout and its session ends.
 func TestDeadConnectionDetected(t *testing.T) {
-	c := newCluster(t, 1, func(cfg *config.Config) { cfg.QSS.PingInterval, cfg.QSS.PingTimeout = time.Second, 500*time.Millisecond })
+	c := newCluster(t, 1, func(cfg *config.Config) {
+		cfg.QSS.PingInterval, cfg.QSS.PingTimeout = time.Second, 500*time.Millisecond
+	})
 	alice, _ := c.user(0, "alice")
 	ctx := tctx(t)
 	// A raw WebSocket handshake, then silence: no pong ever comes back.

@@ -420,7 +420,10 @@ func TestRooms(t *testing.T) {
 }
 
 func TestRemoveAfterAndResume(t *testing.T) {
-	modes(t, func(c *config.Config) { c.Rooms.RemoveAfter = 1500 * time.Millisecond; c.Invites.Basic.RemoveAfter = 1500 * time.Millisecond }, func(t *testing.T, c *cluster) {
+	modes(t, func(c *config.Config) {
+		c.Rooms.RemoveAfter = 1500 * time.Millisecond
+		c.Invites.Basic.RemoveAfter = 1500 * time.Millisecond
+	}, func(t *testing.T, c *cluster) {
 		ctx := tctx(t)
 		alice, _ := c.user(0, "alice")
 		bob, bu := c.user(1, "bob")

@@ -250,7 +250,7 @@ func TestAnonymousGrant(t *testing.T) {
 }
 
 func TestFailedLoginAlarm(t *testing.T) {
-	eachDialect(t, func(c *config.Config) { c.Login.LimitRateUnits, c.Login.LimitRateWindow = 3, 10 * time.Second }, func(t *testing.T, e *env) {
+	eachDialect(t, func(c *config.Config) { c.Login.LimitRateUnits, c.Login.LimitRateWindow = 3, 10*time.Second }, func(t *testing.T, e *env) {
 		bad := map[string]string{"grant_type": "password", "username": "admin@wac", "password": "wrong-password"}
 		for range 2 {
 			e.want(e.grant(bad), 400)
