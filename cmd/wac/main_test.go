@@ -313,6 +313,8 @@ func TestHelpOfEverySubcommand(t *testing.T) {
 		{[]string{"domain", "create", "--help"}, "-parent"},
 		{[]string{"bench", "-h"}, "wac bench calls"},
 		{[]string{"bench", "media", "-h"}, "wac bench media rooms"},
+		{[]string{"bench", "media", "help"}, "wac bench media rooms"},
+		{[]string{"bench", "help"}, "wac bench calls"},
 		{[]string{"bench", "calls", "-h"}, "-workers"},
 	} {
 		out, err := wac(t, "", tc.args...)
