@@ -4,18 +4,19 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"time"
 )
 
 // Push configures push notifications (the seeds' PushNotifications
 // service): APNs with a token-based (.p8) key and FCM HTTP v1 with a
 // service account, and the limits of the device tokens apps register.
 type Push struct {
-	MaxTokensPerUser int  `yaml:"maxTokensPerUser" doc:"push tokens one user may register (POST /sapi/pushTokens answers 409 beyond)"`
-	Retries          int  `yaml:"retries" doc:"attempts of one push after the first when APNs or FCM answers 429 or 5xx, with doubling waits"`
-	RetryMillis      int  `yaml:"retryMillis" doc:"milliseconds of the first wait between attempts (a Retry-After of the push service wins)"`
-	Timeout          int  `yaml:"timeout" doc:"seconds one request to APNs or FCM may take"`
-	APNs             APNs `yaml:"apns"`
-	FCM              FCM  `yaml:"fcm"`
+	MaxTokensPerUser int           `yaml:"maxTokensPerUser" doc:"push tokens one user may register (POST /sapi/pushTokens answers 409 beyond)"`
+	Retries          int           `yaml:"retries" doc:"attempts of one push after the first when APNs or FCM answers 429 or 5xx, with doubling waits"`
+	RetryDelay       time.Duration `yaml:"retryDelay" unit:"ms" doc:"the first wait between attempts, doubling each time (a Retry-After of the push service wins); a number is milliseconds"`
+	Timeout          time.Duration `yaml:"timeout" unit:"s" doc:"how long one request to APNs or FCM may take; a number is seconds"`
+	APNs             APNs          `yaml:"apns"`
+	FCM              FCM           `yaml:"fcm"`
 }
 
 // APNs is Apple's push service with token (JWT, ES256) authentication.
@@ -35,7 +36,7 @@ type FCM struct {
 }
 
 func defaultPush() Push {
-	return Push{MaxTokensPerUser: 10, Retries: 3, RetryMillis: 200, Timeout: 10, APNs: APNs{Production: true}}
+	return Push{MaxTokensPerUser: 10, Retries: 3, RetryDelay: 200 * time.Millisecond, Timeout: 10 * time.Second, APNs: APNs{Production: true}}
 }
 
 // APNsKeyFile is the file of the APNs auth key: push.apns.authKey, or
@@ -57,11 +58,11 @@ func (c *Config) validatePush(bad func(key, format string, args ...any)) {
 	if p.Retries < 0 || p.Retries > 10 {
 		bad("push.retries", "%d is not between 0 and 10", p.Retries)
 	}
-	if p.RetryMillis < 1 || p.RetryMillis > 60000 {
-		bad("push.retryMillis", "%d is not between 1 and 60000", p.RetryMillis)
+	if p.RetryDelay < time.Millisecond || p.RetryDelay > time.Minute {
+		bad("push.retryDelay", "%v is not between 1ms and 1m", p.RetryDelay)
 	}
-	if p.Timeout < 1 || p.Timeout > 300 {
-		bad("push.timeout", "%d is not between 1 and 300 (seconds)", p.Timeout)
+	if p.Timeout < time.Second || p.Timeout > 5*time.Minute {
+		bad("push.timeout", "%v is not between 1s and 5m", p.Timeout)
 	}
 	if a := p.APNs; a.KeyID != "" {
 		if !appleID.MatchString(a.KeyID) {

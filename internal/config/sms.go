@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"time"
 )
 
 // SendSMS configures the seeds' sendsms service: the backends that send
@@ -12,7 +13,7 @@ type SendSMS struct {
 	Backend      []string        `yaml:"backend" doc:"backends that send SMS, tried in order until one accepts: sendsms (Beepsend), linkmobility, webhook; empty = SMS is off"`
 	TemplatePath string          `yaml:"templatePath" doc:"folder of the SMS templates (<name>/text.hbs, <name>/<language>/text.hbs); relative paths are under dataDir; empty = <dataDir>/smstemplates"`
 	MaxParts     int             `yaml:"maxParts" doc:"longest message accepted, in SMS parts (160 GSM-7 or 70 UCS-2 characters alone, 153 or 67 per part when split)"`
-	Timeout      int             `yaml:"timeout" doc:"seconds one request to an SMS provider may take"`
+	Timeout      time.Duration   `yaml:"timeout" unit:"s" doc:"how long one request to an SMS provider may take; a number is seconds"`
 	Sendsms      SMSBeepsend     `yaml:"sendsms"`
 	Linkmobility SMSLinkMobility `yaml:"linkmobility"`
 	Webhook      SMSWebhook      `yaml:"webhook"`
@@ -43,7 +44,7 @@ type SMSWebhook struct {
 }
 
 func defaultSendSMS() SendSMS {
-	return SendSMS{MaxParts: 6, Timeout: 10,
+	return SendSMS{MaxParts: 6, Timeout: 10 * time.Second,
 		Sendsms:      SMSBeepsend{URLService: "https://api.beepsend.com", Encoding: "UTF-8"},
 		Linkmobility: SMSLinkMobility{From: "QUOBIS"}}
 }
@@ -65,8 +66,8 @@ func (c *Config) validateSendSMS(bad func(key, format string, args ...any)) {
 	if s.MaxParts < 1 || s.MaxParts > 20 {
 		bad("sendsms.maxParts", "%d is not between 1 and 20", s.MaxParts)
 	}
-	if s.Timeout < 1 || s.Timeout > 300 {
-		bad("sendsms.timeout", "%d is not between 1 and 300 (seconds)", s.Timeout)
+	if s.Timeout < time.Second || s.Timeout > 5*time.Minute {
+		bad("sendsms.timeout", "%v is not between 1s and 5m", s.Timeout)
 	}
 	okURL := func(key, v string) {
 		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {

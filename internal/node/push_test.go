@@ -36,7 +36,7 @@ func startPushNode(t testing.TB, tweak func(*config.Config)) *pushNode {
 	cfg.Log.Level = "error"
 	cfg.Wiface.Public = config.Iface{Iface: "127.0.0.1", Port: freePort(t)}
 	cfg.Invites.Basic.ResolvePush = true
-	cfg.Push.RetryMillis = 10
+	cfg.Push.RetryDelay = 10 * time.Millisecond
 	cfg.Push.APNs = config.APNs{KeyID: p.apns.KeyID, TeamID: p.apns.TeamID, Topic: p.apns.Topic, AuthKey: p.apns.KeyFile, URL: p.apns.URL}
 	cfg.Push.FCM = config.FCM{FirebaseKey: p.fcm.KeyFile, URL: p.fcm.URL}
 	if tweak != nil {

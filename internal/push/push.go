@@ -133,7 +133,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Service, error
 	}
 	if s.senders == nil {
 		s.senders = map[string]Sender{}
-		timeout := time.Duration(cfg.Push.Timeout) * time.Second
+		timeout := cfg.Push.Timeout
 		hc := opts.HTTPClient
 		if hc != nil {
 			c := *hc
@@ -227,7 +227,7 @@ func (s *Service) Send(ctx context.Context, tok *store.PushToken, m *Message) er
 		return fmt.Errorf("push: no service configured for %s tokens", tok.TokenType)
 	}
 	s.log.Debug("Received request to send the following notification "+m.Type+" to the "+tok.ID, "user", tok.UserID)
-	wait := time.Duration(s.cfg.RetryMillis) * time.Millisecond
+	wait := s.cfg.RetryDelay
 	var err error
 	for attempt := 0; ; attempt++ {
 		err = snd.Send(ctx, tok, m)

@@ -33,7 +33,7 @@ func newFixture(t *testing.T, dialect string, edit func(c *config.Config)) *fixt
 	}
 	f := &fixture{st: st, user: u, apns: pushtest.NewAPNs(t), fcm: pushtest.NewFCM(t)}
 	cfg := config.Default()
-	cfg.Push.RetryMillis = 10
+	cfg.Push.RetryDelay = 10 * time.Millisecond
 	cfg.Push.APNs = config.APNs{KeyID: f.apns.KeyID, TeamID: f.apns.TeamID, Topic: f.apns.Topic, AuthKey: f.apns.KeyFile, URL: f.apns.URL}
 	cfg.Push.FCM = config.FCM{FirebaseKey: f.fcm.KeyFile, URL: f.fcm.URL}
 	if edit != nil {

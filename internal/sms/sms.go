@@ -76,7 +76,7 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 		hc = &http.Client{}
 	}
 	c := *hc
-	c.Timeout = time.Duration(cfg.SendSMS.Timeout) * time.Second
+	c.Timeout = cfg.SendSMS.Timeout
 	if s.backends == nil {
 		for _, name := range cfg.SendSMS.Backend {
 			switch name {
