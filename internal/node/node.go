@@ -77,7 +77,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		srv.Close()
 		return nil, err
 	}
-	if n.SMS, err = sms.New(cfg, sms.Options{Log: srv.Log.With("service", "sendsms"), HTTPClient: opts.PushHTTPClient}); err != nil {
+	if n.SMS, err = sms.New(cfg, sms.Options{Log: srv.Log.With("service", "sendsms"), HTTPClient: opts.PushHTTPClient,
+		Registry: srv.Metrics.Registry}); err != nil {
 		srv.Close()
 		return nil, err
 	}

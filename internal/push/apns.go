@@ -75,7 +75,7 @@ func (a *APNs) Send(ctx context.Context, tok *store.PushToken, m *Message) error
 		return nil
 	}
 	e := &Error{Service: "APNs", Status: res.StatusCode, Reason: res.Reason}
-	if e.Reason == "" {
+	if !apnsReason(e.Reason) {
 		e.Reason = http.StatusText(res.StatusCode)
 	}
 	return e
@@ -87,4 +87,19 @@ func retryAfter(h http.Header) time.Duration {
 		return time.Duration(s) * time.Second
 	}
 	return 0
+}
+
+// apnsReason keeps what APNs said when it is a reason as Apple writes them
+// (a short CamelCase word), so that it can go into logs and alarms as it
+// is.
+func apnsReason(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -172,9 +172,6 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Service, error
 // Enabled says whether any push service is configured.
 func (s *Service) Enabled() bool { return s != nil && len(s.senders) > 0 }
 
-// Supports says whether tokens of a type can be sent to.
-func (s *Service) Supports(tokenType string) bool { return s.senders[tokenType] != nil }
-
 // Notify sends m to the tokens of a user whose ids are in ids (nil = every
 // token of the user), each token's device in parallel. It reports how many
 // pushes the services accepted; tokens they refuse as bad are removed.

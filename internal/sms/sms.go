@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mailgun/raymond/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openwac/wac/internal/config"
 )
@@ -47,6 +48,8 @@ type Options struct {
 	HTTPClient *http.Client
 	// Backends replace those of the configuration (tests).
 	Backends []Backend
+	// Registry, when set, gets the service's counter.
+	Registry prometheus.Registerer
 }
 
 // Service renders and sends text messages.
@@ -55,6 +58,7 @@ type Service struct {
 	maxParts  int
 	backends  []Backend
 	log       *slog.Logger
+	sent      *prometheus.CounterVec
 }
 
 // Errors of Send that are the caller's, not the providers'.
@@ -93,6 +97,13 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 	}
 	if len(s.backends) == 0 {
 		return nil, nil
+	}
+	s.sent = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wac_sms_sent_total",
+		Help: "SMS handed to a backend, by backend and result (ok, refused)."}, []string{"backend", "result"})
+	if opts.Registry != nil {
+		if err := opts.Registry.Register(s.sent); err != nil {
+			return nil, fmt.Errorf("sendsms: register metrics: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -137,6 +148,7 @@ func (s *Service) SendLang(ctx context.Context, domain, to, template, language s
 	var errs []error
 	for _, b := range s.backends {
 		if err := b.Send(ctx, m); err != nil {
+			s.sent.WithLabelValues(b.Name(), "refused").Inc()
 			s.log.Warn("sms: backend refused the message", "backend", b.Name(), "err", err)
 			errs = append(errs, fmt.Errorf("%s: %w", b.Name(), err))
 			if ctx.Err() != nil {
@@ -144,6 +156,7 @@ func (s *Service) SendLang(ctx context.Context, domain, to, template, language s
 			}
 			continue
 		}
+		s.sent.WithLabelValues(b.Name(), "ok").Inc()
 		s.log.Debug("sms sent", "backend", b.Name(), "template", template, "parts", m.Length.Parts)
 		return m.Length, nil
 	}
@@ -249,3 +262,6 @@ func formatTime(v any) string {
 	}
 	return ""
 }
+
+// Counter is wac_sms_sent_total (tests read it).
+func (s *Service) Counter() *prometheus.CounterVec { return s.sent }

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/sms"
 )
@@ -81,13 +84,17 @@ func writeTemplates(t *testing.T, files map[string]string) string {
 }
 
 func newService(t *testing.T, dir string, edit func(c *config.SendSMS)) *sms.Service {
+	return newServiceIn(t, dir, nil, edit)
+}
+
+func newServiceIn(t *testing.T, dir string, reg prometheus.Registerer, edit func(c *config.SendSMS)) *sms.Service {
 	cfg := config.Default()
 	cfg.SendSMS.TemplatePath = dir
 	edit(&cfg.SendSMS)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := sms.New(&cfg, sms.Options{})
+	s, err := sms.New(&cfg, sms.Options{Registry: reg})
 	if err != nil || !s.Enabled() {
 		t.Fatalf("sms.New: %v %v", s, err)
 	}
@@ -191,7 +198,8 @@ func TestLinkMobilityAndWebhookFailover(t *testing.T) {
 	})
 	dir := writeTemplates(t, templates)
 	for _, pw := range []string{"5f4dcc3b5aa765d61d8327deb882cf99", "wrong"} {
-		s := newService(t, dir, func(c *config.SendSMS) {
+		reg := prometheus.NewRegistry()
+		s := newServiceIn(t, dir, reg, func(c *config.SendSMS) {
 			c.Backend = []string{"linkmobility", "webhook"}
 			c.Linkmobility = config.SMSLinkMobility{URLService: lm.URL + "/sms.do", Login: "wac", Password: pw, From: "QUOBIS"}
 			c.Webhook = config.SMSWebhook{URL: hook.URL + "/sms", Token: "hook-secret", From: "WAC"}
@@ -203,7 +211,14 @@ func TestLinkMobilityAndWebhookFailover(t *testing.T) {
 		if got["from"] != "QUOBIS" || got["to"] != "34600123456" || got["format"] != "json" || !strings.HasPrefix(got["message"], "ACME: Q&A") {
 			t.Errorf("LinkMobility got %v", got)
 		}
+		counted := counterValue(t, s.Counter().WithLabelValues("linkmobility", "ok"))
+		if want := map[bool]float64{true: 0, false: 1}[pw == "wrong"]; counted != want {
+			t.Errorf("wac_sms_sent_total{linkmobility,ok} = %v, want %v", counted, want)
+		}
 		if pw == "wrong" {
+			if n := counterValue(t, s.Counter().WithLabelValues("webhook", "ok")); n != 1 {
+				t.Errorf("wac_sms_sent_total{webhook,ok} = %v", n)
+			}
 			if h := <-hook.got; h["to"] != "34600123456" || h["from"] != "WAC" || h["parts"] != "1" || h["encoding"] != sms.GSM7 {
 				t.Errorf("webhook got %v", h)
 			}
@@ -227,4 +242,12 @@ func FuzzParseBeepsendErrors(f *testing.F) {
 			t.Fatalf("a control character in %q", s)
 		}
 	})
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }
