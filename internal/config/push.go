@@ -12,6 +12,7 @@ import (
 // service account, and the limits of the device tokens apps register.
 type Push struct {
 	MaxTokensPerUser int           `yaml:"maxTokensPerUser" doc:"push tokens one user may register (POST /sapi/pushTokens answers 409 beyond)"`
+	UserRate         int           `yaml:"userRate" doc:"invitation pushes one user's devices may get per minute (a burst of a third of it); past it the invitation is not pushed, so that callers cannot flood a phone"`
 	Retries          int           `yaml:"retries" doc:"attempts of one push after the first when APNs or FCM answers 429 or 5xx, with doubling waits"`
 	RetryDelay       time.Duration `yaml:"retryDelay" unit:"ms" doc:"the first wait between attempts, doubling each time (a Retry-After of the push service wins); a number is milliseconds"`
 	Timeout          time.Duration `yaml:"timeout" unit:"s" doc:"how long one request to APNs or FCM may take; a number is seconds"`
@@ -36,7 +37,7 @@ type FCM struct {
 }
 
 func defaultPush() Push {
-	return Push{MaxTokensPerUser: 10, Retries: 3, RetryDelay: 200 * time.Millisecond, Timeout: 10 * time.Second, APNs: APNs{Production: true}}
+	return Push{MaxTokensPerUser: 10, UserRate: 30, Retries: 3, RetryDelay: 200 * time.Millisecond, Timeout: 10 * time.Second, APNs: APNs{Production: true}}
 }
 
 // APNsKeyFile is the file of the APNs auth key: push.apns.authKey, or
@@ -54,6 +55,9 @@ func (c *Config) validatePush(bad func(key, format string, args ...any)) {
 	p := &c.Push
 	if p.MaxTokensPerUser < 1 || p.MaxTokensPerUser > 1000 {
 		bad("push.maxTokensPerUser", "%d is not between 1 and 1000", p.MaxTokensPerUser)
+	}
+	if p.UserRate < 1 || p.UserRate > 6000 {
+		bad("push.userRate", "%d is not between 1 and 6000 (pushes per minute)", p.UserRate)
 	}
 	if p.Retries < 0 || p.Retries > 10 {
 		bad("push.retries", "%d is not between 0 and 10", p.Retries)

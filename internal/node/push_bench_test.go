@@ -24,6 +24,7 @@ func BenchmarkInvitationPush(b *testing.B) {
 	const rate, callees = 200, 400
 	p := startPushNode(b, func(c *config.Config) {
 		c.QSS.RequestRate = 10000
+		c.Push.UserRate = 6000 // each callee is called every 2 s
 		c.Log.Level = "error"
 	})
 	ctx := context.Background()

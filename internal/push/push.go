@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/store"
@@ -117,7 +118,33 @@ type Service struct {
 	sent    *prometheus.CounterVec
 
 	mu     sync.Mutex
-	alarms map[string]time.Time // alarm key → when it was last raised
+	alarms map[string]time.Time     // alarm key → when it was last raised
+	rates  map[string]*rate.Limiter // user → its invitation pushes (push.userRate)
+}
+
+// ErrRateLimited is the refusal of an invitation push past push.userRate.
+var ErrRateLimited = errors.New("push: too many invitation pushes to this user (push.userRate)")
+
+// allow takes one invitation push from a user's budget. Limiters that are
+// full again are dropped when there are many, so that the map holds the
+// users pushed lately only.
+func (s *Service) allow(userID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.rates) >= 4096 {
+		now := time.Now()
+		for id, l := range s.rates {
+			if l.TokensAt(now) >= float64(l.Burst()) {
+				delete(s.rates, id)
+			}
+		}
+	}
+	l := s.rates[userID]
+	if l == nil {
+		l = rate.NewLimiter(rate.Limit(float64(s.cfg.UserRate)/60), max(1, s.cfg.UserRate/3))
+		s.rates[userID] = l
+	}
+	return l.Allow()
 }
 
 // alarmEvery is how often one alarm is raised again while its cause lasts.
@@ -127,7 +154,8 @@ const alarmEvery = 10 * time.Minute
 // a service account cannot be read. With no sender configured Enabled is
 // false.
 func New(ctx context.Context, cfg *config.Config, opts Options) (*Service, error) {
-	s := &Service{cfg: cfg.Push, st: opts.Store, log: opts.Log, senders: opts.Senders, alarms: map[string]time.Time{}}
+	s := &Service{cfg: cfg.Push, st: opts.Store, log: opts.Log, senders: opts.Senders, alarms: map[string]time.Time{},
+		rates: map[string]*rate.Limiter{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -160,7 +188,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Service, error
 		}
 	}
 	s.sent = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wac_push_sent_total",
-		Help: "Pushes by token type and result (ok, bad-token, failed)."}, []string{"type", "result"})
+		Help: "Pushes by token type and result (ok, bad-token, failed; limited: invitation pushes past push.userRate, type all)."}, []string{"type", "result"})
 	if opts.Registry != nil {
 		if err := opts.Registry.Register(s.sent); err != nil {
 			return nil, fmt.Errorf("push: register metrics: %w", err)
@@ -315,6 +343,10 @@ func short(tok string) string {
 func (s *Service) PushInvitation(ctx context.Context, userID string, tokens []string, info map[string]any) (int, error) {
 	if len(tokens) == 0 {
 		return 0, nil
+	}
+	if !s.allow(userID) {
+		s.sent.WithLabelValues("all", "limited").Inc()
+		return 0, ErrRateLimited
 	}
 	alert := "Incoming call"
 	if n, _ := info["displayName"].(string); n != "" {

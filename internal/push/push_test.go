@@ -200,3 +200,26 @@ func FuzzParseFCMError(f *testing.F) {
 		}
 	})
 }
+
+// A caller cannot flood a phone: past push.userRate (a burst of a third of
+// it) a user's invitation pushes are refused; other users are not.
+func TestInvitationPushRate(t *testing.T) {
+	f := newFixture(t, store.SQLite, func(c *config.Config) { c.Push.UserRate = 6 })
+	tok := f.token(t, store.PushFCM, "fcm-flooded", "")
+	ctx := context.Background()
+	sent := 0
+	for range 5 {
+		n, err := f.svc.PushInvitation(ctx, f.user.ID, []string{tok.ID}, map[string]any{"invite": "x"})
+		if err != nil && err != push.ErrRateLimited {
+			t.Fatal(err)
+		}
+		sent += n
+	}
+	if sent != 2 {
+		t.Errorf("%d of 5 invitation pushes went out, want the burst of 2", sent)
+	}
+	// The follow-ups are not limited: they end what was pushed.
+	if n, err := f.svc.PushInvitationEnded(ctx, f.user.ID, []string{tok.ID}, map[string]any{"invite": "x"}); n != 1 || err != nil {
+		t.Errorf("follow-up: %d %v", n, err)
+	}
+}
