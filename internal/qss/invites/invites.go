@@ -312,7 +312,8 @@ func (t *Table) launch(ctx context.Context, inv *invite) error {
 	t.Log.Debug(fmt.Sprintf("Resource '%s' is a %s with candidates: %v", inv.to, map[bool]string{true: "group", false: "user"}[inv.group != ""], sessionIDs(sessions)))
 	toPush, err := t.pushTargets(ctx, inv)
 	if err != nil {
-		return err
+		// The devices with a session still ring.
+		t.Log.Warn("qss: find the devices to push", "invite", inv.id, "err", err)
 	}
 	if len(sessions) == 0 && len(toPush) == 0 {
 		return t.fail(inv, firstTarget(inv), 480, msgNotConnected)
