@@ -1,0 +1,120 @@
+package mixer
+
+import "github.com/openwac/wac/internal/media/audiocodec"
+
+// jitterSlots is how many packets a leg's buffer holds, by sequence
+// number: 1.28 s of 20 ms packets.
+const jitterSlots = 64
+
+// maxDepth is the most packets a leg keeps waiting: past it the oldest are
+// dropped, so that a sender whose clock runs fast, or a burst, does not
+// add delay for good (200 ms of 20 ms packets).
+const maxDepth = 10
+
+type slot struct {
+	seq  uint16
+	full bool
+	n    int
+	data [audiocodec.MaxPayload]byte
+}
+
+// jitter orders one leg's packets by sequence number and gives them out
+// one at a time: it waits for prebuffer packets before it starts (again
+// after running dry), drops late and duplicate packets, and reports a
+// gap as a loss to conceal.
+type jitter struct {
+	slots     [jitterSlots]slot
+	prebuffer int
+	playing   bool
+	next      uint16 // the sequence number to give out next
+	high      uint16 // the highest sequence number held
+	count     int    // packets held
+}
+
+type putResult int
+
+const (
+	stored putResult = iota
+	late             // older than what was already given out
+	duplicate
+	reset // so far ahead that the buffer started again
+)
+
+func (j *jitter) put(seq uint16, payload []byte) (r putResult, dropped int) {
+	switch {
+	case j.count == 0 && !j.playing:
+		j.next, j.high = seq, seq
+	case int16(seq-j.next) < 0:
+		// Before the playout point: late once playing; before it starts,
+		// a reordered first packet moves the start back if it fits.
+		if j.playing || uint16(j.high-seq) >= jitterSlots {
+			return late, 0
+		}
+		j.next = seq
+	case uint16(seq-j.next) >= jitterSlots:
+		dropped = j.count
+		j.clear()
+		j.next, j.high = seq, seq
+		r = reset
+	}
+	s := &j.slots[seq%jitterSlots]
+	if s.full && s.seq == seq {
+		return duplicate, 0
+	}
+	if s.full { // cannot happen inside the window; be safe
+		j.count--
+	}
+	s.seq, s.full, s.n = seq, true, copy(s.data[:], payload)
+	j.count++
+	if int16(seq-j.high) > 0 {
+		j.high = seq
+	}
+	for j.count > maxDepth {
+		if j.slots[j.next%jitterSlots].full {
+			j.slots[j.next%jitterSlots].full = false
+			j.count--
+			dropped++
+		}
+		j.next++
+	}
+	if !j.playing && j.count >= j.prebuffer {
+		j.playing = true
+	}
+	return r, dropped
+}
+
+type popResult int
+
+const (
+	popped popResult = iota
+	lost             // a gap: conceal one packet
+	empty            // nothing to play
+)
+
+// pop gives out the next packet into dst.
+func (j *jitter) pop(dst []byte) (int, popResult) {
+	if !j.playing {
+		return 0, empty
+	}
+	if j.count == 0 {
+		// Ran dry: wait for prebuffer packets again.
+		j.playing = false
+		return 0, empty
+	}
+	s := &j.slots[j.next%jitterSlots]
+	j.next++
+	if !s.full || s.seq != j.next-1 {
+		return 0, lost
+	}
+	s.full = false
+	j.count--
+	return copy(dst, s.data[:s.n]), popped
+}
+
+func (j *jitter) clear() {
+	for i := range j.slots {
+		j.slots[i].full = false
+	}
+	j.count = 0
+	j.playing = false
+}
