@@ -232,43 +232,44 @@ func (l *Leg) read() {
 			}
 			return
 		}
-		remote := l.remote.Load()
-		if remote == nil || from.Addr().Unmap() != remote.Addr() {
-			l.stats.wrongSource.Add(1)
-			continue
-		}
-		// RTCP on the same port (rtcp-mux): payload types 200-204
-		// with the marker bit, 72-76 without; not read.
-		if n >= 2 && buf[1] >= 192 && buf[1] <= 223 {
-			l.stats.rtcp.Add(1)
-			continue
-		}
-		if err := p.Unmarshal(buf[:n]); err != nil || p.Version != 2 {
+		l.handle(from, buf[:n], &p, &events)
+	}
+}
+
+// handle reads one datagram from the socket.
+func (l *Leg) handle(from netip.AddrPort, b []byte, p *rtp.Packet, events *dtmf.Receiver) {
+	remote := l.remote.Load()
+	if remote == nil || from.Addr().Unmap() != remote.Addr() {
+		l.stats.wrongSource.Add(1)
+		return
+	}
+	// RTCP on the same port (rtcp-mux): payload types 200-204 with the
+	// marker bit, 72-76 without; not read.
+	if len(b) >= 2 && b[1] >= 192 && b[1] <= 223 {
+		l.stats.rtcp.Add(1)
+		return
+	}
+	if err := p.Unmarshal(b); err != nil || p.Version != 2 {
+		l.stats.malformed.Add(1)
+		return
+	}
+	switch {
+	case p.PayloadType == l.cfg.PayloadType:
+		l.leg.Write(p.SequenceNumber, p.Payload)
+	case p.PayloadType == l.cfg.EventPayloadType && l.cfg.EventPayloadType != 0:
+		d, ok, err := events.Receive(p.Timestamp, p.Payload)
+		if err != nil {
 			l.stats.malformed.Add(1)
-			continue
+			return
 		}
-		switch p.PayloadType {
-		case l.cfg.PayloadType:
-			l.leg.Write(p.SequenceNumber, p.Payload)
-		case l.cfg.EventPayloadType:
-			if l.cfg.EventPayloadType == 0 {
-				l.stats.otherPayload.Add(1)
-				continue
+		if ok {
+			l.stats.digits.Add(1)
+			if l.cfg.OnDigit != nil {
+				l.cfg.OnDigit(d)
 			}
-			d, ok, err := events.Receive(p.Timestamp, p.Payload)
-			if err != nil {
-				l.stats.malformed.Add(1)
-				continue
-			}
-			if ok {
-				l.stats.digits.Add(1)
-				if l.cfg.OnDigit != nil {
-					l.cfg.OnDigit(d)
-				}
-			}
-		default:
-			l.stats.otherPayload.Add(1)
 		}
+	default:
+		l.stats.otherPayload.Add(1)
 	}
 }
 
