@@ -2,7 +2,9 @@
 // other leg that needs one stream: each leg sends its packets in (Write),
 // and every 20 ms the mixer decodes one frame of each, sums them, and gives
 // each leg the sum of everyone else (N-1: nobody hears themselves),
-// saturated to 16 bits and encoded in that leg's codec (Send).
+// saturated to 16 bits and encoded in that leg's codec (Send). Legs that
+// add nothing to a frame (they listen) all hear the whole sum: it is
+// encoded once per codec for all of them.
 //
 // A leg's packets wait in a small jitter buffer ordered by sequence number
 // (40 ms before it starts playing, at most 200 ms); late and duplicate
@@ -59,8 +61,27 @@ type Mixer struct {
 	// The mixing goroutine's own.
 	sum     [audiocodec.FrameSamples]int32
 	mixed   [audiocodec.FrameSamples]int16
+	all     [audiocodec.FrameSamples]int16 // the whole sum, saturated
 	current []*Leg
+	shared  map[encoderKey]*sharedEncoder
+	frame   uint64
 	late    atomic.Uint64
+}
+
+// encoderKey tells which legs can share an encoding of the same PCM.
+type encoderKey struct {
+	codec string
+	opt   audiocodec.EncoderOptions
+}
+
+// sharedEncoder encodes, once a frame, the whole sum for every leg of its
+// codec that added nothing to it (those who listen hear the same thing).
+type sharedEncoder struct {
+	enc   audiocodec.Encoder
+	frame uint64 // the frame out holds
+	n     int
+	err   error
+	out   [audiocodec.MaxPayload]byte
 }
 
 // New starts a mixer; it runs until ctx ends or Close.
@@ -84,7 +105,7 @@ func newMixer(cfg Config) *Mixer {
 	if cfg.MaxLegs <= 0 {
 		cfg.MaxLegs = 64
 	}
-	return &Mixer{cfg: cfg, log: cfg.Logger}
+	return &Mixer{cfg: cfg, log: cfg.Logger, shared: map[encoderKey]*sharedEncoder{}}
 }
 
 func (m *Mixer) run(ctx context.Context) {
@@ -192,14 +213,23 @@ func (m *Mixer) mix() {
 			}
 		}
 	}
+	m.frame++
+	for i, s := range m.sum {
+		m.all[i] = saturate(s)
+	}
 	for _, l := range m.current {
-		for i, s := range m.sum {
-			if l.active {
-				s -= int32(l.frame[i])
+		var payload []byte
+		var err error
+		if l.active {
+			for i, s := range m.sum {
+				m.mixed[i] = saturate(s - int32(l.frame[i]))
 			}
-			m.mixed[i] = saturate(s)
+			var n int
+			n, err = l.enc.Encode(m.mixed[:], l.out[:])
+			payload = l.out[:n]
+		} else {
+			payload, err = m.encodeShared(l)
 		}
-		n, err := l.enc.Encode(m.mixed[:], l.out[:])
 		if err != nil {
 			if l.stats.encodeErrors.Add(1) == 1 {
 				m.log.Warn("mixer: encode failed", "leg", l.cfg.Name, "err", err)
@@ -207,9 +237,31 @@ func (m *Mixer) mix() {
 			continue
 		}
 		l.stats.sent.Add(1)
-		l.cfg.Send(l.out[:n], l.cfg.Codec.FrameClock)
+		l.cfg.Send(payload, l.cfg.Codec.FrameClock)
 	}
 	clear(m.current) // keep no leg alive through the scratch slice
+}
+
+// encodeShared gives a leg that added nothing to this frame the encoding
+// of the whole sum, encoded once for all such legs of its codec. An Opus
+// leg that starts talking again goes back to its own encoder: its peer's
+// decoder takes the change of stream like a lost packet or two.
+func (m *Mixer) encodeShared(l *Leg) ([]byte, error) {
+	key := encoderKey{l.cfg.Codec.Name, l.cfg.Encoder}
+	s := m.shared[key]
+	if s == nil {
+		enc, err := l.cfg.Codec.NewEncoder(l.cfg.Encoder)
+		if err != nil {
+			return nil, err
+		}
+		s = &sharedEncoder{enc: enc}
+		m.shared[key] = s
+	}
+	if s.frame != m.frame {
+		s.frame = m.frame
+		s.n, s.err = s.enc.Encode(m.all[:], s.out[:])
+	}
+	return s.out[:s.n], s.err
 }
 
 func saturate(v int32) int16 {

@@ -3,6 +3,7 @@ package mixer
 import (
 	"context"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -85,16 +86,22 @@ const amp = 6000
 
 // TestEachHearsTheOthers mixes three legs in three codecs, each sending a
 // tone of its own, and checks each hears the two other tones and not its
-// own.
+// own; three legs that only listen (two sharing one Opus encoding) hear
+// all three.
 func TestEachHearsTheOthers(t *testing.T) {
 	m := newMixer(Config{})
 	parties := []*party{
 		{codec: audiocodec.PCMU(), freq: 450},
 		{codec: audiocodec.PCMA(), freq: 1050},
 		{codec: audiocodec.Opus(), freq: 1650},
+		{codec: audiocodec.Opus()},
+		{codec: audiocodec.Opus()},
+		{codec: audiocodec.PCMA()},
 	}
 	for _, p := range parties {
-		p.src = newSource(t, p.codec, p.freq, amp)
+		if p.freq != 0 {
+			p.src = newSource(t, p.codec, p.freq, amp)
+		}
 		p.out = newSink(t, p.codec)
 		leg, err := m.Join(LegConfig{Name: p.codec.Name, Codec: p.codec, Send: p.out.send})
 		if err != nil {
@@ -104,14 +111,24 @@ func TestEachHearsTheOthers(t *testing.T) {
 	}
 	for range 100 {
 		for _, p := range parties {
-			p.leg.Write(p.src.next(t))
+			if p.src != nil {
+				p.leg.Write(p.src.next(t))
+			}
 		}
 		m.mix()
 	}
 	checkHearing(t, parties, 20*audiocodec.FrameSamples)
+	// The two Opus listeners got the same payloads: one encoding shared.
+	if a, b := parties[3].out.samples(), parties[4].out.samples(); !slices.Equal(a, b) {
+		t.Error("the two Opus listeners heard different streams")
+	}
 	for _, p := range parties {
 		st := p.leg.Stats()
-		if st.Received != 100 || st.Sent != 100 || st.Concealed != 0 || st.Late != 0 {
+		received := uint64(100)
+		if p.src == nil {
+			received = 0
+		}
+		if st.Received != received || st.Sent != 100 || st.Concealed != 0 || st.Late != 0 {
 			t.Errorf("%s: %+v", p.codec.Name, st)
 		}
 	}
@@ -132,6 +149,9 @@ func checkHearing(t *testing.T, parties []*party, skip int) {
 		}
 		out = out[skip:]
 		for _, q := range parties {
+			if q.freq == 0 {
+				continue
+			}
 			db := tone.DB(tone.Power(out, q.freq, audiocodec.Rate), full)
 			if q == p && db > -30 {
 				t.Errorf("%s hears itself (%v Hz) at %.1f dB", p.codec.Name, q.freq, db)
