@@ -39,7 +39,12 @@ type Config struct {
 	// Remote is where the mix goes and whose packets are read; it may be
 	// set later (SetRemote).
 	Remote netip.AddrPort
-	Codec  audiocodec.Codec
+	// Latch sends to the port the remote's packets come from once the
+	// first one arrived (symmetric RTP, for a phone behind NAT whose SDP
+	// names a port it does not send from); the IP must still be the
+	// remote's.
+	Latch bool
+	Codec audiocodec.Codec
 	// PayloadType is the codec's payload type in the SDP; 0 takes the
 	// codec's own (PCMU's is 0 already).
 	PayloadType uint8
@@ -80,7 +85,9 @@ type Leg struct {
 	packet  rtp.Packet
 	wbuf    [12 + audiocodec.MaxPayload]byte
 
-	stats counters
+	latched atomic.Bool
+	last    atomic.Int64 // unix nanoseconds of the last RTP packet read
+	stats   counters
 }
 
 // Open binds a port, joins m and starts reading. The leg reads until ctx
@@ -144,6 +151,16 @@ func bind(ip netip.Addr, lo, hi int) (*net.UDPConn, error) {
 
 // LocalAddr is the bound address, for the SDP.
 func (l *Leg) LocalAddr() netip.AddrPort { return l.local }
+
+// LastPacket is when the last RTP packet from the remote was read (zero
+// before the first): a SIP layer ends a call whose media stopped.
+func (l *Leg) LastPacket() time.Time {
+	n := l.last.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
 
 // SetRemote sets where the mix goes and whose packets are read.
 func (l *Leg) SetRemote(a netip.AddrPort) {
@@ -252,6 +269,12 @@ func (l *Leg) handle(from netip.AddrPort, b []byte, p *rtp.Packet, events *dtmf.
 	if err := p.Unmarshal(b); err != nil || p.Version != 2 {
 		l.stats.malformed.Add(1)
 		return
+	}
+	l.last.Store(time.Now().UnixNano())
+	if l.cfg.Latch && from.Port() != remote.Port() && !l.latched.Load() {
+		l.latched.Store(true)
+		l.SetRemote(from)
+		l.log.Debug("rtpleg: latched", "remote", from)
 	}
 	switch {
 	case p.PayloadType == l.cfg.PayloadType:

@@ -325,6 +325,9 @@ func TestReadsOnlyTheRemote(t *testing.T) {
 		}
 	}
 	wait("wrong source", func(s Stats) bool { return s.WrongSource == 1 })
+	if !leg.LastPacket().IsZero() {
+		t.Error("a stranger's packet counts as the remote's")
+	}
 	leg.SetRemote(p.addr())
 	send([]byte{0x80, 200, 0, 1, 0, 0, 0, 0}) // an RTCP sender report's start
 	send([]byte{1, 2, 3})
@@ -338,6 +341,50 @@ func TestReadsOnlyTheRemote(t *testing.T) {
 	})
 	if err := leg.SendDigit('1', time.Second); err == nil {
 		t.Error("a digit without telephone-event accepted")
+	}
+	if since := time.Since(leg.LastPacket()); since < 0 || since > time.Minute {
+		t.Errorf("last packet %v ago", since)
+	}
+}
+
+// TestLatch checks a leg with Latch sends to the port the phone sends
+// from, not the one its SDP named, and one without does not.
+func TestLatch(t *testing.T) {
+	ctx := context.Background()
+	m := mixer.New(ctx, mixer.Config{})
+	defer m.Close()
+	for _, latch := range []bool{true, false} {
+		p := newPhone(t, audiocodec.PCMU(), 0, 400)
+		sdpPort := newPhone(t, audiocodec.PCMU(), 0, 400) // the port the SDP names, silent
+		leg, err := Open(ctx, Config{Name: "nat", IP: loopback, PortMin: 20000, PortMax: 40000,
+			Remote: sdpPort.addr(), Codec: audiocodec.PCMU(), Latch: latch}, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go p.receive(101)
+		go sdpPort.receive(101)
+		pk, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: 1}, Payload: make([]byte, 160)}).Marshal()
+		if _, err := p.conn.WriteToUDPAddrPort(pk, leg.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		// The mix flows every 20 ms: wait for 10 packets at one of them.
+		got := func(ph *phone) int {
+			ph.mu.Lock()
+			defer ph.mu.Unlock()
+			return len(ph.pcm)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for got(p)+got(sdpPort) < 10*audiocodec.FrameSamples && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		leg.Close()
+		before := got(sdpPort)
+		if latch && got(p) == 0 {
+			t.Error("latched leg: nothing reached the port the phone sends from")
+		}
+		if !latch && (got(p) != 0 || before == 0) {
+			t.Errorf("without latching: %d samples to the sender's port, %d to the SDP's", got(p), before)
+		}
 	}
 }
 
