@@ -26,6 +26,7 @@ type jitter struct {
 	slots     [jitterSlots]slot
 	prebuffer int
 	playing   bool
+	anchored  bool   // next follows packets given out, not just the lowest held
 	next      uint16 // the sequence number to give out next
 	high      uint16 // the highest sequence number held
 	count     int    // packets held
@@ -41,19 +42,27 @@ const (
 )
 
 func (j *jitter) put(seq uint16, payload []byte) (r putResult, dropped int) {
+	d := int16(seq - j.next)
 	switch {
-	case j.count == 0 && !j.playing:
+	case !j.anchored && j.count == 0:
+		// The first packet, or the first after a reset.
 		j.next, j.high = seq, seq
-	case int16(seq-j.next) < 0:
-		// Before the playout point: late once playing; before it starts,
-		// a reordered first packet moves the start back if it fits.
-		if j.playing || uint16(j.high-seq) >= jitterSlots {
+	case !j.anchored && d < 0:
+		// Nothing played yet: a packet reordered before the first one
+		// moves the start back, if the buffer spans both.
+		if uint16(j.high-seq) >= jitterSlots {
 			return late, 0
 		}
 		j.next = seq
+	case j.anchored && d < 0 && d >= -jitterSlots:
+		// At or before what was played (or concealed) already: even
+		// after the buffer ran dry, it is not played again.
+		return late, 0
 	case uint16(seq-j.next) >= jitterSlots:
+		// Far ahead or far behind: a new source, a restart.
 		dropped = j.count
 		j.clear()
+		j.anchored = false
 		j.next, j.high = seq, seq
 		r = reset
 	}
@@ -103,6 +112,7 @@ func (j *jitter) pop(dst []byte) (int, popResult) {
 	}
 	s := &j.slots[j.next%jitterSlots]
 	j.next++
+	j.anchored = true
 	if !s.full || s.seq != j.next-1 {
 		return 0, lost
 	}

@@ -44,12 +44,22 @@ func TestJitterReordersAndConceals(t *testing.T) {
 	if r, _ := j.put(12, []byte("c")); r != late {
 		t.Errorf("12 after its turn: %v", r)
 	}
-	// Ran dry: it prebuffers again before playing.
+	// Ran dry: it prebuffers again before playing, and what was played
+	// stays played.
+	eq(t, pops(&j, 1), "-")
+	j.put(15, []byte("f")) // 14 comes after 15
+	if r, _ := j.put(13, []byte("d")); r != late {
+		t.Errorf("13 again after running dry: %v", r)
+	}
 	eq(t, pops(&j, 1), "-")
 	j.put(14, []byte("e"))
-	eq(t, pops(&j, 1), "-")
-	j.put(15, []byte("f"))
 	eq(t, pops(&j, 3), "e", "f", "-")
+	// A source that starts again far behind is taken as new.
+	if r, _ := j.put(60000, []byte("n")); r != reset {
+		t.Errorf("far behind: %v", r)
+	}
+	j.put(60001, []byte("o"))
+	eq(t, pops(&j, 2), "n", "o")
 }
 
 func TestJitterWrapsAndResets(t *testing.T) {
@@ -77,4 +87,51 @@ func TestJitterBoundsItsDepth(t *testing.T) {
 	}
 	got := pops(&j, maxDepth+1)
 	eq(t, got, "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "-")
+}
+
+// FuzzJitter drives a buffer with arbitrary sequence numbers (two bytes
+// each, a pop when the first byte is 0xFF): it never holds more than
+// maxDepth packets, its count matches its slots, and between two resets
+// no packet comes out twice and they come out in order (running dry and
+// waiting again included).
+func FuzzJitter(f *testing.F) {
+	f.Add([]byte{0, 10, 0, 11, 0xFF, 0, 0, 13, 0xFF, 0xFF, 0xFF})
+	f.Add([]byte{0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0x80, 0, 0xFF})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		j := jitter{prebuffer: 2}
+		seen := map[uint16]bool{}
+		var last uint16
+		haveLast := false
+		buf := make([]byte, 4)
+		for i := 0; i+1 < len(ops); i += 2 {
+			if ops[i] == 0xFF {
+				n, r := j.pop(buf)
+				if r == popped {
+					seq := uint16(buf[0])<<8 | uint16(buf[1])
+					if n != 2 || seen[seq] {
+						t.Fatalf("popped %x (%d bytes) again", seq, n)
+					}
+					if haveLast && int16(seq-last) <= 0 {
+						t.Fatalf("popped %d after %d", seq, last)
+					}
+					seen[seq], last, haveLast = true, seq, true
+				}
+			} else {
+				seq := uint16(ops[i])<<8 | uint16(ops[i+1])
+				if r, _ := j.put(seq, []byte{ops[i], ops[i+1]}); r == reset {
+					clear(seen) // a new source may reuse any number
+					haveLast = false
+				}
+			}
+			full := 0
+			for _, s := range j.slots {
+				if s.full {
+					full++
+				}
+			}
+			if full != j.count || j.count > maxDepth {
+				t.Fatalf("count %d, %d slots full", j.count, full)
+			}
+		}
+	})
 }
