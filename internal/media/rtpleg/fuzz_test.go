@@ -37,7 +37,7 @@ func FuzzHandle(f *testing.F) {
 		l.handle(remote, b, &p, &events)
 		after := l.Stats()
 		count := func(s Stats) uint64 {
-			return s.Mixer.Received + s.Digits + s.WrongSource + s.RTCP + s.Malformed + s.OtherPayload
+			return s.Mixer.Received + s.Digits + s.WrongSource + s.RTCP + s.Malformed + s.OtherPayload + s.Held
 		}
 		// An event packet that starts no new digit counts nowhere.
 		n := count(after) - count(before)

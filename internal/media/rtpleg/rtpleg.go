@@ -86,6 +86,8 @@ type Leg struct {
 	wbuf    [12 + audiocodec.MaxPayload]byte
 
 	latched atomic.Bool
+	noSend  atomic.Bool  // the direction has no send: hold
+	noRecv  atomic.Bool  // the direction has no receive
 	last    atomic.Int64 // unix nanoseconds of the last RTP packet read
 	stats   counters
 }
@@ -191,13 +193,35 @@ func (l *Leg) SendDigit(digit rune, d time.Duration) error {
 	return nil
 }
 
+// SetDirection applies an SDP direction, as this side says it:
+// "sendrecv" (the default), "sendonly" (the remote put on hold: its audio
+// is not mixed), "recvonly" (we are on hold: no mix is sent) or
+// "inactive". Timestamps keep running while nothing is sent.
+func (l *Leg) SetDirection(dir string) error {
+	var send, recv bool
+	switch dir {
+	case "sendrecv":
+		send, recv = true, true
+	case "sendonly":
+		send = true
+	case "recvonly":
+		recv = true
+	case "inactive":
+	default:
+		return fmt.Errorf("rtpleg %s: direction %q (sendrecv, sendonly, recvonly, inactive)", l.cfg.Name, dir)
+	}
+	l.noSend.Store(!send)
+	l.noRecv.Store(!recv)
+	return nil
+}
+
 // send writes one frame of the mix, or the next event packet of a digit
 // in its place; it is the mixer leg's Send.
 func (l *Leg) send(payload []byte, clock int) {
 	remote := l.remote.Load()
 	ts := l.ts
 	l.ts += uint32(clock)
-	if remote == nil {
+	if remote == nil || l.noSend.Load() {
 		return
 	}
 	if l.event == nil {
@@ -276,6 +300,10 @@ func (l *Leg) handle(from netip.AddrPort, b []byte, p *rtp.Packet, events *dtmf.
 		l.SetRemote(from)
 		l.log.Debug("rtpleg: latched", "remote", from)
 	}
+	if l.noRecv.Load() {
+		l.stats.held.Add(1)
+		return
+	}
 	switch {
 	case p.PayloadType == l.cfg.PayloadType:
 		l.leg.Write(p.SequenceNumber, p.Payload)
@@ -321,10 +349,11 @@ type Stats struct {
 	Malformed    uint64 // not RTP, or a bad event payload
 	OtherPayload uint64 // payload types neither the codec's nor telephone-event's
 	Digits       uint64 // DTMF digits received
+	Held         uint64 // packets not read for the direction (hold)
 }
 
 type counters struct {
-	sent, sendErrors, wrongSource, rtcp, malformed, otherPayload, digits atomic.Uint64
+	sent, sendErrors, wrongSource, rtcp, malformed, otherPayload, digits, held atomic.Uint64
 }
 
 // Stats returns the leg's counters.
@@ -333,6 +362,6 @@ func (l *Leg) Stats() Stats {
 	return Stats{
 		Mixer: l.leg.Stats(), Sent: c.sent.Load(), SendErrors: c.sendErrors.Load(),
 		WrongSource: c.wrongSource.Load(), RTCP: c.rtcp.Load(), Malformed: c.malformed.Load(),
-		OtherPayload: c.otherPayload.Load(), Digits: c.digits.Load(),
+		OtherPayload: c.otherPayload.Load(), Digits: c.digits.Load(), Held: c.held.Load(),
 	}
 }

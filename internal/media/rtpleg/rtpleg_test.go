@@ -449,3 +449,54 @@ func waitGoroutines(t *testing.T, n int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestHold checks the directions: recvonly sends nothing, sendonly reads
+// nothing, sendrecv again both.
+func TestHold(t *testing.T) {
+	ctx := context.Background()
+	m := mixer.New(ctx, mixer.Config{})
+	defer m.Close()
+	p := newPhone(t, audiocodec.PCMU(), 0, 400)
+	leg, err := Open(ctx, Config{Name: "hold", IP: loopback, PortMin: 20000, PortMax: 40000, Remote: p.addr(), Codec: audiocodec.PCMU()}, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.Close()
+	if err := leg.SetDirection("sideways"); err == nil {
+		t.Error("a direction of nonsense accepted")
+	}
+	if err := leg.SetDirection("recvonly"); err != nil {
+		t.Fatal(err)
+	}
+	go p.receive(101)
+	audio := func(seq uint16) {
+		pk, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: seq}, Payload: make([]byte, 160)}).Marshal()
+		if _, err := p.conn.WriteToUDPAddrPort(pk, leg.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait := func(what string, cond func(Stats) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !cond(leg.Stats()); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %+v", what, leg.Stats())
+			}
+		}
+	}
+	audio(1)
+	wait("recvonly reads", func(s Stats) bool { return s.Mixer.Received == 1 })
+	time.Sleep(5 * mixer.Frame)
+	if st := leg.Stats(); st.Sent != 0 {
+		t.Errorf("recvonly sent %d packets", st.Sent)
+	}
+	if err := leg.SetDirection("sendonly"); err != nil {
+		t.Fatal(err)
+	}
+	audio(2)
+	wait("sendonly holds", func(s Stats) bool { return s.Held == 1 && s.Sent > 0 && s.Mixer.Received == 1 })
+	if err := leg.SetDirection("sendrecv"); err != nil {
+		t.Fatal(err)
+	}
+	audio(3)
+	wait("sendrecv", func(s Stats) bool { return s.Mixer.Received == 2 })
+}
