@@ -3,8 +3,8 @@
 // and every 20 ms the mixer decodes one frame of each, sums them, and gives
 // each leg the sum of everyone else (N-1: nobody hears themselves),
 // saturated to 16 bits and encoded in that leg's codec (Send). Legs that
-// add nothing to a frame (they listen) all hear the whole sum: it is
-// encoded once per codec for all of them.
+// add nothing to a frame (they send nothing, or silence) all hear the
+// whole sum: it is encoded once per codec for all of them.
 //
 // A leg's packets wait in a small jitter buffer ordered by sequence number
 // (40 ms before it starts playing, at most 200 ms); late and duplicate
@@ -319,7 +319,7 @@ func (l *Leg) Write(seq uint16, payload []byte) {
 }
 
 // pull fills l.frame with the leg's next 20 ms and tells whether the leg
-// has any sound in it.
+// has sound in it above silence.
 func (l *Leg) pull() bool {
 	for l.pcmLen < audiocodec.FrameSamples {
 		l.mu.Lock()
@@ -352,7 +352,21 @@ func (l *Leg) pull() bool {
 	n := copy(l.frame[:], l.pcm[:l.pcmLen])
 	clear(l.frame[n:]) // ran dry within the frame: the rest is silence
 	l.pcmLen = copy(l.pcm[:], l.pcm[n:l.pcmLen])
-	return true
+	return !quiet(l.frame[:])
+}
+
+// silence is the mean power below which a frame is not mixed: about
+// -56 dBFS, the idle noise of a phone line. A phone sends packets of
+// silence all the time; not mixing them keeps their noise out of the sum
+// and lets the phone share the listeners' encoding.
+const silence = 50 * 50
+
+func quiet(frame []int16) bool {
+	var sum int64
+	for _, s := range frame {
+		sum += int64(s) * int64(s)
+	}
+	return sum < silence*int64(len(frame))
 }
 
 // Leave removes the leg; once it returns, its Send is not called again.

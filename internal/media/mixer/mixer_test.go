@@ -97,10 +97,14 @@ func TestEachHearsTheOthers(t *testing.T) {
 		{codec: audiocodec.Opus()},
 		{codec: audiocodec.Opus()},
 		{codec: audiocodec.PCMA()},
+		{codec: audiocodec.PCMA(), freq: -1}, // sends silence, as phones do
 	}
 	for _, p := range parties {
-		if p.freq != 0 {
+		switch {
+		case p.freq > 0:
 			p.src = newSource(t, p.codec, p.freq, amp)
+		case p.freq < 0:
+			p.src = newSource(t, p.codec, 1000, 0)
 		}
 		p.out = newSink(t, p.codec)
 		leg, err := m.Join(LegConfig{Name: p.codec.Name, Codec: p.codec, Send: p.out.send})
@@ -118,9 +122,13 @@ func TestEachHearsTheOthers(t *testing.T) {
 		m.mix()
 	}
 	checkHearing(t, parties, 20*audiocodec.FrameSamples)
-	// The two Opus listeners got the same payloads: one encoding shared.
+	// The two Opus listeners got the same payloads: one encoding shared;
+	// so did the PCMA listener and the PCMA leg that sends silence.
 	if a, b := parties[3].out.samples(), parties[4].out.samples(); !slices.Equal(a, b) {
 		t.Error("the two Opus listeners heard different streams")
+	}
+	if a, b := parties[5].out.samples(), parties[6].out.samples(); !slices.Equal(a, b) {
+		t.Error("the PCMA listener and the silent PCMA leg heard different streams")
 	}
 	for _, p := range parties {
 		st := p.leg.Stats()
@@ -149,7 +157,7 @@ func checkHearing(t *testing.T, parties []*party, skip int) {
 		}
 		out = out[skip:]
 		for _, q := range parties {
-			if q.freq == 0 {
+			if q.freq <= 0 {
 				continue
 			}
 			db := tone.DB(tone.Power(out, q.freq, audiocodec.Rate), full)
