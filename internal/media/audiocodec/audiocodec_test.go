@@ -231,5 +231,10 @@ func FuzzDecode(f *testing.F) {
 		if _, err := dec.Conceal(pcm); err != nil {
 			t.Fatalf("%s: conceal after %x: %v", c.Name, payload, err)
 		}
+		if r, ok := dec.(Recoverer); ok {
+			if n, _, err := r.Recover(payload, pcm); err == nil && n > FrameSamples {
+				t.Fatalf("%s: recovered %d samples from %x", c.Name, n, payload)
+			}
+		}
 	})
 }

@@ -128,3 +128,13 @@ func (j *jitter) clear() {
 	j.count = 0
 	j.playing = false
 }
+
+// peek copies the packet due next, without giving it out: the packet
+// after a lost one, whose FEC data may rebuild it.
+func (j *jitter) peek(dst []byte) (int, bool) {
+	s := &j.slots[j.next%jitterSlots]
+	if !j.playing || !s.full || s.seq != j.next {
+		return 0, false
+	}
+	return copy(dst, s.data[:s.n]), true
+}

@@ -288,6 +288,7 @@ type Leg struct {
 
 	// The mixing goroutine's own.
 	payload [audiocodec.MaxPayload]byte
+	next    [audiocodec.MaxPayload]byte           // the packet after a lost one
 	pcm     [2 * audiocodec.MaxFrameSamples]int16 // decoded, not yet mixed
 	pcmLen  int
 	frame   [audiocodec.FrameSamples]int16
@@ -337,6 +338,12 @@ func (l *Leg) pull() bool {
 				l.stats.decodeErrors.Add(1)
 			}
 		}
+		if r == lost && err == nil {
+			if n, ok := l.recover(dst); ok {
+				l.pcmLen += n
+				continue
+			}
+		}
 		if r == lost || err != nil {
 			l.stats.concealed.Add(1)
 			got, err = l.dec.Conceal(dst)
@@ -353,6 +360,27 @@ func (l *Leg) pull() bool {
 	clear(l.frame[n:]) // ran dry within the frame: the rest is silence
 	l.pcmLen = copy(l.pcm[:], l.pcm[n:l.pcmLen])
 	return !quiet(l.frame[:])
+}
+
+// recover rebuilds a lost packet from the FEC data of the next one, when
+// the codec has FEC and the next packet is here and carries it.
+func (l *Leg) recover(dst []int16) (int, bool) {
+	rec, ok := l.dec.(audiocodec.Recoverer)
+	if !ok {
+		return 0, false
+	}
+	l.mu.Lock()
+	n, ok := l.jb.peek(l.next[:])
+	l.mu.Unlock()
+	if !ok {
+		return 0, false
+	}
+	got, ok, err := rec.Recover(l.next[:n], dst)
+	if err != nil || !ok {
+		return 0, false
+	}
+	l.stats.recovered.Add(1)
+	return got, true
 }
 
 // silence is the mean power below which a frame is not mixed: about
@@ -394,13 +422,14 @@ type Stats struct {
 	Duplicate    uint64
 	Dropped      uint64 // thrown away when the buffer was too deep or started again
 	Concealed    uint64 // frames made up for lost packets or undecodable ones
+	Recovered    uint64 // lost packets rebuilt from the next one's FEC
 	DecodeErrors uint64
 	Sent         uint64 // frames given to Send
 	EncodeErrors uint64
 }
 
 type counters struct {
-	received, invalid, late, duplicate, dropped, concealed, decodeErrors, sent, encodeErrors atomic.Uint64
+	received, invalid, late, duplicate, dropped, concealed, recovered, decodeErrors, sent, encodeErrors atomic.Uint64
 }
 
 // Stats returns the leg's counters.
@@ -408,7 +437,7 @@ func (l *Leg) Stats() Stats {
 	c := &l.stats
 	return Stats{
 		Received: c.received.Load(), Invalid: c.invalid.Load(), Late: c.late.Load(),
-		Duplicate: c.duplicate.Load(), Dropped: c.dropped.Load(), Concealed: c.concealed.Load(),
+		Duplicate: c.duplicate.Load(), Dropped: c.dropped.Load(), Concealed: c.concealed.Load(), Recovered: c.recovered.Load(),
 		DecodeErrors: c.decodeErrors.Load(), Sent: c.sent.Load(), EncodeErrors: c.encodeErrors.Load(),
 	}
 }

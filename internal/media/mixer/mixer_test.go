@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thesyncim/gopus"
+
 	"github.com/openwac/wac/internal/media/audiocodec"
 	"github.com/openwac/wac/internal/media/tone"
 )
@@ -23,7 +25,11 @@ type source struct {
 }
 
 func newSource(t testing.TB, c audiocodec.Codec, freq, amp float64) *source {
-	enc, err := c.NewEncoder(audiocodec.EncoderOptions{})
+	return newSourceOpt(t, c, freq, amp, audiocodec.EncoderOptions{})
+}
+
+func newSourceOpt(t testing.TB, c audiocodec.Codec, freq, amp float64, opt audiocodec.EncoderOptions) *source {
+	enc, err := c.NewEncoder(opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,5 +404,40 @@ func TestPacketTimes(t *testing.T) {
 		if st := c.leg.Stats(); st.Concealed != 0 || st.Late != 0 || st.Dropped != 0 {
 			t.Errorf("%d-byte packets: %+v", c.size, st)
 		}
+	}
+}
+
+// TestRecoversWithFEC loses every tenth packet of an Opus leg whose
+// encoder adds in-band FEC (as browsers do): each lost packet whose next
+// packet carries FEC data (the encoder adds it to the frames its voice
+// detector finds active) is rebuilt from it, the others concealed.
+func TestRecoversWithFEC(t *testing.T) {
+	m := newMixer(Config{})
+	src := newSourceOpt(t, audiocodec.Opus(), 700, amp, audiocodec.EncoderOptions{FEC: true})
+	leg, _ := m.Join(LegConfig{Name: "fec", Codec: audiocodec.Opus(), Send: func([]byte, int) {}})
+	listener := newSink(t, audiocodec.PCMU())
+	if _, err := m.Join(LegConfig{Name: "listener", Codec: audiocodec.PCMU(), Send: listener.send}); err != nil {
+		t.Fatal(err)
+	}
+	var want uint64
+	for i := range 100 {
+		seq, p := src.next(t)
+		switch {
+		case i%10 == 3:
+		case i%10 == 4 && gopus.PacketHasLBRR(p):
+			want++
+			fallthrough
+		default:
+			leg.Write(seq, p)
+		}
+		m.mix()
+	}
+	st := leg.Stats()
+	if want == 0 || st.Recovered != want || st.Concealed != 10-want {
+		t.Errorf("%d lost packets followed by FEC data; stats %+v", want, st)
+	}
+	out := listener.samples()[20*audiocodec.FrameSamples:]
+	if db := tone.DB(tone.Power(out, 700, audiocodec.Rate), amp*amp/2); db < -2 {
+		t.Errorf("the listener hears the leg at %.1f dB", db)
 	}
 }
