@@ -114,9 +114,10 @@ func Open(ctx context.Context, cfg Config, m *mixer.Mixer) (*Leg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rtpleg %s: %w", cfg.Name, err)
 	}
+	local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	l := &Leg{
 		cfg: cfg, log: cfg.Logger.With("leg", cfg.Name), conn: conn,
-		local: conn.LocalAddr().(*net.UDPAddr).AddrPort(),
+		local: netip.AddrPortFrom(local.Addr().Unmap(), local.Port()),
 		done:  make(chan struct{}),
 		ssrc:  rand.Uint32(), seq: uint16(rand.Uint32()), ts: rand.Uint32(),
 	}

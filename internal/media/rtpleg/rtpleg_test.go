@@ -139,8 +139,8 @@ func TestTonesOverRTP(t *testing.T) {
 			t.Fatal(err)
 		}
 		legs = append(legs, leg)
-		if leg.LocalAddr().Port()%2 != 0 {
-			t.Errorf("odd RTP port %v", leg.LocalAddr())
+		if leg.LocalAddr().Port()%2 != 0 || leg.LocalAddr().Addr() != loopback {
+			t.Errorf("local address %v: want 127.0.0.1 and an even port", leg.LocalAddr())
 		}
 	}
 	var wg sync.WaitGroup
