@@ -68,9 +68,9 @@ func TestFFmpegPhone(t *testing.T) {
 	if err := rx.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() { goPhone.receive(101) })
-	wg.Go(func() { goPhone.send(ctx, goLeg.LocalAddr(), 175) })
+	var receiving, sending sync.WaitGroup
+	receiving.Go(func() { goPhone.receive(101) })
+	sending.Go(func() { goPhone.send(ctx, goLeg.LocalAddr(), 175) })
 	tx := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
 		"-f", "lavfi", "-i", "sine=frequency=700:sample_rate=8000:duration=3.5:samples_per_frame=160",
 		"-af", "volume=0.75", "-ac", "1", "-c:a", "pcm_mulaw", "-f", "rtp",
@@ -81,8 +81,9 @@ func TestFFmpegPhone(t *testing.T) {
 	if err := rx.Wait(); err != nil {
 		t.Fatalf("ffmpeg receiver: %v: %s", err, rxErr.String())
 	}
+	sending.Wait()
 	goPhone.conn.Close()
-	wg.Wait()
+	receiving.Wait()
 
 	t.Logf("ffmpeg's leg: %+v", ffLeg.Stats())
 	pcm := make([]int16, rxOut.Len()/2)
