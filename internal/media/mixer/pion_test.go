@@ -126,7 +126,7 @@ func TestPionPeerInTheMix(t *testing.T) {
 	tick := time.NewTicker(Frame)
 	defer tick.Stop()
 	var bts uint32
-	for range 100 {
+	frame := func() {
 		s, p := browserSrc.next(t)
 		bts += 960
 		if err := up.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: s, Timestamp: bts}, Payload: p}); err != nil {
@@ -134,6 +134,16 @@ func TestPionPeerInTheMix(t *testing.T) {
 		}
 		phoneLeg.Write(phoneSrc.next(t))
 		<-tick.C
+	}
+	// Until the peers are connected and the browser's audio flows, then
+	// 1.5 s more.
+	for deadline := time.Now().Add(15 * time.Second); webLeg.Stats().Received < 5; frame() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the browser's audio never reached its leg: %+v", webLeg.Stats())
+		}
+	}
+	for range 75 {
+		frame()
 	}
 	time.Sleep(100 * time.Millisecond)
 	webLeg.Leave()
@@ -144,7 +154,7 @@ func TestPionPeerInTheMix(t *testing.T) {
 
 	t.Logf("browser leg %+v", webLeg.Stats())
 	full := float64(amp) * amp / 2
-	// The peers take a moment to connect: judge the last second.
+	// Judge the last second, when both directions flowed.
 	for _, c := range []struct {
 		name       string
 		out        *sink
