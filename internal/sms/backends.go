@@ -113,16 +113,31 @@ func (l *LinkMobility) Send(ctx context.Context, m *Message) error {
 	if err != nil {
 		return err
 	}
+	if why := ParseLinkMobility(raw); why != "" || status/100 != 2 {
+		return fmt.Errorf("LinkMobility answered %d: %s", status, orStatus(why, status))
+	}
+	return nil
+}
+
+// ParseLinkMobility reads a LinkMobility answer: "" when it says messages
+// were queued ({"count":n,"list":[...]}), else why not ({"error":code,
+// "message":...}, or an answer it cannot read).
+func ParseLinkMobility(raw []byte) string {
 	var ans struct {
 		Count   int             `json:"count"`
 		List    json.RawMessage `json:"list"`
 		Error   int             `json:"error"`
 		Message string          `json:"message"`
 	}
-	if json.Unmarshal(raw, &ans) != nil || status/100 != 2 || ans.Error != 0 || ans.Count < 1 {
-		return fmt.Errorf("LinkMobility answered %d: %s", status, orStatus(fmt.Sprintf("error %d %s", ans.Error, clip(ans.Message)), status))
+	switch {
+	case json.Unmarshal(raw, &ans) != nil:
+		return "an answer that is not JSON"
+	case ans.Error != 0:
+		return fmt.Sprintf("error %d %s", ans.Error, clip(ans.Message))
+	case ans.Count < 1:
+		return "no message queued"
 	}
-	return nil
+	return ""
 }
 
 // Webhook posts {"from","to","text","parts","encoding"} to an operator's

@@ -251,3 +251,18 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+func FuzzParseLinkMobility(f *testing.F) {
+	f.Add([]byte(`{"count":1,"list":[{"id":"1","points":0.16,"number":"34600123456","status":"QUEUE"}]}`))
+	f.Add([]byte(`{"error":101,"message":"Authorization failed"}`))
+	f.Add([]byte(`{"count":0}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		s := sms.ParseLinkMobility(raw)
+		if strings.ContainsAny(s, "\n\r") {
+			t.Fatalf("a control character in %q", s)
+		}
+		if s == "" && len(raw) < len(`{"count":1}`) {
+			t.Fatalf("%q accepted: too short to say a message was queued", raw)
+		}
+	})
+}
