@@ -46,6 +46,8 @@ type Config struct {
 	Media          Media          `yaml:"media"`
 	TURN           TURN           `yaml:"turn"`
 	Recording      Recording      `yaml:"recording"`
+	Push           Push           `yaml:"push"`
+	SendSMS        SendSMS        `yaml:"sendsms"`
 
 	IO              IO              `yaml:"io"`
 	QSS             QSS             `yaml:"qss"`
@@ -249,6 +251,8 @@ func Default() Config {
 		Media:     defaultMedia(),
 		TURN:      defaultTURN(),
 		Recording: defaultRecording(),
+		Push:      defaultPush(),
+		SendSMS:   defaultSendSMS(),
 	}
 	defaultSignaling(&c)
 	return c
@@ -458,6 +462,8 @@ func (c *Config) Validate() error {
 	}
 	c.validateMedia(bad)
 	c.validateRecording(bad)
+	c.validatePush(bad)
+	c.validateSendSMS(bad)
 	c.validateSignaling(bad)
 	return errors.Join(errs...)
 }
