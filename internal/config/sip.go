@@ -4,6 +4,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Trunk is the SIP side of the node (the seeds' trunk service, with the
@@ -27,10 +28,10 @@ type Trunk struct {
 	RTPPortMax      int         `yaml:"rtpPortMax" doc:"highest UDP port of the RTP sockets of calls with the trunk (each call takes one)"`
 	MaxCalls        int         `yaml:"maxCalls" doc:"calls with the trunk at once on this node; more are refused with 503"`
 
-	InvitesPerSecond float64 `yaml:"invitesPerSecond" doc:"INVITEs accepted per second from one source address; more are answered 503 with Retry-After"`
-	InvitesBurst     int     `yaml:"invitesBurst" doc:"INVITEs one source address may send at once before invitesPerSecond applies"`
-	MediaTimeout     int     `yaml:"mediaTimeout" doc:"seconds without RTP from the trunk after which an answered call is hung up (BYE), 0 = never"`
-	AnswerTimeout    int     `yaml:"answerTimeout" doc:"seconds an outbound INVITE may go unanswered (no final response) before it is cancelled and the caller gets 408"`
+	InvitesPerSecond float64       `yaml:"invitesPerSecond" doc:"INVITEs accepted per second from one source address; more are answered 503 with Retry-After"`
+	InvitesBurst     int           `yaml:"invitesBurst" doc:"INVITEs one source address may send at once before invitesPerSecond applies"`
+	MediaTimeout     time.Duration `yaml:"mediaTimeout" unit:"s" doc:"how long an answered call may go without RTP from the trunk before it is hung up (BYE), 0 = never; a number is seconds"`
+	AnswerTimeout    time.Duration `yaml:"answerTimeout" unit:"s" doc:"how long an outbound INVITE may go without a final response before it is cancelled and the caller gets 408; a number is seconds"`
 }
 
 // TrunkPrefix holds the seeds' trunk.prefix keys.
@@ -57,8 +58,8 @@ func defaultTrunk() Trunk {
 		MaxCalls:         1000,
 		InvitesPerSecond: 50,
 		InvitesBurst:     100,
-		MediaTimeout:     30,
-		AnswerTimeout:    60,
+		MediaTimeout:     30 * time.Second,
+		AnswerTimeout:    60 * time.Second,
 	}
 }
 
@@ -145,9 +146,9 @@ func (c *Config) validateTrunk(bad func(key, format string, args ...any)) {
 		bad("trunk.invitesPerSecond", "invitesPerSecond and invitesBurst must be positive")
 	}
 	if t.MediaTimeout < 0 {
-		bad("trunk.mediaTimeout", "must be 0 (never) or a number of seconds")
+		bad("trunk.mediaTimeout", "must be 0 (never) or a duration")
 	}
-	if t.AnswerTimeout < 1 {
-		bad("trunk.answerTimeout", "must be a positive number of seconds")
+	if t.AnswerTimeout < time.Second {
+		bad("trunk.answerTimeout", "must be at least a second")
 	}
 }

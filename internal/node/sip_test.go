@@ -485,7 +485,7 @@ func TestSIPOutboundTrunkHangsUp(t *testing.T) {
 // A trunk that answers but sends no RTP is hung up after
 // trunk.mediaTimeout seconds.
 func TestSIPMediaTimeout(t *testing.T) {
-	r := newSIPRig(t, func(c *config.Config) { c.Trunk.MediaTimeout = 1 })
+	r := newSIPRig(t, func(c *config.Config) { c.Trunk.MediaTimeout = time.Second })
 	trunk := r.trunk("uas_answer.xml", map[string]string{"FORMATS": "0"})
 	alice := r.connect(r.alice)
 	rm := room(t, alice)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -113,10 +114,14 @@ func hubGoroutines() []string {
 // cancelled; pushing tells on pushing.
 type slowPush struct{ pushing chan string }
 
-func (p slowPush) PushInvitation(ctx context.Context, userID string, invite map[string]any) error {
+func (p slowPush) PushInvitation(ctx context.Context, userID string, tokens []string, info map[string]any) (int, error) {
 	p.pushing <- userID
 	<-ctx.Done()
-	return ctx.Err()
+	return 0, ctx.Err()
+}
+
+func (p slowPush) PushInvitationEnded(ctx context.Context, userID string, tokens []string, info map[string]any) (int, error) {
+	return 0, nil
 }
 
 // Hub.Close returns only once every goroutine of the hub returned: the
@@ -126,7 +131,7 @@ func (p slowPush) PushInvitation(ctx context.Context, userID string, invite map[
 func TestCloseWaitsForTheHubsGoroutines(t *testing.T) {
 	push := slowPush{pushing: make(chan string, 1)}
 	c := newClusterWith(t, 1, func(cfg *config.Config) {
-		cfg.Rooms.RemoveAfter, cfg.Invites.Basic.RemoveAfter = 60000, 60000
+		cfg.Rooms.RemoveAfter, cfg.Invites.Basic.RemoveAfter = time.Minute, time.Minute
 		cfg.Invites.Basic.ResolvePush = true
 	}, push)
 	alice, _ := c.user(0, "alice")

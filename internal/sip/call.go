@@ -385,7 +385,7 @@ func (s *Server) Dial(ctx context.Context, tc qss.TrunkCall) (qss.TrunkLeg, erro
 		media.close()
 		return nil, wire.Refuse(503, "too many phone calls on this node")
 	}
-	ictx, cancel := context.WithTimeout(s.ctx, time.Duration(s.cfg.Trunk.AnswerTimeout)*time.Second)
+	ictx, cancel := context.WithTimeout(s.ctx, s.cfg.Trunk.AnswerTimeout)
 	c.cancelInvite = cancel
 	dc, err := s.dialogs.WriteInvite(ictx, req)
 	if err != nil {

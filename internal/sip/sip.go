@@ -322,7 +322,7 @@ func (s *Server) RoomChanged(_ context.Context, room string, remaining []string,
 // watchMedia hangs up the answered calls whose trunk sent no RTP for
 // trunk.mediaTimeout seconds.
 func (s *Server) watchMedia() {
-	limit := time.Duration(s.cfg.Trunk.MediaTimeout) * time.Second
+	limit := s.cfg.Trunk.MediaTimeout
 	if limit <= 0 {
 		<-s.ctx.Done()
 		return
@@ -343,7 +343,7 @@ func (s *Server) watchMedia() {
 			}
 			s.mu.Unlock()
 			for _, c := range idle {
-				s.log.Info("sip: no RTP from the trunk, hanging up", "call", c.callID, "seconds", s.cfg.Trunk.MediaTimeout)
+				s.log.Info("sip: no RTP from the trunk, hanging up", "call", c.callID, "after", s.cfg.Trunk.MediaTimeout)
 				s.goTask(func() { c.hangup(408, "no media from the phone network") })
 			}
 		}

@@ -397,6 +397,7 @@ type Store interface {
 	SSO
 	Recordings
 	SipMappings
+	PushTokens
 	// InTx runs fn in one transaction: every write in it lands or none does.
 	InTx(ctx context.Context, fn func(Store) error) error
 	Ping(ctx context.Context) error
