@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -131,8 +132,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c.in = ds
-	from := req.From().Address.User
-	display := req.From().DisplayName
+	// What the apps see of the caller is bounded.
+	from := capText(req.From().Address.User, 64)
+	display := capText(req.From().DisplayName, 64)
 	outcome := make(chan callOutcome, 1)
 	cancelRing, err := s.sig.RingPhoneCall(ctx, qss.PhoneCall{From: from, Display: display, Mapping: m,
 		Report: func(code int, room string) { outcome <- callOutcome{code, room} }})
@@ -464,4 +466,16 @@ func (c *call) waitAnswer(ctx context.Context, cancel context.CancelFunc, user, 
 		return
 	}
 	s.Stats.Answered.Add(1)
+}
+
+// capText cuts s to at most n bytes on a character boundary, for what the
+// trunk sends that apps are shown.
+func capText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -108,3 +108,12 @@ func TestSourceLimiter(t *testing.T) {
 		t.Fatal("another source was refused")
 	}
 }
+
+func TestCapText(t *testing.T) {
+	if got := capText("ñññ", 3); got != "ñ" {
+		t.Fatalf("cut inside a character: %q", got)
+	}
+	if got := capText("205", 64); got != "205" {
+		t.Fatalf("%q", got)
+	}
+}
