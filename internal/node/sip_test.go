@@ -553,3 +553,42 @@ func TestSIPNoGoroutineLeft(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// A PBX that asks for digest authentication gets it with the password of
+// the caller's SIP mapping (sealed in the database, opened only for this).
+func TestSIPOutboundDigest(t *testing.T) {
+	r := newSIPRig(t, nil)
+	ctx := wctx(t)
+	var list []struct{ ID string }
+	if err := r.admin.API(ctx, "GET", "/sapi/sipMappings?ownerUri=wac-user:"+r.aliceID, nil, &list); err != nil || len(list) != 1 {
+		t.Fatalf("alice's mapping: %v %v", list, err)
+	}
+	var m struct {
+		Credential struct {
+			PasswordSet bool `json:"passwordSet"`
+			Password    string
+		} `json:"credential"`
+	}
+	if err := r.admin.API(ctx, "PUT", "/sapi/sipMappings/"+list[0].ID, map[string]any{"ownerUri": "wac-user:" + r.aliceID,
+		"credential": map[string]any{"username": "205", "password": "pbx-secret"}}, &m); err != nil {
+		t.Fatal(err)
+	}
+	if !m.Credential.PasswordSet || m.Credential.Password != "" {
+		t.Fatalf("the answer shows %+v", m.Credential)
+	}
+	trunk := r.trunk("uas_auth.xml", nil)
+	alice := r.connect(r.alice)
+	rm := room(t, alice)
+	_, answer, err := alice.Start(ctx, "invitation", map[string]any{"room": rm}, map[string]any{"to": "tel:+34986999888"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err := alice.Await(ctx, answer); err != nil || f.Error != 0 {
+		t.Fatalf("the authenticated call: %v %v", f, err)
+	}
+	if _, err := alice.Request(ctx, "leaveRoom", map[string]any{"room": rm}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.await(trunk)
+	r.settled()
+}
