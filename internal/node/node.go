@@ -35,6 +35,7 @@ type Node struct {
 
 	media     *mediaRole
 	signaling *signalingRole
+	meetings  *meetingsRole
 }
 
 // Options adjust a node for tools and tests.
@@ -87,6 +88,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 			n.Close()
 			return nil, fmt.Errorf("recordings: %w", err)
 		}
+		if n.meetings, err = newMeetings(n); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("meetings: %w", err)
+		}
 	}
 	return n, nil
 }
@@ -115,11 +120,18 @@ func (n *Node) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if n.meetings != nil {
+		n.meetings.start(n)
+	}
 	return n.Server.Run(ctx)
 }
 
 // Close stops the roles, leaves the bus and releases the store.
 func (n *Node) Close() error {
+	if n.meetings != nil {
+		n.meetings.stop()
+		n.meetings = nil
+	}
 	if n.signaling != nil {
 		n.signaling.stop()
 		n.signaling = nil
