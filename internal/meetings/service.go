@@ -101,9 +101,14 @@ func (s *Service) mechanism(name string) bool {
 	return slices.Contains(s.cfg.Meetings.InviteMechanisms, name)
 }
 
-// URL is the link of a meeting.
-func URL(cfg *config.Config, id string) string {
-	return cfg.MeetingLinkBase() + "/meeting/" + url.PathEscape(id)
+// URL is the link of a meeting: <linkHost>/meeting/<id>, with the
+// meeting's domain, which a guest of the web app logs in to.
+func URL(cfg *config.Config, id, domain string) string {
+	u := cfg.MeetingLinkBase() + "/meeting/" + url.PathEscape(id)
+	if domain != "" {
+		u += "?domain=" + url.QueryEscape(domain)
+	}
+	return u
 }
 
 // Wake makes the job runner look for the jobs just written.
@@ -294,7 +299,7 @@ func (s *Service) owner(ctx context.Context, st store.Store, userID, domainID st
 }
 
 // TemplateData is what the templates see (the seeds' party and meeting).
-func TemplateData(cfg *config.Config, m *store.Meeting, owner any, party string, cancelled, reminder bool) map[string]any {
+func TemplateData(cfg *config.Config, m *store.Meeting, owner any, domain, party string, cancelled, reminder bool) map[string]any {
 	users := m.Users()
 	if users == nil {
 		users = []string{}
@@ -305,7 +310,7 @@ func TemplateData(cfg *config.Config, m *store.Meeting, owner any, party string,
 	}
 	meeting := map[string]any{
 		"id": m.ID, "name": m.Name, "description": m.Detail.Description, "language": m.Detail.Language,
-		"validSince": m.ValidSince, "validUntil": m.ValidUntil, "url": URL(cfg, m.ID),
+		"validSince": m.ValidSince, "validUntil": m.ValidUntil, "url": URL(cfg, m.ID, domain),
 		"users": users, "participants": parts, "user": owner,
 	}
 	if cfg.Meetings.PSTNExtension != "" && m.PIN != "" {
@@ -325,7 +330,7 @@ func (s *Service) Compose(j *mailJob, now time.Time) (*mailer.Message, error) {
 	owner := map[string]any{"id": j.Owner.ID, "username": j.Owner.Username, "domain": j.Owner.Domain,
 		"email": j.Owner.Email, "role": j.Owner.Role, "alias": j.Owner.Alias, "mobilePhone": j.Owner.MobilePhone,
 		"landLineNumber": j.Owner.LandLineNumber, "created": j.Owner.Created, "lastLogin": j.Owner.LastLogin}
-	r, err := s.tpl.Render(lang, TemplateData(s.cfg, m, owner, j.To, j.Method == MethodCancel, j.Reminder))
+	r, err := s.tpl.Render(lang, TemplateData(s.cfg, m, owner, j.Owner.Domain, j.To, j.Method == MethodCancel, j.Reminder))
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +352,7 @@ func (s *Service) Compose(j *mailJob, now time.Time) (*mailer.Message, error) {
 	}
 	return &mailer.Message{
 		From: r.From, To: j.To, Subject: r.Subject, Text: r.Text, HTML: r.HTML,
-		Calendar:       Calendar(m, j.Method, URL(s.cfg, m.ID), name, j.Owner.Email, j.To, now),
+		Calendar:       Calendar(m, j.Method, URL(s.cfg, m.ID, j.Owner.Domain), name, j.Owner.Email, j.To, now),
 		CalendarMethod: j.Method,
 		MessageID:      fmt.Sprintf("meeting-%s-%d-%s-%s@%s", m.ID, m.Sequence, kind, hex.EncodeToString(sum[:6]), host),
 	}, nil

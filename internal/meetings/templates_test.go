@@ -30,7 +30,7 @@ func writeFiles(t *testing.T, files map[string]string) string {
 func sample(cfg *config.Config) map[string]any {
 	m := &store.Meeting{ID: "6b0376c072be4c2dc7d28ae0", Name: "Review", ValidSince: time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC).UnixMilli(),
 		ValidUntil: time.Date(2026, 3, 2, 10, 30, 0, 0, time.UTC).UnixMilli(), PIN: "12345678"}
-	return meetings.TemplateData(cfg, m, map[string]any{"username": "alice"}, "bob@example.org", false, false)
+	return meetings.TemplateData(cfg, m, map[string]any{"username": "alice"}, "wac", "bob@example.org", false, false)
 }
 
 // The built-in templates: English at the root, Spanish in es/, with the
@@ -46,7 +46,7 @@ func TestBuiltinTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Hello bob@example.org", "alice invites you", "Monday, 2 March 2026, 09:30 UTC to 10:30 UTC", "/meeting/6b0376c072be4c2dc7d28ae0", "dial +34999 and enter the code 12345678"} {
+	for _, want := range []string{"Hello bob@example.org", "alice invites you", "Monday, 2 March 2026, 09:30 UTC to 10:30 UTC", "/meeting/6b0376c072be4c2dc7d28ae0?domain=wac", "dial +34999 and enter the code 12345678"} {
 		if !strings.Contains(en.Text, want) {
 			t.Errorf("English text lacks %q:\n%s", want, en.Text)
 		}

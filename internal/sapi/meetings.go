@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -110,7 +111,7 @@ func (a *API) meetingJSON(ctx context.Context, names domainNames, m *store.Meeti
 	out := &meetingJSON{ID: m.ID, Name: m.Name, Description: m.Detail.Description, Domain: dn, User: m.OwnerID,
 		ValidSince: m.ValidSince, ValidUntil: m.ValidUntil, Language: m.Detail.Language,
 		Participants: []participantJSON{}, Users: []string{},
-		URL: a.cfg.MeetingLinkBase() + "/meeting/" + m.ID, URI: "wac-meeting:" + m.ID,
+		URL: a.cfg.MeetingLinkBase() + "/meeting/" + m.ID + "?domain=" + url.QueryEscape(dn), URI: "wac-meeting:" + m.ID,
 		Sequence: m.Sequence, Created: m.Created, Updated: m.Updated}
 	for _, p := range m.Detail.Participants {
 		j := participantJSON{Type: p.Type, User: p.UserID, Email: p.Email, Phone: p.Phone}

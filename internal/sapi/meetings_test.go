@@ -59,7 +59,7 @@ func TestMeetings(t *testing.T) {
 		if m.User != alice.ID || m.Name != "Weekly" || m.Language != "es" || m.Domain != "wac" || m.Sequence != 0 {
 			t.Errorf("meeting %+v", m)
 		}
-		if m.URL != "https://meet.example.com/meeting/"+m.ID || m.URI != "wac-meeting:"+m.ID {
+		if m.URL != "https://meet.example.com/meeting/"+m.ID+"?domain=wac" || m.URI != "wac-meeting:"+m.ID {
 			t.Errorf("url %q uri %q", m.URL, m.URI)
 		}
 		if m.DDI == nil || m.DDI.Extension != "+34999999999" || len(m.DDI.PIN) != 8 {
