@@ -41,6 +41,7 @@ type Jobs struct {
 	MaxAttempts    int `yaml:"maxAttempts" doc:"attempts of a job before it fails for good"`
 	BackoffSeconds int `yaml:"backoffSeconds" doc:"seconds before the first retry of a failed job, doubled for each further one (at most an hour)"`
 	KeepFailedDays int `yaml:"keepFailedDays" doc:"days failed jobs stay in the table for inspection"`
+	Workers        int `yaml:"workers" doc:"jobs one node runs at once (mails are sent in parallel up to this)"`
 }
 
 func defaultMeetings() Meetings {
@@ -52,7 +53,7 @@ func defaultMailer() Mailer {
 }
 
 func defaultJobs() Jobs {
-	return Jobs{LeaseSeconds: 60, MaxAttempts: 8, BackoffSeconds: 10, KeepFailedDays: 7}
+	return Jobs{LeaseSeconds: 60, MaxAttempts: 8, BackoffSeconds: 10, KeepFailedDays: 7, Workers: 4}
 }
 
 var extensionPattern = regexp.MustCompile(`^\+?[0-9*#]{1,32}$`)
@@ -113,6 +114,9 @@ func (c *Config) validateMeetings(bad func(key, format string, args ...any)) {
 	}
 	if j.BackoffSeconds < 1 {
 		bad("jobs.backoffSeconds", "must be at least 1")
+	}
+	if j.Workers < 1 || j.Workers > 256 {
+		bad("jobs.workers", "%d is not between 1 and 256", j.Workers)
 	}
 	if j.KeepFailedDays < 0 {
 		bad("jobs.keepFailedDays", "must not be negative")

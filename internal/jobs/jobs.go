@@ -46,6 +46,8 @@ type Options struct {
 	Backoff, MaxBackoff time.Duration
 	// Batch is how many due jobs one poll takes at most (default 32).
 	Batch int
+	// Workers is how many jobs run at once on this node (default 4).
+	Workers int
 	// Registry receives the job metrics (none when nil).
 	Registry prometheus.Registerer
 	Log      *slog.Logger
@@ -88,6 +90,9 @@ func New(st store.Jobs, opts Options) (*Runner, error) {
 	}
 	if opts.Batch <= 0 {
 		opts.Batch = 32
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 4
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -177,12 +182,15 @@ func (r *Runner) Run(ctx context.Context) {
 	}
 }
 
-// RunDue claims and runs the jobs due now, and returns how many it ran.
+// RunDue claims and runs the jobs due now, up to Workers at once, and
+// returns how many it ran once they are all done.
 func (r *Runner) RunDue(ctx context.Context) int {
 	ran := 0
+	slots := make(chan struct{}, r.opts.Workers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for ctx.Err() == nil {
-		now := time.Now()
-		due, err := r.st.DueJobs(ctx, now.UnixMilli(), r.opts.Batch)
+		due, err := r.st.DueJobs(ctx, time.Now().UnixMilli(), r.opts.Batch)
 		if err != nil {
 			if ctx.Err() == nil {
 				r.log.Warn("jobs: cannot list the due jobs", "err", err)
@@ -202,20 +210,29 @@ func (r *Runner) RunDue(ctx context.Context) int {
 			if ctx.Err() != nil {
 				return ran
 			}
+			slots <- struct{}{}
 			now := time.Now()
 			ok, err := r.st.ClaimJob(ctx, j.ID, r.opts.Node, now.UnixMilli(), now.Add(r.opts.Lease).UnixMilli())
-			if err != nil {
-				r.log.Warn("jobs: cannot claim a job", "job", j.ID, "kind", j.Kind, "err", err)
-				continue
-			}
-			if !ok {
+			if err != nil || !ok {
+				<-slots
+				if err != nil {
+					r.log.Warn("jobs: cannot claim a job", "job", j.ID, "kind", j.Kind, "err", err)
+				}
 				continue // another node has it
 			}
 			claimedAny = true
 			j.Attempts++
-			r.run(ctx, j)
 			ran++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				r.run(ctx, j)
+			}()
 		}
+		// The jobs of this batch finish before the next listing, which
+		// would see the running ones again only once their lease ran out.
+		wg.Wait()
 		if !claimedAny {
 			return ran
 		}

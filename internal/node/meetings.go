@@ -35,6 +35,7 @@ func newMeetings(n *Node) (*meetingsRole, error) {
 		Lease:       time.Duration(cfg.Jobs.LeaseSeconds) * time.Second,
 		MaxAttempts: cfg.Jobs.MaxAttempts,
 		Backoff:     time.Duration(cfg.Jobs.BackoffSeconds) * time.Second,
+		Workers:     cfg.Jobs.Workers,
 		Registry:    n.Metrics.Registry,
 		Log:         n.Log,
 	})
