@@ -10,30 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/openwac/wac/internal/auth"
+	"github.com/openwac/wac/internal/logging/logtest"
 )
-
-// syncBuffer is a buffer safe for the server's log writer and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func wac(t *testing.T, stdin string, args ...string) (string, error) {
 	t.Helper()
@@ -133,7 +115,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 // serveForTest starts wac serve with its store in data on a free
 // loopback port, and the flags extra, and waits for its ready line; stop
 // ends it and returns what serve returned.
-func serveForTest(t *testing.T, data string, extra ...string) (addr string, out, logs *syncBuffer, stop func() error) {
+func serveForTest(t *testing.T, data string, extra ...string) (addr string, out, logs *logtest.Buffer, stop func() error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -142,7 +124,7 @@ func serveForTest(t *testing.T, data string, extra ...string) (addr string, out,
 	addr = ln.Addr().String()
 	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, logs = new(syncBuffer), new(syncBuffer)
+	out, logs = new(logtest.Buffer), new(logtest.Buffer)
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, append([]string{"serve", "--data", data, "--listen", addr}, extra...), strings.NewReader(""), out, logs)
@@ -313,6 +295,8 @@ func TestHelpOfEverySubcommand(t *testing.T) {
 		{[]string{"domain", "create", "--help"}, "-parent"},
 		{[]string{"bench", "-h"}, "wac bench calls"},
 		{[]string{"bench", "media", "-h"}, "wac bench media rooms"},
+		{[]string{"bench", "media", "help"}, "wac bench media rooms"},
+		{[]string{"bench", "help"}, "wac bench calls"},
 		{[]string{"bench", "calls", "-h"}, "-workers"},
 	} {
 		out, err := wac(t, "", tc.args...)

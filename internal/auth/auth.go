@@ -288,7 +288,7 @@ func (s *Service) issue(ctx context.Context, st store.Store, userID, clientID, g
 		pair.RefreshToken = newTokenValue()
 		if err := st.CreateToken(ctx, &store.Token{
 			Hash: HashToken(pair.RefreshToken), Kind: store.TokenRefresh, GrantID: grant, UserID: userID, ClientID: clientID,
-			Expires: now.Add(time.Duration(s.cfg.OAuth2Provider.RefreshTokenExpiration) * time.Second).UnixMilli(),
+			Expires: now.Add(s.cfg.OAuth2Provider.RefreshTokenExpiration).UnixMilli(),
 			Created: now.UnixMilli(),
 		}); err != nil {
 			return nil, "", fmt.Errorf("store refresh token: %w", err)

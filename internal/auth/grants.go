@@ -156,7 +156,7 @@ func (s *Service) IssueLogin(ctx context.Context, user *store.User, clientID str
 func (s *Service) issueLogin(ctx context.Context, user *store.User, clientID string, refresh bool, inTx func(tx store.Store, grant string) error) (*TokenPair, error) {
 	var pair *TokenPair
 	var revoked []string
-	ttl := time.Duration(s.cfg.OAuth2Provider.AccessTokenExpiration) * time.Second
+	ttl := s.cfg.OAuth2Provider.AccessTokenExpiration
 	err := s.st.InTx(ctx, func(tx store.Store) error {
 		var grant string
 		var err error
@@ -301,7 +301,7 @@ func (s *Service) RefreshGrant(ctx context.Context, refresh string, info LoginIn
 	}
 	var pair *TokenPair
 	var old []string
-	ttl := time.Duration(s.cfg.OAuth2Provider.AccessTokenExpiration) * time.Second
+	ttl := s.cfg.OAuth2Provider.AccessTokenExpiration
 	err = s.st.InTx(ctx, func(tx store.Store) error {
 		claimed, err := tx.ClaimRefreshToken(ctx, t)
 		if err != nil {
@@ -408,7 +408,7 @@ func (s *Service) ClientCredentialsGrant(ctx context.Context, clientID, secret s
 		s.count("client_credentials", false)
 		return nil, grantErr("unauthorized_client", "this client may not use the client_credentials grant (its grant types: %s)", strings.Join(c.GrantTypes, ", "))
 	}
-	ttl := time.Duration(s.cfg.OAuth2Provider.AccessTokenExpiration) * time.Second
+	ttl := s.cfg.OAuth2Provider.AccessTokenExpiration
 	pair, _, err := s.issue(ctx, s.st, "", c.ID, "", ttl, false)
 	if err != nil {
 		return nil, err
@@ -453,7 +453,7 @@ func (s *Service) AnonymousGrant(ctx context.Context, username string, info Logi
 		s.log.Debug("anonymous login refused", "domain", d.Name, "ip", info.ClientIP, "reason", refused.Message)
 		return nil, refused
 	}
-	ttl := time.Duration(s.cfg.OAuth2Provider.AccessTokenExpiration) * time.Second
+	ttl := s.cfg.OAuth2Provider.AccessTokenExpiration
 	if d.AnonymousExpiration > 0 {
 		ttl = time.Duration(d.AnonymousExpiration) * time.Millisecond
 	}
@@ -587,8 +587,9 @@ func (s *Service) loginFailed(ctx context.Context, account string, d *store.Doma
 	if alarm, n := s.guard.sprayed(info.ClientIP, account, now); alarm {
 		s.sprayAlarm(ctx, info.ClientIP, n)
 	}
-	units, secs := s.cfg.Login.LimitRateUnits, s.cfg.Login.LimitRateSeconds
-	alarm, n := s.failures.add(account, now, units, time.Duration(secs)*time.Second)
+	units, window := s.cfg.Login.LimitRateUnits, s.cfg.Login.LimitRateWindow
+	secs := int64(window / time.Second)
+	alarm, n := s.failures.add(account, now, units, window)
 	if !alarm {
 		return
 	}
@@ -605,7 +606,7 @@ func (s *Service) loginFailed(ctx context.Context, account string, d *store.Doma
 // sprayAlarm raises the alarm of one address failing logins to n different
 // accounts.
 func (s *Service) sprayAlarm(ctx context.Context, addr string, n int) {
-	secs := s.cfg.Login.FailureWindow
+	secs := int64(s.cfg.Login.FailureWindow / time.Second)
 	s.log.Warn("password-spraying alarm", "ip", addr, "accounts", n, "seconds", secs)
 	if err := s.st.CreateAlarm(ctx, &store.Alarm{
 		Type:    "password-spraying",

@@ -16,7 +16,7 @@ import (
 // an unknown domain.
 func TestPasswordGrant(t *testing.T) {
 	dialects(t, func(t *testing.T, dialect string) {
-		s, clock, d := newTestServiceOn(t, dialect, func(c *config.Config) { c.OAuth2Provider.AccessTokenExpiration = 600 })
+		s, clock, d := newTestServiceOn(t, dialect, func(c *config.Config) { c.OAuth2Provider.AccessTokenExpiration = 10 * time.Minute })
 		m := &countingMetrics{}
 		s.Metrics = m
 		alice := mustUser(t, s, d, "alice", "alice-password")
@@ -201,7 +201,7 @@ func TestRefreshGrantRotates(t *testing.T) {
 
 // What is not a live refresh token is refused.
 func TestRefreshGrantRefuses(t *testing.T) {
-	s, clock, d := newTestService(t, func(c *config.Config) { c.OAuth2Provider.RefreshTokenExpiration = 60 })
+	s, clock, d := newTestService(t, func(c *config.Config) { c.OAuth2Provider.RefreshTokenExpiration = time.Minute })
 	mustUser(t, s, d, "alice", "alice-password")
 	ctx := context.Background()
 	pair := mustLogin(t, s, "alice@wac", "alice-password")
@@ -353,7 +353,7 @@ func TestAnonymousGrantOrigins(t *testing.T) {
 // The anonymous quotas refuse logins beyond them with too_many_requests.
 func TestAnonymousGrantQuota(t *testing.T) {
 	s, clock, _ := newTestService(t, func(c *config.Config) {
-		c.Login.AnonymousPerAddress, c.Login.AnonymousPerDomain, c.Login.AnonymousWindow = 2, 0, 60
+		c.Login.AnonymousPerAddress, c.Login.AnonymousPerDomain, c.Login.AnonymousWindow = 2, 0, time.Minute
 	})
 	mustDomain(t, s, "visitors", nil, func(d *store.Domain) { d.EnableAnonymous = true })
 	ctx := context.Background()

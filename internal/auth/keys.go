@@ -98,7 +98,7 @@ func (s *Service) activeKey(ctx context.Context) (*signingKey, error) {
 	}
 	alg := jose.SignatureAlgorithm(s.cfg.OAuth2Provider.IDTokenAlg)
 	now := s.now()
-	rotation := time.Duration(s.cfg.OAuth2Provider.KeyRotation) * time.Second
+	rotation := s.cfg.OAuth2Provider.KeyRotation
 	var newest, usable *signingKey
 	for _, k := range keys {
 		if k.alg != alg {

@@ -173,7 +173,7 @@ func (s *Service) IssueCode(ctx context.Context, r *AuthRequest, c *store.Client
 		Hash: HashToken(code), ClientID: c.ID, UserID: u.ID, RedirectURI: r.RedirectURI, Scope: r.Scope,
 		Nonce: r.Nonce, Challenge: r.CodeChallenge, ChallengeMethod: r.CodeChallengeMethod, SID: sid,
 		AuthTime: authTime.UnixMilli(), Created: now.UnixMilli(),
-		Expires: now.Add(time.Duration(s.cfg.OAuth2Provider.AuthCodeExpiration) * time.Second).UnixMilli(),
+		Expires: now.Add(s.cfg.OAuth2Provider.AuthCodeExpiration).UnixMilli(),
 	})
 	if err != nil {
 		return "", fmt.Errorf("store authorization code: %w", err)
@@ -219,7 +219,7 @@ func (s *Service) sessionGrant(ctx context.Context, tx store.Store, sid, grant s
 	if sid == "" {
 		return nil
 	}
-	exp := s.now().Add(time.Duration(s.cfg.OAuth2Provider.RefreshTokenExpiration) * time.Second).UnixMilli()
+	exp := s.now().Add(s.cfg.OAuth2Provider.RefreshTokenExpiration).UnixMilli()
 	return tx.AddSSOGrant(ctx, sid, grant, exp)
 }
 
@@ -285,7 +285,7 @@ func (s *Service) codeGrant(ctx context.Context, issuer, code, redirectURI, veri
 		return nil, grantErr("invalid_grant", "the authorization code was already used: the tokens issued with it are revoked")
 	}
 	if ac.Expires <= s.now().UnixMilli() {
-		return nil, grantErr("invalid_grant", "the authorization code expired (codes last %d s): start the login again", s.cfg.OAuth2Provider.AuthCodeExpiration)
+		return nil, grantErr("invalid_grant", "the authorization code expired (codes last %s): start the login again", s.cfg.OAuth2Provider.AuthCodeExpiration)
 	}
 	if redirectURI != ac.RedirectURI {
 		return nil, grantErr("invalid_grant", `field "redirect_uri": is not the redirect_uri of the authorization request`)
@@ -379,7 +379,7 @@ func (s *Service) idToken(ctx context.Context, issuer, clientID string, u *store
 	now := s.now()
 	c := IDClaims{
 		Issuer: issuer, Subject: u.ID, Audience: clientID, AZP: clientID, IssuedAt: now.Unix(),
-		Expiry:   now.Add(time.Duration(s.cfg.OAuth2Provider.AccessTokenExpiration) * time.Second).Unix(),
+		Expiry:   now.Add(s.cfg.OAuth2Provider.AccessTokenExpiration).Unix(),
 		AuthTime: authTime, Nonce: nonce, SID: sid,
 		PreferredUsername: u.Username, Email: u.Email, Domain: d.Name, Role: u.Role,
 	}
@@ -412,7 +412,7 @@ func (s *Service) StartSession(ctx context.Context, userID string) (string, *sto
 	cookie := newTokenValue()
 	now := s.now()
 	ss := &store.SSOSession{Hash: HashToken(cookie), SID: store.NewID(), UserID: userID, AuthTime: now.UnixMilli(),
-		Expires: now.Add(time.Duration(s.cfg.OAuth2Provider.SessionExpiration) * time.Second).UnixMilli()}
+		Expires: now.Add(s.cfg.OAuth2Provider.SessionExpiration).UnixMilli()}
 	if err := s.st.CreateSSOSession(ctx, ss); err != nil {
 		return "", nil, fmt.Errorf("store provider session: %w", err)
 	}

@@ -114,7 +114,7 @@ func TestResolveCache(t *testing.T) {
 func TestCleanup(t *testing.T) {
 	dialects(t, func(t *testing.T, dialect string) {
 		s, clock, d := newTestServiceOn(t, dialect, func(c *config.Config) {
-			c.OAuth2Provider.AccessTokenExpiration, c.OAuth2Provider.RefreshTokenExpiration = 60, 120
+			c.OAuth2Provider.AccessTokenExpiration, c.OAuth2Provider.RefreshTokenExpiration = time.Minute, 2*time.Minute
 			c.Login.MaxFailedLoginRows = 2
 		})
 		ctx := context.Background()

@@ -145,7 +145,7 @@ type quota struct {
 
 func newLoginGuard(cfg *config.Login, limit int) *loginGuard {
 	g := &loginGuard{cfg: cfg, seed: maphash.MakeSeed()}
-	window := time.Duration(cfg.FailureWindow) * time.Second
+	window := cfg.FailureWindow
 	g.accounts = newBounded[uint64](limit, func(b *backoff) time.Time {
 		return b.last.Add(g.delay(b.attempts, cfg.AccountFailures) + window)
 	})
@@ -156,7 +156,7 @@ func newLoginGuard(cfg *config.Login, limit int) *loginGuard {
 	rowsEnd := func(b *rowBudget) time.Time { return b.end }
 	g.acctRows = newBounded[uint64](limit, rowsEnd)
 	g.addrRows = newBounded[string](limit, rowsEnd)
-	anonWindow := time.Duration(cfg.AnonymousWindow) * time.Second
+	anonWindow := cfg.AnonymousWindow
 	g.anonAddr = newBounded[string](limit, func(q *quota) time.Time { return q.start.Add(anonWindow) })
 	g.anonDom = newBounded[string](limit, func(q *quota) time.Time { return q.start.Add(anonWindow) })
 	return g
@@ -175,7 +175,7 @@ func (g *loginGuard) take(tb *bounded[string, quota], key string, limit int, wha
 		q.start = now
 	}
 	if q.n >= limit {
-		return tooMany(tb.expiry(q).Sub(now), fmt.Sprintf("%s (limit %d per %d s)", what, limit, g.cfg.AnonymousWindow))
+		return tooMany(tb.expiry(q).Sub(now), fmt.Sprintf("%s (limit %d per %d s)", what, limit, int64(g.cfg.AnonymousWindow/time.Second)))
 	}
 	q.n++
 	return nil
@@ -203,8 +203,8 @@ func (g *loginGuard) delay(attempts, threshold int) time.Duration {
 	if threshold <= 0 || attempts < threshold {
 		return 0
 	}
-	d := time.Duration(g.cfg.RetryDelay) * time.Second
-	limit := time.Duration(g.cfg.MaxRetryDelay) * time.Second
+	d := g.cfg.RetryDelay
+	limit := g.cfg.MaxRetryDelay
 	for i := threshold; i < attempts && d < limit; i++ {
 		d *= 2
 	}
@@ -335,7 +335,7 @@ func (g *loginGuard) failedRow(f failedLogin, now time.Time) (write bool, due []
 			due = append(due, b.summary())
 		}
 	}
-	window := time.Duration(g.cfg.FailureWindow) * time.Second
+	window := g.cfg.FailureWindow
 	open := func(b *rowBudget, field, value string) *rowBudget {
 		if b.start.IsZero() {
 			b.start, b.end, b.field, b.value = now, now.Add(window), field, value

@@ -16,7 +16,7 @@ import (
 // an unknown token or a malformed one stands for nobody.
 func TestAuthenticate(t *testing.T) {
 	dialects(t, func(t *testing.T, dialect string) {
-		s, clock, d := newTestServiceOn(t, dialect, func(c *config.Config) { c.OAuth2Provider.AccessTokenExpiration = 10 })
+		s, clock, d := newTestServiceOn(t, dialect, func(c *config.Config) { c.OAuth2Provider.AccessTokenExpiration = 10 * time.Second })
 		alice := mustUser(t, s, d, "alice", "alice-password")
 		pair := mustLogin(t, s, "alice@wac", "alice-password")
 		p := mustAuth(t, s, pair.AccessToken)

@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -95,17 +96,17 @@ type Iface struct {
 
 // HTTP holds limits and protections of the HTTP server.
 type HTTP struct {
-	MaxBodyBytes      int64    `yaml:"maxBodyBytes" doc:"largest request body accepted"`
-	ReadHeaderTimeout int      `yaml:"readHeaderTimeout" doc:"seconds to read request headers"`
-	ReadTimeout       int      `yaml:"readTimeout" doc:"seconds a client has to send a request's body once its headers arrived (408 and the connection closed past it); WebSocket connections are not affected"`
-	IdleTimeout       int      `yaml:"idleTimeout" doc:"seconds a keep-alive connection may idle"`
-	ShutdownTimeout   int      `yaml:"shutdownTimeout" doc:"seconds the requests in flight get to finish on shutdown (SIGTERM) before they are cancelled (answered 503)"`
-	DDoSProtection    bool     `yaml:"ddosProtection" doc:"per-IP request rate limiting (429 when exceeded)"`
-	RPS               float64  `yaml:"rps" doc:"requests per second per client IP on the API"`
-	RPSHigh           float64  `yaml:"rpsHigh" doc:"requests per second per client IP on the web app's files"`
-	CORSDomains       string   `yaml:"corsDomains" doc:"allowed cross origins: host patterns joined by a vertical bar (app.example.com = https on 443 only, *.example.com, http://localhost:5173), parts that are not host patterns being regular expressions on the host; empty = same origin only"`
-	TrustedProxies    []string `yaml:"trustedProxies" doc:"peers (CIDR) whose forwarded-for header is believed; empty = none (set it to the reverse proxy's addresses when there is one)"`
-	CSPConnectSrc     []string `yaml:"cspConnectSrc" doc:"more sources the web app may connect to, in its Content-Security-Policy's connect-src (the page's own host and media.publicUrl are in it already): media nodes on other hosts, e.g. wss://media-1.example.com"`
+	MaxBodyBytes      int64         `yaml:"maxBodyBytes" doc:"largest request body accepted"`
+	ReadHeaderTimeout time.Duration `yaml:"readHeaderTimeout" unit:"s" doc:"seconds to read request headers"`
+	ReadTimeout       time.Duration `yaml:"readTimeout" unit:"s" doc:"seconds a client has to send a request's body once its headers arrived (408 and the connection closed past it); WebSocket connections are not affected"`
+	IdleTimeout       time.Duration `yaml:"idleTimeout" unit:"s" doc:"seconds a keep-alive connection may idle"`
+	ShutdownTimeout   time.Duration `yaml:"shutdownTimeout" unit:"s" doc:"seconds the requests in flight get to finish on shutdown (SIGTERM) before they are cancelled (answered 503)"`
+	DDoSProtection    bool          `yaml:"ddosProtection" doc:"per-IP request rate limiting (429 when exceeded)"`
+	RPS               float64       `yaml:"rps" doc:"requests per second per client IP on the API"`
+	RPSHigh           float64       `yaml:"rpsHigh" doc:"requests per second per client IP on the web app's files"`
+	CORSDomains       string        `yaml:"corsDomains" doc:"allowed cross origins: host patterns joined by a vertical bar (app.example.com = https on 443 only, *.example.com, http://localhost:5173), parts that are not host patterns being regular expressions on the host; empty = same origin only"`
+	TrustedProxies    []string      `yaml:"trustedProxies" doc:"peers (CIDR) whose forwarded-for header is believed; empty = none (set it to the reverse proxy's addresses when there is one)"`
+	CSPConnectSrc     []string      `yaml:"cspConnectSrc" doc:"more sources the web app may connect to, in its Content-Security-Policy's connect-src (the page's own host and media.publicUrl are in it already): media nodes on other hosts, e.g. wss://media-1.example.com"`
 }
 
 // Database selects and configures the store.
@@ -117,26 +118,26 @@ type Database struct {
 
 // Login holds the seeds' login access control options.
 type Login struct {
-	Exclusive        bool   `yaml:"exclusive" doc:"a new login ends the user's older sessions"`
-	LimitRateUnits   int    `yaml:"limitRateUnits" doc:"failed logins within limitRateSeconds that raise an alarm, 0 = off"`
-	LimitRateSeconds int    `yaml:"limitRateSeconds" doc:"window of the failed-login alarm"`
-	RequestHeader    string `yaml:"requestHeader" doc:"header with the client's real IP (empty = X-Forwarded-For)"`
-	SendStatic       bool   `yaml:"sendStatic" doc:"hand anonymous sessions a free ims credential"`
+	Exclusive       bool          `yaml:"exclusive" doc:"a new login ends the user's older sessions"`
+	LimitRateUnits  int           `yaml:"limitRateUnits" doc:"failed logins within limitRateSeconds that raise an alarm, 0 = off"`
+	LimitRateWindow time.Duration `yaml:"limitRateSeconds" unit:"s" doc:"seconds of the window of the failed-login alarm"`
+	RequestHeader   string        `yaml:"requestHeader" doc:"header with the client's real IP (empty = X-Forwarded-For)"`
+	SendStatic      bool          `yaml:"sendStatic" doc:"hand anonymous sessions a free ims credential"`
 
 	// Throttling of password guessing (not in the seeds).
-	AccountFailures int `yaml:"accountFailures" doc:"failed logins of one account (user@domain, existing or not) after which its next attempts wait (429), 0 = off"`
-	AddressFailures int `yaml:"addressFailures" doc:"failed logins from one client address after which its next attempts wait (429), 0 = off"`
-	FailureWindow   int `yaml:"failureWindow" doc:"seconds without a failed login, once any wait has run out, after which an account's or address's failures are forgotten"`
-	RetryDelay      int `yaml:"retryDelay" doc:"seconds of the first wait; each further failure doubles it"`
-	MaxRetryDelay   int `yaml:"maxRetryDelay" doc:"seconds the wait grows to at most"`
+	AccountFailures int           `yaml:"accountFailures" doc:"failed logins of one account (user@domain, existing or not) after which its next attempts wait (429), 0 = off"`
+	AddressFailures int           `yaml:"addressFailures" doc:"failed logins from one client address after which its next attempts wait (429), 0 = off"`
+	FailureWindow   time.Duration `yaml:"failureWindow" unit:"s" doc:"seconds without a failed login, once any wait has run out, after which an account's or address's failures are forgotten"`
+	RetryDelay      time.Duration `yaml:"retryDelay" unit:"s" doc:"seconds of the first wait; each further failure doubles it"`
+	MaxRetryDelay   time.Duration `yaml:"maxRetryDelay" unit:"s" doc:"seconds the wait grows to at most"`
 	// Alarms and records of failed logins.
 	SprayAccounts      int `yaml:"sprayAccounts" doc:"different accounts failing logins from one client address within failureWindow that raise a password-spraying alarm, 0 = off"`
 	FailedLoginRows    int `yaml:"failedLoginRows" doc:"'Failed login' stats written per account and per client address within failureWindow; further failures are counted and written as one summary stat"`
 	MaxFailedLoginRows int `yaml:"maxFailedLoginRows" doc:"'Failed login' stats kept: the periodic cleanup removes the oldest beyond it, 0 = keep all"`
 	// Quotas of anonymous logins, each of which creates a user.
-	AnonymousPerAddress int `yaml:"anonymousPerAddress" doc:"anonymous login attempts per client address within anonymousWindow (429 beyond), 0 = unlimited"`
-	AnonymousPerDomain  int `yaml:"anonymousPerDomain" doc:"anonymous logins into one domain within anonymousWindow (429 beyond), 0 = unlimited"`
-	AnonymousWindow     int `yaml:"anonymousWindow" doc:"seconds of the anonymous-login quotas' window"`
+	AnonymousPerAddress int           `yaml:"anonymousPerAddress" doc:"anonymous login attempts per client address within anonymousWindow (429 beyond), 0 = unlimited"`
+	AnonymousPerDomain  int           `yaml:"anonymousPerDomain" doc:"anonymous logins into one domain within anonymousWindow (429 beyond), 0 = unlimited"`
+	AnonymousWindow     time.Duration `yaml:"anonymousWindow" unit:"s" doc:"seconds of the anonymous-login quotas' window"`
 	// The seeds' options of logins through an external OAuth2 provider.
 	CreateOAuthUser       bool   `yaml:"createOAuthUser" doc:"create a user on its first login through an external identity provider (oauth2client); false = only users that exist (or were linked before) may log in that way"`
 	OAuthUserForcedDomain string `yaml:"OAuthUserForcedDomain" doc:"domain every user created through an external identity provider goes to, instead of the provider's mapped or own domain (empty = none)"`
@@ -145,24 +146,24 @@ type Login struct {
 
 // OAuth2Provider holds the seeds' oauth2provider options.
 type OAuth2Provider struct {
-	MaxTokens              int `yaml:"maxTokens" doc:"simultaneous tokens per user, 0 = unlimited"`
-	AccessTokenExpiration  int `yaml:"accessTokenExpiration" doc:"seconds an access token is valid"`
-	RefreshTokenExpiration int `yaml:"refreshTokenExpiration" doc:"seconds a refresh token is valid"`
+	MaxTokens              int           `yaml:"maxTokens" doc:"simultaneous tokens per user, 0 = unlimited"`
+	AccessTokenExpiration  time.Duration `yaml:"accessTokenExpiration" unit:"s" doc:"seconds an access token is valid"`
+	RefreshTokenExpiration time.Duration `yaml:"refreshTokenExpiration" unit:"s" doc:"seconds a refresh token is valid"`
 	// OpenID Connect provider.
-	Issuer             string `yaml:"issuer" doc:"this provider's OpenID Connect issuer, the https URL apps see (iss of id_tokens); empty = the scheme and host of each request, fine on one name but set it in production"`
-	IDTokenAlg         string `yaml:"idTokenAlg" doc:"algorithm that signs id_tokens: RS256 or ES256"`
-	KeyRotation        int    `yaml:"keyRotation" doc:"seconds a signing key signs before a new one takes over; the old one stays in the JWKS for as long again"`
-	AuthCodeExpiration int    `yaml:"authCodeExpiration" doc:"seconds an authorization code may wait to be exchanged"`
-	SessionExpiration  int    `yaml:"sessionExpiration" doc:"seconds a login on the authorization page (/sapi/o/authorize) is remembered by the browser, so that other apps sign in without a password"`
+	Issuer             string        `yaml:"issuer" doc:"this provider's OpenID Connect issuer, the https URL apps see (iss of id_tokens); empty = the scheme and host of each request, fine on one name but set it in production"`
+	IDTokenAlg         string        `yaml:"idTokenAlg" doc:"algorithm that signs id_tokens: RS256 or ES256"`
+	KeyRotation        time.Duration `yaml:"keyRotation" unit:"s" doc:"seconds a signing key signs before a new one takes over; the old one stays in the JWKS for as long again"`
+	AuthCodeExpiration time.Duration `yaml:"authCodeExpiration" unit:"s" doc:"seconds an authorization code may wait to be exchanged"`
+	SessionExpiration  time.Duration `yaml:"sessionExpiration" unit:"s" doc:"seconds a login on the authorization page (/sapi/o/authorize) is remembered by the browser, so that other apps sign in without a password"`
 }
 
 // OAuth2Client is the seeds' oauth2client: logins through external
 // OpenID Connect providers.
 type OAuth2Client struct {
-	Providers     string `yaml:"providers" doc:"directory of JSON files, one per external identity provider (docs/sso.md); empty = none from files"`
-	EncryptionKey string `yaml:"encryptionKey" doc:"base64 of 32 bytes: the AES-256-GCM key that seals the providers' tokens and client secrets in the database; empty = derived from the cluster secret"`
-	ClockSkew     int    `yaml:"clockSkew" doc:"seconds of clock difference with a provider tolerated when checking its id_token's times"`
-	HTTPTimeout   int    `yaml:"httpTimeout" doc:"seconds a request to a provider (discovery, JWKS, token) may take"`
+	Providers     string        `yaml:"providers" doc:"directory of JSON files, one per external identity provider (docs/sso.md); empty = none from files"`
+	EncryptionKey string        `yaml:"encryptionKey" doc:"base64 of 32 bytes: the AES-256-GCM key that seals the providers' tokens and client secrets in the database; empty = derived from the cluster secret"`
+	ClockSkew     time.Duration `yaml:"clockSkew" unit:"s" doc:"seconds of clock difference with a provider tolerated when checking its id_token's times"`
+	HTTPTimeout   time.Duration `yaml:"httpTimeout" unit:"s" doc:"seconds a request to a provider (discovery, JWKS, token) may take"`
 }
 
 // Password sets the argon2id parameters for new password hashes.
@@ -200,10 +201,10 @@ func Default() Config {
 		},
 		HTTP: HTTP{
 			MaxBodyBytes:      1 << 20,
-			ReadHeaderTimeout: 10,
-			ReadTimeout:       30,
-			IdleTimeout:       120,
-			ShutdownTimeout:   25,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ShutdownTimeout:   25 * time.Second,
 			DDoSProtection:    true,
 			RPS:               50,
 			RPSHigh:           200,
@@ -211,29 +212,29 @@ func Default() Config {
 		Database: Database{Driver: "sqlite", MaxOpenConns: 8},
 		Login: Login{
 			LimitRateUnits:      5,
-			LimitRateSeconds:    10,
+			LimitRateWindow:     10 * time.Second,
 			AccountFailures:     5,
 			AddressFailures:     20,
-			FailureWindow:       900,
-			RetryDelay:          1,
-			MaxRetryDelay:       900,
+			FailureWindow:       15 * time.Minute,
+			RetryDelay:          time.Second,
+			MaxRetryDelay:       15 * time.Minute,
 			SprayAccounts:       10,
 			FailedLoginRows:     10,
 			MaxFailedLoginRows:  100000,
 			AnonymousPerAddress: 30,
 			AnonymousPerDomain:  1000,
-			AnonymousWindow:     600,
+			AnonymousWindow:     10 * time.Minute,
 		},
 		OAuth2Provider: OAuth2Provider{
 			MaxTokens:              0,
-			AccessTokenExpiration:  3600,
-			RefreshTokenExpiration: 1209600,
+			AccessTokenExpiration:  time.Hour,
+			RefreshTokenExpiration: 14 * 24 * time.Hour,
 			IDTokenAlg:             "RS256",
-			KeyRotation:            90 * 86400,
-			AuthCodeExpiration:     60,
-			SessionExpiration:      8 * 3600,
+			KeyRotation:            90 * 24 * time.Hour,
+			AuthCodeExpiration:     time.Minute,
+			SessionExpiration:      8 * time.Hour,
 		},
-		OAuth2Client: OAuth2Client{ClockSkew: 60, HTTPTimeout: 10},
+		OAuth2Client: OAuth2Client{ClockSkew: time.Minute, HTTPTimeout: 10 * time.Second},
 		// OWASP's argon2id recommendation: m=19 MiB, t=2, p=1.
 		Password: Password{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, MinLength: 8},
 		Capabilities: Capabilities{
@@ -301,6 +302,8 @@ func Decode(r io.Reader, cfg *Config) ([]Warning, error) {
 		return nil, err
 	}
 	warnings, refusals, found := seedRewrite(&doc)
+	durLines, durErrs := durationNodes(&doc)
+	refusals = append(refusals, durErrs...)
 	// The strict decoder checks the file as written, so that the errors
 	// keep their line numbers; what it says of the seeds' keys is dropped.
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -311,7 +314,7 @@ func Decode(r io.Reader, cfg *Config) ([]Warning, error) {
 		if !errors.As(err, &te) {
 			return nil, errors.Join(append(refusals, err)...)
 		}
-		if rest := dropSeedErrors(te.Errors, found); len(rest) > 0 {
+		if rest := dropDurationErrors(dropSeedErrors(te.Errors, found), durLines); len(rest) > 0 {
 			return nil, errors.Join(append(refusals, &yaml.TypeError{Errors: rest})...)
 		}
 	}
@@ -393,15 +396,15 @@ func (c *Config) Validate() error {
 		bad("http.maxBodyBytes", "must be positive")
 	}
 	for _, t := range []struct {
-		key     string
-		seconds int
+		key string
+		d   time.Duration
 	}{{"http.readHeaderTimeout", c.HTTP.ReadHeaderTimeout}, {"http.readTimeout", c.HTTP.ReadTimeout}, {"http.idleTimeout", c.HTTP.IdleTimeout}} {
-		if t.seconds <= 0 {
-			bad(t.key, "%d seconds is not positive", t.seconds)
+		if t.d <= 0 {
+			bad(t.key, "%s is not positive", t.d)
 		}
 	}
 	if c.HTTP.ShutdownTimeout < 0 {
-		bad("http.shutdownTimeout", "%d seconds is negative (0 = cancel the requests in flight at once)", c.HTTP.ShutdownTimeout)
+		bad("http.shutdownTimeout", "%s is negative (0 = cancel the requests in flight at once)", c.HTTP.ShutdownTimeout)
 	}
 	if c.HTTP.DDoSProtection && (c.HTTP.RPS <= 0 || c.HTTP.RPSHigh <= 0) {
 		bad("http.rps", "rps and rpsHigh must be positive when ddosProtection is on")
@@ -436,7 +439,7 @@ func (c *Config) Validate() error {
 	if c.Login.LimitRateUnits < 0 {
 		bad("login.limitRateUnits", "must not be negative")
 	}
-	if c.Login.LimitRateUnits > 0 && c.Login.LimitRateSeconds <= 0 {
+	if c.Login.LimitRateUnits > 0 && c.Login.LimitRateWindow <= 0 {
 		bad("login.limitRateSeconds", "must be positive when limitRateUnits is set")
 	}
 	c.validateLogin(bad)
@@ -476,7 +479,7 @@ func (c *Config) validateLogin(bad func(key, format string, args ...any)) {
 		bad("login.addressFailures", "%d is negative (0 = off)", l.AddressFailures)
 	}
 	if l.FailureWindow <= 0 {
-		bad("login.failureWindow", "%d s is not positive", l.FailureWindow)
+		bad("login.failureWindow", "%s is not positive", l.FailureWindow)
 	}
 	if l.SprayAccounts < 0 {
 		bad("login.sprayAccounts", "%d is negative (0 = off)", l.SprayAccounts)
@@ -494,16 +497,16 @@ func (c *Config) validateLogin(bad func(key, format string, args ...any)) {
 		bad("login.anonymousPerDomain", "%d is negative (0 = unlimited)", l.AnonymousPerDomain)
 	}
 	if (l.AnonymousPerAddress > 0 || l.AnonymousPerDomain > 0) && l.AnonymousWindow <= 0 {
-		bad("login.anonymousWindow", "%d s is not positive", l.AnonymousWindow)
+		bad("login.anonymousWindow", "%s is not positive", l.AnonymousWindow)
 	}
 	if l.AccountFailures == 0 && l.AddressFailures == 0 {
 		return
 	}
 	if l.RetryDelay <= 0 {
-		bad("login.retryDelay", "%d s is not positive", l.RetryDelay)
+		bad("login.retryDelay", "%s is not positive", l.RetryDelay)
 	}
 	if l.MaxRetryDelay < l.RetryDelay {
-		bad("login.maxRetryDelay", "%d s is less than login.retryDelay (%d s)", l.MaxRetryDelay, l.RetryDelay)
+		bad("login.maxRetryDelay", "%s is less than login.retryDelay (%s)", l.MaxRetryDelay, l.RetryDelay)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestEnvOverrides(t *testing.T) {
@@ -179,7 +180,7 @@ func TestSeedsConfigurationLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := cfg.Invites.Basic
-	if b.RemoveAfter != 10000 || b.ResolveGroups || b.ResolvePush || !b.LegacyUserGroupResolution ||
+	if b.RemoveAfter != 10*time.Second || b.ResolveGroups || b.ResolvePush || !b.LegacyUserGroupResolution ||
 		cfg.Invites.OnlyOneDeviceWithInvitations {
 		t.Errorf("invites: %+v", cfg.Invites)
 	}
@@ -190,8 +191,8 @@ func TestSeedsConfigurationLoads(t *testing.T) {
 		!r.NotInACall || !r.UserIDAsRoomID {
 		t.Errorf("rooms: %+v", r)
 	}
-	if cfg.QuickConference.URIRegex != `^wac-conf\d{20}$` || cfg.Watchdog.Invites.Period != 5000 ||
-		cfg.Watchdog.Invites.Expiration != 30000 || !cfg.ConferenceState.AllowInvitesWhileInCall {
+	if cfg.QuickConference.URIRegex != `^wac-conf\d{20}$` || cfg.Watchdog.Invites.Period != 5*time.Second ||
+		cfg.Watchdog.Invites.Expiration != 30*time.Second || !cfg.ConferenceState.AllowInvitesWhileInCall {
 		t.Errorf("quickConference, watchdog, conferenceState: %+v %+v %+v", cfg.QuickConference, cfg.Watchdog, cfg.ConferenceState)
 	}
 	var keys []string

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -22,8 +23,8 @@ type Key struct {
 func Keys() []Key {
 	var keys []Key
 	def := Default()
-	walk(reflect.ValueOf(&def).Elem(), "", func(path string, v reflect.Value, doc string) {
-		keys = append(keys, Key{Path: path, Env: EnvName(path), Default: format(v), Doc: doc})
+	walk(reflect.ValueOf(&def).Elem(), "", func(path string, v reflect.Value, f reflect.StructField) {
+		keys = append(keys, Key{Path: path, Env: EnvName(path), Default: format(v), Doc: f.Tag.Get("doc")})
 	})
 	return keys
 }
@@ -58,19 +59,19 @@ func ApplyEnv(cfg *Config, environ []string) error {
 		return nil
 	}
 	var errs []error
-	walk(reflect.ValueOf(cfg).Elem(), "", func(path string, v reflect.Value, _ string) {
+	walk(reflect.ValueOf(cfg).Elem(), "", func(path string, v reflect.Value, f reflect.StructField) {
 		raw, ok := env[EnvName(path)]
 		if !ok {
 			return
 		}
-		if err := set(v, raw); err != nil {
+		if err := set(v, f, raw); err != nil {
 			errs = append(errs, fmt.Errorf("environment %s (key %s): %w", EnvName(path), path, err))
 		}
 	})
 	return errors.Join(errs...)
 }
 
-func walk(v reflect.Value, prefix string, fn func(path string, v reflect.Value, doc string)) {
+func walk(v reflect.Value, prefix string, fn func(path string, v reflect.Value, f reflect.StructField)) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -87,11 +88,19 @@ func walk(v reflect.Value, prefix string, fn func(path string, v reflect.Value, 
 			walk(fv, path, fn)
 			continue
 		}
-		fn(path, fv, f.Tag.Get("doc"))
+		fn(path, fv, f)
 	}
 }
 
-func set(v reflect.Value, raw string) error {
+func set(v reflect.Value, f reflect.StructField, raw string) error {
+	if v.Type() == durationType {
+		d, err := parseDuration(raw, unitOf(f))
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(d))
+		return nil
+	}
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString(raw)
@@ -137,6 +146,9 @@ func set(v reflect.Value, raw string) error {
 }
 
 func format(v reflect.Value) string {
+	if v.Type() == durationType {
+		return formatDuration(time.Duration(v.Int()))
+	}
 	switch v.Kind() {
 	case reflect.Slice:
 		parts := make([]string, v.Len())

@@ -3,6 +3,7 @@ package config
 import (
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Recording configures the recording of rooms (the seeds' rec-worker): where
@@ -13,15 +14,15 @@ type Recording struct {
 	Path    string `yaml:"path" doc:"directory the media role writes recordings to (with S3, the spool they are uploaded from); empty = <dataDir>/recordings"`
 	FFmpeg  string `yaml:"ffmpeg" doc:"ffmpeg program that composes one file per recording, audio mix and camera grid (a name on PATH or a path); empty or not found = the per-track files are kept uncomposed"`
 
-	ComposeTimeout int `yaml:"composeTimeout" doc:"seconds a compose job may run before it is stopped (the tracks are kept)"`
-	JitterMillis   int `yaml:"jitterMillis" doc:"milliseconds a track's packets are held to put them back in order before they are written"`
-	MinFreeMB      int `yaml:"minFreeMB" doc:"free space (MiB) under which the recording disk counts as full: recordings stop cleanly and an alarm is raised"`
-	ResumeSeconds  int `yaml:"resumeSeconds" doc:"seconds within which a recording cut by a media-node restart continues, as its next segment, when the room records again"`
+	ComposeTimeout time.Duration `yaml:"composeTimeout" unit:"s" doc:"seconds a compose job may run before it is stopped (the tracks are kept)"`
+	Jitter         time.Duration `yaml:"jitterMillis" unit:"ms" doc:"milliseconds a track's packets are held to put them back in order before they are written"`
+	MinFreeMB      int           `yaml:"minFreeMB" doc:"free space (MiB) under which the recording disk counts as full: recordings stop cleanly and an alarm is raised"`
+	ResumeWindow   time.Duration `yaml:"resumeSeconds" unit:"s" doc:"seconds within which a recording cut by a media-node restart continues, as its next segment, when the room records again"`
 
-	LinkSeconds int `yaml:"linkSeconds" doc:"seconds a signed play link of a recording file (playUrl, for a <video> element, which cannot send a token) stays valid"`
+	LinkTTL time.Duration `yaml:"linkSeconds" unit:"s" doc:"seconds a signed play link of a recording file (playUrl, for a <video> element, which cannot send a token) stays valid"`
 
-	RetentionDays         int `yaml:"retentionDays" doc:"days a recording is kept when its domain sets no recordingRetentionDays, 0 = until deleted"`
-	RetentionCheckSeconds int `yaml:"retentionCheckSeconds" doc:"seconds between two runs of the job that deletes expired recordings"`
+	RetentionDays  int           `yaml:"retentionDays" doc:"days a recording is kept when its domain sets no recordingRetentionDays, 0 = until deleted"`
+	RetentionCheck time.Duration `yaml:"retentionCheckSeconds" unit:"s" doc:"seconds between two runs of the job that deletes expired recordings"`
 
 	S3 S3 `yaml:"s3"`
 }
@@ -39,14 +40,14 @@ type S3 struct {
 
 func defaultRecording() Recording {
 	return Recording{
-		Enabled:               true,
-		FFmpeg:                "ffmpeg",
-		ComposeTimeout:        3600,
-		JitterMillis:          200,
-		MinFreeMB:             512,
-		ResumeSeconds:         600,
-		RetentionCheckSeconds: 3600,
-		LinkSeconds:           600,
+		Enabled:        true,
+		FFmpeg:         "ffmpeg",
+		ComposeTimeout: time.Hour,
+		Jitter:         200 * time.Millisecond,
+		MinFreeMB:      512,
+		ResumeWindow:   10 * time.Minute,
+		RetentionCheck: time.Hour,
+		LinkTTL:        10 * time.Minute,
 	}
 }
 
@@ -63,25 +64,25 @@ func (c *Config) RecordingPath() string {
 func (c *Config) validateRecording(bad func(key, format string, args ...any)) {
 	r := &c.Recording
 	if r.ComposeTimeout <= 0 {
-		bad("recording.composeTimeout", "must be positive (seconds)")
+		bad("recording.composeTimeout", "must be positive")
 	}
-	if r.JitterMillis < 0 || r.JitterMillis > 2000 {
-		bad("recording.jitterMillis", "%d is not between 0 and 2000", r.JitterMillis)
+	if r.Jitter < 0 || r.Jitter > 2*time.Second {
+		bad("recording.jitterMillis", "%s is not between 0 and 2s", r.Jitter)
 	}
 	if r.MinFreeMB < 0 {
 		bad("recording.minFreeMB", "must not be negative")
 	}
-	if r.ResumeSeconds < 0 {
+	if r.ResumeWindow < 0 {
 		bad("recording.resumeSeconds", "must not be negative")
 	}
-	if r.LinkSeconds <= 0 || r.LinkSeconds > 86400 {
-		bad("recording.linkSeconds", "%d is not between 1 and 86400", r.LinkSeconds)
+	if r.LinkTTL < time.Second || r.LinkTTL > 24*time.Hour {
+		bad("recording.linkSeconds", "%s is not between 1s and 24h", r.LinkTTL)
 	}
 	if r.RetentionDays < 0 {
 		bad("recording.retentionDays", "must not be negative (0 = until deleted)")
 	}
-	if r.RetentionCheckSeconds <= 0 {
-		bad("recording.retentionCheckSeconds", "must be positive (seconds)")
+	if r.RetentionCheck <= 0 {
+		bad("recording.retentionCheckSeconds", "must be positive")
 	}
 	if s := r.S3; s.Endpoint != "" {
 		if strings.Contains(s.Endpoint, "/") {

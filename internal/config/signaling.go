@@ -1,6 +1,9 @@
 package config
 
-import "regexp"
+import (
+	"regexp"
+	"time"
+)
 
 // IO is the seeds' io section: the QSS WebSocket on its own interface.
 type IO struct {
@@ -20,26 +23,26 @@ type Websockets struct {
 
 // QSS holds the signaling server's own limits.
 type QSS struct {
-	PingInterval  int     `yaml:"pingInterval" doc:"milliseconds between WebSocket pings to each session"`
-	PingTimeout   int     `yaml:"pingTimeout" doc:"milliseconds a ping may wait for its pong before the session is dead"`
-	MaxFrameBytes int64   `yaml:"maxFrameBytes" doc:"largest WebSocket frame accepted from a client"`
-	RequestRate   float64 `yaml:"requestRate" doc:"requests per second per session (burst twice that); more are refused with 429"`
-	SendQueue     int     `yaml:"sendQueue" doc:"frames queued for a slow session before it is disconnected"`
-	SIPDomain     string  `yaml:"sipDomain" doc:"host:port of the SIP side for rooms' sipUri; empty = rooms have no sipUri"`
+	PingInterval  time.Duration `yaml:"pingInterval" unit:"ms" doc:"milliseconds between WebSocket pings to each session"`
+	PingTimeout   time.Duration `yaml:"pingTimeout" unit:"ms" doc:"milliseconds a ping may wait for its pong before the session is dead"`
+	MaxFrameBytes int64         `yaml:"maxFrameBytes" doc:"largest WebSocket frame accepted from a client"`
+	RequestRate   float64       `yaml:"requestRate" doc:"requests per second per session (burst twice that); more are refused with 429"`
+	SendQueue     int           `yaml:"sendQueue" doc:"frames queued for a slow session before it is disconnected"`
+	SIPDomain     string        `yaml:"sipDomain" doc:"host:port of the SIP side for rooms' sipUri; empty = rooms have no sipUri"`
 }
 
 // Rooms is the seeds' rooms service configuration.
 type Rooms struct {
-	SetOwner                  bool `yaml:"setOwner" doc:"rooms have an owner; only the owner updates, expels and destroys"`
-	UpdateRoomOwnerWhenLeaves bool `yaml:"updateRoomOwnerWhenLeaves" doc:"when the owner leaves, a remaining participant becomes owner"`
-	RemoveAfter               int  `yaml:"removeAfter" doc:"milliseconds a disconnected session stays in its rooms (0 = it leaves at once, 480 connection lost); a reconnect within this or invites.basic.removeAfter, whichever is larger, resumes the session"`
-	ParticipantsLimit         int  `yaml:"participantsLimit" doc:"most participants in a room"`
-	NotInACall                bool `yaml:"notInACall" doc:"a user in a call may create a room only if conferenceState.allowInvitesWhileInCall"`
-	UserIDAsRoomID            bool `yaml:"userIdAsRoomId" doc:"the room of a user is named after the user (one room per user)"`
-	Bitrate                   int  `yaml:"bitrate" doc:"the room object's bitrate (kbps) announced to clients"`
-	IdleTimeout               int  `yaml:"idleTimeout" doc:"milliseconds after which a room nobody is in is destroyed, 0 = never (rooms live until destroyed)"`
-	TokenTTL                  int  `yaml:"tokenTtl" doc:"seconds a room token (media grant) is valid"`
-	MaxPerUser                int  `yaml:"maxPerUser" doc:"rooms one user may have open at once on a node (created and not destroyed), 0 = no limit; more are refused with 429"`
+	SetOwner                  bool          `yaml:"setOwner" doc:"rooms have an owner; only the owner updates, expels and destroys"`
+	UpdateRoomOwnerWhenLeaves bool          `yaml:"updateRoomOwnerWhenLeaves" doc:"when the owner leaves, a remaining participant becomes owner"`
+	RemoveAfter               time.Duration `yaml:"removeAfter" unit:"ms" doc:"milliseconds a disconnected session stays in its rooms (0 = it leaves at once, 480 connection lost); a reconnect within this or invites.basic.removeAfter, whichever is larger, resumes the session"`
+	ParticipantsLimit         int           `yaml:"participantsLimit" doc:"most participants in a room"`
+	NotInACall                bool          `yaml:"notInACall" doc:"a user in a call may create a room only if conferenceState.allowInvitesWhileInCall"`
+	UserIDAsRoomID            bool          `yaml:"userIdAsRoomId" doc:"the room of a user is named after the user (one room per user)"`
+	Bitrate                   int           `yaml:"bitrate" doc:"the room object's bitrate (kbps) announced to clients"`
+	IdleTimeout               time.Duration `yaml:"idleTimeout" unit:"ms" doc:"milliseconds after which a room nobody is in is destroyed, 0 = never (rooms live until destroyed)"`
+	TokenTTL                  time.Duration `yaml:"tokenTtl" unit:"s" doc:"seconds a room token (media grant) is valid"`
+	MaxPerUser                int           `yaml:"maxPerUser" doc:"rooms one user may have open at once on a node (created and not destroyed), 0 = no limit; more are refused with 429"`
 }
 
 // ConferenceState is the seeds' conferenceState service configuration.
@@ -55,10 +58,10 @@ type Invites struct {
 
 // InvitesBasic is the seeds' invites.basic section.
 type InvitesBasic struct {
-	RemoveAfter               int  `yaml:"removeAfter" doc:"milliseconds a disconnected session is still rung: invitations ringing it or made meanwhile wait for its resume; after it, it is dropped from them and new ones do not count it (0 = at once); counted apart from rooms.removeAfter"`
-	ResolveGroups             bool `yaml:"resolveGroups" doc:"invitations to a group ring its participants (hunt group); ignored when legacyUserGroupResolution is false"`
-	ResolvePush               bool `yaml:"resolvePush" doc:"also notify callees by push (needs a push service; none is built in yet); ignored when legacyUserGroupResolution is false"`
-	LegacyUserGroupResolution bool `yaml:"legacyUserGroupResolution" doc:"false = the seeds' one-step resolution: resolveGroups and resolvePush are ignored, groups always ring their participants and callees are pushed when a push service exists"`
+	RemoveAfter               time.Duration `yaml:"removeAfter" unit:"ms" doc:"milliseconds a disconnected session is still rung: invitations ringing it or made meanwhile wait for its resume; after it, it is dropped from them and new ones do not count it (0 = at once); counted apart from rooms.removeAfter"`
+	ResolveGroups             bool          `yaml:"resolveGroups" doc:"invitations to a group ring its participants (hunt group); ignored when legacyUserGroupResolution is false"`
+	ResolvePush               bool          `yaml:"resolvePush" doc:"also notify callees by push (needs a push service; none is built in yet); ignored when legacyUserGroupResolution is false"`
+	LegacyUserGroupResolution bool          `yaml:"legacyUserGroupResolution" doc:"false = the seeds' one-step resolution: resolveGroups and resolvePush are ignored, groups always ring their participants and callees are pushed when a push service exists"`
 }
 
 // Watchdog is the seeds' watchdog section.
@@ -68,9 +71,9 @@ type Watchdog struct {
 
 // WatchdogInvites stops invitations that ring too long.
 type WatchdogInvites struct {
-	Enabled    bool `yaml:"enabled" doc:"cancel invitations that ring longer than expiration"`
-	Period     int  `yaml:"period" doc:"milliseconds between checks for expired invitations"`
-	Expiration int  `yaml:"expiration" doc:"milliseconds an invitation may ring before everyone gets 408"`
+	Enabled    bool          `yaml:"enabled" doc:"cancel invitations that ring longer than expiration"`
+	Period     time.Duration `yaml:"period" unit:"ms" doc:"milliseconds between checks for expired invitations"`
+	Expiration time.Duration `yaml:"expiration" unit:"ms" doc:"milliseconds an invitation may ring before everyone gets 408"`
 }
 
 // QuickConference is the seeds' quickConference section.
@@ -89,13 +92,13 @@ type Bus struct {
 
 func defaultSignaling(c *Config) {
 	c.IO.Websockets.Iface = "127.0.0.1"
-	c.QSS = QSS{PingInterval: 20000, PingTimeout: 10000, MaxFrameBytes: 64 << 10, RequestRate: 20, SendQueue: 512}
+	c.QSS = QSS{PingInterval: 20 * time.Second, PingTimeout: 10 * time.Second, MaxFrameBytes: 64 << 10, RequestRate: 20, SendQueue: 512}
 	// A dropped connection keeps its calls for 10 s (the seeds say 0 for
 	// rooms): a network blip or a page reload resumes the call.
-	c.Rooms = Rooms{SetOwner: true, ParticipantsLimit: 100, Bitrate: 1024, TokenTTL: 86400, RemoveAfter: 10000, MaxPerUser: 100}
+	c.Rooms = Rooms{SetOwner: true, ParticipantsLimit: 100, Bitrate: 1024, TokenTTL: 24 * time.Hour, RemoveAfter: 10 * time.Second, MaxPerUser: 100}
 	c.ConferenceState = ConferenceState{AllowInvitesWhileInCall: true}
-	c.Invites = Invites{Basic: InvitesBasic{RemoveAfter: 10000, ResolveGroups: true, LegacyUserGroupResolution: true}}
-	c.Watchdog = Watchdog{Invites: WatchdogInvites{Enabled: true, Period: 5000, Expiration: 60000}}
+	c.Invites = Invites{Basic: InvitesBasic{RemoveAfter: 10 * time.Second, ResolveGroups: true, LegacyUserGroupResolution: true}}
+	c.Watchdog = Watchdog{Invites: WatchdogInvites{Enabled: true, Period: 5 * time.Second, Expiration: time.Minute}}
 	c.QuickConference = QuickConference{URIRegex: `^wac-conf\d{20}$`}
 	c.CallHistoryDays = 7
 	c.Bus = Bus{Driver: "local", Listen: "127.0.0.1:4222", Replicas: 1}
@@ -108,11 +111,11 @@ func (c *Config) validateSignaling(bad func(key, format string, args ...any)) {
 	if (c.IO.Websockets.SSL.Key == "") != (c.IO.Websockets.SSL.Cert == "") {
 		bad("io.websockets.ssl", "needs both key and cert")
 	}
-	if c.QSS.PingInterval < 1000 {
-		bad("qss.pingInterval", "must be at least 1000 ms")
+	if c.QSS.PingInterval < time.Second {
+		bad("qss.pingInterval", "%s is less than 1s", c.QSS.PingInterval)
 	}
-	if c.QSS.PingTimeout < 100 {
-		bad("qss.pingTimeout", "must be at least 100 ms")
+	if c.QSS.PingTimeout < 100*time.Millisecond {
+		bad("qss.pingTimeout", "%s is less than 100ms", c.QSS.PingTimeout)
 	}
 	if c.QSS.MaxFrameBytes < 1024 {
 		bad("qss.maxFrameBytes", "must be at least 1024")
@@ -135,18 +138,18 @@ func (c *Config) validateSignaling(bad func(key, format string, args ...any)) {
 	if c.Rooms.MaxPerUser < 0 {
 		bad("rooms.maxPerUser", "must not be negative (0 = no limit)")
 	}
-	if c.Rooms.TokenTTL < 60 {
-		bad("rooms.tokenTtl", "must be at least 60 seconds")
+	if c.Rooms.TokenTTL < time.Minute {
+		bad("rooms.tokenTtl", "%s is less than 1m", c.Rooms.TokenTTL)
 	}
 	if c.Invites.Basic.RemoveAfter < 0 {
 		bad("invites.basic.removeAfter", "must not be negative")
 	}
 	if w := c.Watchdog.Invites; w.Enabled {
 		if w.Period <= 0 {
-			bad("watchdog.invites.period", "is required (milliseconds > 0) when the invites watchdog is enabled")
+			bad("watchdog.invites.period", "is required (a positive duration) when the invites watchdog is enabled")
 		}
 		if w.Expiration <= 0 {
-			bad("watchdog.invites.expiration", "is required (milliseconds > 0) when the invites watchdog is enabled")
+			bad("watchdog.invites.expiration", "is required (a positive duration) when the invites watchdog is enabled")
 		}
 	}
 	if _, err := regexp.Compile(c.QuickConference.URIRegex); err != nil || c.QuickConference.URIRegex == "" {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // validateSSO checks the keys of the OpenID Connect provider and of logins
@@ -19,14 +20,14 @@ func (c *Config) validateSSO(bad func(key, format string, args ...any)) {
 	if p.IDTokenAlg != "RS256" && p.IDTokenAlg != "ES256" {
 		bad("oauth2provider.idTokenAlg", "%q is not RS256 or ES256", p.IDTokenAlg)
 	}
-	if p.KeyRotation < 3600 {
-		bad("oauth2provider.keyRotation", "%d s is less than an hour", p.KeyRotation)
+	if p.KeyRotation < time.Hour {
+		bad("oauth2provider.keyRotation", "%s is less than an hour", p.KeyRotation)
 	}
-	if p.AuthCodeExpiration <= 0 || p.AuthCodeExpiration > 600 {
-		bad("oauth2provider.authCodeExpiration", "%d s is not between 1 and 600 (RFC 6749 recommends at most 600)", p.AuthCodeExpiration)
+	if p.AuthCodeExpiration < time.Second || p.AuthCodeExpiration > 10*time.Minute {
+		bad("oauth2provider.authCodeExpiration", "%s is not between 1s and 10m (RFC 6749 recommends at most 10 minutes)", p.AuthCodeExpiration)
 	}
 	if p.SessionExpiration < 0 {
-		bad("oauth2provider.sessionExpiration", "%d s is negative (0 = ask for the password every time)", p.SessionExpiration)
+		bad("oauth2provider.sessionExpiration", "%s is negative (0 = ask for the password every time)", p.SessionExpiration)
 	}
 	o := &c.OAuth2Client
 	if o.EncryptionKey != "" {
@@ -34,11 +35,11 @@ func (c *Config) validateSSO(bad func(key, format string, args ...any)) {
 			bad("oauth2client.encryptionKey", "must be the base64 of 32 bytes (openssl rand -base64 32)")
 		}
 	}
-	if o.ClockSkew < 0 || o.ClockSkew > 600 {
-		bad("oauth2client.clockSkew", "%d s is not between 0 and 600", o.ClockSkew)
+	if o.ClockSkew < 0 || o.ClockSkew > 10*time.Minute {
+		bad("oauth2client.clockSkew", "%s is not between 0 and 10m", o.ClockSkew)
 	}
 	if o.HTTPTimeout <= 0 {
-		bad("oauth2client.httpTimeout", "%d s is not positive", o.HTTPTimeout)
+		bad("oauth2client.httpTimeout", "%s is not positive", o.HTTPTimeout)
 	}
 	for _, cap := range NewUserCaps(c.Login.NewUserCaps) {
 		if len(cap) < 2 || (cap[0] != '+' && cap[0] != '-') {

@@ -63,6 +63,11 @@ type Env struct {
 	StoreFlags func(fs *flag.FlagSet) func(context.Context) ([]byte, error)
 }
 
+// isHelp says whether arg asks for the usage text.
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "--help"
+}
+
 func (e Env) usagef(format string, args ...any) error {
 	return e.Usage(fmt.Sprintf(format, args...), "")
 }
@@ -70,7 +75,7 @@ func (e Env) usagef(format string, args ...any) error {
 // Run runs the load that args name (wac bench args...), writing its
 // results to stdout.
 func Run(ctx context.Context, args []string, stdout io.Writer, e Env) error {
-	if len(args) == 0 {
+	if len(args) == 0 || isHelp(args[0]) {
 		fmt.Fprint(stdout, benchUsage)
 		return nil
 	}

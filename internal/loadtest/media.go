@@ -42,7 +42,7 @@ server process's CPU is measured from /proc. Results: docs/benchmarks.md.
 `
 
 func (e Env) benchMedia(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 {
+	if len(args) == 0 || isHelp(args[0]) {
 		fmt.Fprint(stdout, benchMediaUsage)
 		return nil
 	}

@@ -191,7 +191,7 @@ func (f *fixture) newSession(domain string) string {
 
 func newFixture(t *testing.T) *fixture {
 	n, base := startNodeWith(t, t.TempDir(), func(c *config.Config) {
-		c.Login.LimitRateUnits, c.Login.LimitRateSeconds = 1, 60 // one failed login is an alarm
+		c.Login.LimitRateUnits, c.Login.LimitRateWindow = 1, time.Minute // one failed login is an alarm
 		c.QSS.RequestRate = 1000
 	})
 	f := &fixture{t: t, node: n, base: base, users: map[string]tenantUser{}, sessUsr: map[string]*client.Client{},

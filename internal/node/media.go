@@ -8,7 +8,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/openwac/wac/internal/media/placement"
 	"github.com/openwac/wac/internal/media/record"
@@ -74,7 +73,7 @@ func newMediaRole(ctx context.Context, n *Node) (*mediaRole, error) {
 // still ends its rooms on this node's media server.
 func (m *mediaRole) start(ctx context.Context) error {
 	ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	interval := time.Duration(m.n.Config.Media.HeartbeatSeconds) * time.Second
+	interval := m.n.Config.Media.Heartbeat
 	if m.rec != nil {
 		m.wg.Add(1)
 		go func() {

@@ -286,7 +286,7 @@ func TestRoomPlacedOnAnotherMediaNode(t *testing.T) {
 		return func(c *config.Config) {
 			c.Roles = roles
 			c.Bus = config.Bus{Driver: "nats", URL: emb.URL(), Replicas: 1}
-			c.Media.HeartbeatSeconds = 1
+			c.Media.Heartbeat = time.Second
 		}
 	}
 	_, sigURL := startNodeWith(t, dir, cluster("api", "signaling"))

@@ -331,7 +331,7 @@ func TestOIDCLoginPageThrottledAndForgeryProof(t *testing.T) {
 // published at once and signs only two minutes later, so that every node's
 // JWKS has it first; id_tokens of both keys verify.
 func TestOIDCKeyRotation(t *testing.T) {
-	f := startOP(t, func(c *config.Config) { c.OAuth2Provider.KeyRotation = 3600 })
+	f := startOP(t, func(c *config.Config) { c.OAuth2Provider.KeyRotation = time.Hour })
 	ctx := context.Background()
 	now := time.Now()
 	f.n.Auth.SetClock(func() time.Time { return now })

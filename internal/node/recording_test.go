@@ -102,7 +102,7 @@ func publishReal(ctx context.Context, t *testing.T, obj roomObject, display stri
 // plays, and only an admin deletes them.
 func TestRecordingEndToEnd(t *testing.T) {
 	testenv.NeedPrograms(t, "ffmpeg", "ffprobe")
-	n, url := startNodeWith(t, t.TempDir(), func(c *config.Config) { c.Media.HeartbeatSeconds = 1 })
+	n, url := startNodeWith(t, t.TempDir(), func(c *config.Config) { c.Media.Heartbeat = time.Second })
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	dir := t.TempDir()
@@ -346,7 +346,7 @@ func TestRecordRefused(t *testing.T) {
 // written so far is kept.
 func TestRecordingStorageErrorTellsTheRoom(t *testing.T) {
 	testenv.NeedPrograms(t, "ffmpeg")
-	n, url := startNodeWith(t, t.TempDir(), func(c *config.Config) { c.Media.HeartbeatSeconds = 1 })
+	n, url := startNodeWith(t, t.TempDir(), func(c *config.Config) { c.Media.Heartbeat = time.Second })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	m, err := peer.MakeMedia(ctx, "ffmpeg", t.TempDir(), 3, 440)

@@ -12,27 +12,10 @@ import (
 	"github.com/openwac/wac/client"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/logging"
+	"github.com/openwac/wac/internal/logging/logtest"
 	"github.com/openwac/wac/internal/node"
 	"github.com/openwac/wac/internal/server"
 )
-
-// lockedBuffer is a log destination safe for the node's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // A node that stops cleanly while users are in a room with media warns of
 // nothing: its rooms end on its own media server before that stops.
@@ -43,7 +26,7 @@ func TestCleanShutdownWarnsOfNothing(t *testing.T) {
 	cfg.HTTP.DDoSProtection = false
 	cfg.Wiface.Public = config.Iface{Iface: "127.0.0.1", Port: freePort(t)}
 	cfg.TURN.Enabled = false
-	var logs lockedBuffer
+	var logs logtest.Buffer
 	log, err := logging.New(&logs, slog.LevelInfo, "text")
 	if err != nil {
 		t.Fatal(err)

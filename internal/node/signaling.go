@@ -96,8 +96,8 @@ func newSignalingRole(n *Node) (*signalingRole, error) {
 	cfg := n.Config
 	sig := &signalingRole{}
 	sig.dispatcher = placement.NewDispatcher(n.dir, placement.DispatcherOptions{
-		Timeout: time.Duration(cfg.Media.NodeTimeout) * time.Second,
-		Check:   time.Duration(cfg.Media.HeartbeatSeconds) * time.Second,
+		Timeout: cfg.Media.NodeTimeout,
+		Check:   cfg.Media.Heartbeat,
 		Bitrate: cfg.Media.Bitrate,
 		Log:     n.Log.With("role", "signaling"),
 	})

@@ -59,6 +59,11 @@ func Parse(s string) (Pattern, error) {
 	if len(s) > 255 {
 		return Pattern{}, fmt.Errorf("%q is longer than 255 characters", s[:32]+"...")
 	}
+	// No origin a browser sends holds a control character or a space; a
+	// pattern with one could only match what no browser says.
+	if i := strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }); i >= 0 {
+		return Pattern{}, fmt.Errorf("%q holds a control character or space at %d", s, i)
+	}
 	if strings.HasPrefix(s, "^") {
 		re, err := regexp.Compile(s)
 		if err != nil {

@@ -79,7 +79,7 @@ func TestMatchName(t *testing.T) {
 
 func TestParse(t *testing.T) {
 	for _, s := range []string{"", "   ", "ftp://x.com", "https://x.com:99999", "https://x.com:abc", "a..b", "-a.com",
-		"^(", "https://*", "a b.com", "https://x.com/path"} {
+		"^(", "https://*", "a b.com", "https://x.com/path", "a.com\x00", "demo.*\x00", "^a\x00b$", "*.a\t.com", "demo.*\x7f"} {
 		if _, err := Parse(s); err == nil {
 			t.Errorf("Parse(%q) accepted", s)
 		}

@@ -120,7 +120,7 @@ func New(opts Options) (*Hub, error) {
 		b.Close()
 		return nil, err
 	}
-	h.tasks.Every(time.Duration(cfg.QSS.PingInterval)*time.Millisecond, h.sessions.PingAll)
+	h.tasks.Every(cfg.QSS.PingInterval, h.sessions.PingAll)
 	h.tasks.Every(cluster.HeartbeatEvery, func(ctx context.Context) { h.cluster.Heartbeat(ctx) })
 	h.rooms.Start(h.tasks.Context())
 	h.invites.Start()

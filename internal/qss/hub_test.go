@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -126,7 +127,7 @@ func (p slowPush) PushInvitation(ctx context.Context, userID string, invite map[
 func TestCloseWaitsForTheHubsGoroutines(t *testing.T) {
 	push := slowPush{pushing: make(chan string, 1)}
 	c := newClusterWith(t, 1, func(cfg *config.Config) {
-		cfg.Rooms.RemoveAfter, cfg.Invites.Basic.RemoveAfter = 60000, 60000
+		cfg.Rooms.RemoveAfter, cfg.Invites.Basic.RemoveAfter = time.Minute, time.Minute
 		cfg.Invites.Basic.ResolvePush = true
 	}, push)
 	alice, _ := c.user(0, "alice")

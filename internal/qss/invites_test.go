@@ -189,7 +189,10 @@ func TestInvitationDeclinedByEveryDevice(t *testing.T) {
 }
 
 func TestInvitationCancelledAndTimedOut(t *testing.T) {
-	modes(t, func(c *config.Config) { c.Watchdog.Invites.Period = 200; c.Watchdog.Invites.Expiration = 1000 }, func(t *testing.T, c *cluster) {
+	modes(t, func(c *config.Config) {
+		c.Watchdog.Invites.Period = 200 * time.Millisecond
+		c.Watchdog.Invites.Expiration = time.Second
+	}, func(t *testing.T, c *cluster) {
 		ctx := tctx(t)
 		alice, au := c.user(0, "alice")
 		bob, bu := c.user(1, "bob")
@@ -288,7 +291,10 @@ func TestInvitationRefusals(t *testing.T) {
 }
 
 func TestInvitationToDeviceReconnectAndDisconnect(t *testing.T) {
-	modes(t, func(c *config.Config) { c.Invites.Basic.RemoveAfter = 500; c.Rooms.RemoveAfter = 500 }, func(t *testing.T, c *cluster) {
+	modes(t, func(c *config.Config) {
+		c.Invites.Basic.RemoveAfter = 500 * time.Millisecond
+		c.Rooms.RemoveAfter = 500 * time.Millisecond
+	}, func(t *testing.T, c *cluster) {
 		ctx := tctx(t)
 		alice, _ := c.user(0, "alice")
 		bob, _ := c.user(1, "bob")
@@ -696,7 +702,7 @@ func roomOf(t *testing.T, f *client.Frame) string {
 // when it resumes, every invitation still ringing for it, in order and
 // once, and nothing of those that ended while it was away.
 func TestResumedSessionGetsTheInvitationsOfItsAbsence(t *testing.T) {
-	modes(t, func(c *config.Config) { c.Rooms.RemoveAfter = 60000; c.Invites.Basic.RemoveAfter = 60000 }, func(t *testing.T, c *cluster) {
+	modes(t, func(c *config.Config) { c.Rooms.RemoveAfter = time.Minute; c.Invites.Basic.RemoveAfter = time.Minute }, func(t *testing.T, c *cluster) {
 		ctx := tctx(t)
 		alice, au := c.user(0, "alice")
 		bob, bu := c.user(1, "bob")
@@ -820,7 +826,7 @@ func resumeTraced(t *testing.T, cl *client.Client, session string) (*client.Conn
 // caller gets 480 at once. Such a device, when it resumes, is rung by the
 // calls still ringing, as a new device would be.
 func TestInvitationCandidatesAreReachable(t *testing.T) {
-	modes(t, func(c *config.Config) { c.Rooms.RemoveAfter = 60000; c.Invites.Basic.RemoveAfter = 0 }, func(t *testing.T, c *cluster) {
+	modes(t, func(c *config.Config) { c.Rooms.RemoveAfter = time.Minute; c.Invites.Basic.RemoveAfter = 0 }, func(t *testing.T, c *cluster) {
 		ctx := tctx(t)
 		alice, _ := c.user(0, "alice")
 		bob, _ := c.user(1, "bob")

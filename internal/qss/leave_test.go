@@ -107,7 +107,7 @@ func sessionOf(ctx context.Context, t *testing.T, cl *client.Client, id string) 
 // removeAfter waiting for a resume that will not come. A connection that
 // drops, or closes with another code or none, still waits to be resumed.
 func TestDeliberateCloseEndsSession(t *testing.T) {
-	const long = 600000 // removeAfter far beyond the test's deadline
+	const long = 10 * time.Minute // removeAfter far beyond the test's deadline
 	modes(t, func(c *config.Config) { c.Rooms.RemoveAfter = long; c.Invites.Basic.RemoveAfter = long }, func(t *testing.T, c *cluster) {
 		alice, _ := c.user(0, "alice")
 		bob, bu := c.user(1, "bob")

@@ -21,7 +21,7 @@ func TestRoomOptions(t *testing.T) {
 	tweak := func(c *config.Config) {
 		c.Rooms.UserIDAsRoomID = true
 		c.Rooms.UpdateRoomOwnerWhenLeaves = true
-		c.Rooms.IdleTimeout = 300
+		c.Rooms.IdleTimeout = 300 * time.Millisecond
 	}
 	modes(t, tweak, func(t *testing.T, c *cluster) {
 		ctx := tctx(t)
@@ -252,7 +252,9 @@ func TestNoGoroutineLeak(t *testing.T) {
 // A client that stops answering pings (a dead network) is noticed within
 // qss.pingInterval + qss.pingTimeout and its session ends.
 func TestDeadConnectionDetected(t *testing.T) {
-	c := newCluster(t, 1, func(cfg *config.Config) { cfg.QSS.PingInterval, cfg.QSS.PingTimeout = 1000, 500 })
+	c := newCluster(t, 1, func(cfg *config.Config) {
+		cfg.QSS.PingInterval, cfg.QSS.PingTimeout = time.Second, 500*time.Millisecond
+	})
 	alice, _ := c.user(0, "alice")
 	ctx := tctx(t)
 	// A raw WebSocket handshake, then silence: no pong ever comes back.

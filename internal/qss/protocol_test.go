@@ -395,12 +395,12 @@ func setPath(m map[string]any, path string, v any) {
 // dave, and so on, so that the doc's examples show what the server sent.
 func runProtocolScenario(t *testing.T, rec *recorder, ex func(key string, fill map[string]any) map[string]any) map[string]string {
 	c := newCluster(t, 1, func(cfg *config.Config) {
-		cfg.Watchdog.Invites.Period, cfg.Watchdog.Invites.Expiration = 100, 800
+		cfg.Watchdog.Invites.Period, cfg.Watchdog.Invites.Expiration = 100*time.Millisecond, 800*time.Millisecond
 		cfg.TURN.STUNServers = []string{"stun:stun.example.org:3478"}
 		cfg.TURN.Host = "turn.example.org"
 		// Rooms are left at once when a connection drops; a dropped device
 		// stays rung (the session event's removeAfter is the larger).
-		cfg.Rooms.RemoveAfter, cfg.Invites.Basic.RemoveAfter = 0, 10000
+		cfg.Rooms.RemoveAfter, cfg.Invites.Basic.RemoveAfter = 0, 10*time.Second
 	})
 	ctx := tctx(t)
 	alice, au := c.user(0, "alice")

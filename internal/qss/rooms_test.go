@@ -420,7 +420,10 @@ func TestRooms(t *testing.T) {
 }
 
 func TestRemoveAfterAndResume(t *testing.T) {
-	modes(t, func(c *config.Config) { c.Rooms.RemoveAfter = 1500; c.Invites.Basic.RemoveAfter = 1500 }, func(t *testing.T, c *cluster) {
+	modes(t, func(c *config.Config) {
+		c.Rooms.RemoveAfter = 1500 * time.Millisecond
+		c.Invites.Basic.RemoveAfter = 1500 * time.Millisecond
+	}, func(t *testing.T, c *cluster) {
 		ctx := tctx(t)
 		alice, _ := c.user(0, "alice")
 		bob, bu := c.user(1, "bob")
@@ -544,8 +547,8 @@ func TestCallsOfAGoneNodeAreFinished(t *testing.T) {
 // "connection lost", whether it leaves at once (both removeAfter 0) or
 // after rooms.removeAfter.
 func TestConnectionLostReason(t *testing.T) {
-	for _, after := range []int{0, 200} {
-		t.Run(fmt.Sprintf("removeAfter=%d", after), func(t *testing.T) {
+	for _, after := range []time.Duration{0, 200 * time.Millisecond} {
+		t.Run(fmt.Sprintf("removeAfter=%s", after), func(t *testing.T) {
 			modes(t, func(c *config.Config) { c.Rooms.RemoveAfter = after; c.Invites.Basic.RemoveAfter = after }, func(t *testing.T, c *cluster) {
 				ctx := tctx(t)
 				alice, _ := c.user(0, "alice")

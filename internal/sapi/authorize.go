@@ -400,7 +400,7 @@ func (a *API) authorizeLogin(w http.ResponseWriter, r *http.Request, ar *auth.Au
 	if err != nil {
 		return err
 	}
-	http.SetCookie(w, a.cookie(r, sessionCookie, cookie, a.cfg.OAuth2Provider.SessionExpiration))
+	http.SetCookie(w, a.cookie(r, sessionCookie, cookie, int(a.cfg.OAuth2Provider.SessionExpiration/time.Second)))
 	a.log.Info("logged in on the authorization page", "user", u.ID, "client", c.ID, "ip", info.ClientIP)
 	return a.afterLogin(w, r, ar, c, ss)
 }

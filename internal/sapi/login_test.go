@@ -20,7 +20,7 @@ import (
 func TestLoginThrottlePerAccount(t *testing.T) {
 	eachDialect(t, func(c *config.Config) {
 		c.Login.AccountFailures, c.Login.AddressFailures = 3, 0
-		c.Login.RetryDelay, c.Login.MaxRetryDelay = 1, 4
+		c.Login.RetryDelay, c.Login.MaxRetryDelay = time.Second, 4*time.Second
 	}, func(t *testing.T, e *env) {
 		clock := e.fakeClock()
 		e.createUser(e.admin, "wac", "carol", "user", "carol-password")
@@ -57,7 +57,7 @@ func TestLoginThrottlePerAccount(t *testing.T) {
 		// A quiet failureWindow after the wait forgets the failures.
 		e.want(e.grant(passwordBody("ghost@wac", "wrong-password")), 400)
 		e.wantThrottled(e.grant(passwordBody("ghost@wac", "wrong-password")), msg, 2)
-		clock.add(time.Duration(2+e.srv.Config.Login.FailureWindow) * time.Second)
+		clock.add(2*time.Second + e.srv.Config.Login.FailureWindow)
 		for range 3 {
 			e.want(e.grant(passwordBody("ghost@wac", "wrong-password")), 400)
 		}
@@ -142,7 +142,7 @@ func TestPasswordSprayingAlarm(t *testing.T) {
 	if a := e.alarmsOf("password-spraying"); len(a) != 1 {
 		t.Fatalf("%d alarms within one window, want 1", len(a))
 	}
-	clock.add(time.Duration(e.srv.Config.Login.FailureWindow) * time.Second)
+	clock.add(e.srv.Config.Login.FailureWindow)
 	for i := range 4 {
 		fail(fmt.Sprintf("next%d@wac", i))
 	}
@@ -175,7 +175,7 @@ func TestFailedLoginRowsBounded(t *testing.T) {
 		c.HTTP.TrustedProxies = []string{"127.0.0.0/8"}
 	})
 	clock := e.fakeClock()
-	window := time.Duration(e.srv.Config.Login.FailureWindow) * time.Second
+	window := e.srv.Config.Login.FailureWindow
 	ctx := context.Background()
 	for range 10 {
 		e.want(e.grant(passwordBody("admin@wac", "wrong-password")), 400)
@@ -263,7 +263,7 @@ func TestOverlongUsername(t *testing.T) {
 // login.anonymousWindow; the refusal names the limit.
 func TestAnonymousQuotas(t *testing.T) {
 	e := newEnv(t, "sqlite", func(c *config.Config) {
-		c.Login.AnonymousPerAddress, c.Login.AnonymousPerDomain, c.Login.AnonymousWindow = 3, 5, 600
+		c.Login.AnonymousPerAddress, c.Login.AnonymousPerDomain, c.Login.AnonymousWindow = 3, 5, 10*time.Minute
 		c.HTTP.TrustedProxies = []string{"127.0.0.0/8"}
 	})
 	clock := e.fakeClock()

@@ -51,7 +51,7 @@ func (a *API) playURL(base, id, file, user string) string {
 	if len(a.linkKey) == 0 {
 		return ""
 	}
-	exp := time.Now().Add(time.Duration(a.cfg.Recording.LinkSeconds) * time.Second).Unix()
+	exp := time.Now().Add(a.cfg.Recording.LinkTTL).Unix()
 	q := url.Values{"u": {user}, "exp": {strconv.FormatInt(exp, 10)}, "sig": {a.linkSig(id, file, user, exp)}}
 	return base + "?" + q.Encode()
 }

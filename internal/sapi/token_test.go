@@ -131,7 +131,7 @@ func TestMaxTokens(t *testing.T) {
 }
 
 func TestTokenExpiration(t *testing.T) {
-	e := newEnv(t, "sqlite", func(c *config.Config) { c.OAuth2Provider.AccessTokenExpiration = 1 })
+	e := newEnv(t, "sqlite", func(c *config.Config) { c.OAuth2Provider.AccessTokenExpiration = time.Second })
 	p := e.loginPair("admin@wac", adminPassword)
 	if p.ExpiresIn != 1 {
 		t.Fatalf("expires_in = %d, want 1", p.ExpiresIn)
@@ -250,7 +250,7 @@ func TestAnonymousGrant(t *testing.T) {
 }
 
 func TestFailedLoginAlarm(t *testing.T) {
-	eachDialect(t, func(c *config.Config) { c.Login.LimitRateUnits, c.Login.LimitRateSeconds = 3, 10 }, func(t *testing.T, e *env) {
+	eachDialect(t, func(c *config.Config) { c.Login.LimitRateUnits, c.Login.LimitRateWindow = 3, 10*time.Second }, func(t *testing.T, e *env) {
 		bad := map[string]string{"grant_type": "password", "username": "admin@wac", "password": "wrong-password"}
 		for range 2 {
 			e.want(e.grant(bad), 400)

@@ -220,7 +220,7 @@ func (m *middleware) wrap(next http.Handler) http.Handler {
 			}
 			m.metrics.Request(*route, r.Method, code, time.Since(start).Seconds())
 		}()
-		securityHeaders(sw.Header())
+		securityHeaders(sw.Header(), r.TLS != nil)
 		if !m.allowRate(sw, r, ip) {
 			return
 		}
@@ -269,7 +269,13 @@ const APIContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'; ba
 // securityHeaders are set on every response: no MIME sniffing (a JSON
 // answer is never taken for HTML or script), no referrer sent from the
 // app's pages, no framing (clickjacking), and the API's restrictive policy.
-func securityHeaders(h http.Header) {
+// An answer over TLS also tells the browser to use only https for the
+// host for a year (HSTS); over plain HTTP the header would mean nothing
+// (RFC 6797 §8.1), and TLS terminated in front of wac sets its own.
+func securityHeaders(h http.Header, tls bool) {
+	if tls {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")

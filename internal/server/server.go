@@ -107,7 +107,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	}
 	s := &Server{Config: cfg, Log: log, Metrics: metrics.New(), Store: st, mux: http.NewServeMux(),
 		addrs: map[string]string{}, bound: make(chan struct{}),
-		drainTimeout: time.Duration(cfg.HTTP.ShutdownTimeout) * time.Second}
+		drainTimeout: cfg.HTTP.ShutdownTimeout}
 	s.Auth = auth.New(st, cfg, log)
 	s.Auth.Metrics = s.Metrics
 	if err := Bootstrap(ctx, st, s.Auth, cfg, log, opts.Out, opts.Environ); err != nil {
@@ -125,7 +125,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		return nil, err
 	}
 	s.mw = &middleware{log: log, metrics: s.Metrics, ips: ips, cors: c, maxBody: cfg.HTTP.MaxBodyBytes,
-		readTimeout: time.Duration(cfg.HTTP.ReadTimeout) * time.Second}
+		readTimeout: cfg.HTTP.ReadTimeout}
 	if cfg.HTTP.DDoSProtection {
 		s.mw.api = newLimiter(cfg.HTTP.RPS)
 		s.mw.files = newLimiter(cfg.HTTP.RPSHigh)
@@ -228,8 +228,8 @@ func (s *Server) OnDrain(f func()) { s.onDrain = append(s.onDrain, f) }
 func (s *Server) HTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: time.Duration(s.Config.HTTP.ReadHeaderTimeout) * time.Second,
-		IdleTimeout:       time.Duration(s.Config.HTTP.IdleTimeout) * time.Second,
+		ReadHeaderTimeout: s.Config.HTTP.ReadHeaderTimeout,
+		IdleTimeout:       s.Config.HTTP.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelDebug),
 	}

@@ -514,6 +514,15 @@ func TestSecurityHeaders(t *testing.T) {
 			}
 		}
 	}
+	if got := get(t, h, "GET", "/healthz").Header().Get("Strict-Transport-Security"); got != "" {
+		t.Errorf("plain HTTP answer sets HSTS %q", got)
+	}
+	r := httptest.NewRequest("GET", "https://wac.example/healthz", nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if got := w.Header().Get("Strict-Transport-Security"); got != "max-age=31536000" {
+		t.Errorf("an answer over TLS: Strict-Transport-Security %q, want max-age=31536000", got)
+	}
 	if !strings.Contains(server.APIContentSecurityPolicy, "default-src 'none'") ||
 		!strings.Contains(server.APIContentSecurityPolicy, "frame-ancestors 'none'") {
 		t.Errorf("the API's policy is not restrictive: %s", server.APIContentSecurityPolicy)

@@ -86,7 +86,7 @@ func ICEServers(clusterSecret []byte, userID string, cfg config.TURN, now time.T
 	if len(stun) > 0 {
 		out = append(out, wire.ICEServer{URLs: stun})
 	}
-	user, pass := Credentials(Secret(clusterSecret, cfg), userID, now.Add(time.Duration(cfg.CredentialTTL)*time.Second))
+	user, pass := Credentials(Secret(clusterSecret, cfg), userID, now.Add(cfg.CredentialTTL))
 	out = append(out, wire.ICEServer{URLs: turn, Username: user, Credential: pass})
 	return out
 }

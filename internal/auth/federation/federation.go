@@ -81,7 +81,7 @@ func New(ctx context.Context, st store.Store, a *auth.Service, cfg *config.Confi
 		return nil, err
 	}
 	f := &Federation{st: st, auth: a, cfg: cfg, log: log, sealer: sealer, clock: time.Now,
-		client:    &http.Client{Timeout: time.Duration(cfg.OAuth2Client.HTTPTimeout) * time.Second},
+		client:    &http.Client{Timeout: cfg.OAuth2Client.HTTPTimeout},
 		discovery: map[string]*discovered{}}
 	files, err := LoadDir(cfg.OAuth2Client.Providers)
 	if err != nil {
@@ -377,7 +377,7 @@ func (f *Federation) userinfo(ctx context.Context, p *Provider, d *discovered, t
 // verify checks an id_token: signature (the provider's JWKS), issuer,
 // audience, expiry and issue time within oauth2client.clockSkew, nonce.
 func (f *Federation) verify(ctx context.Context, p *Provider, d *discovered, rawID, nonce string) (map[string]any, error) {
-	skew := time.Duration(f.cfg.OAuth2Client.ClockSkew) * time.Second
+	skew := f.cfg.OAuth2Client.ClockSkew
 	v := d.p.Verifier(&oidc.Config{ClientID: p.ClientID, Now: func() time.Time { return f.clock().Add(-skew) }})
 	idt, err := v.Verify(ctx, rawID)
 	if err != nil {

@@ -1,5 +1,7 @@
 package forward
 
+import "time"
+
 // bitrateControl applies the seeds' dispatcher rule to one published
 // video: it starts at the cap (media.bitrate); when the loss stays at or
 // above lossPercent for lossSeconds it cuts the cap by a third, never under
@@ -17,6 +19,12 @@ type bitrateControl struct {
 
 	lossFor  int
 	clearFor int
+}
+
+// wholeSeconds is d in the bitrate control's ticks of one second, at
+// least one.
+func wholeSeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
 }
 
 func newBitrateControl(initialBps int, lossPercent, lossSeconds, recoverSeconds int) *bitrateControl {

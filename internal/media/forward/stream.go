@@ -27,11 +27,13 @@ type Options struct {
 	// KeyframeInterval is the least time between two keyframe requests
 	// to one layer of a source (media.keyframeInterval).
 	KeyframeInterval time.Duration
-	// LossPercent, LossSeconds and RecoverSeconds are the bitrate rule
-	// of published videos (media.lossPercent, media.lossSeconds,
-	// media.recoverSeconds; see bitrate.go). LossPercent is also the
-	// loss at which a stream or a down track reports a slow link.
-	LossPercent, LossSeconds, RecoverSeconds int
+	// LossPercent, LossTime and RecoverTime are the bitrate rule of
+	// published videos (media.lossPercent, media.lossSeconds,
+	// media.recoverSeconds; see bitrate.go, which counts whole seconds).
+	// LossPercent is also the loss at which a stream or a down track
+	// reports a slow link.
+	LossPercent           int
+	LossTime, RecoverTime time.Duration
 	// Batch, when set, is corked around the writes of one packet to a
 	// stream's sinks, so that the copies leave together.
 	Batch Batcher
@@ -118,7 +120,7 @@ func (f *Forwarder) NewStream(c StreamConfig) *Stream {
 	}
 	s.forwarding.Store(true)
 	if c.Kind == "video" {
-		s.ctrl = newBitrateControl(c.Cap, f.opts.LossPercent, f.opts.LossSeconds, f.opts.RecoverSeconds)
+		s.ctrl = newBitrateControl(c.Cap, f.opts.LossPercent, wholeSeconds(f.opts.LossTime), wholeSeconds(f.opts.RecoverTime))
 	}
 	return s
 }

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/openwac/wac/internal/store"
 )
@@ -143,7 +142,7 @@ func (m *Manager) compose(ctx context.Context, rec *store.Recording) (*store.Rec
 	key := path.Join(recordingPrefix(rec), "recording.webm")
 	out := m.localPath(key)
 	part := out + ".part"
-	cctx, cancel := context.WithTimeout(ctx, time.Duration(m.cfg.ComposeTimeout)*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, m.cfg.ComposeTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, m.ffmpeg, composeArgs(audio, video, total, part)...)
 	var stderr bytes.Buffer

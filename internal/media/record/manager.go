@@ -183,7 +183,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (*Session, error) {
 // within recording.resumeSeconds, or one still marked recording by a
 // node that no longer writes it (recovered here first).
 func (m *Manager) resumable(ctx context.Context, domain, room string, now time.Time) (*store.Recording, error) {
-	since := now.Add(-time.Duration(m.cfg.ResumeSeconds) * time.Second).UnixMilli()
+	since := now.Add(-m.cfg.ResumeWindow).UnixMilli()
 	rec, err := m.st.ResumableRecording(ctx, domain, room, since)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
@@ -253,7 +253,7 @@ func freeBytes(dir string) (uint64, error) {
 func (m *Manager) Run(ctx context.Context) {
 	beat := time.NewTicker(m.heartbeat)
 	defer beat.Stop()
-	retention := time.NewTicker(time.Duration(m.cfg.RetentionCheckSeconds) * time.Second)
+	retention := time.NewTicker(m.cfg.RetentionCheck)
 	defer retention.Stop()
 	m.sweep(ctx)
 	m.Retain(ctx)
@@ -302,7 +302,7 @@ func (m *Manager) sweep(ctx context.Context) {
 		}
 		m.recover(ctx, r)
 	}
-	late := now.Add(-time.Duration(m.cfg.ResumeSeconds) * time.Second).UnixMilli()
+	late := now.Add(-m.cfg.ResumeWindow).UnixMilli()
 	ended, err := m.st.StaleRecordings(ctx, store.RecordingInterrupted, late)
 	if err != nil {
 		m.log.Warn("list interrupted recordings", "err", err)

@@ -95,7 +95,7 @@ func (s *Session) AddTrack(info TrackInfo, reqKey func()) *Track {
 	key := path.Join(s.prefix, fmt.Sprintf("%d-%s-%d%s", info.Feed, info.Kind, s.next, ext))
 	t := &Track{s: s, info: info, c: c, key: key, path: s.m.localPath(key), index: s.next, reqKey: reqKey,
 		in: make(chan packet, queueLen), quit: make(chan struct{}), done: make(chan struct{}),
-		j: newJitter(int64(s.m.cfg.JitterMillis)*int64(time.Millisecond), 256), asm: newAssembler(c)}
+		j: newJitter(int64(s.m.cfg.Jitter), 256), asm: newAssembler(c)}
 	s.tracks = append(s.tracks, t)
 	s.eventLocked("published", info.User, info.Kind)
 	if reqKey != nil {

@@ -249,7 +249,7 @@ const validSDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 U
 // Sessions without keepalive time out, as in Janus.
 func TestSessionTimeout(t *testing.T) {
 	cfg := testMediaConfig(t)
-	cfg.SessionTimeout = 1
+	cfg.SessionTimeout = time.Second
 	n := startSFU(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

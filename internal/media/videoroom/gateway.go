@@ -231,7 +231,7 @@ func (s *SFU) info(req janus.Request) janus.Message {
 	data, _ := json.Marshal(map[string]any{
 		"name": "OpenWAC media server", "version": 1102, "version_string": "1.1.2",
 		"author": "OpenWAC", "transports": map[string]any{}, "data_channels": true,
-		"session-timeout": s.cfg.SessionTimeout, "api_secret": false, "auth_token": false,
+		"session-timeout": int64(s.cfg.SessionTimeout / time.Second), "api_secret": false, "auth_token": false,
 		"plugins": map[string]any{janus.VideoRoom: map[string]any{"name": "JANUS VideoRoom plugin", "version": 9,
 			"version_string": "0.0.9", "description": "VideoRoom-compatible SFU on Pion"}},
 	})
@@ -493,8 +493,8 @@ func (s *SFU) endSession(sess *session, reason string) {
 // sweep ends the sessions that have not been seen for sessionTimeout,
 // and those that have shown no room grant for grantTimeout.
 func (s *SFU) sweep(now time.Time) {
-	idle := now.Add(-time.Duration(s.cfg.SessionTimeout) * time.Second).UnixNano()
-	late := now.Add(-time.Duration(s.cfg.GrantTimeout) * time.Second)
+	idle := now.Add(-s.cfg.SessionTimeout).UnixNano()
+	late := now.Add(-s.cfg.GrantTimeout)
 	s.mu.Lock()
 	var stale, ungranted []*session
 	for _, sess := range s.sessions {
@@ -514,7 +514,7 @@ func (s *SFU) sweep(now time.Time) {
 	}
 	s.mu.Unlock()
 	for _, sess := range stale {
-		s.log.Info("janus session timed out", "session", sess.id, "timeout_seconds", s.cfg.SessionTimeout)
+		s.log.Info("janus session timed out", "session", sess.id, "timeout", s.cfg.SessionTimeout)
 		s.destroySession(sess, "timeout")
 	}
 	for _, sess := range ungranted {
@@ -523,7 +523,7 @@ func (s *SFU) sweep(now time.Time) {
 	}
 	if n := len(ungranted); n > 0 {
 		s.stats.pendingEnded.Add(uint64(n))
-		s.log.Info("janus sessions ended without showing a room grant", "sessions", n, "grant_timeout_seconds", s.cfg.GrantTimeout)
+		s.log.Info("janus sessions ended without showing a room grant", "sessions", n, "grant_timeout", s.cfg.GrantTimeout)
 	}
 }
 

@@ -1,7 +1,6 @@
 package videoroom_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/grant"
+	"github.com/openwac/wac/internal/logging/logtest"
 	"github.com/openwac/wac/internal/media/janus"
 	"github.com/openwac/wac/internal/media/janus/peer"
 	"github.com/openwac/wac/internal/media/videoroom"
@@ -47,24 +46,6 @@ func checkGoroutines(t *testing.T) {
 	})
 }
 
-// logBuffer is a concurrency-safe log sink for tests.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func freeUDPPort(t *testing.T) int {
 	t.Helper()
 	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
@@ -86,13 +67,13 @@ type testNode struct {
 	sfu  *videoroom.SFU
 	ws   string
 	http string
-	logs *logBuffer
+	logs *logtest.Buffer
 }
 
 // startSFU runs an SFU behind a real HTTP server on loopback.
 func startSFU(t *testing.T, cfg config.Media) *testNode {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := videoroom.New(cfg, videoroom.Options{Secret: testSecret, Log: log})
 	if err != nil {

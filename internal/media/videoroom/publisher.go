@@ -676,7 +676,7 @@ func (p *participant) tick(now time.Time, vcap int) {
 			p.h.core(janus.Message{Janus: "slowlink", MID: ps.mid, Media: "video", Uplink: &up, Lost: &n})
 		}
 		remb += uint64(r.Cap)
-		if cfg.FIRFreq > 0 && now.Unix()%int64(cfg.FIRFreq) == 0 {
+		if every := int64(cfg.FIRFreq / time.Second); every > 0 && now.Unix()%every == 0 {
 			ps.fwd.RequestKeyframes()
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/logging/logtest"
 	"github.com/openwac/wac/internal/media/janus"
 	"github.com/openwac/wac/internal/media/janus/peer"
 	"github.com/openwac/wac/internal/media/placement"
@@ -64,7 +65,7 @@ func startRecordingSFU(t *testing.T) (*testNode, *record.Manager, *store.SQL, st
 	root := filepath.Join(t.TempDir(), "recordings")
 	cfg := config.Default().Recording
 	cfg.MinFreeMB = 0
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	mgr, err := record.NewManager(record.Options{Config: cfg, Root: root, Store: st, Node: "media-1", Log: log, Heartbeat: time.Hour})
 	if err != nil {

@@ -123,7 +123,7 @@ func TestNACKFromSFUToPublisher(t *testing.T) {
 // Keyframe requests of many subscribers reach the publisher rate limited.
 func TestKeyframeRequestsRateLimited(t *testing.T) {
 	cfg := testMediaConfig(t)
-	cfg.KeyframeInterval = 1000
+	cfg.KeyframeInterval = time.Second
 	n := startSFU(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -164,8 +164,8 @@ func TestBitrateCapAndLossControl(t *testing.T) {
 	cfg := testMediaConfig(t)
 	cfg.Bitrate = 300
 	cfg.LossPercent = 5
-	cfg.LossSeconds = 1
-	cfg.RecoverSeconds = 1
+	cfg.LossTime = time.Second
+	cfg.RecoverTime = time.Second
 	n := startSFU(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

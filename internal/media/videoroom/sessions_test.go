@@ -248,7 +248,7 @@ func TestPendingSessionsPerAddress(t *testing.T) {
 func TestSessionWithoutGrantTimesOut(t *testing.T) {
 	checkGoroutines(t)
 	cfg := testMediaConfig(t)
-	cfg.GrantTimeout = 2 // room for the granted session to join first, on a loaded machine
+	cfg.GrantTimeout = 2 * time.Second // room for the granted session to join first, on a loaded machine
 	n := startSFU(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -130,8 +130,8 @@ func New(cfg config.Media, opts Options) (*SFU, error) {
 	}
 	s := &SFU{cfg: cfg, secret: opts.Secret, log: log, nodeID: id, uuid: randomHex(32),
 		pubAPI: pub, subAPI: sub, socks: socks,
-		fwd: forward.New(forward.Options{KeyframeInterval: time.Duration(cfg.KeyframeInterval) * time.Millisecond,
-			LossPercent: cfg.LossPercent, LossSeconds: cfg.LossSeconds, RecoverSeconds: cfg.RecoverSeconds, Batch: socks.batcher()}),
+		fwd: forward.New(forward.Options{KeyframeInterval: cfg.KeyframeInterval,
+			LossPercent: cfg.LossPercent, LossTime: cfg.LossTime, RecoverTime: cfg.RecoverTime, Batch: socks.batcher()}),
 		rooms: map[string]*Room{}, numbers: map[int64]*Room{}, sessions: map[uint64]*session{},
 		pending: list.New(), pendingBy: map[string]int{}, websockets: map[*wsConn]struct{}{}, clientIP: opts.ClientIP,
 		recorder: opts.Recorder}

@@ -292,7 +292,7 @@ func (s *SFU) vrSync(h *handle, req janus.Request, request string, b body) map[s
 			for _, r := range s.rooms {
 				list = append(list, map[string]any{"room": r.Number, "description": r.description(),
 					"pin_required": false, "is_private": true, "max_publishers": r.publishers,
-					"bitrate": r.bitrate, "fir_freq": s.cfg.FIRFreq, "num_participants": len(r.participants),
+					"bitrate": r.bitrate, "fir_freq": int64(s.cfg.FIRFreq / time.Second), "num_participants": len(r.participants),
 					"audiocodec": audioCodecList(s.cfg.AudioCodecs), "videocodec": s.cfg.Codec, "record": r.opts.Record})
 			}
 			s.mu.Unlock()

@@ -112,7 +112,7 @@ func New(opts Options) *Table {
 // (watchdog.invites).
 func (t *Table) Start() {
 	if w := t.Config.Watchdog.Invites; w.Enabled {
-		t.Tasks.Every(time.Duration(w.Period)*time.Millisecond, t.watchdog)
+		t.Tasks.Every(w.Period, t.watchdog)
 	}
 }
 
@@ -1008,7 +1008,7 @@ func (t *Table) cancelRoom(ctx context.Context, room string) {
 
 // watchdog cancels invitations ringing longer than watchdog.invites.expiration.
 func (t *Table) watchdog(ctx context.Context) {
-	exp := time.Duration(t.Config.Watchdog.Invites.Expiration) * time.Millisecond
+	exp := t.Config.Watchdog.Invites.Expiration
 	t.mu.Lock()
 	var old []*invite
 	for _, inv := range t.invites {

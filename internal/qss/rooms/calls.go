@@ -121,7 +121,7 @@ func (t *Table) Upkeep(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if t.Config.Rooms.IdleTimeout > 0 {
-		t.destroyIdle(ctx, time.Duration(t.Config.Rooms.IdleTimeout)*time.Millisecond)
+		t.destroyIdle(ctx, t.Config.Rooms.IdleTimeout)
 	}
 	t.finishDeadCalls(ctx, false)
 	if d := t.Config.CallHistoryDays; d > 0 {

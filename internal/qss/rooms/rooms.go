@@ -247,7 +247,7 @@ func (t *Table) Object(info *Info, user, session string) *Object {
 	if t.Config.QSS.SIPDomain != "" {
 		sip = "sip:888" + info.Number + "@" + t.Config.QSS.SIPDomain
 	}
-	ttl := time.Duration(t.Config.Rooms.TokenTTL) * time.Second
+	ttl := t.Config.Rooms.TokenTTL
 	tok := grant.Sign(t.secret, grant.Grant{Room: info.ID, User: user, Session: session, Publish: true, Subscribe: true,
 		Expires: time.Now().Add(ttl).Unix()})
 	ice := t.iceServers(user)

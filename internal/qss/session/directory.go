@@ -50,7 +50,7 @@ func (srv *Server) Ringable(si Info, now time.Time) bool {
 	if si.Connected {
 		return true
 	}
-	window := time.Duration(srv.cfg.Invites.Basic.RemoveAfter) * time.Millisecond
+	window := srv.cfg.Invites.Basic.RemoveAfter
 	return si.Disconnected > 0 && now.Sub(time.UnixMilli(si.Disconnected)) < window
 }
 

@@ -156,13 +156,13 @@ func (srv *Server) all() []*Session {
 // PingAll pings every connection, and drops those whose pong is late.
 func (srv *Server) PingAll(ctx context.Context) {
 	list := srv.all()
-	timeout := time.Duration(srv.cfg.QSS.PingTimeout) * time.Millisecond
+	timeout := srv.cfg.QSS.PingTimeout
 	for _, s := range list {
 		s.ping(timeout)
 	}
 	// Check the pongs when they are due, not a ping interval later, so
 	// that a dead peer is noticed within pingInterval + pingTimeout.
-	if timeout < time.Duration(srv.cfg.QSS.PingInterval)*time.Millisecond {
+	if timeout < srv.cfg.QSS.PingInterval {
 		select {
 		case <-ctx.Done():
 		case <-time.After(timeout + 10*time.Millisecond):
@@ -248,7 +248,7 @@ func (srv *Server) run(ctx context.Context, c *wsConn, resume string, p *auth.Pr
 	s.greet(c, wire.EventFrame("session", map[string]any{
 		"session": s.ID, "user": p.UserID, "username": p.Username, "domain": p.DomainName, "role": p.Role,
 		"resumed": resumed, "node": srv.node.ID,
-		"removeAfter": max(srv.cfg.Rooms.RemoveAfter, srv.cfg.Invites.Basic.RemoveAfter),
+		"removeAfter": max(srv.cfg.Rooms.RemoveAfter, srv.cfg.Invites.Basic.RemoveAfter).Milliseconds(),
 	}))
 	srv.invites.RingNewSession(ctx, s)
 	s.serve(ctx, c)
@@ -323,8 +323,8 @@ func (srv *Server) disconnected(ctx context.Context, s *Session) {
 	s.mu.Lock()
 	ended := s.ended != "" || s.closed
 	s.mu.Unlock()
-	roomsAfter := time.Duration(srv.cfg.Rooms.RemoveAfter) * time.Millisecond
-	invitesAfter := time.Duration(srv.cfg.Invites.Basic.RemoveAfter) * time.Millisecond
+	roomsAfter := srv.cfg.Rooms.RemoveAfter
+	invitesAfter := srv.cfg.Invites.Basic.RemoveAfter
 	if ended || roomsAfter == 0 && invitesAfter == 0 {
 		srv.remove(ctx, s, reasonConnectionLost)
 		return

@@ -291,7 +291,7 @@ func (s *Session) startWriter() {
 }
 
 func (s *Session) write(c *wsConn, gen int) {
-	timeout := time.Duration(s.srv.cfg.QSS.PingTimeout) * time.Millisecond
+	timeout := s.srv.cfg.QSS.PingTimeout
 	for {
 		s.mu.Lock()
 		if s.gen != gen || s.closed && len(s.queue) == 0 {
