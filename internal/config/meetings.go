@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Meetings configures scheduled meetings (the seeds' [meetings]).
@@ -23,25 +24,25 @@ type Meetings struct {
 // Mailer configures the SMTP server mail is sent through (the seeds'
 // [mailer]).
 type Mailer struct {
-	Host      string `yaml:"host" doc:"SMTP server (name or address); empty = no mail is sent"`
-	Port      int    `yaml:"port" doc:"SMTP port"`
-	Secure    bool   `yaml:"secure" doc:"implicit TLS from the first byte (SMTPS, usually port 465); false still uses STARTTLS as mailer.starttls says"`
-	StartTLS  string `yaml:"starttls" doc:"STARTTLS on a plain connection: opportunistic (when the server offers it), mandatory (refuse to send without it) or off"`
-	Username  string `yaml:"username" doc:"SMTP user (empty = no authentication)"`
-	Password  string `yaml:"password" doc:"SMTP password (WAC_MAILER_PASSWORD keeps it out of files)"`
-	From      string `yaml:"from" doc:"sender address of the mails (Name <address> or address), used when a template has no from.hbs"`
-	ForceFrom bool   `yaml:"forceFrom" doc:"use mailer.from even when a template's from.hbs gives another sender"`
-	HELO      string `yaml:"helo" doc:"name this server gives in HELO/EHLO (empty = the host name)"`
-	Timeout   int    `yaml:"timeout" doc:"seconds to connect to and talk with the SMTP server"`
+	Host      string        `yaml:"host" doc:"SMTP server (name or address); empty = no mail is sent"`
+	Port      int           `yaml:"port" doc:"SMTP port"`
+	Secure    bool          `yaml:"secure" doc:"implicit TLS from the first byte (SMTPS, usually port 465); false still uses STARTTLS as mailer.starttls says"`
+	StartTLS  string        `yaml:"starttls" doc:"STARTTLS on a plain connection: opportunistic (when the server offers it), mandatory (refuse to send without it) or off"`
+	Username  string        `yaml:"username" doc:"SMTP user (empty = no authentication)"`
+	Password  string        `yaml:"password" doc:"SMTP password (WAC_MAILER_PASSWORD keeps it out of files)"`
+	From      string        `yaml:"from" doc:"sender address of the mails (Name <address> or address), used when a template has no from.hbs"`
+	ForceFrom bool          `yaml:"forceFrom" doc:"use mailer.from even when a template's from.hbs gives another sender"`
+	HELO      string        `yaml:"helo" doc:"name this server gives in HELO/EHLO (empty = the host name)"`
+	Timeout   time.Duration `yaml:"timeout" unit:"s" doc:"time to connect to and talk with the SMTP server (seconds, or a duration such as 15s)"`
 }
 
 // Jobs configures the durable job table (mails, reminders).
 type Jobs struct {
-	LeaseSeconds   int `yaml:"leaseSeconds" doc:"seconds a node holds a job it claimed; a job of a node that died runs again once this ran out"`
-	MaxAttempts    int `yaml:"maxAttempts" doc:"attempts of a job before it fails for good"`
-	BackoffSeconds int `yaml:"backoffSeconds" doc:"seconds before the first retry of a failed job, doubled for each further one (at most an hour)"`
-	KeepFailedDays int `yaml:"keepFailedDays" doc:"days failed jobs stay in the table for inspection"`
-	Workers        int `yaml:"workers" doc:"jobs one node runs at once (mails are sent in parallel up to this)"`
+	Lease          time.Duration `yaml:"lease" unit:"s" doc:"how long a node holds a job it claimed (seconds, or a duration); a job of a node that died runs again once this ran out; its handler gets half of it"`
+	MaxAttempts    int           `yaml:"maxAttempts" doc:"attempts of a job before it fails for good"`
+	Backoff        time.Duration `yaml:"backoff" unit:"s" doc:"wait before the first retry of a failed job (seconds, or a duration), doubled for each further one (at most an hour)"`
+	KeepFailedDays int           `yaml:"keepFailedDays" doc:"days failed jobs stay in the table for inspection"`
+	Workers        int           `yaml:"workers" doc:"jobs one node runs at once (mails are sent in parallel up to this)"`
 }
 
 func defaultMeetings() Meetings {
@@ -49,11 +50,11 @@ func defaultMeetings() Meetings {
 }
 
 func defaultMailer() Mailer {
-	return Mailer{Port: 587, StartTLS: "opportunistic", Timeout: 15}
+	return Mailer{Port: 587, StartTLS: "opportunistic", Timeout: 15 * time.Second}
 }
 
 func defaultJobs() Jobs {
-	return Jobs{LeaseSeconds: 60, MaxAttempts: 8, BackoffSeconds: 10, KeepFailedDays: 7, Workers: 4}
+	return Jobs{Lease: time.Minute, MaxAttempts: 8, Backoff: 10 * time.Second, KeepFailedDays: 7, Workers: 4}
 }
 
 var extensionPattern = regexp.MustCompile(`^\+?[0-9*#]{1,32}$`)
@@ -102,18 +103,18 @@ func (c *Config) validateMeetings(bad func(key, format string, args ...any)) {
 			bad("mailer.from", "%q is not an address: %v", ml.From, err)
 		}
 	}
-	if ml.Timeout < 1 {
-		bad("mailer.timeout", "must be at least 1 second")
+	if ml.Timeout < time.Second {
+		bad("mailer.timeout", "%s is shorter than a second", ml.Timeout)
 	}
 	j := c.Jobs
-	if j.LeaseSeconds < 2 {
-		bad("jobs.leaseSeconds", "must be at least 2")
+	if j.Lease < 2*time.Second {
+		bad("jobs.lease", "%s is shorter than 2s", j.Lease)
 	}
 	if j.MaxAttempts < 1 {
 		bad("jobs.maxAttempts", "must be at least 1")
 	}
-	if j.BackoffSeconds < 1 {
-		bad("jobs.backoffSeconds", "must be at least 1")
+	if j.Backoff < 100*time.Millisecond {
+		bad("jobs.backoff", "%s is shorter than 100ms", j.Backoff)
 	}
 	if j.Workers < 1 || j.Workers > 256 {
 		bad("jobs.workers", "%d is not between 1 and 256", j.Workers)

@@ -20,7 +20,8 @@ func TestMeetingsKeysValidate(t *testing.T) {
 		{"mailer:\n  host: smtp.example.com\n", "config key mailer.from: is required with mailer.host"},
 		{"mailer:\n  host: smtp.example.com\n  from: not-an-address\n", "config key mailer.from"},
 		{"mailer:\n  starttls: maybe\n", "config key mailer.starttls"},
-		{"jobs:\n  leaseSeconds: 1\n", "config key jobs.leaseSeconds"},
+		{"jobs:\n  lease: 1\n", "config key jobs.lease"},
+		{"jobs:\n  backoff: 10ms\n", "config key jobs.backoff"},
 	} {
 		_, _, err := Load(writeConfig(t, c.file), nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

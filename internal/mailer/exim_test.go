@@ -118,7 +118,7 @@ func TestDeliveryThroughExim(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	ml := mailer.New(config.Mailer{Host: "127.0.0.1", Port: port, StartTLS: "opportunistic", From: "Meetings <meetings@example.com>", Timeout: 10})
+	ml := mailer.New(config.Mailer{Host: "127.0.0.1", Port: port, StartTLS: "opportunistic", From: "Meetings <meetings@example.com>", Timeout: 10 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cal := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/wneessen/go-mail"
 
@@ -92,7 +91,7 @@ func (ml *Mailer) Send(ctx context.Context, m *Message) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrRejected, err)
 	}
-	opts := []mail.Option{mail.WithPort(ml.cfg.Port), mail.WithTimeout(time.Duration(ml.cfg.Timeout) * time.Second)}
+	opts := []mail.Option{mail.WithPort(ml.cfg.Port), mail.WithTimeout(ml.cfg.Timeout)}
 	switch {
 	case ml.cfg.Secure:
 		opts = append(opts, mail.WithSSL())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/mailer"
@@ -12,7 +13,7 @@ import (
 )
 
 func newMailer(s *smtptest.Server) *mailer.Mailer {
-	return mailer.New(config.Mailer{Host: s.Host, Port: s.Port, StartTLS: "off", From: "Meetings <meetings@example.com>", Timeout: 5})
+	return mailer.New(config.Mailer{Host: s.Host, Port: s.Port, StartTLS: "off", From: "Meetings <meetings@example.com>", Timeout: 5 * time.Second})
 }
 
 // A mail with text, HTML and a calendar arrives as multipart/alternative
@@ -66,7 +67,7 @@ func TestSendErrors(t *testing.T) {
 	if err := ml.Send(ctx, &mailer.Message{To: "bob@example.org", Subject: "x", Text: "x"}); err == nil || errors.Is(err, mailer.ErrRejected) {
 		t.Errorf("a temporary failure: %v", err)
 	}
-	down := mailer.New(config.Mailer{Host: "127.0.0.1", Port: 1, StartTLS: "off", From: "a@b.c", Timeout: 2})
+	down := mailer.New(config.Mailer{Host: "127.0.0.1", Port: 1, StartTLS: "off", From: "a@b.c", Timeout: 2 * time.Second})
 	if err := down.Send(ctx, &mailer.Message{To: "bob@example.org", Subject: "x", Text: "x"}); err == nil || errors.Is(err, mailer.ErrRejected) {
 		t.Errorf("an unreachable server: %v", err)
 	}

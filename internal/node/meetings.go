@@ -32,9 +32,9 @@ func newMeetings(n *Node) (*meetingsRole, error) {
 	}
 	runner, err := jobs.New(n.Store, jobs.Options{
 		Node:        nodeID,
-		Lease:       time.Duration(cfg.Jobs.LeaseSeconds) * time.Second,
+		Lease:       cfg.Jobs.Lease,
 		MaxAttempts: cfg.Jobs.MaxAttempts,
-		Backoff:     time.Duration(cfg.Jobs.BackoffSeconds) * time.Second,
+		Backoff:     cfg.Jobs.Backoff,
 		Workers:     cfg.Jobs.Workers,
 		Registry:    n.Metrics.Registry,
 		Log:         n.Log,

@@ -21,7 +21,7 @@ func BenchmarkMeetingWith50Participants(b *testing.B) {
 	smtp := smtptest.Start(b)
 	_, base := startNodeWith(b, b.TempDir(), func(c *config.Config) {
 		c.Log.Level = "error"
-		c.Mailer = config.Mailer{Host: smtp.Host, Port: smtp.Port, StartTLS: "off", From: "meetings@example.com", Timeout: 10}
+		c.Mailer = config.Mailer{Host: smtp.Host, Port: smtp.Port, StartTLS: "off", From: "meetings@example.com", Timeout: 10 * time.Second}
 		c.Meetings.LinkHost = "https://meet.example.com"
 		c.Meetings.MaxPerUser = 1 << 20
 	})

@@ -92,11 +92,11 @@ func parseInvitation(t *testing.T, m smtptest.Mail) invitation {
 func TestMeetingInvitationsByMail(t *testing.T) {
 	smtp := smtptest.Start(t)
 	n, base := startNodeWith(t, t.TempDir(), func(c *config.Config) {
-		c.Mailer = config.Mailer{Host: smtp.Host, Port: smtp.Port, StartTLS: "off", From: "OpenWAC <meetings@example.com>", Timeout: 5}
+		c.Mailer = config.Mailer{Host: smtp.Host, Port: smtp.Port, StartTLS: "off", From: "OpenWAC <meetings@example.com>", Timeout: 5 * time.Second}
 		c.Meetings.LinkHost = "https://meet.example.com"
 		c.Meetings.PSTNExtension = "+34999999999"
 		c.Meetings.RemindBefore = 1
-		c.Jobs.BackoffSeconds = 1
+		c.Jobs.Backoff = time.Second
 	})
 	rem := &recorder{}
 	n.Meetings().SetReminder(rem)
