@@ -82,7 +82,9 @@ func New(opts Options) (*Service, error) {
 		s.SetReminder(opts.Reminder)
 	}
 	if s.mail == nil && s.mechanism("email") {
-		s.log.Warn("Cannot send meeting invitation by email: Email service not available (mailer.host is empty)")
+		// The default configuration: meetings work, their invitations are
+		// left to the application. Said once, at start.
+		s.log.Info("meeting invitations are not mailed: mailer.host is empty")
 	}
 	opts.Runner.Handle(KindMail, s.runMail)
 	opts.Runner.Handle(KindReminder, s.runReminder)
