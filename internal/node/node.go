@@ -16,6 +16,7 @@ import (
 	"github.com/openwac/wac/internal/bus"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/media/placement"
+	"github.com/openwac/wac/internal/meetings"
 	"github.com/openwac/wac/internal/qss"
 	"github.com/openwac/wac/internal/server"
 )
@@ -45,6 +46,9 @@ type Options struct {
 	LocalNet *bus.LocalNet
 	// Pusher sends push notifications for invitations (invites.basic.resolvePush).
 	Pusher qss.Pusher
+	// Reminder receives the meetings' reminders (the push service); nil =
+	// they are logged and counted.
+	Reminder meetings.Reminder
 }
 
 // New builds a node: the API server, then each configured role.
