@@ -10,15 +10,16 @@ import (
 
 // Meetings configures scheduled meetings (the seeds' [meetings]).
 type Meetings struct {
-	LinkHost         string   `yaml:"linkHost" doc:"scheme and host (no trailing slash) of the meeting links: <linkHost>/meeting/<id>; empty = wiface.public.public_secure, else wiface.public.public, else links relative to the web app"`
-	InviteMechanisms []string `yaml:"inviteMechanisms" doc:"how this server sends meeting invitations: email (through mailer), sms (through the SMS service); the others are left to the application"`
-	TemplatePath     string   `yaml:"templatePath" doc:"folder of the invitation templates (email/{text,html,subject,from}.hbs and language subfolders such as email/es/); empty, or without an email folder = the built-in English and Spanish ones"`
-	RemindBefore     int      `yaml:"remindBefore" doc:"minutes before a meeting starts that its participants get a reminder (push, and the invitation again by email), 0 = none"`
-	PSTNExtension    string   `yaml:"pstnExtension" doc:"dial-in number of meetings: when set, each meeting gets ddi {extension, pin} with an 8-digit PIN"`
-	MaxParticipants  int      `yaml:"maxParticipants" doc:"participants (users, emails and phone numbers) a meeting may list"`
-	MaxPerUser       int      `yaml:"maxPerUser" doc:"meetings not yet ended that one user may own"`
-	MaxDurationHours int      `yaml:"maxDurationHours" doc:"longest window (validUntil - validSince) of a meeting, in hours"`
-	DefaultLanguage  string   `yaml:"defaultLanguage" doc:"language of the invitations of a meeting that names none (a template subfolder, e.g. es; empty = the templates' root)"`
+	LinkHost              string   `yaml:"linkHost" doc:"scheme and host (no trailing slash) of the meeting links: <linkHost>/meeting/<id>; empty = wiface.public.public_secure, else wiface.public.public, else links relative to the web app"`
+	InviteMechanisms      []string `yaml:"inviteMechanisms" doc:"how this server sends meeting invitations: email (through mailer), sms (through the SMS service); the others are left to the application"`
+	TemplatePath          string   `yaml:"templatePath" doc:"folder of the invitation templates (email/{text,html,subject,from}.hbs and language subfolders such as email/es/); empty, or without an email folder = the built-in English and Spanish ones"`
+	RemindBefore          int      `yaml:"remindBefore" doc:"minutes before a meeting starts that its participants get a reminder (push, and the invitation again by email), 0 = none"`
+	PSTNExtension         string   `yaml:"pstnExtension" doc:"dial-in number of meetings: when set, each meeting gets ddi {extension, pin} with an 8-digit PIN"`
+	MaxParticipants       int      `yaml:"maxParticipants" doc:"participants (users, emails and phone numbers) a meeting may list"`
+	MaxPerUser            int      `yaml:"maxPerUser" doc:"meetings not yet ended that one user may own"`
+	MaxDurationHours      int      `yaml:"maxDurationHours" doc:"longest window (validUntil - validSince) of a meeting, in hours"`
+	MaxInvitationsPerHour int      `yaml:"maxInvitationsPerHour" doc:"participants one user's meeting changes may invite in an hour, on each node (every create and change counts its participants); 0 = no limit"`
+	DefaultLanguage       string   `yaml:"defaultLanguage" doc:"language of the invitations of a meeting that names none (a template subfolder, e.g. es; empty = the templates' root)"`
 }
 
 // Mailer configures the SMTP server mail is sent through (the seeds'
@@ -46,7 +47,7 @@ type Jobs struct {
 }
 
 func defaultMeetings() Meetings {
-	return Meetings{InviteMechanisms: []string{"email"}, MaxParticipants: 100, MaxPerUser: 1000, MaxDurationHours: 24 * 7}
+	return Meetings{InviteMechanisms: []string{"email"}, MaxParticipants: 100, MaxPerUser: 1000, MaxDurationHours: 24 * 7, MaxInvitationsPerHour: 1000}
 }
 
 func defaultMailer() Mailer {
@@ -80,6 +81,9 @@ func (c *Config) validateMeetings(bad func(key, format string, args ...any)) {
 	}
 	if m.MaxParticipants < 1 || m.MaxParticipants > 10000 {
 		bad("meetings.maxParticipants", "%d is not between 1 and 10000", m.MaxParticipants)
+	}
+	if m.MaxInvitationsPerHour < 0 {
+		bad("meetings.maxInvitationsPerHour", "must not be negative (0 = no limit)")
 	}
 	if m.MaxPerUser < 1 {
 		bad("meetings.maxPerUser", "must be at least 1")

@@ -24,6 +24,7 @@ func BenchmarkMeetingWith50Participants(b *testing.B) {
 		c.Mailer = config.Mailer{Host: smtp.Host, Port: smtp.Port, StartTLS: "off", From: "meetings@example.com", Timeout: 10 * time.Second}
 		c.Meetings.LinkHost = "https://meet.example.com"
 		c.Meetings.MaxPerUser = 1 << 20
+		c.Meetings.MaxInvitationsPerHour = 0
 	})
 	ctx := context.Background()
 	admin, err := client.Login(ctx, base, "admin@wac", "admin-secret-1")

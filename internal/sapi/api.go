@@ -44,6 +44,8 @@ type API struct {
 	recordings RecordingFiles
 	linkKey    []byte // signs the play links of recording files
 	meetings   MeetingInvitations
+	// invitesLimit bounds the invitations of each user's meetings.
+	invitesLimit invitationLimiter
 }
 
 // New builds the API and its routes.

@@ -11,9 +11,12 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/time/rate"
 
 	"github.com/openwac/wac/internal/auth"
 	"github.com/openwac/wac/internal/store"
@@ -28,6 +31,32 @@ type MeetingInvitations interface {
 	Cancelled(ctx context.Context, tx store.Store, m *store.Meeting) error
 	// Wake starts the jobs once the transaction committed.
 	Wake()
+}
+
+// invitationLimiter bounds the invitations each user's meetings send, per
+// node (meetings.maxInvitationsPerHour): scheduling is otherwise a way to
+// make the server mail anyone, again at each change.
+type invitationLimiter struct {
+	mu      sync.Mutex
+	perUser map[string]*rate.Limiter
+}
+
+// allow takes n invitations from user's budget of perHour an hour.
+func (l *invitationLimiter) allow(user string, n, perHour int) bool {
+	if perHour <= 0 || n == 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.perUser == nil || len(l.perUser) > 100000 {
+		l.perUser = map[string]*rate.Limiter{}
+	}
+	lim := l.perUser[user]
+	if lim == nil {
+		lim = rate.NewLimiter(rate.Limit(float64(perHour)/3600), perHour)
+		l.perUser[user] = lim
+	}
+	return lim.AllowN(time.Now(), n)
 }
 
 // SetMeetings gives the API the meetings' invitations; without it meetings
@@ -380,6 +409,16 @@ func (a *API) meetingParticipants(ctx context.Context, p *auth.Principal, m *sto
 	return out, nil
 }
 
+// allowInvitations refuses a change whose invitations would pass the
+// caller's hourly budget (429).
+func (a *API) allowInvitations(p *auth.Principal, m *store.Meeting) error {
+	perHour := a.cfg.Meetings.MaxInvitationsPerHour
+	if !a.invitesLimit.allow(p.UserID+p.ClientID, len(m.Detail.Participants), perHour) {
+		return errorf(http.StatusTooManyRequests, "your meetings would send more than %d invitations in an hour (meetings.maxInvitationsPerHour); try again later", perHour)
+	}
+	return nil
+}
+
 // newPIN is an 8-digit dial-in code.
 func newPIN() (string, error) {
 	n, err := rand.Int(rand.Reader, big.NewInt(100000000))
@@ -417,6 +456,9 @@ func (a *API) createMeeting(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	}
 	if n >= a.cfg.Meetings.MaxPerUser {
 		return errorf(http.StatusTooManyRequests, "you have %d meetings to come, the most meetings.maxPerUser allows; delete one first", n)
+	}
+	if err := a.allowInvitations(p, m); err != nil {
+		return err
 	}
 	if err := a.saveMeeting(r.Context(), m, nil); err != nil {
 		return err
@@ -487,6 +529,9 @@ func (a *API) updateMeeting(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	prev := *m
 	prev.Detail.Participants = append([]store.MeetingParticipant(nil), m.Detail.Participants...)
 	if err := a.applyMeeting(r.Context(), p, m, &body, false); err != nil {
+		return err
+	}
+	if err := a.allowInvitations(p, m); err != nil {
 		return err
 	}
 	m.Sequence++

@@ -172,3 +172,27 @@ func TestMeetingsCapability(t *testing.T) {
 		t.Errorf("an anonymous visitor lists %d meetings", len(out))
 	}
 }
+
+// Each user's meeting changes invite at most meetings.maxInvitationsPerHour
+// participants an hour (429 past it); another user has a budget of its own.
+func TestMeetingInvitationBudget(t *testing.T) {
+	e := newEnv(t, "sqlite", func(c *config.Config) { c.Meetings.MaxInvitationsPerHour = 5 })
+	e.createUser(e.admin, "wac", "alice", "user", "alice-password-1")
+	e.createUser(e.admin, "wac", "bob", "user", "bob-password-1")
+	alice, bob := e.login("alice@wac", "alice-password-1"), e.login("bob@wac", "bob-password-1")
+	now := time.Now().UnixMilli()
+	three := []map[string]string{{"email": "a@example.org"}, {"email": "b@example.org"}, {"phone": "+34600000001"}}
+	body := map[string]any{"name": "x", "validSince": now + 60000, "validUntil": now + 120000, "participants": three}
+	var m meeting
+	e.want(e.do("POST", "/sapi/meetings", alice, body), 201).json(t, &m)
+	b := e.wantErr(e.do("PUT", "/sapi/meetings/"+m.ID, alice, map[string]any{"name": "y"}), 429, "")
+	if !strings.Contains(b.Message, "meetings.maxInvitationsPerHour") {
+		t.Errorf("refusal %q", b.Message)
+	}
+	var still meeting
+	e.want(e.do("GET", "/sapi/meetings/"+m.ID, alice, nil), 200).json(t, &still)
+	if still.Name != "x" || still.Sequence != 0 {
+		t.Errorf("a refused change was kept: %+v", still)
+	}
+	e.want(e.do("POST", "/sapi/meetings", bob, body), 201)
+}
