@@ -366,7 +366,7 @@ func (s *Service) runMail(ctx context.Context, job *store.Job) error {
 		return err
 	}
 	if s.mail == nil {
-		return fmt.Errorf("%w: Cannot send meeting invitation by email: Email service not available", jobs.Permanent)
+		return fmt.Errorf("%w: cannot send meeting invitation by email: Email service not available", jobs.Permanent)
 	}
 	msg, err := s.Compose(&j, time.Now())
 	if err != nil {
@@ -374,9 +374,9 @@ func (s *Service) runMail(ctx context.Context, job *store.Job) error {
 	}
 	if err := s.mail.Send(ctx, msg); err != nil {
 		if errors.Is(err, mailer.ErrRejected) {
-			return fmt.Errorf("%w: Failed to invite participant %s to meeting %s(%s): %v", jobs.Permanent, j.To, j.Meeting.Name, j.Meeting.ID, err)
+			return fmt.Errorf("%w: failed to invite participant %s to meeting %s(%s): %v", jobs.Permanent, j.To, j.Meeting.Name, j.Meeting.ID, err)
 		}
-		return fmt.Errorf("Failed to invite participant %s to meeting %s(%s): %w", j.To, j.Meeting.Name, j.Meeting.ID, err)
+		return fmt.Errorf("failed to invite participant %s to meeting %s(%s): %w", j.To, j.Meeting.Name, j.Meeting.ID, err)
 	}
 	s.log.Info("meeting invitation sent", "meeting", j.Meeting.ID, "method", j.Method, "reminder", j.Reminder)
 	return nil

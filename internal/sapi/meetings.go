@@ -575,3 +575,29 @@ func (a *API) deleteMeeting(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// removeFromMeetings takes a deleted user out of the participants of the
+// meetings it was invited to (its own meetings stay, for its domain's
+// admins to keep or cancel).
+func removeFromMeetings(ctx context.Context, tx store.Store, userID string) error {
+	list, err := tx.ListMeetings(ctx, store.MeetingFilter{UserID: userID}, store.Page{})
+	if err != nil {
+		return err
+	}
+	for _, m := range list {
+		kept := m.Detail.Participants[:0]
+		for _, p := range m.Detail.Participants {
+			if p.Type != store.ParticipantUser || p.UserID != userID {
+				kept = append(kept, p)
+			}
+		}
+		if len(kept) == len(m.Detail.Participants) {
+			continue
+		}
+		m.Detail.Participants = kept
+		if err := tx.SaveMeeting(ctx, m); err != nil {
+			return fmt.Errorf("remove user %s from meeting %s: %w", userID, m.ID, err)
+		}
+	}
+	return nil
+}

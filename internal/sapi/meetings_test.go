@@ -144,6 +144,16 @@ func TestMeetings(t *testing.T) {
 			t.Errorf("a refused meeting was kept: alice has %d", n)
 		}
 
+		// A deleted user leaves the meetings it was invited to.
+		dave := e.createUser(e.admin, "wac", "dave", "user", "dave-password-1")
+		e.want(e.do("PUT", "/sapi/meetings/"+m.ID, aliceTok, map[string]any{"participants": []map[string]string{{"email": "guest@example.org"}, {"user": "dave"}}}), 200)
+		e.want(e.do("DELETE", "/sapi/users/"+dave.ID, e.admin, nil), 204)
+		var after meeting
+		e.want(e.do("GET", "/sapi/meetings/"+m.ID, aliceTok, nil), 200).json(t, &after)
+		if len(after.Participants) != 1 || len(after.Users) != 0 {
+			t.Errorf("after deleting dave: %+v", after)
+		}
+
 		// Cancelling removes it.
 		e.want(e.do("DELETE", "/sapi/meetings/"+m.ID, aliceTok, nil), 204)
 		e.wantErr(e.do("GET", "/sapi/meetings/"+m.ID, aliceTok, nil), 404, "")
