@@ -28,7 +28,15 @@ const (
 	KindMail       = "meeting-mail"        // one invitation (or cancellation) to one address
 	KindReminder   = "meeting-reminder"    // remindBefore minutes ahead: fans out to the next two
 	KindRemindUser = "meeting-remind-user" // the reminder of one user (push)
+	KindSMS        = "meeting-sms"         // one invitation (or cancellation) to one phone number
 )
+
+// SMSSender sends one text message (the SMS service implements it): to a
+// phone number in MSISDN form, from the sender the template gives ("" =
+// the service's own), with the rendered text.
+type SMSSender interface {
+	SendSMS(ctx context.Context, to, from, text string) error
+}
 
 // Reminder tells a user that a meeting is about to start (the push
 // notifications service implements it). payload is the seeds'
@@ -52,7 +60,10 @@ type Options struct {
 	// Reminder receives the meeting reminders; nil = they are logged and
 	// counted.
 	Reminder Reminder
-	Log      *slog.Logger
+	// SMS sends the invitations to phone numbers (with sms in
+	// meetings.inviteMechanisms); nil = none are sent.
+	SMS SMSSender
+	Log *slog.Logger
 }
 
 // Service sends the invitations and reminders of meetings.
@@ -62,7 +73,9 @@ type Service struct {
 	runner   *jobs.Runner
 	mail     Sender
 	reminder atomic.Pointer[Reminder]
+	sms      atomic.Pointer[SMSSender]
 	tpl      *Templates
+	smsTpl   *Templates
 	log      *slog.Logger
 	logged   atomic.Int64
 }
@@ -74,12 +87,22 @@ func New(opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{st: opts.Store, cfg: opts.Config, runner: opts.Runner, mail: opts.Mailer, tpl: tpl, log: opts.Log}
+	smsTpl, err := LoadTemplates(opts.Config.Meetings.TemplatePath, "sms")
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{st: opts.Store, cfg: opts.Config, runner: opts.Runner, mail: opts.Mailer, tpl: tpl, smsTpl: smsTpl, log: opts.Log}
+	if opts.SMS != nil {
+		s.SetSMS(opts.SMS)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if opts.Reminder != nil {
 		s.SetReminder(opts.Reminder)
+	}
+	if s.mechanism("sms") && opts.SMS == nil {
+		s.log.Info("meeting invitations by SMS wait for the SMS service: none is configured")
 	}
 	if s.mail == nil && s.mechanism("email") {
 		// The default configuration: meetings work, their invitations are
@@ -89,7 +112,84 @@ func New(opts Options) (*Service, error) {
 	opts.Runner.Handle(KindMail, s.runMail)
 	opts.Runner.Handle(KindReminder, s.runReminder)
 	opts.Runner.Handle(KindRemindUser, s.runRemindUser)
+	opts.Runner.Handle(KindSMS, s.runSMS)
 	return s, nil
+}
+
+// SetSMS sets who sends the SMS invitations (the SMS service, once it
+// runs).
+func (s *Service) SetSMS(x SMSSender) { s.sms.Store(&x) }
+
+func (s *Service) smsSender() SMSSender {
+	if p := s.sms.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// phones are the phone numbers a meeting's invitations go to by SMS: none
+// without sms in meetings.inviteMechanisms or an SMS service.
+func (s *Service) phones(m *store.Meeting) []string {
+	if !s.mechanism("sms") || s.smsSender() == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range m.Detail.Participants {
+		if p.Type == store.ParticipantPhone && !slices.Contains(out, p.Phone) {
+			out = append(out, p.Phone)
+		}
+	}
+	return out
+}
+
+// enqueueSMS writes the SMS jobs of a change: method to the numbers of m,
+// and a cancellation to those of prev m no longer has.
+func (s *Service) enqueueSMS(ctx context.Context, tx store.Store, m, prev *store.Meeting, owner ownerInfo, method string, reminder bool, now time.Time) error {
+	key := mailKey(m.ID)
+	if method == MethodCancel {
+		key = "meeting-cancel:" + m.ID
+	}
+	to := s.phones(m)
+	for _, n := range to {
+		if _, err := jobs.Enqueue(ctx, tx, KindSMS, key, now, mailJob{Meeting: *m, Owner: owner, To: n, Method: method, Reminder: reminder}, nil); err != nil {
+			return err
+		}
+	}
+	if prev == nil {
+		return nil
+	}
+	for _, n := range s.phones(prev) {
+		if !slices.Contains(to, n) {
+			if _, err := jobs.Enqueue(ctx, tx, KindSMS, "meeting-cancel:"+m.ID, now, mailJob{Meeting: *m, Owner: owner, To: n, Method: MethodCancel}, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Service) runSMS(ctx context.Context, job *store.Job) error {
+	var j mailJob
+	if err := jobs.Decode(job, &j); err != nil {
+		return err
+	}
+	sender := s.smsSender()
+	if sender == nil {
+		return fmt.Errorf("%w: cannot send meeting invitation by sms: SMS service not available", jobs.Permanent)
+	}
+	m := &j.Meeting
+	lang := m.Detail.Language
+	if lang == "" {
+		lang = s.cfg.Meetings.DefaultLanguage
+	}
+	r, err := s.smsTpl.Render(lang, TemplateData(s.cfg, m, j.Owner.templateData(), j.Owner.Domain, j.To, j.Method == MethodCancel, j.Reminder))
+	if err != nil {
+		return fmt.Errorf("%w: %v", jobs.Permanent, err)
+	}
+	if err := sender.SendSMS(ctx, j.To, r.From, strings.TrimSpace(r.Text)); err != nil {
+		return fmt.Errorf("failed to invite participant %s to meeting %s(%s) by sms: %w", j.To, m.Name, m.ID, err)
+	}
+	return nil
 }
 
 // SetReminder sets who receives the reminders (the push service, once it
@@ -138,6 +238,13 @@ type ownerInfo struct {
 	LandLineNumber string   `json:"landLineNumber"`
 	Created        int64    `json:"created"`
 	LastLogin      int64    `json:"lastLogin"`
+}
+
+// templateData is meeting.user of the templates.
+func (o ownerInfo) templateData() map[string]any {
+	return map[string]any{"id": o.ID, "username": o.Username, "domain": o.Domain, "email": o.Email, "role": o.Role,
+		"alias": o.Alias, "mobilePhone": o.MobilePhone, "landLineNumber": o.LandLineNumber, "created": o.Created,
+		"lastLogin": o.LastLogin}
 }
 
 type reminderJob struct {
@@ -190,6 +297,9 @@ func (s *Service) Scheduled(ctx context.Context, tx store.Store, m, prev *store.
 			}
 		}
 	}
+	if err := s.enqueueSMS(ctx, tx, m, prev, owner, MethodRequest, false, now); err != nil {
+		return err
+	}
 	if _, err := tx.CancelJobs(ctx, reminderKey(m.ID)); err != nil {
 		return fmt.Errorf("drop the reminder of meeting %s: %w", m.ID, err)
 	}
@@ -231,7 +341,7 @@ func (s *Service) Cancelled(ctx context.Context, tx store.Store, m *store.Meetin
 			return err
 		}
 	}
-	return nil
+	return s.enqueueSMS(ctx, tx, &cancelled, nil, owner, MethodCancel, false, now)
 }
 
 func (s *Service) enqueueMail(ctx context.Context, tx store.Store, m *store.Meeting, owner ownerInfo, to, method string, reminder bool, now time.Time) error {
@@ -329,10 +439,7 @@ func (s *Service) Compose(j *mailJob, now time.Time) (*mailer.Message, error) {
 	if lang == "" {
 		lang = s.cfg.Meetings.DefaultLanguage
 	}
-	owner := map[string]any{"id": j.Owner.ID, "username": j.Owner.Username, "domain": j.Owner.Domain,
-		"email": j.Owner.Email, "role": j.Owner.Role, "alias": j.Owner.Alias, "mobilePhone": j.Owner.MobilePhone,
-		"landLineNumber": j.Owner.LandLineNumber, "created": j.Owner.Created, "lastLogin": j.Owner.LastLogin}
-	r, err := s.tpl.Render(lang, TemplateData(s.cfg, m, owner, j.Owner.Domain, j.To, j.Method == MethodCancel, j.Reminder))
+	r, err := s.tpl.Render(lang, TemplateData(s.cfg, m, j.Owner.templateData(), j.Owner.Domain, j.To, j.Method == MethodCancel, j.Reminder))
 	if err != nil {
 		return nil, err
 	}
@@ -428,7 +535,7 @@ func (s *Service) runReminder(ctx context.Context, job *store.Job) error {
 				return err
 			}
 		}
-		return nil
+		return s.enqueueSMS(ctx, tx, m, nil, owner, MethodRequest, true, now)
 	})
 	if err != nil {
 		return err

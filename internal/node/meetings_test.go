@@ -27,6 +27,26 @@ func (r *recorder) RemindMeeting(_ context.Context, user string, payload map[str
 	return nil
 }
 
+func (r *recorder) SendSMS(_ context.Context, to, from, text string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, map[string]any{"to": to, "from": from, "text": text})
+	return nil
+}
+
+// waitFor waits until r has n entries.
+func (r *recorder) waitFor(t *testing.T, n int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(r.all()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d entries, want %d: %v", len(r.all()), n, r.all())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return r.all()
+}
+
 func (r *recorder) all() []map[string]any {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -96,10 +116,12 @@ func TestMeetingInvitationsByMail(t *testing.T) {
 		c.Meetings.LinkHost = "https://meet.example.com"
 		c.Meetings.PSTNExtension = "+34999999999"
 		c.Meetings.RemindBefore = 1
+		c.Meetings.InviteMechanisms = []string{"email", "sms"}
 		c.Jobs.Backoff = time.Second
 	})
-	rem := &recorder{}
+	rem, texts := &recorder{}, &recorder{}
 	n.Meetings().SetReminder(rem)
+	n.Meetings().SetSMS(texts)
 	ctx := context.Background()
 	admin, err := client.Login(ctx, base, "admin@wac", "admin-secret-1")
 	if err != nil {
@@ -156,6 +178,12 @@ func TestMeetingInvitationsByMail(t *testing.T) {
 		t.Errorf("subject %q", guest.subject)
 	}
 
+	sms := texts.waitFor(t, 1)[0]
+	if sms["to"] != "+34600000001" || !strings.Contains(sms["text"].(string), "alice te invita: \"Planificación & presupuesto\"") ||
+		!strings.Contains(sms["text"].(string), m.URL) || !strings.Contains(sms["text"].(string), "PIN "+m.DDI.PIN) {
+		t.Errorf("the SMS invitation %v", sms)
+	}
+
 	// The reminder: pushes to the owner and bob, and the invitation again.
 	deadline := time.Now().Add(20 * time.Second)
 	for len(rem.all()) < 2 {
@@ -179,8 +207,12 @@ func TestMeetingInvitationsByMail(t *testing.T) {
 		}
 	}
 
-	// Moved, in English, without bob: the others get SEQUENCE 1, bob a
-	// cancellation.
+	if sms := texts.waitFor(t, 2)[1]; !strings.HasPrefix(sms["text"].(string), "Recordatorio: ") {
+		t.Errorf("the SMS reminder %v", sms)
+	}
+
+	// Moved, in English, without bob and the phone: the others get
+	// SEQUENCE 1, bob and the phone a cancellation.
 	if err := alice.API(ctx, "PUT", "/sapi/meetings/"+m.ID, map[string]any{"language": "en", "validSince": start + 3600000,
 		"validUntil": start + 7200000, "participants": []map[string]string{{"email": "guest@example.org"}}}, nil); err != nil {
 		t.Fatal(err)
@@ -199,6 +231,10 @@ func TestMeetingInvitationsByMail(t *testing.T) {
 		t.Errorf("bob's cancellation %+v", b)
 	}
 
+	if sms := texts.waitFor(t, 3)[2]; sms["to"] != "+34600000001" || !strings.HasPrefix(sms["text"].(string), "Cancelled: ") {
+		t.Errorf("the SMS cancellation %v", sms)
+	}
+
 	// Cancelled: a CANCEL with a higher SEQUENCE.
 	if err := alice.API(ctx, "DELETE", "/sapi/meetings/"+m.ID, nil, nil); err != nil {
 		t.Fatal(err)
@@ -211,5 +247,8 @@ func TestMeetingInvitationsByMail(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if got := len(smtp.Mails()); got != 7 {
 		t.Errorf("%d mails, want 7 (no duplicates)", got)
+	}
+	if got := len(texts.all()); got != 3 {
+		t.Errorf("%d SMS, want 3 (no duplicates)", got)
 	}
 }

@@ -49,6 +49,9 @@ type Options struct {
 	// Reminder receives the meetings' reminders (the push service); nil =
 	// they are logged and counted.
 	Reminder meetings.Reminder
+	// SMS sends the meetings' invitations to phone numbers (with sms in
+	// meetings.inviteMechanisms); nil = none are sent.
+	SMS meetings.SMSSender
 }
 
 // New builds a node: the API server, then each configured role.
