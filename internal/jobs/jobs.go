@@ -246,9 +246,14 @@ func (r *Runner) run(ctx context.Context, j *store.Job) {
 	h := r.handlers[j.Kind]
 	r.mu.Unlock()
 	var err error
-	if h == nil {
+	switch {
+	case j.Attempts > r.opts.MaxAttempts:
+		// Claimed again and again by nodes that died running it: a job
+		// that kills its node is not run once more.
+		err = fmt.Errorf("%w: claimed %d times without finishing (its nodes died)", Permanent, j.Attempts)
+	case h == nil:
 		err = fmt.Errorf("%w: no handler for jobs of kind %q on this node", Permanent, j.Kind)
-	} else {
+	default:
 		hctx, cancel := context.WithTimeout(ctx, r.opts.Lease/2)
 		err = safeRun(hctx, h, j)
 		cancel()

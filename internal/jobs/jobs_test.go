@@ -296,3 +296,29 @@ func metric(t *testing.T, reg *prometheus.Registry, name, kind string) float64 {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// A job whose nodes keep dying while they run it (claimed past its
+// attempts) fails without running again.
+func TestJobThatKillsItsNodesFails(t *testing.T) {
+	eachDialect(t, func(t *testing.T, st *store.SQL, _, _ string) {
+		ctx := context.Background()
+		r := newRunner(t, st, "n", time.Minute, nil)
+		ran := 0
+		r.Handle("poison", func(context.Context, *store.Job) error { ran++; return nil })
+		id, err := r.Enqueue(ctx, "poison", "", time.Now(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 { // MaxAttempts: three nodes claim it and die
+			now := time.Now()
+			if ok, err := st.ClaimJob(ctx, id, fmt.Sprintf("dead-%d", i), now.UnixMilli(), now.UnixMilli()); err != nil || !ok {
+				t.Fatalf("claim %d: %v %v", i, ok, err)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		waitRun(t, r, 1)
+		if j, err := st.GetJob(ctx, id); err != nil || j.Status != store.JobFailed || ran != 0 || !strings.Contains(j.LastError, "without finishing") {
+			t.Fatalf("job %+v (%v), ran %d", j, err, ran)
+		}
+	})
+}
