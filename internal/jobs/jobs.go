@@ -166,13 +166,20 @@ func (r *Runner) Wake() {
 	}
 }
 
-// Run polls for due jobs until ctx ends, running them one after another;
-// it returns once the job in progress (if any) is done.
+// Run runs the due jobs until ctx ends: it sleeps until the earliest
+// queued job is due, at most Poll (other nodes' new jobs and leases that
+// run out are found by then), or until Wake; it returns once the jobs in
+// progress are done.
 func (r *Runner) Run(ctx context.Context) {
-	t := time.NewTicker(r.opts.Poll)
+	t := time.NewTimer(r.opts.Poll)
 	defer t.Stop()
 	for {
 		r.RunDue(ctx)
+		wait := r.opts.Poll
+		if next, err := r.st.NextJobDue(ctx); err == nil && next > 0 {
+			wait = min(wait, max(time.Until(time.UnixMilli(next)), time.Millisecond))
+		}
+		t.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 )
 
 // Job statuses.
@@ -46,6 +47,8 @@ type Jobs interface {
 	// failed; with the error of the attempt.
 	ReleaseJob(ctx context.Context, id, node, status string, due int64, lastError string) error
 	GetJob(ctx context.Context, id string) (*Job, error)
+	// NextJobDue is the due time of the earliest queued job (0 = none).
+	NextJobDue(ctx context.Context) (int64, error)
 	// CountJobs counts jobs by status.
 	CountJobs(ctx context.Context) (map[string]int, error)
 	// PurgeJobs removes failed jobs last changed before a time.
@@ -135,6 +138,13 @@ func (s *SQL) ReleaseJob(ctx context.Context, id, node, status string, due int64
 // GetJob implements Jobs.
 func (s *SQL) GetJob(ctx context.Context, id string) (*Job, error) {
 	return scanJob(s.queryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+}
+
+// NextJobDue implements Jobs.
+func (s *SQL) NextJobDue(ctx context.Context) (int64, error) {
+	var due sql.NullInt64
+	err := s.queryRow(ctx, `SELECT MIN(due) FROM jobs WHERE status = ?`, JobQueued).Scan(&due)
+	return due.Int64, mapErr(err)
 }
 
 // CountJobs implements Jobs.
