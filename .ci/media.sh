@@ -43,6 +43,10 @@ for target in FuzzVideoRoomBody FuzzRESTRequest; do
   go test -run '^$' -fuzz "^${target}\$" -fuzztime 50000x -fuzzminimizetime 5x ./internal/media/videoroom/
 done
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 80000x -fuzzminimizetime 5x ./internal/media/janus/
+# What a phone sends: RTP payloads, telephone-events, the jitter buffer.
+for pkg_target in audiocodec:FuzzDecode dtmf:FuzzReceive mixer:FuzzJitter rtpleg:FuzzHandle; do
+  go test -run '^$' -fuzz "^${pkg_target#*:}\$" -fuzztime 30000x -fuzzminimizetime 5x "./internal/media/${pkg_target%%:*}/"
+done
 
 step "browser test: janus.js against OpenWAC and Janus"
 work=$(mktemp -d)

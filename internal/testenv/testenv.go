@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // RequireEnv is the variable that turns a missing program into a failure.
@@ -33,4 +35,16 @@ func NeedPrograms(t testing.TB, names ...string) {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
+}
+
+// ProcessCPU is the CPU time (user and system) the test process has used
+// so far. Benchmarks divide its growth by their operations to report CPU
+// per operation, which other processes on a shared machine change far
+// less than the wall time of ns/op.
+func ProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
