@@ -66,6 +66,7 @@ type Runner struct {
 	done, failed, retried *prometheus.CounterVec
 	queued                prometheus.GaugeFunc
 	lastQueued            float64
+	counted               time.Time // when lastQueued was read
 }
 
 // New makes a runner over the store's job table.
@@ -204,11 +205,7 @@ func (r *Runner) RunDue(ctx context.Context) int {
 			}
 			return ran
 		}
-		if counts, err := r.st.CountJobs(ctx); err == nil {
-			r.mu.Lock()
-			r.lastQueued = float64(counts[store.JobQueued] + counts[store.JobRunning])
-			r.mu.Unlock()
-		}
+		r.countQueued(ctx)
 		if len(due) == 0 {
 			return ran
 		}
@@ -245,6 +242,24 @@ func (r *Runner) RunDue(ctx context.Context) int {
 		}
 	}
 	return ran
+}
+
+// countQueued refreshes the queued gauge, at most once a second.
+func (r *Runner) countQueued(ctx context.Context) {
+	r.mu.Lock()
+	stale := time.Since(r.counted) >= time.Second
+	if stale {
+		r.counted = time.Now()
+	}
+	r.mu.Unlock()
+	if !stale {
+		return
+	}
+	if counts, err := r.st.CountJobs(ctx); err == nil {
+		r.mu.Lock()
+		r.lastQueued = float64(counts[store.JobQueued] + counts[store.JobRunning])
+		r.mu.Unlock()
+	}
 }
 
 // run runs one claimed job and records its outcome.
