@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/jobs"
 	"github.com/openwac/wac/internal/mailer"
@@ -64,6 +66,8 @@ type Options struct {
 	// meetings.inviteMechanisms); nil = none are sent.
 	SMS SMSSender
 	Log *slog.Logger
+	// Registry receives the reminder metric (none when nil).
+	Registry prometheus.Registerer
 }
 
 // Service sends the invitations and reminders of meetings.
@@ -78,6 +82,9 @@ type Service struct {
 	smsTpl   *Templates
 	log      *slog.Logger
 	logged   atomic.Int64
+	// reminders counts the users' reminders by outcome: sent (to the
+	// push service), logged (no push service), failed (retried).
+	reminders *prometheus.CounterVec
 }
 
 // New makes the service and registers its job handlers on the runner. It
@@ -94,6 +101,19 @@ func New(opts Options) (*Service, error) {
 	s := &Service{st: opts.Store, cfg: opts.Config, runner: opts.Runner, mail: opts.Mailer, tpl: tpl, smsTpl: smsTpl, log: opts.Log}
 	if opts.SMS != nil {
 		s.SetSMS(opts.SMS)
+	}
+	s.reminders = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wac_meetings_reminders_total",
+		Help: "Meeting reminders of users by outcome: sent (to the push service), logged (no push service), failed (retried).",
+	}, []string{"result"})
+	if opts.Registry != nil {
+		if err := opts.Registry.Register(s.reminders); err != nil {
+			var dup prometheus.AlreadyRegisteredError
+			if !errors.As(err, &dup) {
+				return nil, fmt.Errorf("register the meetings metrics: %w", err)
+			}
+			s.reminders = dup.ExistingCollector.(*prometheus.CounterVec)
+		}
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -552,13 +572,16 @@ func (s *Service) runRemindUser(ctx context.Context, job *store.Job) error {
 	rp := s.reminder.Load()
 	if rp == nil || *rp == nil {
 		s.logged.Add(1)
+		s.reminders.WithLabelValues("logged").Inc()
 		s.log.Info("meeting reminder (no push service configured)", "user", r.User, "payload", r.Payload)
 		return nil
 	}
 	if err := (*rp).RemindMeeting(ctx, r.User, r.Payload); err != nil {
 		info, _ := r.Payload["info"].(map[string]any)
 		s.log.Error(fmt.Sprintf("Unable to send reminder for meeting: %v", info["id"]), "user", r.User, "err", err)
+		s.reminders.WithLabelValues("failed").Inc()
 		return fmt.Errorf("remind user %s: %w", r.User, err)
 	}
+	s.reminders.WithLabelValues("sent").Inc()
 	return nil
 }

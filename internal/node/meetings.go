@@ -42,7 +42,8 @@ func newMeetings(n *Node) (*meetingsRole, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := meetings.Options{Store: n.Store, Config: cfg, Runner: runner, Reminder: n.opts.Reminder, SMS: n.opts.SMS, Log: n.Log}
+	opts := meetings.Options{Store: n.Store, Config: cfg, Runner: runner, Reminder: n.opts.Reminder, SMS: n.opts.SMS, Log: n.Log,
+		Registry: n.Metrics.Registry}
 	if ml := mailer.New(cfg.Mailer); ml != nil {
 		opts.Mailer = ml
 	}

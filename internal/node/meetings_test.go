@@ -8,6 +8,7 @@ import (
 	"time"
 
 	ics "github.com/arran4/golang-ical"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openwac/wac/client"
 	"github.com/openwac/wac/internal/config"
@@ -192,6 +193,19 @@ func TestMeetingInvitationsByMail(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The counters follow the calls (a job is counted once it finished).
+	for _, c := range []struct {
+		name, label, value string
+		want               float64
+	}{{"wac_meetings_reminders_total", "result", "sent", 2}, {"wac_jobs_done_total", "kind", "meeting-reminder", 1}} {
+		deadline := time.Now().Add(10 * time.Second)
+		for counterValue(t, n.Metrics.Registry, c.name, c.label, c.value) != c.want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s{%s=%q} %v, want %v", c.name, c.label, c.value, counterValue(t, n.Metrics.Registry, c.name, c.label, c.value), c.want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	for _, r := range rem.all() {
 		p := r["payload"].(map[string]any)
 		info := p["info"].(map[string]any)
@@ -251,4 +265,26 @@ func TestMeetingInvitationsByMail(t *testing.T) {
 	if got := len(texts.all()); got != 3 {
 		t.Errorf("%d SMS, want 3 (no duplicates)", got)
 	}
+}
+
+// counterValue reads a counter of the node's registry by one label.
+func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
