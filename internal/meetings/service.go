@@ -81,7 +81,6 @@ type Service struct {
 	tpl      *Templates
 	smsTpl   *Templates
 	log      *slog.Logger
-	logged   atomic.Int64
 	// reminders counts the users' reminders by outcome: sent (to the
 	// push service), logged (no push service), failed (retried).
 	reminders *prometheus.CounterVec
@@ -215,9 +214,6 @@ func (s *Service) runSMS(ctx context.Context, job *store.Job) error {
 // SetReminder sets who receives the reminders (the push service, once it
 // runs).
 func (s *Service) SetReminder(r Reminder) { s.reminder.Store(&r) }
-
-// RemindersLogged counts the reminders that had nobody to deliver them.
-func (s *Service) RemindersLogged() int64 { return s.logged.Load() }
 
 func (s *Service) mechanism(name string) bool {
 	return slices.Contains(s.cfg.Meetings.InviteMechanisms, name)
@@ -571,7 +567,6 @@ func (s *Service) runRemindUser(ctx context.Context, job *store.Job) error {
 	}
 	rp := s.reminder.Load()
 	if rp == nil || *rp == nil {
-		s.logged.Add(1)
 		s.reminders.WithLabelValues("logged").Inc()
 		s.log.Info("meeting reminder (no push service configured)", "user", r.User, "payload", r.Payload)
 		return nil
