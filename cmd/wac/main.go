@@ -35,6 +35,8 @@ Usage:
   wac user    passwd USER@DOMAIN                              set a password (from stdin)
   wac config  keys [--markdown]                               list every configuration key
   wac bench   api|login|sessions|rooms|calls|media ...        load a running server (wac bench -h)
+  wac notify  push USER@DOMAIN [--text T]                     send a test push to the user's devices
+  wac notify  sms --to NUMBER DOMAIN TEMPLATE [--json DATA]   send a test SMS from a template
   wac licenses                                                print the licence and the notices
   wac version                                                 print the version
 
@@ -124,6 +126,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdConfig(args[1:], stdout)
 	case "bench":
 		return cmdBench(ctx, args[1:], stdout, stderr)
+	case "notify":
+		return cmdNotify(ctx, args[1:], stdout, stderr)
 	case "licenses", "licences":
 		if len(args) > 1 {
 			return usagef("licenses: takes no arguments")

@@ -49,6 +49,8 @@ type Config struct {
 	Meetings       Meetings       `yaml:"meetings"`
 	Mailer         Mailer         `yaml:"mailer"`
 	Jobs           Jobs           `yaml:"jobs"`
+	Push           Push           `yaml:"push"`
+	SendSMS        SendSMS        `yaml:"sendsms"`
 
 	IO              IO              `yaml:"io"`
 	QSS             QSS             `yaml:"qss"`
@@ -255,6 +257,8 @@ func Default() Config {
 		Meetings:  defaultMeetings(),
 		Mailer:    defaultMailer(),
 		Jobs:      defaultJobs(),
+		Push:      defaultPush(),
+		SendSMS:   defaultSendSMS(),
 	}
 	defaultSignaling(&c)
 	return c
@@ -465,6 +469,8 @@ func (c *Config) Validate() error {
 	c.validateMedia(bad)
 	c.validateRecording(bad)
 	c.validateMeetings(bad)
+	c.validatePush(bad)
+	c.validateSendSMS(bad)
 	c.validateSignaling(bad)
 	return errors.Join(errs...)
 }

@@ -60,7 +60,7 @@ type Invites struct {
 type InvitesBasic struct {
 	RemoveAfter               time.Duration `yaml:"removeAfter" unit:"ms" doc:"milliseconds a disconnected session is still rung: invitations ringing it or made meanwhile wait for its resume; after it, it is dropped from them and new ones do not count it (0 = at once); counted apart from rooms.removeAfter"`
 	ResolveGroups             bool          `yaml:"resolveGroups" doc:"invitations to a group ring its participants (hunt group); ignored when legacyUserGroupResolution is false"`
-	ResolvePush               bool          `yaml:"resolvePush" doc:"also notify callees by push (needs a push service; none is built in yet); ignored when legacyUserGroupResolution is false"`
+	ResolvePush               bool          `yaml:"resolvePush" doc:"also wake the devices of callees that have a push token and no live session (push.apns, push.fcm; docs/notifications.md); ignored when legacyUserGroupResolution is false"`
 	LegacyUserGroupResolution bool          `yaml:"legacyUserGroupResolution" doc:"false = the seeds' one-step resolution: resolveGroups and resolvePush are ignored, groups always ring their participants and callees are pushed when a push service exists"`
 }
 

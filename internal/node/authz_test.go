@@ -95,6 +95,7 @@ type fixture struct {
 	boss    string            // the tenant admin's username@acme
 	anonCli struct{ ID, Secret string }
 	recs    map[string]string // a recording of the tenant's user
+	pushes  map[string]string // a push token of the tenant's user
 }
 
 type tenantUser struct{ ID, Username string }
@@ -196,7 +197,7 @@ func newFixture(t *testing.T) *fixture {
 	})
 	f := &fixture{t: t, node: n, base: base, users: map[string]tenantUser{}, sessUsr: map[string]*client.Client{},
 		calls: map[string]string{}, creds: map[string]string{}, clients: map[string]string{}, alarms: map[string]string{},
-		idps: map[string]string{}, recs: map[string]string{}}
+		idps: map[string]string{}, recs: map[string]string{}, pushes: map[string]string{}}
 	ctx := context.Background()
 	admin, err := client.Login(ctx, base, "admin@wac", "admin-secret-1")
 	if err != nil {
@@ -238,6 +239,7 @@ func newFixture(t *testing.T) *fixture {
 		f.do("POST", "/sapi/o/token", "", map[string]string{"grant_type": "password", "username": u.Username + "@" + d, "password": "wrong-password"})
 		f.alarms[d] = u.Username + "@" + d
 		f.recs[d] = f.newRecording(d)
+		f.pushes[d] = f.newPushToken(d)
 	}
 	boss := f.newUser("acme")
 	f.must("PATCH", "/sapi/users/"+boss.ID, map[string]any{"role": "admin"}, nil)
@@ -493,6 +495,21 @@ func matrix() []row {
 			return "DELETE", "/sapi/meetings/" + f.newMeeting(d), nil, ""
 		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(notFound), same(notFound), same(notFound)}},
 
+		// Push tokens: their user and the admins of its domain (no actor
+		// is the tenant's user).
+		{"GET /sapi/pushTokens", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "GET", "/sapi/pushTokens", nil, f.pushes[d]
+		}, [actors][2]expect{{seen, seen}, {seen, unseen}, same(unseen), same(unseen), same(unseen)}},
+		{"POST /sapi/pushTokens", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "POST", "/sapi/pushTokens", map[string]any{"token": fmt.Sprintf("%064x", f.seq.Add(1)), "tokenType": "apns-voip", "deviceId": d}, ""
+		}, [actors][2]expect{same(ok), same(ok), same(ok), same(forbidden), same(forbidden)}},
+		{"GET /sapi/pushTokens/{id}", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "GET", "/sapi/pushTokens/" + f.pushes[d], nil, ""
+		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(notFound), same(notFound), same(notFound)}},
+		{"DELETE /sapi/pushTokens/{id}", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "DELETE", "/sapi/pushTokens/" + f.newPushToken(d), nil, ""
+		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(notFound), same(notFound), same(notFound)}},
+
 		// Hunt groups.
 		{"GET /sapi/usersGroup", func(f *fixture, a actor, d string) (string, string, any, string) {
 			return "GET", "/sapi/usersGroup", nil, f.newGroup(d)
@@ -645,6 +662,20 @@ func (f *fixture) newRecording(domain string) string {
 		f.t.Fatal(err)
 	}
 	return id
+}
+
+// newPushToken registers an FCM token for the domain's user.
+func (f *fixture) newPushToken(domain string) string {
+	ctx := context.Background()
+	u, err := f.node.Store.GetUser(ctx, f.users[domain].ID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	t := &store.PushToken{UserID: u.ID, DomainID: u.DomainID, TokenType: store.PushFCM, Token: fmt.Sprintf("fcm-%s-%d", domain, f.seq.Add(1))}
+	if err := f.node.Store.SavePushToken(ctx, t, 0); err != nil {
+		f.t.Fatal(err)
+	}
+	return t.ID
 }
 
 // newGroup makes a group of domain with its user as participant.

@@ -11,14 +11,17 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync/atomic"
 
 	"github.com/openwac/wac/internal/bus"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/media/placement"
 	"github.com/openwac/wac/internal/meetings"
+	"github.com/openwac/wac/internal/push"
 	"github.com/openwac/wac/internal/qss"
 	"github.com/openwac/wac/internal/server"
+	"github.com/openwac/wac/internal/sms"
 )
 
 // Node is one running wac node.
@@ -37,6 +40,12 @@ type Node struct {
 	media     *mediaRole
 	signaling *signalingRole
 	meetings  *meetingsRole
+
+	// Push sends push notifications (push.*): to the callees' phones for
+	// invitations, and to whoever else calls it (meeting reminders).
+	Push *push.Service
+	// SMS sends text messages (sendsms.*); nil when no backend is set.
+	SMS *sms.Service
 }
 
 // Options adjust a node for tools and tests.
@@ -44,7 +53,8 @@ type Options struct {
 	server.Options
 	// LocalNet joins this node to others in the same process without NATS.
 	LocalNet *bus.LocalNet
-	// Pusher sends push notifications for invitations (invites.basic.resolvePush).
+	// Pusher sends push notifications for invitations (invites.basic.resolvePush)
+	// instead of the node's push service (tests).
 	Pusher qss.Pusher
 	// Reminder receives the meetings' reminders (the push service); nil =
 	// they are logged and counted.
@@ -52,6 +62,9 @@ type Options struct {
 	// SMS sends the meetings' invitations to phone numbers (with sms in
 	// meetings.inviteMechanisms); nil = none are sent.
 	SMS meetings.SMSSender
+	// PushHTTPClient talks to APNs, FCM and the SMS providers instead of
+	// the default client (tests trust their local servers through it).
+	PushHTTPClient *http.Client
 }
 
 // New builds a node: the API server, then each configured role.
@@ -67,6 +80,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		return nil, fmt.Errorf("load cluster secret: %w", err)
 	}
 	n.Secret = []byte(secret)
+	if n.Push, err = push.New(ctx, cfg, push.Options{Store: srv.Store, Log: srv.Log.With("service", "push"),
+		Registry: srv.Metrics.Registry, HTTPClient: opts.PushHTTPClient}); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	if n.SMS, err = sms.New(cfg, sms.Options{Log: srv.Log.With("service", "sendsms"), HTTPClient: opts.PushHTTPClient,
+		Registry: srv.Metrics.Registry}); err != nil {
+		srv.Close()
+		return nil, err
+	}
 	if cfg.HasRole("media") || cfg.HasRole("signaling") {
 		if err := n.openBus(ctx); err != nil {
 			n.Close()

@@ -101,12 +101,16 @@ func newSignalingRole(n *Node) (*signalingRole, error) {
 		Bitrate: cfg.Media.Bitrate,
 		Log:     n.Log.With("role", "signaling"),
 	})
+	pusher := n.opts.Pusher
+	if pusher == nil && n.Push.Enabled() {
+		pusher = n.Push
+	}
 	hub, err := qss.New(qss.Options{Config: cfg, Log: n.Log, Store: n.Store, Auth: n.Auth,
 		Bus: func(in bus.Inbox) (bus.Bus, error) {
 			n.inbox.Store(&in)
 			return sharedBus{n.bus}, nil
 		},
-		Secret: n.Secret, Media: qssMedia{n: n, d: sig.dispatcher}, Pusher: n.opts.Pusher,
+		Secret: n.Secret, Media: qssMedia{n: n, d: sig.dispatcher}, Pusher: pusher,
 		SingleNode: cfg.Bus.Driver == "local" && n.opts.LocalNet == nil, Registry: n.Metrics.Registry})
 	if err != nil {
 		sig.dispatcher.Close()

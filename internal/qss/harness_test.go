@@ -15,6 +15,7 @@ import (
 	"github.com/openwac/wac/internal/node"
 	"github.com/openwac/wac/internal/qss"
 	"github.com/openwac/wac/internal/server"
+	"github.com/openwac/wac/internal/store"
 )
 
 const adminPassword = "admin-secret-1"
@@ -120,6 +121,16 @@ func (c *cluster) user(i int, username string) (*client.Client, testUser) {
 	var u testUser
 	if err := c.admin.API(ctx, "POST", "/sapi/users", map[string]any{"username": username, "password": username + "-password"}, &u); err != nil {
 		c.t.Fatalf("create %s: %v", username, err)
+	}
+	// Every user has a phone that a push can wake (used when the cluster
+	// has a push service).
+	d, err := c.nodes[0].Store.GetUser(ctx, u.ID)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := c.nodes[0].Store.SavePushToken(ctx, &store.PushToken{UserID: u.ID, DomainID: d.DomainID, TokenType: store.PushFCM,
+		Token: "fcm-" + username, DeviceID: "phone-" + username}, 10); err != nil {
+		c.t.Fatal(err)
 	}
 	cl, err := client.Login(ctx, c.urls[i%len(c.urls)], username+"@wac", username+"-password")
 	if err != nil {

@@ -38,6 +38,7 @@ import (
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/qss/cluster"
 	"github.com/openwac/wac/internal/qss/invites"
+	"github.com/openwac/wac/internal/qss/reachability"
 	"github.com/openwac/wac/internal/qss/rooms"
 	"github.com/openwac/wac/internal/qss/session"
 	"github.com/openwac/wac/internal/qss/tasks"
@@ -73,6 +74,7 @@ type Hub struct {
 	sessions *session.Server
 	rooms    *rooms.Table
 	invites  *invites.Table
+	reach    *reachability.Resolver
 
 	// tasks runs every goroutine of the hub, with its root context;
 	// Close waits for them.
@@ -146,7 +148,8 @@ func (h *Hub) build(opts Options) error {
 	if err != nil {
 		return err
 	}
-	h.invites = invites.New(invites.Options{Base: base, Rooms: h.rooms, Pusher: opts.Pusher})
+	h.reach = &reachability.Resolver{Sessions: h.sessions, Store: opts.Store, Push: opts.Pusher != nil}
+	h.invites = invites.New(invites.Options{Base: base, Rooms: h.rooms, Pusher: opts.Pusher, Reach: h.reach})
 	h.sessions.Use(h.rooms, h.invites)
 	return nil
 }
@@ -209,3 +212,7 @@ func (h *Hub) Close() error {
 	h.all.Unsubscribe()
 	return h.bus.Close()
 }
+
+// Reachability answers the seeds' reachability of users and groups
+// (sessions and push tokens).
+func (h *Hub) Reachability() *reachability.Resolver { return h.reach }

@@ -114,10 +114,14 @@ func hubGoroutines() []string {
 // cancelled; pushing tells on pushing.
 type slowPush struct{ pushing chan string }
 
-func (p slowPush) PushInvitation(ctx context.Context, userID string, invite map[string]any) error {
+func (p slowPush) PushInvitation(ctx context.Context, userID string, tokens []string, info map[string]any) (int, error) {
 	p.pushing <- userID
 	<-ctx.Done()
-	return ctx.Err()
+	return 0, ctx.Err()
+}
+
+func (p slowPush) PushInvitationEnded(ctx context.Context, userID string, tokens []string, info map[string]any) (int, error) {
+	return 0, nil
 }
 
 // Hub.Close returns only once every goroutine of the hub returned: the

@@ -108,9 +108,13 @@ func TestNotInACall(t *testing.T) {
 // plugs into signaling (invites.basic.resolvePush).
 type pushRecorder struct{ users chan string }
 
-func (p *pushRecorder) PushInvitation(ctx context.Context, userID string, invite map[string]any) error {
+func (p *pushRecorder) PushInvitation(ctx context.Context, userID string, tokens []string, info map[string]any) (int, error) {
 	p.users <- userID
-	return nil
+	return len(tokens), nil
+}
+
+func (p *pushRecorder) PushInvitationEnded(context.Context, string, []string, map[string]any) (int, error) {
+	return 0, nil
 }
 
 func TestResolvePushKeepsRingingForThePhone(t *testing.T) {
@@ -146,14 +150,18 @@ type wakingPhone struct {
 	conns chan *client.Conn
 }
 
-func (p *wakingPhone) PushInvitation(ctx context.Context, userID string, invite map[string]any) error {
+func (p *wakingPhone) PushInvitation(ctx context.Context, userID string, tokens []string, info map[string]any) (int, error) {
 	conn, err := p.phone.Connect(ctx, client.ConnectOptions{Platform: "ios"})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	p.conns <- conn
 	_, err = conn.Request(ctx, "getCurrentInvitations", nil, nil)
-	return err
+	return 1, err
+}
+
+func (p *wakingPhone) PushInvitationEnded(context.Context, string, []string, map[string]any) (int, error) {
+	return 0, nil
 }
 
 // A phone woken by the push of an invitation rings even when it connects
@@ -186,8 +194,12 @@ func TestPushedPhoneThatConnectsAtOnceRings(t *testing.T) {
 // failingPush is a push service that reaches nobody.
 type failingPush struct{}
 
-func (failingPush) PushInvitation(context.Context, string, map[string]any) error {
-	return errors.New("push service unavailable")
+func (failingPush) PushInvitation(context.Context, string, []string, map[string]any) (int, error) {
+	return 0, errors.New("push service unavailable")
+}
+
+func (failingPush) PushInvitationEnded(context.Context, string, []string, map[string]any) (int, error) {
+	return 0, errors.New("push service unavailable")
 }
 
 // A callee without a session whom no push reaches is not connected: the
@@ -304,7 +316,7 @@ func TestLegacyUserGroupResolution(t *testing.T) {
 			ctx := tctx(t)
 			alice, _ := c.user(0, "alice")
 			bob, bu := c.user(1, "bob")
-			carol, _ := c.user(1, "carol")
+			carol, cu := c.user(1, "carol")
 			if err := bob.API(ctx, "POST", "/sapi/usersGroup", map[string]any{"name": "support", "participants": []string{"bob", "carol"}}, nil); err != nil {
 				t.Fatal(err)
 			}
@@ -319,6 +331,21 @@ func TestLegacyUserGroupResolution(t *testing.T) {
 				cc.Accept(ctx, ring(t, cc), nil)
 				if f := outcome(t, cl.ch); f.Answer != "invitation" {
 					t.Fatalf("a group call: %s", f.Raw)
+				}
+				// The participants' phones, which have no session, were
+				// woken too: bob's, and carol's beside her connected
+				// session (another device).
+				woken := map[string]bool{}
+				for range 2 {
+					select {
+					case u := <-push.users:
+						woken[u] = true
+					case <-ctx.Done():
+						t.Fatalf("the group call woke %v", woken)
+					}
+				}
+				if !woken[bu.ID] || !woken[cu.ID] {
+					t.Fatalf("the group call woke %v", woken)
 				}
 			}
 			// Bob has no session: pushed only when resolvePush is ignored.

@@ -293,6 +293,11 @@ func (a *API) routes() {
 	a.Handle("GET /sapi/sessions", a.authed(a.listSessions))
 	a.Handle("DELETE /sapi/sessions/{id}", a.authed(a.endSession))
 
+	a.Handle("GET /sapi/pushTokens", a.authed(a.listPushTokens))
+	a.Handle("POST /sapi/pushTokens", a.authed(a.createPushToken))
+	a.Handle("GET /sapi/pushTokens/{id}", a.authed(a.getPushToken))
+	a.Handle("DELETE /sapi/pushTokens/{id}", a.authed(a.deletePushToken))
+
 	a.Handle("GET /sapi/calls", a.authed(a.listCalls))
 	a.Handle("GET /sapi/calls/{id}", a.authed(a.getCall))
 

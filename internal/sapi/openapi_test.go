@@ -61,7 +61,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 var schemaKeywords = map[string]bool{
 	"type": true, "properties": true, "items": true, "required": true, "description": true, "enum": true,
 	"const": true, "pattern": true, "minimum": true, "maximum": true, "additionalProperties": true,
-	"oneOf": true, "anyOf": true, "allOf": true, "$ref": true, "format": true, "default": true,
+	"oneOf": true, "anyOf": true, "allOf": true, "$ref": true, "format": true, "default": true, "maxLength": true,
 }
 
 // checkSchema reports keys of a schema object that are not keywords.

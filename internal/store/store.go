@@ -398,6 +398,7 @@ type Store interface {
 	Recordings
 	Meetings
 	Jobs
+	PushTokens
 	// InTx runs fn in one transaction: every write in it lands or none does.
 	InTx(ctx context.Context, fn func(Store) error) error
 	Ping(ctx context.Context) error

@@ -24,6 +24,7 @@ import (
 	"github.com/segmentio/encoding/json"
 
 	"github.com/openwac/wac/internal/auth"
+	"github.com/openwac/wac/internal/qss/reachability"
 	"github.com/openwac/wac/internal/qss/rooms"
 	"github.com/openwac/wac/internal/qss/session"
 	"github.com/openwac/wac/internal/qss/wire"
@@ -67,10 +68,13 @@ type Rooms interface {
 	InCall(ctx context.Context, user, except string) bool
 }
 
-// Pusher notifies a user's devices by push when they have no live session
-// (invites.basic.resolvePush). The notifications service implements it.
+// Pusher wakes a callee's devices that have no live session
+// (invites.basic.resolvePush) and tells them when the invitation stops
+// ringing; tokens are the ids of the push tokens to use (the
+// reachability's Offline). Package push implements it.
 type Pusher interface {
-	PushInvitation(ctx context.Context, userID string, invite map[string]any) error
+	PushInvitation(ctx context.Context, userID string, tokens []string, info map[string]any) (int, error)
+	PushInvitationEnded(ctx context.Context, userID string, tokens []string, info map[string]any) (int, error)
 }
 
 // Table holds the invitations this node owns: those its sessions made.
@@ -78,6 +82,7 @@ type Table struct {
 	session.Base
 	rooms  Rooms
 	pusher Pusher
+	reach  *reachability.Resolver
 
 	mu       sync.Mutex
 	invites  map[string]*invite
@@ -90,6 +95,8 @@ type Options struct {
 	Rooms Rooms
 	// Pusher reaches the phones of callees without a session; nil = none.
 	Pusher Pusher
+	// Reach tells which devices of a callee a push must wake.
+	Reach *reachability.Resolver
 }
 
 // New makes the invitations layer of a node: it serves the invitation
@@ -97,7 +104,7 @@ type Options struct {
 // and stops the invitations into rooms that end. Start starts its
 // watchdog.
 func New(opts Options) *Table {
-	t := &Table{Base: opts.Base, rooms: opts.Rooms, pusher: opts.Pusher, invites: map[string]*invite{}, byCaller: map[string]string{}}
+	t := &Table{Base: opts.Base, rooms: opts.Rooms, pusher: opts.Pusher, reach: opts.Reach, invites: map[string]*invite{}, byCaller: map[string]string{}}
 	t.Sessions.Handle("invitation", t.invitation)
 	t.Sessions.Handle("inviteRequest", t.inviteRequest)
 	t.Sessions.Handle("getCurrentInvitations", t.currentInvitations)
@@ -134,8 +141,9 @@ type invite struct {
 	created       time.Time
 	mediatypes    map[string]bool
 	context       json.RawMessage
-	outcome       string        // request name of the caller's answer (kind, or transfer)
-	transfer      *transferPlan // set for transfers
+	outcome       string              // request name of the caller's answer (kind, or transfer)
+	transfer      *transferPlan       // set for transfers
+	pushed        map[string][]string // user → the push tokens woken for this invitation
 }
 
 type candidate struct {
@@ -302,8 +310,12 @@ func (t *Table) launch(ctx context.Context, inv *invite) error {
 		return err
 	}
 	t.Log.Debug(fmt.Sprintf("Resource '%s' is a %s with candidates: %v", inv.to, map[bool]string{true: "group", false: "user"}[inv.group != ""], sessionIDs(sessions)))
-	pushed := len(sessions) == 0
-	if pushed && !t.resolvePush() {
+	toPush, err := t.pushTargets(ctx, inv)
+	if err != nil {
+		// The devices with a session still ring.
+		t.Log.Warn("qss: find the devices to push", "invite", inv.id, "err", err)
+	}
+	if len(sessions) == 0 && len(toPush) == 0 {
 		return t.fail(inv, firstTarget(inv), 480, msgNotConnected)
 	}
 	if inv.kind != "inviteRequest" {
@@ -317,6 +329,7 @@ func (t *Table) launch(ctx context.Context, inv *invite) error {
 	// writes of inv.room). A device that connects meanwhile is rung once
 	// the lock is released.
 	inv.mu.Lock()
+	inv.pushed = toPush
 	t.mu.Lock()
 	t.invites[inv.id] = inv
 	t.byCaller[inv.callerSession+"/"+inv.reqID] = inv.id
@@ -332,13 +345,20 @@ func (t *Table) launch(ctx context.Context, inv *invite) error {
 	t.record(ctx, inv, stateRinging, 0, "")
 	inv.mu.Unlock()
 	// The push goes out once the invitation rings, so that the phone it
-	// wakes rings however soon it connects (ringNewSession).
-	if pushed && !t.push(ctx, inv) {
-		inv.mu.Lock()
-		if inv.state == stateRinging && len(inv.candidates) == 0 {
-			t.endLocked(ctx, inv, stateFailed, 480, msgNotConnected)
-		}
-		inv.mu.Unlock()
+	// wakes rings however soon it connects (RingNewSession); it runs apart
+	// from the caller's request, which a slow push service must not hold.
+	if len(toPush) > 0 {
+		info := t.pushInfo(inv)
+		t.Tasks.Go(func(ctx context.Context) {
+			if t.push(ctx, inv.id, toPush, info) {
+				return
+			}
+			inv.mu.Lock()
+			if inv.state == stateRinging && len(inv.candidates) == 0 {
+				t.endLocked(ctx, inv, stateFailed, 480, msgNotConnected)
+			}
+			inv.mu.Unlock()
+		})
 	}
 	return nil
 }
@@ -522,24 +542,81 @@ func mapValues(m map[string]session.User) []session.User {
 	return out
 }
 
-// push asks the push service to wake the callees' phones; with it, an
-// invitation to a user without a session keeps ringing for the phone to
-// connect (currentInvitations).
-func (t *Table) push(ctx context.Context, inv *invite) bool {
-	if !t.resolvePush() {
-		return false
+// pushTargets lists, by callee, the push tokens of its devices without a
+// live session (the reachability's Offline), when callees are reached by
+// push; an invitation to one session rings that session only.
+func (t *Table) pushTargets(ctx context.Context, inv *invite) (map[string][]string, error) {
+	if !t.resolvePush() || t.reach == nil || inv.only != "" {
+		return nil, nil
 	}
-	sent := false
-	for uid := range inv.targets {
-		err := t.pusher.PushInvitation(ctx, uid, map[string]any{"invite": inv.id, "from": inv.caller.ID,
-			"fromUsername": inv.caller.Username, "room": inv.room, "mediatypes": inv.mediatypes})
-		if err != nil {
-			t.Log.Warn("qss: push invitation", "user", uid, "err", err)
-			continue
+	ids := slices.Sorted(maps.Keys(inv.targets))
+	users, err := t.reach.Users(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("invitation %s: %w", inv.id, err)
+	}
+	out := map[string][]string{}
+	for _, u := range users {
+		if toks := u.Offline(); len(toks) > 0 {
+			out[u.ID] = toks
 		}
-		sent = true
+	}
+	return out, nil
+}
+
+// pushInfo is what a woken app needs to connect and answer: which
+// invitation, from whom, into which room, with which media. Once its
+// session is up the invitation rings it (RingNewSession), and
+// getCurrentInvitations lists it.
+func (t *Table) pushInfo(inv *invite) map[string]any {
+	display := inv.caller.Username
+	if inv.caller.Alias != "" {
+		display = inv.caller.Alias
+	}
+	info := map[string]any{"invite": inv.id, "kind": inv.kind, "from": inv.caller.ID, "fromUsername": inv.caller.Username,
+		"displayName": display, "domain": inv.caller.Domain, "room": inv.room, "mediatypes": inv.mediatypes,
+		"created": inv.created.UnixMilli()}
+	if inv.group != "" {
+		info["group"] = inv.group
+	}
+	return info
+}
+
+// push asks the push service to wake the callees' phones; it reports
+// whether any push went out.
+func (t *Table) push(ctx context.Context, inviteID string, toPush map[string][]string, info map[string]any) bool {
+	sent := false
+	for _, uid := range slices.Sorted(maps.Keys(toPush)) {
+		n, err := t.pusher.PushInvitation(ctx, uid, toPush[uid], info)
+		if err != nil {
+			t.Log.Warn("qss: push invitation", "invite", inviteID, "user", uid, "err", err)
+		}
+		if n > 0 {
+			sent = true
+		}
 	}
 	return sent
+}
+
+// pushEnded tells the phones an invitation woke that it stopped ringing:
+// reason is answered (on this or another device), declined, cancelled,
+// timeout or failed.
+func (t *Table) pushEnded(inv *invite, state string, code int) {
+	if len(inv.pushed) == 0 {
+		return
+	}
+	reason := map[string]string{stateAccepted: "answered", stateDeclined: "declined", stateCancelled: "cancelled",
+		stateTimeout: "timeout"}[state]
+	if reason == "" {
+		reason = "failed"
+	}
+	toPush, info := inv.pushed, map[string]any{"invite": inv.id, "reason": reason, "code": code, "from": inv.caller.ID}
+	t.Tasks.Go(func(ctx context.Context) {
+		for _, uid := range slices.Sorted(maps.Keys(toPush)) {
+			if _, err := t.pusher.PushInvitationEnded(ctx, uid, toPush[uid], info); err != nil {
+				t.Log.Warn("qss: push the end of an invitation", "invite", inv.id, "user", uid, "err", err)
+			}
+		}
+	})
 }
 
 // ringLocked sends the invitation to one session; inv.mu is held. A
@@ -641,6 +718,7 @@ func (t *Table) record(ctx context.Context, inv *invite, state string, code int,
 // ringing is told with code and msg; the invitation's keys go away.
 func (t *Table) finishLocked(ctx context.Context, inv *invite, state string, code int, msg string, except string) {
 	inv.state = state
+	t.pushEnded(inv, state, code)
 	for _, c := range inv.candidates {
 		if c.state == stateRinging && c.session != except {
 			t.stopCandidate(inv, c, code, msg)
