@@ -37,7 +37,7 @@ const (
 // phone number in MSISDN form, from the sender the template gives ("" =
 // the service's own), with the rendered text.
 type SMSSender interface {
-	SendSMS(ctx context.Context, to, from, text string) error
+	SendText(ctx context.Context, to, from, text string) error
 }
 
 // Reminder tells a user that a meeting is about to start (the push
@@ -205,7 +205,7 @@ func (s *Service) runSMS(ctx context.Context, job *store.Job) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", jobs.Permanent, err)
 	}
-	if err := sender.SendSMS(ctx, j.To, r.From, strings.TrimSpace(r.Text)); err != nil {
+	if err := sender.SendText(ctx, j.To, r.From, strings.TrimSpace(r.Text)); err != nil {
 		return fmt.Errorf("failed to invite participant %s to meeting %s(%s) by sms: %w", j.To, m.Name, m.ID, err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/openwac/wac/internal/jobs"
 	"github.com/openwac/wac/internal/mailer"
 	"github.com/openwac/wac/internal/meetings"
+	"github.com/openwac/wac/internal/push"
 )
 
 // meetingsRole is what the api role runs for meetings: the job runner
@@ -44,6 +45,14 @@ func newMeetings(n *Node) (*meetingsRole, error) {
 	}
 	opts := meetings.Options{Store: n.Store, Config: cfg, Runner: runner, Reminder: n.opts.Reminder, SMS: n.opts.SMS, Log: n.Log,
 		Registry: n.Metrics.Registry}
+	// The node's own push and SMS services, when configured and no test
+	// gave others.
+	if opts.Reminder == nil && n.Push.Enabled() {
+		opts.Reminder = pushReminder{n.Push}
+	}
+	if opts.SMS == nil && n.SMS.Enabled() {
+		opts.SMS = n.SMS
+	}
 	if ml := mailer.New(cfg.Mailer); ml != nil {
 		opts.Mailer = ml
 	}
@@ -53,6 +62,17 @@ func newMeetings(n *Node) (*meetingsRole, error) {
 	}
 	n.API.SetMeetings(svc)
 	return &meetingsRole{runner: runner, service: svc}, nil
+}
+
+// pushReminder sends the meetings' reminders through the push service.
+type pushReminder struct{ p *push.Service }
+
+func (r pushReminder) RemindMeeting(ctx context.Context, userID string, payload map[string]any) error {
+	info, _ := payload["info"].(map[string]any)
+	id, _ := info["id"].(string)
+	name, _ := info["name"].(string)
+	_, err := r.p.PushMeetingReminder(ctx, userID, id, name)
+	return err
 }
 
 // start runs the jobs until stop, and removes old failed jobs daily.

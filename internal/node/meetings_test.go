@@ -2,6 +2,9 @@ package node_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -28,7 +31,7 @@ func (r *recorder) RemindMeeting(_ context.Context, user string, payload map[str
 	return nil
 }
 
-func (r *recorder) SendSMS(_ context.Context, to, from, text string) error {
+func (r *recorder) SendText(_ context.Context, to, from, text string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.got = append(r.got, map[string]any{"to": to, "from": from, "text": text})
@@ -287,4 +290,77 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value str
 		}
 	}
 	return 0
+}
+
+// With the node's own SMS service (sendsms.backend webhook, a local HTTP
+// server here), a meeting's phone participants get their invitation
+// through it: the meetings' template rendered, the provider's request
+// received.
+func TestMeetingInvitationBySMSService(t *testing.T) {
+	var mu sync.Mutex
+	var got []map[string]any
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil || r.Header.Get("Authorization") != "Bearer hook-token" {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got = append(got, m)
+		mu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
+	_, base := startNodeWith(t, t.TempDir(), func(c *config.Config) {
+		c.Meetings.InviteMechanisms = []string{"sms"}
+		c.SendSMS.Backend = []string{"webhook"}
+		c.SendSMS.Webhook = config.SMSWebhook{URL: hook.URL, Token: "hook-token", From: "WAC"}
+	})
+	ctx := context.Background()
+	admin, err := client.Login(ctx, base, "admin@wac", "admin-secret-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Add(time.Hour).UnixMilli()
+	var m struct{ URL string }
+	if err := admin.API(ctx, "POST", "/sapi/meetings", map[string]any{"name": "Standup", "validSince": start,
+		"validUntil": start + 1800000, "participants": []map[string]string{{"phone": "+34600000002"}}}, &m); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the SMS provider got nothing")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	sms := got[0]
+	if sms["to"] != "+34600000002" || sms["from"] != "WAC" || !strings.Contains(sms["text"].(string), `admin invites you: "Standup"`) ||
+		!strings.Contains(sms["text"].(string), m.URL) {
+		t.Errorf("the provider got %v", sms)
+	}
+}
+
+// With the node's own push service (FCM here, a local server that speaks
+// its protocol), a meeting's reminder reaches its owner's phone with the
+// seeds' payload {"type": "meeting-reminder", "info": {id, name}}.
+func TestMeetingReminderByPush(t *testing.T) {
+	p := startPushNode(t, func(c *config.Config) { c.Meetings.RemindBefore = 1 })
+	alice := p.user(t, "alice")
+	register(t, alice, "fcm", "alice-fcm-token-1", "alice-phone")
+	start := time.Now().Add(61 * time.Second).UnixMilli() // the reminder is due in a second
+	var m struct{ ID string }
+	if err := alice.API(context.Background(), "POST", "/sapi/meetings", map[string]any{"name": "Retro",
+		"validSince": start, "validUntil": start + 1800000}, &m); err != nil {
+		t.Fatal(err)
+	}
+	got := p.fcm.Wait(t, 20*time.Second)
+	if got.Type() != "meeting-reminder" || got.Info()["id"] != m.ID || got.Info()["name"] != "Retro" {
+		t.Fatalf("push %+v", got)
+	}
 }
