@@ -46,6 +46,9 @@ type Config struct {
 	Media          Media          `yaml:"media"`
 	TURN           TURN           `yaml:"turn"`
 	Recording      Recording      `yaml:"recording"`
+	Meetings       Meetings       `yaml:"meetings"`
+	Mailer         Mailer         `yaml:"mailer"`
+	Jobs           Jobs           `yaml:"jobs"`
 	Push           Push           `yaml:"push"`
 	SendSMS        SendSMS        `yaml:"sendsms"`
 
@@ -237,7 +240,7 @@ func Default() Config {
 		// OWASP's argon2id recommendation: m=19 MiB, t=2, p=1.
 		Password: Password{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, MinLength: 8},
 		Capabilities: Capabilities{
-			Services: []string{"login", "callcontrol", "contacts", "recording"},
+			Services: []string{"login", "callcontrol", "contacts", "recording", "meetings"},
 			Stack: []string{"audio-call", "video-call", "audio-video-call", "screen-sharing", "conferences",
 				"hold", "conference-hold", "blind-transfer", "attended-transfer", "datachannel", "media-update",
 				"multicall", "stats-reporting"},
@@ -251,6 +254,9 @@ func Default() Config {
 		Media:     defaultMedia(),
 		TURN:      defaultTURN(),
 		Recording: defaultRecording(),
+		Meetings:  defaultMeetings(),
+		Mailer:    defaultMailer(),
+		Jobs:      defaultJobs(),
 		Push:      defaultPush(),
 		SendSMS:   defaultSendSMS(),
 	}
@@ -462,6 +468,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateMedia(bad)
 	c.validateRecording(bad)
+	c.validateMeetings(bad)
 	c.validatePush(bad)
 	c.validateSendSMS(bad)
 	c.validateSignaling(bad)

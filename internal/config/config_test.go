@@ -239,7 +239,6 @@ func TestSeedsKeysRefused(t *testing.T) {
 		{"invites:\n  parallelSip: true\n", "config key invites.parallelSip: true cannot be honoured: OpenWAC has no SIP trunk"},
 		{"io:\n  websockets:\n    protocol: socket.io\n", `config key io.websockets.protocol: "socket.io" cannot be honoured`},
 		{"trunk:\n  match: '^tel:.*$'\n", "config key trunk: the seeds' trunk service"},
-		{"meeting: {}\n", "config key meeting: the seeds' meeting signaling"},
 	} {
 		_, _, err := Load(writeConfig(t, c.file), nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

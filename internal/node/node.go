@@ -17,6 +17,7 @@ import (
 	"github.com/openwac/wac/internal/bus"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/media/placement"
+	"github.com/openwac/wac/internal/meetings"
 	"github.com/openwac/wac/internal/push"
 	"github.com/openwac/wac/internal/qss"
 	"github.com/openwac/wac/internal/server"
@@ -38,6 +39,7 @@ type Node struct {
 
 	media     *mediaRole
 	signaling *signalingRole
+	meetings  *meetingsRole
 
 	// Push sends push notifications (push.*): to the callees' phones for
 	// invitations, and to whoever else calls it (meeting reminders).
@@ -54,6 +56,12 @@ type Options struct {
 	// Pusher sends push notifications for invitations (invites.basic.resolvePush)
 	// instead of the node's push service (tests).
 	Pusher qss.Pusher
+	// Reminder receives the meetings' reminders (the push service); nil =
+	// they are logged and counted.
+	Reminder meetings.Reminder
+	// SMS sends the meetings' invitations to phone numbers (with sms in
+	// meetings.inviteMechanisms); nil = none are sent.
+	SMS meetings.SMSSender
 	// PushHTTPClient talks to APNs, FCM and the SMS providers instead of
 	// the default client (tests trust their local servers through it).
 	PushHTTPClient *http.Client
@@ -110,6 +118,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 			n.Close()
 			return nil, fmt.Errorf("recordings: %w", err)
 		}
+		if n.meetings, err = newMeetings(n); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("meetings: %w", err)
+		}
 	}
 	return n, nil
 }
@@ -138,11 +150,18 @@ func (n *Node) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if n.meetings != nil {
+		n.meetings.start(n)
+	}
 	return n.Server.Run(ctx)
 }
 
 // Close stops the roles, leaves the bus and releases the store.
 func (n *Node) Close() error {
+	if n.meetings != nil {
+		n.meetings.stop()
+		n.meetings = nil
+	}
 	if n.signaling != nil {
 		n.signaling.stop()
 		n.signaling = nil

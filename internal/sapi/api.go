@@ -43,6 +43,9 @@ type API struct {
 	fed        *federation.Federation
 	recordings RecordingFiles
 	linkKey    []byte // signs the play links of recording files
+	meetings   MeetingInvitations
+	// invitesLimit bounds the invitations of each user's meetings.
+	invitesLimit invitationLimiter
 }
 
 // New builds the API and its routes.
@@ -265,6 +268,12 @@ func (a *API) routes() {
 	a.Handle("GET /sapi/credentials/{id}", a.authed(a.getCredential))
 	a.Handle("PUT /sapi/credentials/{id}", a.authed(a.updateCredential))
 	a.Handle("DELETE /sapi/credentials/{id}", a.authed(a.deleteCredential))
+
+	a.Handle("GET /sapi/meetings", a.authed(a.listMeetings))
+	a.Handle("POST /sapi/meetings", a.authed(a.createMeeting))
+	a.Handle("GET /sapi/meetings/{id}", a.authed(a.getMeeting))
+	a.Handle("PUT /sapi/meetings/{id}", a.authed(a.updateMeeting))
+	a.Handle("DELETE /sapi/meetings/{id}", a.authed(a.deleteMeeting))
 
 	a.Handle("GET /sapi/capabilities", a.authed(a.capabilities))
 	a.Handle("GET /sapi/capabilities/", a.authed(a.capabilities))

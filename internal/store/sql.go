@@ -394,6 +394,8 @@ var conflictFields = map[string]string{
 	"user_groups.domain_id, user_groups.name": "name",
 	"idp_providers_name_key":                  "name",
 	"idp_providers.name":                      "name",
+	"meetings_pin_key":                        "pin",
+	"meetings.pin":                            "pin",
 }
 
 // mapErr turns driver errors into the store's errors.

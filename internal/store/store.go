@@ -396,6 +396,8 @@ type Store interface {
 	Groups
 	SSO
 	Recordings
+	Meetings
+	Jobs
 	PushTokens
 	// InTx runs fn in one transaction: every write in it lands or none does.
 	InTx(ctx context.Context, fn func(Store) error) error

@@ -30,7 +30,7 @@ func NeedPrograms(t testing.TB, names ...string) {
 	if len(missing) == 0 {
 		return
 	}
-	msg := "needs " + strings.Join(missing, ", ") + " (Debian's ffmpeg package); .ci/run installs it"
+	msg := "needs " + strings.Join(missing, ", ") + " (Debian packages); .ci/run installs them"
 	if os.Getenv(RequireEnv) != "" {
 		t.Fatal(msg)
 	}

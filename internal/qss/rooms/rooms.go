@@ -11,6 +11,7 @@
 package rooms
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -329,6 +330,10 @@ type createOptions struct {
 	ACL               []string `json:"acl"`
 	ParticipantsLimit int      `json:"participantsLimit"`
 	Bitrate           int      `json:"bitrate"`
+	// domainID is the domain the room belongs to when it is not its
+	// creator's (a meeting's room is the meeting's domain's); never read
+	// from a request.
+	domainID string
 }
 
 // create makes a room owned by this node, with s's user as owner (when
@@ -368,7 +373,7 @@ func (t *Table) create(ctx context.Context, s *session.Session, opts createOptio
 		return nil, wire.Refuse(429, "you have %d rooms open, the most rooms.maxPerUser allows; destroy or leave one first", t.Config.Rooms.MaxPerUser)
 	}
 	r := &room{
-		t: t, id: id, recordID: store.NewID(), number: newNumber(), domainID: s.User.DomainID, creator: s.User.UserID,
+		t: t, id: id, recordID: store.NewID(), number: newNumber(), domainID: cmp.Or(opts.domainID, s.User.DomainID), creator: s.User.UserID,
 		record: opts.Record, bitrate: bitrate, limit: limit,
 		created: time.Now(), inACL: map[string]bool{}, participants: map[string]*participant{}, quickURI: quickURI,
 		users: map[string]string{}, invited: map[string]string{},
@@ -422,6 +427,9 @@ func personalRoomID(defaultDomain string, p *auth.Principal) string {
 }
 
 func roomType(quickURI string) string {
+	if isMeeting(quickURI) {
+		return "meeting"
+	}
 	if quickURI != "" {
 		return "quickConference"
 	}
