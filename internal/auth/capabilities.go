@@ -18,6 +18,7 @@ import (
 var serviceCapabilities = map[string][]string{
 	"callalarms":   {"call-alarms"},
 	"callcontrol":  {"callcontrol", "call-history"},
+	"meetings":     {"meetings", "view-meetings"},
 	"oauth2client": {"login-token"},
 	"remotelog":    {"log"},
 	"usersettings": {"settings"},

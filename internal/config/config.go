@@ -47,6 +47,9 @@ type Config struct {
 	TURN           TURN           `yaml:"turn"`
 	Recording      Recording      `yaml:"recording"`
 	Trunk          Trunk          `yaml:"trunk"`
+	Meetings       Meetings       `yaml:"meetings"`
+	Mailer         Mailer         `yaml:"mailer"`
+	Jobs           Jobs           `yaml:"jobs"`
 	Push           Push           `yaml:"push"`
 	SendSMS        SendSMS        `yaml:"sendsms"`
 
@@ -238,7 +241,7 @@ func Default() Config {
 		// OWASP's argon2id recommendation: m=19 MiB, t=2, p=1.
 		Password: Password{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, MinLength: 8},
 		Capabilities: Capabilities{
-			Services: []string{"login", "callcontrol", "contacts", "recording"},
+			Services: []string{"login", "callcontrol", "contacts", "recording", "meetings"},
 			Stack: []string{"audio-call", "video-call", "audio-video-call", "screen-sharing", "conferences",
 				"hold", "conference-hold", "blind-transfer", "attended-transfer", "datachannel", "media-update",
 				"multicall", "stats-reporting"},
@@ -253,6 +256,9 @@ func Default() Config {
 		TURN:      defaultTURN(),
 		Recording: defaultRecording(),
 		Trunk:     defaultTrunk(),
+		Meetings:  defaultMeetings(),
+		Mailer:    defaultMailer(),
+		Jobs:      defaultJobs(),
 		Push:      defaultPush(),
 		SendSMS:   defaultSendSMS(),
 	}
@@ -465,6 +471,7 @@ func (c *Config) Validate() error {
 	c.validateMedia(bad)
 	c.validateRecording(bad)
 	c.validateTrunk(bad)
+	c.validateMeetings(bad)
 	c.validatePush(bad)
 	c.validateSendSMS(bad)
 	c.validateSignaling(bad)

@@ -61,8 +61,12 @@ func SeedKeys() []SeedKey {
 			"every interface that serves the API (wiface.public)"},
 		{Path: "oauth2client.secure", Ignored: "the callback is served on the API's interfaces, plain or TLS as they " +
 			"are configured (wiface.public.port_secure); put TLS in front in production"},
-		{Path: "meeting", Refused: "the seeds' meeting signaling service (joining a meeting by its PIN) is not " +
-			"part of OpenWAC; remove the block"},
+		{Path: "meeting", Ignored: "meeting signaling (joinMeeting, wac-meeting:<id>) is built into the signaling role " +
+			"and needs no configuration; joining by PIN over the phone network is not available (" + noTrunk + ")"},
+		{Path: "meetings.linkFormat", Ignored: "the seeds dropped it: meeting links are always <linkHost>/meeting/<id>"},
+		{Path: "meetings.shortenerToken", Ignored: "meeting links are not shortened (the server calls no bit.ly)"},
+		{Path: "meetings.languagesTemplates", Ignored: "the templates are checked when they load, at start-up, whatever their language"},
+		{Path: "mailer.pooled", Ignored: "each mail job opens its own SMTP connection"},
 		{Path: "audiomixersio", Refused: "the seeds' audio mixers (Asterisk) bridge calls to SIP, and " + noTrunk +
 			"; remove the block"},
 	}

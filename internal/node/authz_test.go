@@ -474,6 +474,27 @@ func matrix() []row {
 			return "DELETE", "/sapi/recordings/" + f.newRecording(d), nil, ""
 		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(notFound), same(notFound), same(notFound)}},
 
+		// Meetings: their owner (a user of the tenant, no actor), their
+		// user participants (no actor) and the admins of their domain.
+		// Scheduling needs the meetings capability and a user.
+		{"GET /sapi/meetings", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "GET", "/sapi/meetings", nil, f.newMeeting(d)
+		}, [actors][2]expect{{seen, seen}, {seen, unseen}, same(unseen), same(unseen), same(unseen)}},
+		{"POST /sapi/meetings", func(f *fixture, a actor, d string) (string, string, any, string) {
+			now := time.Now().UnixMilli()
+			return "POST", "/sapi/meetings", map[string]any{"name": f.name("m"), "validSince": now + 3600000,
+				"validUntil": now + 7200000, "participants": []map[string]string{{"user": f.users[d].ID}}}, ""
+		}, [actors][2]expect{{ok, ok}, {ok, invalid}, {ok, invalid}, same(forbidden), same(forbidden)}},
+		{"GET /sapi/meetings/{id}", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "GET", "/sapi/meetings/" + f.newMeeting(d), nil, ""
+		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(notFound), same(notFound), same(notFound)}},
+		{"PUT /sapi/meetings/{id}", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "PUT", "/sapi/meetings/" + f.newMeeting(d), map[string]any{"name": f.name("m")}, ""
+		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(notFound), same(notFound), same(notFound)}},
+		{"DELETE /sapi/meetings/{id}", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "DELETE", "/sapi/meetings/" + f.newMeeting(d), nil, ""
+		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(notFound), same(notFound), same(notFound)}},
+
 		// Push tokens: their user and the admins of its domain (no actor
 		// is the tenant's user).
 		{"GET /sapi/pushTokens", func(f *fixture, a actor, d string) (string, string, any, string) {
@@ -627,6 +648,22 @@ func (f *fixture) freshToken(a actor) string {
 
 // newRecording stores a finished recording of a room of domain, with the
 // domain's user as its participant and its files on the disk.
+// newMeeting stores a meeting of the tenant's user, to come.
+func (f *fixture) newMeeting(domain string) string {
+	ctx := context.Background()
+	d, err := f.node.Store.GetDomainByName(ctx, domain)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	now := time.Now().UnixMilli()
+	m := &store.Meeting{DomainID: d.ID, OwnerID: f.users[domain].ID, Name: f.name("meeting"), ValidSince: now + 3600000,
+		ValidUntil: now + 7200000, Created: now, Updated: now}
+	if err := f.node.Store.SaveMeeting(ctx, m); err != nil {
+		f.t.Fatal(err)
+	}
+	return m.ID
+}
+
 func (f *fixture) newRecording(domain string) string {
 	ctx := context.Background()
 	d, err := f.node.Store.GetDomainByName(ctx, domain)

@@ -17,6 +17,7 @@ import (
 	"github.com/openwac/wac/internal/bus"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/media/placement"
+	"github.com/openwac/wac/internal/meetings"
 	"github.com/openwac/wac/internal/push"
 	"github.com/openwac/wac/internal/qss"
 	"github.com/openwac/wac/internal/server"
@@ -40,6 +41,7 @@ type Node struct {
 	media     *mediaRole
 	signaling *signalingRole
 	sip       *sip.Server
+	meetings  *meetingsRole
 
 	// Push sends push notifications (push.*): to the callees' phones for
 	// invitations, and to whoever else calls it (meeting reminders).
@@ -56,6 +58,12 @@ type Options struct {
 	// Pusher sends push notifications for invitations (invites.basic.resolvePush)
 	// instead of the node's push service (tests).
 	Pusher qss.Pusher
+	// Reminder receives the meetings' reminders (the push service); nil =
+	// they are logged and counted.
+	Reminder meetings.Reminder
+	// SMS sends the meetings' invitations to phone numbers (with sms in
+	// meetings.inviteMechanisms); nil = none are sent.
+	SMS meetings.SMSSender
 	// PushHTTPClient talks to APNs, FCM and the SMS providers instead of
 	// the default client (tests trust their local servers through it).
 	PushHTTPClient *http.Client
@@ -118,6 +126,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 			n.Close()
 			return nil, fmt.Errorf("recordings: %w", err)
 		}
+		if n.meetings, err = newMeetings(n); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("meetings: %w", err)
+		}
 	}
 	return n, nil
 }
@@ -146,6 +158,9 @@ func (n *Node) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if n.meetings != nil {
+		n.meetings.start(n)
+	}
 	return n.Server.Run(ctx)
 }
 
@@ -154,6 +169,10 @@ func (n *Node) Close() error {
 	if n.sip != nil {
 		n.sip.Close()
 		n.sip = nil
+	}
+	if n.meetings != nil {
+		n.meetings.stop()
+		n.meetings = nil
 	}
 	if n.signaling != nil {
 		n.signaling.stop()

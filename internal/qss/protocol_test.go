@@ -592,6 +592,15 @@ func runProtocolScenario(t *testing.T, rec *recorder, ex func(key string, fill m
 	mustAnswer(do(b, "client request destroyRoom", map[string]any{"payload.room": room2}), "destroyRoom")
 	d.WaitEvent(ctx, "destroyed")
 
+	// A meeting of alice's, open now: she enters its room.
+	var meeting struct{ URI string }
+	now := time.Now().UnixMilli()
+	if err := alice.API(ctx, "POST", "/sapi/meetings", map[string]any{"name": "Review", "validSince": now - 1000,
+		"validUntil": now + 3600000}, &meeting); err != nil {
+		t.Fatal(err)
+	}
+	mustAnswer(do(a, "client request joinMeeting", map[string]any{"payload.meetingUri": meeting.URI}), "joinMeeting")
+
 	// An admin ends bob's session.
 	c.admin.API(ctx, "DELETE", "/sapi/sessions/"+b.Session, nil, nil)
 	b.WaitEvent(ctx, "sessionEnded")

@@ -44,6 +44,9 @@ type API struct {
 	recordings RecordingFiles
 	linkKey    []byte       // signs the play links of recording files
 	sipSealer  *auth.Sealer // seals the passwords of SIP mappings (EnableSSO)
+	meetings   MeetingInvitations
+	// invitesLimit bounds the invitations of each user's meetings.
+	invitesLimit invitationLimiter
 }
 
 // New builds the API and its routes.
@@ -271,6 +274,12 @@ func (a *API) routes() {
 	a.Handle("GET /sapi/credentials/{id}", a.authed(a.getCredential))
 	a.Handle("PUT /sapi/credentials/{id}", a.authed(a.updateCredential))
 	a.Handle("DELETE /sapi/credentials/{id}", a.authed(a.deleteCredential))
+
+	a.Handle("GET /sapi/meetings", a.authed(a.listMeetings))
+	a.Handle("POST /sapi/meetings", a.authed(a.createMeeting))
+	a.Handle("GET /sapi/meetings/{id}", a.authed(a.getMeeting))
+	a.Handle("PUT /sapi/meetings/{id}", a.authed(a.updateMeeting))
+	a.Handle("DELETE /sapi/meetings/{id}", a.authed(a.deleteMeeting))
 
 	a.Handle("GET /sapi/capabilities", a.authed(a.capabilities))
 	a.Handle("GET /sapi/capabilities/", a.authed(a.capabilities))

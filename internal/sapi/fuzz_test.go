@@ -20,6 +20,7 @@ func FuzzRequestBodies(f *testing.F) {
 		{"POST", "/sapi/permissions/domain/"},
 		{"POST", "/sapi/clients"},
 		{"POST", "/sapi/o/revoke"},
+		{"POST", "/sapi/meetings"},
 	}
 	for i := range targets {
 		f.Add(uint8(i), `{"grant_type":"password","username":"admin@wac","password":"x"}`)
@@ -27,6 +28,7 @@ func FuzzRequestBodies(f *testing.F) {
 		f.Add(uint8(i), `{"username":"u","mobilePhone":["123"],"capabilities":["+x"]}`)
 		f.Add(uint8(i), `{"type":"ims","data":{"username":"u","iceserver":[{"urls":"turn:x"}]}}`)
 		f.Add(uint8(i), `{"receiveCalls":{"enabled":false}}`)
+		f.Add(uint8(i), `{"name":"m","validSince":1,"validUntil":99999999999999,"participants":[{"email":"a@b.c"},{"phone":"+34600000000"},{"user":"admin"}]}`)
 		f.Add(uint8(i), `{"a":`)
 		f.Add(uint8(i), `[]`)
 	}

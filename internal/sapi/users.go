@@ -3,6 +3,7 @@ package sapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/mail"
 	"regexp"
@@ -573,6 +574,9 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request, p *auth.Princip
 		var err error
 		if hashes, err = tx.DeleteUserTokens(r.Context(), u.ID); err != nil {
 			return err
+		}
+		if err := removeFromMeetings(r.Context(), tx, u.ID); err != nil {
+			return fmt.Errorf("remove the user from its meetings: %w", err)
 		}
 		return tx.DeleteUser(r.Context(), u.ID)
 	})

@@ -145,6 +145,29 @@ func (s *Service) SendLang(ctx context.Context, domain, to, template, language s
 	if m.Length.Parts > s.maxParts {
 		return m.Length, fmt.Errorf("sms template %s: %d parts of %s: %w (%d)", template, m.Length.Parts, m.Length.Encoding, ErrTooLong, s.maxParts)
 	}
+	return m.Length, s.deliver(ctx, m, template)
+}
+
+// SendText sends a text rendered elsewhere (the meetings' invitations,
+// from their own templates) to the phone number to, from a sender ("" =
+// the backend's).
+func (s *Service) SendText(ctx context.Context, to, from, text string) error {
+	if !s.Enabled() {
+		return errors.New("SMS service not available: sendsms.backend is empty")
+	}
+	to = strings.NewReplacer(" ", "", "-", "", "(", "", ")", "").Replace(to)
+	if !msisdn.MatchString(to) {
+		return fmt.Errorf("sms to %q: %w", to, ErrNumber)
+	}
+	m := &Message{From: from, To: to, Text: text, Length: Measure(text)}
+	if m.Length.Parts > s.maxParts {
+		return fmt.Errorf("sms text: %d parts of %s: %w (%d)", m.Length.Parts, m.Length.Encoding, ErrTooLong, s.maxParts)
+	}
+	return s.deliver(ctx, m, "text")
+}
+
+// deliver hands m to the backends in order until one takes it.
+func (s *Service) deliver(ctx context.Context, m *Message, template string) error {
 	var errs []error
 	for _, b := range s.backends {
 		if err := b.Send(ctx, m); err != nil {
@@ -158,9 +181,9 @@ func (s *Service) SendLang(ctx context.Context, domain, to, template, language s
 		}
 		s.sent.WithLabelValues(b.Name(), "ok").Inc()
 		s.log.Debug("sms sent", "backend", b.Name(), "template", template, "parts", m.Length.Parts)
-		return m.Length, nil
+		return nil
 	}
-	return m.Length, fmt.Errorf("sms to %s: %w", last4(to), errors.Join(errs...))
+	return fmt.Errorf("sms to %s: %w", last4(m.To), errors.Join(errs...))
 }
 
 // last4 hides a phone number in errors and logs but its end.

@@ -398,6 +398,8 @@ var conflictFields = map[string]string{
 	"sip_mappings.username":                          "credential.username",
 	"sip_mappings_owner_key":                         "ownerUri",
 	"sip_mappings.owner_type, sip_mappings.owner_id": "ownerUri",
+	"meetings_pin_key":                               "pin",
+	"meetings.pin":                                   "pin",
 }
 
 // mapErr turns driver errors into the store's errors.

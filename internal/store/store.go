@@ -397,6 +397,8 @@ type Store interface {
 	SSO
 	Recordings
 	SipMappings
+	Meetings
+	Jobs
 	PushTokens
 	// InTx runs fn in one transaction: every write in it lands or none does.
 	InTx(ctx context.Context, fn func(Store) error) error

@@ -1,6 +1,7 @@
 // The web app in headless Chromium against `wac serve`: calls between
 // devices (mute and hold included), declines and timeouts, a quick
-// conference of three, a blind transfer, guests by a shared link, and the
+// conference of three, a blind transfer, guests by a shared link, a meeting
+// scheduled on the Meetings page and joined by a guest through its link, and the
 // admin pages. Any console error or failed request fails the test.
 //
 //   cd test/web && npm ci && npm test          (WAC_BIN=... to skip go build)
@@ -311,6 +312,41 @@ describe('web app in Chromium', { skip: !browserAvailable() && `${chromiumPath} 
       await callScreen(page).waitFor({ state: 'detached' });
     }
   });
+  test('Alice schedules a meeting on the Meetings page, joins it, and a guest joins by its link', async () => {
+    const alice = pages.alice ?? await device('alice', 'alice', 'alice-password-1');
+    const [wac] = (await server.api('GET', '/sapi/domains')).filter((d) => d.domain === 'wac');
+    await server.api('PUT', `/sapi/domains/${wac.id}`, { ...wac, enableAnonymous: true });
+    await alice.goto(server.base + '/meetings');
+    const form = alice.locator('form', { has: alice.getByRole('heading', { name: 'Schedule a meeting' }) });
+    await form.getByLabel('Name').fill('Design review');
+    // Open now: it started a minute ago.
+    const start = await alice.evaluate(() => {
+      const ms = Date.now() - 60000;
+      return new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+    });
+    await form.getByLabel('Starts').fill(start);
+    await form.getByLabel('Participants (users, emails, phone numbers)').fill('bob, guest@example.org');
+    await form.getByRole('button', { name: 'Schedule' }).click();
+    await notice(alice, 'scheduled');
+    const item = alice.locator('.meetings .meeting', { hasText: 'Design review' });
+    await item.waitFor();
+    assert.match(await item.innerText(), /bob, guest@example\.org/);
+    const [meeting] = (await server.api('GET', '/sapi/meetings')).filter((m) => m.name === 'Design review');
+    assert.match(meeting.url, /\/meeting\/[0-9a-f]{24}\?domain=wac$/);
+    await item.getByRole('button', { name: 'Join Design review' }).click();
+    await callScreen(alice).waitFor();
+    const guest = await openPage(browser, server, 'meeting-guest', errors);
+    await guest.goto(server.base + new URL(meeting.url, server.base).pathname + '?domain=wac');
+    await guest.getByRole('button', { name: 'Join as guest' }).click();
+    await receives(guest, 1);
+    await receives(alice, 1);
+    await shot(alice, 'meeting');
+    for (const page of [guest, alice]) {
+      await callScreen(page).getByRole('button', { name: 'Hang up' }).click();
+      await callScreen(page).waitFor({ state: 'detached' });
+    }
+  });
+
   test('Alice records a call: both see the indicator, and she plays the recording from her history', async () => {
     const { alice, bob1 } = pages;
     await alice.goto(server.base + '/');

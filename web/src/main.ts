@@ -11,11 +11,13 @@ import { adminTabs, adminView, type AdminTab } from './views/admin';
 import { directoryView } from './views/directory';
 import { historyView } from './views/history';
 import { loginView, type LoginProvider } from './views/login';
+import { meetingsView } from './views/meetings';
 
 const root = document.getElementById('app') as HTMLElement;
 interceptLinks(root);
 
 const CONFERENCE = /^\/conference\/(wac-conf\d{20})$/;
+const MEETING = /^\/meeting\/([0-9a-f]{24})$/;
 
 let app: App | null = null;
 
@@ -74,6 +76,7 @@ async function start(wac: Wac, anonymous: boolean): Promise<void> {
   const nav = h('nav', { className: 'top', 'aria-label': 'Main' },
     h('a', { href: '/', className: 'brand' }, 'OpenWAC'),
     anonymous ? null : h('a', { href: '/' }, 'Contacts'),
+    anonymous ? null : h('a', { href: '/meetings' }, 'Meetings'),
     anonymous ? null : h('a', { href: '/history' }, 'History'),
     current.isAdmin ? h('a', { href: '/admin/users' }, 'Admin') : null,
     h('span', { className: 'me' }, anonymous ? 'Guest' : `${me.username}@${me.domain}`),
@@ -98,11 +101,22 @@ async function start(wac: Wac, anonymous: boolean): Promise<void> {
       current.joinConference(uri);
       return;
     }
+    const meeting = MEETING.exec(path);
+    if (meeting) {
+      const uri = `wac-meeting:${meeting[1] as string}`;
+      replace(main, h('section', { className: 'card', 'aria-labelledby': 'meeting-page' },
+        h('h1', { id: 'meeting-page' }, 'Meeting'),
+        h('p', {}, 'The meeting\'s link: ', h('code', {}, location.href)),
+        h('button', { type: 'button', className: 'primary', onclick: () => current.joinConference(uri) }, 'Join again')));
+      current.joinConference(uri);
+      return;
+    }
     if (anonymous) {
-      replace(main, h('section', { className: 'card' }, h('h1', {}, 'Guest'), h('p', {}, 'Open a conference link to join.')));
+      replace(main, h('section', { className: 'card' }, h('h1', {}, 'Guest'), h('p', {}, 'Open a conference or meeting link to join.')));
       return;
     }
     if (path === '/history') replace(main, historyView(current));
+    else if (path === '/meetings') replace(main, meetingsView(current));
     else if (path.startsWith('/admin')) {
       const tab = (adminTabs as readonly string[]).includes(path.split('/')[2] ?? '') ? path.split('/')[2] as AdminTab : 'users';
       replace(main, current.isAdmin ? adminView(current, tab) : h('p', { className: 'error', role: 'alert' }, 'Only administrators may see this page.'));
@@ -155,7 +169,7 @@ function showLogin(reason: string): void {
 }
 
 function renderLogin(reason: string, providers: LoginProvider[]): void {
-  const conf = CONFERENCE.exec(location.pathname);
+  const conf = CONFERENCE.exec(location.pathname) ?? MEETING.exec(location.pathname);
   const guestDomain = conf ? new URLSearchParams(location.search).get('domain') : null;
   replace(root, loginView({
     reason,

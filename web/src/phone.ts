@@ -74,11 +74,12 @@ export class Phone {
       this.notify('Hang up the current call first.', 'error');
       return;
     }
-    const screen = this.open('Conference', uri);
-    screen.setStatus('Joining the conference…');
+    const meeting = uri.startsWith('wac-meeting:');
+    const screen = this.open(meeting ? 'Meeting' : 'Conference', uri);
+    screen.setStatus(meeting ? 'Joining the meeting…' : 'Joining the conference…');
     let conference: Conference;
     try {
-      conference = await this.joinWithFallback((media) => this.wac.quickConference(uri, media));
+      conference = await this.joinWithFallback((media) => meeting ? this.wac.joinMeeting(uri, media) : this.wac.quickConference(uri, media));
     } catch (err) {
       screen.finish(describeError(err), 'error');
       return;

@@ -23,6 +23,7 @@ func (t *Table) registerHandlers() {
 	t.Sessions.Handle("unhold", t.hold)
 	t.Sessions.Handle("mute", t.mute)
 	t.Sessions.Handle("quickConference", t.quickConference)
+	t.Sessions.Handle("joinMeeting", t.joinMeeting)
 	t.Sessions.Handle("startRecording", t.startRecording)
 	t.Sessions.Handle("stopRecording", t.stopRecording)
 }
@@ -236,6 +237,9 @@ func (t *Table) quickConference(ctx context.Context, s *session.Session, f *wire
 	uri := strings.TrimSpace(p.ConferenceURI)
 	if uri == "" {
 		return nil, wire.Refuse(400, `field "conferenceUri" of payload is required`)
+	}
+	if isMeeting(uri) {
+		return t.enterMeeting(ctx, s, uri)
 	}
 	if !t.quickURI.MatchString(uri) || len(uri) > 128 {
 		return nil, wire.Refuse(400, "conference URI %q does not match quickConference.uriRegex", wire.Truncate(uri, 80))

@@ -208,7 +208,7 @@ type joinOp struct {
 
 func (o *joinOp) run(ctx context.Context, t *Table, r *room, u session.User, _ bool) (any, []func(), error) {
 	if !r.inACL[u.ID] {
-		if r.quickURI == "" {
+		if r.quickURI == "" || isMeeting(r.quickURI) {
 			return nil, nil, errNotInACL()
 		}
 		r.addACL(u) // a quick conference is open to whoever knows its URI

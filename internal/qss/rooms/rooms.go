@@ -11,6 +11,7 @@
 package rooms
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -330,6 +331,10 @@ type createOptions struct {
 	ACL               []string `json:"acl"`
 	ParticipantsLimit int      `json:"participantsLimit"`
 	Bitrate           int      `json:"bitrate"`
+	// domainID is the domain the room belongs to when it is not its
+	// creator's (a meeting's room is the meeting's domain's); never read
+	// from a request.
+	domainID string
 }
 
 // create makes a room owned by this node, with s's user as owner (when
@@ -376,7 +381,7 @@ func (t *Table) createAs(ctx context.Context, creator session.User, peer string,
 		return nil, wire.Refuse(429, "you have %d rooms open, the most rooms.maxPerUser allows; destroy or leave one first", t.Config.Rooms.MaxPerUser)
 	}
 	r := &room{
-		t: t, id: id, recordID: store.NewID(), number: newNumber(), domainID: creator.DomainID, creator: creator.ID,
+		t: t, id: id, recordID: store.NewID(), number: newNumber(), domainID: cmp.Or(opts.domainID, creator.DomainID), creator: creator.ID,
 		record: opts.Record, bitrate: bitrate, limit: limit,
 		created: time.Now(), inACL: map[string]bool{}, participants: map[string]*participant{}, quickURI: quickURI,
 		users: map[string]string{}, invited: map[string]string{},
@@ -429,6 +434,9 @@ func personalRoomID(defaultDomain string, p session.User) string {
 }
 
 func roomType(quickURI string) string {
+	if isMeeting(quickURI) {
+		return "meeting"
+	}
 	if quickURI != "" {
 		return "quickConference"
 	}

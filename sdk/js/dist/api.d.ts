@@ -1,5 +1,5 @@
 import { Emitter } from './emitter';
-import type { Alarm, CallRecord, Capabilities, Credential, CredentialInput, Domain, Group, Permission, Session, Tokens, User, UserInput } from './types';
+import type { Alarm, CallRecord, Capabilities, Credential, CredentialInput, Domain, Group, Meeting, MeetingInput, Permission, Session, Tokens, User, UserInput } from './types';
 /** The fetch function the client uses (the global one by default). */
 export type FetchFn = (input: string, init?: RequestInit) => Promise<Response>;
 export type ApiEvents = {
@@ -100,6 +100,24 @@ export declare class Api extends Emitter<ApiEvents> {
         addParticipants: (id: string, participants: string[]) => Promise<Group>;
         removeParticipants: (id: string, participants: string[]) => Promise<Group>;
         leave: (id: string) => Promise<void>;
+        remove: (id: string) => Promise<void>;
+    };
+    /** Scheduled meetings: those one owns or is invited to (admins: their domains'). */
+    readonly meetings: {
+        list: (query?: {
+            user?: string;
+            from?: number;
+            to?: number;
+            limit?: number;
+            offset?: number;
+        }) => Promise<Meeting[]>;
+        get: (id: string) => Promise<Meeting>;
+        create: (meeting: MeetingInput & {
+            name: string;
+            validSince: number;
+            validUntil: number;
+        }) => Promise<Meeting>;
+        update: (id: string, meeting: MeetingInput) => Promise<Meeting>;
         remove: (id: string) => Promise<void>;
     };
     /** Call history. */

@@ -97,6 +97,11 @@ export declare class Wac extends Emitter<WacEvents> {
     call(to: string, media?: CaptureOptions, context?: Record<string, unknown>): Promise<OutgoingCall>;
     /** Joins (creating it if needed) the quick conference of a URI such as `wac-conf12345678901234567890`. */
     quickConference(conferenceUri: string, media?: CaptureOptions | MediaStream): Promise<Conference>;
+    /**
+     * Joins the room of a meeting (`wac-meeting:<id>` or the id) inside its
+     * window; the first to come creates it.
+     */
+    joinMeeting(meeting: string, media?: CaptureOptions | MediaStream): Promise<Conference>;
     /** A new quick conference URI (`wac-conf` and 20 random digits). */
     static newConferenceUri(): string;
     /**

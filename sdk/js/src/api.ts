@@ -1,7 +1,7 @@
 import { Emitter } from './emitter';
 import { ApiError } from './errors';
 import type {
-  Alarm, CallRecord, Capabilities, Credential, CredentialInput, Domain, Group, Permission, Session, Tokens, User,
+  Alarm, CallRecord, Capabilities, Credential, CredentialInput, Domain, Group, Meeting, MeetingInput, Permission, Session, Tokens, User,
   UserInput,
 } from './types';
 
@@ -222,6 +222,17 @@ export class Api extends Emitter<ApiEvents> {
       this.request<Group>('DELETE', `/sapi/usersGroup/${enc(id)}/participants`, { participants }),
     leave: (id: string) => this.request<void>('DELETE', `/sapi/usersGroup/${enc(id)}/leave`),
     remove: (id: string) => this.request<void>('DELETE', `/sapi/usersGroup/${enc(id)}`),
+  };
+
+  /** Scheduled meetings: those one owns or is invited to (admins: their domains'). */
+  readonly meetings = {
+    list: (query: { user?: string; from?: number; to?: number; limit?: number; offset?: number } = {}) =>
+      this.request<Meeting[]>('GET', '/sapi/meetings' + queryString(query)),
+    get: (id: string) => this.request<Meeting>('GET', `/sapi/meetings/${enc(id)}`),
+    create: (meeting: MeetingInput & { name: string; validSince: number; validUntil: number }) =>
+      this.request<Meeting>('POST', '/sapi/meetings', meeting),
+    update: (id: string, meeting: MeetingInput) => this.request<Meeting>('PUT', `/sapi/meetings/${enc(id)}`, meeting),
+    remove: (id: string) => this.request<void>('DELETE', `/sapi/meetings/${enc(id)}`),
   };
 
   /** Call history. */

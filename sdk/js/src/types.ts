@@ -135,6 +135,49 @@ export interface Group {
   updated: number;
 }
 
+/** A meeting participant: exactly one of user, email and phone. */
+export interface MeetingParticipant {
+  type?: 'user' | 'email' | 'phone';
+  /** A user id (in requests also a username, username@domain or alias). */
+  user?: string;
+  username?: string;
+  email?: string;
+  phone?: string;
+}
+
+/** A scheduled meeting (GET /sapi/meetings). */
+export interface Meeting {
+  id: string;
+  name: string;
+  description: string;
+  domain: string;
+  /** The owner's user id. */
+  user: string;
+  validSince: number;
+  validUntil: number;
+  language: string;
+  participants: MeetingParticipant[];
+  users: string[];
+  /** The link that opens the meeting in the web app. */
+  url: string;
+  /** `wac-meeting:<id>`, for Wac.joinMeeting. */
+  uri: string;
+  ddi?: { extension: string; pin: string };
+  sequence: number;
+  created: number;
+  updated: number;
+}
+
+/** What scheduling or changing a meeting sends. */
+export interface MeetingInput {
+  name?: string;
+  description?: string;
+  validSince?: number;
+  validUntil?: number;
+  language?: string;
+  participants?: MeetingParticipant[];
+}
+
 export interface Credential {
   id: string;
   source: string;

@@ -200,6 +200,18 @@ export class Wac extends Emitter<WacEvents> {
     return conference;
   }
 
+  /**
+   * Joins the room of a meeting (`wac-meeting:<id>` or the id) inside its
+   * window; the first to come creates it.
+   */
+  async joinMeeting(meeting: string, media: CaptureOptions | MediaStream = { audio: true, video: true }): Promise<Conference> {
+    const meetingUri = meeting.startsWith('wac-meeting:') ? meeting : `wac-meeting:${meeting}`;
+    const f = await this.signaling.request('joinMeeting', { meetingUri });
+    const conference = this.adopt(new Conference(this.host, f.payload as RoomObject, true));
+    await conference.join(media);
+    return conference;
+  }
+
   /** A new quick conference URI (`wac-conf` and 20 random digits). */
   static newConferenceUri(): string {
     const digits = new Uint8Array(20);

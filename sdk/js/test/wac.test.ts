@@ -180,6 +180,19 @@ test('hold and mute reach the server and the media; leaving tolerates being out 
   assert.equal(conf.status, 'left');
 });
 
+test('joinMeeting asks for the meeting\'s URI, whether given the URI or the id, and joins its room', async () => {
+  const { wac, s } = await loggedIn();
+  const joining = wac.joinMeeting('6b0376c072be4c2dc7d28ae1', { audio: false, video: false });
+  assert.deepEqual((await answer(s, 'joinMeeting', room('r5'))).payload, { meetingUri: 'wac-meeting:6b0376c072be4c2dc7d28ae1' });
+  await answer(s, 'getRoom', room('r5'));
+  const conf = await joining;
+  assert.equal(conf.room.room, 'r5');
+  const again = wac.joinMeeting('wac-meeting:6b0376c072be4c2dc7d28ae1', { audio: false, video: false });
+  assert.deepEqual((await answer(s, 'joinMeeting', room('r5'))).payload, { meetingUri: 'wac-meeting:6b0376c072be4c2dc7d28ae1' });
+  await answer(s, 'getRoom', room('r5'));
+  await again;
+});
+
 test('a new quick conference URI has 20 digits', () => {
   assert.match(Wac.newConferenceUri(), /^wac-conf\d{20}$/);
 });

@@ -230,7 +230,9 @@ export class CallScreen {
 
   private shareLink(uri: string): HTMLElement {
     const guests = this.opts.guestDomain ? `?domain=${encodeURIComponent(this.opts.guestDomain)}` : '';
-    const url = `${location.origin}/conference/${uri}${guests}`;
+    const url = uri.startsWith('wac-meeting:')
+      ? `${location.origin}/meeting/${uri.slice('wac-meeting:'.length)}${guests}`
+      : `${location.origin}/conference/${uri}${guests}`;
     return h('p', { className: 'share' }, 'Invite others with this link: ',
       h('a', { href: url, target: '_blank', rel: 'noopener' }, url));
   }
