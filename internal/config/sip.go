@@ -22,6 +22,8 @@ type Trunk struct {
 	Transport string   `yaml:"transport" doc:"transport to the trunk: udp or tcp"`
 	Codecs    []string `yaml:"codecs" doc:"audio codecs offered to and accepted from the trunk, in order of preference: pcmu, pcma"`
 
+	AcceptFrom []string `yaml:"acceptFrom" doc:"addresses (IPs or CIDRs) INVITEs are taken from; others get 403; empty = the addresses trunk.address resolves to"`
+
 	Listen          TrunkListen `yaml:"listen"`
 	ExternalAddress string      `yaml:"externalAddress" doc:"address put in Contact, Via and SDP towards the trunk; empty = trunk.listen.address (which must then not be 0.0.0.0)"`
 	RTPPortMin      int         `yaml:"rtpPortMin" doc:"lowest UDP port of the RTP sockets of calls with the trunk"`
@@ -125,6 +127,11 @@ func (c *Config) validateTrunk(bad func(key, format string, args ...any)) {
 		case "pcmu", "pcma":
 		default:
 			bad("trunk.codecs", "%q is not pcmu or pcma", codec)
+		}
+	}
+	for _, a := range t.AcceptFrom {
+		if _, _, err := net.ParseCIDR(a); err != nil && net.ParseIP(a) == nil {
+			bad("trunk.acceptFrom", "%q is not an IP or a CIDR", a)
 		}
 	}
 	if net.ParseIP(t.Listen.Address) == nil {

@@ -592,3 +592,11 @@ func TestSIPOutboundDigest(t *testing.T) {
 	r.await(trunk)
 	r.settled()
 }
+
+// INVITEs from an address outside trunk.acceptFrom are refused with 403.
+func TestSIPInboundFromElsewhere(t *testing.T) {
+	r := newSIPRig(t, func(c *config.Config) { c.Trunk.AcceptFrom = []string{"192.0.2.0/24"} })
+	r.connect(r.bob)
+	r.await(r.phone("uac_refused.xml", "206", map[string]string{"CODE": "403", "FORMATS": "0"}))
+	r.settled()
+}

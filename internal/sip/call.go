@@ -68,6 +68,10 @@ func reasonOf(code int) string {
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.Stats.InvitesIn.Add(1)
 	host, _, _ := net.SplitHostPort(req.Source())
+	if !s.accepts(host) {
+		respond(tx, req, 403, "Forbidden")
+		return
+	}
 	if !s.limiter.allow(host) {
 		s.Stats.Limited.Add(1)
 		respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))

@@ -85,6 +85,10 @@ type Server struct {
 	ports   *portPool
 	limiter *sourceLimiter
 
+	// accept are the networks INVITEs are taken from (trunk.acceptFrom,
+	// or trunk.address's addresses).
+	accept []*net.IPNet
+
 	udp net.PacketConn
 	tcp net.Listener
 
@@ -163,6 +167,11 @@ func New(opts Options) (*Server, error) {
 // Start listens for SIP on trunk.listen (UDP and TCP) and starts the media
 // watchdog.
 func (s *Server) Start() error {
+	accept, err := acceptNets(s.cfg.Trunk.AcceptFrom, s.cfg.Trunk.Address)
+	if err != nil {
+		return err
+	}
+	s.accept = accept
 	addr := net.JoinHostPort(s.cfg.Trunk.Listen.Address, strconv.Itoa(s.cfg.Trunk.Listen.Port))
 	udp, err := net.ListenPacket("udp", addr)
 	if err != nil {
@@ -377,4 +386,49 @@ func numberOf(to string) (string, error) {
 		return "", errors.New("not a phone number")
 	}
 	return n, nil
+}
+
+// acceptNets are the networks INVITEs are taken from: from, or the
+// addresses the trunk's host resolves to.
+func acceptNets(from []string, trunk string) ([]*net.IPNet, error) {
+	if len(from) == 0 {
+		ips, err := net.LookupIP(trunk)
+		if err != nil {
+			return nil, fmt.Errorf("config key trunk.address: resolve %q: %w", trunk, err)
+		}
+		for _, ip := range ips {
+			from = append(from, ip.String())
+		}
+	}
+	var out []*net.IPNet
+	for _, a := range from {
+		if _, n, err := net.ParseCIDR(a); err == nil {
+			out = append(out, n)
+			continue
+		}
+		ip := net.ParseIP(a)
+		if ip == nil {
+			return nil, fmt.Errorf("config key trunk.acceptFrom: %q is not an IP or a CIDR", a)
+		}
+		bits := 128
+		if ip.To4() != nil {
+			ip, bits = ip.To4(), 32
+		}
+		out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+	}
+	return out, nil
+}
+
+// accepts says whether an INVITE from host is taken.
+func (s *Server) accepts(host string) bool {
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return false
+	}
+	for _, n := range s.accept {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
