@@ -600,3 +600,46 @@ func TestSIPInboundFromElsewhere(t *testing.T) {
 	r.await(r.phone("uac_refused.xml", "206", map[string]string{"CODE": "403", "FORMATS": "0"}))
 	r.settled()
 }
+
+// A number mapped to a hunt group rings its participants; the first to
+// answer takes the call and the other stops ringing.
+func TestSIPInboundHuntGroup(t *testing.T) {
+	r := newSIPRig(t, nil)
+	ctx := wctx(t)
+	carol, carolID := r.user("carol", "")
+	var g struct{ ID string }
+	if err := r.admin.API(ctx, "POST", "/sapi/usersGroup", map[string]any{"name": "desk", "participants": []string{r.bobID, carolID}}, &g); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.admin.API(ctx, "POST", "/sapi/sipMappings", map[string]any{"ownerUri": "wac-group:" + g.ID,
+		"credential": map[string]any{"username": "300"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	bob, cc := r.connect(r.bob), r.connect(carol)
+	done := r.phone("uac_call.xml", "300", map[string]string{"PAUSE": "300"})
+	ring, err := bob.WaitIncoming(ctx, "invitation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ring.String("fromType") != "phone" || ring.String("group") != g.ID {
+		t.Fatalf("bob was rung with %s", ring.Raw)
+	}
+	if _, err := cc.WaitIncoming(ctx, "invitation"); err != nil {
+		t.Fatalf("carol was not rung: %v", err)
+	}
+	if err := bob.Accept(ctx, ring, nil); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case f := <-cc.Incoming():
+			if f.Cancel == "invitation" {
+				r.await(done)
+				r.settled()
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("carol kept ringing")
+		}
+	}
+}
