@@ -31,7 +31,7 @@ type Config struct {
 	// DefaultDomain is created on the first start with its admin user.
 	DefaultDomain string `yaml:"defaultDomain" doc:"name of the domain created on the first start"`
 	// Roles this node runs; all of them by default.
-	Roles []string `yaml:"roles" doc:"roles this node runs: api, signaling, media"`
+	Roles []string `yaml:"roles" doc:"roles this node runs: api, signaling, media, sip (sip also runs whenever trunk.address is set on a signaling node)"`
 
 	Log            Log            `yaml:"log"`
 	Wiface         Wifaces        `yaml:"wiface"`
@@ -46,6 +46,7 @@ type Config struct {
 	Media          Media          `yaml:"media"`
 	TURN           TURN           `yaml:"turn"`
 	Recording      Recording      `yaml:"recording"`
+	Trunk          Trunk          `yaml:"trunk"`
 	Meetings       Meetings       `yaml:"meetings"`
 	Mailer         Mailer         `yaml:"mailer"`
 	Jobs           Jobs           `yaml:"jobs"`
@@ -254,6 +255,7 @@ func Default() Config {
 		Media:     defaultMedia(),
 		TURN:      defaultTURN(),
 		Recording: defaultRecording(),
+		Trunk:     defaultTrunk(),
 		Meetings:  defaultMeetings(),
 		Mailer:    defaultMailer(),
 		Jobs:      defaultJobs(),
@@ -373,9 +375,9 @@ func (c *Config) Validate() error {
 	}
 	for _, r := range c.Roles {
 		switch r {
-		case "api", "signaling", "media":
+		case "api", "signaling", "media", "sip":
 		default:
-			bad("roles", "unknown role %q (want api, signaling or media)", r)
+			bad("roles", "unknown role %q (want api, signaling, media or sip)", r)
 		}
 	}
 	for name, ifc := range map[string]Iface{"public": c.Wiface.Public, "internal": c.Wiface.Internal} {
@@ -468,6 +470,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateMedia(bad)
 	c.validateRecording(bad)
+	c.validateTrunk(bad)
 	c.validateMeetings(bad)
 	c.validatePush(bad)
 	c.validateSendSMS(bad)

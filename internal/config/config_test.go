@@ -236,9 +236,12 @@ func TestSeedsOwnerHandOverSpellings(t *testing.T) {
 // seeds' services it does not implement, stop start-up saying why.
 func TestSeedsKeysRefused(t *testing.T) {
 	for _, c := range []struct{ file, want string }{
-		{"invites:\n  parallelSip: true\n", "config key invites.parallelSip: true cannot be honoured: OpenWAC has no SIP trunk"},
+		{"invites:\n  parallelSip: true\n", "config key invites.parallelSip: true cannot be honoured: OpenWAC has no parallel SIP"},
 		{"io:\n  websockets:\n    protocol: socket.io\n", `config key io.websockets.protocol: "socket.io" cannot be honoured`},
-		{"trunk:\n  match: '^tel:.*$'\n", "config key trunk: the seeds' trunk service"},
+		{"trunk:\n  address: pbx.example\n  transport: sctp\n", `config key trunk.transport: "sctp" is not udp or tcp`},
+		{"trunk:\n  match: '^tel:(.*$'\n", "config key trunk.match: is not a regular expression"},
+		{"trunk:\n  address: 'pbx:5060'\n", `config key trunk.address: "pbx:5060" is not a host name or IP`},
+		{"trunk:\n  address: pbx.example\n  codecs: [opus]\n", `config key trunk.codecs: "opus" is not pcmu or pcma`},
 	} {
 		_, _, err := Load(writeConfig(t, c.file), nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -36,7 +36,7 @@ type Warning struct {
 
 func (w Warning) String() string { return "config key " + w.Key + " has no effect: " + w.Reason }
 
-const noTrunk = "OpenWAC has no SIP trunk (no calls to or from SIP phones and the PSTN)"
+const noTrunk = "OpenWAC has no parallel SIP and no audio mixer of its own yet (phones join 1:1 calls through the sip role, not rooms)"
 
 // SeedKeys lists the seeds' keys OpenWAC reads otherwise, in the order of
 // the table in docs/configuration.md.
@@ -67,7 +67,6 @@ func SeedKeys() []SeedKey {
 		{Path: "meetings.shortenerToken", Ignored: "meeting links are not shortened (the server calls no bit.ly)"},
 		{Path: "meetings.languagesTemplates", Ignored: "the templates are checked when they load, at start-up, whatever their language"},
 		{Path: "mailer.pooled", Ignored: "each mail job opens its own SMTP connection"},
-		{Path: "trunk", Refused: "the seeds' trunk service routes calls to SIP, and " + noTrunk + "; remove the block"},
 		{Path: "audiomixersio", Refused: "the seeds' audio mixers (Asterisk) bridge calls to SIP, and " + noTrunk +
 			"; remove the block"},
 	}

@@ -557,6 +557,25 @@ func matrix() []row {
 		{"POST /sapi/o/federation/logout", p("POST", "/sapi/o/federation/logout"),
 			[actors][2]expect{same(ok), same(ok), same(ok), same(ok), same(forbidden)}},
 
+		// SIP mappings: admins, of their scope.
+		{"GET /sapi/sipMappings", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "GET", "/sapi/sipMappings", nil, f.newSipMapping(d)
+		}, [actors][2]expect{{seen, seen}, {seen, unseen}, same(forbidden), same(forbidden), same(forbidden)}},
+		{"POST /sapi/sipMappings", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "POST", "/sapi/sipMappings", map[string]any{"ownerUri": "wac-user:" + f.newUser(d).ID,
+				"credential": map[string]any{"username": f.name("sip"), "password": "sip-secret"}}, ""
+		}, [actors][2]expect{{ok, ok}, {ok, invalid}, same(forbidden), same(forbidden), same(forbidden)}},
+		{"GET /sapi/sipMappings/{id}", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "GET", "/sapi/sipMappings/" + f.newSipMapping(d), nil, ""
+		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(forbidden), same(forbidden), same(forbidden)}},
+		{"PUT /sapi/sipMappings/{id}", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "PUT", "/sapi/sipMappings/" + f.newSipMapping(d), map[string]any{"ownerUri": "wac-user:" + f.newUser(d).ID,
+				"credential": map[string]any{"username": f.name("sip")}}, ""
+		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(forbidden), same(forbidden), same(forbidden)}},
+		{"DELETE /sapi/sipMappings/{id}", func(f *fixture, a actor, d string) (string, string, any, string) {
+			return "DELETE", "/sapi/sipMappings/" + f.newSipMapping(d), nil, ""
+		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(forbidden), same(forbidden), same(forbidden)}},
+
 		// External identity providers: admins, of their scope.
 		{"GET /sapi/providers", func(f *fixture, a actor, d string) (string, string, any, string) {
 			return "GET", "/sapi/providers", nil, f.idps[d]
@@ -577,6 +596,14 @@ func matrix() []row {
 			return "DELETE", "/sapi/providers/" + f.newProvider(d), nil, ""
 		}, [actors][2]expect{{ok, ok}, {ok, notFound}, same(forbidden), same(forbidden), same(forbidden)}},
 	}
+}
+
+// newSipMapping gives a fresh user of domain a SIP identity.
+func (f *fixture) newSipMapping(domain string) string {
+	var m struct{ ID string }
+	f.must("POST", "/sapi/sipMappings", map[string]any{"ownerUri": "wac-user:" + f.newUser(domain).ID,
+		"credential": map[string]any{"username": f.name("sip"), "password": "sip-secret"}}, &m)
+	return m.ID
 }
 
 // newProvider registers an external identity provider of domain.

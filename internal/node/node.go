@@ -21,6 +21,7 @@ import (
 	"github.com/openwac/wac/internal/push"
 	"github.com/openwac/wac/internal/qss"
 	"github.com/openwac/wac/internal/server"
+	"github.com/openwac/wac/internal/sip"
 	"github.com/openwac/wac/internal/sms"
 )
 
@@ -39,6 +40,7 @@ type Node struct {
 
 	media     *mediaRole
 	signaling *signalingRole
+	sip       *sip.Server
 	meetings  *meetingsRole
 
 	// Push sends push notifications (push.*): to the callees' phones for
@@ -112,6 +114,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 			return nil, err
 		}
 	}
+	if cfg.SIPEnabled() {
+		if n.sip, err = newSIPRole(n); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("sip role: %w", err)
+		}
+	}
 	if cfg.HasRole("api") {
 		n.mountWeb()
 		if err := n.mountRecordings(); err != nil {
@@ -158,6 +166,10 @@ func (n *Node) Run(ctx context.Context) error {
 
 // Close stops the roles, leaves the bus and releases the store.
 func (n *Node) Close() error {
+	if n.sip != nil {
+		n.sip.Close()
+		n.sip = nil
+	}
 	if n.meetings != nil {
 		n.meetings.stop()
 		n.meetings = nil

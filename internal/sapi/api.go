@@ -42,7 +42,8 @@ type API struct {
 	csrfKey    []byte
 	fed        *federation.Federation
 	recordings RecordingFiles
-	linkKey    []byte // signs the play links of recording files
+	linkKey    []byte       // signs the play links of recording files
+	sipSealer  *auth.Sealer // seals the passwords of SIP mappings (EnableSSO)
 	meetings   MeetingInvitations
 	// invitesLimit bounds the invitations of each user's meetings.
 	invitesLimit invitationLimiter
@@ -242,6 +243,11 @@ func (a *API) routes() {
 	a.Handle("GET /sapi/o/federation/callback", a.public(a.federationCallback))
 	a.Handle("POST /sapi/o/federation/logout", a.authed(a.federationLogout))
 
+	a.Handle("GET /sapi/sipMappings", a.authed(a.listSipMappings))
+	a.Handle("POST /sapi/sipMappings", a.authed(a.createSipMapping))
+	a.Handle("GET /sapi/sipMappings/{id}", a.authed(a.getSipMapping))
+	a.Handle("PUT /sapi/sipMappings/{id}", a.authed(a.updateSipMapping))
+	a.Handle("DELETE /sapi/sipMappings/{id}", a.authed(a.deleteSipMapping))
 	a.Handle("GET /sapi/providers", a.authed(a.listProviders))
 	a.Handle("POST /sapi/providers", a.authed(a.createProvider))
 	a.Handle("GET /sapi/providers/{id}", a.authed(a.getProvider))

@@ -549,5 +549,12 @@ func (a *API) EnableSSO(secret []byte) error {
 		return err
 	}
 	a.csrfKey = key
+	sipKey, err := auth.DeriveKey(secret, "sip mapping passwords")
+	if err != nil {
+		return err
+	}
+	if a.sipSealer, err = auth.NewSealer(sipKey); err != nil {
+		return err
+	}
 	return nil
 }

@@ -390,12 +390,16 @@ var conflictFields = map[string]string{
 	"settings.key":                    "key",
 	"permissions_pkey":                "name",
 	"permissions.scope, permissions.target_id, permissions.name": "name",
-	"user_groups_name_key":                    "name",
-	"user_groups.domain_id, user_groups.name": "name",
-	"idp_providers_name_key":                  "name",
-	"idp_providers.name":                      "name",
-	"meetings_pin_key":                        "pin",
-	"meetings.pin":                            "pin",
+	"user_groups_name_key":                           "name",
+	"user_groups.domain_id, user_groups.name":        "name",
+	"idp_providers_name_key":                         "name",
+	"idp_providers.name":                             "name",
+	"sip_mappings_username_key":                      "credential.username",
+	"sip_mappings.username":                          "credential.username",
+	"sip_mappings_owner_key":                         "ownerUri",
+	"sip_mappings.owner_type, sip_mappings.owner_id": "ownerUri",
+	"meetings_pin_key":                               "pin",
+	"meetings.pin":                                   "pin",
 }
 
 // mapErr turns driver errors into the store's errors.

@@ -396,6 +396,7 @@ type Store interface {
 	Groups
 	SSO
 	Recordings
+	SipMappings
 	Meetings
 	Jobs
 	PushTokens

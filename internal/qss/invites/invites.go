@@ -66,6 +66,8 @@ type Rooms interface {
 	NewRoom(ctx context.Context, s *session.Session) (*rooms.Info, error)
 	Object(info *rooms.Info, user, session string) *rooms.Object
 	InCall(ctx context.Context, user, except string) bool
+	NewRoomAs(ctx context.Context, creator session.User, acl []session.User) (*rooms.Info, error)
+	Destroy(ctx context.Context, room string) error
 }
 
 // Pusher wakes a callee's devices that have no live session
@@ -82,6 +84,7 @@ type Table struct {
 	session.Base
 	rooms  Rooms
 	pusher Pusher
+	trunk  Trunk // nil without the sip role
 	reach  *reachability.Resolver
 
 	mu       sync.Mutex
@@ -144,6 +147,11 @@ type invite struct {
 	outcome       string              // request name of the caller's answer (kind, or transfer)
 	transfer      *transferPlan       // set for transfers
 	pushed        map[string][]string // user → the push tokens woken for this invitation
+	// phone marks a call to or from the SIP trunk: leg is the outbound
+	// call's SIP side, report tells the trunk an inbound call's outcome.
+	phone  bool
+	leg    TrunkLeg
+	report func(code int, room string)
 }
 
 type candidate struct {
@@ -246,6 +254,9 @@ func (t *Table) start(ctx context.Context, s *session.Session, f *wire.Frame, ki
 		}
 		if _, err := t.rooms.Member(ctx, p.Room, caller); err != nil {
 			return nil, err
+		}
+		if t.trunk != nil && t.trunk.Match(to) {
+			return t.dialTrunk(ctx, s, f, p)
 		}
 	}
 	t.Log.Debug(fmt.Sprintf("invite peerId(%s), to(%s), inviteId(pending), context(%s)", s.ID, to, wire.Truncate(string(p.Context), 200)))
@@ -661,6 +672,9 @@ func (t *Table) frameLocked(ctx context.Context, inv *invite, user, sessionID st
 	if inv.caller.Role == store.RoleAnonymous {
 		fromType = "anonymous"
 	}
+	if inv.caller.Role == RolePhone {
+		fromType = "phone"
+	}
 	if inv.transfer != nil {
 		fromType = "transfer"
 	}
@@ -718,6 +732,14 @@ func (t *Table) record(ctx context.Context, inv *invite, state string, code int,
 // ringing is told with code and msg; the invitation's keys go away.
 func (t *Table) finishLocked(ctx context.Context, inv *invite, state string, code int, msg string, except string) {
 	inv.state = state
+	if leg := inv.leg; leg != nil && state != stateAccepted {
+		t.Tasks.Go(func(context.Context) { leg.Cancel() })
+	}
+	if state == stateAccepted {
+		inv.reportLocked(200)
+	} else {
+		inv.reportLocked(code)
+	}
 	t.pushEnded(inv, state, code)
 	for _, c := range inv.candidates {
 		if c.state == stateRinging && c.session != except {
@@ -731,7 +753,15 @@ func (t *Table) finishLocked(ctx context.Context, inv *invite, state string, cod
 	for uid := range inv.targets {
 		t.Node.State.SetDelete(ctx, invitesKey(uid), inv.id)
 	}
-	if inv.kind != "inviteRequest" && state != stateAccepted {
+	if inv.phone && inv.callerSession == "" && state != stateAccepted {
+		// A call from the trunk that nobody took: its room goes.
+		room := inv.room
+		t.Tasks.Go(func(ctx context.Context) {
+			if err := t.rooms.Destroy(ctx, room); err != nil {
+				t.Log.Debug("qss: destroy the room of an unanswered phone call", "room", room, "err", err)
+			}
+		})
+	} else if inv.kind != "inviteRequest" && state != stateAccepted {
 		// Callees the invitation let into the ACL leave it again, before
 		// the caller hears the outcome: a callee's device must not be able
 		// to join the room after the call was declined or cancelled.

@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"slices"
 
 	"github.com/openwac/wac/internal/qss/session"
 	"github.com/openwac/wac/internal/qss/wire"
@@ -65,4 +66,50 @@ func (t *Table) Event(ctx context.Context, room, name string, payload any) {
 // NewRoom makes a room of this node with the defaults, for s's user.
 func (t *Table) NewRoom(ctx context.Context, s *session.Session) (*Info, error) {
 	return t.create(ctx, s, createOptions{}, nil, "", "")
+}
+
+// NewRoomAs makes a room of this node for creator without a session of
+// theirs (a call from the SIP trunk), with acl in its ACL.
+func (t *Table) NewRoomAs(ctx context.Context, creator session.User, acl []session.User) (*Info, error) {
+	return t.createAs(ctx, creator, "", createOptions{}, acl, "", "")
+}
+
+// Join joins u's session (a SIP leg: a participant without a WebSocket)
+// to the room, as joinRoom does for an app's session.
+func (t *Table) Join(ctx context.Context, room string, u session.User, sessionID string) (*Object, error) {
+	return ask[Object](ctx, t, room, actor{User: u}, &joinOp{Session: sessionID})
+}
+
+// LeaveSession takes one session of u out of the room with a SIP code and
+// a reason.
+func (t *Table) LeaveSession(ctx context.Context, room string, u session.User, sessionID string, code int, reason string) error {
+	return t.do(ctx, room, actor{User: u}, &leaveOp{Session: sessionID, Code: code, Reason: reason})
+}
+
+// Watcher hears, on the node that owns a room, that a user left it (with
+// the users still in it) or that it ended (remaining nil, ended true).
+type Watcher func(ctx context.Context, room string, remaining []string, ended bool)
+
+// Watch adds a watcher of the rooms this node owns; call it before
+// serving.
+func (t *Table) Watch(w Watcher) {
+	t.mu.Lock()
+	t.watchers = append(t.watchers, w)
+	t.mu.Unlock()
+}
+
+// tellWatchers runs the watchers (never with a room's lock held).
+func (t *Table) tellWatchers(room string, remaining []string, ended bool) {
+	t.mu.Lock()
+	ws := slices.Clone(t.watchers)
+	t.mu.Unlock()
+	for _, w := range ws {
+		w(t.Tasks.Context(), room, remaining, ended)
+	}
+}
+
+// Destroy ends a room on the server's behalf (a call from the SIP trunk
+// that nobody answered, or that ended).
+func (t *Table) Destroy(ctx context.Context, room string) error {
+	return t.do(ctx, room, serverActor, &destroyOp{})
 }

@@ -323,6 +323,8 @@ func (o *leaveOp) run(ctx context.Context, t *Table, r *room, u session.User, _ 
 	removed := wire.EventFrame("participantRemoved", map[string]any{"room": r.id, "participant": u.ID, "username": u.Username,
 		"code": code, "reason": o.Reason})
 	notify = append(notify, r.broadcast(t, removed, ""), r.broadcast(t, r.remoteParticipants(), ""))
+	remaining, roomID := slices.Clone(r.order), r.id
+	notify = append(notify, func() { t.tellWatchers(roomID, remaining, false) })
 	if r.owner == u.ID && t.Config.Rooms.UpdateRoomOwnerWhenLeaves {
 		r.owner = ""
 		if len(r.order) > 0 {

@@ -26,7 +26,6 @@ import (
 
 	"github.com/segmentio/encoding/json"
 
-	"github.com/openwac/wac/internal/auth"
 	"github.com/openwac/wac/internal/bus"
 	"github.com/openwac/wac/internal/grant"
 	"github.com/openwac/wac/internal/qss/session"
@@ -77,6 +76,8 @@ type Table struct {
 	// ended hears of the rooms of this node that end (their invitations
 	// stop ringing).
 	ended func(ctx context.Context, room string)
+	// watchers hear of users leaving and rooms ending (Watch).
+	watchers []Watcher
 
 	mu    sync.Mutex
 	rooms map[string]*room
@@ -339,12 +340,19 @@ type createOptions struct {
 // create makes a room owned by this node, with s's user as owner (when
 // rooms.setOwner) and in the ACL.
 func (t *Table) create(ctx context.Context, s *session.Session, opts createOptions, acl []session.User, quickURI, fixedID string) (*Info, error) {
+	return t.createAs(ctx, s.Me(), s.ID, opts, acl, quickURI, fixedID)
+}
+
+// createAs makes a room owned by this node for creator (whose session peer
+// asked for it; empty for a room the server makes, such as a call from the
+// SIP trunk).
+func (t *Table) createAs(ctx context.Context, creator session.User, peer string, opts createOptions, acl []session.User, quickURI, fixedID string) (*Info, error) {
 	id := fixedID
 	if id == "" {
 		id = newUUID()
 	}
 	if t.Config.Rooms.UserIDAsRoomID && quickURI == "" {
-		id = personalRoomID(t.Config.DefaultDomain, s.User)
+		id = personalRoomID(t.Config.DefaultDomain, creator)
 	}
 	limit := t.Config.Rooms.ParticipantsLimit
 	if opts.ParticipantsLimit > 0 && opts.ParticipantsLimit < limit {
@@ -362,24 +370,23 @@ func (t *Table) create(ctx context.Context, s *session.Session, opts createOptio
 		if errors.Is(err, bus.ErrExists) {
 			if t.Config.Rooms.UserIDAsRoomID && quickURI == "" {
 				// The user's room exists already: it is theirs to use.
-				return ask[Info](ctx, t, id, actor{User: s.Me()}, &getOp{})
+				return ask[Info](ctx, t, id, actor{User: creator}, &getOp{})
 			}
 			return nil, wire.Refuse(409, "room %s exists", id)
 		}
 		return nil, fmt.Errorf("claim room: %w", err)
 	}
-	if !t.reserve(s.User.UserID) {
+	if !t.reserve(creator.ID) {
 		t.Node.State.Delete(ctx, roomKey(id))
 		return nil, wire.Refuse(429, "you have %d rooms open, the most rooms.maxPerUser allows; destroy or leave one first", t.Config.Rooms.MaxPerUser)
 	}
 	r := &room{
-		t: t, id: id, recordID: store.NewID(), number: newNumber(), domainID: cmp.Or(opts.domainID, s.User.DomainID), creator: s.User.UserID,
+		t: t, id: id, recordID: store.NewID(), number: newNumber(), domainID: cmp.Or(opts.domainID, creator.DomainID), creator: creator.ID,
 		record: opts.Record, bitrate: bitrate, limit: limit,
 		created: time.Now(), inACL: map[string]bool{}, participants: map[string]*participant{}, quickURI: quickURI,
 		users: map[string]string{}, invited: map[string]string{},
 	}
 	r.idleSince = r.created
-	creator := s.Me()
 	if t.Config.Rooms.SetOwner && quickURI == "" {
 		r.owner = creator.ID
 	}
@@ -409,7 +416,7 @@ func (t *Table) create(ctx context.Context, s *session.Session, opts createOptio
 	t.rooms[id] = r
 	t.mu.Unlock()
 	t.calls.save(r.snapshotCall())
-	t.Log.Debug("create", "peer", s.ID, "room", id, "record", opts.Record)
+	t.Log.Debug("create", "peer", peer, "room", id, "record", opts.Record)
 	t.Log.Info("Creating room state for the room "+id+" with type "+roomType(quickURI), "room", id)
 	info := r.info(false)
 	return &info, nil
@@ -419,11 +426,11 @@ func (t *Table) create(ctx context.Context, s *session.Session, opts createOptio
 // the username for users of the default domain, as the seeds have it, and
 // username@domain for the other domains, so that alice of one tenant never
 // lands in (or blocks) the room of alice of another.
-func personalRoomID(defaultDomain string, p *auth.Principal) string {
-	if strings.EqualFold(p.DomainName, defaultDomain) {
+func personalRoomID(defaultDomain string, p session.User) string {
+	if strings.EqualFold(p.Domain, defaultDomain) {
 		return p.Username
 	}
-	return p.Username + "@" + p.DomainName
+	return p.Username + "@" + p.Domain
 }
 
 func roomType(quickURI string) string {
@@ -674,6 +681,7 @@ func (t *Table) destroyLocked(r *room, by, reason string) []func() {
 			t.Node.State.SetDelete(ctx, callsKey(user), id)
 		}
 		t.ended(ctx, id)
+		t.tellWatchers(id, nil, true)
 		if t.media != nil {
 			if err := t.media.DestroyRoom(ctx, id); err != nil {
 				t.Log.Warn("qss: destroy media room", "room", id, "err", err)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The sip role against real SIP peers: SIPp (Debian's sip-tester) plays the
+# phone and the trunk on loopback ports, both ways, with the error codes,
+# CANCEL, BYE, the no-RTP timeout, RTP relayed both ways to a Pion peer,
+# and the goroutine check; then the parsers' fuzz targets for a moment.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export WAC_TEST_NEED_PROGRAMS=1
+command -v sipp >/dev/null || { echo "sipp is missing (apt-get install sip-tester)"; exit 1; }
+go test -count=1 -run 'TestSIP' ./internal/node
+go test -count=1 ./internal/sip ./internal/media/sipmedia
+go test -run XXX -fuzz FuzzParseSDP -fuzztime 10s ./internal/sip
+go test -run XXX -fuzz FuzzNumberOf -fuzztime 5s ./internal/sip

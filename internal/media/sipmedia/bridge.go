@@ -1,0 +1,344 @@
+// Package sipmedia is the media side of a phone on a call: a WebRTC
+// participant of the call's room (Pion peer connections through the
+// media server's Janus API, DTLS-SRTP like a browser's) that publishes
+// the RTP the trunk sends and subscribes to the room's other publishers,
+// whose audio goes back to the trunk. G.711 (PCMU, PCMA) passes through
+// untouched when the room's publishers send the trunk's codec; audio in
+// another codec (Opus) is not transcoded here and is dropped and counted.
+//
+// It knows nothing of SIP: the sip role gives it a room (the phone's room
+// object) and a function that sends RTP to the trunk.
+package sipmedia
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/openwac/wac/internal/media/janus"
+	"github.com/openwac/wac/internal/media/janus/peer"
+)
+
+// Room is where a phone's media goes: the media server's Janus WebSocket,
+// the room and the phone's grant token.
+type Room struct {
+	WSS, Room, Token string
+}
+
+// Bridge makes the WebRTC side of phone calls.
+type Bridge struct {
+	log *slog.Logger
+	api *webrtc.API
+	// Dropped counts the packets of the room that were not in the trunk's
+	// codec (no transcoding).
+	Dropped atomic.Uint64
+	// ToTrunk and FromTrunk count the packets relayed each way.
+	ToTrunk, FromTrunk atomic.Uint64
+}
+
+// New makes a bridge whose peers speak G.711.
+func New(log *slog.Logger) (*Bridge, error) {
+	me := &webrtc.MediaEngine{}
+	for _, c := range []webrtc.RTPCodecParameters{
+		{PayloadType: 0, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}},
+		{PayloadType: 8, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}},
+	} {
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, fmt.Errorf("register %s: %w", c.MimeType, err)
+		}
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, reg); err != nil {
+		return nil, fmt.Errorf("interceptors: %w", err)
+	}
+	return &Bridge{log: log, api: webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg))}, nil
+}
+
+// mimeOf is the WebRTC MIME type of a G.711 codec name (PCMU, PCMA).
+func mimeOf(codec string) (string, error) {
+	switch strings.ToUpper(codec) {
+	case "PCMU":
+		return webrtc.MimeTypePCMU, nil
+	case "PCMA":
+		return webrtc.MimeTypePCMA, nil
+	}
+	return "", fmt.Errorf("codec %q is not G.711", codec)
+}
+
+// leg is one phone in a room.
+type leg struct {
+	b       *Bridge
+	mime    string
+	pt      uint8
+	send    func([]byte) error
+	client  *janus.Client
+	pubPC   *webrtc.PeerConnection
+	track   *webrtc.TrackLocalStaticRTP
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	ownID   uint64
+	subs    map[uint64]*webrtc.PeerConnection
+	session *janus.Session
+	room    string
+	token   string
+}
+
+// Start joins room as display, publishing what fromTrunk is given (RTP in
+// codec, payload type pt on the trunk) and sending the room's audio in
+// that codec with send. stop leaves the room.
+func (b *Bridge) Start(ctx context.Context, room Room, display, codec string, pt uint8, send func([]byte) error) (fromTrunk func([]byte), stop func(), err error) {
+	mime, err := mimeOf(codec)
+	if err != nil {
+		return nil, nil, err
+	}
+	l := &leg{b: b, mime: mime, pt: pt, send: send, subs: map[uint64]*webrtc.PeerConnection{}, room: room.Room, token: room.Token}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	if err := l.publish(ctx, room, display); err != nil {
+		l.stop()
+		return nil, nil, err
+	}
+	return l.fromTrunk, l.stop, nil
+}
+
+func (l *leg) publish(ctx context.Context, room Room, display string) error {
+	c, err := janus.Dial(ctx, room.WSS)
+	if err != nil {
+		return fmt.Errorf("reach the media server: %w", err)
+	}
+	l.client = c
+	// The session carries the phone's room grant, as a browser's does: the
+	// media server counts sessions without one against the address.
+	s, err := c.CreateSessionToken(ctx, room.Token)
+	if err != nil {
+		return fmt.Errorf("media session: %w", err)
+	}
+	l.session = s
+	h, err := s.Attach(ctx, "janus.plugin.videoroom")
+	if err != nil {
+		return fmt.Errorf("attach the videoroom: %w", err)
+	}
+	joined, err := peer.JoinPublisher(ctx, h, room.Room, room.Token, display)
+	if err != nil {
+		return fmt.Errorf("join the room's media: %w", err)
+	}
+	l.ownID = joined.ID
+	pc, err := l.b.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return err
+	}
+	l.pubPC = pc
+	if l.track, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: l.mime, ClockRate: 8000}, "audio", "phone"); err != nil {
+		return err
+	}
+	if _, err := pc.AddTransceiverFromTrack(l.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		return err
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	noTrickle := false
+	_, answer, err := h.Request(ctx, map[string]any{"request": "publish", "audio": true, "video": false},
+		&janus.JSEP{Type: "offer", SDP: pc.LocalDescription().SDP, Trickle: &noTrickle}, true)
+	if err != nil {
+		return fmt.Errorf("publish the phone's audio: %w", err)
+	}
+	if answer == nil {
+		return errors.New("publish: no SDP answer")
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer.SDP}); err != nil {
+		return fmt.Errorf("publish answer: %w", err)
+	}
+	for _, p := range joined.Publishers {
+		l.subscribe(ctx, p)
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.watch(h)
+	}()
+	return nil
+}
+
+// watch subscribes to the publishers that appear in the room.
+func (l *leg) watch(h *janus.Handle) {
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case m, ok := <-h.Events():
+			if !ok {
+				return
+			}
+			if m.PluginData == nil {
+				continue
+			}
+			var ev struct {
+				Publishers []json.RawMessage `json:"publishers"`
+			}
+			if json.Unmarshal(m.PluginData.Data, &ev) != nil {
+				continue
+			}
+			for _, p := range ev.Publishers {
+				l.subscribe(l.ctx, p)
+			}
+		}
+	}
+}
+
+// subscribe receives one publisher's audio and sends it to the trunk.
+func (l *leg) subscribe(ctx context.Context, raw json.RawMessage) {
+	var p struct {
+		ID uint64 `json:"id"`
+	}
+	if json.Unmarshal(raw, &p) != nil || p.ID == 0 || p.ID == l.ownID {
+		return
+	}
+	l.mu.Lock()
+	if _, ok := l.subs[p.ID]; ok || l.ctx.Err() != nil {
+		l.mu.Unlock()
+		return
+	}
+	l.subs[p.ID] = nil
+	l.mu.Unlock()
+	h, err := l.session.Attach(ctx, "janus.plugin.videoroom")
+	if err != nil {
+		l.b.log.Debug("sipmedia: attach a subscriber", "err", err)
+		return
+	}
+	body := map[string]any{"request": "join", "ptype": "subscriber", "room": l.room, "token": l.token,
+		"streams": []map[string]any{{"feed": p.ID}}}
+	_, offer, err := h.Request(ctx, body, nil, true)
+	if err != nil || offer == nil || offer.Type != "offer" {
+		l.b.log.Debug("sipmedia: subscribe", "feed", p.ID, "err", err)
+		return
+	}
+	pc, err := l.b.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return
+	}
+	l.mu.Lock()
+	if l.ctx.Err() != nil {
+		l.mu.Unlock()
+		pc.Close()
+		return
+	}
+	l.subs[p.ID] = pc
+	l.mu.Unlock()
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if t.Kind() != webrtc.RTPCodecTypeAudio {
+			return
+		}
+		l.toTrunk(t)
+	})
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer.SDP}); err != nil {
+		l.b.log.Debug("sipmedia: subscriber offer", "feed", p.ID, "err", err)
+		return
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return
+	}
+	noTrickle := false
+	if _, _, err := h.Request(ctx, map[string]any{"request": "start"},
+		&janus.JSEP{Type: "answer", SDP: pc.LocalDescription().SDP, Trickle: &noTrickle}, true); err != nil {
+		l.b.log.Debug("sipmedia: start a subscription", "feed", p.ID, "err", err)
+	}
+}
+
+// fromTrunk publishes one RTP packet of the trunk into the room.
+func (l *leg) fromTrunk(pkt []byte) {
+	if l.track == nil {
+		return
+	}
+	if _, err := l.track.Write(pkt); err == nil {
+		l.b.FromTrunk.Add(1)
+	}
+}
+
+// toTrunk sends one RTP packet of the room to the trunk, in the trunk's
+// payload type; other codecs are dropped.
+func (l *leg) toTrunk(t *webrtc.TrackRemote) {
+	buf := make([]byte, 1500)
+	same := strings.EqualFold(t.Codec().MimeType, l.mime)
+	if !same {
+		l.b.log.Info("sipmedia: the room sends "+t.Codec().MimeType+", the trunk "+l.mime+": not transcoded, dropped", "track", t.ID())
+	}
+	var pkt rtp.Packet
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			return
+		}
+		if !same {
+			l.b.Dropped.Add(1)
+			continue
+		}
+		if pkt.Unmarshal(buf[:n]) != nil {
+			continue
+		}
+		pkt.PayloadType = l.pt
+		pkt.Extension, pkt.Extensions = false, nil
+		out, err := pkt.Marshal()
+		if err != nil {
+			continue
+		}
+		if l.send(out) == nil {
+			l.b.ToTrunk.Add(1)
+		}
+	}
+}
+
+func (l *leg) stop() {
+	l.cancel()
+	l.mu.Lock()
+	subs := l.subs
+	l.subs = map[uint64]*webrtc.PeerConnection{}
+	l.mu.Unlock()
+	for _, pc := range subs {
+		if pc != nil {
+			pc.Close()
+		}
+	}
+	if l.pubPC != nil {
+		l.pubPC.Close()
+	}
+	if l.session != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2e9)
+		_ = l.session.Destroy(ctx)
+		cancel()
+	}
+	if l.client != nil {
+		l.client.Close()
+	}
+	l.wg.Wait()
+}

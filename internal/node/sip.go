@@ -1,0 +1,32 @@
+package node
+
+import (
+	"fmt"
+
+	"github.com/openwac/wac/internal/sip"
+)
+
+// newSIPRole starts the sip role on a signaling node: the SIP listener
+// (trunk.listen), the trunk that invitations to trunk.match go to, and the
+// watcher that hangs up phones whose room's apps left.
+func newSIPRole(n *Node) (*sip.Server, error) {
+	if n.signaling == nil {
+		return nil, fmt.Errorf("the sip role needs the signaling role on the same node")
+	}
+	hub := n.signaling.hub
+	srv, err := sip.New(sip.Options{Config: n.Config, Log: n.Log, Store: n.Store, Signaling: hub,
+		Bridge: newSIPBridge(n), Secret: n.Secret})
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	hub.SetTrunk(srv)
+	hub.WatchRooms(srv.RoomChanged)
+	return srv, nil
+}
+
+// SIP is the node's sip role (nil when it does not run one).
+func (n *Node) SIP() *sip.Server { return n.sip }

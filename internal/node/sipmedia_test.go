@@ -1,0 +1,246 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/openwac/wac/internal/media/janus"
+	"github.com/openwac/wac/internal/media/janus/peer"
+)
+
+// ulaw encodes one 16-bit sample as G.711 μ-law.
+func ulaw(s int16) byte {
+	const bias, clip = 0x84, 32635
+	sign := byte(0)
+	v := int(s)
+	if v < 0 {
+		v, sign = -v, 0x80
+	}
+	if v > clip {
+		v = clip
+	}
+	v += bias
+	exp := 7
+	for mask := 0x4000; v&mask == 0 && exp > 0; mask >>= 1 {
+		exp--
+	}
+	mant := (v >> (exp + 3)) & 0x0f
+	return ^(sign | byte(exp<<4) | byte(mant))
+}
+
+// unulaw decodes one G.711 μ-law byte.
+func unulaw(b byte) int16 {
+	b = ^b
+	sign, exp, mant := b&0x80, (b>>4)&7, b&0x0f
+	v := ((int(mant) << 3) + 0x84) << exp
+	v -= 0x84
+	if sign != 0 {
+		return int16(-v)
+	}
+	return int16(v)
+}
+
+// g711API is a Pion API that speaks PCMU only, as a browser that offers it.
+func g711API(t *testing.T) *webrtc.API {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{PayloadType: 0,
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}}, webrtc.RTPCodecTypeAudio); err != nil {
+		t.Fatal(err)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me))
+}
+
+// A real call with audio both ways: alice (a Pion peer publishing a 440 Hz
+// tone in PCMU through the media server, DTLS-SRTP as a browser) calls
+// tel:+34986999888; the trunk (SIPp) answers and echoes the RTP it gets;
+// the phone's audio comes back into the room, and alice hears the tone
+// again from the phone's feed.
+func TestSIPMediaBothWays(t *testing.T) {
+	r := newSIPRig(t, nil)
+	trunk := r.trunk("uas_answer.xml", map[string]string{"FORMATS": "0"}, "-rtp_echo")
+	alice := r.connect(r.alice)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	f, err := alice.Request(ctx, "createRoom", map[string]any{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj roomObject
+	if err := json.Unmarshal(f.Payload, &obj); err != nil {
+		t.Fatal(err)
+	}
+	if f, err = alice.Request(ctx, "joinRoom", map[string]any{"room": obj.Room}, nil); err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(f.Payload, &obj)
+
+	// alice publishes the tone.
+	jc, err := janus.Dial(ctx, obj.Server.WSS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jc.Close()
+	js, err := jc.CreateSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph, err := js.Attach(ctx, "janus.plugin.videoroom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := peer.JoinPublisher(ctx, ph, obj.Room, obj.Token, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	api := g711API(t)
+	pub, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	track, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, "audio", "alice")
+	if _, err := pub.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	negotiate(ctx, t, ph, pub, map[string]any{"request": "publish"}, true)
+	go func() {
+		var seq uint16
+		var ts uint32
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		n := 0
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			payload := make([]byte, 160)
+			for i := range payload {
+				payload[i] = ulaw(int16(8000 * math.Sin(2*math.Pi*440*float64(n)/8000)))
+				n++
+			}
+			seq++
+			ts += 160
+			_ = track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: seq, Timestamp: ts, SSRC: 1}, Payload: payload})
+		}
+	}()
+
+	// alice calls the phone; the trunk answers.
+	_, answer, err := alice.Start(ctx, "invitation", map[string]any{"room": obj.Room}, map[string]any{"to": "tel:+34986999888"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Await(ctx, answer); err != nil {
+		t.Fatal(err)
+	}
+	// The phone's feed appears on alice's publisher handle.
+	var feed uint64
+	for feed == 0 {
+		m, err := ph.WaitEvent(ctx, func(m janus.Message) bool { return m.PluginData != nil })
+		if err != nil {
+			t.Fatalf("the phone never published: %v", err)
+		}
+		var ev struct {
+			Publishers []struct {
+				ID      uint64 `json:"id"`
+				Display string `json:"display"`
+			} `json:"publishers"`
+		}
+		json.Unmarshal(m.PluginData.Data, &ev)
+		for _, p := range ev.Publishers {
+			if p.Display == "+34986999888" {
+				feed = p.ID
+			}
+		}
+	}
+	sh, err := js.Attach(ctx, "janus.plugin.videoroom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	var got, loud atomic.Int64
+	sub.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			p, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			var sum float64
+			for _, b := range p.Payload {
+				v := float64(unulaw(b))
+				sum += v * v
+			}
+			if len(p.Payload) > 0 && math.Sqrt(sum/float64(len(p.Payload))) > 2000 {
+				loud.Add(1)
+			}
+			got.Add(1)
+		}
+	})
+	negotiate(ctx, t, sh, sub, map[string]any{"request": "join", "ptype": "subscriber", "room": obj.Room, "token": obj.Token,
+		"streams": []map[string]any{{"feed": feed}}}, false)
+	for got.Load() < 50 || loud.Load() < 50 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("alice heard %d packets from the phone, %d with the tone", got.Load(), loud.Load())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	// alice hangs up: the trunk gets its BYE, the port goes back.
+	if _, err := alice.Request(ctx, "leaveRoom", map[string]any{"room": obj.Room}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.await(trunk)
+	r.settled()
+}
+
+// negotiate runs one offer/answer with the media server: publish (we
+// offer) or a subscriber's join (it offers, we start).
+func negotiate(ctx context.Context, t *testing.T, h *janus.Handle, pc *webrtc.PeerConnection, body map[string]any, offer bool) {
+	t.Helper()
+	noTrickle := false
+	if offer {
+		o, err := pc.CreateOffer(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := webrtc.GatheringCompletePromise(pc)
+		pc.SetLocalDescription(o)
+		<-g
+		_, ans, err := h.Request(ctx, body, &janus.JSEP{Type: "offer", SDP: pc.LocalDescription().SDP, Trickle: &noTrickle}, true)
+		if err != nil || ans == nil {
+			t.Fatalf("publish: %v", err)
+		}
+		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	_, o, err := h.Request(ctx, body, nil, true)
+	if err != nil || o == nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: o.SDP}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := pc.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := webrtc.GatheringCompletePromise(pc)
+	pc.SetLocalDescription(a)
+	<-g
+	if _, _, err := h.Request(ctx, map[string]any{"request": "start"}, &janus.JSEP{Type: "answer", SDP: pc.LocalDescription().SDP, Trickle: &noTrickle}, true); err != nil {
+		t.Fatal(err)
+	}
+}

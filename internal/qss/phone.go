@@ -1,0 +1,66 @@
+package qss
+
+import (
+	"context"
+
+	"github.com/openwac/wac/internal/qss/invites"
+	"github.com/openwac/wac/internal/qss/rooms"
+	"github.com/openwac/wac/internal/qss/session"
+)
+
+// What the sip role (package sip) works with: invitations to phone
+// numbers go out through a Trunk; calls from the trunk ring the owners of
+// SIP mappings; a phone on a call is a participant of the call's room
+// without a WebSocket.
+type (
+	Trunk       = invites.Trunk
+	TrunkCall   = invites.TrunkCall
+	TrunkLeg    = invites.TrunkLeg
+	PhoneCall   = invites.PhoneCall
+	User        = session.User
+	RoomObject  = rooms.Object
+	RoomWatcher = rooms.Watcher
+)
+
+// PhoneUser is the participant a phone number is in a room of a domain
+// (invites.PhoneUser).
+func PhoneUser(number, display, domainName, domainID string) User {
+	return invites.PhoneUser(number, display, domainName, domainID)
+}
+
+// RolePhone is the role of a phone participant (invites.RolePhone).
+const RolePhone = invites.RolePhone
+
+// SetTrunk sends the invitations whose to matches trunk.match to tr; call
+// it before serving.
+func (h *Hub) SetTrunk(tr Trunk) { h.invites.SetTrunk(tr) }
+
+// RingPhoneCall rings the owner of a SIP mapping for a call from the
+// trunk (invites.Table.Ring).
+func (h *Hub) RingPhoneCall(ctx context.Context, c PhoneCall) (cancel func(), err error) {
+	return h.invites.Ring(ctx, c)
+}
+
+// JoinPhone joins a phone (a SIP leg) to a room as a participant.
+func (h *Hub) JoinPhone(ctx context.Context, room string, u User, leg string) (*RoomObject, error) {
+	return h.rooms.Join(ctx, room, u, leg)
+}
+
+// LeavePhone takes a phone's leg out of a room.
+func (h *Hub) LeavePhone(ctx context.Context, room string, u User, leg string, code int, reason string) error {
+	return h.rooms.LeaveSession(ctx, room, u, leg, code, reason)
+}
+
+// WatchRooms hears of users leaving the rooms of this node and of rooms
+// ending; call it before serving.
+func (h *Hub) WatchRooms(w RoomWatcher) { h.rooms.Watch(w) }
+
+// Admit lets u into a room's ACL on behalf of by (an outbound call's phone
+// into the caller's room), for the invitation invite.
+func (h *Hub) Admit(ctx context.Context, room string, by, u User, invite string) error {
+	return h.rooms.Admit(ctx, room, by, []User{u}, invite)
+}
+
+// EndPhoneRoom destroys the room made for a call from the trunk once the
+// call ended.
+func (h *Hub) EndPhoneRoom(ctx context.Context, room string) error { return h.rooms.Destroy(ctx, room) }

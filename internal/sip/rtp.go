@@ -1,0 +1,176 @@
+package sip
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// portPool hands out the UDP ports of the calls' RTP sockets from
+// trunk.rtpPortMin..rtpPortMax; a port goes back when its call ends.
+type portPool struct {
+	ip       net.IP
+	min, max int
+
+	mu   sync.Mutex
+	next int
+	used map[int]bool
+}
+
+func newPortPool(ip string, min, max int) *portPool {
+	return &portPool{ip: net.ParseIP(ip), min: min, max: max, next: min, used: map[int]bool{}}
+}
+
+// errNoPorts says every RTP port is taken (503).
+var errNoPorts = errors.New("no free RTP port")
+
+// listen opens a UDP socket on a free port of the range.
+func (p *portPool) listen() (*net.UDPConn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	span := p.max - p.min + 1
+	for range span {
+		port := p.next
+		p.next++
+		if p.next > p.max {
+			p.next = p.min
+		}
+		if p.used[port] {
+			continue
+		}
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: p.ip, Port: port})
+		if err != nil {
+			continue // taken by another program
+		}
+		p.used[port] = true
+		return conn, nil
+	}
+	return nil, errNoPorts
+}
+
+// release gives back the port of conn and closes it.
+func (p *portPool) release(conn *net.UDPConn) {
+	port := conn.LocalAddr().(*net.UDPAddr).Port
+	conn.Close()
+	p.mu.Lock()
+	delete(p.used, port)
+	p.mu.Unlock()
+}
+
+// inUse counts the ports taken.
+func (p *portPool) inUse() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.used)
+}
+
+// rtpLeg is the RTP socket of one call with the trunk: what arrives goes
+// to the WebRTC side (sink), what the WebRTC side writes goes to the
+// trunk's address from its SDP.
+type rtpLeg struct {
+	pool   *portPool
+	conn   *net.UDPConn
+	remote atomic.Pointer[net.UDPAddr]
+	codec  atomic.Pointer[Codec]
+
+	lastRecv atomic.Int64 // unix ns of the last packet from the trunk; 0 = none yet
+	started  atomic.Int64 // unix ns the media started (answer)
+	recv     atomic.Uint64
+	sent     atomic.Uint64
+
+	mu   sync.Mutex
+	sink func(pkt []byte) // where the trunk's packets go; nil = dropped
+	done chan struct{}
+	once sync.Once
+}
+
+func newRTPLeg(pool *portPool) (*rtpLeg, error) {
+	conn, err := pool.listen()
+	if err != nil {
+		return nil, err
+	}
+	return &rtpLeg{pool: pool, conn: conn, done: make(chan struct{})}, nil
+}
+
+// port is the local RTP port.
+func (l *rtpLeg) port() int { return l.conn.LocalAddr().(*net.UDPAddr).Port }
+
+// setRemote sets where RTP goes and the codec agreed.
+func (l *rtpLeg) setRemote(m *remoteMedia) {
+	l.remote.Store(m.Addr)
+	c := m.Codec
+	l.codec.Store(&c)
+}
+
+// setSink sets where the trunk's packets go.
+func (l *rtpLeg) setSink(fn func(pkt []byte)) {
+	l.mu.Lock()
+	l.sink = fn
+	l.mu.Unlock()
+}
+
+// maxRTP bounds one RTP packet read from the trunk.
+const maxRTP = 1500
+
+// run reads the trunk's RTP until the leg closes; it starts the media
+// clock (for the no-RTP timeout).
+func (l *rtpLeg) run() {
+	l.started.Store(time.Now().UnixNano())
+	buf := make([]byte, maxRTP)
+	for {
+		n, from, err := l.conn.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		if r := l.remote.Load(); r != nil && !from.IP.Equal(r.IP) {
+			continue // only the trunk's media address may send
+		}
+		if n < 12 || buf[0]>>6 != 2 {
+			continue // not RTP (version 2, 12-byte header)
+		}
+		l.recv.Add(1)
+		l.lastRecv.Store(time.Now().UnixNano())
+		l.mu.Lock()
+		sink := l.sink
+		l.mu.Unlock()
+		if sink != nil {
+			sink(buf[:n])
+		}
+	}
+}
+
+// write sends one RTP packet to the trunk.
+func (l *rtpLeg) write(pkt []byte) error {
+	r := l.remote.Load()
+	if r == nil || r.IP.IsUnspecified() {
+		return nil // on hold, or no address yet
+	}
+	if _, err := l.conn.WriteToUDP(pkt, r); err != nil {
+		return fmt.Errorf("send RTP to the trunk: %w", err)
+	}
+	l.sent.Add(1)
+	return nil
+}
+
+// silentFor is how long the trunk has sent no RTP since the media started.
+func (l *rtpLeg) silentFor(now time.Time) time.Duration {
+	last := l.lastRecv.Load()
+	if last == 0 {
+		last = l.started.Load()
+	}
+	if last == 0 {
+		return 0
+	}
+	return now.Sub(time.Unix(0, last))
+}
+
+// close releases the socket and its port; run returns.
+func (l *rtpLeg) close() {
+	l.once.Do(func() {
+		l.pool.release(l.conn)
+		close(l.done)
+	})
+}
