@@ -11,58 +11,47 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/openwac/wac/internal/media/audiocodec"
+	"github.com/openwac/wac/internal/media/g711"
 	"github.com/openwac/wac/internal/media/janus"
 	"github.com/openwac/wac/internal/media/janus/peer"
+	"github.com/openwac/wac/internal/media/tone"
 )
-
-// ulaw encodes one 16-bit sample as G.711 μ-law.
-func ulaw(s int16) byte {
-	const bias, clip = 0x84, 32635
-	sign := byte(0)
-	v := int(s)
-	if v < 0 {
-		v, sign = -v, 0x80
-	}
-	if v > clip {
-		v = clip
-	}
-	v += bias
-	exp := 7
-	for mask := 0x4000; v&mask == 0 && exp > 0; mask >>= 1 {
-		exp--
-	}
-	mant := (v >> (exp + 3)) & 0x0f
-	return ^(sign | byte(exp<<4) | byte(mant))
-}
-
-// unulaw decodes one G.711 μ-law byte.
-func unulaw(b byte) int16 {
-	b = ^b
-	sign, exp, mant := b&0x80, (b>>4)&7, b&0x0f
-	v := ((int(mant) << 3) + 0x84) << exp
-	v -= 0x84
-	if sign != 0 {
-		return int16(-v)
-	}
-	return int16(v)
-}
 
 // g711API is a Pion API that speaks PCMU only, as a browser that offers it.
 func g711API(t *testing.T) *webrtc.API {
+	return audioAPI(t, webrtc.RTPCodecParameters{PayloadType: 0,
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}})
+}
+
+// opusAPI is a Pion API that speaks Opus only, as a browser's default.
+func opusAPI(t *testing.T) *webrtc.API {
+	return audioAPI(t, webrtc.RTPCodecParameters{PayloadType: 111,
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: "minptime=10;useinbandfec=1"}})
+}
+
+func audioAPI(t *testing.T, c webrtc.RTPCodecParameters) *webrtc.API {
 	me := &webrtc.MediaEngine{}
-	if err := me.RegisterCodec(webrtc.RTPCodecParameters{PayloadType: 0,
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}}, webrtc.RTPCodecTypeAudio); err != nil {
+	if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
 		t.Fatal(err)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me))
 }
 
 // A real call with audio both ways: alice (a Pion peer publishing a 440 Hz
-// tone in PCMU through the media server, DTLS-SRTP as a browser) calls
+// tone through the media server, DTLS-SRTP as a browser) calls
 // tel:+34986999888; the trunk (SIPp) answers and echoes the RTP it gets;
 // the phone's audio comes back into the room, and alice hears the tone
-// again from the phone's feed.
+// again from the phone's feed. alice publishes PCMU (passed through to the
+// trunk) or Opus, a browser's default (transcoded to the trunk's PCMU).
 func TestSIPMediaBothWays(t *testing.T) {
+	for _, codec := range []string{"PCMU", "opus"} {
+		t.Run(codec, func(t *testing.T) { testSIPMediaBothWays(t, codec) })
+	}
+}
+
+func testSIPMediaBothWays(t *testing.T, codec string) {
 	r := newSIPRig(t, nil)
 	trunk := r.trunk("uas_answer.xml", map[string]string{"FORMATS": "0"}, "-rtp_echo")
 	alice := r.connect(r.alice)
@@ -99,36 +88,50 @@ func TestSIPMediaBothWays(t *testing.T) {
 		t.Fatal(err)
 	}
 	api := g711API(t)
-	pub, err := api.NewPeerConnection(webrtc.Configuration{})
+	pubAPI, mime, clock, pt := api, webrtc.MimeTypePCMU, uint32(8000), uint8(0)
+	if codec == "opus" {
+		pubAPI, mime, clock, pt = opusAPI(t), webrtc.MimeTypeOpus, 48000, 111
+	}
+	pub, err := pubAPI.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	track, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, "audio", "alice")
+	track, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: mime, ClockRate: clock}, "audio", "alice")
 	if _, err := pub.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
 		t.Fatal(err)
 	}
 	negotiate(ctx, t, ph, pub, map[string]any{"request": "publish"}, true)
+	ac, err := audiocodec.Lookup(codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := ac.NewEncoder(audiocodec.EncoderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
 		var seq uint16
 		var ts uint32
+		gen := tone.NewGenerator(440, audiocodec.Rate, 8000)
+		pcm := make([]int16, audiocodec.FrameSamples)
+		payload := make([]byte, audiocodec.MaxPayload)
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
-		n := 0
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
 			}
-			payload := make([]byte, 160)
-			for i := range payload {
-				payload[i] = ulaw(int16(8000 * math.Sin(2*math.Pi*440*float64(n)/8000)))
-				n++
+			gen.Fill(pcm)
+			n, err := enc.Encode(pcm, payload)
+			if err != nil {
+				return
 			}
 			seq++
-			ts += 160
-			_ = track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: seq, Timestamp: ts, SSRC: 1}, Payload: payload})
+			ts += uint32(ac.FrameClock)
+			_ = track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: seq, Timestamp: ts, SSRC: 1}, Payload: payload[:n]})
 		}
 	}()
 
@@ -178,7 +181,7 @@ func TestSIPMediaBothWays(t *testing.T) {
 			}
 			var sum float64
 			for _, b := range p.Payload {
-				v := float64(unulaw(b))
+				v := float64(g711.ULawSample(b))
 				sum += v * v
 			}
 			if len(p.Payload) > 0 && math.Sqrt(sum/float64(len(p.Payload))) > 2000 {

@@ -3,8 +3,10 @@
 // media server's Janus API, DTLS-SRTP like a browser's) that publishes
 // the RTP the trunk sends and subscribes to the room's other publishers,
 // whose audio goes back to the trunk. G.711 (PCMU, PCMA) passes through
-// untouched when the room's publishers send the trunk's codec; audio in
-// another codec (Opus) is not transcoded here and is dropped and counted.
+// untouched when the room's publishers send the trunk's codec; Opus (what
+// browsers publish unless told otherwise) is transcoded to the trunk's
+// G.711 (audiocodec: decode, resample to 8 kHz, encode), and so is G.711
+// of the other law.
 //
 // It knows nothing of SIP: the sip role gives it a room (the phone's room
 // object) and a function that sends RTP to the trunk.
@@ -38,19 +40,21 @@ type Room struct {
 type Bridge struct {
 	log *slog.Logger
 	api *webrtc.API
-	// Dropped counts the packets of the room that were not in the trunk's
-	// codec (no transcoding).
-	Dropped atomic.Uint64
+	// Transcoded counts the packets of the room sent to the trunk after
+	// transcoding; Dropped those that could not be (undecodable).
+	Transcoded, Dropped atomic.Uint64
 	// ToTrunk and FromTrunk count the packets relayed each way.
 	ToTrunk, FromTrunk atomic.Uint64
 }
 
-// New makes a bridge whose peers speak G.711.
+// New makes a bridge whose peers publish G.711 and receive G.711 or Opus.
 func New(log *slog.Logger) (*Bridge, error) {
 	me := &webrtc.MediaEngine{}
 	for _, c := range []webrtc.RTPCodecParameters{
 		{PayloadType: 0, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}},
 		{PayloadType: 8, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}},
+		{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: "minptime=10;useinbandfec=1"}},
 	} {
 		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
 			return nil, fmt.Errorf("register %s: %w", c.MimeType, err)
@@ -285,13 +289,17 @@ func (l *leg) fromTrunk(pkt []byte) {
 	}
 }
 
-// toTrunk sends one RTP packet of the room to the trunk, in the trunk's
-// payload type; other codecs are dropped.
+// toTrunk sends the RTP of one of the room's audio tracks to the trunk:
+// in the trunk's codec as it is, with the trunk's payload type; in another
+// codec transcoded (transcoder).
 func (l *leg) toTrunk(t *webrtc.TrackRemote) {
 	buf := make([]byte, 1500)
-	same := strings.EqualFold(t.Codec().MimeType, l.mime)
-	if !same {
-		l.b.log.Info("sipmedia: the room sends "+t.Codec().MimeType+", the trunk "+l.mime+": not transcoded, dropped", "track", t.ID())
+	var tc *transcoder
+	if !strings.EqualFold(t.Codec().MimeType, l.mime) {
+		var err error
+		if tc, err = newTranscoder(t.Codec().MimeType, l.mime, l.pt); err != nil {
+			l.b.log.Info("sipmedia: the room's audio cannot reach the trunk", "track", t.ID(), "err", err)
+		}
 	}
 	var pkt rtp.Packet
 	for {
@@ -299,11 +307,24 @@ func (l *leg) toTrunk(t *webrtc.TrackRemote) {
 		if err != nil {
 			return
 		}
-		if !same {
+		if pkt.Unmarshal(buf[:n]) != nil {
+			continue
+		}
+		if tc == nil && !strings.EqualFold(t.Codec().MimeType, l.mime) {
 			l.b.Dropped.Add(1)
 			continue
 		}
-		if pkt.Unmarshal(buf[:n]) != nil {
+		if tc != nil {
+			frames, err := tc.push(&pkt)
+			if err != nil {
+				l.b.Dropped.Add(1)
+				continue
+			}
+			for _, f := range frames {
+				if l.send(f) == nil {
+					l.b.Transcoded.Add(1)
+				}
+			}
 			continue
 		}
 		pkt.PayloadType = l.pt

@@ -1,0 +1,104 @@
+package sipmedia
+
+import (
+	"testing"
+
+	"github.com/pion/rtp"
+
+	"github.com/openwac/wac/internal/media/audiocodec"
+	"github.com/openwac/wac/internal/media/tone"
+)
+
+// A browser's Opus reaches the trunk as 20 ms PCMU packets of its own
+// stream, carrying the same tone; a lost packet is concealed, a late one
+// dropped, and the stream's numbering has no holes.
+func TestTranscodeOpusToPCMU(t *testing.T) {
+	enc, err := audiocodec.Opus().NewEncoder(audiocodec.EncoderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := newTranscoder("audio/opus", "audio/PCMU", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := tone.NewGenerator(440, audiocodec.Rate, 8000)
+	pcm := make([]int16, audiocodec.FrameSamples)
+	payload := make([]byte, audiocodec.MaxPayload)
+	dec, _ := audiocodec.PCMU().NewDecoder()
+	heard := make([]int16, audiocodec.MaxFrameSamples)
+	var out []*rtp.Packet
+	var decoded []int16
+	for i := range 100 {
+		gen.Fill(pcm)
+		n, err := enc.Encode(pcm, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq := uint16(1000 + i)
+		if i == 40 {
+			continue // lost
+		}
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq, Timestamp: uint32(i * 960), SSRC: 7},
+			Payload: append([]byte(nil), payload[:n]...)}
+		frames, err := tc.push(pkt)
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		if i == 60 {
+			// A late copy of an earlier packet gives nothing.
+			late := *pkt
+			late.SequenceNumber = seq - 10
+			if f, _ := tc.push(&late); len(f) != 0 {
+				t.Errorf("a late packet gave %d frames", len(f))
+			}
+		}
+		for _, b := range frames {
+			var p rtp.Packet
+			if err := p.Unmarshal(b); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, &p)
+			m, err := dec.Decode(p.Payload, heard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			decoded = append(decoded, heard[:m]...)
+		}
+	}
+	// 100 packets of 20 ms, one lost and concealed: 100 frames out.
+	if len(out) != 100 {
+		t.Fatalf("%d PCMU packets, want 100", len(out))
+	}
+	for i, p := range out {
+		if p.PayloadType != 0 || len(p.Payload) != 160 || p.SSRC != 7 {
+			t.Fatalf("packet %d: pt %d, %d bytes, ssrc %d; want PCMU, 160 bytes, the source's ssrc", i, p.PayloadType, len(p.Payload), p.SSRC)
+		}
+		if i > 0 && (p.SequenceNumber != out[i-1].SequenceNumber+1 || p.Timestamp != out[i-1].Timestamp+160) {
+			t.Fatalf("packet %d: seq %d ts %d after seq %d ts %d", i, p.SequenceNumber, p.Timestamp, out[i-1].SequenceNumber, out[i-1].Timestamp)
+		}
+	}
+	// The tone comes through (past the codec's start-up), and little else.
+	body := decoded[len(decoded)/2:]
+	at, all := tone.Power(body, 440, audiocodec.Rate), tone.RMSPower(body)
+	if db := tone.DB(at, 8000*8000/2); db < -3 {
+		t.Errorf("440 Hz at %.1f dB of what was sent", db)
+	}
+	if at < 0.8*all {
+		t.Errorf("440 Hz is %.0f%% of the power, want most of it", 100*at/all)
+	}
+}
+
+// What cannot be decoded is an error for that packet, not a panic, and the
+// stream goes on.
+func TestTranscodeBadPayload(t *testing.T) {
+	tc, err := newTranscoder("audio/opus", "audio/PCMA", 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, payload := range [][]byte{{0xff, 0xff, 0xff}, {}, make([]byte, 2000)} {
+		_, _ = tc.push(&rtp.Packet{Header: rtp.Header{SequenceNumber: uint16(i)}, Payload: payload})
+	}
+	if _, err := newTranscoder("audio/G722", "audio/PCMU", 0); err == nil {
+		t.Error("G.722 accepted")
+	}
+}
