@@ -51,6 +51,12 @@ func (h *Hub) LeavePhone(ctx context.Context, room string, u User, leg string, c
 	return h.rooms.LeaveSession(ctx, room, u, leg, code, reason)
 }
 
+// PhoneDTMF sends the event dtmf of a phone's digit to the other
+// participants of its room.
+func (h *Hub) PhoneDTMF(ctx context.Context, room string, u User, digit string) error {
+	return h.rooms.DTMF(ctx, room, u, digit)
+}
+
 // WatchRooms hears of users leaving the rooms of this node and of rooms
 // ending; call it before serving.
 func (h *Hub) WatchRooms(w RoomWatcher) { h.rooms.Watch(w) }

@@ -7,6 +7,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/openwac/wac/internal/media/dtmf"
 )
 
 // portPool hands out the UDP ports of the calls' RTP sockets from
@@ -75,16 +79,21 @@ type rtpLeg struct {
 	conn   *net.UDPConn
 	remote atomic.Pointer[net.UDPAddr]
 	codec  atomic.Pointer[Codec]
+	// events is the payload type of the trunk's telephone-events; 0 =
+	// none agreed.
+	events atomic.Uint32
 
 	lastRecv atomic.Int64 // unix ns of the last packet from the trunk; 0 = none yet
 	started  atomic.Int64 // unix ns the media started (answer)
 	recv     atomic.Uint64
 	sent     atomic.Uint64
 
-	mu   sync.Mutex
-	sink func(pkt []byte) // where the trunk's packets go; nil = dropped
-	done chan struct{}
-	once sync.Once
+	mu      sync.Mutex
+	sink    func(pkt []byte) // where the trunk's packets go; nil = dropped
+	onDigit func(d rune)     // where the trunk's DTMF digits go; nil = dropped
+	digits  dtmf.Receiver
+	done    chan struct{}
+	once    sync.Once
 }
 
 func newRTPLeg(pool *portPool) (*rtpLeg, error) {
@@ -103,6 +112,14 @@ func (l *rtpLeg) setRemote(m *remoteMedia) {
 	l.remote.Store(m.Addr)
 	c := m.Codec
 	l.codec.Store(&c)
+	l.events.Store(uint32(m.Events))
+}
+
+// setOnDigit sets where the trunk's DTMF digits (RFC 4733) go.
+func (l *rtpLeg) setOnDigit(fn func(d rune)) {
+	l.mu.Lock()
+	l.onDigit = fn
+	l.mu.Unlock()
 }
 
 // setSink sets where the trunk's packets go.
@@ -133,12 +150,34 @@ func (l *rtpLeg) run() {
 		}
 		l.recv.Add(1)
 		l.lastRecv.Store(time.Now().UnixNano())
+		if ev := l.events.Load(); ev != 0 && uint32(buf[1]&0x7F) == ev {
+			// A telephone-event is the phone's keypad, not its voice: the
+			// digit goes to the room's apps, the packet nowhere.
+			l.receiveEvent(buf[:n])
+			continue
+		}
 		l.mu.Lock()
 		sink := l.sink
 		l.mu.Unlock()
 		if sink != nil {
 			sink(buf[:n])
 		}
+	}
+}
+
+// receiveEvent reads one telephone-event packet; a digit seen for the
+// first time goes to onDigit.
+func (l *rtpLeg) receiveEvent(pkt []byte) {
+	var p rtp.Packet
+	if p.Unmarshal(pkt) != nil {
+		return
+	}
+	l.mu.Lock()
+	d, ok, err := l.digits.Receive(p.Timestamp, p.Payload)
+	fn := l.onDigit
+	l.mu.Unlock()
+	if err == nil && ok && fn != nil {
+		fn(d)
 	}
 }
 

@@ -42,6 +42,8 @@ type Signaling interface {
 	JoinPhone(ctx context.Context, room string, u qss.User, leg string) (*qss.RoomObject, error)
 	LeavePhone(ctx context.Context, room string, u qss.User, leg string, code int, reason string) error
 	EndPhoneRoom(ctx context.Context, room string) error
+	// PhoneDTMF tells the room's apps of a digit the phone pressed.
+	PhoneDTMF(ctx context.Context, room string, u qss.User, digit string) error
 }
 
 // Bridge carries a call's audio between its RTP leg and its room: the

@@ -113,3 +113,9 @@ func (t *Table) tellWatchers(room string, remaining []string, ended bool) {
 func (t *Table) Destroy(ctx context.Context, room string) error {
 	return t.do(ctx, room, serverActor, &destroyOp{})
 }
+
+// DTMF tells the participants of room but u that u pressed digit (a
+// phone's keypad, RFC 4733 from the trunk), in the order of the calls.
+func (t *Table) DTMF(ctx context.Context, room string, u session.User, digit string) error {
+	return t.do(ctx, room, actor{User: u}, &dtmfOp{Digit: digit})
+}

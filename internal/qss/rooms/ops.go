@@ -41,6 +41,7 @@ var roomOps = cluster.NewOps(serviceRooms, map[string]roomOp{
 	"aclRemove":        (*aclRemoveOp)(nil),
 	"hold":             (*holdOp)(nil),
 	"mute":             (*muteOp)(nil),
+	"dtmf":             (*dtmfOp)(nil),
 	"destroy":          (*destroyOp)(nil),
 	"recordInvite":     (*recordInviteOp)(nil),
 	"recordTransfer":   (*recordTransferOp)(nil),
@@ -533,6 +534,20 @@ func (o *muteOp) run(_ context.Context, t *Table, r *room, by session.User, _ bo
 	sessions := keys(target.sessions)
 	user := o.Target
 	return struct{}{}, []func(){func() { t.Sessions.Deliver(t.Tasks.Context(), user, sessions, frame) }}, nil
+}
+
+// dtmfOp tells the room's other participants of a key the participant
+// pressed (a phone's DTMF digit from the trunk).
+type dtmfOp struct {
+	Digit string `json:"digit"`
+}
+
+func (o *dtmfOp) run(_ context.Context, t *Table, r *room, by session.User, _ bool) (any, []func(), error) {
+	if r.participants[by.ID] == nil {
+		return nil, nil, wire.Refuse(403, "you are not in the room")
+	}
+	frame := wire.EventFrame("dtmf", map[string]any{"room": r.id, "from": by.ID, "digit": o.Digit})
+	return struct{}{}, []func(){r.broadcast(t, frame, by.ID)}, nil
 }
 
 // destroyOp ends the room.
