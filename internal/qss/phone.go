@@ -57,6 +57,13 @@ func (h *Hub) PhoneDTMF(ctx context.Context, room string, u User, digit string) 
 	return h.rooms.DTMF(ctx, room, u, digit)
 }
 
+// Keypad sends the apps' DTMF to the phones of a room (rooms.Keypad).
+type Keypad = rooms.Keypad
+
+// SetKeypad sends the sendDTMF requests of this node's rooms to k (the
+// sip role); call it before serving.
+func (h *Hub) SetKeypad(k Keypad) { h.rooms.SetKeypad(k) }
+
 // WatchRooms hears of users leaving the rooms of this node and of rooms
 // ending; call it before serving.
 func (h *Hub) WatchRooms(w RoomWatcher) { h.rooms.Watch(w) }

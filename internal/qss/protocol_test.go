@@ -508,6 +508,14 @@ func runProtocolScenario(t *testing.T, rec *recorder, ex func(key string, fill m
 		t.Fatal(err)
 	}
 	traced("server event dtmf", room)
+	// An app sends digits to the phone (the sip role's keypad; here one
+	// that keeps them).
+	keys := &keptDigits{}
+	hub.SetKeypad(keys)
+	mustAnswer(do(a, "client request sendDTMF", map[string]any{"payload.room": room}), "sendDTMF")
+	if got := keys.get(); got != room+" 1234# 120ms" {
+		t.Fatalf("the keypad got %q", got)
+	}
 	if err := hub.LeavePhone(ctx, room, phone, "sip-doc", 200, "the phone hung up"); err != nil {
 		t.Fatal(err)
 	}
@@ -623,4 +631,23 @@ func runProtocolScenario(t *testing.T, rec *recorder, ex func(key string, fill m
 	b.WaitEvent(ctx, "sessionEnded")
 	time.Sleep(300 * time.Millisecond)
 	return map[string]string{"alice": au.ID, "bob": bu.ID, "carol": cu.ID, "dave": du.ID}
+}
+
+// keptDigits is a keypad (qss.Keypad) that keeps what it was asked to send.
+type keptDigits struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+func (k *keptDigits) SendDTMF(room, digits string, d time.Duration) error {
+	k.mu.Lock()
+	k.sent = append(k.sent, fmt.Sprintf("%s %s %v", room, digits, d))
+	k.mu.Unlock()
+	return nil
+}
+
+func (k *keptDigits) get() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return strings.Join(k.sent, "; ")
 }

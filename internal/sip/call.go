@@ -283,6 +283,7 @@ func (c *call) answer() error {
 	}
 	c.relayDigits()
 	s.goTask(c.media.run)
+	s.goTask(c.media.sendEvents)
 	return nil
 }
 

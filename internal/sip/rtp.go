@@ -92,8 +92,15 @@ type rtpLeg struct {
 	sink    func(pkt []byte) // where the trunk's packets go; nil = dropped
 	onDigit func(d rune)     // where the trunk's DTMF digits go; nil = dropped
 	digits  dtmf.Receiver
-	done    chan struct{}
-	once    sync.Once
+
+	// What goes to the trunk: one stream (out, under outMu) of the room's
+	// audio and the apps' events (dtmfQueue, under mu).
+	outMu     sync.Mutex
+	out       *outStream
+	dtmfQueue []dtmfJob
+	dtmfWake  chan struct{}
+	done      chan struct{}
+	once      sync.Once
 }
 
 func newRTPLeg(pool *portPool) (*rtpLeg, error) {
@@ -101,7 +108,7 @@ func newRTPLeg(pool *portPool) (*rtpLeg, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &rtpLeg{pool: pool, conn: conn, done: make(chan struct{})}, nil
+	return &rtpLeg{pool: pool, conn: conn, done: make(chan struct{}), out: newOutStream(), dtmfWake: make(chan struct{}, 1)}, nil
 }
 
 // port is the local RTP port.
@@ -181,8 +188,32 @@ func (l *rtpLeg) receiveEvent(pkt []byte) {
 	}
 }
 
-// write sends one RTP packet to the trunk.
+// write sends one RTP packet of the room's audio to the trunk, renumbered
+// into the leg's stream (outStream); none while an event is being sent.
 func (l *rtpLeg) write(pkt []byte) error {
+	var p rtp.Packet
+	if err := p.Unmarshal(pkt); err != nil {
+		return fmt.Errorf("the room's RTP: %w", err)
+	}
+	l.outMu.Lock()
+	ok := l.out.audio(&p)
+	var b []byte
+	var err error
+	if ok {
+		b, err = p.Marshal()
+	}
+	l.outMu.Unlock()
+	if !ok {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("the room's RTP: %w", err)
+	}
+	return l.send(b)
+}
+
+// send sends one RTP packet to the trunk as it is.
+func (l *rtpLeg) send(pkt []byte) error {
 	r := l.remote.Load()
 	if r == nil || r.IP.IsUnspecified() {
 		return nil // on hold, or no address yet

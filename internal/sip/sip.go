@@ -330,6 +330,37 @@ func (s *Server) RoomChanged(_ context.Context, room string, remaining []string,
 	}
 }
 
+// SendDTMF queues digits (checked by the caller: 0-9, *, #, A-D) as RFC
+// 4733 events on the RTP of every answered call in room (qss.Keypad).
+func (s *Server) SendDTMF(room, digits string, duration time.Duration) error {
+	s.mu.Lock()
+	list := append([]*call(nil), s.byRoom[room]...)
+	s.mu.Unlock()
+	sent := 0
+	var last error
+	for _, c := range list {
+		c.mu.Lock()
+		// Answered is enough: the digits wait for the media to start.
+		live := c.answered.Load() && !c.ended
+		c.mu.Unlock()
+		if !live {
+			continue
+		}
+		if err := c.media.queueDTMF(digits, duration); err != nil {
+			last = err
+			continue
+		}
+		sent++
+	}
+	if sent == 0 {
+		if last == nil {
+			last = errors.New("no phone call of the room on this node")
+		}
+		return last
+	}
+	return nil
+}
+
 // watchMedia hangs up the answered calls whose trunk sent no RTP for
 // trunk.mediaTimeout seconds.
 func (s *Server) watchMedia() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/segmentio/encoding/json"
@@ -42,6 +43,7 @@ var roomOps = cluster.NewOps(serviceRooms, map[string]roomOp{
 	"hold":             (*holdOp)(nil),
 	"mute":             (*muteOp)(nil),
 	"dtmf":             (*dtmfOp)(nil),
+	"sendDTMF":         (*sendDTMFOp)(nil),
 	"destroy":          (*destroyOp)(nil),
 	"recordInvite":     (*recordInviteOp)(nil),
 	"recordTransfer":   (*recordTransferOp)(nil),
@@ -548,6 +550,35 @@ func (o *dtmfOp) run(_ context.Context, t *Table, r *room, by session.User, _ bo
 	}
 	frame := wire.EventFrame("dtmf", map[string]any{"room": r.id, "from": by.ID, "digit": o.Digit})
 	return struct{}{}, []func(){r.broadcast(t, frame, by.ID)}, nil
+}
+
+// sendDTMFOp sends digits to the phones of the room (a participant's
+// sendDTMF).
+type sendDTMFOp struct {
+	Digits   string        `json:"digits"`
+	Duration time.Duration `json:"duration"`
+}
+
+func (o *sendDTMFOp) run(_ context.Context, t *Table, r *room, by session.User, _ bool) (any, []func(), error) {
+	if r.participants[by.ID] == nil {
+		return nil, nil, wire.Refuse(403, "you are not in the room")
+	}
+	phones := 0
+	for id := range r.participants {
+		if strings.HasPrefix(id, "phone-") {
+			phones++
+		}
+	}
+	t.mu.Lock()
+	k := t.keypad
+	t.mu.Unlock()
+	if phones == 0 || k == nil {
+		return nil, nil, wire.Refuse(404, `field "room" of payload: there is no phone in room %s`, r.id)
+	}
+	if err := k.SendDTMF(r.id, o.Digits, o.Duration); err != nil {
+		return nil, nil, wire.Refuse(409, "the phone cannot take the digits: %v", err)
+	}
+	return struct{}{}, nil, nil
 }
 
 // destroyOp ends the room.
