@@ -1,7 +1,11 @@
 package sip
 
 import (
+	"errors"
+	"net"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 )
@@ -49,5 +53,28 @@ func TestOutStream(t *testing.T) {
 		if h.Marker != (i == 3) {
 			t.Fatalf("packet %d: marker %v", i, h.Marker)
 		}
+	}
+}
+
+// A call whose trunk did not agree telephone-events takes no digits; a
+// call takes at most maxQueuedDTMF waiting ones, and only DTMF digits.
+func TestQueueDTMFRefusals(t *testing.T) {
+	leg, err := newRTPLeg(newPortPool("127.0.0.1", 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.close()
+	if err := leg.queueDTMF("1", 100*time.Millisecond); !errors.Is(err, ErrNoEvents) {
+		t.Fatalf("without events: %v", err)
+	}
+	leg.setRemote(&remoteMedia{Addr: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}, Codec: codecsByName["pcmu"], Events: 101})
+	if err := leg.queueDTMF("1x", 100*time.Millisecond); err == nil {
+		t.Fatal("x taken as a digit")
+	}
+	if err := leg.queueDTMF(strings.Repeat("1", maxQueuedDTMF), 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := leg.queueDTMF("2", 100*time.Millisecond); !errors.Is(err, ErrDTMFBusy) {
+		t.Fatalf("over the queue: %v", err)
 	}
 }
