@@ -29,7 +29,6 @@ type sipRig struct {
 	node       *node.Node
 	base       string
 	trunkPort  int // where the SIPp playing the trunk listens
-	rtpMin     int // the node's first RTP port: the first call's
 	alice, bob *client.Client
 	aliceID    string
 	bobID      string
@@ -55,7 +54,6 @@ func newSIPRig(t testing.TB, tweak func(*config.Config)) *sipRig {
 		if tweak != nil {
 			tweak(c)
 		}
-		r.rtpMin = c.Trunk.RTPPortMin
 	})
 	ctx := context.Background()
 	admin, err := client.Login(ctx, r.base, "admin@wac", "admin-secret-1")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,18 @@ func (p *portPool) release(conn *net.UDPConn) {
 	p.mu.Lock()
 	delete(p.used, port)
 	p.mu.Unlock()
+}
+
+// taken lists the ports taken, sorted.
+func (p *portPool) taken() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]int, 0, len(p.used))
+	for port := range p.used {
+		out = append(out, port)
+	}
+	sort.Ints(out)
+	return out
 }
 
 // inUse counts the ports taken.

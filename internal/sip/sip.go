@@ -252,6 +252,9 @@ func (s *Server) Calls() int {
 // PortsInUse counts the RTP ports taken.
 func (s *Server) PortsInUse() int { return s.ports.inUse() }
 
+// RTPPorts are the local RTP ports of the calls, sorted.
+func (s *Server) RTPPorts() []int { return s.ports.taken() }
+
 // Match says whether an invitation to to goes to the trunk (trunk.match).
 func (s *Server) Match(to string) bool { return s.match.MatchString(to) }
 
