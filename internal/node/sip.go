@@ -24,6 +24,7 @@ func newSIPRole(n *Node) (*sip.Server, error) {
 		return nil, err
 	}
 	hub.SetTrunk(srv)
+	hub.SetKeypad(srv)
 	hub.WatchRooms(srv.RoomChanged)
 	return srv, nil
 }

@@ -51,6 +51,19 @@ func (h *Hub) LeavePhone(ctx context.Context, room string, u User, leg string, c
 	return h.rooms.LeaveSession(ctx, room, u, leg, code, reason)
 }
 
+// PhoneDTMF sends the event dtmf of a phone's digit to the other
+// participants of its room.
+func (h *Hub) PhoneDTMF(ctx context.Context, room string, u User, digit string) error {
+	return h.rooms.DTMF(ctx, room, u, digit)
+}
+
+// Keypad sends the apps' DTMF to the phones of a room (rooms.Keypad).
+type Keypad = rooms.Keypad
+
+// SetKeypad sends the sendDTMF requests of this node's rooms to k (the
+// sip role); call it before serving.
+func (h *Hub) SetKeypad(k Keypad) { h.rooms.SetKeypad(k) }
+
 // WatchRooms hears of users leaving the rooms of this node and of rooms
 // ending; call it before serving.
 func (h *Hub) WatchRooms(w RoomWatcher) { h.rooms.Watch(w) }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/openwac/wac/client"
 	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/qss"
 )
 
 // recorder keeps every frame the scenario's connections sent and received,
@@ -494,6 +495,30 @@ func runProtocolScenario(t *testing.T, rec *recorder, ex func(key string, fill m
 	mustAnswer(do(b, "client request getRoom", map[string]any{"payload.room": room}), "getRoom")
 	mustAnswer(do(b, "client request unhold", map[string]any{"payload.room": room}), "unhold")
 	mustAnswer(do(a, "client request mute", map[string]any{"payload.room": room, "payload.participant": "bob"}), "mute")
+	// A phone in the room presses a key: the sip role tells the room.
+	hub := c.nodes[0].Hub()
+	phone := qss.PhoneUser("+34986999888", "", au.Domain, "")
+	if err := hub.Admit(ctx, room, qss.User{ID: au.ID}, phone, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hub.JoinPhone(ctx, room, phone, "sip-doc"); err != nil {
+		t.Fatal(err)
+	}
+	if err := hub.PhoneDTMF(ctx, room, phone, "5"); err != nil {
+		t.Fatal(err)
+	}
+	traced("server event dtmf", room)
+	// An app sends digits to the phone (the sip role's keypad; here one
+	// that keeps them).
+	keys := &keptDigits{}
+	hub.SetKeypad(keys)
+	mustAnswer(do(a, "client request sendDTMF", map[string]any{"payload.room": room}), "sendDTMF")
+	if got := keys.get(); got != room+" 1234# 120ms" {
+		t.Fatalf("the keypad got %q", got)
+	}
+	if err := hub.LeavePhone(ctx, room, phone, "sip-doc", 200, "the phone hung up"); err != nil {
+		t.Fatal(err)
+	}
 	mustAnswer(do(a, "client request expel", map[string]any{"payload.room": room, "payload.participant": "carol"}), "expel")
 	mustAnswer(do(b, "client request leaveRoom", map[string]any{"payload.room": room}), "leaveRoom")
 	do(a, "client request unknownThing", nil)
@@ -606,4 +631,23 @@ func runProtocolScenario(t *testing.T, rec *recorder, ex func(key string, fill m
 	b.WaitEvent(ctx, "sessionEnded")
 	time.Sleep(300 * time.Millisecond)
 	return map[string]string{"alice": au.ID, "bob": bu.ID, "carol": cu.ID, "dave": du.ID}
+}
+
+// keptDigits is a keypad (qss.Keypad) that keeps what it was asked to send.
+type keptDigits struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+func (k *keptDigits) SendDTMF(room, digits string, d time.Duration) error {
+	k.mu.Lock()
+	k.sent = append(k.sent, fmt.Sprintf("%s %s %v", room, digits, d))
+	k.mu.Unlock()
+	return nil
+}
+
+func (k *keptDigits) get() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return strings.Join(k.sent, "; ")
 }

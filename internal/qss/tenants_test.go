@@ -105,6 +105,7 @@ func TestRoomTenantIsolation(t *testing.T) {
 				return map[string]any{"room": r, "participant": mu.ID, "mediatypes": map[string]bool{"audio": true}}
 			}, false},
 			{"hold", func(r string) map[string]any { return map[string]any{"room": r} }, false},
+			{"sendDTMF", func(r string) map[string]any { return map[string]any{"room": r, "digits": "123#"} }, false},
 			{"leaveRoom", func(r string) map[string]any { return map[string]any{"room": r} }, false},
 		}
 		for _, cl := range callers {

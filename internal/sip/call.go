@@ -86,7 +86,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		// A re-INVITE (hold, a session refresh): hold and codec changes are
 		// not supported yet; the call goes on as agreed.
 		if c.in != nil && req.To().Params != nil {
-			res := sip.NewSDPResponseFromRequest(req, buildSDP(s.cfg.SIPAddress(), c.media.port(), []Codec{*c.media.codec.Load()}))
+			res := sip.NewSDPResponseFromRequest(req, buildSDP(s.cfg.SIPAddress(), c.media.port(), []Codec{*c.media.codec.Load()}, uint8(c.media.events.Load())))
 			_ = tx.Respond(res)
 			return
 		}
@@ -173,7 +173,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		c.phone = qss.PhoneUser(from, display, d.Name, d.ID)
-		if err := ds.RespondSDP(buildSDP(s.cfg.SIPAddress(), media.port(), []Codec{remote.Codec})); err != nil {
+		if err := ds.RespondSDP(buildSDP(s.cfg.SIPAddress(), media.port(), []Codec{remote.Codec}, remote.Events)); err != nil {
 			s.log.Debug("sip: send 200 OK", "call", c.callID, "err", err)
 			c.finish()
 			return
@@ -281,8 +281,42 @@ func (c *call) answer() error {
 	if fromTrunk != nil {
 		c.media.setSink(fromTrunk)
 	}
+	c.relayDigits()
 	s.goTask(c.media.run)
+	s.goTask(c.media.sendEvents)
 	return nil
+}
+
+// maxPendingDigits bounds the phone's digits waiting to reach the room;
+// more are dropped (a keypad cannot press that fast).
+const maxPendingDigits = 64
+
+// relayDigits sends the phone's DTMF digits to the room's apps as events,
+// in order, until the call's media ends.
+func (c *call) relayDigits() {
+	s := c.s
+	pending := make(chan rune, maxPendingDigits)
+	c.media.setOnDigit(func(d rune) {
+		select {
+		case pending <- d:
+		default:
+			s.log.Debug("sip: DTMF digit dropped, too many pending", "call", c.callID)
+		}
+	})
+	s.goTask(func() {
+		for {
+			select {
+			case <-c.media.done:
+				return
+			case d := <-pending:
+				ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+				if err := s.sig.PhoneDTMF(ctx, c.room, c.phone, string(d)); err != nil {
+					s.log.Debug("sip: DTMF to the room", "call", c.callID, "err", err)
+				}
+				cancel()
+			}
+		}
+	})
 }
 
 // hangup ends an answered call from our side (BYE), or cancels one still
@@ -369,7 +403,7 @@ func (s *Server) Dial(ctx context.Context, tc qss.TrunkCall) (qss.TrunkLeg, erro
 	}
 	domain := s.cfg.TrunkHost()
 	req := sip.NewRequest(sip.INVITE, s.trunkURI(number))
-	req.SetBody(buildSDP(s.cfg.SIPAddress(), media.port(), s.codecs))
+	req.SetBody(buildSDP(s.cfg.SIPAddress(), media.port(), s.codecs, DefaultEventPT))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: m.Username, Host: domain}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))

@@ -13,8 +13,21 @@ func TestParseSDP(t *testing.T) {
 	offer := "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n" +
 		"m=audio 4000 RTP/AVP 111 8 0 101\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
 	m, err := parseSDP([]byte(offer), g711)
-	if err != nil || m.Addr.String() != "192.0.2.1:4000" || m.Codec.Name != "PCMA" || m.Codec.PayloadType != 8 {
+	if err != nil || m.Addr.String() != "192.0.2.1:4000" || m.Codec.Name != "PCMA" || m.Codec.PayloadType != 8 || m.Events != 101 {
 		t.Fatalf("%+v %v", m, err)
+	}
+	// The trunk's telephone-event payload type is kept; events at another
+	// clock rate, or a static type named so, are not ours.
+	for sdpText, want := range map[string]uint8{
+		"m=audio 4000 RTP/AVP 0 96\r\na=rtpmap:96 telephone-event/8000\r\n":  96,
+		"m=audio 4000 RTP/AVP 0 97\r\na=rtpmap:97 telephone-event/16000\r\n": 0,
+		"m=audio 4000 RTP/AVP 0 13\r\na=rtpmap:13 telephone-event/8000\r\n":  0,
+		"m=audio 4000 RTP/AVP 0\r\n":                                         0,
+	} {
+		full := "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n" + sdpText
+		if m, err := parseSDP([]byte(full), g711); err != nil || m.Events != want || m.Codec.Name != "PCMU" {
+			t.Errorf("%q: %+v %v, want events %d", sdpText, m, err, want)
+		}
 	}
 	// A dynamic payload type named PCMU is PCMU.
 	dyn := "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 96\r\nc=IN IP4 192.0.2.9\r\na=rtpmap:96 PCMU/8000\r\n"
@@ -41,7 +54,7 @@ func TestParseSDP(t *testing.T) {
 		}
 	}
 	// Our own offer reads back.
-	if m, err := parseSDP(buildSDP("127.0.0.1", 30000, g711), g711); err != nil || m.Addr.Port != 30000 || m.Codec.Name != "PCMU" {
+	if m, err := parseSDP(buildSDP("127.0.0.1", 30000, g711, DefaultEventPT), g711); err != nil || m.Addr.Port != 30000 || m.Codec.Name != "PCMU" || m.Events != DefaultEventPT {
 		t.Fatalf("our offer: %+v %v", m, err)
 	}
 }
@@ -64,7 +77,7 @@ func TestNumberOf(t *testing.T) {
 // names a usable address and one of our codecs.
 func FuzzParseSDP(f *testing.F) {
 	f.Add([]byte("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n"))
-	f.Add(buildSDP("::1", 5004, g711))
+	f.Add(buildSDP("::1", 5004, g711, 0))
 	f.Add([]byte("v=0\r\nm=audio 0 RTP/AVP 0\r\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		m, err := parseSDP(body, g711)

@@ -4,9 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/openwac/wac/internal/media/dtmf"
 )
 
 // portPool hands out the UDP ports of the calls' RTP sockets from
@@ -60,6 +65,18 @@ func (p *portPool) release(conn *net.UDPConn) {
 	p.mu.Unlock()
 }
 
+// taken lists the ports taken, sorted.
+func (p *portPool) taken() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]int, 0, len(p.used))
+	for port := range p.used {
+		out = append(out, port)
+	}
+	sort.Ints(out)
+	return out
+}
+
 // inUse counts the ports taken.
 func (p *portPool) inUse() int {
 	p.mu.Lock()
@@ -75,16 +92,28 @@ type rtpLeg struct {
 	conn   *net.UDPConn
 	remote atomic.Pointer[net.UDPAddr]
 	codec  atomic.Pointer[Codec]
+	// events is the payload type of the trunk's telephone-events; 0 =
+	// none agreed.
+	events atomic.Uint32
 
 	lastRecv atomic.Int64 // unix ns of the last packet from the trunk; 0 = none yet
 	started  atomic.Int64 // unix ns the media started (answer)
 	recv     atomic.Uint64
 	sent     atomic.Uint64
 
-	mu   sync.Mutex
-	sink func(pkt []byte) // where the trunk's packets go; nil = dropped
-	done chan struct{}
-	once sync.Once
+	mu      sync.Mutex
+	sink    func(pkt []byte) // where the trunk's packets go; nil = dropped
+	onDigit func(d rune)     // where the trunk's DTMF digits go; nil = dropped
+	digits  dtmf.Receiver
+
+	// What goes to the trunk: one stream (out, under outMu) of the room's
+	// audio and the apps' events (dtmfQueue, under mu).
+	outMu     sync.Mutex
+	out       *outStream
+	dtmfQueue []dtmfJob
+	dtmfWake  chan struct{}
+	done      chan struct{}
+	once      sync.Once
 }
 
 func newRTPLeg(pool *portPool) (*rtpLeg, error) {
@@ -92,7 +121,7 @@ func newRTPLeg(pool *portPool) (*rtpLeg, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &rtpLeg{pool: pool, conn: conn, done: make(chan struct{})}, nil
+	return &rtpLeg{pool: pool, conn: conn, done: make(chan struct{}), out: newOutStream(), dtmfWake: make(chan struct{}, 1)}, nil
 }
 
 // port is the local RTP port.
@@ -103,6 +132,14 @@ func (l *rtpLeg) setRemote(m *remoteMedia) {
 	l.remote.Store(m.Addr)
 	c := m.Codec
 	l.codec.Store(&c)
+	l.events.Store(uint32(m.Events))
+}
+
+// setOnDigit sets where the trunk's DTMF digits (RFC 4733) go.
+func (l *rtpLeg) setOnDigit(fn func(d rune)) {
+	l.mu.Lock()
+	l.onDigit = fn
+	l.mu.Unlock()
 }
 
 // setSink sets where the trunk's packets go.
@@ -133,6 +170,12 @@ func (l *rtpLeg) run() {
 		}
 		l.recv.Add(1)
 		l.lastRecv.Store(time.Now().UnixNano())
+		if ev := l.events.Load(); ev != 0 && uint32(buf[1]&0x7F) == ev {
+			// A telephone-event is the phone's keypad, not its voice: the
+			// digit goes to the room's apps, the packet nowhere.
+			l.receiveEvent(buf[:n])
+			continue
+		}
 		l.mu.Lock()
 		sink := l.sink
 		l.mu.Unlock()
@@ -142,8 +185,48 @@ func (l *rtpLeg) run() {
 	}
 }
 
-// write sends one RTP packet to the trunk.
+// receiveEvent reads one telephone-event packet; a digit seen for the
+// first time goes to onDigit.
+func (l *rtpLeg) receiveEvent(pkt []byte) {
+	var p rtp.Packet
+	if p.Unmarshal(pkt) != nil {
+		return
+	}
+	l.mu.Lock()
+	d, ok, err := l.digits.Receive(p.Timestamp, p.Payload)
+	fn := l.onDigit
+	l.mu.Unlock()
+	if err == nil && ok && fn != nil {
+		fn(d)
+	}
+}
+
+// write sends one RTP packet of the room's audio to the trunk, renumbered
+// into the leg's stream (outStream); none while an event is being sent.
 func (l *rtpLeg) write(pkt []byte) error {
+	var p rtp.Packet
+	if err := p.Unmarshal(pkt); err != nil {
+		return fmt.Errorf("the room's RTP: %w", err)
+	}
+	l.outMu.Lock()
+	ok := l.out.audio(&p)
+	var b []byte
+	var err error
+	if ok {
+		b, err = p.Marshal()
+	}
+	l.outMu.Unlock()
+	if !ok {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("the room's RTP: %w", err)
+	}
+	return l.send(b)
+}
+
+// send sends one RTP packet to the trunk as it is.
+func (l *rtpLeg) send(pkt []byte) error {
 	r := l.remote.Load()
 	if r == nil || r.IP.IsUnspecified() {
 		return nil // on hold, or no address yet

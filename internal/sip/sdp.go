@@ -35,7 +35,14 @@ const maxSDP = 16 << 10
 type remoteMedia struct {
 	Addr  *net.UDPAddr
 	Codec Codec
+	// Events is the payload type of telephone-event/8000 (RFC 4733 DTMF)
+	// in the SDP; 0 = not offered (0 is PCMU, never an event type).
+	Events uint8
 }
+
+// DefaultEventPT is the payload type of telephone-event/8000 in our
+// offers (a dynamic one, the usual choice of phones and PBXs).
+const DefaultEventPT = 101
 
 // parseSDP reads the audio of an SDP from the trunk: the first audio
 // stream with a port, its connection address (the stream's, else the
@@ -76,18 +83,32 @@ func parseSDP(body []byte, ours []Codec) (*remoteMedia, error) {
 		if port < 1 || port > 65535 {
 			return nil, fmt.Errorf("SDP audio port %d", port)
 		}
+		var found *remoteMedia
+		var events uint8
 		for _, f := range md.MediaName.Formats {
 			pt, err := strconv.Atoi(f)
 			if err != nil || pt < 0 || pt > 127 {
 				continue
 			}
+			if events == 0 && pt >= 96 && isTelephoneEvent(md, pt) {
+				events = uint8(pt)
+				continue
+			}
+			if found != nil {
+				continue
+			}
 			for _, c := range ours {
 				if codecMatches(md, pt, c) {
-					return &remoteMedia{Addr: &net.UDPAddr{IP: ip, Port: port}, Codec: Codec{Name: c.Name, PayloadType: uint8(pt), ClockRate: c.ClockRate}}, nil
+					found = &remoteMedia{Addr: &net.UDPAddr{IP: ip, Port: port}, Codec: Codec{Name: c.Name, PayloadType: uint8(pt), ClockRate: c.ClockRate}}
+					break
 				}
 			}
 		}
-		return nil, errNoCodec
+		if found == nil {
+			return nil, errNoCodec
+		}
+		found.Events = events
+		return found, nil
 	}
 	return nil, errNoCodec
 }
@@ -110,6 +131,24 @@ func codecMatches(md *sdp.MediaDescription, pt int, c Codec) bool {
 	return pt == int(c.PayloadType)
 }
 
+// isTelephoneEvent says whether the dynamic payload type pt of md is
+// telephone-event/8000 (RFC 4733): the events at our codecs' clock.
+func isTelephoneEvent(md *sdp.MediaDescription, pt int) bool {
+	for _, a := range md.Attributes {
+		if a.Key != "rtpmap" {
+			continue
+		}
+		num, enc, ok := strings.Cut(a.Value, " ")
+		if !ok || num != strconv.Itoa(pt) {
+			continue
+		}
+		name, rest, _ := strings.Cut(enc, "/")
+		rate, _, _ := strings.Cut(rest, "/")
+		return strings.EqualFold(name, "telephone-event") && rate == "8000"
+	}
+	return false
+}
+
 func slicesContainsFold(list []string, s string) bool {
 	for _, v := range list {
 		if strings.Contains(strings.ToUpper(v), s) {
@@ -120,8 +159,9 @@ func slicesContainsFold(list []string, s string) bool {
 }
 
 // buildSDP is our offer or answer: one audio stream at ip:port with the
-// codecs, and a session id from the time.
-func buildSDP(ip string, port int, codecs []Codec) []byte {
+// codecs, telephone-event/8000 as payload type events (0 = none: an
+// answer to an offer without it), and a session id from the time.
+func buildSDP(ip string, port int, codecs []Codec, events uint8) []byte {
 	id := strconv.FormatInt(time.Now().UnixNano()/1000, 10)
 	ipv := "IP4"
 	if p := net.ParseIP(ip); p != nil && p.To4() == nil {
@@ -137,9 +177,15 @@ func buildSDP(ip string, port int, codecs []Codec) []byte {
 	for _, c := range codecs {
 		fmt.Fprintf(&b, " %d", c.PayloadType)
 	}
+	if events != 0 {
+		fmt.Fprintf(&b, " %d", events)
+	}
 	b.WriteString("\r\n")
 	for _, c := range codecs {
 		fmt.Fprintf(&b, "a=rtpmap:%d %s/%d\r\n", c.PayloadType, c.Name, c.ClockRate)
+	}
+	if events != 0 {
+		fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-15\r\n", events, events)
 	}
 	b.WriteString("a=ptime:20\r\na=sendrecv\r\n")
 	return []byte(b.String())

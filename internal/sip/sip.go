@@ -42,6 +42,8 @@ type Signaling interface {
 	JoinPhone(ctx context.Context, room string, u qss.User, leg string) (*qss.RoomObject, error)
 	LeavePhone(ctx context.Context, room string, u qss.User, leg string, code int, reason string) error
 	EndPhoneRoom(ctx context.Context, room string) error
+	// PhoneDTMF tells the room's apps of a digit the phone pressed.
+	PhoneDTMF(ctx context.Context, room string, u qss.User, digit string) error
 }
 
 // Bridge carries a call's audio between its RTP leg and its room: the
@@ -250,6 +252,9 @@ func (s *Server) Calls() int {
 // PortsInUse counts the RTP ports taken.
 func (s *Server) PortsInUse() int { return s.ports.inUse() }
 
+// RTPPorts are the local RTP ports of the calls, sorted.
+func (s *Server) RTPPorts() []int { return s.ports.taken() }
+
 // Match says whether an invitation to to goes to the trunk (trunk.match).
 func (s *Server) Match(to string) bool { return s.match.MatchString(to) }
 
@@ -326,6 +331,37 @@ func (s *Server) RoomChanged(_ context.Context, room string, remaining []string,
 	for _, c := range list {
 		s.goTask(func() { c.hangup(200, "the app hung up") })
 	}
+}
+
+// SendDTMF queues digits (checked by the caller: 0-9, *, #, A-D) as RFC
+// 4733 events on the RTP of every answered call in room (qss.Keypad).
+func (s *Server) SendDTMF(room, digits string, duration time.Duration) error {
+	s.mu.Lock()
+	list := append([]*call(nil), s.byRoom[room]...)
+	s.mu.Unlock()
+	sent := 0
+	var last error
+	for _, c := range list {
+		c.mu.Lock()
+		// Answered is enough: the digits wait for the media to start.
+		live := c.answered.Load() && !c.ended
+		c.mu.Unlock()
+		if !live {
+			continue
+		}
+		if err := c.media.queueDTMF(digits, duration); err != nil {
+			last = err
+			continue
+		}
+		sent++
+	}
+	if sent == 0 {
+		if last == nil {
+			last = errors.New("no phone call of the room on this node")
+		}
+		return last
+	}
+	return nil
 }
 
 // watchMedia hangs up the answered calls whose trunk sent no RTP for

@@ -3,6 +3,7 @@ package rooms
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/openwac/wac/internal/qss/session"
 	"github.com/openwac/wac/internal/qss/wire"
@@ -112,4 +113,25 @@ func (t *Table) tellWatchers(room string, remaining []string, ended bool) {
 // that nobody answered, or that ended).
 func (t *Table) Destroy(ctx context.Context, room string) error {
 	return t.do(ctx, room, serverActor, &destroyOp{})
+}
+
+// DTMF tells the participants of room but u that u pressed digit (a
+// phone's keypad, RFC 4733 from the trunk), in the order of the calls.
+func (t *Table) DTMF(ctx context.Context, room string, u session.User, digit string) error {
+	return t.do(ctx, room, actor{User: u}, &dtmfOp{Digit: digit})
+}
+
+// Keypad sends DTMF digits to the phones in a room (the sip role).
+type Keypad interface {
+	// SendDTMF sends digits (0-9, *, #, A-D, checked) lasting duration
+	// each to the phones of room; it only queues them.
+	SendDTMF(room, digits string, duration time.Duration) error
+}
+
+// SetKeypad sets where the sendDTMF requests of the rooms this node owns
+// go; call it before serving.
+func (t *Table) SetKeypad(k Keypad) {
+	t.mu.Lock()
+	t.keypad = k
+	t.mu.Unlock()
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/openwac/wac/internal/qss/session"
 	"github.com/openwac/wac/internal/qss/wire"
@@ -22,6 +23,7 @@ func (t *Table) registerHandlers() {
 	t.Sessions.Handle("hold", t.hold)
 	t.Sessions.Handle("unhold", t.hold)
 	t.Sessions.Handle("mute", t.mute)
+	t.Sessions.Handle("sendDTMF", t.sendDTMF)
 	t.Sessions.Handle("quickConference", t.quickConference)
 	t.Sessions.Handle("joinMeeting", t.joinMeeting)
 	t.Sessions.Handle("startRecording", t.startRecording)
@@ -223,6 +225,49 @@ func (t *Table) mute(ctx context.Context, s *session.Session, f *wire.Frame) (an
 		return nil, err
 	}
 	return map[string]any{"room": p.Room, "participant": target.ID}, nil
+}
+
+// The sendDTMF request's limits.
+const (
+	maxDTMFDigits   = 32
+	defaultDTMFTime = 100 // ms
+	minDTMFTime     = 40
+	maxDTMFTime     = 2000
+)
+
+// sendDTMF sends DTMF digits to the phones of a room the user is in: RFC
+// 4733 events on their calls' RTP (the sip role).
+func (t *Table) sendDTMF(ctx context.Context, s *session.Session, f *wire.Frame) (any, error) {
+	var p struct {
+		Room     string `json:"room"`
+		Digits   string `json:"digits"`
+		Duration *int   `json:"duration"`
+	}
+	if err := f.DecodePayload(&p); err != nil {
+		return nil, err
+	}
+	if p.Room == "" || len(p.Room) > 128 {
+		return nil, wire.Refuse(400, `field "room" of payload is required (at most 128 characters)`)
+	}
+	if p.Digits == "" || len(p.Digits) > maxDTMFDigits {
+		return nil, wire.Refuse(400, `field "digits" of payload must have 1 to %d digits`, maxDTMFDigits)
+	}
+	for _, r := range p.Digits {
+		if !strings.ContainsRune("0123456789*#ABCD", r) {
+			return nil, wire.Refuse(400, `field "digits" of payload: %q is not a DTMF digit (0-9, *, #, A-D)`, r)
+		}
+	}
+	ms := defaultDTMFTime
+	if p.Duration != nil {
+		ms = *p.Duration
+		if ms < minDTMFTime || ms > maxDTMFTime {
+			return nil, wire.Refuse(400, `field "duration" of payload must be %d to %d milliseconds`, minDTMFTime, maxDTMFTime)
+		}
+	}
+	if err := t.do(ctx, p.Room, actor{User: s.Me()}, &sendDTMFOp{Digits: p.Digits, Duration: time.Duration(ms) * time.Millisecond}); err != nil {
+		return nil, err
+	}
+	return map[string]any{"room": p.Room, "digits": p.Digits}, nil
 }
 
 // quickConference joins the room of a conference URI, creating it for the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/segmentio/encoding/json"
@@ -41,6 +42,8 @@ var roomOps = cluster.NewOps(serviceRooms, map[string]roomOp{
 	"aclRemove":        (*aclRemoveOp)(nil),
 	"hold":             (*holdOp)(nil),
 	"mute":             (*muteOp)(nil),
+	"dtmf":             (*dtmfOp)(nil),
+	"sendDTMF":         (*sendDTMFOp)(nil),
 	"destroy":          (*destroyOp)(nil),
 	"recordInvite":     (*recordInviteOp)(nil),
 	"recordTransfer":   (*recordTransferOp)(nil),
@@ -533,6 +536,49 @@ func (o *muteOp) run(_ context.Context, t *Table, r *room, by session.User, _ bo
 	sessions := keys(target.sessions)
 	user := o.Target
 	return struct{}{}, []func(){func() { t.Sessions.Deliver(t.Tasks.Context(), user, sessions, frame) }}, nil
+}
+
+// dtmfOp tells the room's other participants of a key the participant
+// pressed (a phone's DTMF digit from the trunk).
+type dtmfOp struct {
+	Digit string `json:"digit"`
+}
+
+func (o *dtmfOp) run(_ context.Context, t *Table, r *room, by session.User, _ bool) (any, []func(), error) {
+	if r.participants[by.ID] == nil {
+		return nil, nil, wire.Refuse(403, "you are not in the room")
+	}
+	frame := wire.EventFrame("dtmf", map[string]any{"room": r.id, "from": by.ID, "digit": o.Digit})
+	return struct{}{}, []func(){r.broadcast(t, frame, by.ID)}, nil
+}
+
+// sendDTMFOp sends digits to the phones of the room (a participant's
+// sendDTMF).
+type sendDTMFOp struct {
+	Digits   string        `json:"digits"`
+	Duration time.Duration `json:"duration"`
+}
+
+func (o *sendDTMFOp) run(_ context.Context, t *Table, r *room, by session.User, _ bool) (any, []func(), error) {
+	if r.participants[by.ID] == nil {
+		return nil, nil, wire.Refuse(403, "you are not in the room")
+	}
+	phones := 0
+	for id := range r.participants {
+		if strings.HasPrefix(id, "phone-") {
+			phones++
+		}
+	}
+	t.mu.Lock()
+	k := t.keypad
+	t.mu.Unlock()
+	if phones == 0 || k == nil {
+		return nil, nil, wire.Refuse(404, `field "room" of payload: there is no phone in room %s`, r.id)
+	}
+	if err := k.SendDTMF(r.id, o.Digits, o.Duration); err != nil {
+		return nil, nil, wire.Refuse(409, "the phone cannot take the digits: %v", err)
+	}
+	return struct{}{}, nil, nil
 }
 
 // destroyOp ends the room.

@@ -78,6 +78,9 @@ type Table struct {
 	ended func(ctx context.Context, room string)
 	// watchers hear of users leaving and rooms ending (Watch).
 	watchers []Watcher
+	// keypad sends the apps' DTMF to the phones of this node's rooms
+	// (SetKeypad); nil = no sip role here.
+	keypad Keypad
 
 	mu    sync.Mutex
 	rooms map[string]*room

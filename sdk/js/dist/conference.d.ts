@@ -69,6 +69,11 @@ export type ConferenceEvents = {
         username: string;
         mediatypes: MediaTypes;
     }];
+    /** A phone in the room pressed a key (`digit`: 0-9, *, #, A-D; `from`: the phone's participant). */
+    dtmf: [{
+        from: string;
+        digit: string;
+    }];
     /** The media failed (a stream could not be received, the connection failed). */
     error: [Error];
 };
@@ -143,6 +148,12 @@ export declare class Conference extends Emitter<ConferenceEvents> {
     muteVideo(muted: boolean): void;
     /** Asks another participant to mute (their app decides). */
     requestMute(participant: string, mediatypes?: MediaTypes): Promise<void>;
+    /**
+     * Sends keypad digits (0-9, *, #, A-D, at most 32) to the phones in the
+     * room as DTMF, each lasting `duration` ms (40-2000; the server's 100
+     * when absent). Resolves once the server queued them.
+     */
+    sendDTMF(digits: string, duration?: number): Promise<void>;
     /** Expels a participant (who leaves the room and its ACL). */
     expel(participant: string): Promise<void>;
     /**

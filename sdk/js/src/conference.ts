@@ -65,6 +65,8 @@ export type ConferenceEvents = {
   transferCompleted: [{ transfer: string; participant: string; to: string }];
   /** Another participant asks us to mute. */
   muteRequest: [{ from: string; username: string; mediatypes: MediaTypes }];
+  /** A phone in the room pressed a key (`digit`: 0-9, *, #, A-D; `from`: the phone's participant). */
+  dtmf: [{ from: string; digit: string }];
   /** The media failed (a stream could not be received, the connection failed). */
   error: [Error];
 };
@@ -251,6 +253,17 @@ export class Conference extends Emitter<ConferenceEvents> {
     await this.host.signaling.request('mute', { room: this.id, participant, mediatypes });
   }
 
+  /**
+   * Sends keypad digits (0-9, *, #, A-D, at most 32) to the phones in the
+   * room as DTMF, each lasting `duration` ms (40-2000; the server's 100
+   * when absent). Resolves once the server queued them.
+   */
+  async sendDTMF(digits: string, duration?: number): Promise<void> {
+    const payload: { room: string; digits: string; duration?: number } = { room: this.id, digits };
+    if (duration !== undefined) payload.duration = duration;
+    await this.host.signaling.request('sendDTMF', payload);
+  }
+
   /** Expels a participant (who leaves the room and its ACL). */
   async expel(participant: string): Promise<void> {
     await this.host.signaling.request('expel', { room: this.id, participant });
@@ -338,6 +351,9 @@ export class Conference extends Emitter<ConferenceEvents> {
         inv?.update(String(p.state));
         break;
       }
+      case 'dtmf':
+        this.emit('dtmf', { from: String(p.from), digit: String(p.digit) });
+        break;
       case 'mute-request':
         this.emit('muteRequest', {
           from: String(p.from), username: String(p.username ?? ''), mediatypes: (p.mediatypes as MediaTypes) ?? { audio: true },

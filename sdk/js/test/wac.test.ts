@@ -180,6 +180,26 @@ test('hold and mute reach the server and the media; leaving tolerates being out 
   assert.equal(conf.status, 'left');
 });
 
+test('a phone\'s keys arrive as dtmf events; sendDTMF asks the server with the room', async () => {
+  const { wac, s } = await loggedIn();
+  const joining = wac.quickConference('wac-conf12345678901234567891', { audio: false, video: false });
+  await answer(s, 'quickConference', room('r7'));
+  await answer(s, 'getRoom', room('r7'));
+  const conf = await joining;
+  const keys: string[] = [];
+  conf.on('dtmf', (e) => keys.push(`${e.from} ${e.digit}`));
+  s.deliver(event('dtmf', { room: 'r7', from: 'phone-0034986999888', digit: '#' }));
+  s.deliver(event('dtmf', { room: 'other-room', from: 'phone-1', digit: '1' }));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(keys, ['phone-0034986999888 #']);
+  const sending = conf.sendDTMF('12*', 80);
+  assert.deepEqual((await answer(s, 'sendDTMF', { room: 'r7', digits: '12*' })).payload, { room: 'r7', digits: '12*', duration: 80 });
+  await sending;
+  const plain = conf.sendDTMF('9');
+  assert.deepEqual((await answer(s, 'sendDTMF', { room: 'r7', digits: '9' })).payload, { room: 'r7', digits: '9' });
+  await plain;
+});
+
 test('joinMeeting asks for the meeting\'s URI, whether given the URI or the id, and joins its room', async () => {
   const { wac, s } = await loggedIn();
   const joining = wac.joinMeeting('6b0376c072be4c2dc7d28ae1', { audio: false, video: false });

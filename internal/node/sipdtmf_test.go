@@ -1,0 +1,248 @@
+package node_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/openwac/wac/client"
+	"github.com/openwac/wac/internal/media/dtmf"
+)
+
+// sendDigits sends the RFC 4733 events of digits from conn to port as a
+// phone's keypad does: each digit's packets every 20 ms with a growing
+// duration, its end three times, all with the digit's timestamp, then
+// 40 ms of nothing.
+func sendDigits(t *testing.T, conn *net.UDPConn, port int, pt uint8, seq *uint16, ts *uint32, digits string) {
+	t.Helper()
+	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+	for _, d := range digits {
+		s, err := dtmf.NewSender(d, 800, 160, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			ev, first, ok := s.Next()
+			if !ok {
+				break
+			}
+			*seq++
+			p := rtp.Packet{Header: rtp.Header{Version: 2, Marker: first, PayloadType: pt, SequenceNumber: *seq,
+				Timestamp: *ts, SSRC: 0x5eed}, Payload: ev.Append(nil)}
+			b, err := p.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := conn.WriteToUDP(b, to); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		*ts += 800 + 320
+		time.Sleep(40 * time.Millisecond)
+	}
+}
+
+// A phone offering telephone-event/8000 gets it in the answer; the digits
+// it presses (RFC 4733 packets from the trunk's media address, each
+// repeated as phones do) reach the app in the room as dtmf events, in
+// order and once each.
+func TestSIPDTMFFromPhone(t *testing.T) {
+	r := newSIPRig(t, nil)
+	bob := r.connect(r.bob)
+	done := r.phone("uac_dtmf.xml", "206", map[string]string{"PAUSE": "6000"})
+	ctx := wctx(t)
+	ring, err := bob.WaitIncoming(ctx, "invitation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj struct {
+		Room string `json:"room"`
+	}
+	if err := json.Unmarshal(ring.Payload, &obj); err != nil || obj.Room == "" {
+		t.Fatalf("ring payload %s", ring.Payload)
+	}
+	if err := bob.Accept(ctx, ring, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Request(ctx, "joinRoom", map[string]any{"room": obj.Room}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The phone is in the room once getRoom lists it.
+	for {
+		f, err := bob.Request(ctx, "getRoom", map[string]any{"room": obj.Room}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var info struct {
+			Joined []string `json:"joined"`
+		}
+		if err := json.Unmarshal(f.Payload, &info); err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(info.Joined, "phone-0034986999888") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ports := r.node.SIP().RTPPorts()
+	if len(ports) != 1 {
+		t.Fatalf("RTP ports %v, want the call's one", ports)
+	}
+	var seq uint16 = 100
+	var ts uint32 = 8000
+	sendDigits(t, conn, ports[0], 101, &seq, &ts, "11#9*")
+	// A packet of another payload type with the same bytes is audio, not
+	// a key: it must not add a digit.
+	sendDigits(t, conn, ports[0], 0, &seq, &ts, "5")
+	sendDigits(t, conn, ports[0], 101, &seq, &ts, "D")
+	var got string
+	for len(got) < 6 {
+		ev, err := bob.WaitEvent(ctx, "dtmf")
+		if err != nil {
+			t.Fatalf("digits so far %q: %v", got, err)
+		}
+		var p struct{ Room, From, Digit string }
+		if err := ev.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Room != obj.Room || p.From != "phone-0034986999888" || len(p.Digit) != 1 {
+			t.Fatalf("dtmf event %+v", p)
+		}
+		got += p.Digit
+	}
+	if got != "11#9*D" {
+		t.Fatalf("the app got the digits %q, want 11#9*D", got)
+	}
+	r.await(done)
+	r.settled()
+}
+
+// An app in a room with a phone sends digits: they reach the trunk as
+// RFC 4733 events with the trunk's payload type (96 from its answer), the
+// marker on each event's first packet, three end packets, one SSRC and
+// consecutive sequence numbers. Bad requests are refused naming the field.
+func TestSIPDTMFToPhone(t *testing.T) {
+	r := newSIPRig(t, nil)
+	media, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer media.Close()
+	trunk := r.trunk("uas_dtmf.xml", map[string]string{"MEDIAPORT": strconv.Itoa(media.LocalAddr().(*net.UDPAddr).Port)})
+	alice := r.connect(r.alice)
+	bob := r.connect(r.bob)
+	rm := room(t, alice)
+	ctx := wctx(t)
+	// No phone in the room yet.
+	refused := func(conn *client.Conn, payload map[string]any, code int, field string) {
+		t.Helper()
+		_, err := conn.Request(ctx, "sendDTMF", payload, nil)
+		var ce *client.CancelError
+		if !errors.As(err, &ce) || ce.Code != code || !strings.Contains(ce.Message, field) {
+			t.Fatalf("sendDTMF %v: %v, want %d naming %s", payload, err, code, field)
+		}
+	}
+	refused(alice, map[string]any{"room": rm, "digits": "1"}, 404, `"room"`)
+	_, answer, err := alice.Start(ctx, "invitation", map[string]any{"room": rm}, map[string]any{"to": "tel:+34986999888"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Await(ctx, answer); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, err := alice.WaitEvent(ctx, "participantAdded")
+		if err != nil {
+			t.Fatalf("the phone did not join: %v", err)
+		}
+		if strings.Contains(string(ev.Payload), "phone-0034986999888") {
+			break
+		}
+	}
+	refused(alice, map[string]any{"room": rm, "digits": "12x"}, 400, `"digits"`)
+	refused(alice, map[string]any{"room": rm, "digits": strings.Repeat("1", 33)}, 400, `"digits"`)
+	refused(alice, map[string]any{"room": rm, "digits": ""}, 400, `"digits"`)
+	refused(alice, map[string]any{"room": rm, "digits": "1", "duration": 5}, 400, `"duration"`)
+	refused(alice, map[string]any{"digits": "1"}, 400, `"room"`)
+	refused(bob, map[string]any{"room": rm, "digits": "1"}, 403, "not in the room")
+	if _, err := alice.Request(ctx, "sendDTMF", map[string]any{"room": rm, "digits": "19#", "duration": 60}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		rx      dtmf.Receiver
+		got     string
+		ends    = map[uint32]int{}
+		ssrc    uint32
+		lastSeq uint16
+		packets int
+	)
+	buf := make([]byte, 1500)
+	media.SetReadDeadline(time.Now().Add(15 * time.Second))
+	totalEnds := 0
+	for totalEnds < 3*dtmf.EndRepeats {
+		n, err := media.Read(buf)
+		if err != nil {
+			t.Fatalf("digits so far %q, ends %v: %v", got, ends, err)
+		}
+		var p rtp.Packet
+		if err := p.Unmarshal(buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+		if p.PayloadType != 96 {
+			t.Fatalf("payload type %d from wac, want the trunk's event type 96 (no audio is published)", p.PayloadType)
+		}
+		if packets > 0 && (p.SSRC != ssrc || p.SequenceNumber != lastSeq+1) {
+			t.Fatalf("packet %d: SSRC %x seq %d after SSRC %x seq %d", packets, p.SSRC, p.SequenceNumber, ssrc, lastSeq)
+		}
+		packets++
+		ssrc, lastSeq = p.SSRC, p.SequenceNumber
+		ev, err := dtmf.Parse(p.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, isNew, err := rx.Receive(p.Timestamp, p.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if isNew != p.Marker {
+			t.Fatalf("packet %d of digit %c: marker %v", packets, d, p.Marker)
+		}
+		if isNew {
+			got += string(d)
+			ends[p.Timestamp] = 0
+		}
+		if ev.End {
+			totalEnds++
+			ends[p.Timestamp]++
+			if ev.Duration != 480 {
+				t.Fatalf("end of an event lasting %d samples, want 480 (60 ms)", ev.Duration)
+			}
+		}
+	}
+	if got != "19#" {
+		t.Fatalf("the trunk got %q, want 19#", got)
+	}
+	for ts, n := range ends {
+		if n != dtmf.EndRepeats {
+			t.Fatalf("event at %d has %d end packets", ts, n)
+		}
+	}
+	if _, err := alice.Request(ctx, "leaveRoom", map[string]any{"room": rm}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.await(trunk)
+	r.settled()
+}
