@@ -174,8 +174,32 @@ func tail(s string, n int) string {
 // trunk runs a SIPp playing the trunk (it waits for wac's INVITE).
 func (r *sipRig) trunk(scenario string, words map[string]string, args ...string) <-chan error {
 	ch := r.sipp(scenario, words, append([]string{"-p", strconv.Itoa(r.trunkPort)}, args...)...)
-	time.Sleep(300 * time.Millisecond) // SIPp binds its port
+	r.udpBound(r.trunkPort)
 	return ch
+}
+
+// udpBound waits until a process has bound UDP port on this machine (as
+// /proc/net/udp lists it), so that a request sent to SIPp is not lost
+// while it starts, however loaded the machine.
+func (r *sipRig) udpBound(port int) {
+	r.t.Helper()
+	local := fmt.Sprintf(":%04X ", port)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, table := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+			b, err := os.ReadFile(table)
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n")[1:] {
+				if f := strings.Fields(line); len(f) > 1 && strings.HasSuffix(f[1]+" ", local) {
+					return
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.t.Fatalf("nothing bound UDP port %d within 20 s (did SIPp start?)", port)
 }
 
 // phone runs a SIPp calling number on wac.
