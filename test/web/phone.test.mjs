@@ -5,8 +5,9 @@
 // to the phone as G.711 and comes back, and the test reads the energy of
 // the audio the browser decodes from the phone's track: it grows while
 // Alice's microphone is on and stops growing while she is muted. Then the
-// hang-up reaches SIPp as BYE (its scenario passes) and the history shows
-// the call as a phone call.
+// hang-up reaches SIPp as BYE (its scenario passes), a number typed in
+// the Name or number box goes out as tel: too unless it is someone's
+// alias, and the history shows the calls as phone calls.
 //
 //   cd test/web && npm ci && node --test phone.test.mjs
 //   UPDATE_SCREENSHOTS=1 node --test phone.test.mjs   (rewrites docs/screenshots/dialpad.png ...)
@@ -113,6 +114,8 @@ describe('the web app calls a phone through the SIP trunk', { skip }, () => {
     const alice = await server.createUser('alice', 'alice-password-1');
     // Alice's SIP identity towards the trunk (the INVITE's From).
     await server.api('POST', '/sapi/sipMappings', { ownerUri: `wac-user:${alice.id}`, credential: { username: '205' } });
+    // Bob's alias is a number: typed in the box, it calls Bob, not a phone.
+    await server.createUser('bob', 'bob-password-1', { alias: '555' });
     browser = await launchBrowser();
   });
 
@@ -204,6 +207,13 @@ describe('the web app calls a phone through the SIP trunk', { skip }, () => {
       await row.getByRole('button', { name: `Call ${NUMBER} back` }).waitFor();
     }
     await page.screenshot({ path: join(screenshotDir, 'history-phone.png') });
+
+    // A number that is someone's alias calls them: Bob (not logged in) is
+    // unreachable, where tel:555 would have gone to the trunk.
+    await page.getByRole('link', { name: 'Contacts' }).click();
+    await box.getByLabel('Name or number').fill('555');
+    await box.getByRole('button', { name: 'Audio call' }).click();
+    await page.locator('.notice', { hasText: 'unreachable: not connected' }).first().waitFor();
     assert.deepEqual(errors, [], 'console errors or failed requests');
   });
 });
