@@ -151,17 +151,9 @@ func (a *API) listCredentials(w http.ResponseWriter, r *http.Request, p *auth.Pr
 	if err != nil {
 		return err
 	}
-	names := domainNames{}
-	out := make([]*credentialJSON, 0, len(list))
-	for _, c := range list {
-		j, err := a.credentialJSON(r.Context(), names, p, c)
-		if err != nil {
-			return err
-		}
-		out = append(out, j)
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, list, func(names domainNames, c *store.Credential) (*credentialJSON, error) {
+		return a.credentialJSON(r.Context(), names, p, c)
+	})
 }
 
 func (a *API) getCredential(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {

@@ -111,17 +111,9 @@ func (a *API) listGroups(w http.ResponseWriter, r *http.Request, p *auth.Princip
 	if err != nil {
 		return err
 	}
-	names := domainNames{}
-	out := make([]*groupJSON, 0, len(list))
-	for _, g := range list {
-		j, err := a.groupJSON(r.Context(), names, g)
-		if err != nil {
-			return err
-		}
-		out = append(out, j)
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, list, func(names domainNames, g *store.Group) (*groupJSON, error) {
+		return a.groupJSON(r.Context(), names, g)
+	})
 }
 
 func (a *API) getGroup(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {

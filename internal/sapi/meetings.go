@@ -242,17 +242,9 @@ func (a *API) listMeetings(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if err != nil {
 		return err
 	}
-	names := domainNames{}
-	out := make([]*meetingJSON, 0, len(list))
-	for _, m := range list {
-		j, err := a.meetingJSON(r.Context(), names, m)
-		if err != nil {
-			return err
-		}
-		out = append(out, j)
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, list, func(names domainNames, m *store.Meeting) (*meetingJSON, error) {
+		return a.meetingJSON(r.Context(), names, m)
+	})
 }
 
 func (a *API) getMeeting(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {

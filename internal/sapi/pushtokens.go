@@ -101,17 +101,9 @@ func (a *API) listPushTokens(w http.ResponseWriter, r *http.Request, p *auth.Pri
 			return err
 		}
 	}
-	names := domainNames{}
-	out := make([]*pushTokenJSON, 0, len(list))
-	for _, t := range list {
-		j, err := a.pushTokenJSON(r, names, t)
-		if err != nil {
-			return err
-		}
-		out = append(out, j)
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, list, func(names domainNames, t *store.PushToken) (*pushTokenJSON, error) {
+		return a.pushTokenJSON(r, names, t)
+	})
 }
 
 // createPushToken is POST /sapi/pushTokens: an app registers the token of

@@ -189,17 +189,9 @@ func (a *API) listSipMappings(w http.ResponseWriter, r *http.Request, p *auth.Pr
 	} else if list, err = a.st.ListSipMappings(r.Context(), scope, pg); err != nil {
 		return err
 	}
-	names := domainNames{}
-	out := make([]*sipMappingJSON, 0, len(list))
-	for _, m := range list {
-		j, err := a.sipMappingJSON(r.Context(), names, m)
-		if err != nil {
-			return err
-		}
-		out = append(out, j)
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return writeList(w, list, func(names domainNames, m *store.SipMapping) (*sipMappingJSON, error) {
+		return a.sipMappingJSON(r.Context(), names, m)
+	})
 }
 
 func (a *API) createSipMapping(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {

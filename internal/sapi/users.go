@@ -70,6 +70,22 @@ var (
 // domainNames caches domain names for one listing.
 type domainNames map[string]string
 
+// writeList answers a list: each record as conv makes it, the names of
+// the domains looked up once per answer.
+func writeList[R, J any](w http.ResponseWriter, list []R, conv func(names domainNames, rec R) (J, error)) error {
+	names := domainNames{}
+	out := make([]J, 0, len(list))
+	for _, rec := range list {
+		j, err := conv(names, rec)
+		if err != nil {
+			return err
+		}
+		out = append(out, j)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
 func (a *API) domainName(ctx context.Context, names domainNames, id string) (string, error) {
 	if n, ok := names[id]; ok {
 		return n, nil

@@ -112,7 +112,12 @@ func (s *SQL) GetCall(ctx context.Context, id string) (*Call, error) {
 
 // CallUsers lists the users of a call with their domains.
 func (s *SQL) CallUsers(ctx context.Context, id string) (map[string]string, error) {
-	rows, err := s.query(ctx, `SELECT user_id, domain_id FROM call_users WHERE call_id = ?`, id)
+	return s.userDomains(ctx, `SELECT user_id, domain_id FROM call_users WHERE call_id = ?`, id)
+}
+
+// userDomains reads rows of (user id, domain id) into a map.
+func (s *SQL) userDomains(ctx context.Context, query string, args ...any) (map[string]string, error) {
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

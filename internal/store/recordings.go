@@ -167,20 +167,7 @@ func (s *SQL) GetRecording(ctx context.Context, id string) (*Recording, error) {
 
 // RecordingUsers implements Recordings.
 func (s *SQL) RecordingUsers(ctx context.Context, id string) (map[string]string, error) {
-	rows, err := s.query(ctx, `SELECT user_id, domain_id FROM recording_users WHERE recording_id = ?`, id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var u, d string
-		if err := rows.Scan(&u, &d); err != nil {
-			return nil, mapErr(err)
-		}
-		out[u] = d
-	}
-	return out, mapErr(rows.Err())
+	return s.userDomains(ctx, `SELECT user_id, domain_id FROM recording_users WHERE recording_id = ?`, id)
 }
 
 // ListRecordings implements Recordings: newest first.
