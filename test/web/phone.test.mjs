@@ -7,7 +7,8 @@
 // Alice's microphone is on and stops growing while she is muted. Then the
 // hang-up reaches SIPp as BYE (its scenario passes), a number typed in
 // the Name or number box goes out as tel: too unless it is someone's
-// alias, and the history shows the calls as phone calls.
+// alias, and the history shows the calls as phone calls. Then SIPp calls
+// Alice's number as a phone: she answers on the page that rang.
 //
 //   cd test/web && npm ci && node --test phone.test.mjs
 //   UPDATE_SCREENSHOTS=1 node --test phone.test.mjs   (rewrites docs/screenshots/dialpad.png ...)
@@ -40,25 +41,34 @@ if (required && !sippAvailable()) throw new Error('sipp is missing: .ci/run inst
 const skip = (!browserAvailable() && `${chromiumPath} is missing (apt-get install chromium)`)
   || (!sippAvailable() && 'sipp is missing (apt-get install sip-tester)');
 
-// startTrunk runs SIPp as the trunk: it answers `calls` INVITEs with
-// PCMU, echoes the RTP it gets and waits for each BYE. done resolves to
-// the process's outcome (null when every call passed the scenario).
-function startTrunk(dir, port, mediaPort, calls) {
-  const scenario = readFileSync(join(repo, 'internal', 'sip', 'testdata', 'sipp', 'uas_answer.xml'), 'utf8').replaceAll('FORMATS', '0');
-  const file = join(dir, 'uas_answer.xml');
-  writeFileSync(file, scenario);
-  const child = spawn('sipp', ['-sf', file, '-m', String(calls), '-i', '127.0.0.1', '-p', String(port), '-mi', '127.0.0.1', '-mp', String(mediaPort),
-    '-rtp_echo', '-timeout', '120s', '-timeout_error', '-trace_err', '-error_file', join(dir, 'errors.log'), '-nostdin'],
-  { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+// runSipp runs a SIPp scenario of internal/sip/testdata/sipp (with its
+// words replaced) in a directory of its own under dir. done resolves to
+// the process's outcome: null when every call passed the scenario.
+function runSipp(dir, scenario, words, args) {
+  let text = readFileSync(join(repo, 'internal', 'sip', 'testdata', 'sipp', scenario), 'utf8');
+  for (const [k, v] of Object.entries(words)) text = text.replaceAll(k, v);
+  const work = mkdtempSync(join(dir, 'sipp-'));
+  const file = join(work, scenario);
+  writeFileSync(file, text);
+  const child = spawn('sipp', ['-sf', file, '-i', '127.0.0.1', '-mi', '127.0.0.1', '-timeout', '120s', '-timeout_error',
+    '-trace_err', '-error_file', join(work, 'errors.log'), '-nostdin', ...args],
+  { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d) => { stderr += d; });
   const done = new Promise((ok) => child.once('exit', (code) => {
     let errs = '';
-    try { errs = readFileSync(join(dir, 'errors.log'), 'utf8').split('\n').filter((l) => !l.includes('epoll')).join('\n').slice(-2000); } catch { /* none */ }
-    ok(code === 0 ? null : `sipp exited with ${code}: ${stderr.slice(-1000)}\n${errs}`);
+    try { errs = readFileSync(join(work, 'errors.log'), 'utf8').split('\n').filter((l) => !l.includes('epoll')).join('\n').slice(-2000); } catch { /* none */ }
+    ok(code === 0 ? null : `sipp ${scenario} exited with ${code}: ${stderr.slice(-1000)}\n${errs}`);
   }));
   return { child, done };
+}
+
+// startTrunk runs SIPp as the trunk: it answers `calls` INVITEs with
+// PCMU, echoes the RTP it gets and waits for each BYE.
+async function startTrunk(dir, port, calls) {
+  return runSipp(dir, 'uas_answer.xml', { FORMATS: '0' },
+    ['-m', String(calls), '-p', String(port), '-mp', String(await freePort('udp')), '-rtp_echo']);
 }
 
 // receivedAudio sums what the page decodes from its remote audio tracks:
@@ -98,16 +108,20 @@ describe('the web app calls a phone through the SIP trunk', { skip }, () => {
   let browser;
   let dir;
   let trunk;
+  let phone;
+  let sipListen;
+  let page;
   const errors = [];
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'wac-web-sipp-'));
     const trunkPort = await freePort('udp');
-    trunk = startTrunk(dir, trunkPort, await freePort('udp'), 2);
+    trunk = await startTrunk(dir, trunkPort, 2);
     const rtp = await freePort('udp');
+    sipListen = await freePort('udp');
     server = await startWac({
       WAC_TRUNK_ADDRESS: '127.0.0.1', WAC_TRUNK_PORT: String(trunkPort),
-      WAC_TRUNK_LISTEN_ADDRESS: '127.0.0.1', WAC_TRUNK_LISTEN_PORT: String(await freePort('udp')),
+      WAC_TRUNK_LISTEN_ADDRESS: '127.0.0.1', WAC_TRUNK_LISTEN_PORT: String(sipListen),
       WAC_TRUNK_RTP_PORT_MIN: String(rtp), WAC_TRUNK_RTP_PORT_MAX: String(rtp),
       WAC_TRUNK_MEDIA_TIMEOUT: '0',
     });
@@ -122,7 +136,7 @@ describe('the web app calls a phone through the SIP trunk', { skip }, () => {
   after(async () => {
     await browser?.close();
     await server?.stop();
-    if (trunk && trunk.child.exitCode === null) trunk.child.kill('SIGTERM');
+    for (const p of [trunk, phone]) if (p && p.child.exitCode === null) p.child.kill('SIGTERM');
     if (dir) rmSync(dir, { recursive: true, force: true });
     if (!process.env.UPDATE_SCREENSHOTS) rmSync(screenshotDir, { recursive: true, force: true });
   });
@@ -132,7 +146,7 @@ describe('the web app calls a phone through the SIP trunk', { skip }, () => {
 
   test('Alice dials a number on the pad, SIPp answers and echoes, she hears her microphone back', async () => {
     t0 = Date.now();
-    const page = await openPage(browser, server, 'alice', errors);
+    page = await openPage(browser, server, 'alice', errors);
     await page.getByLabel('Username').fill('alice');
     await page.getByLabel('Password').fill('alice-password-1');
     await page.getByRole('button', { name: 'Log in' }).click();
@@ -214,6 +228,31 @@ describe('the web app calls a phone through the SIP trunk', { skip }, () => {
     await box.getByLabel('Name or number').fill('555');
     await box.getByRole('button', { name: 'Audio call' }).click();
     await page.locator('.notice', { hasText: 'unreachable: not connected' }).first().waitFor();
+    assert.deepEqual(errors, [], 'console errors or failed requests');
+  });
+
+  test('a phone calls Alice\'s number: her page rings "from a phone", she answers, the phone hangs up', async () => {
+    await page.getByRole('link', { name: 'Contacts' }).click();
+    phone = runSipp(dir, 'uac_call.xml', { PAUSE: '4000' },
+      ['-s', '205', '-m', '1', '-p', String(await freePort('udp')), '-mp', String(await freePort('udp')), `127.0.0.1:${sipListen}`]);
+    const dialog = page.getByRole('alertdialog');
+    await dialog.waitFor({ timeout: 30000 });
+    assert.match(await dialog.innerText(), /is calling you from a phone\./);
+    await dialog.getByRole('button', { name: 'Answer audio only' }).click();
+    const screen = page.locator('section.call');
+    await screen.getByText(/In call with/).waitFor({ timeout: 30000 });
+    // The phone hangs up (BYE): Alice's call screen closes.
+    await screen.waitFor({ state: 'detached', timeout: 30000 });
+    const outcome = await phone.done;
+    assert.equal(outcome, null, `${outcome}\nwac's log:\n${server.log.slice(-40).join('\n')}`);
+
+    await page.getByRole('link', { name: 'History' }).click();
+    const row = page.locator('table.history tbody tr').first();
+    await row.waitFor();
+    const cells = await row.evaluate((tr) => [...tr.cells].slice(1, 4).map((td) => td.innerText.trim()));
+    assert.deepEqual(cells.slice(1), ['incoming', 'answered']);
+    assert.equal(cells[0].replace(/^\u260E\s*/, ''), '0034986999888', 'the caller\'s number, + as 00');
+    await row.getByRole('img', { name: 'Phone call' }).waitFor();
     assert.deepEqual(errors, [], 'console errors or failed requests');
   });
 });
