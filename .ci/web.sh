@@ -2,7 +2,8 @@
 # The web app's and the JavaScript SDK's suite, called by .ci/run from the
 # repository root: rebuild sdk/js/dist and web/dist and fail if they differ
 # from what is committed, run the SDK's unit tests, then the browser tests
-# (the web app in headless Chromium against wac serve).
+# (the web app in headless Chromium against wac serve; phone.test.mjs calls
+# a phone number with SIPp as the trunk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,15 @@ if [ ! -x /usr/bin/chromium ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
   else
     echo "not root: cannot install chromium"
+  fi
+fi
+# Debian's sip-tester (SIPp): phone.test.mjs's trunk.
+if ! command -v sipp >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends sip-tester
+  else
+    echo "not root: cannot install sip-tester"
   fi
 fi
 node --version

@@ -16,7 +16,7 @@ export const ADMIN_PASSWORD = 'admin-secret-1';
 
 export const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 
-function freePort(kind) {
+export function freePort(kind) {
   return new Promise((ok, fail) => {
     if (kind === 'udp') {
       const s = createSocket('udp4');

@@ -42,8 +42,9 @@ export class Phone {
       this.notify('Hang up the current call first.', 'error');
       return;
     }
-    const screen = this.open(to);
-    screen.setStatus(`Calling ${to}…`);
+    const label = to.startsWith('tel:') ? to.slice(4) : to;
+    const screen = this.open(label);
+    screen.setStatus(`Calling ${label}…`);
     let placed: OutgoingCall;
     try {
       placed = await this.wac.call(to, { audio: true, video });

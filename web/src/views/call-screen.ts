@@ -37,6 +37,8 @@ export class CallScreen {
   private self = h('video', { className: 'self-view', muted: true, autoplay: true, playsInline: true, 'aria-label': 'Your camera' });
   private panel = h('div', { className: 'call-panel' });
   private tiles = new Map<string, HTMLElement>();
+  /** The tile key each remote feed is shown in. */
+  private feedTiles = new Map<number, string>();
   private buttons: Record<string, HTMLButtonElement> = {};
   private everConnected = false;
   private startedAt = 0;
@@ -112,7 +114,10 @@ export class CallScreen {
     });
     for (const r of conference.remoteStreams) this.addStream(r);
     conference.on('remoteStreamAdded', (r) => this.addStream(r));
-    conference.on('remoteStreamRemove', (r) => this.removeTile(tileKey(r)));
+    conference.on('remoteStreamRemove', (r) => {
+      this.removeTile(this.tileKey(r));
+      this.feedTiles.delete(r.feed);
+    });
     const syncParticipants = (list: Participant[]) => {
       for (const p of list) {
         this.opts.names.set(p.id, p.username);
@@ -123,6 +128,9 @@ export class CallScreen {
       for (const key of [...this.tiles.keys()]) {
         if (!key.startsWith('screen:') && !list.some((p) => p.id === key) && !this.hasStream(key)) this.removeTile(key);
       }
+      // A feed published without an owner (a phone's, docs/sip.md) moves
+      // into its participant's tile once the participant is known.
+      for (const r of conference.remoteStreams) if (!r.participant && this.feedTiles.get(r.feed) !== this.tileKey(r)) this.addStream(r);
       if (list.length > 0) this.connected();
       this.updateStatus();
     };
@@ -299,6 +307,10 @@ export class CallScreen {
     this.finish(message, kind);
   }
 
+  private tileKey(r: RemoteStream): string {
+    return streamTileKey(r, this.conference?.remoteParticipants ?? []);
+  }
+
   private hasStream(user: string): boolean {
     return this.conference?.remoteStreams.some((r) => r.participant === user && r.kind === 'camera') ?? false;
   }
@@ -319,7 +331,11 @@ export class CallScreen {
 
   private addStream(r: RemoteStream): void {
     const name = r.username || this.opts.names.get(r.participant) || 'Guest';
-    const t = this.tile(tileKey(r), r.kind === 'screen' ? `${name} (screen)` : name);
+    const key = this.tileKey(r);
+    const before = this.feedTiles.get(r.feed);
+    if (before && before !== key) this.removeTile(before);
+    this.feedTiles.set(r.feed, key);
+    const t = this.tile(key, r.kind === 'screen' ? `${name} (screen)` : name);
     const video = t.querySelector('video') as HTMLVideoElement;
     video.srcObject = r.stream;
     video.play().catch(() => this.setStatus('Click anywhere to hear the call.'));
@@ -424,6 +440,13 @@ export class CallScreen {
   }
 }
 
-function tileKey(r: RemoteStream): string {
-  return r.kind === 'screen' ? `screen:${r.feed}` : r.participant || `feed:${r.feed}`;
+/**
+ * The tile of a remote stream: a screen's own, else its publisher's. A feed
+ * without an owner in its Janus display (a phone, which publishes under its
+ * number) goes to the participant of that username, when there is one.
+ */
+function streamTileKey(r: RemoteStream, participants: Participant[]): string {
+  if (r.kind === 'screen') return `screen:${r.feed}`;
+  if (r.participant) return r.participant;
+  return participants.find((p) => p.username === r.username)?.id ?? `feed:${r.feed}`;
 }

@@ -1,10 +1,25 @@
-// The directory: call by name or number, the users and groups of one's
-// domain, and conferences by link.
+// The directory: call by name or number, a dial pad for phone numbers, the
+// users and groups of one's domain, and conferences by link.
 import { Wac, type Group, type User } from '@openwac/sdk';
 import type { App } from '../app';
 import { field, h, replace } from '../dom';
 import { describeError } from '../messages';
+import { DIAL_KEYS, phoneNumber, telUri } from '../phone-number';
 import { navigate } from '../router';
+
+/**
+ * What the "Name or number" box calls: a username or alias of someone in
+ * the directory as typed; otherwise a text that looks like a phone number
+ * (phoneNumber) as tel:<number>, which the server sends to its trunk;
+ * anything else as typed (user@domain, a group, an alias of another domain).
+ */
+export async function dialTarget(app: App, text: string): Promise<string> {
+  const number = phoneNumber(text);
+  if (!number) return text;
+  const users = await app.directory().catch(() => new Map<string, User>());
+  for (const u of users.values()) if (u.username === text || u.alias === text) return text;
+  return telUri(number);
+}
 
 export function directoryView(app: App): HTMLElement {
   const target = h('input', { type: 'text', required: true, autocomplete: 'off', placeholder: 'username, user@domain, alias or number' });
@@ -12,8 +27,8 @@ export function directoryView(app: App): HTMLElement {
     h('h2', { id: 'dial-title' }, 'Call'),
     field('Name or number', target),
     h('div', { className: 'actions' },
-      h('button', { type: 'submit', className: 'primary', onclick: () => target.value.trim() && app.call(target.value.trim(), true) }, 'Video call'),
-      h('button', { type: 'submit', onclick: () => target.value.trim() && app.call(target.value.trim(), false) }, 'Audio call')));
+      h('button', { type: 'submit', className: 'primary', onclick: () => void callTyped(app, target.value, true) }, 'Video call'),
+      h('button', { type: 'submit', onclick: () => void callTyped(app, target.value, false) }, 'Audio call')));
 
   const link = h('input', { type: 'text', required: true, autocomplete: 'off', placeholder: 'a conference link or wac-conf… URI' });
   const conf = h('form', {
@@ -59,7 +74,50 @@ export function directoryView(app: App): HTMLElement {
     replace(list, h('li', { className: 'error', role: 'alert' }, `The directory cannot be loaded: ${describeError(err)}`));
   });
 
-  return h('div', { className: 'columns' }, h('div', {}, dial, conf), people);
+  return h('div', { className: 'columns' }, h('div', {}, dial, dialPad(app), conf), people);
+}
+
+async function callTyped(app: App, text: string, video: boolean): Promise<void> {
+  const typed = text.trim();
+  if (typed) app.call(await dialTarget(app, typed), video);
+}
+
+/**
+ * The dial pad: a number field, the keys 0-9, * and #, + and backspace,
+ * and Call, which calls tel:<number> with audio (the phone network).
+ */
+function dialPad(app: App): HTMLElement {
+  const number = h('input', {
+    id: 'pad-number', type: 'tel', autocomplete: 'off', inputMode: 'tel', placeholder: '+34 986 999 888', 'aria-describedby': 'pad-hint',
+  });
+  const hint = h('small', { id: 'pad-hint', className: 'muted' }, 'Calls go out to the phone network.');
+  const press = (key: string) => {
+    number.value += key;
+    number.focus();
+  };
+  const backspace = () => {
+    number.value = number.value.slice(0, -1);
+    number.focus();
+  };
+  const call = () => {
+    const n = phoneNumber(number.value);
+    if (n) app.call(telUri(n), false);
+    else app.notify(number.value.trim() ? 'That is not a phone number: use digits, *, # and a leading +.' : 'Dial a number first.', 'error');
+  };
+  const keys = DIAL_KEYS.map((k) => h('button', { type: 'button', className: 'key', 'aria-label': `Dial ${k}`, onclick: () => press(k) }, k));
+  return h('form', {
+    className: 'card dialpad', 'aria-labelledby': 'pad-title',
+    onsubmit: (ev: Event) => {
+      ev.preventDefault();
+      call();
+    },
+  },
+  h('h2', { id: 'pad-title' }, 'Dial pad'),
+  h('div', { className: 'field' }, h('label', { htmlFor: 'pad-number' }, 'Phone number'), number, hint),
+  h('div', { className: 'keys', role: 'group', 'aria-label': 'Keys' }, ...keys,
+    h('button', { type: 'button', className: 'key', 'aria-label': 'Dial +', onclick: () => press('+') }, '+'),
+    h('button', { type: 'button', className: 'key', 'aria-label': 'Backspace', onclick: backspace }, '⌫'),
+    h('button', { type: 'submit', className: 'key primary', 'aria-label': 'Call the number' }, 'Call')));
 }
 
 function entry(app: App, name: string, detail: string, callTo: string): HTMLElement {

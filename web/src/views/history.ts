@@ -4,6 +4,7 @@ import type { CallRecord, User } from '@openwac/sdk';
 import type { App } from '../app';
 import { dateTime, duration, h, replace } from '../dom';
 import { describeError } from '../messages';
+import { isPhoneId, numberOfPhoneId, numberOfTarget, phoneNumber, phoneUserId, telUri } from '../phone-number';
 
 export function historyView(app: App): HTMLElement {
   const body = h('div', { 'aria-busy': 'true' }, h('p', { className: 'muted' }, 'Loading…'));
@@ -28,7 +29,16 @@ export function historyView(app: App): HTMLElement {
 
 function row(app: App, c: CallRecord, users: Map<string, User>): HTMLElement {
   const me = app.me.id;
-  const name = (id: string) => users.get(id)?.username ?? (id === me ? 'you' : 'a guest');
+  // Phones are participants "phone-<number>" (docs/sip.md); a number the
+  // caller dialled (tel:...) names its phone as it was dialled.
+  const dialled = new Map<string, string>();
+  for (const i of c.invites ?? []) {
+    const n = numberOfTarget(i.target);
+    if (n) dialled.set(phoneUserId(n), n);
+  }
+  const name = (id: string) => isPhoneId(id)
+    ? dialled.get(id) ?? numberOfPhoneId(id)
+    : users.get(id)?.username ?? (id === me ? 'you' : 'a guest');
   // Ids only: an invitation's from and to (those rung) are user ids; its
   // target is what the caller dialled, shown only when no one was rung.
   const others = new Set<string>();
@@ -37,6 +47,9 @@ function row(app: App, c: CallRecord, users: Map<string, User>): HTMLElement {
   others.delete(me);
   others.delete('');
   const invite = (c.invites ?? []).find((i) => i.kind !== 'inviteRequest');
+  // A phone call: a phone took part, called or was dialled.
+  for (const id of dialled.keys()) others.add(id);
+  const phones = [...others].filter(isPhoneId);
   // Who started it: the caller of a call, the creator of a conference
   // (records older than the creator field fall back to the owner).
   const outgoing = invite ? invite.from === me : (c.creator || c.owner) === me;
@@ -47,15 +60,22 @@ function row(app: App, c: CallRecord, users: Map<string, User>): HTMLElement {
   const left = Math.max(...mine.map((p) => p.left || c.finished || Date.now()));
   const peer = [...others].map(name).join(', ') || (invite ? invite.target : '');
   const back = [...others].map((id) => users.get(id)).find((u) => u);
-  return h('tr', { className: talked ? '' : 'unanswered' },
+  const backPhone = !back && phones.length ? name(phones[0]) : '';
+  let callBack: HTMLElement | null = null;
+  if (back) {
+    callBack = h('button', {
+      type: 'button', 'aria-label': `Call ${back.username} back`, onclick: () => app.call(back.domain === app.me.domain ? back.username : `${back.username}@${back.domain}`, true),
+    }, 'Call back');
+  } else if (backPhone && phoneNumber(backPhone)) {
+    callBack = h('button', { type: 'button', 'aria-label': `Call ${backPhone} back`, onclick: () => app.call(telUri(phoneNumber(backPhone) ?? backPhone), false) }, 'Call back');
+  }
+  return h('tr', { className: [talked ? '' : 'unanswered', phones.length ? 'phone' : ''].filter(Boolean).join(' ') },
     h('td', {}, dateTime(c.created)),
-    h('td', {}, peer),
+    h('td', {}, phones.length ? h('span', { className: 'phone-tag', role: 'img', 'aria-label': 'Phone call', title: 'Phone call' }, '\u260E') : null, peer),
     h('td', {}, outgoing ? 'outgoing' : 'incoming'),
     h('td', {}, outcome),
     h('td', {}, talked && mine.length ? duration(left - joined) : ''),
-    h('td', {}, back ? h('button', {
-      type: 'button', 'aria-label': `Call ${back.username} back`, onclick: () => app.call(back.domain === app.me.domain ? back.username : `${back.username}@${back.domain}`, true),
-    }, 'Call back') : null));
+    h('td', {}, callBack));
 }
 
 function outcomeOf(state: string, outgoing: boolean): string {

@@ -18,7 +18,7 @@ export function incomingDialog(req: IncomingRequest, kind: 'call' | 'request',
   const id = `incoming-${req.requestID.replace(/[^a-zA-Z0-9-]/g, '')}`;
   const title = kind === 'call' ? `Incoming ${video ? 'video' : 'audio'} call` : 'Call request';
   const text = kind === 'call'
-    ? `${req.callerName} is calling you${req.fromType === 'transfer' ? ' (transferred)' : ''}.`
+    ? `${req.callerName} is calling you${req.fromType === 'transfer' ? ' (transferred)' : req.fromType === 'phone' ? ' from a phone' : ''}.`
     : `${req.callerName} asks you to call${req.fromType === 'anonymous' ? ' (a guest)' : ''}.`;
   const answerVideo = h('button', { type: 'button', className: 'accept', onclick: () => onAnswer({ video: true }) }, 'Answer with video');
   const el = h('div', {
