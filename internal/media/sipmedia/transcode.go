@@ -29,6 +29,7 @@ type transcoder struct {
 
 	started bool
 	next    uint16 // the source's next sequence number
+	sent    bool   // a packet went out (the first carries the marker)
 	seq     uint16
 	ts      uint32
 }
@@ -99,7 +100,8 @@ func (tc *transcoder) push(p *rtp.Packet) ([][]byte, error) {
 		tc.seq++
 		tc.ts += 160 // 20 ms at G.711's 8 kHz
 		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: tc.pt, SequenceNumber: tc.seq, Timestamp: tc.ts,
-			SSRC: p.SSRC, Marker: tc.seq == 1}, Payload: tc.payload[:m]}
+			SSRC: p.SSRC, Marker: !tc.sent}, Payload: tc.payload[:m]}
+		tc.sent = true
 		b, err := pkt.Marshal()
 		if err != nil {
 			return out, err

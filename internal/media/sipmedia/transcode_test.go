@@ -73,6 +73,9 @@ func TestTranscodeOpusToPCMU(t *testing.T) {
 		if p.PayloadType != 0 || len(p.Payload) != 160 || p.SSRC != 7 {
 			t.Fatalf("packet %d: pt %d, %d bytes, ssrc %d; want PCMU, 160 bytes, the source's ssrc", i, p.PayloadType, len(p.Payload), p.SSRC)
 		}
+		if p.Marker != (i == 0) {
+			t.Fatalf("packet %d: marker %v, want it on the first packet only", i, p.Marker)
+		}
 		if i > 0 && (p.SequenceNumber != out[i-1].SequenceNumber+1 || p.Timestamp != out[i-1].Timestamp+160) {
 			t.Fatalf("packet %d: seq %d ts %d after seq %d ts %d", i, p.SequenceNumber, p.Timestamp, out[i-1].SequenceNumber, out[i-1].Timestamp)
 		}
