@@ -106,6 +106,10 @@ func TestRoomTenantIsolation(t *testing.T) {
 			}, false},
 			{"hold", func(r string) map[string]any { return map[string]any{"room": r} }, false},
 			{"sendDTMF", func(r string) map[string]any { return map[string]any{"room": r, "digits": "123#"} }, false},
+			// Recording takes the room's ACL or admin rights over it (and
+			// the recording capability, which every caller here has).
+			{"startRecording", func(r string) map[string]any { return map[string]any{"room": r} }, true},
+			{"stopRecording", func(r string) map[string]any { return map[string]any{"room": r} }, true},
 			{"leaveRoom", func(r string) map[string]any { return map[string]any{"room": r} }, false},
 		}
 		for _, cl := range callers {
