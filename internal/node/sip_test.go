@@ -178,6 +178,34 @@ func (r *sipRig) trunk(scenario string, words map[string]string, args ...string)
 	return ch
 }
 
+// callPhone invites the phone +34986999888 into rm and waits until it
+// answers.
+func callPhone(ctx context.Context, t *testing.T, c *client.Conn, rm string) {
+	t.Helper()
+	_, answer, err := c.Start(ctx, "invitation", map[string]any{"room": rm}, map[string]any{"to": "tel:+34986999888"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Await(ctx, answer); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitPhoneEvent waits for the event (participantAdded, participantRemoved)
+// that names the phone +34986999888.
+func waitPhoneEvent(ctx context.Context, t *testing.T, c *client.Conn, event string) {
+	t.Helper()
+	for {
+		ev, err := c.WaitEvent(ctx, event)
+		if err != nil {
+			t.Fatalf("no %s of the phone: %v", event, err)
+		}
+		if strings.Contains(string(ev.Payload), "phone-0034986999888") {
+			return
+		}
+	}
+}
+
 // udpBound waits until a process has bound UDP port on this machine (as
 // /proc/net/udp lists it), so that a request sent to SIPp is not lost
 // while it starts, however loaded the machine.
@@ -377,15 +405,7 @@ func TestSIPOutboundAnswered(t *testing.T) {
 	if f.Answer != "invitation" || f.String("whoAccepted") != "tel:+34986999888" {
 		t.Fatalf("alice got %s", f.Raw)
 	}
-	for {
-		ev, err := alice.WaitEvent(ctx, "participantAdded")
-		if err != nil {
-			t.Fatalf("the phone did not join: %v", err)
-		}
-		if strings.Contains(string(ev.Payload), "phone-0034986999888") {
-			break
-		}
-	}
+	waitPhoneEvent(ctx, t, alice, "participantAdded")
 	if _, err := alice.Request(ctx, "leaveRoom", map[string]any{"room": rm}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -486,22 +506,8 @@ func TestSIPOutboundTrunkHangsUp(t *testing.T) {
 	alice := r.connect(r.alice)
 	rm := room(t, alice)
 	ctx := wctx(t)
-	_, answer, err := alice.Start(ctx, "invitation", map[string]any{"room": rm}, map[string]any{"to": "tel:+34986999888"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.Await(ctx, answer); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		ev, err := alice.WaitEvent(ctx, "participantRemoved")
-		if err != nil {
-			t.Fatalf("the phone did not leave: %v", err)
-		}
-		if strings.Contains(string(ev.Payload), "phone-0034986999888") {
-			break
-		}
-	}
+	callPhone(ctx, t, alice, rm)
+	waitPhoneEvent(ctx, t, alice, "participantRemoved")
 	r.await(trunk)
 	r.settled()
 }
@@ -514,13 +520,7 @@ func TestSIPMediaTimeout(t *testing.T) {
 	alice := r.connect(r.alice)
 	rm := room(t, alice)
 	ctx := wctx(t)
-	_, answer, err := alice.Start(ctx, "invitation", map[string]any{"room": rm}, map[string]any{"to": "tel:+34986999888"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.Await(ctx, answer); err != nil {
-		t.Fatal(err)
-	}
+	callPhone(ctx, t, alice, rm)
 	r.await(trunk) // it ends on wac's BYE
 	r.settled()
 }
@@ -546,13 +546,7 @@ func TestSIPNoGoroutineLeft(t *testing.T) {
 	trunk := r.trunk("uas_bye.xml", map[string]string{"PAUSE": "300"})
 	alice := r.connect(r.alice)
 	rm := room(t, alice)
-	_, answer, err := alice.Start(ctx, "invitation", map[string]any{"room": rm}, map[string]any{"to": "tel:+34986999888"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.Await(ctx, answer); err != nil {
-		t.Fatal(err)
-	}
+	callPhone(ctx, t, alice, rm)
 	r.await(trunk)
 	r.settled()
 	bob.Close()

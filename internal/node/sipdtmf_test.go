@@ -156,22 +156,8 @@ func TestSIPDTMFToPhone(t *testing.T) {
 		}
 	}
 	refused(alice, map[string]any{"room": rm, "digits": "1"}, 404, `"room"`)
-	_, answer, err := alice.Start(ctx, "invitation", map[string]any{"room": rm}, map[string]any{"to": "tel:+34986999888"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.Await(ctx, answer); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		ev, err := alice.WaitEvent(ctx, "participantAdded")
-		if err != nil {
-			t.Fatalf("the phone did not join: %v", err)
-		}
-		if strings.Contains(string(ev.Payload), "phone-0034986999888") {
-			break
-		}
-	}
+	callPhone(ctx, t, alice, rm)
+	waitPhoneEvent(ctx, t, alice, "participantAdded")
 	refused(alice, map[string]any{"room": rm, "digits": "12x"}, 400, `"digits"`)
 	refused(alice, map[string]any{"room": rm, "digits": strings.Repeat("1", 33)}, 400, `"digits"`)
 	refused(alice, map[string]any{"room": rm, "digits": ""}, 400, `"digits"`)
