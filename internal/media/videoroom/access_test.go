@@ -25,19 +25,8 @@ func TestWithoutGrantRefused(t *testing.T) {
 		}
 	}
 	api := testAPI(t)
-	_, h := n.client(ctx, t)
-	j, err := peer.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := peer.Publish(ctx, api, h, "vp8", nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, j, pub := n.publishAlice(ctx, t, api, id, "vp8", nil, false)
 	defer pub.Close()
-	if err := peer.Active(ctx, h, pub.PC); err != nil {
-		t.Fatal(err)
-	}
 
 	expired := grant.Sign(testSecret, grant.Grant{Room: id, User: "eve", Subscribe: true, Expires: time.Now().Add(-time.Minute).Unix()})
 	forged := grant.Sign([]byte("another cluster's secret........"), grant.Grant{Room: id, User: "eve", Subscribe: true,
@@ -76,7 +65,7 @@ func TestWithoutGrantRefused(t *testing.T) {
 	if _, err := peer.JoinPublisher(ctx, hw, id, token(id, "watcher", false, true), "W"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = peer.Publish(ctx, api, hw, "vp8", nil, false)
+	_, err := peer.Publish(ctx, api, hw, "vp8", nil, false)
 	var pe *janus.PluginError
 	if !errors.As(err, &pe) || pe.Code != janus.VRErrUnauthorized {
 		t.Fatalf("publish with a subscribe-only grant: %v, want 433", err)

@@ -28,19 +28,8 @@ func TestPublisherReachesEverySubscriber(t *testing.T) {
 	}
 	api := testAPI(t)
 
-	_, h := n.client(ctx, t)
-	j, err := peer.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := peer.Publish(ctx, api, h, "vp8", nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, j, pub := n.publishAlice(ctx, t, api, id, "vp8", nil, false)
 	defer pub.Close()
-	if err := peer.Active(ctx, h, pub.PC); err != nil {
-		t.Fatal(err)
-	}
 	sendCtx, stopSend := context.WithCancel(ctx)
 	defer stopSend()
 	pub.Send(sendCtx, 400, 20)
@@ -90,19 +79,8 @@ func TestAttachedDescribesStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	api := testAPI(t)
-	_, h := n.client(ctx, t)
-	j, err := peer.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := peer.Publish(ctx, api, h, "vp8", nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, j, pub := n.publishAlice(ctx, t, api, id, "vp8", nil, false)
 	defer pub.Close()
-	if err := peer.Active(ctx, h, pub.PC); err != nil {
-		t.Fatal(err)
-	}
 	_, hs := n.client(ctx, t)
 	s, err := peer.Subscribe(ctx, api, hs, id, token(id, "bob", false, true), []uint64{j.ID}, nil, false)
 	if err != nil {
@@ -183,19 +161,8 @@ func TestH264Deployment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, h := n.client(ctx, t)
-	j, err := peer.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := peer.Publish(ctx, api, h, "h264", nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, j, pub := n.publishAlice(ctx, t, api, id, "h264", nil, false)
 	defer pub.Close()
-	if err := peer.Active(ctx, h, pub.PC); err != nil {
-		t.Fatal(err)
-	}
 	sendCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	pub.Send(sendCtx, 300, 15)

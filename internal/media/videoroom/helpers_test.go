@@ -106,6 +106,28 @@ func testAPI(t *testing.T) *webrtc.API {
 }
 
 // client dials the node and opens a session with one VideoRoom handle.
+// publishAlice joins room id as alice on a client of her own and
+// publishes codec until the media server has her peer connection up; the
+// caller closes the publisher.
+func (n *testNode) publishAlice(ctx context.Context, t *testing.T, api *webrtc.API, id, codec string,
+	iceServers []webrtc.ICEServer, relayOnly bool) (*janus.Handle, peer.Joined, *peer.Publisher) {
+	t.Helper()
+	_, h := n.client(ctx, t)
+	j, err := peer.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := peer.Publish(ctx, api, h, codec, iceServers, relayOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.Active(ctx, h, pub.PC); err != nil {
+		pub.Close()
+		t.Fatal(err)
+	}
+	return h, j, pub
+}
+
 func (n *testNode) client(ctx context.Context, t *testing.T) (*janus.Client, *janus.Handle) {
 	t.Helper()
 	c, err := janus.Dial(ctx, n.ws)

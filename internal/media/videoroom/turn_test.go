@@ -65,19 +65,8 @@ func TestTURNRelaysCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	api := testAPI(t)
-	_, h := n.client(ctx, t)
-	j, err := peer.JoinPublisher(ctx, h, id, token(id, "alice", true, true), "Alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := peer.Publish(ctx, api, h, "vp8", ice("alice"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, j, pub := n.publishAlice(ctx, t, api, id, "vp8", ice("alice"), true)
 	defer pub.Close()
-	if err := peer.Active(ctx, h, pub.PC); err != nil {
-		t.Fatal(err)
-	}
 	sendCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	pub.Send(sendCtx, 300, 15)
