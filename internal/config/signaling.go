@@ -28,7 +28,7 @@ type QSS struct {
 	MaxFrameBytes int64         `yaml:"maxFrameBytes" doc:"largest WebSocket frame accepted from a client"`
 	RequestRate   float64       `yaml:"requestRate" doc:"requests per second per session (burst twice that); more are refused with 429"`
 	SendQueue     int           `yaml:"sendQueue" doc:"frames queued for a slow session before it is disconnected"`
-	SIPDomain     string        `yaml:"sipDomain" doc:"host:port of the SIP side for rooms' sipUri; empty = rooms have no sipUri"`
+	SIPDomain     string        `yaml:"sipDomain" doc:"host:port of the SIP side for rooms' sipUri (sip:888<number>@sipDomain, what a phone dials to join the room); empty = the sip role's own address (trunk.externalAddress or trunk.listen) where it runs, else rooms have no sipUri"`
 }
 
 // Rooms is the seeds' rooms service configuration.

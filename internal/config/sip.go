@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -158,4 +159,16 @@ func (c *Config) validateTrunk(bad func(key, format string, args ...any)) {
 	if t.AnswerTimeout < time.Second {
 		bad("trunk.answerTimeout", "must be at least a second")
 	}
+}
+
+// RoomSIPDomain is the host:port of rooms' sipUri: qss.sipDomain, or the
+// sip role's own address; "" = rooms have no sipUri.
+func (c *Config) RoomSIPDomain() string {
+	if c.QSS.SIPDomain != "" {
+		return c.QSS.SIPDomain
+	}
+	if !c.SIPEnabled() {
+		return ""
+	}
+	return net.JoinHostPort(c.SIPAddress(), strconv.Itoa(c.Trunk.Listen.Port))
 }

@@ -77,3 +77,16 @@ func (h *Hub) Admit(ctx context.Context, room string, by, u User, invite string)
 // EndPhoneRoom destroys the room made for a call from the trunk once the
 // call ended.
 func (h *Hub) EndPhoneRoom(ctx context.Context, room string) error { return h.rooms.Destroy(ctx, room) }
+
+// DialIn joins a phone to the room of the number it dialled (the room
+// object's sipUri); phone makes the participant for the room's domain. It
+// returns the room, the phone's room object and the participant.
+func (h *Hub) DialIn(ctx context.Context, number string, phone func(domainID string) (User, error), leg string) (string, *RoomObject, User, error) {
+	return h.rooms.DialIn(ctx, number, phone, leg)
+}
+
+// DialInMeeting joins a phone to the room of the meeting of a dial-in PIN,
+// inside the meeting's window.
+func (h *Hub) DialInMeeting(ctx context.Context, pin string, phone func(domainID string) (User, error), leg string) (string, *RoomObject, User, error) {
+	return h.rooms.DialInMeeting(ctx, pin, phone, leg)
+}

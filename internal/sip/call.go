@@ -36,6 +36,11 @@ type call struct {
 	// cancelInvite stops an outbound INVITE still waiting for an answer.
 	cancelInvite context.CancelFunc
 
+	// dialIn: the phone called a room or a meeting (dialin.go); the room
+	// is not the call's own and outlives it.
+	dialIn    bool
+	mediaOnce sync.Once
+
 	mu         sync.Mutex
 	ended      bool
 	joined     bool // the phone is in the room
@@ -101,6 +106,16 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	defer cancel()
 	m, err := s.store.SipMappingByUsername(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
+		if target, ok := s.dialTargetOf(username); ok {
+			remote, err := parseSDP(req.Body(), s.codecs)
+			if err != nil {
+				s.log.Debug("sip: INVITE refused", "err", err)
+				respond(tx, req, 488, "Not Acceptable Here")
+				return
+			}
+			s.dialIn(req, tx, target, remote)
+			return
+		}
 		s.log.Debug("sip: INVITE to an unknown number", "to", wire.Truncate(username, 64))
 		respond(tx, req, 404, "Not Found")
 		return
@@ -259,8 +274,25 @@ func (c *call) answer() error {
 	if err != nil {
 		return fmt.Errorf("join the room: %w", err)
 	}
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		_ = s.sig.LeavePhone(ctx, c.room, c.phone, c.leg, 200, "the call ended")
+		return nil
+	}
+	c.joined = true
+	c.mu.Unlock()
+	return c.startMedia(ctx, obj)
+}
+
+// startMedia bridges the call's RTP with the room's media (obj is the
+// phone's room object; the phone is in the room) and relays its digits.
+// A hangup meanwhile wins: the phone leaves again.
+func (c *call) startMedia(ctx context.Context, obj *qss.RoomObject) error {
+	s := c.s
 	var fromTrunk func([]byte)
 	var stop func()
+	var err error
 	if s.bridge != nil {
 		if fromTrunk, stop, err = s.bridge.Start(ctx, obj, c.phone.Username, *c.media.codec.Load(), c.media.write); err != nil {
 			return fmt.Errorf("bridge the media: %w", err)
@@ -272,19 +304,24 @@ func (c *call) answer() error {
 		if stop != nil {
 			stop()
 		}
-		_ = s.sig.LeavePhone(ctx, c.room, c.phone, c.leg, 200, "the call ended")
 		return nil
 	}
-	c.joined = true
 	c.stopBridge = stop
 	c.mu.Unlock()
 	if fromTrunk != nil {
 		c.media.setSink(fromTrunk)
 	}
 	c.relayDigits()
-	s.goTask(c.media.run)
-	s.goTask(c.media.sendEvents)
+	c.runMedia()
 	return nil
+}
+
+// runMedia starts reading the call's RTP and sending its events, once.
+func (c *call) runMedia() {
+	c.mediaOnce.Do(func() {
+		c.s.goTask(c.media.run)
+		c.s.goTask(c.media.sendEvents)
+	})
 }
 
 // maxPendingDigits bounds the phone's digits waiting to reach the room;
@@ -361,7 +398,7 @@ func (c *call) ended2(code int, reason string) {
 			c.s.log.Debug("sip: the phone leaves the room", "room", c.room, "err", err)
 		}
 	}
-	if c.inbound && c.answered.Load() && c.room != "" {
+	if c.inbound && !c.dialIn && c.answered.Load() && c.room != "" {
 		// The room was made for this answered call: it ends with it (an
 		// unanswered one's room is ended by its invitation).
 		if err := c.s.sig.EndPhoneRoom(ctx, c.room); err != nil {

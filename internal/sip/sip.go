@@ -42,6 +42,11 @@ type Signaling interface {
 	JoinPhone(ctx context.Context, room string, u qss.User, leg string) (*qss.RoomObject, error)
 	LeavePhone(ctx context.Context, room string, u qss.User, leg string, code int, reason string) error
 	EndPhoneRoom(ctx context.Context, room string) error
+	// DialIn joins a phone to the room of a number (its sipUri), and
+	// DialInMeeting to the room of the meeting of a PIN; phone makes the
+	// participant for the room's domain.
+	DialIn(ctx context.Context, number string, phone func(domainID string) (qss.User, error), leg string) (string, *qss.RoomObject, qss.User, error)
+	DialInMeeting(ctx context.Context, pin string, phone func(domainID string) (qss.User, error), leg string) (string, *qss.RoomObject, qss.User, error)
 	// PhoneDTMF tells the room's apps of a digit the phone pressed.
 	PhoneDTMF(ctx context.Context, room string, u qss.User, digit string) error
 }
@@ -325,10 +330,12 @@ func (s *Server) RoomChanged(_ context.Context, room string, remaining []string,
 			apps++
 		}
 	}
-	if !ended && apps > 0 {
-		return
-	}
 	for _, c := range list {
+		// A phone that dialled into a room stays while the room lasts,
+		// with or without apps (a meeting's first caller waits there).
+		if !ended && (apps > 0 || c.dialIn) {
+			continue
+		}
 		s.goTask(func() { c.hangup(200, "the app hung up") })
 	}
 }

@@ -75,6 +75,8 @@ type Meetings interface {
 	// SaveMeeting creates or replaces a meeting and the list of its users.
 	SaveMeeting(ctx context.Context, m *Meeting) error
 	GetMeeting(ctx context.Context, id string) (*Meeting, error)
+	// MeetingByPIN finds the meeting of a dial-in PIN (ErrNotFound: none).
+	MeetingByPIN(ctx context.Context, pin string) (*Meeting, error)
 	ListMeetings(ctx context.Context, f MeetingFilter, p Page) ([]*Meeting, error)
 	CountMeetings(ctx context.Context, ownerID string, after int64) (int, error)
 	DeleteMeeting(ctx context.Context, id string) error
@@ -135,6 +137,14 @@ func (s *SQL) SaveMeeting(ctx context.Context, m *Meeting) error {
 // GetMeeting implements Meetings.
 func (s *SQL) GetMeeting(ctx context.Context, id string) (*Meeting, error) {
 	return scanMeeting(s.queryRow(ctx, `SELECT `+meetingCols+` FROM meetings m WHERE m.id = ?`, id))
+}
+
+// MeetingByPIN implements Meetings; PINs are unique (meetings_pin_key).
+func (s *SQL) MeetingByPIN(ctx context.Context, pin string) (*Meeting, error) {
+	if pin == "" {
+		return nil, ErrNotFound
+	}
+	return scanMeeting(s.queryRow(ctx, `SELECT `+meetingCols+` FROM meetings m WHERE m.pin = ?`, pin))
 }
 
 // ListMeetings implements Meetings: by start time.

@@ -60,18 +60,39 @@ func (t *Table) enterMeeting(ctx context.Context, s *session.Session, ref string
 	if !t.mayAttend(ctx, s.User, m) {
 		return nil, wire.Refuse(404, "meeting %s not found", id)
 	}
-	now := time.Now().UnixMilli()
-	if now < m.ValidSince {
-		return nil, wire.Refuse(403, "meeting %s has not started: it opens at %s", id,
+	if err := inWindow(m, time.Now()); err != nil {
+		return nil, err
+	}
+	me := s.Me()
+	obj, room, err := t.meetingRoom(ctx, m, me, s.ID, s.ID)
+	if err != nil {
+		return nil, err
+	}
+	s.SetJoined(room, true)
+	return obj, nil
+}
+
+// inWindow refuses a meeting outside its valid window: 403 before, 410
+// after.
+func inWindow(m *store.Meeting, now time.Time) error {
+	ms := now.UnixMilli()
+	if ms < m.ValidSince {
+		return wire.Refuse(403, "meeting %s has not started: it opens at %s", m.ID,
 			time.UnixMilli(m.ValidSince).UTC().Format(time.RFC3339))
 	}
-	if now >= m.ValidUntil {
-		return nil, wire.Refuse(410, "meeting %s is over: it closed at %s", id,
+	if ms >= m.ValidUntil {
+		return wire.Refuse(410, "meeting %s is over: it closed at %s", m.ID,
 			time.UnixMilli(m.ValidUntil).UTC().Format(time.RFC3339))
 	}
-	uri := MeetingPrefix + id
+	return nil
+}
+
+// meetingRoom puts me in the ACL of the meeting's room, creating the room
+// if nobody is there yet, and joins it with the session sessionID (an
+// app's session, or a phone's leg); peer names who asked, for the logs.
+func (t *Table) meetingRoom(ctx context.Context, m *store.Meeting, me session.User, sessionID, peer string) (*Object, string, error) {
+	uri := MeetingPrefix + m.ID
 	key := "qconf.x" + hexOf(uri)
-	me := s.Me()
 	for range 3 {
 		v, _, err := t.Node.State.Get(ctx, key)
 		if err == nil {
@@ -84,31 +105,29 @@ func (t *Table) enterMeeting(ctx context.Context, s *session.Session, ref string
 				continue
 			}
 			if err != nil {
-				return nil, err
+				return nil, "", err
 			}
-			obj, err := ask[Object](ctx, t, room, actor{User: me}, &joinOp{Session: s.ID})
+			obj, err := ask[Object](ctx, t, room, actor{User: me}, &joinOp{Session: sessionID})
 			if err != nil {
-				return nil, err
+				return nil, "", err
 			}
-			s.SetJoined(room, true)
-			return obj, nil
+			return obj, room, nil
 		}
 		room := newUUID()
 		if err := t.Node.State.Create(ctx, key, []byte(room)); err != nil {
 			continue // somebody else created it first: join theirs
 		}
-		if _, err := t.create(ctx, s, createOptions{domainID: m.DomainID}, []session.User{me}, uri, room); err != nil {
+		if _, err := t.createAs(ctx, me, peer, createOptions{domainID: m.DomainID}, []session.User{me}, uri, room); err != nil {
 			t.Node.State.Delete(ctx, key)
-			return nil, err
+			return nil, "", err
 		}
-		obj, err := ask[Object](ctx, t, room, actor{User: me}, &joinOp{Session: s.ID})
+		obj, err := ask[Object](ctx, t, room, actor{User: me}, &joinOp{Session: sessionID})
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		s.SetJoined(room, true)
-		return obj, nil
+		return obj, room, nil
 	}
-	return nil, wire.Refuse(500, "could not get the room of meeting %s; try again", id)
+	return nil, "", wire.Refuse(500, "could not get the room of meeting %s; try again", m.ID)
 }
 
 // mayAttend says whether a user may join a meeting: its owner and user

@@ -198,6 +198,7 @@ type Info struct {
 	ID                string        `json:"id"`
 	RecordID          string        `json:"recordId"`
 	Number            string        `json:"number"`
+	DomainID          string        `json:"domainId"`
 	Owner             string        `json:"owner"`
 	Record            bool          `json:"record"`
 	Bitrate           int           `json:"bitrate"`
@@ -248,8 +249,8 @@ type roomServer struct {
 // Object builds the room object of info for user (and session).
 func (t *Table) Object(info *Info, user, session string) *Object {
 	sip := ""
-	if t.Config.QSS.SIPDomain != "" {
-		sip = "sip:888" + info.Number + "@" + t.Config.QSS.SIPDomain
+	if d := t.Config.RoomSIPDomain(); d != "" && info.Number != "" {
+		sip = "sip:888" + info.Number + "@" + d
 	}
 	ttl := t.Config.Rooms.TokenTTL
 	tok := grant.Sign(t.secret, grant.Grant{Room: info.ID, User: user, Session: session, Publish: true, Subscribe: true,
@@ -412,6 +413,7 @@ func (t *Table) createAs(ctx context.Context, creator session.User, peer string,
 			r.number = m.Number
 		}
 	}
+	t.claimNumber(ctx, id, r.number)
 	r.call = &store.Call{ID: r.recordID, Room: id, OwnerID: r.owner, Node: t.Node.ID, Created: r.created.UnixMilli(),
 		Detail: store.CallDetail{Creator: creator.ID}}
 	r.users[creator.ID] = creator.DomainID
@@ -490,7 +492,7 @@ func (r *room) removeACL(id string) {
 
 // info snapshots the room; r.mu is held or the room is new.
 func (r *room) info(details bool) Info {
-	ri := Info{ID: r.id, RecordID: r.recordID, Number: r.number, Owner: r.owner, Record: r.record, Bitrate: r.bitrate,
+	ri := Info{ID: r.id, RecordID: r.recordID, Number: r.number, DomainID: r.domainID, Owner: r.owner, Record: r.record, Bitrate: r.bitrate,
 		Limit: r.limit, Created: r.created.UnixMilli(), Media: r.media, ACL: append([]string{}, r.acl...),
 		Joined: append([]string{}, r.order...)}
 	if details {
@@ -671,7 +673,7 @@ func (t *Table) destroyLocked(r *room, by, reason string) []func() {
 	for id, p := range r.participants {
 		joined[id] = keys(p.sessions)
 	}
-	id, quick := r.id, r.quickURI
+	id, quick, number := r.id, r.quickURI, r.number
 	t.mu.Lock()
 	delete(t.rooms, id)
 	t.releaseLocked(r.creator)
@@ -691,6 +693,7 @@ func (t *Table) destroyLocked(r *room, by, reason string) []func() {
 			}
 		}
 		t.Node.State.Delete(ctx, roomKey(id))
+		t.releaseNumber(ctx, id, number)
 		if quick != "" {
 			t.Node.State.Delete(ctx, "qconf.x"+hexOf(quick))
 		}
