@@ -165,22 +165,23 @@ type LegConfig struct {
 	// Send gets each 20 ms of the leg's mix, encoded, and how far the RTP
 	// timestamp moves for it (the codec's FrameClock). The payload is
 	// valid only during the call. Send runs on the mixer's goroutine: it
-	// must not block, nor call Join, Leave or Close.
+	// must not block, nor call Join, Leave or Close. Nil = the leg is a
+	// source only: it adds to the mix and hears nothing (nothing is
+	// encoded for it), such as a room's publisher mixed for its phones.
 	Send func(payload []byte, clock int)
 }
 
 // Join adds a leg.
 func (m *Mixer) Join(cfg LegConfig) (*Leg, error) {
-	if cfg.Send == nil {
-		return nil, fmt.Errorf("mixer: leg %q without Send", cfg.Name)
-	}
 	dec, err := cfg.Codec.NewDecoder()
 	if err != nil {
 		return nil, fmt.Errorf("mixer: leg %q: %w", cfg.Name, err)
 	}
-	enc, err := cfg.Codec.NewEncoder(cfg.Encoder)
-	if err != nil {
-		return nil, fmt.Errorf("mixer: leg %q: %w", cfg.Name, err)
+	var enc audiocodec.Encoder
+	if cfg.Send != nil {
+		if enc, err = cfg.Codec.NewEncoder(cfg.Encoder); err != nil {
+			return nil, fmt.Errorf("mixer: leg %q: %w", cfg.Name, err)
+		}
 	}
 	l := &Leg{m: m, cfg: cfg, dec: dec, enc: enc}
 	l.jb.prebuffer = m.cfg.Prebuffer
@@ -218,6 +219,9 @@ func (m *Mixer) mix() {
 		m.all[i] = saturate(s)
 	}
 	for _, l := range m.current {
+		if l.cfg.Send == nil {
+			continue // a source only
+		}
 		var payload []byte
 		var err error
 		if l.active {

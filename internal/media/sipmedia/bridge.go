@@ -8,12 +8,21 @@
 // G.711 (audiocodec: decode, resample to 8 kHz, encode), and so is G.711
 // of the other law.
 //
+// A phone that hears one publisher gets that publisher's packets (as they
+// are, or transcoded one by one). Once it hears two or more (a conference,
+// a call with a third party, other phones), their audio is mixed for it
+// instead (package mixer: each track decoded in its own jitter buffer,
+// summed every 20 ms, encoded once in the phone's codec), so that the
+// phone hears everyone at once rather than packets of each in turn.
+//
 // It knows nothing of SIP: the sip role gives it a room (the phone's room
 // object) and a function that sends RTP to the trunk.
 package sipmedia
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,8 +35,10 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/openwac/wac/internal/media/audiocodec"
 	"github.com/openwac/wac/internal/media/janus"
 	"github.com/openwac/wac/internal/media/janus/peer"
+	"github.com/openwac/wac/internal/media/mixer"
 )
 
 // Room is where a phone's media goes: the media server's Janus WebSocket,
@@ -45,6 +56,8 @@ type Bridge struct {
 	Transcoded, Dropped atomic.Uint64
 	// ToTrunk and FromTrunk count the packets relayed each way.
 	ToTrunk, FromTrunk atomic.Uint64
+	// Mixed counts the packets of mixed audio sent to the trunk.
+	Mixed atomic.Uint64
 }
 
 // New makes a bridge whose peers publish G.711 and receive G.711 or Opus.
@@ -96,6 +109,14 @@ type leg struct {
 	session *janus.Session
 	room    string
 	token   string
+
+	// The mix, once the phone hears two tracks or more (under mixMu).
+	mixMu  sync.Mutex
+	tracks int
+	mix    atomic.Pointer[mixer.Mixer]
+	// The mix's packets to the trunk: the mixer's goroutine's own.
+	mixPkt rtp.Packet
+	mixBuf [12 + audiocodec.MaxPayload]byte
 }
 
 // Start joins room as display, publishing what fromTrunk is given (RTP in
@@ -291,8 +312,9 @@ func (l *leg) fromTrunk(pkt []byte) {
 
 // toTrunk sends the RTP of one of the room's audio tracks to the trunk:
 // in the trunk's codec as it is, with the trunk's payload type; in another
-// codec transcoded (transcoder).
+// codec transcoded (transcoder); into the phone's mix once there is one.
 func (l *leg) toTrunk(t *webrtc.TrackRemote) {
+	l.addTrack()
 	buf := make([]byte, 1500)
 	var tc *transcoder
 	if !strings.EqualFold(t.Codec().MimeType, l.mime) {
@@ -301,13 +323,31 @@ func (l *leg) toTrunk(t *webrtc.TrackRemote) {
 			l.b.log.Info("sipmedia: the room's audio cannot reach the trunk", "track", t.ID(), "err", err)
 		}
 	}
-	var pkt rtp.Packet
+	var (
+		pkt rtp.Packet
+		in  *mixer.Leg // this track's leg of the mix
+	)
+	defer func() {
+		if in != nil {
+			in.Leave()
+		}
+	}()
 	for {
 		n, _, err := t.Read(buf)
 		if err != nil {
 			return
 		}
 		if pkt.Unmarshal(buf[:n]) != nil {
+			continue
+		}
+		if m := l.mix.Load(); m != nil {
+			if in == nil {
+				if in, err = l.joinMix(m, t); err != nil {
+					l.b.log.Info("sipmedia: the track cannot be mixed", "track", t.ID(), "err", err)
+					return
+				}
+			}
+			in.Write(pkt.SequenceNumber, pkt.Payload)
 			continue
 		}
 		if tc == nil && !strings.EqualFold(t.Codec().MimeType, l.mime) {
@@ -339,8 +379,65 @@ func (l *leg) toTrunk(t *webrtc.TrackRemote) {
 	}
 }
 
+// addTrack counts a track the phone hears; at the second, the phone's
+// audio becomes a mix.
+func (l *leg) addTrack() {
+	l.mixMu.Lock()
+	defer l.mixMu.Unlock()
+	l.tracks++
+	if l.tracks < 2 || l.mix.Load() != nil || l.ctx.Err() != nil {
+		return
+	}
+	codec, err := codecOf(l.mime)
+	if err != nil {
+		l.b.log.Info("sipmedia: no mix for the phone", "err", err)
+		return
+	}
+	m := mixer.New(l.ctx, mixer.Config{Logger: l.b.log})
+	var ssrc [4]byte
+	_, _ = rand.Read(ssrc[:])
+	l.mixPkt.Header = rtp.Header{Version: 2, PayloadType: l.pt, SSRC: binary.BigEndian.Uint32(ssrc[:])}
+	if _, err := m.Join(mixer.LegConfig{Name: "phone", Codec: codec, Send: l.sendMixed}); err != nil {
+		m.Close()
+		l.b.log.Info("sipmedia: no mix for the phone", "err", err)
+		return
+	}
+	l.mix.Store(m)
+}
+
+// joinMix adds a track to the phone's mix, as a source only.
+func (l *leg) joinMix(m *mixer.Mixer, t *webrtc.TrackRemote) (*mixer.Leg, error) {
+	codec, err := codecOf(t.Codec().MimeType)
+	if err != nil {
+		return nil, err
+	}
+	return m.Join(mixer.LegConfig{Name: t.ID(), Codec: codec})
+}
+
+// sendMixed sends 20 ms of the phone's mix to the trunk (on the mixer's
+// goroutine).
+func (l *leg) sendMixed(payload []byte, clock int) {
+	p := &l.mixPkt
+	p.SequenceNumber++
+	p.Timestamp += uint32(clock)
+	p.Payload = payload
+	n, err := p.MarshalTo(l.mixBuf[:])
+	if err != nil {
+		return
+	}
+	if l.send(l.mixBuf[:n]) == nil {
+		l.b.Mixed.Add(1)
+	}
+}
+
 func (l *leg) stop() {
 	l.cancel()
+	l.mixMu.Lock()
+	m := l.mix.Load()
+	l.mixMu.Unlock()
+	if m != nil {
+		m.Close()
+	}
 	l.mu.Lock()
 	subs := l.subs
 	l.subs = map[uint64]*webrtc.PeerConnection{}
