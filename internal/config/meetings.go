@@ -14,7 +14,7 @@ type Meetings struct {
 	InviteMechanisms      []string `yaml:"inviteMechanisms" doc:"how this server sends meeting invitations: email (through mailer), sms (through the SMS service); the others are left to the application"`
 	TemplatePath          string   `yaml:"templatePath" doc:"folder of the invitation templates (email/{text,html,subject,from}.hbs and language subfolders such as email/es/); empty, or without an email folder = the built-in English and Spanish ones"`
 	RemindBefore          int      `yaml:"remindBefore" doc:"minutes before a meeting starts that its participants get a reminder (push, and the invitation again by email), 0 = none"`
-	PSTNExtension         string   `yaml:"pstnExtension" doc:"dial-in number of meetings: when set, each meeting gets ddi {extension, pin} with an 8-digit PIN"`
+	PSTNExtension         string   `yaml:"pstnExtension" doc:"dial-in number of meetings: when set, each meeting gets ddi {extension, pin} with an 8-digit PIN, and a phone calling this number through the sip role keys the PIN to join"`
 	MaxParticipants       int      `yaml:"maxParticipants" doc:"participants (users, emails and phone numbers) a meeting may list"`
 	MaxPerUser            int      `yaml:"maxPerUser" doc:"meetings not yet ended that one user may own"`
 	MaxDurationHours      int      `yaml:"maxDurationHours" doc:"longest window (validUntil - validSince) of a meeting, in hours"`
