@@ -50,6 +50,13 @@ func startNodeWith(t testing.TB, dir string, tweak func(*config.Config)) (*node.
 // runs at the end of the test if the test did not call it.
 func runNode(t testing.TB, dir string, tweak func(*config.Config)) (*node.Node, string, func()) {
 	t.Helper()
+	return runNodeWith(t, dir, tweak, node.Options{})
+}
+
+// runNodeWith is runNode with node options (the admin's password and the
+// output are set here).
+func runNodeWith(t testing.TB, dir string, tweak func(*config.Config), opts node.Options) (*node.Node, string, func()) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = dir
 	cfg.Password.Memory, cfg.Password.Iterations = 8*1024, 1
@@ -63,8 +70,8 @@ func runNode(t testing.TB, dir string, tweak func(*config.Config)) (*node.Node, 
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.New(context.Background(), &cfg, logging.Discard(), node.Options{Options: server.Options{
-		Out: io.Discard, Environ: []string{server.AdminPasswordEnv + "=admin-secret-1"}}})
+	opts.Options = server.Options{Out: io.Discard, Environ: []string{server.AdminPasswordEnv + "=admin-secret-1"}}
+	n, err := node.New(context.Background(), &cfg, logging.Discard(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"strings"
 	"sync"
@@ -315,4 +316,64 @@ func asAPIError(err error, target **client.APIError) bool {
 func isStatus(err error, code int) bool {
 	var ae *client.APIError
 	return asAPIError(err, &ae) && ae.Status == code
+}
+
+// A call from the phone network to a user whose phones have no session
+// wakes them by push (fromType phone, the number as the caller), the
+// trunk hears 180 meanwhile, and the phone that connects answers it: the
+// trunk gets its 200 and the other phone the follow-up. Nobody reachable
+// at all is still 480.
+func TestSIPCallWakesPhonesByPush(t *testing.T) {
+	apns, fcm := pushtest.NewAPNs(t), pushtest.NewFCM(t)
+	r := newSIPRigWith(t, func(c *config.Config) {
+		c.Invites.Basic.ResolvePush = true
+		c.Push.RetryDelay = 10 * time.Millisecond
+		c.Push.APNs = config.APNs{KeyID: apns.KeyID, TeamID: apns.TeamID, Topic: apns.Topic, AuthKey: apns.KeyFile, URL: apns.URL}
+		c.Push.FCM = config.FCM{FirebaseKey: fcm.KeyFile, URL: fcm.URL}
+	}, node.Options{PushHTTPClient: apns.Client()})
+	register(t, r.bob, "apns-voip", "b0b1c2d3", "bob-iphone")
+	register(t, r.bob, "fcm", "fcm-bob-pixel", "bob-pixel")
+	done := r.phone("uac_call.xml", "206", map[string]string{"PAUSE": "500"})
+	woken := apns.Wait(t, 10*time.Second)
+	fcm.Wait(t, 10*time.Second)
+	info := woken.Info()
+	if woken.Type() != "invitation" || info["fromType"] != "phone" || info["from"] != "phone-0034986999888" ||
+		info["fromUsername"] != "+34986999888" || info["to"] != "206" || info["room"] == "" {
+		t.Fatalf("push of the phone call: %v", woken.Payload)
+	}
+	ctx := wctx(t)
+	phone, err := r.bob.Connect(ctx, client.ConnectOptions{Platform: "ios", DeviceID: "bob-iphone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	ring, err := phone.WaitIncoming(ctx, "invitation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ring.RequestID != info["invite"] || ring.String("fromType") != "phone" {
+		t.Fatalf("the woken phone rang with %s (push for %v)", ring.Raw, info["invite"])
+	}
+	if err := phone.Accept(ctx, ring, nil); err != nil {
+		t.Fatal(err)
+	}
+	var obj struct {
+		Room string `json:"room"`
+	}
+	if err := json.Unmarshal(ring.Payload, &obj); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := phone.Request(ctx, "joinRoom", map[string]any{"room": obj.Room}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := fcm.Wait(t, 10*time.Second); got.Type() != "invitation-ended" || got.Info()["reason"] != "answered" {
+		t.Errorf("Android follow-up: %v", got.Payload)
+	}
+	r.await(done) // 200 OK reached the phone, which hung up
+	r.settled()
+	// alice has neither a session nor a token: 480.
+	r.await(r.phone("uac_refused.xml", "205", map[string]string{"FORMATS": "0", "CODE": "480"}))
+	if e := append(apns.Errors(), fcm.Errors()...); len(e) > 0 {
+		t.Errorf("the fakes refused requests: %v", e)
+	}
 }

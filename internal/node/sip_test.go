@@ -41,9 +41,15 @@ var sippPorts atomic.Int32
 
 func newSIPRig(t testing.TB, tweak func(*config.Config)) *sipRig {
 	t.Helper()
+	return newSIPRigWith(t, tweak, node.Options{})
+}
+
+// newSIPRigWith is newSIPRig with node options.
+func newSIPRigWith(t testing.TB, tweak func(*config.Config), opts node.Options) *sipRig {
+	t.Helper()
 	testenv.NeedPrograms(t, "sipp")
 	r := &sipRig{t: t, trunkPort: freeUDPPort(t)}
-	r.node, r.base, r.stop = runNode(t, t.TempDir(), func(c *config.Config) {
+	r.node, r.base, r.stop = runNodeWith(t, t.TempDir(), func(c *config.Config) {
 		c.Trunk.Address = "127.0.0.1"
 		c.Trunk.Port = r.trunkPort
 		c.Trunk.Listen.Port = freeUDPPort(t)
@@ -54,7 +60,7 @@ func newSIPRig(t testing.TB, tweak func(*config.Config)) *sipRig {
 		if tweak != nil {
 			tweak(c)
 		}
-	})
+	}, opts)
 	ctx := context.Background()
 	admin, err := client.Login(ctx, r.base, "admin@wac", "admin-secret-1")
 	if err != nil {

@@ -589,6 +589,11 @@ func (t *Table) pushInfo(inv *invite) map[string]any {
 	if inv.group != "" {
 		info["group"] = inv.group
 	}
+	if inv.phone {
+		// A call from the phone network: the number is the caller.
+		info["fromType"] = "phone"
+		info["to"] = inv.to
+	}
 	return info
 }
 

@@ -255,7 +255,13 @@ func (t *Table) Ring(ctx context.Context, call PhoneCall) (cancel func(), err er
 	if err != nil {
 		return nil, err
 	}
-	if len(sessions) == 0 {
+	// Devices without a session are woken by push, as for an app's call
+	// (invites.basic.resolvePush); the trunk hears 180 meanwhile.
+	toPush, err := t.pushTargets(ctx, inv)
+	if err != nil {
+		t.Log.Warn("qss: find the devices to push", "invite", inv.id, "err", err)
+	}
+	if len(sessions) == 0 && len(toPush) == 0 {
 		t.record(ctx, inv, stateFailed, 480, "")
 		if err := t.rooms.Destroy(ctx, inv.room); err != nil {
 			t.Log.Debug("qss: destroy the room of an unanswered phone call", "room", inv.room, "err", err)
@@ -263,6 +269,7 @@ func (t *Table) Ring(ctx context.Context, call PhoneCall) (cancel func(), err er
 		return nil, wire.Refuse(480, msgNotConnected)
 	}
 	inv.mu.Lock()
+	inv.pushed = toPush
 	t.mu.Lock()
 	t.invites[inv.id] = inv
 	t.mu.Unlock()
@@ -275,6 +282,19 @@ func (t *Table) Ring(ctx context.Context, call PhoneCall) (cancel func(), err er
 	t.Log.Info("pushing the invite "+inv.id+" from the trunk to the room "+inv.room, "invite", inv.id)
 	t.record(ctx, inv, stateRinging, 0, "")
 	inv.mu.Unlock()
+	if len(toPush) > 0 {
+		info := t.pushInfo(inv)
+		t.Tasks.Go(func(ctx context.Context) {
+			if t.push(ctx, inv.id, toPush, info) {
+				return
+			}
+			inv.mu.Lock()
+			if inv.state == stateRinging && len(inv.candidates) == 0 {
+				t.endLocked(ctx, inv, stateFailed, 480, msgNotConnected)
+			}
+			inv.mu.Unlock()
+		})
+	}
 	return func() {
 		inv.mu.Lock()
 		defer inv.mu.Unlock()
