@@ -47,6 +47,7 @@ type Config struct {
 	TURN           TURN           `yaml:"turn"`
 	Recording      Recording      `yaml:"recording"`
 	Trunk          Trunk          `yaml:"trunk"`
+	SipMappings    SipMappings    `yaml:"sipmappings"`
 	Meetings       Meetings       `yaml:"meetings"`
 	Mailer         Mailer         `yaml:"mailer"`
 	Jobs           Jobs           `yaml:"jobs"`

@@ -36,7 +36,7 @@ type Warning struct {
 
 func (w Warning) String() string { return "config key " + w.Key + " has no effect: " + w.Reason }
 
-const noTrunk = "OpenWAC has no parallel SIP and no audio mixer of its own yet (phones join 1:1 calls through the sip role, not rooms)"
+const noTrunk = "OpenWAC has no parallel SIP: it does not fork invitations through the phone network (phones reach rooms through the sip role: invitations to tel: numbers, and dial-in to a room's sipUri)"
 
 // SeedKeys lists the seeds' keys OpenWAC reads otherwise, in the order of
 // the table in docs/configuration.md.
@@ -61,14 +61,14 @@ func SeedKeys() []SeedKey {
 			"every interface that serves the API (wiface.public)"},
 		{Path: "oauth2client.secure", Ignored: "the callback is served on the API's interfaces, plain or TLS as they " +
 			"are configured (wiface.public.port_secure); put TLS in front in production"},
-		{Path: "meeting", Ignored: "meeting signaling (joinMeeting, wac-meeting:<id>) is built into the signaling role " +
-			"and needs no configuration; joining by PIN over the phone network is not available (" + noTrunk + ")"},
+		{Path: "meeting", Ignored: "meeting signaling (joinMeeting, wac-meeting:<id>, and dial-in by PIN to " +
+			"meetings.pstnExtension through the sip role) is built in and needs no configuration"},
 		{Path: "meetings.linkFormat", Ignored: "the seeds dropped it: meeting links are always <linkHost>/meeting/<id>"},
 		{Path: "meetings.shortenerToken", Ignored: "meeting links are not shortened (the server calls no bit.ly)"},
 		{Path: "meetings.languagesTemplates", Ignored: "the templates are checked when they load, at start-up, whatever their language"},
 		{Path: "mailer.pooled", Ignored: "each mail job opens its own SMTP connection"},
-		{Path: "audiomixersio", Refused: "the seeds' audio mixers (Asterisk) bridge calls to SIP, and " + noTrunk +
-			"; remove the block"},
+		{Path: "audiomixersio", Ignored: "the seeds' audio mixers (Asterisk) are built in: the sip role bridges calls " +
+			"to rooms and mixes a room's audio for its phones itself, so there are no mixers to list"},
 	}
 }
 

@@ -39,7 +39,14 @@ type Trunk struct {
 
 // TrunkPrefix holds the seeds' trunk.prefix keys.
 type TrunkPrefix struct {
-	ParallelSip string `yaml:"parallelSip" doc:"the seeds' parallel SIP prefix; read and kept, parallel SIP itself is not implemented (invites.parallelSip must stay false)"`
+	ParallelSip string `yaml:"parallelSip" doc:"the seeds' parallel SIP prefix: a phone dialling <prefix>888<6 digits><number> joins the room of <number>, as 888<number> does (forking invitations through the phone network, invites.parallelSip, is not done)"`
+}
+
+// SipMappings is the seeds' [sipmappings]: the SIP identities made on
+// request for anonymous users.
+type SipMappings struct {
+	DynamicMappingPrefix string `yaml:"dynamicMappingPrefix" doc:"prefix of the SIP usernames of anonymous users (prefix + user id); empty = anonymous users have no SIP identity and cannot call or be called from the phone network"`
+	DynamicMappingDomain string `yaml:"dynamicMappingDomain" doc:"host of the anonymous users' SIP identities (From of their calls); empty = trunk.domain"`
 }
 
 // TrunkListen is where the node takes SIP from the trunk.

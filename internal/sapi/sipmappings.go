@@ -20,6 +20,9 @@ type sipMappingJSON struct {
 	Credential sipCredentialJSON `json:"credential"`
 	Created    int64             `json:"created"`
 	Updated    int64             `json:"updated"`
+	// Dynamic: an anonymous user's identity, made on request
+	// (sipmappings.dynamicMappingPrefix); it has no id and is not stored.
+	Dynamic bool `json:"dynamic,omitempty"`
 }
 
 type sipCredentialJSON struct {
@@ -58,7 +61,7 @@ func (a *API) sipMappingJSON(ctx context.Context, names domainNames, m *store.Si
 	}
 	return &sipMappingJSON{ID: m.ID, OwnerURI: sipOwnerURI(m), Domain: dn,
 		Credential: sipCredentialJSON{Username: m.Username, PasswordSet: m.Password != ""},
-		Created:    m.Created, Updated: m.Updated}, nil
+		Created:    m.Created, Updated: m.Updated, Dynamic: m.Dynamic}, nil
 }
 
 // sipMappingInScope loads the mapping of the path if the admin p may see it.
@@ -114,6 +117,22 @@ func (a *API) sipOwner(ctx context.Context, scope []string, uri string) (kind, i
 	return "", "", "", invalid("ownerUri", "%q is not wac-user:<id> or wac-group:<id>", truncate(uri, 80))
 }
 
+// dynamicSipMapping is the dynamic mapping of the anonymous user owner
+// names (wac-user:<id>, in scope), where sipmappings.dynamicMappingPrefix
+// is set; nil otherwise.
+func (a *API) dynamicSipMapping(ctx context.Context, scope []string, owner string) *store.SipMapping {
+	prefix := a.cfg.SipMappings.DynamicMappingPrefix
+	id, ok := strings.CutPrefix(owner, "wac-user:")
+	if prefix == "" || !ok || !store.ValidID(id) {
+		return nil
+	}
+	u, err := a.st.GetUser(ctx, id)
+	if err != nil || !auth.InScope(scope, u.DomainID) {
+		return nil
+	}
+	return store.DynamicSipMapping(prefix, u)
+}
+
 func truncate(s string, n int) string {
 	if len(s) > n {
 		return s[:n] + "..."
@@ -136,6 +155,11 @@ func (a *API) readSipMapping(r *http.Request, scope []string, m *store.SipMappin
 	}
 	if !sipUsernamePattern.MatchString(body.Credential.Username) {
 		return invalid("credential.username", "%q must be 1-64 letters, digits or + * # . _ -", truncate(body.Credential.Username, 80))
+	}
+	if p := a.cfg.SipMappings.DynamicMappingPrefix; p != "" && strings.HasPrefix(body.Credential.Username, p) {
+		// Such a username would be taken for an anonymous user's.
+		return invalid("credential.username", "%q starts with %q, the prefix of anonymous users' identities (sipmappings.dynamicMappingPrefix)",
+			truncate(body.Credential.Username, 80), p)
 	}
 	kind, id, domainID, err := a.sipOwner(r.Context(), scope, body.OwnerURI)
 	if err != nil {
@@ -174,7 +198,13 @@ func (a *API) listSipMappings(w http.ResponseWriter, r *http.Request, p *auth.Pr
 	}
 	var list []*store.SipMapping
 	if owner := r.URL.Query().Get("ownerUri"); owner != "" {
-		// The seeds' GET /sipMappings: the mapping of one owner.
+		// The seeds' GET /sipMappings: the mapping of one owner; an
+		// anonymous user's is made on request (dynamic).
+		if m := a.dynamicSipMapping(r.Context(), scope, owner); m != nil {
+			return writeList(w, []*store.SipMapping{m}, func(names domainNames, m *store.SipMapping) (*sipMappingJSON, error) {
+				return a.sipMappingJSON(r.Context(), names, m)
+			})
+		}
 		kind, id, _, err := a.sipOwner(r.Context(), scope, owner)
 		if err != nil {
 			return err

@@ -104,7 +104,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
-	m, err := s.store.SipMappingByUsername(ctx, username)
+	m, err := s.mappingByUsername(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
 		if target, ok := s.dialTargetOf(username); ok {
 			remote, err := parseSDP(req.Body(), s.codecs)
@@ -427,22 +427,23 @@ func (s *Server) Dial(ctx context.Context, tc qss.TrunkCall) (qss.TrunkLeg, erro
 	if err != nil {
 		return nil, wire.Refuse(404, "%q is not a phone number", wire.Truncate(tc.To, 64))
 	}
-	m, err := s.store.SipMappingByOwner(ctx, store.SipOwnerUser, tc.Caller.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, wire.Refuse(403, "you have no SIP identity (sip mapping) to call the phone network with")
-	}
+	m, err := s.mappingOf(ctx, tc.Caller)
 	if err != nil {
-		return nil, fmt.Errorf("find the caller's SIP mapping: %w", err)
+		return nil, err
 	}
 	media, err := newRTPLeg(s.ports)
 	if err != nil {
 		return nil, wire.Refuse(503, "no media port free for a phone call")
 	}
 	domain := s.cfg.TrunkHost()
+	fromHost := domain
+	if m.Dynamic && s.cfg.SipMappings.DynamicMappingDomain != "" {
+		fromHost = s.cfg.SipMappings.DynamicMappingDomain
+	}
 	req := sip.NewRequest(sip.INVITE, s.trunkURI(number))
 	req.SetBody(buildSDP(s.cfg.SIPAddress(), media.port(), s.codecs, DefaultEventPT))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: m.Username, Host: domain}, Params: sip.NewParams()}
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: m.Username, Host: fromHost}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: number, Host: domain}, Params: sip.NewParams()})

@@ -24,6 +24,20 @@ type SipMapping struct {
 	Password string
 	Created  int64
 	Updated  int64
+	// Dynamic: the mapping of an anonymous user, made on request
+	// (DynamicSipMapping) and never stored.
+	Dynamic bool
+}
+
+// DynamicSipMapping is the seeds' dynamic mapping of an anonymous user:
+// the username prefix + the user's id, made on request and never stored;
+// nil when prefix is empty (sipmappings.dynamicMappingPrefix) or u is not
+// anonymous.
+func DynamicSipMapping(prefix string, u *User) *SipMapping {
+	if prefix == "" || u == nil || u.Role != RoleAnonymous {
+		return nil
+	}
+	return &SipMapping{DomainID: u.DomainID, OwnerType: SipOwnerUser, OwnerID: u.ID, Username: prefix + u.ID, Dynamic: true}
 }
 
 // SipMappings persists SIP mappings.
