@@ -11,3 +11,4 @@ go test -count=1 -run 'TestSIP' ./internal/node
 go test -count=1 ./internal/sip ./internal/media/sipmedia
 go test -run XXX -fuzz FuzzParseSDP -fuzztime 10s ./internal/sip
 go test -run XXX -fuzz FuzzNumberOf -fuzztime 5s ./internal/sip
+go test -run XXX -fuzz FuzzParseDTMFInfo -fuzztime 5s ./internal/sip

@@ -21,6 +21,7 @@ type Trunk struct {
 	Port      int      `yaml:"port" doc:"SIP port of the trunk or PBX"`
 	Domain    string   `yaml:"domain" doc:"SIP domain of the identities towards the trunk (From, To, request URI); empty = trunk.address"`
 	Transport string   `yaml:"transport" doc:"transport to the trunk: udp or tcp"`
+	DTMFMode  string   `yaml:"dtmfMode" doc:"how the apps' digits (sendDTMF) reach a phone: auto (RFC 4733 telephone-events when the call agreed them, else SIP INFO), rfc4733 (events only), info (SIP INFO, application/dtmf-relay); digits the trunk sends by INFO are taken in every mode"`
 	Codecs    []string `yaml:"codecs" doc:"audio codecs offered to and accepted from the trunk, in order of preference: pcmu, pcma"`
 
 	AcceptFrom []string `yaml:"acceptFrom" doc:"addresses (IPs or CIDRs) INVITEs are taken from; others get 403; empty = the addresses trunk.address resolves to"`
@@ -61,6 +62,7 @@ func defaultTrunk() Trunk {
 		Prefix:           TrunkPrefix{ParallelSip: "777"},
 		Port:             5060,
 		Transport:        "udp",
+		DTMFMode:         "auto",
 		Codecs:           []string{"pcmu", "pcma"},
 		Listen:           TrunkListen{Address: "127.0.0.1", Port: 5080},
 		RTPPortMin:       30000,
@@ -126,6 +128,11 @@ func (c *Config) validateTrunk(bad func(key, format string, args ...any)) {
 	case "udp", "tcp":
 	default:
 		bad("trunk.transport", "%q is not udp or tcp", t.Transport)
+	}
+	switch strings.ToLower(t.DTMFMode) {
+	case "auto", "rfc4733", "info":
+	default:
+		bad("trunk.dtmfMode", "%q is not auto, rfc4733 or info", t.DTMFMode)
 	}
 	if len(t.Codecs) == 0 {
 		bad("trunk.codecs", "needs at least one codec: pcmu or pcma")

@@ -232,3 +232,77 @@ func TestSIPDTMFToPhone(t *testing.T) {
 	r.await(trunk)
 	r.settled()
 }
+
+// A phone keys digits by SIP INFO (application/dtmf-relay and
+// application/dtmf): the app in the room gets dtmf events; a bad digit is
+// refused 400 and a body that is no DTMF 415.
+func TestSIPDTMFByInfoFromPhone(t *testing.T) {
+	r := newSIPRig(t, nil)
+	bob := r.connect(r.bob)
+	done := r.phone("uac_info.xml", "206", map[string]string{"PAUSE": "3000"})
+	ctx := wctx(t)
+	ring, err := bob.WaitIncoming(ctx, "invitation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj struct {
+		Room string `json:"room"`
+	}
+	if err := json.Unmarshal(ring.Payload, &obj); err != nil || obj.Room == "" {
+		t.Fatalf("ring payload %s", ring.Payload)
+	}
+	if err := bob.Accept(ctx, ring, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Request(ctx, "joinRoom", map[string]any{"room": obj.Room}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	for len(got) < 2 {
+		ev, err := bob.WaitEvent(ctx, "dtmf")
+		if err != nil {
+			t.Fatalf("digits so far %q: %v", got, err)
+		}
+		var p struct{ Room, From, Digit string }
+		if err := ev.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Room != obj.Room || p.From != "phone-0034986999888" {
+			t.Fatalf("dtmf event %+v", p)
+		}
+		got += p.Digit
+	}
+	if got != "4#" {
+		t.Fatalf("the app got %q by INFO, want 4#", got)
+	}
+	r.await(done)
+	r.settled()
+}
+
+// A trunk that agreed no telephone-event gets the apps' digits as SIP INFO
+// (trunk.dtmfMode auto): SIPp checks each body.
+func TestSIPDTMFByInfoToPhone(t *testing.T) {
+	r := newSIPRig(t, nil)
+	trunk := r.trunk("uas_info.xml", nil)
+	alice := r.connect(r.alice)
+	rm := room(t, alice)
+	ctx := wctx(t)
+	callPhone(ctx, t, alice, rm)
+	waitPhoneEvent(ctx, t, alice, "participantAdded")
+	for _, d := range []string{"1", "9"} {
+		if _, err := alice.Request(ctx, "sendDTMF", map[string]any{"room": rm, "digits": d}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// SIPp's scenario waits for both INFOs before the BYE; the leave
+	// sends the BYE once they are answered.
+	deadline := time.Now().Add(15 * time.Second)
+	for r.node.SIP().InfosSent() < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := alice.Request(ctx, "leaveRoom", map[string]any{"room": rm}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.await(trunk)
+	r.settled()
+}

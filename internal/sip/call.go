@@ -42,6 +42,7 @@ type call struct {
 	mediaOnce sync.Once
 
 	mu         sync.Mutex
+	infoQueue  []dtmfJob // the apps' digits going out by INFO (info.go)
 	ended      bool
 	joined     bool // the phone is in the room
 	stopBridge func()

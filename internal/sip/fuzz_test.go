@@ -2,6 +2,7 @@ package sip
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -129,4 +130,48 @@ func TestCapText(t *testing.T) {
 	if got := capText("205", 64); got != "205" {
 		t.Fatalf("%q", got)
 	}
+}
+
+func TestParseDTMFInfo(t *testing.T) {
+	for _, c := range []struct {
+		ct, body string
+		want     rune
+	}{
+		{"application/dtmf-relay", "Signal=5\r\nDuration=160\r\n", '5'},
+		{"Application/DTMF-Relay; charset=utf-8", "signal = #\nDuration=100", '#'},
+		{"application/dtmf-relay", "Duration=160\r\nSignal=*\r\n", '*'},
+		{"application/dtmf", " d\r\n", 'D'},
+	} {
+		if d, err := parseDTMFInfo(c.ct, []byte(c.body)); err != nil || d != c.want {
+			t.Errorf("%s %q: %q %v, want %q", c.ct, c.body, d, err, c.want)
+		}
+	}
+	for _, c := range []struct{ ct, body string }{
+		{"application/dtmf-relay", "Signal=12\r\n"},
+		{"application/dtmf-relay", "Signal=x"},
+		{"application/dtmf-relay", "Duration=160"},
+		{"application/dtmf", ""},
+		{"application/dtmf-relay", "Signal=1\r\n" + strings.Repeat("x", maxInfoBody)},
+	} {
+		if d, err := parseDTMFInfo(c.ct, []byte(c.body)); err == nil || errors.Is(err, errInfoType) {
+			t.Errorf("%s %q: %q %v, want a bad digit", c.ct, c.body, d, err)
+		}
+	}
+	if _, err := parseDTMFInfo("text/plain", []byte("Signal=1")); !errors.Is(err, errInfoType) {
+		t.Errorf("text/plain: %v", err)
+	}
+}
+
+func FuzzParseDTMFInfo(f *testing.F) {
+	f.Add("application/dtmf-relay", []byte("Signal=5\r\nDuration=160\r\n"))
+	f.Add("application/dtmf", []byte("#"))
+	f.Fuzz(func(t *testing.T, ct string, body []byte) {
+		d, err := parseDTMFInfo(ct, body)
+		if err != nil {
+			return
+		}
+		if !strings.ContainsRune("0123456789*#ABCD", d) {
+			t.Fatalf("digit %q from %q %q", d, ct, body)
+		}
+	})
 }

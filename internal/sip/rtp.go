@@ -185,6 +185,16 @@ func (l *rtpLeg) run() {
 	}
 }
 
+// digit gives onDigit a digit the phone sent otherwise (SIP INFO).
+func (l *rtpLeg) digit(d rune) {
+	l.mu.Lock()
+	fn := l.onDigit
+	l.mu.Unlock()
+	if fn != nil {
+		fn(d)
+	}
+}
+
 // receiveEvent reads one telephone-event packet; a digit seen for the
 // first time goes to onDigit.
 func (l *rtpLeg) receiveEvent(pkt []byte) {

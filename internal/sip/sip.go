@@ -115,7 +115,12 @@ type Server struct {
 // Stats count the calls of the sip role.
 type Stats struct {
 	InvitesIn, InvitesOut, Answered, Limited, Failed atomic.Uint64
+	// InfosSent counts the apps' digits answered 2xx by INFO.
+	InfosSent atomic.Uint64
 }
+
+// InfosSent is how many digits went out by INFO and were taken.
+func (s *Server) InfosSent() uint64 { return s.Stats.InfosSent.Load() }
 
 // New makes the sip role; Start listens.
 func New(opts Options) (*Server, error) {
@@ -159,6 +164,7 @@ func New(opts Options) (*Server, error) {
 		ctx:     ctx, cancel: cancel, calls: map[string]*call{}, byRoom: map[string][]*call{}}
 	srv.OnInvite(s.onInvite)
 	srv.OnAck(s.onAck)
+	srv.OnInfo(s.onInfo)
 	srv.OnBye(s.onBye)
 	srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
 		// A CANCEL that matched a ringing INVITE was answered by the
@@ -340,8 +346,9 @@ func (s *Server) RoomChanged(_ context.Context, room string, remaining []string,
 	}
 }
 
-// SendDTMF queues digits (checked by the caller: 0-9, *, #, A-D) as RFC
-// 4733 events on the RTP of every answered call in room (qss.Keypad).
+// SendDTMF queues digits (checked by the caller: 0-9, *, #, A-D) for
+// every answered call in room (qss.Keypad): as RFC 4733 events on its
+// RTP, or as SIP INFO requests (trunk.dtmfMode).
 func (s *Server) SendDTMF(room, digits string, duration time.Duration) error {
 	s.mu.Lock()
 	list := append([]*call(nil), s.byRoom[room]...)
@@ -356,7 +363,11 @@ func (s *Server) SendDTMF(room, digits string, duration time.Duration) error {
 		if !live {
 			continue
 		}
-		if err := c.media.queueDTMF(digits, duration); err != nil {
+		queue := c.media.queueDTMF
+		if c.useInfo() {
+			queue = c.queueInfo
+		}
+		if err := queue(digits, duration); err != nil {
 			last = err
 			continue
 		}

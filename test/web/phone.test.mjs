@@ -123,7 +123,7 @@ describe('the web app calls a phone through the SIP trunk', { skip }, () => {
       WAC_TRUNK_ADDRESS: '127.0.0.1', WAC_TRUNK_PORT: String(trunkPort),
       WAC_TRUNK_LISTEN_ADDRESS: '127.0.0.1', WAC_TRUNK_LISTEN_PORT: String(sipListen),
       WAC_TRUNK_RTP_PORT_MIN: String(rtp), WAC_TRUNK_RTP_PORT_MAX: String(rtp),
-      WAC_TRUNK_MEDIA_TIMEOUT: '0',
+      WAC_TRUNK_MEDIA_TIMEOUT: '0', WAC_MEETINGS_PSTN_EXTENSION: '+34999999999',
     });
     const alice = await server.createUser('alice', 'alice-password-1');
     // Alice's SIP identity towards the trunk (the INVITE's From).
@@ -253,6 +253,39 @@ describe('the web app calls a phone through the SIP trunk', { skip }, () => {
     assert.deepEqual(cells.slice(1), ['incoming', 'answered']);
     assert.equal(cells[0].replace(/^\u260E\s*/, ''), '0034986999888', 'the caller\'s number, + as 00');
     await row.getByRole('img', { name: 'Phone call' }).waitFor();
+    assert.deepEqual(errors, [], 'console errors or failed requests');
+  });
+
+  test('Alice joins a meeting: its dial-in shows, a phone dials the room\'s number, joins, and echoes her back', async () => {
+    await page.goto(server.base + '/meetings');
+    const form = page.locator('form', { has: page.getByRole('heading', { name: 'Schedule a meeting' }) });
+    await form.getByLabel('Name').fill('Phone review');
+    const start = await page.evaluate(() => {
+      const ms = Date.now() - 60000;
+      return new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+    });
+    await form.getByLabel('Starts').fill(start);
+    await form.getByLabel('Participants (users, emails, phone numbers)').fill('bob');
+    await form.getByRole('button', { name: 'Schedule' }).click();
+    const item = page.locator('.meetings .meeting', { hasText: 'Phone review' });
+    await item.waitFor();
+    assert.match(await item.innerText(), /Dial \+34999999999, PIN \d{8}/);
+    await item.getByRole('button', { name: 'Join Phone review' }).click();
+    const screen = page.locator('section.call');
+    await screen.waitFor();
+    // The room's number, from its sipUri: what a phone dials to join.
+    const number = await screen.locator('.dial-in code').innerText();
+    assert.match(number, /^888\d{8}$/);
+    phone = runSipp(dir, 'uac_dtmf.xml', { PAUSE: '12000' },
+      ['-s', number, '-m', '1', '-p', String(await freePort('udp')), '-mp', String(await freePort('udp')), '-rtp_echo', `127.0.0.1:${sipListen}`]);
+    await waitFor('audio from the phone', async () => (await receivedAudio(page)).seconds > 1, 30000);
+    assert.ok(await energyOver(page, 2) > 1e-3, 'the phone in the meeting echoes Alice\'s beep');
+    assert.deepEqual(await screen.locator('figure.tile figcaption').evaluateAll((els) => els.map((e) => e.firstChild.textContent)), [NUMBER]);
+    await page.screenshot({ path: join(screenshotDir, 'dial-in.png') });
+    const outcome = await phone.done;
+    assert.equal(outcome, null, `${outcome}\nwac's log:\n${server.log.slice(-40).join('\n')}`);
+    await screen.getByRole('button', { name: 'Hang up' }).click();
+    await screen.waitFor({ state: 'detached' });
     assert.deepEqual(errors, [], 'console errors or failed requests');
   });
 });

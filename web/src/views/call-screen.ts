@@ -32,6 +32,8 @@ export class CallScreen {
   private recIndicator = h('span', { className: 'rec-indicator', role: 'status', hidden: true, title: 'This call is being recorded' },
     h('span', { className: 'rec-dot', 'aria-hidden': 'true' }), 'Recording');
   private recording = false;
+  /** The number phones dial to join the room (its sipUri), once known. */
+  private dialIn = h('p', { className: 'dial-in muted', hidden: true });
   private offRecording: (() => void) | null = null;
   private stage = h('div', { className: 'stage' });
   private self = h('video', { className: 'self-view', muted: true, autoplay: true, playsInline: true, 'aria-label': 'Your camera' });
@@ -65,7 +67,8 @@ export class CallScreen {
         this.recIndicator,
         this.status,
         this.timer,
-        opts.conferenceUri ? this.shareLink(opts.conferenceUri) : null),
+        opts.conferenceUri ? this.shareLink(opts.conferenceUri) : null,
+        this.dialIn),
       this.stage,
       this.self,
       this.panel,
@@ -94,6 +97,12 @@ export class CallScreen {
   attach(conference: Conference, invitation?: OutgoingInvitation): void {
     this.conference = conference;
     for (const btn of Object.values(this.buttons)) btn.disabled = false;
+    // sip:888<number>@host: a phone dials the user part (docs/sip.md).
+    const dial = /^sips?:([^@;]+)@/.exec(conference.room.sipUri ?? '');
+    if (dial) {
+      this.dialIn.replaceChildren('Phones join by dialling ', h('code', {}, dial[1]), '.');
+      this.dialIn.hidden = false;
+    }
     this.setRecording(Boolean(conference.room.record));
     // recordingStarted and recordingStopped reach everyone in the room;
     // roomUpdated carries the flag too.
