@@ -8,7 +8,10 @@
 // hang-up reaches SIPp as BYE (its scenario passes), a number typed in
 // the Name or number box goes out as tel: too unless it is someone's
 // alias, and the history shows the calls as phone calls. Then SIPp calls
-// Alice's number as a phone: she answers on the page that rang.
+// Alice's number as a phone: she answers on the page that rang. Last,
+// Alice schedules a meeting (its dial-in number and PIN show) and joins it
+// with her camera on; the call screen shows the room's number, SIPp dials
+// it and echoes, and she hears her beep back from the phone.
 //
 //   cd test/web && npm ci && node --test phone.test.mjs
 //   UPDATE_SCREENSHOTS=1 node --test phone.test.mjs   (rewrites docs/screenshots/dialpad.png ...)
@@ -278,7 +281,12 @@ describe('the web app calls a phone through the SIP trunk', { skip }, () => {
     assert.match(number, /^888\d{8}$/);
     phone = runSipp(dir, 'uac_dtmf.xml', { PAUSE: '12000' },
       ['-s', number, '-m', '1', '-p', String(await freePort('udp')), '-mp', String(await freePort('udp')), '-rtp_echo', `127.0.0.1:${sipListen}`]);
-    await waitFor('audio from the phone', async () => (await receivedAudio(page)).seconds > 1, 30000);
+    await waitFor('audio from the phone', async () => (await receivedAudio(page)).seconds > 1, 30000).catch(async (err) => {
+      const outcome = await Promise.race([phone.done, new Promise((r) => setTimeout(() => r('still running'), 100))]);
+      const text = await screen.innerText();
+      await page.screenshot({ path: join(screenshotDir, 'dial-in-failed.png') });
+      throw new Error(`${err.message}; the phone: ${outcome}; screen: ${text}; audio ${JSON.stringify(await receivedAudio(page))}\nwac's log:\n${server.log.slice(-40).join('\n')}`);
+    });
     assert.ok(await energyOver(page, 2) > 1e-3, 'the phone in the meeting echoes Alice\'s beep');
     assert.deepEqual(await screen.locator('figure.tile figcaption').evaluateAll((els) => els.map((e) => e.firstChild.textContent)), [NUMBER]);
     await page.screenshot({ path: join(screenshotDir, 'dial-in.png') });

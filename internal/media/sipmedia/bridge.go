@@ -234,10 +234,29 @@ func (l *leg) watch(h *janus.Handle) {
 // subscribe receives one publisher's audio and sends it to the trunk.
 func (l *leg) subscribe(ctx context.Context, raw json.RawMessage) {
 	var p struct {
-		ID uint64 `json:"id"`
+		ID      uint64 `json:"id"`
+		Streams []struct {
+			Type     string `json:"type"`
+			MID      string `json:"mid"`
+			Disabled bool   `json:"disabled"`
+		} `json:"streams"`
 	}
 	if json.Unmarshal(raw, &p) != nil || p.ID == 0 || p.ID == l.ownID {
 		return
+	}
+	// Only the publisher's audio: a phone takes no video (a subscription
+	// to a camera would be refused for its codec, and the audio with it).
+	streams := []map[string]any{}
+	for _, st := range p.Streams {
+		if st.Type == "audio" && !st.Disabled && st.MID != "" {
+			streams = append(streams, map[string]any{"feed": p.ID, "mid": st.MID})
+		}
+	}
+	if len(p.Streams) > 0 && len(streams) == 0 {
+		return // nothing to hear (video or data only)
+	}
+	if len(streams) == 0 {
+		streams = append(streams, map[string]any{"feed": p.ID}) // a publisher that lists no streams
 	}
 	l.mu.Lock()
 	if _, ok := l.subs[p.ID]; ok || l.ctx.Err() != nil {
@@ -252,7 +271,7 @@ func (l *leg) subscribe(ctx context.Context, raw json.RawMessage) {
 		return
 	}
 	body := map[string]any{"request": "join", "ptype": "subscriber", "room": l.room, "token": l.token,
-		"streams": []map[string]any{{"feed": p.ID}}}
+		"streams": streams}
 	_, offer, err := h.Request(ctx, body, nil, true)
 	if err != nil || offer == nil || offer.Type != "offer" {
 		l.b.log.Debug("sipmedia: subscribe", "feed", p.ID, "err", err)
