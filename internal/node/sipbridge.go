@@ -23,6 +23,6 @@ func newSIPBridge(n *Node) sip.Bridge {
 	return sipBridge{b}
 }
 
-func (s sipBridge) Start(ctx context.Context, obj *qss.RoomObject, display string, codec sip.Codec, send func(pkt []byte) error) (func(pkt []byte), func(), error) {
-	return s.b.Start(ctx, sipmedia.Room{WSS: obj.Server.WSS, Room: obj.Room, Token: obj.Token}, display, codec.Name, codec.PayloadType, send)
+func (s sipBridge) Start(ctx context.Context, obj *qss.RoomObject, display string, codec sip.Codec, send func(pkt []byte) error, gone func(reason string)) (func(pkt []byte), func(), error) {
+	return s.b.Start(ctx, sipmedia.Room{WSS: obj.Server.WSS, Room: obj.Room, Token: obj.Token}, display, codec.Name, codec.PayloadType, send, gone)
 }

@@ -187,3 +187,41 @@ func TestSIPDialInMeeting(t *testing.T) {
 
 	r.await(r.phone("uac_refused.xml", "+34999999999", map[string]string{"FORMATS": "0", "CODE": "488"}))
 }
+
+// An app expels the phone from its room: the phone's call is hung up (BYE
+// to the trunk), as when the room ends.
+func TestSIPPhoneExpelled(t *testing.T) {
+	r := newSIPRig(t, nil)
+	trunk := r.trunk("uas_answer.xml", map[string]string{"FORMATS": "0"})
+	alice := r.connect(r.alice)
+	rm := room(t, alice)
+	ctx := wctx(t)
+	callPhone(ctx, t, alice, rm)
+	waitPhoneEvent(ctx, t, alice, "participantAdded")
+	if _, err := alice.Request(ctx, "expel", map[string]any{"room": rm, "participant": "phone-0034986999888"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.await(trunk)
+	r.settled()
+	// alice is still in her room.
+	roomJoined(ctx, t, alice, rm, r.aliceID, true)
+
+	// A phone that dialled in, expelled, gets BYE too.
+	f, err := alice.Request(ctx, "getRoom", map[string]any{"room": rm}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj struct {
+		Number string `json:"number"`
+	}
+	if err := json.Unmarshal(f.Payload, &obj); err != nil {
+		t.Fatal(err)
+	}
+	done := r.phone("uac_hungup.xml", "888"+obj.Number, nil)
+	roomJoined(ctx, t, alice, rm, "phone-0034986999888", true)
+	if _, err := alice.Request(ctx, "expel", map[string]any{"room": rm, "participant": "phone-0034986999888"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.await(done)
+	r.settled()
+}

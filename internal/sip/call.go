@@ -29,6 +29,8 @@ type call struct {
 	room     string
 	media    *rtpLeg
 	answered atomic.Bool
+	// hangingUp: hangup ran (once per call).
+	hangingUp atomic.Bool
 
 	in  *sipgo.DialogServerSession // inbound
 	out *sipgo.DialogClientSession // outbound
@@ -295,7 +297,8 @@ func (c *call) startMedia(ctx context.Context, obj *qss.RoomObject) error {
 	var stop func()
 	var err error
 	if s.bridge != nil {
-		if fromTrunk, stop, err = s.bridge.Start(ctx, obj, c.phone.Username, *c.media.codec.Load(), c.media.write); err != nil {
+		gone := func(reason string) { s.goTask(func() { c.hangup(200, reason) }) }
+		if fromTrunk, stop, err = s.bridge.Start(ctx, obj, c.phone.Username, *c.media.codec.Load(), c.media.write, gone); err != nil {
 			return fmt.Errorf("bridge the media: %w", err)
 		}
 	}
@@ -360,6 +363,12 @@ func (c *call) relayDigits() {
 // hangup ends an answered call from our side (BYE), or cancels one still
 // ringing; code and reason are the phone's leaving of the room.
 func (c *call) hangup(code int, reason string) {
+	c.mu.Lock()
+	ended := c.ended
+	c.mu.Unlock()
+	if ended || !c.hangingUp.CompareAndSwap(false, true) {
+		return // over already, or hung up (a room's end is heard twice: by signaling and by media)
+	}
 	if c.answered.Load() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		var err error

@@ -59,7 +59,10 @@ type Bridge interface {
 	// object): what the trunk sends (in codec) is published, and the
 	// room's audio is written with send. It returns a function that
 	// forwards one RTP packet from the trunk, and one that stops it.
-	Start(ctx context.Context, obj *qss.RoomObject, display string, codec Codec, send func(pkt []byte) error) (fromTrunk func(pkt []byte), stop func(), err error)
+	// gone is told when the media side puts the phone out of the room
+	// (expelled, or the room ended, wherever the room's node is); it must
+	// not block.
+	Start(ctx context.Context, obj *qss.RoomObject, display string, codec Codec, send func(pkt []byte) error, gone func(reason string)) (fromTrunk func(pkt []byte), stop func(), err error)
 }
 
 // Options are the parts a Server works with.

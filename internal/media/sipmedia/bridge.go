@@ -93,22 +93,24 @@ func mimeOf(codec string) (string, error) {
 
 // leg is one phone in a room.
 type leg struct {
-	b       *Bridge
-	mime    string
-	pt      uint8
-	send    func([]byte) error
-	client  *janus.Client
-	pubPC   *webrtc.PeerConnection
-	track   *webrtc.TrackLocalStaticRTP
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	ownID   uint64
-	subs    map[uint64]*webrtc.PeerConnection
-	session *janus.Session
-	room    string
-	token   string
+	b        *Bridge
+	mime     string
+	pt       uint8
+	send     func([]byte) error
+	gone     func(reason string)
+	goneTold sync.Once
+	client   *janus.Client
+	pubPC    *webrtc.PeerConnection
+	track    *webrtc.TrackLocalStaticRTP
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	ownID    uint64
+	subs     map[uint64]*webrtc.PeerConnection
+	session  *janus.Session
+	room     string
+	token    string
 
 	// The mix, once the phone hears two tracks or more (under mixMu).
 	mixMu  sync.Mutex
@@ -122,12 +124,16 @@ type leg struct {
 // Start joins room as display, publishing what fromTrunk is given (RTP in
 // codec, payload type pt on the trunk) and sending the room's audio in
 // that codec with send. stop leaves the room.
-func (b *Bridge) Start(ctx context.Context, room Room, display, codec string, pt uint8, send func([]byte) error) (fromTrunk func([]byte), stop func(), err error) {
+//
+// gone, if not nil, is told (once, on a goroutine of the leg's that it
+// must not wait for) when the media server puts the phone out of the
+// room: kicked (expelled) or the room destroyed; the caller hangs up.
+func (b *Bridge) Start(ctx context.Context, room Room, display, codec string, pt uint8, send func([]byte) error, gone func(reason string)) (fromTrunk func([]byte), stop func(), err error) {
 	mime, err := mimeOf(codec)
 	if err != nil {
 		return nil, nil, err
 	}
-	l := &leg{b: b, mime: mime, pt: pt, send: send, subs: map[uint64]*webrtc.PeerConnection{}, room: room.Room, token: room.Token}
+	l := &leg{b: b, mime: mime, pt: pt, send: send, gone: gone, subs: map[uint64]*webrtc.PeerConnection{}, room: room.Room, token: room.Token}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	if err := l.publish(ctx, room, display); err != nil {
 		l.stop()
@@ -219,16 +225,37 @@ func (l *leg) watch(h *janus.Handle) {
 				continue
 			}
 			var ev struct {
+				VideoRoom  string            `json:"videoroom"`
+				Leaving    json.RawMessage   `json:"leaving"`
+				Reason     string            `json:"reason"`
 				Publishers []json.RawMessage `json:"publishers"`
 			}
 			if json.Unmarshal(m.PluginData.Data, &ev) != nil {
 				continue
+			}
+			// The phone itself is put out: its handle hears "destroyed",
+			// or leaving "ok" (others' leaving carries their id).
+			switch {
+			case ev.VideoRoom == "destroyed":
+				l.tellGone("the room ended")
+				return
+			case string(ev.Leaving) == `"ok"` && ev.Reason == "kicked":
+				l.tellGone("expelled from the room")
+				return
 			}
 			for _, p := range ev.Publishers {
 				l.subscribe(l.ctx, p)
 			}
 		}
 	}
+}
+
+// tellGone tells the caller, once, that the phone is out of the room.
+func (l *leg) tellGone(reason string) {
+	if l.gone == nil || l.ctx.Err() != nil {
+		return
+	}
+	l.goneTold.Do(func() { l.gone(reason) })
 }
 
 // subscribe receives one publisher's audio and sends it to the trunk.

@@ -166,6 +166,11 @@ func (t *Table) participantRequest(ctx context.Context, s *session.Session, f *w
 	if p.Participant == "" {
 		return nil, session.User{}, wire.Refuse(400, `field "participant" of payload is required`)
 	}
+	if strings.HasPrefix(p.Participant, "phone-") {
+		// A phone is no user of the directory: it is known by its
+		// participant id (the room's operation refuses one not in it).
+		return p, session.User{ID: p.Participant}, nil
+	}
 	target, err := t.Sessions.ResolveUsers(ctx, s, []string{p.Participant}, "participant")
 	if err != nil {
 		return nil, session.User{}, err
