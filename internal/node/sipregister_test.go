@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -459,6 +460,40 @@ func TestSIPRegisterWithKamailio(t *testing.T) {
 	k.waitLookup(ctx, "207", contact, false)
 	r.await(r.sipp("uac_refused.xml", map[string]string{"CODE": "404", "FORMATS": "0"},
 		"-s", "207", "-p", strconv.Itoa(freeUDPPort(t)), "127.0.0.1:"+strconv.Itoa(k.port)))
+
+	// carol again, then the node stops: it unregisters on its way out,
+	// and leaves no goroutine of the SIP stack or the registrar.
+	r.connect(carol)
+	k.waitLookup(ctx, "207", contact, true)
+	r.stop()
+	if got := k.lookup("207"); strings.Contains(got, contact) {
+		t.Fatalf("207 still registered after the node stopped: %s", got)
+	}
+	noSIPGoroutines(t)
+}
+
+// noSIPGoroutines waits until no goroutine of the SIP stack, the sip role
+// or its media is left.
+func noSIPGoroutines(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		var left []string
+		for _, g := range strings.Split(stacks, "\n\n") {
+			if strings.Contains(g, "emiago/sipgo") || strings.Contains(g, "internal/sip.") || strings.Contains(g, "internal/media/sipmedia") {
+				left = append(left, g)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines left:\n%s", len(left), strings.Join(left, "\n\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // phoneFeed is the media server's feed of the phone display in the room

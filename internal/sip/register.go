@@ -229,8 +229,11 @@ type registration struct {
 	s                  *Server
 	username, password string
 	// callID and cseq are kept across the refreshes (RFC 3261 §10.2).
-	callID     string
-	cseq       uint32
+	callID string
+	cseq   uint32
+	// registered says the registrar may hold our binding: a REGISTER was
+	// sent since the last unregister (its answer may be on its way when
+	// the user goes or the role closes), so going unregisters.
 	registered bool
 }
 
@@ -273,6 +276,9 @@ func (g *registration) request(expires time.Duration) *sip.Request {
 // registrar granted.
 func (g *registration) send(ctx context.Context, expires time.Duration) (time.Duration, error) {
 	client := g.s.client
+	if expires > 0 {
+		g.registered = true
+	}
 	for range 2 { // a second time with the registrar's Min-Expires
 		req := g.request(expires)
 		res, err := client.Do(ctx, req)
@@ -302,7 +308,6 @@ func (g *registration) send(ctx context.Context, expires time.Duration) (time.Du
 			if granted <= 0 {
 				return 0, fmt.Errorf("REGISTER %s: the registrar granted no expiry", g.username)
 			}
-			g.registered = true
 			return granted, nil
 		}
 		return 0, fmt.Errorf("REGISTER %s: the registrar answered %d %s", g.username, res.StatusCode, res.Reason)
