@@ -39,7 +39,7 @@ children=2
 disable_tcp=yes
 auto_aliases=no
 listen=udp:127.0.0.1:PORT
-mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+mpath="MODULES"
 loadmodule "kex.so"
 loadmodule "corex.so"
 loadmodule "tm.so"
@@ -126,7 +126,13 @@ type kamailio struct {
 func startKamailio(t *testing.T, r *sipRig, password string, port int) *kamailio {
 	t.Helper()
 	k := &kamailio{t: t, dir: t.TempDir(), port: port}
-	cfg := strings.NewReplacer("PORT", strconv.Itoa(k.port), "DIR", k.dir, "PASSWORD", password).Replace(kamailioConfig)
+	// Debian puts the modules under the architecture's library directory.
+	mods, _ := filepath.Glob("/usr/lib/*/kamailio/modules/registrar.so")
+	if len(mods) == 0 {
+		t.Fatal("kamailio's registrar module is not under /usr/lib/*/kamailio/modules")
+	}
+	cfg := strings.NewReplacer("PORT", strconv.Itoa(k.port), "DIR", k.dir, "PASSWORD", password,
+		"MODULES", filepath.Dir(mods[0])).Replace(kamailioConfig)
 	file := filepath.Join(k.dir, "kamailio.cfg")
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
