@@ -165,6 +165,9 @@ func (r *registrar) follow(b *binding) {
 			if reg == nil {
 				var err error
 				if reg, err = r.registrationOf(b.userID); err != nil {
+					if r.ctx.Err() != nil {
+						continue // closing
+					}
 					log.Warn("sip: read the user's SIP mapping to register it", "err", err)
 					failed()
 				} else if reg == nil {

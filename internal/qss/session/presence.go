@@ -9,8 +9,10 @@ package session
 type Presence func(userID string)
 
 // OnPresence adds p to the functions told of users' first and last
-// sessions on this node; call it before serving.
+// sessions on this node.
 func (srv *Server) OnPresence(p Presence) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
 	srv.presence = append(srv.presence, p)
 }
 
@@ -24,7 +26,10 @@ func (srv *Server) HasLocalSessions(userID string) bool {
 
 // presenceChanged tells the Presence functions of userID.
 func (srv *Server) presenceChanged(userID string) {
-	for _, p := range srv.presence {
+	srv.mu.RLock()
+	list := srv.presence
+	srv.mu.RUnlock()
+	for _, p := range list {
 		p(userID)
 	}
 }

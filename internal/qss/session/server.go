@@ -89,9 +89,9 @@ type Server struct {
 	notices  map[string]func(ctx context.Context, about string)
 	rooms    Rooms
 	invites  Invitations
-	presence []Presence
 
 	mu       sync.RWMutex
+	presence []Presence // under mu
 	sessions map[string]*Session
 	users    map[string]*localUser
 }
