@@ -68,9 +68,9 @@ func md5hex(s string) string {
 	return hex.EncodeToString(h[:])
 }
 
-func startRegistrar(t *testing.T, passwords map[string]string) *testRegistrar {
+func startRegistrar(t *testing.T, passwords map[string]string, answer func(registered, *sip.Request) *sip.Response) *testRegistrar {
 	t.Helper()
-	reg := &testRegistrar{t: t, passwords: passwords, got: make(chan registered, 64)}
+	reg := &testRegistrar{t: t, passwords: passwords, got: make(chan registered, 64), answer: answer}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("test-registrar"))
 	if err != nil {
 		t.Fatal(err)
@@ -153,9 +153,10 @@ type registrarRig struct {
 	online map[string]bool
 }
 
-func newRegistrarRig(t *testing.T, mappings map[string]*store.SipMapping, passwords map[string]string) *registrarRig {
+func newRegistrarRig(t *testing.T, mappings map[string]*store.SipMapping, passwords map[string]string,
+	answer func(registered, *sip.Request) *sip.Response) *registrarRig {
 	t.Helper()
-	reg := startRegistrar(t, passwords)
+	reg := startRegistrar(t, passwords, answer)
 	cfg := config.Default()
 	cfg.Trunk.Address = "127.0.0.1"
 	cfg.Trunk.Port = reg.port
@@ -214,13 +215,12 @@ func TestRegisterRefreshUnregister(t *testing.T) {
 	rig := newRegistrarRig(t, map[string]*store.SipMapping{
 		"u-carol": {ID: "m1", OwnerType: store.SipOwnerUser, OwnerID: "u-carol", Username: "207", Password: "pw-207"},
 		"u-dave":  {ID: "m2", OwnerType: store.SipOwnerUser, OwnerID: "u-dave", Username: "208"},
-	}, map[string]string{"207": "pw-207"})
-	rig.reg.answer = func(r registered, req *sip.Request) *sip.Response {
+	}, map[string]string{"207": "pw-207"}, func(r registered, req *sip.Request) *sip.Response {
 		if r.expires == 0 {
 			return ok(req, -1)
 		}
 		return ok(req, 2)
-	}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	rig.set("u-dave", true) // no password: nothing to register
@@ -270,12 +270,11 @@ func TestRegisterRefreshUnregister(t *testing.T) {
 // a longer expiry (423 Min-Expires) gets it, and its own Expires header is
 // honoured when the contact has none.
 func TestRegisterRetryAndMinExpires(t *testing.T) {
-	rig := newRegistrarRig(t, map[string]*store.SipMapping{
-		"u-carol": {ID: "m1", OwnerType: store.SipOwnerUser, OwnerID: "u-carol", Username: "207", Password: "pw-207"},
-	}, map[string]string{"207": "pw-207"})
 	var mu sync.Mutex
 	calls := 0
-	rig.reg.answer = func(r registered, req *sip.Request) *sip.Response {
+	rig := newRegistrarRig(t, map[string]*store.SipMapping{
+		"u-carol": {ID: "m1", OwnerType: store.SipOwnerUser, OwnerID: "u-carol", Username: "207", Password: "pw-207"},
+	}, map[string]string{"207": "pw-207"}, func(r registered, req *sip.Request) *sip.Response {
 		mu.Lock()
 		defer mu.Unlock()
 		calls++
@@ -292,7 +291,7 @@ func TestRegisterRetryAndMinExpires(t *testing.T) {
 		res := ok(req, -1)
 		res.AppendHeader(sip.NewHeader("Expires", "1200"))
 		return res
-	}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	rig.set("u-carol", true)
