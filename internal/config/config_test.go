@@ -242,6 +242,7 @@ func TestSeedsKeysRefused(t *testing.T) {
 		{"trunk:\n  match: '^tel:(.*$'\n", "config key trunk.match: is not a regular expression"},
 		{"trunk:\n  address: 'pbx:5060'\n", `config key trunk.address: "pbx:5060" is not a host name or IP`},
 		{"trunk:\n  address: pbx.example\n  codecs: [opus]\n", `config key trunk.codecs: "opus" is not pcmu or pcma`},
+		{"trunk:\n  address: pbx.example\n  register: true\n  registerExpires: 5\n", "config key trunk.registerExpires: must be between 10s and 24h"},
 	} {
 		_, _, err := Load(writeConfig(t, c.file), nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -36,6 +36,9 @@ type Trunk struct {
 	InvitesBurst     int           `yaml:"invitesBurst" doc:"INVITEs one source address may send at once before invitesPerSecond applies"`
 	MediaTimeout     time.Duration `yaml:"mediaTimeout" unit:"s" doc:"how long an answered call may go without RTP from the trunk before it is hung up (BYE), 0 = never; a number is seconds"`
 	AnswerTimeout    time.Duration `yaml:"answerTimeout" unit:"s" doc:"how long an outbound INVITE may go without a final response before it is cancelled and the caller gets 408; a number is seconds"`
+
+	Register        bool          `yaml:"register" doc:"REGISTER the SIP mappings that have a password with the trunk (a PBX's registrar) while their user has a session on this node: the first session registers, the last one leaving unregisters"`
+	RegisterExpires time.Duration `yaml:"registerExpires" unit:"s" doc:"the Expires asked for in REGISTER; the registration is refreshed at 85% of what the registrar grants; a number is seconds"`
 }
 
 // TrunkPrefix holds the seeds' trunk.prefix keys.
@@ -72,6 +75,7 @@ func defaultTrunk() Trunk {
 		InvitesBurst:     100,
 		MediaTimeout:     30 * time.Second,
 		AnswerTimeout:    60 * time.Second,
+		RegisterExpires:  600 * time.Second,
 	}
 }
 
@@ -172,6 +176,9 @@ func (c *Config) validateTrunk(bad func(key, format string, args ...any)) {
 	}
 	if t.AnswerTimeout < time.Second {
 		bad("trunk.answerTimeout", "must be at least a second")
+	}
+	if t.Register && (t.RegisterExpires < 10*time.Second || t.RegisterExpires > 24*time.Hour) {
+		bad("trunk.registerExpires", "must be between 10s and 24h")
 	}
 }
 

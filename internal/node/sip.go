@@ -15,7 +15,7 @@ func newSIPRole(n *Node) (*sip.Server, error) {
 	}
 	hub := n.signaling.hub
 	srv, err := sip.New(sip.Options{Config: n.Config, Log: n.Log, Store: n.Store, Signaling: hub,
-		Bridge: newSIPBridge(n), Secret: n.Secret})
+		Bridge: newSIPBridge(n), Secret: n.Secret, Online: hub.HasLocalSessions})
 	if err != nil {
 		return nil, err
 	}
@@ -26,6 +26,7 @@ func newSIPRole(n *Node) (*sip.Server, error) {
 	hub.SetTrunk(srv)
 	hub.SetKeypad(srv)
 	hub.WatchRooms(srv.RoomChanged)
+	hub.OnPresence(srv.UserPresence)
 	return srv, nil
 }
 

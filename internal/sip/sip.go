@@ -75,6 +75,10 @@ type Options struct {
 	// Secret is the cluster secret: the mappings' passwords are opened
 	// with a key derived from it (as sapi sealed them).
 	Secret []byte
+	// Online says whether a user has a session on this node; with
+	// trunk.register, the users it says are online are registered with
+	// the trunk (register.go). Nil = no registrations.
+	Online func(userID string) bool
 }
 
 // Server is the sip role of a node.
@@ -94,6 +98,9 @@ type Server struct {
 	dialogs *sipgo.DialogUA
 	ports   *portPool
 	limiter *sourceLimiter
+	// reg registers the present users' SIP mappings (nil: trunk.register
+	// is off).
+	reg *registrar
 
 	// accept are the networks INVITEs are taken from (trunk.acceptFrom,
 	// or trunk.address's addresses).
@@ -165,6 +172,9 @@ func New(opts Options) (*Server, error) {
 		ports:   newPortPool(cfg.Trunk.Listen.Address, cfg.Trunk.RTPPortMin, cfg.Trunk.RTPPortMax),
 		limiter: newSourceLimiter(cfg.Trunk.InvitesPerSecond, cfg.Trunk.InvitesBurst),
 		ctx:     ctx, cancel: cancel, calls: map[string]*call{}, byRoom: map[string][]*call{}}
+	if cfg.Trunk.Register && opts.Online != nil {
+		s.reg = newRegistrar(s, opts.Online)
+	}
 	srv.OnInvite(s.onInvite)
 	srv.OnAck(s.onAck)
 	srv.OnInfo(s.onInfo)
@@ -242,6 +252,10 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	for _, c := range list {
 		c.hangup(503, "the server is shutting down")
+	}
+	if s.reg != nil {
+		// Before the listener closes: the registrar's answers come to it.
+		s.reg.close()
 	}
 	s.cancel()
 	if s.udp != nil {

@@ -91,6 +91,7 @@ type Server struct {
 	invites  Invitations
 
 	mu       sync.RWMutex
+	presence []Presence // under mu
 	sessions map[string]*Session
 	users    map[string]*localUser
 }
@@ -284,7 +285,8 @@ func (srv *Server) attach(ctx context.Context, resume string, p *auth.Principal,
 	srv.mu.Lock()
 	srv.sessions[s.ID] = s
 	u := srv.users[p.UserID]
-	if u == nil {
+	first := u == nil
+	if first {
 		u = &localUser{sessions: map[string]*Session{}}
 		srv.users[p.UserID] = u
 		sub, err := srv.node.Bus.Subscribe(cluster.UserSubject(p.UserID))
@@ -295,6 +297,9 @@ func (srv *Server) attach(ctx context.Context, resume string, p *auth.Principal,
 	}
 	u.sessions[s.ID] = s
 	srv.mu.Unlock()
+	if first {
+		srv.presenceChanged(p.UserID)
+	}
 	if p.IsAnonymous() && p.Expires > 0 {
 		// An anonymous user lives anonymousExpiration and its token with
 		// it (there is no refresh): its sessions end when it does.
@@ -384,6 +389,7 @@ func (srv *Server) remove(ctx context.Context, s *Session, reason string) {
 	srv.invites.CallerGone(ctx, s)
 	srv.mu.Lock()
 	delete(srv.sessions, s.ID)
+	last := false
 	if u := srv.users[s.User.UserID]; u != nil {
 		delete(u.sessions, s.ID)
 		if len(u.sessions) == 0 {
@@ -391,9 +397,13 @@ func (srv *Server) remove(ctx context.Context, s *Session, reason string) {
 				u.sub.Unsubscribe()
 			}
 			delete(srv.users, s.User.UserID)
+			last = true
 		}
 	}
 	srv.mu.Unlock()
+	if last {
+		srv.presenceChanged(s.User.UserID)
+	}
 	if !srv.single {
 		srv.node.State.SetDelete(ctx, sessionsKey(s.User.UserID), s.ID)
 	}
