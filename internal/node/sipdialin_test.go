@@ -225,3 +225,57 @@ func TestSIPPhoneExpelled(t *testing.T) {
 	r.await(done)
 	r.settled()
 }
+
+// Wrong PINs are bounded on the node (meetings.pinFailuresPerMinute): past
+// the budget, the dial-in hangs up on whoever keys a PIN, the right one
+// included, and looks nothing up.
+func TestSIPDialInPINBudget(t *testing.T) {
+	r := newSIPRig(t, func(c *config.Config) {
+		c.Meetings.PSTNExtension = "+34999999999"
+		c.Meetings.PINFailuresPerMinute = 2
+	})
+	id := meetingWithPIN(t, r, r.aliceID, "24681357", false)
+	alice := r.connect(r.alice)
+	ctx := wctx(t)
+	f, err := alice.Request(ctx, "joinMeeting", map[string]any{"meetingUri": "wac-meeting:" + id}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj struct {
+		Room string `json:"room"`
+	}
+	if err := json.Unmarshal(f.Payload, &obj); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var seq uint16 = 100
+	var ts uint32 = 8000
+	port := func() int {
+		for {
+			if ports := r.node.SIP().RTPPorts(); len(ports) == 1 {
+				return ports[0]
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatal("the call has no RTP port")
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	// Two wrong PINs spend the budget; the third try, the right PIN, is
+	// not looked up: hung up.
+	done := r.phone("uac_hungup.xml", "+34999999999", nil)
+	sendDigits(t, conn, port(), 101, &seq, &ts, "000000001111111124681357")
+	r.await(done)
+	r.settled()
+	// Another caller, straight with the right PIN: still over the budget.
+	done = r.phone("uac_hungup.xml", "+34999999999", nil)
+	sendDigits(t, conn, port(), 101, &seq, &ts, "24681357")
+	r.await(done)
+	r.settled()
+	roomJoined(ctx, t, alice, obj.Room, "phone-0034986999888", false)
+}

@@ -41,6 +41,7 @@ type call struct {
 	// dialIn: the phone called a room or a meeting (dialin.go); the room
 	// is not the call's own and outlives it.
 	dialIn    bool
+	caller    string // the dial-in's calling number (logs)
 	mediaOnce sync.Once
 
 	mu         sync.Mutex

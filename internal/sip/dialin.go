@@ -119,6 +119,7 @@ func (s *Server) dialIn(req *sip.Request, tx sip.ServerTransaction, target dialT
 	c.in = ds
 	from := capText(req.From().Address.User, 64)
 	display := capText(req.From().DisplayName, 64)
+	c.caller = from
 	phone := func(domainID string) (qss.User, error) {
 		d, err := s.domainOf(domainID)
 		if err != nil {
@@ -216,6 +217,15 @@ func (c *call) askPIN(phone func(domainID string) (qss.User, error)) {
 			c.hangup(408, "no PIN was keyed")
 			return
 		}
+		if s.pinFailures != nil && s.pinFailures.Tokens() < 1 {
+			// Wrong PINs came faster than meetings.pinFailuresPerMinute:
+			// somebody may be guessing. Nothing is looked up.
+			s.log.Warn("sip: dial-in PINs over meetings.pinFailuresPerMinute: hanging up", "call", c.callID,
+				"from", c.caller)
+			c.play(errorTone)
+			c.hangup(503, "too many wrong PINs on this node")
+			return
+		}
 		ctx, cancel := context.WithTimeout(s.ctx, 15*time.Second)
 		room, obj, u, err := s.sig.DialInMeeting(ctx, pin, phone, c.leg)
 		if err == nil {
@@ -245,6 +255,8 @@ func (c *call) askPIN(phone func(domainID string) (qss.User, error)) {
 		cancel()
 		if refusalCode(err) == 500 {
 			s.log.Warn("sip: dial-in to a meeting", "call", c.callID, "err", err)
+		} else if s.pinFailures != nil {
+			s.pinFailures.Allow() // one wrong PIN spent
 		}
 		c.play(errorTone)
 	}

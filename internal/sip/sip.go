@@ -29,6 +29,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"golang.org/x/time/rate"
 
 	"github.com/openwac/wac/internal/auth"
 	"github.com/openwac/wac/internal/config"
@@ -98,6 +99,9 @@ type Server struct {
 	dialogs *sipgo.DialogUA
 	ports   *portPool
 	limiter *sourceLimiter
+	// pinFailures bounds the wrong PINs of the meetings' dial-in on this
+	// node (meetings.pinFailuresPerMinute); nil = no limit.
+	pinFailures *rate.Limiter
 	// reg registers the present users' SIP mappings (nil: trunk.register
 	// is off).
 	reg *registrar
@@ -174,6 +178,9 @@ func New(opts Options) (*Server, error) {
 		ctx:     ctx, cancel: cancel, calls: map[string]*call{}, byRoom: map[string][]*call{}}
 	if cfg.Trunk.Register && opts.Online != nil {
 		s.reg = newRegistrar(s, opts.Online)
+	}
+	if n := cfg.Meetings.PINFailuresPerMinute; n > 0 {
+		s.pinFailures = rate.NewLimiter(rate.Limit(float64(n)/60), n)
 	}
 	srv.OnInvite(s.onInvite)
 	srv.OnAck(s.onAck)
