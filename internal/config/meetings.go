@@ -19,7 +19,6 @@ type Meetings struct {
 	MaxPerUser            int      `yaml:"maxPerUser" doc:"meetings not yet ended that one user may own"`
 	MaxDurationHours      int      `yaml:"maxDurationHours" doc:"longest window (validUntil - validSince) of a meeting, in hours"`
 	MaxInvitationsPerHour int      `yaml:"maxInvitationsPerHour" doc:"participants one user's meeting changes may invite in an hour, on each node (every create and change counts its participants); 0 = no limit"`
-	PINFailuresPerMinute  int      `yaml:"pinFailuresPerMinute" doc:"wrong PINs the dial-in (pstnExtension) takes in a minute on each node, from all callers together, before it hangs up on the callers that key one (a bound on guessing PINs; the caller's number is not trusted); 0 = no limit"`
 	DefaultLanguage       string   `yaml:"defaultLanguage" doc:"language of the invitations of a meeting that names none (a template subfolder, e.g. es; empty = the templates' root)"`
 }
 
@@ -48,8 +47,7 @@ type Jobs struct {
 }
 
 func defaultMeetings() Meetings {
-	return Meetings{InviteMechanisms: []string{"email"}, MaxParticipants: 100, MaxPerUser: 1000, MaxDurationHours: 24 * 7, MaxInvitationsPerHour: 1000,
-		PINFailuresPerMinute: 30}
+	return Meetings{InviteMechanisms: []string{"email"}, MaxParticipants: 100, MaxPerUser: 1000, MaxDurationHours: 24 * 7, MaxInvitationsPerHour: 1000}
 }
 
 func defaultMailer() Mailer {
@@ -83,9 +81,6 @@ func (c *Config) validateMeetings(bad func(key, format string, args ...any)) {
 	}
 	if m.MaxParticipants < 1 || m.MaxParticipants > 10000 {
 		bad("meetings.maxParticipants", "%d is not between 1 and 10000", m.MaxParticipants)
-	}
-	if m.PINFailuresPerMinute < 0 {
-		bad("meetings.pinFailuresPerMinute", "%d is negative (0 = no limit)", m.PINFailuresPerMinute)
 	}
 	if m.MaxInvitationsPerHour < 0 {
 		bad("meetings.maxInvitationsPerHour", "must not be negative (0 = no limit)")

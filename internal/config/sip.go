@@ -17,12 +17,13 @@ type Trunk struct {
 	Match  string      `yaml:"match" doc:"regular expression the to of an invitation must match for the call to go to the SIP trunk (the seeds' trunk.match)"`
 	Prefix TrunkPrefix `yaml:"prefix"`
 
-	Address   string   `yaml:"address" doc:"host or IP of the SIP trunk or PBX that outbound calls go to and inbound calls come from; empty = no trunk, the sip role is off"`
-	Port      int      `yaml:"port" doc:"SIP port of the trunk or PBX"`
-	Domain    string   `yaml:"domain" doc:"SIP domain of the identities towards the trunk (From, To, request URI); empty = trunk.address"`
-	Transport string   `yaml:"transport" doc:"transport to the trunk: udp or tcp"`
-	DTMFMode  string   `yaml:"dtmfMode" doc:"how the apps' digits (sendDTMF) reach a phone: auto (RFC 4733 telephone-events when the call agreed them, else SIP INFO), rfc4733 (events only), info (SIP INFO, application/dtmf-relay); digits the trunk sends by INFO are taken in every mode"`
-	Codecs    []string `yaml:"codecs" doc:"audio codecs offered to and accepted from the trunk, in order of preference: pcmu, pcma"`
+	Address                 string   `yaml:"address" doc:"host or IP of the SIP trunk or PBX that outbound calls go to and inbound calls come from; empty = no trunk, the sip role is off"`
+	Port                    int      `yaml:"port" doc:"SIP port of the trunk or PBX"`
+	Domain                  string   `yaml:"domain" doc:"SIP domain of the identities towards the trunk (From, To, request URI); empty = trunk.address"`
+	Transport               string   `yaml:"transport" doc:"transport to the trunk: udp or tcp"`
+	DialInFailuresPerMinute int      `yaml:"dialInFailuresPerMinute" doc:"failed dial-ins a node takes in a minute from all callers together (a room number of no room, a wrong meeting PIN) before it refuses dial-ins (503) and hangs up on callers keying a PIN: a bound on guessing room numbers and PINs (a caller's number proves nothing); 0 = no limit"`
+	DTMFMode                string   `yaml:"dtmfMode" doc:"how the apps' digits (sendDTMF) reach a phone: auto (RFC 4733 telephone-events when the call agreed them, else SIP INFO), rfc4733 (events only), info (SIP INFO, application/dtmf-relay); digits the trunk sends by INFO are taken in every mode"`
+	Codecs                  []string `yaml:"codecs" doc:"audio codecs offered to and accepted from the trunk, in order of preference: pcmu, pcma"`
 
 	AcceptFrom []string `yaml:"acceptFrom" doc:"addresses (IPs or CIDRs) INVITEs are taken from; others get 403; empty = the addresses trunk.address resolves to"`
 
@@ -61,21 +62,22 @@ type TrunkListen struct {
 
 func defaultTrunk() Trunk {
 	return Trunk{
-		Match:            "^tel:.*$",
-		Prefix:           TrunkPrefix{ParallelSip: "777"},
-		Port:             5060,
-		Transport:        "udp",
-		DTMFMode:         "auto",
-		Codecs:           []string{"pcmu", "pcma"},
-		Listen:           TrunkListen{Address: "127.0.0.1", Port: 5080},
-		RTPPortMin:       30000,
-		RTPPortMax:       31999,
-		MaxCalls:         1000,
-		InvitesPerSecond: 50,
-		InvitesBurst:     100,
-		MediaTimeout:     30 * time.Second,
-		AnswerTimeout:    60 * time.Second,
-		RegisterExpires:  600 * time.Second,
+		Match:                   "^tel:.*$",
+		Prefix:                  TrunkPrefix{ParallelSip: "777"},
+		Port:                    5060,
+		Transport:               "udp",
+		DTMFMode:                "auto",
+		DialInFailuresPerMinute: 30,
+		Codecs:                  []string{"pcmu", "pcma"},
+		Listen:                  TrunkListen{Address: "127.0.0.1", Port: 5080},
+		RTPPortMin:              30000,
+		RTPPortMax:              31999,
+		MaxCalls:                1000,
+		InvitesPerSecond:        50,
+		InvitesBurst:            100,
+		MediaTimeout:            30 * time.Second,
+		AnswerTimeout:           60 * time.Second,
+		RegisterExpires:         600 * time.Second,
 	}
 }
 
@@ -132,6 +134,9 @@ func (c *Config) validateTrunk(bad func(key, format string, args ...any)) {
 	case "udp", "tcp":
 	default:
 		bad("trunk.transport", "%q is not udp or tcp", t.Transport)
+	}
+	if t.DialInFailuresPerMinute < 0 {
+		bad("trunk.dialInFailuresPerMinute", "%d is negative (0 = no limit)", t.DialInFailuresPerMinute)
 	}
 	switch strings.ToLower(t.DTMFMode) {
 	case "auto", "rfc4733", "info":

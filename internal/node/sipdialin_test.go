@@ -226,13 +226,13 @@ func TestSIPPhoneExpelled(t *testing.T) {
 	r.settled()
 }
 
-// Wrong PINs are bounded on the node (meetings.pinFailuresPerMinute): past
-// the budget, the dial-in hangs up on whoever keys a PIN, the right one
-// included, and looks nothing up.
-func TestSIPDialInPINBudget(t *testing.T) {
+// Failed dial-ins are bounded on the node (trunk.dialInFailuresPerMinute):
+// past the budget, the dial-in hangs up on whoever keys a PIN, the right
+// one included, and looks nothing up; a room's number is refused 503.
+func TestSIPDialInBudget(t *testing.T) {
 	r := newSIPRig(t, func(c *config.Config) {
 		c.Meetings.PSTNExtension = "+34999999999"
-		c.Meetings.PINFailuresPerMinute = 2
+		c.Trunk.DialInFailuresPerMinute = 3
 	})
 	id := meetingWithPIN(t, r, r.aliceID, "24681357", false)
 	alice := r.connect(r.alice)
@@ -266,8 +266,13 @@ func TestSIPDialInPINBudget(t *testing.T) {
 			}
 		}
 	}
-	// Two wrong PINs spend the budget; the third try, the right PIN, is
-	// not looked up: hung up.
+	// A number of no room and two wrong PINs spend the budget; the third
+	// try, the right PIN, is not looked up: hung up.
+	other := "10000000"
+	if number := roomNumber(t, alice, obj.Room); number == other {
+		other = "10000001"
+	}
+	r.await(r.phone("uac_refused.xml", "888"+other, map[string]string{"FORMATS": "0", "CODE": "404"}))
 	done := r.phone("uac_hungup.xml", "+34999999999", nil)
 	sendDigits(t, conn, port(), 101, &seq, &ts, "000000001111111124681357")
 	r.await(done)
@@ -278,4 +283,22 @@ func TestSIPDialInPINBudget(t *testing.T) {
 	r.await(done)
 	r.settled()
 	roomJoined(ctx, t, alice, obj.Room, "phone-0034986999888", false)
+	// The meeting room's own number: refused while over the budget.
+	r.await(r.phone("uac_refused.xml", "888"+roomNumber(t, alice, obj.Room), map[string]string{"FORMATS": "0", "CODE": "503"}))
+}
+
+// roomNumber is the number of a room conn is in.
+func roomNumber(t *testing.T, conn *client.Conn, rm string) string {
+	t.Helper()
+	f, err := conn.Request(wctx(t), "getRoom", map[string]any{"room": rm}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj struct {
+		Number string `json:"number"`
+	}
+	if err := json.Unmarshal(f.Payload, &obj); err != nil || obj.Number == "" {
+		t.Fatalf("getRoom: %s", f.Payload)
+	}
+	return obj.Number
 }

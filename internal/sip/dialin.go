@@ -128,6 +128,12 @@ func (s *Server) dialIn(req *sip.Request, tx sip.ServerTransaction, target dialT
 		return qss.PhoneUser(from, display, d.Name, d.ID), nil
 	}
 	if target.room != "" {
+		if !s.mayDialIn() {
+			s.log.Warn("sip: failed dial-ins over trunk.dialInFailuresPerMinute: refused", "from", from)
+			c.finish()
+			_ = ds.Respond(503, "Service Unavailable", nil, sip.NewHeader("Retry-After", "60"))
+			return
+		}
 		// The room is joined before the answer: a number of no room is
 		// refused as the phone network expects (404), not hung up.
 		ctx, cancel := context.WithTimeout(s.ctx, 15*time.Second)
@@ -137,6 +143,8 @@ func (s *Server) dialIn(req *sip.Request, tx sip.ServerTransaction, target dialT
 			code := refusalCode(err)
 			if code == 500 {
 				s.log.Warn("sip: dial-in to a room", "number", target.room, "err", err)
+			} else {
+				s.dialInFailed()
 			}
 			c.finish()
 			_ = ds.Respond(code, reasonOf(code), nil)
@@ -164,6 +172,20 @@ func (s *Server) dialIn(req *sip.Request, tx sip.ServerTransaction, target dialT
 	}
 	s.Stats.Answered.Add(1)
 	s.goTask(func() { c.askPIN(phone) })
+}
+
+// mayDialIn says whether the node takes dial-ins now: failed ones have
+// not spent trunk.dialInFailuresPerMinute. A success spends nothing.
+func (s *Server) mayDialIn() bool {
+	return s.dialInFailures == nil || s.dialInFailures.Tokens() >= 1
+}
+
+// dialInFailed spends one failed dial-in (a number of no room, a wrong
+// PIN).
+func (s *Server) dialInFailed() {
+	if s.dialInFailures != nil {
+		s.dialInFailures.Allow()
+	}
 }
 
 // answerDialIn sends the 200 OK of a dial-in call; false = the call is
@@ -217,10 +239,11 @@ func (c *call) askPIN(phone func(domainID string) (qss.User, error)) {
 			c.hangup(408, "no PIN was keyed")
 			return
 		}
-		if s.pinFailures != nil && s.pinFailures.Tokens() < 1 {
-			// Wrong PINs came faster than meetings.pinFailuresPerMinute:
-			// somebody may be guessing. Nothing is looked up.
-			s.log.Warn("sip: dial-in PINs over meetings.pinFailuresPerMinute: hanging up", "call", c.callID,
+		if !s.mayDialIn() {
+			// Failed dial-ins came faster than
+			// trunk.dialInFailuresPerMinute: somebody may be guessing.
+			// Nothing is looked up.
+			s.log.Warn("sip: failed dial-ins over trunk.dialInFailuresPerMinute: hanging up", "call", c.callID,
 				"from", c.caller)
 			c.play(errorTone)
 			c.hangup(503, "too many wrong PINs on this node")
@@ -255,8 +278,8 @@ func (c *call) askPIN(phone func(domainID string) (qss.User, error)) {
 		cancel()
 		if refusalCode(err) == 500 {
 			s.log.Warn("sip: dial-in to a meeting", "call", c.callID, "err", err)
-		} else if s.pinFailures != nil {
-			s.pinFailures.Allow() // one wrong PIN spent
+		} else {
+			s.dialInFailed()
 		}
 		c.play(errorTone)
 	}

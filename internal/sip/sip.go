@@ -99,9 +99,9 @@ type Server struct {
 	dialogs *sipgo.DialogUA
 	ports   *portPool
 	limiter *sourceLimiter
-	// pinFailures bounds the wrong PINs of the meetings' dial-in on this
-	// node (meetings.pinFailuresPerMinute); nil = no limit.
-	pinFailures *rate.Limiter
+	// dialInFailures bounds the failed dial-ins of this node (numbers of
+	// no room, wrong PINs; trunk.dialInFailuresPerMinute); nil = no limit.
+	dialInFailures *rate.Limiter
 	// reg registers the present users' SIP mappings (nil: trunk.register
 	// is off).
 	reg *registrar
@@ -179,8 +179,8 @@ func New(opts Options) (*Server, error) {
 	if cfg.Trunk.Register && opts.Online != nil {
 		s.reg = newRegistrar(s, opts.Online)
 	}
-	if n := cfg.Meetings.PINFailuresPerMinute; n > 0 {
-		s.pinFailures = rate.NewLimiter(rate.Limit(float64(n)/60), n)
+	if n := cfg.Trunk.DialInFailuresPerMinute; n > 0 {
+		s.dialInFailures = rate.NewLimiter(rate.Limit(float64(n)/60), n)
 	}
 	srv.OnInvite(s.onInvite)
 	srv.OnAck(s.onAck)
