@@ -78,6 +78,10 @@ func (t *Table) transfer(ctx context.Context, s *session.Session, f *wire.Frame)
 	if part.ID == me.ID || !slices.Contains(info.Joined, part.ID) {
 		return nil, wire.Refuse(404, "participant %s is not in the room", wire.Truncate(p.Participant, 40))
 	}
+	if p.TargetRoom == "" && isPhoneParticipant(part) && t.trunk != nil && t.trunk.Match(p.To) {
+		// A phone transferred to a number: the phone network does it.
+		return t.transferPhone(ctx, s, f, p.Room, part, p.To)
+	}
 	plan := &transferPlan{id: store.NewID(), by: me, bySession: s.ID, room: p.Room, participant: part,
 		targetRoom: p.TargetRoom, to: p.To, created: time.Now()}
 	media := p.Mediatypes
