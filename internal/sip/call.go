@@ -43,10 +43,12 @@ type call struct {
 	dialIn    bool
 	mediaOnce sync.Once
 
-	// holdMu orders our re-INVITEs (hold.go); refer is the REFER we sent
+	// holdMu orders our re-INVITEs and wantHold is the hold the room's
+	// apps want (hold.go); refer is the REFER we sent
 	// and wait NOTIFYs for (refer.go); transferred marks a call that ends
 	// because the phone transferred it: its room goes on.
 	holdMu      sync.Mutex
+	wantHold    atomic.Bool
 	refer       atomic.Pointer[referWait]
 	transferred atomic.Bool
 

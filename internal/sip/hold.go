@@ -175,23 +175,46 @@ func (s *Server) HoldPhones(room string, hold bool) {
 		if !c.answered.Load() {
 			continue
 		}
-		s.goTask(func() {
-			if err := c.holdPhone(hold); err != nil {
-				s.log.Info("sip: hold the phone", "call", c.callID, "hold", hold, "err", err)
-			}
-		})
+		c.wantHold.Store(hold)
+		s.goTask(c.applyHold)
 	}
+}
+
+// applyHold brings the call's hold to what the room wants (wantHold), one
+// re-INVITE at a time: a hold and an unhold in quick succession end as
+// the last one says, whatever order their goroutines run in.
+func (c *call) applyHold() {
+	c.holdMu.Lock()
+	defer c.holdMu.Unlock()
+	for {
+		want := c.wantHold.Load()
+		if c.media.heldByUs.Load() == want {
+			return
+		}
+		if err := c.holdPhone(want); err != nil {
+			c.s.log.Info("sip: hold the phone", "call", c.callID, "hold", want, "err", err)
+			return
+		}
+	}
+}
+
+// HeldCalls counts the calls this side holds (the room's apps held them).
+func (s *Server) HeldCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.calls {
+		if c.media.heldByUs.Load() {
+			n++
+		}
+	}
+	return n
 }
 
 // holdPhone sends the phone a re-INVITE that holds (sendonly) or resumes
 // (sendrecv) the call; RTP to it stops at once on hold, and starts again
-// once it took the resume.
+// once it took the resume. holdMu is held.
 func (c *call) holdPhone(hold bool) error {
-	c.holdMu.Lock()
-	defer c.holdMu.Unlock()
-	if c.media.heldByUs.Load() == hold {
-		return nil
-	}
 	if hold {
 		c.media.setHeldByUs(true)
 	}
