@@ -131,7 +131,7 @@ func (s *Server) onReinvite(c *call, req *sip.Request, tx sip.ServerTransaction)
 	body := req.Body()
 	if len(body) == 0 {
 		dir := directionOf(!c.media.heldByUs.Load() && !c.media.heldByPhone.Load(), true)
-		_ = tx.Respond(sip.NewSDPResponseFromRequest(req, c.ourSDP(dir)))
+		_ = tx.Respond(s.reinviteOK(req, c.ourSDP(dir)))
 		return
 	}
 	cur := *c.media.codec.Load()
@@ -148,7 +148,7 @@ func (s *Server) onReinvite(c *call, req *sip.Request, tx sip.ServerTransaction)
 	}
 	ours := directionOf(receives(dir) && !c.media.heldByUs.Load(), sends(dir))
 	was := c.media.setHeldByPhone(held)
-	if err := tx.Respond(sip.NewSDPResponseFromRequest(req, c.ourSDP(ours))); err != nil {
+	if err := tx.Respond(s.reinviteOK(req, c.ourSDP(ours))); err != nil {
 		s.log.Debug("sip: answer a re-INVITE", "call", c.callID, "err", err)
 	}
 	if was == held {
@@ -162,6 +162,15 @@ func (s *Server) onReinvite(c *call, req *sip.Request, tx sip.ServerTransaction)
 			s.log.Debug("sip: tell the room of the phone's hold", "call", c.callID, "err", err)
 		}
 	})
+}
+
+// reinviteOK is the 200 of a re-INVITE with our SDP and Contact.
+func (s *Server) reinviteOK(req *sip.Request, body []byte) *sip.Response {
+	res := sip.NewSDPResponseFromRequest(req, body)
+	if res.Contact() == nil {
+		res.AppendHeader(sip.HeaderClone(&s.dialogs.ContactHDR))
+	}
+	return res
 }
 
 // HoldPhones puts the answered phone calls of room on hold (a re-INVITE
