@@ -103,6 +103,9 @@ func TestSIPHoldInbound(t *testing.T) {
 	waitPhoneEvent(ctx, t, bob, "participantUnhold")
 	r.await(done)
 	r.settled()
+	bob.Close()
+	r.stop()
+	noSIPGoroutines(t)
 }
 
 // alice calls the phone and holds: the trunk gets a re-INVITE with
@@ -161,6 +164,10 @@ func TestSIPReferFromPhone(t *testing.T) {
 	if len(in) != 2 || !slices.Contains(in, r.aliceID) || !slices.Contains(in, r.bobID) {
 		t.Fatalf("after the transfer the room has %v", in)
 	}
+	bob.Close()
+	alice.Close()
+	r.stop()
+	noSIPGoroutines(t)
 }
 
 // A REFER to a number that is no SIP mapping is refused (404) and the call
@@ -177,7 +184,8 @@ func TestSIPReferRefused(t *testing.T) {
 // alice transfers the phone she called to another number: the trunk gets
 // a REFER to it, accepts and NOTIFYs; on 200 alice's transfer is answered
 // and wac hangs up (BYE); on 486 alice gets transferError and a cancel
-// with 486, and the call goes on until she leaves.
+// with 486, and the call goes on until she leaves. No goroutine is left
+// after the node stops.
 func TestSIPReferFromApp(t *testing.T) {
 	r := newSIPRig(t, nil)
 	alice := r.connect(r.alice)
@@ -210,4 +218,8 @@ func TestSIPReferFromApp(t *testing.T) {
 		r.await(trunk)
 		r.settled()
 	}
+	// Nothing of the REFERs, their NOTIFYs or the holds is left running.
+	alice.Close()
+	r.stop()
+	noSIPGoroutines(t)
 }
