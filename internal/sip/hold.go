@@ -233,7 +233,7 @@ func (c *call) holdPhone(hold bool) error {
 	}
 	ctx, cancel := context.WithTimeout(c.s.ctx, 10*time.Second)
 	defer cancel()
-	res, err := c.request(ctx, sip.INVITE, c.ourSDP(dir), sip.NewHeader("Content-Type", "application/sdp"))
+	res, err := c.dialogRequest(ctx, sip.INVITE, c.ourSDP(dir), sip.NewHeader("Content-Type", "application/sdp"))
 	if err == nil && res.StatusCode >= 300 {
 		err = fmt.Errorf("the phone answered %d %s", res.StatusCode, res.Reason)
 	}
@@ -274,9 +274,9 @@ func (c *call) remoteTarget() (sip.Uri, error) {
 	return h.Address, nil
 }
 
-// request sends an in-dialog request of the call (re-INVITE, REFER,
+// dialogRequest sends an in-dialog request of the call (re-INVITE, REFER,
 // NOTIFY) and waits for its final response.
-func (c *call) request(ctx context.Context, method sip.RequestMethod, body []byte, headers ...sip.Header) (*sip.Response, error) {
+func (c *call) dialogRequest(ctx context.Context, method sip.RequestMethod, body []byte, headers ...sip.Header) (*sip.Response, error) {
 	target, err := c.remoteTarget()
 	if err != nil {
 		return nil, err

@@ -280,7 +280,7 @@ func (c *call) notifyRefer(code int, reason string, final bool) {
 	ctx, cancel := context.WithTimeout(c.s.ctx, 5*time.Second)
 	defer cancel()
 	body := []byte(fmt.Sprintf("SIP/2.0 %d %s\r\n", code, reason))
-	res, err := c.request(ctx, sip.NOTIFY, body, sip.NewHeader("Event", "refer"), sip.NewHeader("Subscription-State", state),
+	res, err := c.dialogRequest(ctx, sip.NOTIFY, body, sip.NewHeader("Event", "refer"), sip.NewHeader("Subscription-State", state),
 		sip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
 	if err != nil {
 		c.s.log.Debug("sip: NOTIFY of a REFER", "call", c.callID, "err", err)
@@ -359,7 +359,7 @@ func (s *Server) Refer(ctx context.Context, room string, by, phone qss.User, to 
 	referTo := sip.Uri{Scheme: "sip", User: number, Host: domain}
 	by2 := sip.Uri{Scheme: "sip", User: m.Username, Host: domain}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	res, err := c.request(rctx, sip.REFER, nil, sip.NewHeader("Refer-To", "<"+referTo.String()+">"),
+	res, err := c.dialogRequest(rctx, sip.REFER, nil, sip.NewHeader("Refer-To", "<"+referTo.String()+">"),
 		sip.NewHeader("Referred-By", "<"+by2.String()+">"))
 	cancel()
 	if err != nil {
