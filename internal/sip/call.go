@@ -49,6 +49,7 @@ type call struct {
 	// because the phone transferred it: its room goes on.
 	holdMu      sync.Mutex
 	wantHold    atomic.Bool
+	sdpVersion  atomic.Uint64 // our SDPs after the first (hold.go)
 	refer       atomic.Pointer[referWait]
 	transferred atomic.Bool
 

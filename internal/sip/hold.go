@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -100,9 +101,43 @@ func withDirection(body []byte, dir string) []byte {
 }
 
 // ourSDP is the call's SDP as it stands (address, port, the agreed codec
-// and events) with direction dir.
+// and events) with direction dir, as a new version of the session we
+// described first (RFC 3264 §8: same o= session id, a higher version).
 func (c *call) ourSDP(dir string) []byte {
-	return withDirection(buildSDP(c.s.cfg.SIPAddress(), c.media.port(), []Codec{*c.media.codec.Load()}, uint8(c.media.events.Load())), dir)
+	body := withDirection(buildSDP(c.s.cfg.SIPAddress(), c.media.port(), []Codec{*c.media.codec.Load()}, uint8(c.media.events.Load())), dir)
+	var first []byte
+	switch {
+	case c.in != nil && c.in.InviteResponse != nil:
+		first = c.in.InviteResponse.Body()
+	case c.out != nil && c.out.InviteRequest != nil:
+		first = c.out.InviteRequest.Body()
+	}
+	return nextVersion(body, first, c.sdpVersion.Add(1))
+}
+
+// nextVersion gives body (an SDP of ours) the session id of first (the
+// first SDP of ours in the call) and its version plus n; body stays as it
+// is when first has no origin of ours.
+func nextVersion(body, first []byte, n uint64) []byte {
+	origin := func(b []byte) (string, []string) {
+		for _, line := range strings.Split(string(b), "\r\n") {
+			if strings.HasPrefix(line, "o=") {
+				return line, strings.Fields(line[2:])
+			}
+		}
+		return "", nil
+	}
+	line, now := origin(body)
+	_, was := origin(first)
+	if len(now) != 6 || len(was) != 6 || was[0] != now[0] {
+		return body
+	}
+	v, err := strconv.ParseUint(was[2], 10, 63)
+	if err != nil {
+		return body
+	}
+	now[1], now[2] = was[1], strconv.FormatUint(v+n, 10)
+	return []byte(strings.Replace(string(body), line, "o="+strings.Join(now, " "), 1))
 }
 
 // onReinvite answers a re-INVITE of an established call: a hold from the

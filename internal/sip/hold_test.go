@@ -43,6 +43,28 @@ func TestSDPDirection(t *testing.T) {
 	}
 }
 
+// Our later SDPs keep the first one's session id with a higher version.
+func TestNextVersion(t *testing.T) {
+	first := []byte("v=0\r\no=wac 1700 1700 IN IP4 127.0.0.1\r\ns=wac\r\n")
+	later := buildSDP("127.0.0.1", 4000, g711, 0)
+	o := func(b []byte) []string {
+		for _, l := range strings.Split(string(b), "\r\n") {
+			if strings.HasPrefix(l, "o=") {
+				return strings.Fields(l)
+			}
+		}
+		return nil
+	}
+	got := o(nextVersion(later, first, 2))
+	want := o(first)
+	if len(got) != 6 || got[1] != "1700" || got[2] != "1702" || got[5] != want[5] {
+		t.Fatalf("origin %v after %v", got, want)
+	}
+	if string(nextVersion(later, []byte("v=0\r\no=phone 1 x IN IP4 1.2.3.4\r\n"), 1)) != string(later) {
+		t.Fatal("an origin that is not ours was used")
+	}
+}
+
 // While the call is held (by either side) no RTP goes to the phone and its
 // silence is no media timeout; once resumed both come back.
 func TestRTPLegHold(t *testing.T) {
