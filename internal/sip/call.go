@@ -82,7 +82,7 @@ func reasonOf(code int) string {
 }
 
 // onInvite takes an INVITE from the trunk: a new call to a mapped
-// username, or a re-INVITE of a call (answered as it stands).
+// username, or a re-INVITE of a call (hold.go).
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.Stats.InvitesIn.Add(1)
 	host, _, _ := net.SplitHostPort(req.Source())

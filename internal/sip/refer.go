@@ -203,6 +203,14 @@ func (s *Server) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, 400, "Bad Request: Refer-To")
 		return
 	}
+	c.mu.Lock()
+	joined := c.joined
+	c.mu.Unlock()
+	if !joined {
+		// A dial-in still at its PIN prompt is in no room to transfer.
+		respond(tx, req, 403, "Forbidden: not in a room")
+		return
+	}
 	if target.Replaces {
 		respond(tx, req, 603, "Decline: no attended transfer")
 		return
