@@ -223,3 +223,23 @@ func TestSIPReferFromApp(t *testing.T) {
 	r.stop()
 	noSIPGoroutines(t)
 }
+
+// The phone alice called holds from its side (the trunk's re-INVITE in the
+// dialog wac started): the 200 says a=recvonly, then a=sendrecv on the
+// resume (the scenario checks them), and alice sees participantHold and
+// participantUnhold of the phone.
+func TestSIPHoldFromCalledPhone(t *testing.T) {
+	r := newSIPRig(t, nil)
+	trunk := r.trunk("uas_phonehold.xml", map[string]string{"PAUSE": "300"})
+	alice := r.connect(r.alice)
+	rm := room(t, alice)
+	ctx := wctx(t)
+	callPhone(ctx, t, alice, rm)
+	waitPhoneEvent(ctx, t, alice, "participantHold")
+	waitPhoneEvent(ctx, t, alice, "participantUnhold")
+	if _, err := alice.Request(ctx, "leaveRoom", map[string]any{"room": rm}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.await(trunk)
+	r.settled()
+}

@@ -48,6 +48,7 @@ type call struct {
 	// and wait NOTIFYs for (refer.go); transferred marks a call that ends
 	// because the phone transferred it: its room goes on.
 	holdMu      sync.Mutex
+	reinviteMu  sync.Mutex // orders the phone's re-INVITEs (hold.go)
 	wantHold    atomic.Bool
 	sdpVersion  atomic.Uint64 // our SDPs after the first (hold.go)
 	refer       atomic.Pointer[referWait]

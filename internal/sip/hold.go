@@ -149,6 +149,8 @@ func nextVersion(body, first []byte, n uint64) []byte {
 // it is refused (488). A re-INVITE without SDP (a session refresh) gets
 // the call's SDP as it stands.
 func (s *Server) onReinvite(c *call, req *sip.Request, tx sip.ServerTransaction) {
+	c.reinviteMu.Lock()
+	defer c.reinviteMu.Unlock()
 	if !c.answered.Load() || (c.in == nil && c.out == nil) {
 		respond(tx, req, 491, "Request Pending")
 		return
@@ -189,14 +191,14 @@ func (s *Server) onReinvite(c *call, req *sip.Request, tx sip.ServerTransaction)
 	if was == held {
 		return
 	}
+	// The room hears of it before the next re-INVITE is read (reinviteMu
+	// is held): a hold and its resume reach the apps in their order.
 	s.log.Info("sip: the phone changed its hold", "call", c.callID, "hold", held)
-	s.goTask(func() {
-		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
-		defer cancel()
-		if err := s.sig.PhoneHold(ctx, c.room, c.phone, held); err != nil {
-			s.log.Debug("sip: tell the room of the phone's hold", "call", c.callID, "err", err)
-		}
-	})
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	if err := s.sig.PhoneHold(ctx, c.room, c.phone, held); err != nil {
+		s.log.Debug("sip: tell the room of the phone's hold", "call", c.callID, "err", err)
+	}
 }
 
 // reinviteOK is the 200 of a re-INVITE with our SDP and Contact.
