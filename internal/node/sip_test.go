@@ -558,13 +558,6 @@ func TestSIPNoGoroutineLeft(t *testing.T) {
 	bob.Close()
 	alice.Close()
 	r.stop()
-	noSIPGoroutines(t)
-}
-
-// noSIPGoroutines waits until no goroutine of the SIP stack, the sip role
-// or its media is left (the node stopped).
-func noSIPGoroutines(t *testing.T) {
-	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		buf := make([]byte, 1<<20)
