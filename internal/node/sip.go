@@ -25,6 +25,7 @@ func newSIPRole(n *Node) (*sip.Server, error) {
 	}
 	hub.SetTrunk(srv)
 	hub.SetKeypad(srv)
+	hub.SetHolder(srv)
 	hub.WatchRooms(srv.RoomChanged)
 	hub.OnPresence(srv.UserPresence)
 	return srv, nil

@@ -90,3 +90,18 @@ func (h *Hub) DialIn(ctx context.Context, number string, phone func(domainID str
 func (h *Hub) DialInMeeting(ctx context.Context, pin string, phone func(domainID string) (User, error), leg string) (string, *RoomObject, User, error) {
 	return h.rooms.DialInMeeting(ctx, pin, phone, leg)
 }
+
+// PhoneHold tells the room that a phone put the call on hold (hold true)
+// or took it off, from its side (a re-INVITE): participantHold or
+// participantUnhold, as for an app's hold request.
+func (h *Hub) PhoneHold(ctx context.Context, room string, u User, hold bool) error {
+	return h.rooms.Hold(ctx, room, u, hold)
+}
+
+// Holder puts the phones of a room on hold when its apps hold
+// (rooms.Holder).
+type Holder = rooms.Holder
+
+// SetHolder sends the apps' hold and unhold requests of this node's rooms
+// to the phones through hl (the sip role); call it before serving.
+func (h *Hub) SetHolder(hl Holder) { h.rooms.SetHolder(hl) }

@@ -44,6 +44,17 @@ type call struct {
 	caller    string // the dial-in's calling number (logs)
 	mediaOnce sync.Once
 
+	// holdMu orders our re-INVITEs and wantHold is the hold the room's
+	// apps want (hold.go); refer is the REFER we sent
+	// and wait NOTIFYs for (refer.go); transferred marks a call that ends
+	// because the phone transferred it: its room goes on.
+	holdMu      sync.Mutex
+	reinviteMu  sync.Mutex // orders the phone's re-INVITEs (hold.go)
+	wantHold    atomic.Bool
+	sdpVersion  atomic.Uint64 // our SDPs after the first (hold.go)
+	refer       atomic.Pointer[referWait]
+	transferred atomic.Bool
+
 	mu         sync.Mutex
 	infoQueue  []dtmfJob // the apps' digits going out by INFO (info.go)
 	ended      bool
@@ -73,7 +84,7 @@ func reasonOf(code int) string {
 }
 
 // onInvite takes an INVITE from the trunk: a new call to a mapped
-// username, or a re-INVITE of a call (answered as it stands).
+// username, or a re-INVITE of a call (hold.go).
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.Stats.InvitesIn.Add(1)
 	host, _, _ := net.SplitHostPort(req.Source())
@@ -92,11 +103,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if c := s.get(cid.Value()); c != nil {
-		// A re-INVITE (hold, a session refresh): hold and codec changes are
-		// not supported yet; the call goes on as agreed.
-		if c.in != nil && req.To().Params != nil {
-			res := sip.NewSDPResponseFromRequest(req, buildSDP(s.cfg.SIPAddress(), c.media.port(), []Codec{*c.media.codec.Load()}, uint8(c.media.events.Load())))
-			_ = tx.Respond(res)
+		// A re-INVITE (hold, a session refresh): hold.go.
+		if req.To().Params != nil && req.To().Params.Has("tag") {
+			s.onReinvite(c, req, tx)
 			return
 		}
 		respond(tx, req, 488, "Not Acceptable Here")
@@ -409,7 +418,7 @@ func (c *call) ended2(code int, reason string) {
 			c.s.log.Debug("sip: the phone leaves the room", "room", c.room, "err", err)
 		}
 	}
-	if c.inbound && !c.dialIn && c.answered.Load() && c.room != "" {
+	if c.inbound && !c.dialIn && c.answered.Load() && c.room != "" && !c.transferred.Load() {
 		// The room was made for this answered call: it ends with it (an
 		// unanswered one's room is ended by its invitation).
 		if err := c.s.sig.EndPhoneRoom(ctx, c.room); err != nil {

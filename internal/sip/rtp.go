@@ -101,6 +101,11 @@ type rtpLeg struct {
 	recv     atomic.Uint64
 	sent     atomic.Uint64
 
+	// The call's hold (hold.go): by the phone (its re-INVITE with
+	// sendonly or inactive) or by us (the room's apps hold). While either
+	// holds, nothing is sent and the trunk's silence is no timeout.
+	heldByPhone, heldByUs atomic.Bool
+
 	mu      sync.Mutex
 	sink    func(pkt []byte) // where the trunk's packets go; nil = dropped
 	onDigit func(d rune)     // where the trunk's DTMF digits go; nil = dropped
@@ -238,7 +243,7 @@ func (l *rtpLeg) write(pkt []byte) error {
 // send sends one RTP packet to the trunk as it is.
 func (l *rtpLeg) send(pkt []byte) error {
 	r := l.remote.Load()
-	if r == nil || r.IP.IsUnspecified() {
+	if r == nil || r.IP.IsUnspecified() || l.held() {
 		return nil // on hold, or no address yet
 	}
 	if _, err := l.conn.WriteToUDP(pkt, r); err != nil {
@@ -250,6 +255,9 @@ func (l *rtpLeg) send(pkt []byte) error {
 
 // silentFor is how long the trunk has sent no RTP since the media started.
 func (l *rtpLeg) silentFor(now time.Time) time.Duration {
+	if l.held() {
+		return 0 // a held phone may well send nothing
+	}
 	last := l.lastRecv.Load()
 	if last == 0 {
 		last = l.started.Load()
@@ -258,6 +266,30 @@ func (l *rtpLeg) silentFor(now time.Time) time.Duration {
 		return 0
 	}
 	return now.Sub(time.Unix(0, last))
+}
+
+// held says whether the call is on hold, by either side.
+func (l *rtpLeg) held() bool { return l.heldByPhone.Load() || l.heldByUs.Load() }
+
+// setHeldByPhone records the phone's hold and returns what it was.
+func (l *rtpLeg) setHeldByPhone(hold bool) bool {
+	was := l.heldByPhone.Swap(hold)
+	l.resumed(was && !hold)
+	return was
+}
+
+// setHeldByUs records our hold of the phone.
+func (l *rtpLeg) setHeldByUs(hold bool) {
+	was := l.heldByUs.Swap(hold)
+	l.resumed(was && !hold)
+}
+
+// resumed restarts the no-RTP clock when a hold ends (off is true): the
+// phone's silence while held does not count.
+func (l *rtpLeg) resumed(off bool) {
+	if off && !l.held() && l.started.Load() != 0 {
+		l.lastRecv.Store(time.Now().UnixNano())
+	}
 }
 
 // close releases the socket and its port; run returns.

@@ -50,6 +50,9 @@ type Signaling interface {
 	DialInMeeting(ctx context.Context, pin string, phone func(domainID string) (qss.User, error), leg string) (string, *qss.RoomObject, qss.User, error)
 	// PhoneDTMF tells the room's apps of a digit the phone pressed.
 	PhoneDTMF(ctx context.Context, room string, u qss.User, digit string) error
+	// PhoneHold tells the room's apps that the phone held the call or
+	// resumed it (hold.go).
+	PhoneHold(ctx context.Context, room string, u qss.User, hold bool) error
 }
 
 // Bridge carries a call's audio between its RTP leg and its room: the
@@ -186,6 +189,8 @@ func New(opts Options) (*Server, error) {
 	srv.OnAck(s.onAck)
 	srv.OnInfo(s.onInfo)
 	srv.OnBye(s.onBye)
+	srv.OnRefer(s.onRefer)
+	srv.OnNotify(s.onNotify)
 	srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
 		// A CANCEL that matched a ringing INVITE was answered by the
 		// transaction layer; this one matched nothing.

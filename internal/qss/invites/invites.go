@@ -152,6 +152,9 @@ type invite struct {
 	phone  bool
 	leg    TrunkLeg
 	report func(code int, room string)
+	// intoRoom marks a call from the trunk rung into the phone's existing
+	// room (its REFER): the room is not the invitation's to end.
+	intoRoom bool
 }
 
 type candidate struct {
@@ -758,7 +761,7 @@ func (t *Table) finishLocked(ctx context.Context, inv *invite, state string, cod
 	for uid := range inv.targets {
 		t.Node.State.SetDelete(ctx, invitesKey(uid), inv.id)
 	}
-	if inv.phone && inv.callerSession == "" && state != stateAccepted {
+	if inv.phone && inv.callerSession == "" && !inv.intoRoom && state != stateAccepted {
 		// A call from the trunk that nobody took: its room goes.
 		room := inv.room
 		t.Tasks.Go(func(ctx context.Context) {

@@ -3,6 +3,7 @@ package invites
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/segmentio/encoding/json"
@@ -70,13 +71,24 @@ func (t *Table) transfer(ctx context.Context, s *session.Session, f *wire.Frame)
 	if !slices.Contains(info.Joined, me.ID) {
 		return nil, wire.Refuse(403, "you are not in the room")
 	}
-	targets, err := t.Sessions.ResolveUsers(ctx, s, []string{p.Participant}, "participant")
-	if err != nil {
-		return nil, err
+	var part session.User
+	if strings.HasPrefix(p.Participant, "phone-") {
+		// A phone participant has no user record: it is its id in the
+		// room (checked below), of the room's domain.
+		part = session.User{ID: p.Participant, Role: RolePhone, Domain: me.Domain, DomainID: me.DomainID}
+	} else {
+		targets, err := t.Sessions.ResolveUsers(ctx, s, []string{p.Participant}, "participant")
+		if err != nil {
+			return nil, err
+		}
+		part = targets[0]
 	}
-	part := targets[0]
 	if part.ID == me.ID || !slices.Contains(info.Joined, part.ID) {
 		return nil, wire.Refuse(404, "participant %s is not in the room", wire.Truncate(p.Participant, 40))
+	}
+	if p.TargetRoom == "" && isPhoneParticipant(part) && t.trunk != nil && t.trunk.Match(p.To) {
+		// A phone transferred to a number: the phone network does it.
+		return t.transferPhone(ctx, s, f, p.Room, part, p.To)
 	}
 	plan := &transferPlan{id: store.NewID(), by: me, bySession: s.ID, room: p.Room, participant: part,
 		targetRoom: p.TargetRoom, to: p.To, created: time.Now()}

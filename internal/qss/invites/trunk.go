@@ -29,6 +29,12 @@ type Trunk interface {
 	// Dial starts the call (it does not wait for an answer); the leg
 	// reports its progress and outcome through call.Report.
 	Dial(ctx context.Context, call TrunkCall) (TrunkLeg, error)
+	// Refer asks the phone participant phone of room, for the app user
+	// by, to call to itself (a blind transfer: REFER); it returns once
+	// the phone accepted the request (202), and report tells the outcome
+	// later (200 when the phone's new call was answered; the call with
+	// the room then ends). report is called once and must not block.
+	Refer(ctx context.Context, room string, by, phone session.User, to string, report func(code int, reason string)) error
 }
 
 // TrunkCall is an invitation from an app to a phone number.
@@ -166,6 +172,10 @@ type PhoneCall struct {
 	// answered, else the final code for the trunk (404, 480, 403, 486,
 	// 603, 408). It is called once and must not block.
 	Report func(code int, room string)
+	// Room, when set, is the room the phone already talks in: the
+	// mapping's owner is rung into it (the phone's blind transfer, REFER)
+	// instead of into a new room, and the room stays when nobody answers.
+	Room string
 }
 
 // PhoneUser is the participant a phone number is in a room of domain: its
@@ -245,12 +255,21 @@ func (t *Table) Ring(ctx context.Context, call PhoneCall) (cancel func(), err er
 	if err := t.admitPhone(ctx, inv, targets); err != nil {
 		return nil, err
 	}
-	acl := append(mapValues(inv.targets), caller)
-	info, err := t.rooms.NewRoomAs(ctx, mapValues(inv.targets)[0], acl)
-	if err != nil {
-		return nil, fmt.Errorf("make the call's room: %w", err)
+	if call.Room != "" {
+		// A transfer from the phone (REFER): the targets are rung into
+		// the phone's room, on the phone's behalf.
+		inv.room, inv.intoRoom = call.Room, true
+		if err := t.rooms.Admit(ctx, inv.room, caller, mapValues(inv.targets), inv.id); err != nil {
+			return nil, err
+		}
+	} else {
+		acl := append(mapValues(inv.targets), caller)
+		info, err := t.rooms.NewRoomAs(ctx, mapValues(inv.targets)[0], acl)
+		if err != nil {
+			return nil, fmt.Errorf("make the call's room: %w", err)
+		}
+		inv.room = info.ID
 	}
-	inv.room = info.ID
 	sessions, err := t.candidateSessions(ctx, inv)
 	if err != nil {
 		return nil, err
@@ -263,7 +282,11 @@ func (t *Table) Ring(ctx context.Context, call PhoneCall) (cancel func(), err er
 	}
 	if len(sessions) == 0 && len(toPush) == 0 {
 		t.record(ctx, inv, stateFailed, 480, "")
-		if err := t.rooms.Destroy(ctx, inv.room); err != nil {
+		if inv.intoRoom {
+			if err := t.rooms.Unadmit(ctx, inv.room, caller, mapValues(inv.targets), inv.id); err != nil {
+				t.Log.Debug("qss: take a transfer's targets out of the room's ACL", "room", inv.room, "err", err)
+			}
+		} else if err := t.rooms.Destroy(ctx, inv.room); err != nil {
 			t.Log.Debug("qss: destroy the room of an unanswered phone call", "room", inv.room, "err", err)
 		}
 		return nil, wire.Refuse(480, msgNotConnected)

@@ -514,7 +514,21 @@ func (o *holdOp) run(_ context.Context, t *Table, r *room, by session.User, _ bo
 		name = "participantUnhold"
 	}
 	frame := wire.EventFrame(name, map[string]any{"room": r.id, "participant": by.ID, "username": by.Username})
-	return struct{}{}, []func(){r.broadcast(t, frame, by.ID)}, nil
+	notify := []func(){r.broadcast(t, frame, by.ID)}
+	if hold, ok := r.phonesHeld(); ok && !isPhone(by.ID) {
+		// An app's hold reaches the room's phones (a phone's own hold
+		// came from its re-INVITE and goes nowhere else).
+		room := r.id
+		notify = append(notify, func() {
+			t.mu.Lock()
+			h := t.holder
+			t.mu.Unlock()
+			if h != nil {
+				h.HoldPhones(room, hold)
+			}
+		})
+	}
+	return struct{}{}, notify, nil
 }
 
 // muteOp asks the participant Target to mute some media.

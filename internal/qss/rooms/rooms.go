@@ -81,6 +81,9 @@ type Table struct {
 	// keypad sends the apps' DTMF to the phones of this node's rooms
 	// (SetKeypad); nil = no sip role here.
 	keypad Keypad
+	// holder holds the phones of this node's rooms when their apps hold
+	// (SetHolder); nil = no sip role here.
+	holder Holder
 
 	mu    sync.Mutex
 	rooms map[string]*room
