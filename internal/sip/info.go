@@ -139,7 +139,7 @@ func (c *call) sendInfos() {
 		ms := job.duration.Milliseconds()
 		body := "Signal=" + string(job.digit) + "\r\nDuration=" + strconv.FormatInt(ms, 10) + "\r\n"
 		ctx, cancel := context.WithTimeout(c.s.ctx, 5*time.Second)
-		res, err := c.request(ctx, sip.INFO, "application/dtmf-relay", []byte(body))
+		res, err := c.dialogRequest(ctx, sip.INFO, []byte(body), sip.NewHeader("Content-Type", "application/dtmf-relay"))
 		cancel()
 		if err == nil && !res.IsSuccess() {
 			err = fmt.Errorf("%d %s", res.StatusCode, res.Reason)
@@ -155,27 +155,4 @@ func (c *call) sendInfos() {
 		}
 		c.mu.Unlock()
 	}
-}
-
-// request sends an in-dialog request of the call and waits for its final
-// response.
-func (c *call) request(ctx context.Context, method sip.RequestMethod, contentType string, body []byte) (*sip.Response, error) {
-	var target sip.Uri
-	switch {
-	case c.in != nil && c.in.InviteRequest.Contact() != nil:
-		target = c.in.InviteRequest.Contact().Address
-	case c.out != nil && c.out.InviteResponse != nil && c.out.InviteResponse.Contact() != nil:
-		target = c.out.InviteResponse.Contact().Address
-	default:
-		return nil, errors.New("the call has no remote contact")
-	}
-	req := sip.NewRequest(method, target)
-	if contentType != "" {
-		req.AppendHeader(sip.NewHeader("Content-Type", contentType))
-	}
-	req.SetBody(body)
-	if c.in != nil {
-		return c.in.Do(ctx, req)
-	}
-	return c.out.Do(ctx, req)
 }
