@@ -132,16 +132,7 @@ func TestSIPDialInMeeting(t *testing.T) {
 	meetingWithPIN(t, r, r.aliceID, "11112222", true)
 	alice := r.connect(r.alice)
 	ctx := wctx(t)
-	f, err := alice.Request(ctx, "joinMeeting", map[string]any{"meetingUri": "wac-meeting:" + id}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var obj struct {
-		Room string `json:"room"`
-	}
-	if err := json.Unmarshal(f.Payload, &obj); err != nil || obj.Room == "" {
-		t.Fatalf("joinMeeting: %s", f.Payload)
-	}
+	obj := struct{ Room string }{joinMeeting(ctx, t, alice, id)}
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -149,25 +140,12 @@ func TestSIPDialInMeeting(t *testing.T) {
 	defer conn.Close()
 	var seq uint16 = 100
 	var ts uint32 = 8000
-	rtpPort := func() int {
-		t.Helper()
-		for {
-			if ports := r.node.SIP().RTPPorts(); len(ports) == 1 {
-				return ports[0]
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatal("the call has no RTP port")
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}
 
 	// Dialled as 0034…: the same number. A wrong PIN, then the PIN of a
 	// meeting that is over, then the right one (ended by #, after a * that
 	// clears a mistake).
 	done := r.phone("uac_dtmf.xml", "0034999999999", map[string]string{"PAUSE": "12000"})
-	port := rtpPort()
+	port := callRTPPort(ctx, t, r)
 	sendDigits(t, conn, port, 101, &seq, &ts, "87654321")
 	sendDigits(t, conn, port, 101, &seq, &ts, "11112222")
 	sendDigits(t, conn, port, 101, &seq, &ts, "9*24681357")
@@ -179,7 +157,7 @@ func TestSIPDialInMeeting(t *testing.T) {
 
 	// Three wrong PINs: wac hangs up; the phone never joined.
 	done = r.phone("uac_hungup.xml", "+34999999999", nil)
-	port = rtpPort()
+	port = callRTPPort(ctx, t, r)
 	sendDigits(t, conn, port, 101, &seq, &ts, "000000001111111#2222#")
 	r.await(done)
 	r.settled()
@@ -237,16 +215,7 @@ func TestSIPDialInBudget(t *testing.T) {
 	id := meetingWithPIN(t, r, r.aliceID, "24681357", false)
 	alice := r.connect(r.alice)
 	ctx := wctx(t)
-	f, err := alice.Request(ctx, "joinMeeting", map[string]any{"meetingUri": "wac-meeting:" + id}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var obj struct {
-		Room string `json:"room"`
-	}
-	if err := json.Unmarshal(f.Payload, &obj); err != nil {
-		t.Fatal(err)
-	}
+	obj := struct{ Room string }{joinMeeting(ctx, t, alice, id)}
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -254,18 +223,6 @@ func TestSIPDialInBudget(t *testing.T) {
 	defer conn.Close()
 	var seq uint16 = 100
 	var ts uint32 = 8000
-	port := func() int {
-		for {
-			if ports := r.node.SIP().RTPPorts(); len(ports) == 1 {
-				return ports[0]
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatal("the call has no RTP port")
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}
 	// A number of no room and two wrong PINs spend the budget; the third
 	// try, the right PIN, is not looked up: hung up.
 	other := "10000000"
@@ -274,12 +231,12 @@ func TestSIPDialInBudget(t *testing.T) {
 	}
 	r.await(r.phone("uac_refused.xml", "888"+other, map[string]string{"FORMATS": "0", "CODE": "404"}))
 	done := r.phone("uac_hungup.xml", "+34999999999", nil)
-	sendDigits(t, conn, port(), 101, &seq, &ts, "000000001111111124681357")
+	sendDigits(t, conn, callRTPPort(ctx, t, r), 101, &seq, &ts, "000000001111111124681357")
 	r.await(done)
 	r.settled()
 	// Another caller, straight with the right PIN: still over the budget.
 	done = r.phone("uac_hungup.xml", "+34999999999", nil)
-	sendDigits(t, conn, port(), 101, &seq, &ts, "24681357")
+	sendDigits(t, conn, callRTPPort(ctx, t, r), 101, &seq, &ts, "24681357")
 	r.await(done)
 	r.settled()
 	roomJoined(ctx, t, alice, obj.Room, "phone-0034986999888", false)
@@ -301,4 +258,35 @@ func roomNumber(t *testing.T, conn *client.Conn, rm string) string {
 		t.Fatalf("getRoom: %s", f.Payload)
 	}
 	return obj.Number
+}
+
+// joinMeeting joins conn's user to a meeting's room; it returns the room.
+func joinMeeting(ctx context.Context, t *testing.T, conn *client.Conn, id string) string {
+	t.Helper()
+	f, err := conn.Request(ctx, "joinMeeting", map[string]any{"meetingUri": "wac-meeting:" + id}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj struct {
+		Room string `json:"room"`
+	}
+	if err := json.Unmarshal(f.Payload, &obj); err != nil || obj.Room == "" {
+		t.Fatalf("joinMeeting: %s", f.Payload)
+	}
+	return obj.Room
+}
+
+// callRTPPort waits for the RTP port of the sip role's one call.
+func callRTPPort(ctx context.Context, t *testing.T, r *sipRig) int {
+	t.Helper()
+	for {
+		if ports := r.node.SIP().RTPPorts(); len(ports) == 1 {
+			return ports[0]
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the call has no RTP port")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -59,22 +59,7 @@ func TestSIPDTMFFromPhone(t *testing.T) {
 	bob := r.connect(r.bob)
 	done := r.phone("uac_dtmf.xml", "206", map[string]string{"PAUSE": "6000"})
 	ctx := wctx(t)
-	ring, err := bob.WaitIncoming(ctx, "invitation")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var obj struct {
-		Room string `json:"room"`
-	}
-	if err := json.Unmarshal(ring.Payload, &obj); err != nil || obj.Room == "" {
-		t.Fatalf("ring payload %s", ring.Payload)
-	}
-	if err := bob.Accept(ctx, ring, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.Request(ctx, "joinRoom", map[string]any{"room": obj.Room}, nil); err != nil {
-		t.Fatal(err)
-	}
+	obj := struct{ Room string }{answerPhone(t, bob)}
 	// The phone is in the room once getRoom lists it.
 	for {
 		f, err := bob.Request(ctx, "getRoom", map[string]any{"room": obj.Room}, nil)
@@ -241,22 +226,7 @@ func TestSIPDTMFByInfoFromPhone(t *testing.T) {
 	bob := r.connect(r.bob)
 	done := r.phone("uac_info.xml", "206", map[string]string{"PAUSE": "3000"})
 	ctx := wctx(t)
-	ring, err := bob.WaitIncoming(ctx, "invitation")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var obj struct {
-		Room string `json:"room"`
-	}
-	if err := json.Unmarshal(ring.Payload, &obj); err != nil || obj.Room == "" {
-		t.Fatalf("ring payload %s", ring.Payload)
-	}
-	if err := bob.Accept(ctx, ring, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.Request(ctx, "joinRoom", map[string]any{"room": obj.Room}, nil); err != nil {
-		t.Fatal(err)
-	}
+	obj := struct{ Room string }{answerPhone(t, bob)}
 	var got string
 	for len(got) < 2 {
 		ev, err := bob.WaitEvent(ctx, "dtmf")

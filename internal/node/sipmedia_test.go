@@ -8,14 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/openwac/wac/internal/media/audiocodec"
 	"github.com/openwac/wac/internal/media/g711"
 	"github.com/openwac/wac/internal/media/janus"
-	"github.com/openwac/wac/internal/media/janus/peer"
-	"github.com/openwac/wac/internal/media/tone"
 )
 
 // g711API is a Pion API that speaks PCMU only, as a browser that offers it.
@@ -65,75 +61,13 @@ func testSIPMediaBothWays(t *testing.T, codec string) {
 	if err := json.Unmarshal(f.Payload, &obj); err != nil {
 		t.Fatal(err)
 	}
-	if f, err = alice.Request(ctx, "joinRoom", map[string]any{"room": obj.Room}, nil); err != nil {
+	// alice joins and publishes the tone.
+	js, ph := publishTone(ctx, t, alice, obj.Room, "alice", codec, 440)
+	if f, err = alice.Request(ctx, "getRoom", map[string]any{"room": obj.Room}, nil); err != nil {
 		t.Fatal(err)
 	}
 	json.Unmarshal(f.Payload, &obj)
-
-	// alice publishes the tone.
-	jc, err := janus.Dial(ctx, obj.Server.WSS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer jc.Close()
-	js, err := jc.CreateSession(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ph, err := js.Attach(ctx, "janus.plugin.videoroom")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := peer.JoinPublisher(ctx, ph, obj.Room, obj.Token, "alice"); err != nil {
-		t.Fatal(err)
-	}
 	api := g711API(t)
-	pubAPI, mime, clock, pt := api, webrtc.MimeTypePCMU, uint32(8000), uint8(0)
-	if codec == "opus" {
-		pubAPI, mime, clock, pt = opusAPI(t), webrtc.MimeTypeOpus, 48000, 111
-	}
-	pub, err := pubAPI.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	track, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: mime, ClockRate: clock}, "audio", "alice")
-	if _, err := pub.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-		t.Fatal(err)
-	}
-	negotiate(ctx, t, ph, pub, map[string]any{"request": "publish"}, true)
-	ac, err := audiocodec.Lookup(codec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := ac.NewEncoder(audiocodec.EncoderOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		var seq uint16
-		var ts uint32
-		gen := tone.NewGenerator(440, audiocodec.Rate, 8000)
-		pcm := make([]int16, audiocodec.FrameSamples)
-		payload := make([]byte, audiocodec.MaxPayload)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			gen.Fill(pcm)
-			n, err := enc.Encode(pcm, payload)
-			if err != nil {
-				return
-			}
-			seq++
-			ts += uint32(ac.FrameClock)
-			_ = track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: seq, Timestamp: ts, SSRC: 1}, Payload: payload[:n]})
-		}
-	}()
 
 	// alice calls the phone; the trunk answers.
 	_, answer, err := alice.Start(ctx, "invitation", map[string]any{"room": obj.Room}, map[string]any{"to": "tel:+34986999888"})

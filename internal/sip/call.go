@@ -40,9 +40,11 @@ type call struct {
 
 	// dialIn: the phone called a room or a meeting (dialin.go); the room
 	// is not the call's own and outlives it.
-	dialIn    bool
-	caller    string // the dial-in's calling number (logs)
-	mediaOnce sync.Once
+	dialIn bool
+	// caller and display are the calling number and name of an inbound
+	// call (bounded).
+	caller, display string
+	mediaOnce       sync.Once
 
 	// holdMu orders our re-INVITEs and wantHold is the hold the room's
 	// apps want (hold.go); refer is the REFER we sent
@@ -144,29 +146,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, 488, "Not Acceptable Here")
 		return
 	}
-	media, err := newRTPLeg(s.ports)
-	if err != nil {
-		respond(tx, req, 503, "Service Unavailable")
+	c, ds := s.newInbound(req, tx, remote, false)
+	if c == nil {
 		return
 	}
-	media.setRemote(remote)
-	c := &call{s: s, leg: "sip-" + store.NewID(), callID: cid.Value(), inbound: true, media: media}
-	if !s.add(c) {
-		media.close()
-		respond(tx, req, 503, "Service Unavailable")
-		return
-	}
-	ds, err := s.dialogs.ReadInvite(req, tx)
-	if err != nil {
-		s.remove(c)
-		media.close()
-		respond(tx, req, 400, "Bad Request")
-		return
-	}
-	c.in = ds
-	// What the apps see of the caller is bounded.
-	from := capText(req.From().Address.User, 64)
-	display := capText(req.From().DisplayName, 64)
+	from, display := c.caller, c.display
 	outcome := make(chan callOutcome, 1)
 	cancelRing, err := s.sig.RingPhoneCall(ctx, qss.PhoneCall{From: from, Display: display, Mapping: m,
 		Report: func(code int, room string) { outcome <- callOutcome{code, room} }})
@@ -201,7 +185,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		c.phone = qss.PhoneUser(from, display, d.Name, d.ID)
-		if err := ds.RespondSDP(buildSDP(s.cfg.SIPAddress(), media.port(), []Codec{remote.Codec}, remote.Events)); err != nil {
+		if err := ds.RespondSDP(buildSDP(s.cfg.SIPAddress(), c.media.port(), []Codec{remote.Codec}, remote.Events)); err != nil {
 			s.log.Debug("sip: send 200 OK", "call", c.callID, "err", err)
 			c.finish()
 			return
@@ -223,6 +207,36 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.finish()
 		_ = ds.Respond(503, "Service Unavailable", nil)
 	}
+}
+
+// newInbound makes the call of an INVITE from the trunk whose media is
+// remote: an RTP port, the call known by its Call-ID, its dialog. Nil =
+// refused (answered here: 503 without a port or over trunk.maxCalls, 400
+// for an INVITE the dialog layer cannot take).
+func (s *Server) newInbound(req *sip.Request, tx sip.ServerTransaction, remote *remoteMedia, dialIn bool) (*call, *sipgo.DialogServerSession) {
+	media, err := newRTPLeg(s.ports)
+	if err != nil {
+		respond(tx, req, 503, "Service Unavailable")
+		return nil, nil
+	}
+	media.setRemote(remote)
+	// What the apps see of the caller is bounded.
+	c := &call{s: s, leg: "sip-" + store.NewID(), callID: req.CallID().Value(), inbound: true, dialIn: dialIn, media: media,
+		caller: capText(req.From().Address.User, 64), display: capText(req.From().DisplayName, 64)}
+	if !s.add(c) {
+		media.close()
+		respond(tx, req, 503, "Service Unavailable")
+		return nil, nil
+	}
+	ds, err := s.dialogs.ReadInvite(req, tx)
+	if err != nil {
+		s.remove(c)
+		media.close()
+		respond(tx, req, 400, "Bad Request")
+		return nil, nil
+	}
+	c.in = ds
+	return c, ds
 }
 
 // callOutcome is how a call from the trunk ended its ringing.

@@ -16,7 +16,6 @@ import (
 	"github.com/openwac/wac/internal/media/tone"
 	"github.com/openwac/wac/internal/qss"
 	"github.com/openwac/wac/internal/qss/wire"
-	"github.com/openwac/wac/internal/store"
 )
 
 // Dial-in: a phone calls a room or a meeting instead of a mapped user.
@@ -97,29 +96,11 @@ func (s *Server) dialIn(req *sip.Request, tx sip.ServerTransaction, target dialT
 		respond(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 wac "telephone-event is needed to key the PIN"`))
 		return
 	}
-	media, err := newRTPLeg(s.ports)
-	if err != nil {
-		respond(tx, req, 503, "Service Unavailable")
+	c, ds := s.newInbound(req, tx, remote, true)
+	if c == nil {
 		return
 	}
-	media.setRemote(remote)
-	c := &call{s: s, leg: "sip-" + store.NewID(), callID: req.CallID().Value(), inbound: true, dialIn: true, media: media}
-	if !s.add(c) {
-		media.close()
-		respond(tx, req, 503, "Service Unavailable")
-		return
-	}
-	ds, err := s.dialogs.ReadInvite(req, tx)
-	if err != nil {
-		s.remove(c)
-		media.close()
-		respond(tx, req, 400, "Bad Request")
-		return
-	}
-	c.in = ds
-	from := capText(req.From().Address.User, 64)
-	display := capText(req.From().DisplayName, 64)
-	c.caller = from
+	from, display := c.caller, c.display
 	phone := func(domainID string) (qss.User, error) {
 		d, err := s.domainOf(domainID)
 		if err != nil {
