@@ -155,13 +155,7 @@ func (s *Server) onReinvite(c *call, req *sip.Request, tx sip.ServerTransaction)
 		respond(tx, req, 491, "Request Pending")
 		return
 	}
-	var err error
-	if c.in != nil {
-		err = c.in.ReadRequest(req, tx)
-	} else {
-		err = c.out.ReadRequest(req, tx)
-	}
-	if err != nil {
+	if err := c.readRequest(req, tx); err != nil {
 		respond(tx, req, 500, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
 		return
 	}
@@ -335,6 +329,15 @@ func (c *call) dialogRequest(ctx context.Context, method sip.RequestMethod, body
 		return nil, fmt.Errorf("send %s: %w", method, err)
 	}
 	return res, nil
+}
+
+// readRequest takes an in-dialog request of the call into its dialog (the
+// CSeq it must follow).
+func (c *call) readRequest(req *sip.Request, tx sip.ServerTransaction) error {
+	if c.in != nil {
+		return c.in.ReadRequest(req, tx)
+	}
+	return c.out.ReadRequest(req, tx)
 }
 
 // ackReinvite acknowledges the 2xx of our re-INVITE (a request of its

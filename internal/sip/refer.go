@@ -173,13 +173,7 @@ func (s *Server) inDialog(req *sip.Request, tx sip.ServerTransaction) *call {
 		respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return nil
 	}
-	var err error
-	if c.in != nil {
-		err = c.in.ReadRequest(req, tx)
-	} else {
-		err = c.out.ReadRequest(req, tx)
-	}
-	if err != nil {
+	if err := c.readRequest(req, tx); err != nil {
 		respond(tx, req, 500, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
 		return nil
 	}

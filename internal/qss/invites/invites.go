@@ -361,20 +361,28 @@ func (t *Table) launch(ctx context.Context, inv *invite) error {
 	// The push goes out once the invitation rings, so that the phone it
 	// wakes rings however soon it connects (RingNewSession); it runs apart
 	// from the caller's request, which a slow push service must not hold.
-	if len(toPush) > 0 {
-		info := t.pushInfo(inv)
-		t.Tasks.Go(func(ctx context.Context) {
-			if t.push(ctx, inv.id, toPush, info) {
-				return
-			}
-			inv.mu.Lock()
-			if inv.state == stateRinging && len(inv.candidates) == 0 {
-				t.endLocked(ctx, inv, stateFailed, 480, msgNotConnected)
-			}
-			inv.mu.Unlock()
-		})
-	}
+	t.pushRinging(inv, toPush)
 	return nil
+}
+
+// pushRinging wakes the devices of toPush for a ringing invitation, in a
+// task of its own; if no push goes out and no session answered the ring
+// meanwhile, the invitation fails with 480.
+func (t *Table) pushRinging(inv *invite, toPush map[string][]string) {
+	if len(toPush) == 0 {
+		return
+	}
+	info := t.pushInfo(inv)
+	t.Tasks.Go(func(ctx context.Context) {
+		if t.push(ctx, inv.id, toPush, info) {
+			return
+		}
+		inv.mu.Lock()
+		if inv.state == stateRinging && len(inv.candidates) == 0 {
+			t.endLocked(ctx, inv, stateFailed, 480, msgNotConnected)
+		}
+		inv.mu.Unlock()
+	})
 }
 
 // msgNotConnected is the caller's message for a callee with no session

@@ -305,19 +305,7 @@ func (t *Table) Ring(ctx context.Context, call PhoneCall) (cancel func(), err er
 	t.Log.Info("pushing the invite "+inv.id+" from the trunk to the room "+inv.room, "invite", inv.id)
 	t.record(ctx, inv, stateRinging, 0, "")
 	inv.mu.Unlock()
-	if len(toPush) > 0 {
-		info := t.pushInfo(inv)
-		t.Tasks.Go(func(ctx context.Context) {
-			if t.push(ctx, inv.id, toPush, info) {
-				return
-			}
-			inv.mu.Lock()
-			if inv.state == stateRinging && len(inv.candidates) == 0 {
-				t.endLocked(ctx, inv, stateFailed, 480, msgNotConnected)
-			}
-			inv.mu.Unlock()
-		})
-	}
+	t.pushRinging(inv, toPush)
 	return func() {
 		inv.mu.Lock()
 		defer inv.mu.Unlock()
