@@ -344,7 +344,9 @@ func TestSIPInboundAnswered(t *testing.T) {
 // user who does not receive calls 403, an offer without G.711 488; a
 // flood of INVITEs from one address is answered 503.
 func TestSIPInboundRefused(t *testing.T) {
-	r := newSIPRig(t, func(c *config.Config) { c.Trunk.InvitesPerSecond, c.Trunk.InvitesBurst = 1, 4 })
+	// One INVITE per 1000 s after a burst of 4: however slow the machine,
+	// no token comes back during the test.
+	r := newSIPRig(t, func(c *config.Config) { c.Trunk.InvitesPerSecond, c.Trunk.InvitesBurst = 0.001, 4 })
 	pcmu := map[string]string{"FORMATS": "0"}
 	refused := func(number string, code int, codecs string) {
 		t.Helper()
