@@ -41,6 +41,10 @@ const benchUsage = `wac bench: load generators that drive a running server from 
   wac bench media ...                                                      the SFU (or Janus) under
                                                                            publishers and subscribers
                                                                            (wac bench media help)
+  wac bench sipcalls --url URL --trunk IP:PORT [--calls 50] [--codec pcmu|opus] [--pid PID]
+                     [--janus WS --janus-pid PID]                          bridged phone calls with audio:
+                                                                           loss and server CPU per call
+                                                                           (wac bench sipcalls help)
 
 The password (of --user, or of --admin who creates the load's users) is read
 from the environment variable WAC_BENCH_PASSWORD. The servers' /metrics are
@@ -108,6 +112,8 @@ func Run(ctx context.Context, args []string, stdout io.Writer, e Env) error {
 		return e.benchCalls(ctx, args[1:], stdout)
 	case "media":
 		return e.benchMedia(ctx, args[1:], stdout)
+	case "sipcalls":
+		return e.benchSIPCalls(ctx, args[1:], stdout)
 	}
 	return e.Usage(fmt.Sprintf("bench: unknown load %q", args[0]), benchUsage)
 }

@@ -1,0 +1,337 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/openwac/wac/internal/media/g711"
+	"github.com/openwac/wac/internal/media/tone"
+)
+
+// trunk plays the SIP trunk of the SIP call load: a SIP UAS on a UDP port
+// (the server's trunk.address and trunk.port point at it, or Janus's SIP
+// plugin calls a URI there) that answers every INVITE with PCMU, and an
+// RTP endpoint per call that sends a 440 Hz PCMU tone at 50 packets a
+// second to the address of the offer and counts what comes back.
+type trunk struct {
+	log   *slog.Logger
+	conn  net.PacketConn
+	ua    *sipgo.UserAgent
+	srv   *sipgo.Server
+	cli   *sipgo.Client
+	cache *sipgo.DialogServerCache
+	ctx   context.Context
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	frame [][]byte // the tone, 20 ms PCMU frames, looped
+
+	mu       sync.Mutex
+	byNumber map[string]*rtpEndpoint // calls answered, by the number dialled
+	byCallID map[string]*rtpEndpoint
+	waiting  map[string]chan *rtpEndpoint
+}
+
+// rtpEndpoint is the trunk's side of one call's media.
+type rtpEndpoint struct {
+	conn   *net.UDPConn
+	remote atomic.Pointer[net.UDPAddr]
+	// Sent and Received count RTP packets; Gaps the sequence numbers
+	// skipped in what was received.
+	Sent, Received, Gaps atomic.Uint64
+	seq                  uint16
+	ts                   uint32
+	ssrc                 uint32
+	closed               atomic.Bool
+	done                 chan struct{}
+}
+
+// startTrunk listens for SIP on addr (UDP; port 0 picks one).
+func startTrunk(addr string, log *slog.Logger) (*trunk, error) {
+	conn, err := net.ListenPacket("udp4", addr)
+	if err != nil {
+		return nil, fmt.Errorf("trunk: listen on %s: %w", addr, err)
+	}
+	local := conn.LocalAddr().(*net.UDPAddr)
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("wac-bench-trunk"), sipgo.WithUserAgentHostname(local.IP.String()))
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("trunk: user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log))
+	if err != nil {
+		ua.Close()
+		conn.Close()
+		return nil, fmt.Errorf("trunk: server: %w", err)
+	}
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientLogger(log), sipgo.WithClientConnectionAddr(local.String()))
+	if err != nil {
+		ua.Close()
+		conn.Close()
+		return nil, fmt.Errorf("trunk: client: %w", err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	t := &trunk{log: log, conn: conn, ua: ua, srv: srv, cli: cli, ctx: ctx, stop: stop,
+		cache:    sipgo.NewDialogServerCache(cli, sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "trunk", Host: local.IP.String(), Port: local.Port}}),
+		byNumber: map[string]*rtpEndpoint{}, byCallID: map[string]*rtpEndpoint{}, waiting: map[string]chan *rtpEndpoint{}}
+	gen := tone.NewGenerator(440, 8000, 8000)
+	pcm := make([]int16, 160)
+	for range 50 {
+		gen.Fill(pcm)
+		t.frame = append(t.frame, g711.EncodeULaw(make([]byte, len(pcm)), pcm))
+	}
+	srv.OnInvite(t.onInvite)
+	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { _ = t.cache.ReadAck(req, tx) })
+	srv.OnBye(t.onBye)
+	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+	})
+	t.wg.Add(2)
+	go func() { defer t.wg.Done(); _ = srv.ServeUDP(conn) }()
+	go func() { defer t.wg.Done(); t.send() }()
+	return t, nil
+}
+
+// Addr is the trunk's SIP address.
+func (t *trunk) Addr() *net.UDPAddr { return t.conn.LocalAddr().(*net.UDPAddr) }
+
+// expect returns what delivers the endpoint of the call to number once
+// the trunk has answered it.
+func (t *trunk) expect(number string) <-chan *rtpEndpoint {
+	ch := make(chan *rtpEndpoint, 1)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ep := t.byNumber[number]; ep != nil {
+		ch <- ep
+		return ch
+	}
+	t.waiting[number] = ch
+	return ch
+}
+
+func (t *trunk) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	dlg, err := t.cache.ReadInvite(req, tx)
+	if err != nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusBadRequest, "Bad Request", nil))
+		return
+	}
+	number := req.Recipient.User
+	remote, err := sdpAudioAddr(req.Body())
+	if err != nil {
+		_ = dlg.Respond(488, "Not Acceptable Here", nil)
+		dlg.Close()
+		return
+	}
+	ep, err := newRTPEndpoint(t.Addr().IP)
+	if err != nil {
+		t.log.Warn("trunk: no RTP port", "err", err)
+		_ = dlg.Respond(503, "Service Unavailable", nil)
+		dlg.Close()
+		return
+	}
+	ep.remote.Store(remote)
+	_ = dlg.Respond(180, "Ringing", nil)
+	if err := dlg.RespondSDP(pcmuAnswer(ep.conn.LocalAddr().(*net.UDPAddr))); err != nil {
+		t.log.Warn("trunk: answer", "err", err)
+		ep.close()
+		dlg.Close()
+		return
+	}
+	callID := ""
+	if h := req.CallID(); h != nil {
+		callID = h.Value()
+	}
+	t.mu.Lock()
+	t.byNumber[number] = ep
+	t.byCallID[callID] = ep
+	ch := t.waiting[number]
+	delete(t.waiting, number)
+	t.mu.Unlock()
+	if ch != nil {
+		ch <- ep
+	}
+	t.wg.Add(1)
+	go func() { defer t.wg.Done(); ep.receive() }()
+}
+
+func (t *trunk) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	if err := t.cache.ReadBye(req, tx); err != nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
+	}
+	callID := ""
+	if h := req.CallID(); h != nil {
+		callID = h.Value()
+	}
+	t.mu.Lock()
+	ep := t.byCallID[callID]
+	delete(t.byCallID, callID)
+	for n, e := range t.byNumber {
+		if e == ep {
+			delete(t.byNumber, n)
+		}
+	}
+	t.mu.Unlock()
+	if ep != nil {
+		ep.close()
+	}
+}
+
+// send sends every call's tone, a packet every 20 ms.
+func (t *trunk) send() {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	pkt := make([]byte, 12+160)
+	for i := 0; ; i++ {
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		t.mu.Lock()
+		eps := make([]*rtpEndpoint, 0, len(t.byCallID))
+		for _, ep := range t.byCallID {
+			eps = append(eps, ep)
+		}
+		t.mu.Unlock()
+		payload := t.frame[i%len(t.frame)]
+		for _, ep := range eps {
+			ep.sendFrame(pkt, payload)
+		}
+	}
+}
+
+// close hangs up nothing (the calls' other ends send BYE); it stops the
+// SIP listener and every endpoint left.
+func (t *trunk) close() {
+	t.stop()
+	t.mu.Lock()
+	var eps []*rtpEndpoint
+	for _, ep := range t.byCallID {
+		eps = append(eps, ep)
+	}
+	t.byCallID, t.byNumber = map[string]*rtpEndpoint{}, map[string]*rtpEndpoint{}
+	t.mu.Unlock()
+	for _, ep := range eps {
+		ep.close()
+	}
+	t.srv.Close()
+	t.cli.Close()
+	t.ua.Close()
+	t.conn.Close()
+	t.wg.Wait()
+}
+
+// calls is the number of calls the trunk holds (answered, no BYE yet).
+func (t *trunk) calls() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.byCallID)
+}
+
+func newRTPEndpoint(ip net.IP) (*rtpEndpoint, error) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip})
+	if err != nil {
+		return nil, err
+	}
+	ep := &rtpEndpoint{conn: conn, done: make(chan struct{})}
+	ep.ssrc = uint32(time.Now().UnixNano()) ^ uint32(conn.LocalAddr().(*net.UDPAddr).Port)<<16
+	return ep, nil
+}
+
+// sendFrame sends one PCMU packet (buf holds the header and payload).
+func (ep *rtpEndpoint) sendFrame(buf, payload []byte) {
+	remote := ep.remote.Load()
+	if remote == nil || ep.closed.Load() {
+		return
+	}
+	ep.seq++
+	ep.ts += 160
+	buf[0], buf[1] = 0x80, 0 // version 2, PCMU
+	buf[2], buf[3] = byte(ep.seq>>8), byte(ep.seq)
+	buf[4], buf[5], buf[6], buf[7] = byte(ep.ts>>24), byte(ep.ts>>16), byte(ep.ts>>8), byte(ep.ts)
+	buf[8], buf[9], buf[10], buf[11] = byte(ep.ssrc>>24), byte(ep.ssrc>>16), byte(ep.ssrc>>8), byte(ep.ssrc)
+	n := copy(buf[12:], payload)
+	if _, err := ep.conn.WriteToUDP(buf[:12+n], remote); err == nil {
+		ep.Sent.Add(1)
+	}
+}
+
+// receive counts the RTP packets of the call (of any SSRC: the far end
+// may change it) until the endpoint closes.
+func (ep *rtpEndpoint) receive() {
+	defer close(ep.done)
+	buf := make([]byte, 1500)
+	var last uint16
+	first := true
+	for {
+		n, _, err := ep.conn.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		if n < 12 || buf[0]>>6 != 2 || buf[1]&0x7f >= 72 && buf[1]&0x7f <= 76 {
+			continue // not RTP, or RTCP
+		}
+		ep.Received.Add(1)
+		seq := uint16(buf[2])<<8 | uint16(buf[3])
+		if first {
+			first, last = false, seq
+		} else if d := int16(seq - last); d > 0 {
+			ep.Gaps.Add(uint64(d - 1))
+			last = seq
+		}
+	}
+}
+
+func (ep *rtpEndpoint) close() {
+	if ep.closed.Swap(true) {
+		return
+	}
+	ep.conn.Close()
+}
+
+// sdpAudioAddr is the address of the first audio stream of an SDP offer.
+func sdpAudioAddr(body []byte) (*net.UDPAddr, error) {
+	var ip net.IP
+	port := 0
+	for _, line := range strings.Split(string(body), "\n") {
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, "c=IN IP4 "); ok && (ip == nil || port == 0) {
+			ip = net.ParseIP(strings.Fields(v)[0])
+		}
+		if v, ok := strings.CutPrefix(line, "m=audio "); ok && port == 0 {
+			f := strings.Fields(v)
+			if len(f) < 3 {
+				return nil, errors.New("sdp: short m=audio line")
+			}
+			p, err := strconv.Atoi(f[0])
+			if err != nil || p <= 0 || p > 65535 {
+				return nil, fmt.Errorf("sdp: bad audio port %q", f[0])
+			}
+			if !strings.Contains(" "+strings.Join(f[2:], " ")+" ", " 0 ") {
+				return nil, errors.New("sdp: the offer has no PCMU")
+			}
+			port = p
+		}
+	}
+	if ip == nil || port == 0 {
+		return nil, errors.New("sdp: no IPv4 audio stream")
+	}
+	return &net.UDPAddr{IP: ip, Port: port}, nil
+}
+
+// pcmuAnswer is the trunk's answer: PCMU at addr.
+func pcmuAnswer(addr *net.UDPAddr) []byte {
+	id := strconv.FormatInt(time.Now().UnixNano()/1000, 10)
+	return []byte("v=0\r\no=trunk " + id + " " + id + " IN IP4 " + addr.IP.String() + "\r\ns=bench\r\nc=IN IP4 " + addr.IP.String() +
+		"\r\nt=0 0\r\nm=audio " + strconv.Itoa(addr.Port) + " RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n")
+}
