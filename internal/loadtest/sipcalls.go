@@ -364,11 +364,11 @@ type sipResult struct {
 	// Packets in the window: sent by the apps and received by the trunk
 	// (to SIP), sent by the trunk and received by the apps (from SIP).
 	toSent, toRecv, fromSent, fromRecv uint64
-	srvCores         float64 // -1 unknown
-	cpuPerCallMin    float64 // CPU-seconds per call per minute; -1 unknown
-	tool             float64
-	setupErrors      int64
-	lastErr          error
+	srvCores                           float64 // -1 unknown
+	cpuPerCallMin                      float64 // CPU-seconds per call per minute; -1 unknown
+	tool                               float64
+	setupErrors                        int64
+	lastErr                            error
 }
 
 // run sets up the calls against target, measures and hangs up.
