@@ -52,6 +52,10 @@ packets sent and received each way (loss: the packets a side sent in the
 window that the other did not receive) and the CPU time of the server
 process --pid from /proc: the figure is CPU-seconds per call per minute
 (the server's; the tool's own CPU is shown apart, as it shares the machine).
+The counts are read at the window's edges, when up to a packet per call may
+be in flight each way: keep the window long (at 60s that is 0.03%). The
+sequence gaps are shown too, but our server renumbers what it sends to the
+trunk (one stream per call), so a packet lost before its leg is no gap there.
 
 With --janus the same calls are placed through Janus's SIP plugin
 (janus.plugin.sip over its WebSocket API: register as a guest, call
