@@ -34,7 +34,7 @@ Usage:
   wac user    list [--domain NAME]                            list users
   wac user    passwd USER@DOMAIN                              set a password (from stdin)
   wac config  keys [--markdown]                               list every configuration key
-  wac bench   api|login|sessions|rooms|calls|media ...        load a running server (wac bench -h)
+  wac bench   api|login|sessions|rooms|calls|media|sipcalls    load a running server (wac bench -h)
   wac notify  push USER@DOMAIN [--text T]                     send a test push to the user's devices
   wac notify  sms --to NUMBER DOMAIN TEMPLATE [--json DATA]   send a test SMS from a template
   wac licenses                                                print the licence and the notices
