@@ -775,7 +775,11 @@ func (l *sipCallsLoad) setUpJanus(ctx context.Context, c *sipCall) error {
 		return fmt.Errorf("no answer: %w", err)
 	}
 	if m.PluginData == nil || sipEvent(m.PluginData.Data) != "accepted" || m.JSEP == nil {
-		return fmt.Errorf("call not accepted: %+v", m)
+		var data json.RawMessage
+		if m.PluginData != nil {
+			data = m.PluginData.Data
+		}
+		return fmt.Errorf("call not accepted: %s %s %s", m.Janus, m.Reason, data)
 	}
 	go func() {
 		for range h.Events() {
