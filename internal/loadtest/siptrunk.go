@@ -214,6 +214,17 @@ func (t *trunk) send() {
 // SIP listener and every endpoint left.
 func (t *trunk) close() {
 	t.stop()
+	t.dropAll()
+	t.srv.Close()
+	t.cli.Close()
+	t.ua.Close()
+	t.conn.Close()
+	t.wg.Wait()
+}
+
+// dropAll forgets every call the trunk holds and stops its media, and
+// returns how many there were.
+func (t *trunk) dropAll() int {
 	t.mu.Lock()
 	var eps []*rtpEndpoint
 	for _, ep := range t.byCallID {
@@ -224,11 +235,7 @@ func (t *trunk) close() {
 	for _, ep := range eps {
 		ep.close()
 	}
-	t.srv.Close()
-	t.cli.Close()
-	t.ua.Close()
-	t.conn.Close()
-	t.wg.Wait()
+	return len(eps)
 }
 
 // calls is the number of calls the trunk holds (answered, no BYE yet).

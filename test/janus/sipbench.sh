@@ -12,6 +12,9 @@
 #
 # ONLY_OURS=1 leaves Janus out (a load our server alone takes: --codec
 # opus, or more calls than Janus is run with).
+# Ports: our media 19000, our trunk RTP 30000-31999 (the default), Janus's
+# ICE 10000-18999 and SIP RTP 20000-29999: none among the ephemeral ports
+# (32768-60999) the tool's trunk endpoints and sofia-sip take.
 # SERVER_CPUS and TOOL_CPUS (taskset lists, e.g. 0 and 1) pin the servers
 # and the tool; unset, everything shares every core.
 set -euo pipefail
@@ -59,7 +62,7 @@ general: {
 certificates: {
 }
 media: {
-	rtp_port_range = "20000-29999"
+	rtp_port_range = "10000-18999"
 }
 nat: {
 	nice_debug = false
@@ -101,7 +104,7 @@ general: {
 	keepalive_interval = 0
 	behind_nat = false
 	register_ttl = 3600
-	rtp_port_range = "40000-49999"
+	rtp_port_range = "20000-29999"
 	sip_timer_t1x64 = 32000
 }
 EOF
