@@ -914,15 +914,29 @@ func (l *sipCallsLoad) summary(results map[string][]sipResult) {
 	}
 	ours, theirs := results["openwac"], results["janus"]
 	if len(ours) > 0 && len(theirs) == len(ours) && ours[0].cpuPerCallMin > 0 {
+		// A server that drops packets (starved of CPU, or past its
+		// capacity) also spends less on each call: runs with 1% loss or
+		// more either way are left out of the ratio.
 		var ratios []float64
+		lossy := 0
 		for i := range ours {
+			if max(ours[i].toLoss, ours[i].fromLoss, theirs[i].toLoss, theirs[i].fromLoss) >= 0.01 {
+				lossy++
+				continue
+			}
 			if ours[i].cpuPerCallMin > 0 && theirs[i].cpuPerCallMin >= 0 {
 				ratios = append(ratios, theirs[i].cpuPerCallMin/ours[i].cpuPerCallMin)
 			}
 		}
 		if len(ratios) > 0 {
 			slices.Sort(ratios)
-			fmt.Fprintf(l.out, "janus / openwac CPU per call: %.2fx [%.2f-%.2f]\n", ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1])
+			fmt.Fprintf(l.out, "janus / openwac CPU per call: %.2fx [%.2f-%.2f] over %d run(s)", ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1], len(ratios))
+		} else {
+			fmt.Fprint(l.out, "janus / openwac CPU per call: n/a")
 		}
+		if lossy > 0 {
+			fmt.Fprintf(l.out, "; %d run(s) with 1%% loss or more left out", lossy)
+		}
+		fmt.Fprintln(l.out)
 	}
 }
