@@ -879,7 +879,13 @@ func (l *sipCallsLoad) row(run int, target string, r sipResult) {
 		perCall = fmt.Sprintf("%.4f", r.cpuPerCallMin)
 	}
 	fmt.Fprintf(l.out, "%-4d %-8s %6d %5d %11.3f %11.3f %9s %14s %10.1f\n", run, target, r.calls, r.up, r.toLoss*100, r.fromLoss*100, srv, perCall, r.tool*100)
-	fmt.Fprintf(l.out, "     packets: to SIP %d received of %d sent, from SIP %d received of %d sent\n", r.toRecv, r.toSent, r.fromRecv, r.fromSent)
+	fmt.Fprintf(l.out, "     packets: to SIP %d received of %d sent, from SIP %d received of %d sent", r.toRecv, r.toSent, r.fromRecv, r.fromSent)
+	if r.up > 0 {
+		// Below 50 the load tool (starved of CPU) does not send what it should.
+		w := float64(r.up) * l.window.Seconds()
+		fmt.Fprintf(l.out, "; sent per call %.1f/s by the apps, %.1f/s by the trunk (50 due)", float64(r.toSent)/w, float64(r.fromSent)/w)
+	}
+	fmt.Fprintln(l.out)
 	if r.toGaps+r.fromGaps > 0 {
 		fmt.Fprintf(l.out, "     sequence gaps seen: %d at the trunk, %d at the apps\n", r.toGaps, r.fromGaps)
 	}
