@@ -56,6 +56,9 @@ The counts are read at the window's edges, when up to a packet per call may
 be in flight each way: keep the window long (at 60s that is 0.03%). The
 sequence gaps are shown too, but our server renumbers what it sends to the
 trunk (one stream per call), so a packet lost before its leg is no gap there.
+Repeats are not counted as received: at the apps a sequence number already
+passed, at the trunk a timestamp already passed (a retransmission the
+server relayed again, which it renumbers).
 
 With --janus the same calls are placed through Janus's SIP plugin
 (janus.plugin.sip over its WebSocket API: register as a guest, call
@@ -356,7 +359,7 @@ type sipCall struct {
 	seq      uint16
 	ts       uint32
 	sent     atomic.Uint64 // RTP packets the app side sent
-	received atomic.Uint64 // RTP packets the app side received from the phone
+	received atomic.Uint64 // RTP packets the app side received from the phone, in order (no repeats)
 	gaps     atomic.Uint64
 	wg       sync.WaitGroup
 }
@@ -365,6 +368,7 @@ type sipResult struct {
 	calls, up        int
 	toLoss, fromLoss float64 // fractions
 	toGaps, fromGaps uint64
+	toRepeats        uint64 // packets at the trunk that repeat an earlier timestamp
 	// Packets in the window: sent by the apps and received by the trunk
 	// (to SIP), sent by the trunk and received by the apps (from SIP).
 	toSent, toRecv, fromSent, fromRecv uint64
@@ -441,7 +445,7 @@ func (l *sipCallsLoad) run(ctx context.Context, target string) (sipResult, error
 	if target == "janus" {
 		pid = l.janusPID
 	}
-	type snap struct{ appSent, appRecv, trunkSent, trunkRecv, appGaps, trunkGaps uint64 }
+	type snap struct{ appSent, appRecv, trunkSent, trunkRecv, appGaps, trunkGaps, trunkRepeats uint64 }
 	take := func() (s snap) {
 		for _, c := range up {
 			s.appSent += c.sent.Load()
@@ -450,6 +454,7 @@ func (l *sipCallsLoad) run(ctx context.Context, target string) (sipResult, error
 			s.trunkSent += c.ep.Sent.Load()
 			s.trunkRecv += c.ep.Received.Load()
 			s.trunkGaps += c.ep.Gaps.Load()
+			s.trunkRepeats += c.ep.Repeats.Load()
 		}
 		return s
 	}
@@ -475,7 +480,10 @@ func (l *sipCallsLoad) run(ctx context.Context, target string) (sipResult, error
 	r.toLoss = loss(s1.appSent-s0.appSent, s1.trunkRecv-s0.trunkRecv)
 	r.fromLoss = loss(s1.trunkSent-s0.trunkSent, s1.appRecv-s0.appRecv)
 	r.toGaps, r.fromGaps = s1.trunkGaps-s0.trunkGaps, s1.appGaps-s0.appGaps
-	r.toSent, r.toRecv = s1.appSent-s0.appSent, s1.trunkRecv-s0.trunkRecv
+	r.toRepeats = s1.trunkRepeats - s0.trunkRepeats
+	// What the trunk got again under a new number (our leg renumbers)
+	// is not audio received.
+	r.toSent, r.toRecv = s1.appSent-s0.appSent, s1.trunkRecv-s0.trunkRecv-r.toRepeats
 	r.fromSent, r.fromRecv = s1.trunkSent-s0.trunkSent, s1.appRecv-s0.appRecv
 	if srvErr == nil && srvErr1 == nil {
 		cpu := float64(srv1-srv0) / clockTicks
@@ -524,13 +532,16 @@ func (c *sipCall) count(t *webrtc.TrackRemote) {
 		if n < 12 {
 			continue
 		}
-		c.received.Add(1)
+		// Only packets past the last one count: a repeat (a server's
+		// retransmission) would hide a loss.
 		seq := uint16(buf[2])<<8 | uint16(buf[3])
 		if first {
 			first, last = false, seq
+			c.received.Add(1)
 		} else if d := int16(seq - last); d > 0 {
 			c.gaps.Add(uint64(d - 1))
 			last = seq
+			c.received.Add(1)
 		}
 	}
 }
@@ -886,6 +897,9 @@ func (l *sipCallsLoad) row(run int, target string, r sipResult) {
 		fmt.Fprintf(l.out, "; sent per call %.1f/s by the apps, %.1f/s by the trunk (50 due)", float64(r.toSent)/w, float64(r.fromSent)/w)
 	}
 	fmt.Fprintln(l.out)
+	if r.toRepeats > 0 {
+		fmt.Fprintf(l.out, "     %d packets at the trunk repeat an earlier timestamp (sent again, or late)\n", r.toRepeats)
+	}
 	if r.toGaps+r.fromGaps > 0 {
 		fmt.Fprintf(l.out, "     sequence gaps seen: %d at the trunk, %d at the apps\n", r.toGaps, r.fromGaps)
 	}

@@ -49,11 +49,14 @@ type rtpEndpoint struct {
 	// Sent and Received count RTP packets; Gaps the sequence numbers
 	// skipped in what was received.
 	Sent, Received, Gaps atomic.Uint64
-	seq                  uint16
-	ts                   uint32
-	ssrc                 uint32
-	closed               atomic.Bool
-	done                 chan struct{}
+	// Repeats counts packets whose RTP timestamp is not past the last
+	// one's: audio the far end sent again (or late) under a new number.
+	Repeats atomic.Uint64
+	seq     uint16
+	ts      uint32
+	ssrc    uint32
+	closed  atomic.Bool
+	done    chan struct{}
 }
 
 // startTrunk listens for SIP on addr (UDP; port 0 picks one).
@@ -279,6 +282,7 @@ func (ep *rtpEndpoint) receive() {
 	defer close(ep.done)
 	buf := make([]byte, 1500)
 	var last uint16
+	var lastTS uint32
 	first := true
 	for {
 		n, _, err := ep.conn.ReadFromUDP(buf)
@@ -290,11 +294,19 @@ func (ep *rtpEndpoint) receive() {
 		}
 		ep.Received.Add(1)
 		seq := uint16(buf[2])<<8 | uint16(buf[3])
+		ts := uint32(buf[4])<<24 | uint32(buf[5])<<16 | uint32(buf[6])<<8 | uint32(buf[7])
 		if first {
-			first, last = false, seq
-		} else if d := int16(seq - last); d > 0 {
+			first, last, lastTS = false, seq, ts
+			continue
+		}
+		if d := int16(seq - last); d > 0 {
 			ep.Gaps.Add(uint64(d - 1))
 			last = seq
+		}
+		if int32(ts-lastTS) <= 0 {
+			ep.Repeats.Add(1)
+		} else {
+			lastTS = ts
 		}
 	}
 }
