@@ -370,8 +370,9 @@ func (l *leg) toTrunk(t *webrtc.TrackRemote) {
 		}
 	}
 	var (
-		pkt rtp.Packet
-		in  *mixer.Leg // this track's leg of the mix
+		pkt   rtp.Packet
+		in    *mixer.Leg // this track's leg of the mix
+		order seqOrder   // passed-through packets, in order
 	)
 	defer func() {
 		if in != nil {
@@ -394,6 +395,11 @@ func (l *leg) toTrunk(t *webrtc.TrackRemote) {
 				}
 			}
 			in.Write(pkt.SequenceNumber, pkt.Payload)
+			continue
+		}
+		if tc == nil && !order.fresh(pkt.SequenceNumber) {
+			// A retransmission (NACK) or a late packet: the leg would
+			// number it as new audio and the phone hear it twice.
 			continue
 		}
 		if tc == nil && !strings.EqualFold(t.Codec().MimeType, l.mime) {
@@ -474,6 +480,22 @@ func (l *leg) sendMixed(payload []byte, clock int) {
 	if l.send(l.mixBuf[:n]) == nil {
 		l.b.Mixed.Add(1)
 	}
+}
+
+// seqOrder keeps a relayed stream in order: only packets past the last
+// one relayed go on (the transcoder does the same for what it decodes).
+type seqOrder struct {
+	started bool
+	next    uint16
+}
+
+// fresh says whether a packet numbered seq is new, and if so takes it.
+func (o *seqOrder) fresh(seq uint16) bool {
+	if o.started && seq-o.next >= 0x8000 {
+		return false
+	}
+	o.started, o.next = true, seq+1
+	return true
 }
 
 func (l *leg) stop() {

@@ -105,3 +105,22 @@ func TestTranscodeBadPayload(t *testing.T) {
 		t.Error("G.722 accepted")
 	}
 }
+
+// Passed-through audio goes to the trunk in order: a repeated packet (a
+// retransmission the media server sent on the bridge's NACK) or a late
+// one is not relayed again as new audio; numbering wraps.
+func TestSeqOrder(t *testing.T) {
+	var o seqOrder
+	for _, c := range []struct {
+		seq  uint16
+		want bool
+	}{
+		{65533, true}, {65534, true}, {65534, false}, {65533, false},
+		{0, true}, {65535, false}, {3, true}, {1, false}, {2, false}, {4, true},
+		{4 + 0x7fff, true}, {4, false},
+	} {
+		if got := o.fresh(c.seq); got != c.want {
+			t.Errorf("fresh(%d) = %v, want %v", c.seq, got, c.want)
+		}
+	}
+}
