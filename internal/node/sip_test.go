@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -36,7 +37,8 @@ type sipRig struct {
 	stop       func() // stops the node (also at the end of the test)
 }
 
-// sippPorts hands each SIPp of the tests a media port of its own.
+// sippPorts spreads the RTP port ranges of the tests' nodes (the pool
+// skips ports that are taken).
 var sippPorts atomic.Int32
 
 func newSIPRig(t testing.TB, tweak func(*config.Config)) *sipRig {
@@ -70,6 +72,31 @@ func newSIPRigWith(t testing.TB, tweak func(*config.Config), opts node.Options) 
 	r.alice, r.aliceID = r.user("alice", "205")
 	r.bob, r.bobID = r.user("bob", "206")
 	return r
+}
+
+// freeMediaPorts finds four consecutive free UDP ports from an even one,
+// for SIPp's media (-mp: audio, its RTCP, video, its RTCP), probed rather
+// than counted so that test processes running side by side do not take
+// each other's.
+func freeMediaPorts(t testing.TB) int {
+	t.Helper()
+	for range 100 {
+		base := 20000 + 2*rand.IntN(10000)
+		free := true
+		for p := base; p < base+4 && free; p++ {
+			c, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				free = false
+				continue
+			}
+			c.Close()
+		}
+		if free {
+			return base
+		}
+	}
+	t.Fatal("no four free UDP ports in a row")
+	return 0
 }
 
 func freeUDPPort(t testing.TB) int {
@@ -135,7 +162,7 @@ func (r *sipRig) sipp(scenario string, words map[string]string, args ...string) 
 	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
 		r.t.Fatal(err)
 	}
-	mp := 40000 + int(sippPorts.Add(1))*10
+	mp := freeMediaPorts(r.t)
 	base := []string{"-sf", file, "-m", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(mp),
 		"-timeout", "20s", "-timeout_error", "-trace_err", "-error_file", filepath.Join(dir, "errors.log")}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

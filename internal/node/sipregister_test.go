@@ -204,7 +204,7 @@ func startBaresip(t *testing.T, uri string, freq int) string {
 	if err := os.Mkdir(rec, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	rtpBase := 43000 + int(sippPorts.Add(1))*10
+	rtpBase := freeMediaPorts(t)
 	// net_interface lo: the SDP gives 127.0.0.1, where the RTP comes from
 	// (the sip role takes RTP only from the SDP's address).
 	cfg := fmt.Sprintf(`poll_method		epoll
@@ -224,7 +224,7 @@ module			sndfile.so
 module_app		account.so
 module_app		menu.so
 snd_path		%s
-`, freeUDPPort(t), freq, rtpBase, rtpBase+9, rec)
+`, freeUDPPort(t), freq, rtpBase, rtpBase+3, rec)
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
