@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -587,24 +586,7 @@ func TestSIPNoGoroutineLeft(t *testing.T) {
 	bob.Close()
 	alice.Close()
 	r.stop()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		buf := make([]byte, 1<<20)
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		var left []string
-		for _, g := range strings.Split(stacks, "\n\n") {
-			if strings.Contains(g, "emiago/sipgo") || strings.Contains(g, "internal/sip.") || strings.Contains(g, "internal/media/sipmedia") {
-				left = append(left, g)
-			}
-		}
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines left:\n%s", len(left), strings.Join(left, "\n\n"))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	noSIPGoroutines(t)
 }
 
 // A PBX that asks for digest authentication gets it with the password of

@@ -3,7 +3,6 @@ package node_test
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"regexp"
 	"slices"
 	"strconv"
@@ -132,25 +131,19 @@ func TestSIPDialInMeeting(t *testing.T) {
 	meetingWithPIN(t, r, r.aliceID, "11112222", true)
 	alice := r.connect(r.alice)
 	ctx := wctx(t)
-	obj := struct{ Room string }{joinMeeting(ctx, t, alice, id)}
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var seq uint16 = 100
-	var ts uint32 = 8000
+	rm := joinMeeting(ctx, t, alice, id)
+	k := newKeypad(t)
 
 	// Dialled as 0034…: the same number. A wrong PIN, then the PIN of a
 	// meeting that is over, then the right one (ended by #, after a * that
 	// clears a mistake).
 	done := r.phone("uac_dtmf.xml", "0034999999999", map[string]string{"PAUSE": "12000"})
 	port := callRTPPort(ctx, t, r)
-	sendDigits(t, conn, port, 101, &seq, &ts, "87654321")
-	sendDigits(t, conn, port, 101, &seq, &ts, "11112222")
-	sendDigits(t, conn, port, 101, &seq, &ts, "9*24681357")
+	k.press(t, port, 101, "87654321")
+	k.press(t, port, 101, "11112222")
+	k.press(t, port, 101, "9*24681357")
 	waitPhoneEvent(ctx, t, alice, "participantAdded")
-	roomJoined(ctx, t, alice, obj.Room, "phone-0034986999888", true)
+	roomJoined(ctx, t, alice, rm, "phone-0034986999888", true)
 	r.await(done)
 	waitPhoneEvent(ctx, t, alice, "participantRemoved")
 	r.settled()
@@ -158,10 +151,10 @@ func TestSIPDialInMeeting(t *testing.T) {
 	// Three wrong PINs: wac hangs up; the phone never joined.
 	done = r.phone("uac_hungup.xml", "+34999999999", nil)
 	port = callRTPPort(ctx, t, r)
-	sendDigits(t, conn, port, 101, &seq, &ts, "000000001111111#2222#")
+	k.press(t, port, 101, "000000001111111#2222#")
 	r.await(done)
 	r.settled()
-	roomJoined(ctx, t, alice, obj.Room, "phone-0034986999888", false)
+	roomJoined(ctx, t, alice, rm, "phone-0034986999888", false)
 
 	r.await(r.phone("uac_refused.xml", "+34999999999", map[string]string{"FORMATS": "0", "CODE": "488"}))
 }
@@ -185,17 +178,7 @@ func TestSIPPhoneExpelled(t *testing.T) {
 	roomJoined(ctx, t, alice, rm, r.aliceID, true)
 
 	// A phone that dialled in, expelled, gets BYE too.
-	f, err := alice.Request(ctx, "getRoom", map[string]any{"room": rm}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var obj struct {
-		Number string `json:"number"`
-	}
-	if err := json.Unmarshal(f.Payload, &obj); err != nil {
-		t.Fatal(err)
-	}
-	done := r.phone("uac_hungup.xml", "888"+obj.Number, nil)
+	done := r.phone("uac_hungup.xml", "888"+roomNumber(t, alice, rm), nil)
 	roomJoined(ctx, t, alice, rm, "phone-0034986999888", true)
 	if _, err := alice.Request(ctx, "expel", map[string]any{"room": rm, "participant": "phone-0034986999888"}, nil); err != nil {
 		t.Fatal(err)
@@ -215,33 +198,27 @@ func TestSIPDialInBudget(t *testing.T) {
 	id := meetingWithPIN(t, r, r.aliceID, "24681357", false)
 	alice := r.connect(r.alice)
 	ctx := wctx(t)
-	obj := struct{ Room string }{joinMeeting(ctx, t, alice, id)}
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var seq uint16 = 100
-	var ts uint32 = 8000
+	rm := joinMeeting(ctx, t, alice, id)
+	k := newKeypad(t)
 	// A number of no room and two wrong PINs spend the budget; the third
 	// try, the right PIN, is not looked up: hung up.
 	other := "10000000"
-	if number := roomNumber(t, alice, obj.Room); number == other {
+	if number := roomNumber(t, alice, rm); number == other {
 		other = "10000001"
 	}
 	r.await(r.phone("uac_refused.xml", "888"+other, map[string]string{"FORMATS": "0", "CODE": "404"}))
 	done := r.phone("uac_hungup.xml", "+34999999999", nil)
-	sendDigits(t, conn, callRTPPort(ctx, t, r), 101, &seq, &ts, "000000001111111124681357")
+	k.press(t, callRTPPort(ctx, t, r), 101, "000000001111111124681357")
 	r.await(done)
 	r.settled()
 	// Another caller, straight with the right PIN: still over the budget.
 	done = r.phone("uac_hungup.xml", "+34999999999", nil)
-	sendDigits(t, conn, callRTPPort(ctx, t, r), 101, &seq, &ts, "24681357")
+	k.press(t, callRTPPort(ctx, t, r), 101, "24681357")
 	r.await(done)
 	r.settled()
-	roomJoined(ctx, t, alice, obj.Room, "phone-0034986999888", false)
+	roomJoined(ctx, t, alice, rm, "phone-0034986999888", false)
 	// The meeting room's own number: refused while over the budget.
-	r.await(r.phone("uac_refused.xml", "888"+roomNumber(t, alice, obj.Room), map[string]string{"FORMATS": "0", "CODE": "503"}))
+	r.await(r.phone("uac_refused.xml", "888"+roomNumber(t, alice, rm), map[string]string{"FORMATS": "0", "CODE": "503"}))
 }
 
 // roomNumber is the number of a room conn is in.

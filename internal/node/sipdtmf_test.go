@@ -1,10 +1,9 @@
 package node_test
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,6 +49,52 @@ func sendDigits(t *testing.T, conn *net.UDPConn, port int, pt uint8, seq *uint16
 	}
 }
 
+// keypad presses a phone's keys from a socket of its own (sendDigits),
+// one stream of packets however many presses.
+type keypad struct {
+	conn *net.UDPConn
+	seq  uint16
+	ts   uint32
+}
+
+func newKeypad(t *testing.T) *keypad {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &keypad{conn: conn, seq: 100, ts: 8000}
+}
+
+// press sends digits to the RTP port as events of payload type pt.
+func (k *keypad) press(t *testing.T, port int, pt uint8, digits string) {
+	t.Helper()
+	sendDigits(t, k.conn, port, pt, &k.seq, &k.ts, digits)
+}
+
+// phoneDigits reads n dtmf events of the phone +34986999888 in room rm
+// from conn, checking each names them, and returns the digits in order.
+func phoneDigits(ctx context.Context, t *testing.T, conn *client.Conn, rm string, n int) string {
+	t.Helper()
+	var got string
+	for len(got) < n {
+		ev, err := conn.WaitEvent(ctx, "dtmf")
+		if err != nil {
+			t.Fatalf("digits so far %q: %v", got, err)
+		}
+		var p struct{ Room, From, Digit string }
+		if err := ev.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Room != rm || p.From != "phone-0034986999888" || len(p.Digit) != 1 {
+			t.Fatalf("dtmf event %+v", p)
+		}
+		got += p.Digit
+	}
+	return got
+}
+
 // A phone offering telephone-event/8000 gets it in the answer; the digits
 // it presses (RFC 4733 packets from the trunk's media address, each
 // repeated as phones do) reach the app in the room as dtmf events, in
@@ -59,55 +104,19 @@ func TestSIPDTMFFromPhone(t *testing.T) {
 	bob := r.connect(r.bob)
 	done := r.phone("uac_dtmf.xml", "206", map[string]string{"PAUSE": "6000"})
 	ctx := wctx(t)
-	obj := struct{ Room string }{answerPhone(t, bob)}
-	// The phone is in the room once getRoom lists it.
-	for {
-		f, err := bob.Request(ctx, "getRoom", map[string]any{"room": obj.Room}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var info struct {
-			Joined []string `json:"joined"`
-		}
-		if err := json.Unmarshal(f.Payload, &info); err != nil {
-			t.Fatal(err)
-		}
-		if slices.Contains(info.Joined, "phone-0034986999888") {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	rm := answerPhone(t, bob)
+	roomJoined(ctx, t, bob, rm, "phone-0034986999888", true)
 	ports := r.node.SIP().RTPPorts()
 	if len(ports) != 1 {
 		t.Fatalf("RTP ports %v, want the call's one", ports)
 	}
-	var seq uint16 = 100
-	var ts uint32 = 8000
-	sendDigits(t, conn, ports[0], 101, &seq, &ts, "11#9*")
+	k := newKeypad(t)
+	k.press(t, ports[0], 101, "11#9*")
 	// A packet of another payload type with the same bytes is audio, not
 	// a key: it must not add a digit.
-	sendDigits(t, conn, ports[0], 0, &seq, &ts, "5")
-	sendDigits(t, conn, ports[0], 101, &seq, &ts, "D")
-	var got string
-	for len(got) < 6 {
-		ev, err := bob.WaitEvent(ctx, "dtmf")
-		if err != nil {
-			t.Fatalf("digits so far %q: %v", got, err)
-		}
-		var p struct{ Room, From, Digit string }
-		if err := ev.Decode(&p); err != nil {
-			t.Fatal(err)
-		}
-		if p.Room != obj.Room || p.From != "phone-0034986999888" || len(p.Digit) != 1 {
-			t.Fatalf("dtmf event %+v", p)
-		}
-		got += p.Digit
-	}
+	k.press(t, ports[0], 0, "5")
+	k.press(t, ports[0], 101, "D")
+	got := phoneDigits(ctx, t, bob, rm, 6)
 	if got != "11#9*D" {
 		t.Fatalf("the app got the digits %q, want 11#9*D", got)
 	}
@@ -226,22 +235,7 @@ func TestSIPDTMFByInfoFromPhone(t *testing.T) {
 	bob := r.connect(r.bob)
 	done := r.phone("uac_info.xml", "206", map[string]string{"PAUSE": "3000"})
 	ctx := wctx(t)
-	obj := struct{ Room string }{answerPhone(t, bob)}
-	var got string
-	for len(got) < 2 {
-		ev, err := bob.WaitEvent(ctx, "dtmf")
-		if err != nil {
-			t.Fatalf("digits so far %q: %v", got, err)
-		}
-		var p struct{ Room, From, Digit string }
-		if err := ev.Decode(&p); err != nil {
-			t.Fatal(err)
-		}
-		if p.Room != obj.Room || p.From != "phone-0034986999888" {
-			t.Fatalf("dtmf event %+v", p)
-		}
-		got += p.Digit
-	}
+	got := phoneDigits(ctx, t, bob, answerPhone(t, bob), 2)
 	if got != "4#" {
 		t.Fatalf("the app got %q by INFO, want 4#", got)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/openwac/wac/internal/media/g711"
 	"github.com/openwac/wac/internal/media/janus"
+	"github.com/openwac/wac/internal/media/janus/peer"
 )
 
 // g711API is a Pion API that speaks PCMU only, as a browser that offers it.
@@ -78,25 +79,7 @@ func testSIPMediaBothWays(t *testing.T, codec string) {
 		t.Fatal(err)
 	}
 	// The phone's feed appears on alice's publisher handle.
-	var feed uint64
-	for feed == 0 {
-		m, err := ph.WaitEvent(ctx, func(m janus.Message) bool { return m.PluginData != nil })
-		if err != nil {
-			t.Fatalf("the phone never published: %v", err)
-		}
-		var ev struct {
-			Publishers []struct {
-				ID      uint64 `json:"id"`
-				Display string `json:"display"`
-			} `json:"publishers"`
-		}
-		json.Unmarshal(m.PluginData.Data, &ev)
-		for _, p := range ev.Publishers {
-			if p.Display == "+34986999888" {
-				feed = p.ID
-			}
-		}
-	}
+	feed := phoneFeed(ctx, t, ph, peer.Joined{}, "+34986999888")
 	sh, err := js.Attach(ctx, "janus.plugin.videoroom")
 	if err != nil {
 		t.Fatal(err)

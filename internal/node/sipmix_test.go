@@ -135,30 +135,7 @@ func testPhoneHears(t *testing.T, two bool) {
 	done := r.sipp("uac_dtmf.xml", map[string]string{"PAUSE": "10000"}, "-s", "888"+obj.Number,
 		"-p", strconv.Itoa(freeUDPPort(t)), "-rtp_echo", "127.0.0.1:"+strconv.Itoa(r.node.SIP().Addr().Port))
 
-	var feed uint64
-	for feed == 0 {
-		m, err := ph.WaitEvent(ctx, func(m janus.Message) bool { return m.PluginData != nil })
-		if err != nil {
-			select {
-			case perr := <-done:
-				t.Fatalf("the phone never published: %v (the phone: %v)", err, perr)
-			default:
-			}
-			t.Fatalf("the phone never published: %v", err)
-		}
-		var ev struct {
-			Publishers []struct {
-				ID      uint64 `json:"id"`
-				Display string `json:"display"`
-			} `json:"publishers"`
-		}
-		json.Unmarshal(m.PluginData.Data, &ev)
-		for _, p := range ev.Publishers {
-			if p.Display == "+34986999888" {
-				feed = p.ID
-			}
-		}
-	}
+	feed := phoneFeed(ctx, t, ph, peer.Joined{}, "+34986999888")
 	f, err = alice.Request(ctx, "getRoom", map[string]any{"room": obj.Room}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -197,14 +197,12 @@ func (a *API) listSipMappings(w http.ResponseWriter, r *http.Request, p *auth.Pr
 		return err
 	}
 	var list []*store.SipMapping
-	if owner := r.URL.Query().Get("ownerUri"); owner != "" {
-		// The seeds' GET /sipMappings: the mapping of one owner; an
-		// anonymous user's is made on request (dynamic).
-		if m := a.dynamicSipMapping(r.Context(), scope, owner); m != nil {
-			return writeList(w, []*store.SipMapping{m}, func(names domainNames, m *store.SipMapping) (*sipMappingJSON, error) {
-				return a.sipMappingJSON(r.Context(), names, m)
-			})
-		}
+	owner := r.URL.Query().Get("ownerUri")
+	if m := a.dynamicSipMapping(r.Context(), scope, owner); m != nil {
+		// An anonymous user's mapping, made on request.
+		list = append(list, m)
+	} else if owner != "" {
+		// The seeds' GET /sipMappings: the mapping of one owner.
 		kind, id, _, err := a.sipOwner(r.Context(), scope, owner)
 		if err != nil {
 			return err
