@@ -2,6 +2,9 @@ package node
 
 import (
 	"context"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openwac/wac/internal/media/sipmedia"
 	"github.com/openwac/wac/internal/qss"
@@ -9,18 +12,45 @@ import (
 )
 
 // sipBridge gives the sip role the media of phones (sipmedia): each phone
-// joins its room's media as a WebRTC participant.
+// joins its room's media, in process when the room is on this node's media
+// server, else as a WebRTC participant.
 type sipBridge struct{ b *sipmedia.Bridge }
 
 // newSIPBridge is the media side of phone calls; nil when it cannot be
 // made (the calls then have signaling only, and say so in the log).
 func newSIPBridge(n *Node) sip.Bridge {
-	b, err := sipmedia.New(n.Log.With("role", "sip"))
+	var local sipmedia.LocalServer
+	if sfu := n.SFU(); sfu != nil {
+		local = sfu
+	}
+	b, err := sipmedia.New(n.Log.With("role", "sip"), local)
 	if err != nil {
 		n.Log.Error("sip: no media bridge", "err", err)
 		return nil
 	}
+	if n.Metrics != nil && n.Metrics.Registry != nil {
+		registerBridgeMetrics(n.Metrics.Registry, b)
+	}
 	return sipBridge{b}
+}
+
+// registerBridgeMetrics exports the bridge's counters: how phones joined
+// their rooms' media, and the packets it moved.
+func registerBridgeMetrics(reg prometheus.Registerer, b *sipmedia.Bridge) {
+	counter := func(v *atomic.Uint64) func() float64 { return func() float64 { return float64(v.Load()) } }
+	phones := map[string]*atomic.Uint64{"in_process": &b.InProcess, "webrtc": &b.Peers}
+	for path, v := range phones {
+		reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wac_sip_phone_media_total",
+			Help: "Phones joined to their room's media, by path: in_process (the room on this node) or webrtc.",
+			ConstLabels: prometheus.Labels{"path": path}}, counter(v)))
+	}
+	packets := map[string]*atomic.Uint64{"from_trunk": &b.FromTrunk, "to_trunk": &b.ToTrunk,
+		"transcoded": &b.Transcoded, "mixed": &b.Mixed, "dropped": &b.Dropped}
+	for kind, v := range packets {
+		reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wac_sip_media_packets_total",
+			Help: "RTP packets of phones: from_trunk into rooms; to_trunk passed through, transcoded, mixed; dropped (undecodable).",
+			ConstLabels: prometheus.Labels{"kind": kind}}, counter(v)))
+	}
 }
 
 func (s sipBridge) Start(ctx context.Context, obj *qss.RoomObject, display string, codec sip.Codec, send func(pkt []byte) error, gone func(reason string)) (func(pkt []byte), func(), error) {

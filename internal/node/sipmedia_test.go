@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/openwac/wac/internal/bus"
+	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/media/g711"
 	"github.com/openwac/wac/internal/media/janus"
 	"github.com/openwac/wac/internal/media/janus/peer"
@@ -42,29 +45,64 @@ func audioAPI(t *testing.T, c webrtc.RTPCodecParameters) *webrtc.API {
 // the phone's audio comes back into the room, and alice hears the tone
 // again from the phone's feed. alice publishes PCMU (passed through to the
 // trunk) or Opus, a browser's default (transcoded to the trunk's PCMU).
+// The room is on the sip node's own media server, so the phone's media is
+// handed over in process.
 func TestSIPMediaBothWays(t *testing.T) {
 	for _, codec := range []string{"PCMU", "opus"} {
-		t.Run(codec, func(t *testing.T) { testSIPMediaBothWays(t, codec) })
+		t.Run(codec, func(t *testing.T) { testSIPMediaBothWays(t, newSIPRig(t, nil), "", codec, "in_process") })
 	}
 }
 
-func testSIPMediaBothWays(t *testing.T, codec string) {
-	r := newSIPRig(t, nil)
+// The same call in a cluster: the sip node runs no media role and the
+// room is on a media node elsewhere, whose media server the phone joins
+// as a WebRTC participant.
+func TestSIPMediaAcrossNodes(t *testing.T) {
+	emb, err := bus.StartEmbedded("127.0.0.1", -1, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Shutdown)
+	dir := t.TempDir()
+	cluster := func(roles ...string) func(*config.Config) {
+		return func(c *config.Config) {
+			c.DataDir = dir
+			c.Roles = roles
+			c.Bus = config.Bus{Driver: "nats", URL: emb.URL(), Replicas: 1}
+			c.Media.Heartbeat = time.Second
+		}
+	}
+	r := newSIPRig(t, cluster("api", "signaling"))
+	_, mediaURL := startNodeWith(t, dir, cluster("api", "media"))
+	testSIPMediaBothWays(t, r, strings.Replace(mediaURL, "http", "ws", 1)+"/janus", "opus", "webrtc")
+}
+
+// testSIPMediaBothWays makes the call on r's node, in a room on the media
+// server wss ("" = any), and checks the phone's media took path.
+func testSIPMediaBothWays(t *testing.T, r *sipRig, wss, codec, path string) {
 	trunk := r.trunk("uas_answer.xml", map[string]string{"FORMATS": "0"}, "-rtp_echo")
 	alice := r.connect(r.alice)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	f, err := alice.Request(ctx, "createRoom", map[string]any{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var obj roomObject
-	if err := json.Unmarshal(f.Payload, &obj); err != nil {
-		t.Fatal(err)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		f, err := alice.Request(ctx, "createRoom", map[string]any{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(f.Payload, &obj); err != nil {
+			t.Fatal(err)
+		}
+		if wss == "" || obj.Server.WSS == wss {
+			break
+		}
+		if time.Now().After(deadline) { // the media node's first heartbeat
+			t.Fatalf("rooms on %q, never on the media node %s", obj.Server.WSS, wss)
+		}
 	}
 	// alice joins and publishes the tone.
 	js, ph := publishTone(ctx, t, alice, obj.Room, "alice", codec, 440)
-	if f, err = alice.Request(ctx, "getRoom", map[string]any{"room": obj.Room}, nil); err != nil {
+	f, err := alice.Request(ctx, "getRoom", map[string]any{"room": obj.Room}, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	json.Unmarshal(f.Payload, &obj)
@@ -115,6 +153,15 @@ func testSIPMediaBothWays(t *testing.T, codec string) {
 			t.Fatalf("alice heard %d packets from the phone, %d with the tone", got.Load(), loud.Load())
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+	reg := r.node.Metrics.Registry
+	other := map[string]string{"in_process": "webrtc", "webrtc": "in_process"}[path]
+	if got, not := counterValue(t, reg, "wac_sip_phone_media_total", "path", path), counterValue(t, reg, "wac_sip_phone_media_total", "path", other); got != 1 || not != 0 {
+		t.Errorf("phones joined %s: %v, %s: %v; want 1 and 0", path, got, other, not)
+	}
+	toTrunk := map[string]string{"PCMU": "to_trunk", "opus": "transcoded"}[codec]
+	if got := counterValue(t, reg, "wac_sip_media_packets_total", "kind", toTrunk); got < 50 {
+		t.Errorf("%v packets %s, want the call's audio", got, toTrunk)
 	}
 	// alice hangs up: the trunk gets its BYE, the port goes back.
 	if _, err := alice.Request(ctx, "leaveRoom", map[string]any{"room": obj.Room}, nil); err != nil {

@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -350,67 +351,123 @@ func (s *slab) header() *rtp.Header {
 // sinks, until the track ends. Packets are read straight into slab
 // memory, where the retransmission buffers keep them.
 func (s *Stream) forward(t Track, idx int) {
-	stats, batch := &s.fwd.stats, s.fwd.opts.Batch
-	l := &s.layers[idx]
-	var mem slab
-	var pkt rtp.Packet
-	p := &Packet{Header: &pkt.Header, Layer: idx, mem: &mem}
-	var cycles uint64
-	var last uint16
-	first := true
-	readLoopInto(t.Read, func() []byte { return mem.room(receiveMTU)[:receiveMTU] }, func(n int) {
-		buf := mem.take(n)
-		key, level, ok := parseRTP(&pkt, buf, s.ck, s.levelExt)
-		if !ok {
-			return // malformed RTP: dropped
-		}
-		now := time.Now().UnixNano()
-		l.lastSeen.Store(now)
-		l.packets.Add(1)
-		l.bytes.Add(uint64(len(pkt.Payload)))
-		stats.ReceivedPackets.Add(1)
-		seq := pkt.SequenceNumber
-		if first {
-			first, last = false, seq
-		} else if int16(seq-last) > 0 {
-			if seq < last {
-				cycles += 1 << 16
-			}
-			last = seq
-		}
-		if ext := cycles | uint64(last); ext > l.highest.Load() {
-			l.highest.Store(ext)
-		}
-		if level >= 0 && s.onLevel != nil {
-			s.onLevel(level)
-		}
-		if !s.forwarding.Load() {
-			return
-		}
-		sinks := s.sinks.Load()
-		if sinks == nil || len(*sinks) == 0 {
-			return
-		}
-		p.Payload, p.Keyframe, p.Arrival = pkt.Payload, key, now
-		// The copies for every subscriber leave together (one sendmmsg
-		// on the shared UDP port).
-		if batch != nil {
-			batch.Cork()
-		}
-		var sent uint64
-		for _, d := range *sinks {
-			if d.WriteRTP(p) {
-				sent++
-			}
-		}
-		if batch != nil {
-			batch.Uncork()
-		}
-		if sent > 0 {
-			stats.ForwardedPackets.Add(sent)
-			stats.ForwardedBytes.Add(sent * uint64(len(pkt.Payload)))
-		}
+	in := s.newIntake(idx)
+	readLoopInto(t.Read, func() []byte { return in.mem.room(receiveMTU)[:receiveMTU] }, func(n int) {
+		in.handle(in.mem.take(n))
 	})
+}
+
+// intake is the receiving end of one RTP stream of a source: it counts
+// and numbers the stream's packets and hands them to the sinks. It is
+// used by one goroutine at a time.
+type intake struct {
+	s      *Stream
+	l      *layer
+	mem    slab
+	pkt    rtp.Packet
+	p      Packet
+	cycles uint64
+	last   uint16
+	first  bool
+}
+
+func (s *Stream) newIntake(idx int) *intake {
+	in := &intake{s: s, l: &s.layers[idx], first: true}
+	in.p = Packet{Header: &in.pkt.Header, Layer: idx, mem: &in.mem}
+	return in
+}
+
+// handle takes one packet, in slab memory that is its own from now on.
+func (in *intake) handle(buf []byte) {
+	s, l, pkt, p := in.s, in.l, &in.pkt, &in.p
+	stats, batch := &s.fwd.stats, s.fwd.opts.Batch
+	key, level, ok := parseRTP(pkt, buf, s.ck, s.levelExt)
+	if !ok {
+		return // malformed RTP: dropped
+	}
+	now := time.Now().UnixNano()
+	l.lastSeen.Store(now)
+	l.packets.Add(1)
+	l.bytes.Add(uint64(len(pkt.Payload)))
+	stats.ReceivedPackets.Add(1)
+	seq := pkt.SequenceNumber
+	if in.first {
+		in.first, in.last = false, seq
+	} else if int16(seq-in.last) > 0 {
+		if seq < in.last {
+			in.cycles += 1 << 16
+		}
+		in.last = seq
+	}
+	if ext := in.cycles | uint64(in.last); ext > l.highest.Load() {
+		l.highest.Store(ext)
+	}
+	if level >= 0 && s.onLevel != nil {
+		s.onLevel(level)
+	}
+	if !s.forwarding.Load() {
+		return
+	}
+	sinks := s.sinks.Load()
+	if sinks == nil || len(*sinks) == 0 {
+		return
+	}
+	p.Payload, p.Keyframe, p.Arrival = pkt.Payload, key, now
+	// The copies for every subscriber leave together (one sendmmsg
+	// on the shared UDP port).
+	if batch != nil {
+		batch.Cork()
+	}
+	var sent uint64
+	for _, d := range *sinks {
+		if d.WriteRTP(p) {
+			sent++
+		}
+	}
+	if batch != nil {
+		batch.Uncork()
+	}
+	if sent > 0 {
+		stats.ForwardedPackets.Add(sent)
+		stats.ForwardedBytes.Add(sent * uint64(len(pkt.Payload)))
+	}
+}
+
+// Writer is a source's RTP handed over in process rather than read from
+// a Track: what a SIP leg of this node receives from the trunk. Each
+// WriteRTP goes to the stream's sinks on the caller's goroutine, as
+// Forward's packets go on its reading goroutine, so the caller must not
+// hold locks a sink could want. A Writer is for one RTP stream (no
+// simulcast) and safe for concurrent use.
+type Writer struct {
+	mu sync.Mutex
+	in *intake
+}
+
+// NewWriter returns the in-process entry of a stream that is one RTP
+// stream; nil for a simulcast stream.
+func (s *Stream) NewWriter() *Writer {
+	if s.simulcast {
+		return nil
+	}
+	return &Writer{in: s.newIntake(0)}
+}
+
+// WriteRTP forwards one RTP packet (copied: b stays the caller's). The
+// first packet's SSRC becomes the stream's.
+func (w *Writer) WriteRTP(b []byte) {
+	if len(b) > receiveMTU {
+		return // larger than any packet read from a peer: dropped
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	in := w.in
+	if in.first && len(b) >= 12 {
+		in.l.ssrc.Store(binary.BigEndian.Uint32(b[8:12]))
+	}
+	buf := in.mem.room(len(b))
+	copy(buf, b)
+	in.handle(in.mem.take(len(b)))
 }
 
 // receiveMTU is the room a packet is read into (what readLoop reads into).

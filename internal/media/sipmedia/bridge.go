@@ -15,6 +15,15 @@
 // summed every 20 ms, encoded once in the phone's codec), so that the
 // phone hears everyone at once rather than packets of each in turn.
 //
+// When the room's media server runs in the same process (the sip and
+// media roles of one node, and the room on that node), the phone joins the
+// room with Janus requests as always but its media does not cross a
+// socket: it is handed over in process (videoroom.Local). Packets from the
+// trunk go straight into the room's forwarding, and the room's audio comes
+// to the phone's code on the publisher's forwarding goroutine, as Janus's
+// SIP plugin relays them. Otherwise (the room on another media node) the
+// phone is a WebRTC participant over the network, like a browser.
+//
 // It knows nothing of SIP: the sip role gives it a room (the phone's room
 // object) and a function that sends RTP to the trunk.
 package sipmedia
@@ -36,9 +45,11 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/openwac/wac/internal/media/audiocodec"
+	"github.com/openwac/wac/internal/media/forward"
 	"github.com/openwac/wac/internal/media/janus"
 	"github.com/openwac/wac/internal/media/janus/peer"
 	"github.com/openwac/wac/internal/media/mixer"
+	"github.com/openwac/wac/internal/media/videoroom"
 )
 
 // Room is where a phone's media goes: the media server's Janus WebSocket,
@@ -47,10 +58,21 @@ type Room struct {
 	WSS, Room, Token string
 }
 
+// LocalServer is the media server of this process, to which phones hand
+// their media in process (a *videoroom.SFU).
+type LocalServer interface {
+	// HasRoom says whether a room (as Janus clients address it) is
+	// there.
+	HasRoom(room string) bool
+	// AddLocal registers a participant's in-process media.
+	AddLocal(l *videoroom.Local) (key string, remove func())
+}
+
 // Bridge makes the WebRTC side of phone calls.
 type Bridge struct {
-	log *slog.Logger
-	api *webrtc.API
+	log   *slog.Logger
+	api   *webrtc.API
+	local LocalServer
 	// Transcoded counts the packets of the room sent to the trunk after
 	// transcoding; Dropped those that could not be (undecodable).
 	Transcoded, Dropped atomic.Uint64
@@ -58,10 +80,15 @@ type Bridge struct {
 	ToTrunk, FromTrunk atomic.Uint64
 	// Mixed counts the packets of mixed audio sent to the trunk.
 	Mixed atomic.Uint64
+	// InProcess counts the phones whose media was handed over in process,
+	// Peers those that joined as WebRTC participants.
+	InProcess, Peers atomic.Uint64
 }
 
 // New makes a bridge whose peers publish G.711 and receive G.711 or Opus.
-func New(log *slog.Logger) (*Bridge, error) {
+// local, if not nil, is the media server of this process: phones of its
+// rooms hand it their media in process.
+func New(log *slog.Logger, local LocalServer) (*Bridge, error) {
 	me := &webrtc.MediaEngine{}
 	for _, c := range []webrtc.RTPCodecParameters{
 		{PayloadType: 0, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}},
@@ -77,7 +104,7 @@ func New(log *slog.Logger) (*Bridge, error) {
 	if err := webrtc.RegisterDefaultInterceptors(me, reg); err != nil {
 		return nil, fmt.Errorf("interceptors: %w", err)
 	}
-	return &Bridge{log: log, api: webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg))}, nil
+	return &Bridge{log: log, local: local, api: webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg))}, nil
 }
 
 // mimeOf is the WebRTC MIME type of a G.711 codec name (PCMU, PCMA).
@@ -102,15 +129,21 @@ type leg struct {
 	client   *janus.Client
 	pubPC    *webrtc.PeerConnection
 	track    *webrtc.TrackLocalStaticRTP
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	ownID    uint64
-	subs     map[uint64]*webrtc.PeerConnection
-	session  *janus.Session
-	room     string
-	token    string
+	// In process (instead of pubPC, track and the subscribers' peer
+	// connections): the phone's Local, its key and its unregistration.
+	local       *videoroom.Local
+	localKey    string
+	localRemove func()
+	ssrc        uint32 // of the phone's audio in the room, in process
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	mu          sync.Mutex
+	ownID       uint64
+	subs        map[uint64]*webrtc.PeerConnection
+	session     *janus.Session
+	room        string
+	token       string
 
 	// The mix, once the phone hears two tracks or more (under mixMu).
 	mixMu  sync.Mutex
@@ -164,6 +197,47 @@ func (l *leg) publish(ctx context.Context, room Room, display string) error {
 		return fmt.Errorf("join the room's media: %w", err)
 	}
 	l.ownID = joined.ID
+	if l.b.local != nil && l.b.local.HasRoom(room.Room) {
+		err = l.publishInProcess(ctx, h)
+	} else {
+		err = l.publishPeer(ctx, h)
+	}
+	if err != nil {
+		return err
+	}
+	for _, p := range joined.Publishers {
+		l.subscribe(ctx, p)
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.watch(h)
+	}()
+	return nil
+}
+
+// publishInProcess publishes the phone's audio to the media server of
+// this process, which takes the trunk's packets from fromTrunk.
+func (l *leg) publishInProcess(ctx context.Context, h *janus.Handle) error {
+	var ssrc [4]byte
+	_, _ = rand.Read(ssrc[:])
+	l.ssrc = binary.BigEndian.Uint32(ssrc[:])
+	local := &videoroom.Local{
+		Codec: webrtc.RTPCodecParameters{PayloadType: webrtc.PayloadType(l.pt),
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: l.mime, ClockRate: 8000}},
+		Hear: l.hear,
+	}
+	l.localKey, l.localRemove = l.b.local.AddLocal(local)
+	if _, _, err := h.Request(ctx, map[string]any{"request": "publish", "audio": true, "video": false, "local": l.localKey}, nil, true); err != nil {
+		return fmt.Errorf("publish the phone's audio in process: %w", err)
+	}
+	l.local = local
+	l.b.InProcess.Add(1)
+	return nil
+}
+
+// publishPeer publishes the phone's audio as a WebRTC peer.
+func (l *leg) publishPeer(ctx context.Context, h *janus.Handle) error {
 	pc, err := l.b.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return err
@@ -200,14 +274,7 @@ func (l *leg) publish(ctx context.Context, room Room, display string) error {
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer.SDP}); err != nil {
 		return fmt.Errorf("publish answer: %w", err)
 	}
-	for _, p := range joined.Publishers {
-		l.subscribe(ctx, p)
-	}
-	l.wg.Add(1)
-	go func() {
-		defer l.wg.Done()
-		l.watch(h)
-	}()
+	l.b.Peers.Add(1)
 	return nil
 }
 
@@ -299,6 +366,14 @@ func (l *leg) subscribe(ctx context.Context, raw json.RawMessage) {
 	}
 	body := map[string]any{"request": "join", "ptype": "subscriber", "room": l.room, "token": l.token,
 		"streams": streams}
+	if l.local != nil {
+		// In process: the streams flow to hear from the join on.
+		body["local"] = l.localKey
+		if _, _, err := h.Request(ctx, body, nil, true); err != nil {
+			l.b.log.Debug("sipmedia: subscribe in process", "feed", p.ID, "err", err)
+		}
+		return
+	}
 	_, offer, err := h.Request(ctx, body, nil, true)
 	if err != nil || offer == nil || offer.Type != "offer" {
 		l.b.log.Debug("sipmedia: subscribe", "feed", p.ID, "err", err)
@@ -346,8 +421,20 @@ func (l *leg) subscribe(ctx context.Context, raw json.RawMessage) {
 	}
 }
 
-// fromTrunk publishes one RTP packet of the trunk into the room.
+// fromTrunk publishes one RTP packet of the trunk into the room (pkt is
+// the trunk reader's buffer, which it reuses after the call).
 func (l *leg) fromTrunk(pkt []byte) {
+	if l.local != nil {
+		if len(pkt) < 12 || pkt[1]&0x7F != l.pt {
+			return // not the call's codec (comfort noise, another format)
+		}
+		// The phone's stream keeps one SSRC in the room whatever the
+		// trunk does (a re-INVITE, a transfer), as a peer's track does.
+		binary.BigEndian.PutUint32(pkt[8:12], l.ssrc)
+		l.local.WriteRTP(pkt)
+		l.b.FromTrunk.Add(1)
+		return
+	}
 	if l.track == nil {
 		return
 	}
@@ -356,29 +443,13 @@ func (l *leg) fromTrunk(pkt []byte) {
 	}
 }
 
-// toTrunk sends the RTP of one of the room's audio tracks to the trunk:
-// in the trunk's codec as it is, with the trunk's payload type; in another
-// codec transcoded (transcoder); into the phone's mix once there is one.
+// toTrunk reads one of the room's audio tracks (as a WebRTC peer) and
+// sends it to the trunk.
 func (l *leg) toTrunk(t *webrtc.TrackRemote) {
-	l.addTrack()
+	h := l.newHearing(t.Codec().MimeType, t.ID())
+	defer h.close()
 	buf := make([]byte, 1500)
-	var tc *transcoder
-	if !strings.EqualFold(t.Codec().MimeType, l.mime) {
-		var err error
-		if tc, err = newTranscoder(t.Codec().MimeType, l.mime, l.pt); err != nil {
-			l.b.log.Info("sipmedia: the room's audio cannot reach the trunk", "track", t.ID(), "err", err)
-		}
-	}
-	var (
-		pkt   rtp.Packet
-		in    *mixer.Leg // this track's leg of the mix
-		order seqOrder   // passed-through packets, in order
-	)
-	defer func() {
-		if in != nil {
-			in.Leave()
-		}
-	}()
+	var pkt rtp.Packet
 	for {
 		n, _, err := t.Read(buf)
 		if err != nil {
@@ -387,47 +458,114 @@ func (l *leg) toTrunk(t *webrtc.TrackRemote) {
 		if pkt.Unmarshal(buf[:n]) != nil {
 			continue
 		}
-		if m := l.mix.Load(); m != nil {
-			if in == nil {
-				if in, err = l.joinMix(m, t); err != nil {
-					l.b.log.Info("sipmedia: the track cannot be mixed", "track", t.ID(), "err", err)
-					return
-				}
+		h.packet(&pkt.Header, pkt.Payload)
+	}
+}
+
+// hear takes one of the room's streams in process (videoroom.Local's
+// Hear): its packets come on the publisher's forwarding goroutine.
+func (l *leg) hear(feed uint64, codec webrtc.RTPCodecParameters) (func(*forward.Packet), func()) {
+	if !strings.HasPrefix(strings.ToLower(codec.MimeType), "audio/") || l.ctx.Err() != nil {
+		return nil, nil
+	}
+	h := l.newHearing(codec.MimeType, fmt.Sprintf("feed-%d", feed))
+	return func(p *forward.Packet) { h.packet(p.Header, p.Payload) }, h.close
+}
+
+// hearing is one of the room's audio tracks on its way to the trunk: in
+// the trunk's codec as it is, with the trunk's payload type; in another
+// codec transcoded (transcoder); into the phone's mix once there is one.
+type hearing struct {
+	l    *leg
+	name string
+	mime string
+	tc   *transcoder
+
+	mu     sync.Mutex
+	closed bool
+	in     *mixer.Leg // this track's leg of the mix
+	order  seqOrder   // passed-through packets, in order
+	pkt    rtp.Packet
+	out    [1500]byte
+}
+
+func (l *leg) newHearing(mime, name string) *hearing {
+	l.addTrack()
+	h := &hearing{l: l, name: name, mime: mime}
+	if !strings.EqualFold(mime, l.mime) {
+		var err error
+		if h.tc, err = newTranscoder(mime, l.mime, l.pt); err != nil {
+			l.b.log.Info("sipmedia: the room's audio cannot reach the trunk", "track", name, "err", err)
+		}
+	}
+	return h
+}
+
+// packet sends one packet of the track on (payload may be kept by the
+// mix; the header is the caller's).
+func (h *hearing) packet(hdr *rtp.Header, payload []byte) {
+	l := h.l
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || l.ctx.Err() != nil {
+		return
+	}
+	if m := l.mix.Load(); m != nil {
+		if h.in == nil {
+			var err error
+			if h.in, err = l.joinMix(m, h.mime, h.name); err != nil {
+				l.b.log.Info("sipmedia: the track cannot be mixed", "track", h.name, "err", err)
+				h.closed = true
+				return
 			}
-			in.Write(pkt.SequenceNumber, pkt.Payload)
-			continue
 		}
-		if tc == nil && !order.fresh(pkt.SequenceNumber) {
-			// A retransmission (NACK) or a late packet: the leg would
-			// number it as new audio and the phone hear it twice.
-			continue
-		}
-		if tc == nil && !strings.EqualFold(t.Codec().MimeType, l.mime) {
-			l.b.Dropped.Add(1)
-			continue
-		}
-		if tc != nil {
-			frames, err := tc.push(&pkt)
-			if err != nil {
-				l.b.Dropped.Add(1)
-				continue
-			}
-			for _, f := range frames {
-				if l.send(f) == nil {
-					l.b.Transcoded.Add(1)
-				}
-			}
-			continue
-		}
-		pkt.PayloadType = l.pt
-		pkt.Extension, pkt.Extensions = false, nil
-		out, err := pkt.Marshal()
+		h.in.Write(hdr.SequenceNumber, payload)
+		return
+	}
+	if h.tc == nil && !h.order.fresh(hdr.SequenceNumber) {
+		// A retransmission (NACK) or a late packet: the leg would
+		// number it as new audio and the phone hear it twice.
+		return
+	}
+	if h.tc == nil && !strings.EqualFold(h.mime, l.mime) {
+		l.b.Dropped.Add(1)
+		return
+	}
+	pkt := &h.pkt
+	pkt.Header = *hdr
+	pkt.Payload = payload
+	if h.tc != nil {
+		frames, err := h.tc.push(pkt)
 		if err != nil {
-			continue
+			l.b.Dropped.Add(1)
+			return
 		}
-		if l.send(out) == nil {
-			l.b.ToTrunk.Add(1)
+		for _, f := range frames {
+			if l.send(f) == nil {
+				l.b.Transcoded.Add(1)
+			}
 		}
+		return
+	}
+	pkt.PayloadType = l.pt
+	pkt.Extension, pkt.Extensions = false, nil
+	n, err := pkt.MarshalTo(h.out[:])
+	if err != nil {
+		return
+	}
+	if l.send(h.out[:n]) == nil {
+		l.b.ToTrunk.Add(1)
+	}
+}
+
+// close ends the track: it leaves the mix.
+func (h *hearing) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	if h.in != nil {
+		h.in.Leave()
+		h.in = nil
 	}
 }
 
@@ -458,12 +596,12 @@ func (l *leg) addTrack() {
 }
 
 // joinMix adds a track to the phone's mix, as a source only.
-func (l *leg) joinMix(m *mixer.Mixer, t *webrtc.TrackRemote) (*mixer.Leg, error) {
-	codec, err := codecOf(t.Codec().MimeType)
+func (l *leg) joinMix(m *mixer.Mixer, mime, name string) (*mixer.Leg, error) {
+	codec, err := codecOf(mime)
 	if err != nil {
 		return nil, err
 	}
-	return m.Join(mixer.LegConfig{Name: t.ID(), Codec: codec})
+	return m.Join(mixer.LegConfig{Name: name, Codec: codec})
 }
 
 // sendMixed sends 20 ms of the phone's mix to the trunk (on the mixer's
@@ -525,6 +663,9 @@ func (l *leg) stop() {
 	}
 	if l.client != nil {
 		l.client.Close()
+	}
+	if l.localRemove != nil {
+		l.localRemove()
 	}
 	l.wg.Wait()
 }

@@ -32,7 +32,8 @@ type participant struct {
 	mu       sync.Mutex
 	display  string
 	pc       *webrtc.PeerConnection
-	gen      int // publication generation: callbacks of older ones are ignored
+	local    *Local // publishes in process instead of pc (local.go)
+	gen      int    // publication generation: callbacks of older ones are ignored
 	streams  []*pubStream
 	active   bool // connected and announced to the room
 	override int  // bps cap asked by the publisher (configure bitrate); 0 = none
@@ -133,7 +134,11 @@ func (p *participant) peer() *webrtc.PeerConnection {
 	return p.pc
 }
 
-func (p *participant) publishing() bool { return p.peer() != nil }
+func (p *participant) publishing() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pc != nil || p.local != nil
+}
 
 // errNotPublishing is writeRTCP's error when the publisher has no peer
 // connection.
@@ -248,6 +253,9 @@ func (p *participant) configure(b body, jsep *janus.JSEP, publish bool) (map[str
 		}
 	}
 	var answer *janus.JSEP
+	if jsep != nil && b.has("local") {
+		return errData(vrErrorf(janus.VRErrInvalidElement, "Invalid element (local: in-process media takes no SDP)")), nil
+	}
 	if jsep != nil {
 		if jsep.Type != "offer" {
 			return errData(vrErrorf(janus.VRErrInvalidSDPType, "Invalid SDP type (publishers send offers)")), nil
@@ -257,6 +265,17 @@ func (p *participant) configure(b body, jsep *janus.JSEP, publish bool) (map[str
 		}
 		var e *vrErr
 		if answer, e = p.negotiate(jsep.SDP); e != nil {
+			return errData(e), nil
+		}
+	} else if b.has("local") {
+		if !p.canPublish {
+			return errData(vrErrorf(janus.VRErrUnauthorized, "Unauthorized (the room token does not allow publishing)")), nil
+		}
+		l, e := p.room.sfu.localOf(b)
+		if e == nil {
+			e = p.publishLocal(l)
+		}
+		if e != nil {
 			return errData(e), nil
 		}
 	} else if publish {
@@ -311,8 +330,11 @@ func (p *participant) negotiate(offerSDP string) (*janus.JSEP, *vrErr) {
 		return nil, vrErrorf(janus.VRErrInvalidSDP, "Invalid SDP (%v)", err)
 	}
 	p.mu.Lock()
-	pc := p.pc
+	pc, local := p.pc, p.local
 	p.mu.Unlock()
+	if local != nil {
+		return nil, vrErrorf(janus.VRErrInvalidSDP, "Invalid SDP (the publication is in-process media)")
+	}
 	fresh := pc == nil
 	if fresh {
 		if e := p.room.reservePublisher(p); e != nil {
@@ -547,19 +569,7 @@ func (p *participant) onState(gen int, st webrtc.PeerConnectionState) {
 	}
 	switch st {
 	case webrtc.PeerConnectionStateConnected:
-		p.mu.Lock()
-		announce := !p.active && p.pc != nil
-		p.active = p.active || announce
-		p.mu.Unlock()
-		// The feed is active before the publisher hears webrtcup, so that
-		// a subscription sent on webrtcup finds it.
-		p.h.core(janus.Message{Janus: "webrtcup"})
-		if announce {
-			if d := p.describe(); d != nil {
-				p.room.notify(p, map[string]any{"videoroom": "event", "publishers": []map[string]any{d}})
-			}
-			p.room.sfu.log.Info("publisher active", "room", p.room.ID, "feed", p.id, "user", p.user)
-		}
+		p.announce()
 	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 		reason := "ICE failed"
 		if st == webrtc.PeerConnectionStateClosed {
@@ -576,19 +586,42 @@ func (p *participant) onState(gen int, st webrtc.PeerConnectionState) {
 	}
 }
 
+// announce makes a publication that is connected active and tells the
+// room of it.
+func (p *participant) announce() {
+	p.mu.Lock()
+	announce := !p.active && (p.pc != nil || p.local != nil)
+	p.active = p.active || announce
+	p.mu.Unlock()
+	// The feed is active before the publisher hears webrtcup, so that
+	// a subscription sent on webrtcup finds it.
+	p.h.core(janus.Message{Janus: "webrtcup"})
+	if announce {
+		if d := p.describe(); d != nil {
+			p.room.notify(p, map[string]any{"videoroom": "event", "publishers": []map[string]any{d}})
+		}
+		p.room.sfu.log.Info("publisher active", "room", p.room.ID, "feed", p.id, "user", p.user)
+	}
+}
+
 // unpublish ends the publication: subscribers lose its streams, the room
 // gets "unpublished", the handle gets "hangup".
 func (p *participant) unpublish(reason string) {
 	p.mu.Lock()
-	pc, streams, wasActive := p.pc, p.streams, p.active
-	p.pc, p.streams, p.active, p.data = nil, nil, false, nil
+	pc, local, streams, wasActive := p.pc, p.local, p.streams, p.active
+	p.pc, p.local, p.streams, p.active, p.data = nil, nil, nil, false, nil
 	p.gen++
 	p.mu.Unlock()
-	if pc == nil {
+	if pc == nil && local == nil {
 		return
 	}
 	p.room.sfu.stats.publishers.Add(-1)
-	pc.Close()
+	if pc != nil {
+		pc.Close()
+	}
+	if local != nil {
+		local.endLocal()
+	}
 	p.wg.Wait()
 	p.room.unrecordStreams(streams)
 	p.room.feedGone(p, streams)
@@ -640,10 +673,10 @@ func (p *participant) onData(gen int, dc *webrtc.DataChannel) {
 // measurement, bitrate control and REMB, periodic keyframes, slow link.
 func (p *participant) tick(now time.Time, vcap int) {
 	p.mu.Lock()
-	pc, active, override := p.pc, p.active, p.override
+	pc, local, active, override := p.pc, p.local, p.active, p.override
 	streams := append([]*pubStream(nil), p.streams...)
 	p.mu.Unlock()
-	if pc == nil || !active {
+	if (pc == nil && local == nil) || !active {
 		return
 	}
 	cfg := p.room.sfu.cfg
@@ -680,7 +713,7 @@ func (p *participant) tick(now time.Time, vcap int) {
 			ps.fwd.RequestKeyframes()
 		}
 	}
-	if remb > 0 && len(ssrcs) > 0 {
+	if remb > 0 && len(ssrcs) > 0 && pc != nil {
 		pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(remb), SSRCs: ssrcs}})
 	}
 }

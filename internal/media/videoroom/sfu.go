@@ -76,6 +76,8 @@ type SFU struct {
 	sessions map[uint64]*session
 	closed   bool
 	ended    []func(roomID, reason string)
+	// locals are the in-process media of participants (local.go), by key.
+	locals map[string]*Local
 
 	// pending are the sessions that have shown no room grant yet, oldest
 	// first, and pendingBy counts them by client address; granted counts

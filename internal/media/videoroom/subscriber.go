@@ -3,6 +3,7 @@ package videoroom
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -20,7 +21,8 @@ type subscriber struct {
 	room       *Room
 	numericRef bool
 	user       string
-	pc         *webrtc.PeerConnection
+	pc         *webrtc.PeerConnection // nil for a Local's subscription
+	local      *Local                 // receives in process instead of pc (local.go)
 
 	mu       sync.Mutex
 	streams  []*subStream
@@ -42,6 +44,7 @@ type subStream struct {
 	src    *pubStream
 	tr     *webrtc.RTPTransceiver
 	dt     *forward.DownTrack
+	ls     *localSink // instead of tr and dt for a Local
 	send   bool
 	active bool
 }
@@ -131,17 +134,26 @@ func (s *SFU) joinSubscriber(h *handle, r *Room, numeric bool, g *grant.Grant, b
 	if e != nil {
 		return errData(e), nil
 	}
-	pc, err := s.subAPI.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		return errData(vrErrorf(janus.VRErrUnknown, "Error creating the peer connection: %v", err)), nil
+	sub := &subscriber{h: h, room: r, numericRef: numeric, user: g.User}
+	if b.has("local") {
+		if sub.local, e = s.localOf(b); e != nil {
+			return errData(e), nil
+		}
+	} else {
+		pc, err := s.subAPI.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			return errData(vrErrorf(janus.VRErrUnknown, "Error creating the peer connection: %v", err)), nil
+		}
+		sub.pc = pc
 	}
-	sub := &subscriber{h: h, room: r, numericRef: numeric, user: g.User, pc: pc}
 	s.stats.subscribers.Add(1)
 	if e := sub.add(srcs, substreams); e != nil {
 		sub.close("negotiation failed")
 		return errData(e), nil
 	}
-	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) { sub.onState(st) })
+	if sub.pc != nil {
+		sub.pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) { sub.onState(st) })
+	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -179,6 +191,21 @@ func (p *participant) displayName() string {
 func (sub *subscriber) add(srcs []*pubStream, substreams []*int) *vrErr {
 	for i, src := range srcs {
 		ss := &subStream{kind: src.kind, src: src, send: true, active: true}
+		if sub.local != nil {
+			// In process: no m-line, the stream's packets go to the
+			// Local's function. Data channels are not relayed to it.
+			if src.kind == "data" {
+				continue
+			}
+			if ss.ls = sub.local.hear(src); ss.ls == nil {
+				continue
+			}
+			src.fwd.AddSink(ss.ls)
+			sub.mu.Lock()
+			sub.streams = append(sub.streams, ss)
+			sub.mu.Unlock()
+			continue
+		}
 		if src.kind == "data" {
 			sub.mu.Lock()
 			hasDC := sub.dc != nil
@@ -247,6 +274,17 @@ func (s *SFU) subCodecs(kind string) []webrtc.RTPCodecParameters {
 
 // offer creates and sets an offer and returns it with its candidates.
 func (sub *subscriber) offer(restart bool) (*janus.JSEP, *vrErr) {
+	if sub.local != nil {
+		// Nothing to negotiate: the streams flow from the start, and
+		// their mids are their places in the list.
+		sub.mu.Lock()
+		for i, ss := range sub.streams {
+			ss.mid, ss.mindex = strconv.Itoa(i), i
+		}
+		sub.started = true
+		sub.mu.Unlock()
+		return nil, nil
+	}
 	var opts *webrtc.OfferOptions
 	if restart {
 		opts = &webrtc.OfferOptions{ICERestart: true}
@@ -330,6 +368,9 @@ func (sub *subscriber) describe() []map[string]any {
 // start takes the subscriber's answer, or resumes a paused subscription.
 func (sub *subscriber) start(jsep *janus.JSEP) (map[string]any, *janus.JSEP) {
 	if jsep != nil {
+		if sub.local != nil {
+			return errData(vrErrorf(janus.VRErrInvalidSDPType, "Unexpected answer (the subscription is in-process media)")), nil
+		}
 		if jsep.Type != "answer" {
 			return errData(vrErrorf(janus.VRErrInvalidSDPType, "Invalid SDP type (subscribers send answers)")), nil
 		}
@@ -362,12 +403,15 @@ func (sub *subscriber) setPaused(p bool) {
 	streams := append([]*subStream(nil), sub.streams...)
 	sub.mu.Unlock()
 	for _, ss := range streams {
-		if ss.dt == nil {
-			continue
-		}
 		sub.mu.Lock()
 		send := ss.send
 		sub.mu.Unlock()
+		if ss.ls != nil {
+			ss.ls.paused.Store(p || !send)
+		}
+		if ss.dt == nil {
+			continue
+		}
 		ss.dt.SetPaused(p || !send)
 		if !p && send {
 			ss.dt.RequestKeyframe()
@@ -417,6 +461,9 @@ func (sub *subscriber) configure(b body) (map[string]any, *janus.JSEP) {
 		for _, ss := range targets {
 			if ss.dt != nil {
 				ss.dt.SetPaused(paused || !send)
+			}
+			if ss.ls != nil {
+				ss.ls.paused.Store(paused || !send)
 			}
 		}
 	}
@@ -572,6 +619,12 @@ func (sub *subscriber) deactivate(ss *subStream) {
 	if !wasActive {
 		return
 	}
+	if ss.ls != nil {
+		if src != nil {
+			src.fwd.RemoveSink(ss.ls)
+		}
+		ss.ls.stop()
+	}
 	if ss.dt != nil {
 		if src != nil {
 			src.fwd.RemoveSink(ss.dt)
@@ -585,6 +638,9 @@ func (sub *subscriber) deactivate(ss *subStream) {
 
 // renegotiate sends an unsolicited "updated" event with a new offer.
 func (sub *subscriber) renegotiate() {
+	if sub.local != nil {
+		return // in process: a stream that stopped has told its Local
+	}
 	sub.mu.Lock()
 	if sub.closed {
 		sub.mu.Unlock()
@@ -727,11 +783,19 @@ func (sub *subscriber) close(reason string) {
 		if ss.src != nil && ss.dt != nil {
 			ss.src.fwd.RemoveSink(ss.dt)
 		}
+		if ss.ls != nil {
+			if ss.src != nil {
+				ss.src.fwd.RemoveSink(ss.ls)
+			}
+			ss.ls.stop()
+		}
 	}
 	sub.room.mu.Lock()
 	delete(sub.room.subscribers, sub)
 	sub.room.mu.Unlock()
-	sub.pc.Close()
+	if sub.pc != nil {
+		sub.pc.Close()
+	}
 	sub.wg.Wait()
 	sub.room.sfu.stats.subscribers.Add(-1)
 	sub.h.core(janus.Message{Janus: "hangup", Reason: reason})

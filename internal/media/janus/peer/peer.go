@@ -46,6 +46,8 @@ type APIOptions struct {
 	Simulcast bool
 	// TCPOnly gathers and uses TCP candidates only (ICE-TCP).
 	TCPOnly bool
+	// G711 also receives PCMU, as browsers do (a phone's audio).
+	G711 bool
 	// NoReplayCheck turns SRTP replay protection off, for a peer whose
 	// interceptor drops packets after decryption: their retransmissions would
 	// otherwise be refused as replays.
@@ -58,6 +60,12 @@ func NewAPI(o APIOptions) (*webrtc.API, error) {
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{
 		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
+	}
+	if o.G711 {
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{PayloadType: 0, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}}, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
 	}
 	fb := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
 	video := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}
