@@ -29,28 +29,35 @@ func newSIPBridge(n *Node) sip.Bridge {
 		return nil
 	}
 	if n.Metrics != nil && n.Metrics.Registry != nil {
-		registerBridgeMetrics(n.Metrics.Registry, b)
+		if err := registerBridgeMetrics(n.Metrics.Registry, b); err != nil {
+			n.Log.Warn("sip: media metrics not exported", "err", err)
+		}
 	}
 	return sipBridge{b}
 }
 
 // registerBridgeMetrics exports the bridge's counters: how phones joined
 // their rooms' media, and the packets it moved.
-func registerBridgeMetrics(reg prometheus.Registerer, b *sipmedia.Bridge) {
+func registerBridgeMetrics(reg prometheus.Registerer, b *sipmedia.Bridge) error {
 	counter := func(v *atomic.Uint64) func() float64 { return func() float64 { return float64(v.Load()) } }
 	phones := map[string]*atomic.Uint64{"in_process": &b.InProcess, "webrtc": &b.Peers}
 	for path, v := range phones {
-		reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wac_sip_phone_media_total",
-			Help: "Phones joined to their room's media, by path: in_process (the room on this node) or webrtc.",
-			ConstLabels: prometheus.Labels{"path": path}}, counter(v)))
+		if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wac_sip_phone_media_total",
+			Help:        "Phones joined to their room's media, by path: in_process (the room on this node) or webrtc.",
+			ConstLabels: prometheus.Labels{"path": path}}, counter(v))); err != nil {
+			return err
+		}
 	}
 	packets := map[string]*atomic.Uint64{"from_trunk": &b.FromTrunk, "to_trunk": &b.ToTrunk,
 		"transcoded": &b.Transcoded, "mixed": &b.Mixed, "dropped": &b.Dropped}
 	for kind, v := range packets {
-		reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wac_sip_media_packets_total",
-			Help: "RTP packets of phones: from_trunk into rooms; to_trunk passed through, transcoded, mixed; dropped (undecodable).",
-			ConstLabels: prometheus.Labels{"kind": kind}}, counter(v)))
+		if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wac_sip_media_packets_total",
+			Help:        "RTP packets of phones: from_trunk into rooms; to_trunk passed through, transcoded, mixed; dropped (undecodable).",
+			ConstLabels: prometheus.Labels{"kind": kind}}, counter(v))); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 func (s sipBridge) Start(ctx context.Context, obj *qss.RoomObject, display string, codec sip.Codec, send func(pkt []byte) error, gone func(reason string)) (func(pkt []byte), func(), error) {
