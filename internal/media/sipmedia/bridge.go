@@ -11,9 +11,10 @@
 // A phone that hears one publisher gets that publisher's packets (as they
 // are, or transcoded one by one). Once it hears two or more (a conference,
 // a call with a third party, other phones), their audio is mixed for it
-// instead (package mixer: each track decoded in its own jitter buffer,
-// summed every 20 ms, encoded once in the phone's codec), so that the
-// phone hears everyone at once rather than packets of each in turn.
+// instead, so that the phone hears everyone at once rather than packets of
+// each in turn: the phones of one room share a mixer (roommix.go, package
+// mixer), where each of the room's other tracks is decoded once and each
+// phone gets the sum of everyone but itself, encoded in its codec.
 //
 // When the room's media server runs in the same process (the sip and
 // media roles of one node, and the room on that node), the phone joins the
@@ -73,6 +74,9 @@ type Bridge struct {
 	log   *slog.Logger
 	api   *webrtc.API
 	local LocalServer
+
+	mixMu sync.Mutex
+	mixes map[string]*roomMix // by room
 	// Transcoded counts the packets of the room sent to the trunk after
 	// transcoding; Dropped those that could not be (undecodable).
 	Transcoded, Dropped atomic.Uint64
@@ -104,7 +108,7 @@ func New(log *slog.Logger, local LocalServer) (*Bridge, error) {
 	if err := webrtc.RegisterDefaultInterceptors(me, reg); err != nil {
 		return nil, fmt.Errorf("interceptors: %w", err)
 	}
-	return &Bridge{log: log, local: local, api: webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg))}, nil
+	return &Bridge{log: log, local: local, mixes: map[string]*roomMix{}, api: webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg))}, nil
 }
 
 // mimeOf is the WebRTC MIME type of a G.711 codec name (PCMU, PCMA).
@@ -148,7 +152,8 @@ type leg struct {
 	// The mix, once the phone hears two tracks or more (under mixMu).
 	mixMu  sync.Mutex
 	tracks int
-	mix    atomic.Pointer[mixer.Mixer]
+	mix    atomic.Pointer[roomMix]
+	mixIn  atomic.Pointer[mixer.Leg] // the phone's own leg of the mix
 	// The mix's packets to the trunk: the mixer's goroutine's own.
 	mixPkt rtp.Packet
 	mixBuf [12 + audiocodec.MaxPayload]byte
@@ -395,7 +400,7 @@ func (l *leg) subscribe(ctx context.Context, raw json.RawMessage) {
 		if t.Kind() != webrtc.RTPCodecTypeAudio {
 			return
 		}
-		l.toTrunk(t)
+		l.toTrunk(p.ID, t)
 	})
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer.SDP}); err != nil {
 		l.b.log.Debug("sipmedia: subscriber offer", "feed", p.ID, "err", err)
@@ -424,6 +429,12 @@ func (l *leg) subscribe(ctx context.Context, raw json.RawMessage) {
 // fromTrunk publishes one RTP packet of the trunk into the room (pkt is
 // the trunk reader's buffer, which it reuses after the call).
 func (l *leg) fromTrunk(pkt []byte) {
+	if in := l.mixIn.Load(); in != nil {
+		var hdr rtp.Header
+		if n, err := hdr.Unmarshal(pkt); err == nil && hdr.PayloadType == l.pt {
+			in.Write(hdr.SequenceNumber, pkt[n:])
+		}
+	}
 	if l.local != nil {
 		if len(pkt) < 12 || pkt[1]&0x7F != l.pt {
 			return // not the call's codec (comfort noise, another format)
@@ -445,8 +456,8 @@ func (l *leg) fromTrunk(pkt []byte) {
 
 // toTrunk reads one of the room's audio tracks (as a WebRTC peer) and
 // sends it to the trunk.
-func (l *leg) toTrunk(t *webrtc.TrackRemote) {
-	h := l.newHearing(t.Codec().MimeType, t.ID())
+func (l *leg) toTrunk(feed uint64, t *webrtc.TrackRemote) {
+	h := l.newHearing(feed, t.Codec().MimeType, t.ID())
 	defer h.close()
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
@@ -468,7 +479,7 @@ func (l *leg) hear(feed uint64, codec webrtc.RTPCodecParameters) (func(*forward.
 	if !strings.HasPrefix(strings.ToLower(codec.MimeType), "audio/") || l.ctx.Err() != nil {
 		return nil, nil
 	}
-	h := l.newHearing(codec.MimeType, fmt.Sprintf("feed-%d", feed))
+	h := l.newHearing(feed, codec.MimeType, fmt.Sprintf("feed-%d", feed))
 	return func(p *forward.Packet) { h.packet(p.Header, p.Payload) }, h.close
 }
 
@@ -477,21 +488,21 @@ func (l *leg) hear(feed uint64, codec webrtc.RTPCodecParameters) (func(*forward.
 // codec transcoded (transcoder); into the phone's mix once there is one.
 type hearing struct {
 	l    *leg
+	feed uint64 // the track's publisher
 	name string
 	mime string
 	tc   *transcoder
 
 	mu     sync.Mutex
 	closed bool
-	in     *mixer.Leg // this track's leg of the mix
-	order  seqOrder   // passed-through packets, in order
+	order  seqOrder // passed-through packets, in order
 	pkt    rtp.Packet
 	out    [1500]byte
 }
 
-func (l *leg) newHearing(mime, name string) *hearing {
+func (l *leg) newHearing(feed uint64, mime, name string) *hearing {
 	l.addTrack()
-	h := &hearing{l: l, name: name, mime: mime}
+	h := &hearing{l: l, feed: feed, name: name, mime: mime}
 	if !strings.EqualFold(mime, l.mime) {
 		var err error
 		if h.tc, err = newTranscoder(mime, l.mime, l.pt); err != nil {
@@ -510,16 +521,11 @@ func (h *hearing) packet(hdr *rtp.Header, payload []byte) {
 	if h.closed || l.ctx.Err() != nil {
 		return
 	}
-	if m := l.mix.Load(); m != nil {
-		if h.in == nil {
-			var err error
-			if h.in, err = l.joinMix(m, h.mime, h.name); err != nil {
-				l.b.log.Info("sipmedia: the track cannot be mixed", "track", h.name, "err", err)
-				h.closed = true
-				return
-			}
+	if rm := l.mix.Load(); rm != nil {
+		if err := rm.write(h.feed, h, hdr.SequenceNumber, payload); err != nil {
+			l.b.log.Info("sipmedia: the track cannot be mixed", "track", h.name, "err", err)
+			h.closed = true
 		}
-		h.in.Write(hdr.SequenceNumber, payload)
 		return
 	}
 	if h.tc == nil && !h.order.fresh(hdr.SequenceNumber) {
@@ -558,19 +564,18 @@ func (h *hearing) packet(hdr *rtp.Header, payload []byte) {
 	}
 }
 
-// close ends the track: it leaves the mix.
+// close ends the track: the phone no longer hears it in the mix.
 func (h *hearing) close() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.closed = true
-	if h.in != nil {
-		h.in.Leave()
-		h.in = nil
+	h.mu.Unlock()
+	if rm := h.l.mix.Load(); rm != nil {
+		rm.unhear(h.feed, h)
 	}
 }
 
-// addTrack counts a track the phone hears; at the second, the phone's
-// audio becomes a mix.
+// addTrack counts a track the phone hears; at the second, the phone
+// joins its room's mix.
 func (l *leg) addTrack() {
 	l.mixMu.Lock()
 	defer l.mixMu.Unlock()
@@ -578,30 +583,16 @@ func (l *leg) addTrack() {
 	if l.tracks < 2 || l.mix.Load() != nil || l.ctx.Err() != nil {
 		return
 	}
-	codec, err := codecOf(l.mime)
-	if err != nil {
-		l.b.log.Info("sipmedia: no mix for the phone", "err", err)
-		return
-	}
-	m := mixer.New(l.ctx, mixer.Config{Logger: l.b.log})
 	var ssrc [4]byte
 	_, _ = rand.Read(ssrc[:])
 	l.mixPkt.Header = rtp.Header{Version: 2, PayloadType: l.pt, SSRC: binary.BigEndian.Uint32(ssrc[:])}
-	if _, err := m.Join(mixer.LegConfig{Name: "phone", Codec: codec, Send: l.sendMixed}); err != nil {
-		m.Close()
+	rm, in, err := l.joinRoomMix()
+	if err != nil {
 		l.b.log.Info("sipmedia: no mix for the phone", "err", err)
 		return
 	}
-	l.mix.Store(m)
-}
-
-// joinMix adds a track to the phone's mix, as a source only.
-func (l *leg) joinMix(m *mixer.Mixer, mime, name string) (*mixer.Leg, error) {
-	codec, err := codecOf(mime)
-	if err != nil {
-		return nil, err
-	}
-	return m.Join(mixer.LegConfig{Name: name, Codec: codec})
+	l.mixIn.Store(in)
+	l.mix.Store(rm)
 }
 
 // sendMixed sends 20 ms of the phone's mix to the trunk (on the mixer's
@@ -639,10 +630,10 @@ func (o *seqOrder) fresh(seq uint16) bool {
 func (l *leg) stop() {
 	l.cancel()
 	l.mixMu.Lock()
-	m := l.mix.Load()
+	rm := l.mix.Load()
 	l.mixMu.Unlock()
-	if m != nil {
-		m.Close()
+	if rm != nil {
+		rm.leave(l)
 	}
 	l.mu.Lock()
 	subs := l.subs
