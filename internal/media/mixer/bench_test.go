@@ -75,76 +75,105 @@ func BenchmarkRoom(b *testing.B) {
 	}
 }
 
-// BenchmarkPhonesInARoom is the same room as the phones of package
-// sipmedia mix it today: each of the 5 phones has a mixer of its own whose
-// sources are the 14 tracks it hears (the 10 browsers' Opus and the other
-// 4 phones' PCMU, sources only) and whose one listener is the phone
-// (PCMU). One op is one 20 ms frame of all 5 mixers; cpu%/phone is the
+// BenchmarkPhonesInARoom is the same room as package sipmedia mixes it
+// for its phones. mix=shared is what it does: one mixer for the room's
+// phones, where the 10 browsers' Opus tracks are sources only (decoded
+// once) and each of the 5 phones is a PCMU leg that hears the sum of all
+// but itself. mix=per-phone is what it did before, for comparison: each
+// phone had a mixer of its own whose sources were the 14 tracks it heard
+// (the browsers' Opus and the other phones' PCMU) and whose one listener
+// was the phone. One op is one 20 ms frame of the room; cpu%/phone is the
 // share of a core per phone leg.
 func BenchmarkPhonesInARoom(b *testing.B) {
-	for _, talking := range []int{15, 3} {
-		b.Run(fmt.Sprintf("10opus+5pcmu/talking=%d", talking), func(b *testing.B) {
-			// The room's 15 tracks: what each sends per frame (nil: DTX).
-			tracks := make([][][]byte, 15)
-			codecs := make([]audiocodec.Codec, 15)
+	for _, shared := range []bool{true, false} {
+		for _, talking := range []int{15, 3} {
+			name := fmt.Sprintf("mix=per-phone/10opus+5pcmu/talking=%d", talking)
+			if shared {
+				name = fmt.Sprintf("mix=shared/10opus+5pcmu/talking=%d", talking)
+			}
+			b.Run(name, func(b *testing.B) { benchPhonesInARoom(b, shared, talking) })
+		}
+	}
+}
+
+func benchPhonesInARoom(b *testing.B, shared bool, talking int) {
+	// The room's 15 tracks: what each sends per frame (nil: DTX).
+	tracks := make([][][]byte, 15)
+	codecs := make([]audiocodec.Codec, 15)
+	for i := range 15 {
+		c := audiocodec.PCMU()
+		if i < 10 {
+			c = audiocodec.Opus()
+		}
+		codecs[i] = c
+		talks := (i >= 10 && i-10 < talking) || (i < 10 && i < talking-5)
+		if !talks && i < 10 {
+			continue
+		}
+		level := 4000.0
+		if !talks {
+			level = 0
+		}
+		src := newSource(b, c, float64(300+97*i), level)
+		for range 50 {
+			_, p := src.next(b)
+			tracks[i] = append(tracks[i], append([]byte(nil), p...))
+		}
+	}
+	// A mixer and the legs the tracks are written to.
+	type mix struct {
+		m    *Mixer
+		legs map[int]*Leg // track → its leg
+	}
+	var mixes []mix
+	send := func([]byte, int) {}
+	if shared {
+		x := mix{m: newMixer(Config{}), legs: map[int]*Leg{}}
+		for i := range 15 {
+			cfg := LegConfig{Name: codecs[i].Name, Codec: codecs[i]}
+			if i >= 10 {
+				cfg.Send = send // a phone
+			}
+			leg, err := x.m.Join(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			x.legs[i] = leg
+		}
+		mixes = append(mixes, x)
+	} else {
+		for ph := 10; ph < 15; ph++ {
+			x := mix{m: newMixer(Config{}), legs: map[int]*Leg{}}
 			for i := range 15 {
-				c := audiocodec.PCMU()
-				if i < 10 {
-					c = audiocodec.Opus()
+				if i == ph {
+					continue // a phone does not hear itself
 				}
-				codecs[i] = c
-				talks := (i >= 10 && i-10 < talking) || (i < 10 && i < talking-5)
-				if !talks && i < 10 {
-					continue
-				}
-				level := 4000.0
-				if !talks {
-					level = 0
-				}
-				src := newSource(b, c, float64(300+97*i), level)
-				for range 50 {
-					_, p := src.next(b)
-					tracks[i] = append(tracks[i], append([]byte(nil), p...))
-				}
-			}
-			type phone struct {
-				m       *Mixer
-				sources map[int]*Leg // track → its leg in this phone's mixer
-			}
-			var phones []phone
-			for ph := 10; ph < 15; ph++ {
-				p := phone{m: newMixer(Config{}), sources: map[int]*Leg{}}
-				for i := range 15 {
-					if i == ph {
-						continue // a phone does not hear itself
-					}
-					leg, err := p.m.Join(LegConfig{Name: codecs[i].Name, Codec: codecs[i]})
-					if err != nil {
-						b.Fatal(err)
-					}
-					p.sources[i] = leg
-				}
-				if _, err := p.m.Join(LegConfig{Name: "phone", Codec: audiocodec.PCMU(), Send: func([]byte, int) {}}); err != nil {
+				leg, err := x.m.Join(LegConfig{Name: codecs[i].Name, Codec: codecs[i]})
+				if err != nil {
 					b.Fatal(err)
 				}
-				phones = append(phones, p)
+				x.legs[i] = leg
 			}
-			seq := uint16(0)
-			cpu := testenv.ProcessCPU()
-			for b.Loop() {
-				for _, p := range phones {
-					for i, leg := range p.sources {
-						if tracks[i] != nil {
-							leg.Write(seq, tracks[i][int(seq)%len(tracks[i])])
-						}
-					}
-					p.m.mix()
-				}
-				seq++
+			if _, err := x.m.Join(LegConfig{Name: "phone", Codec: audiocodec.PCMU(), Send: send}); err != nil {
+				b.Fatal(err)
 			}
-			perFrame := float64(testenv.ProcessCPU()-cpu) / float64(b.N)
-			b.ReportMetric(perFrame, "cpu-ns/frame")
-			b.ReportMetric(perFrame/float64(Frame.Nanoseconds())*100/5, "cpu%/phone")
-		})
+			mixes = append(mixes, x)
+		}
 	}
+	seq := uint16(0)
+	cpu := testenv.ProcessCPU()
+	for b.Loop() {
+		for _, x := range mixes {
+			for i, leg := range x.legs {
+				if tracks[i] != nil {
+					leg.Write(seq, tracks[i][int(seq)%len(tracks[i])])
+				}
+			}
+			x.m.mix()
+		}
+		seq++
+	}
+	perFrame := float64(testenv.ProcessCPU()-cpu) / float64(b.N)
+	b.ReportMetric(perFrame, "cpu-ns/frame")
+	b.ReportMetric(perFrame/float64(Frame.Nanoseconds())*100/5, "cpu%/phone")
 }
