@@ -15,9 +15,10 @@ for p in kamailio kamcmd baresip; do
 done
 go test -count=1 -run 'TestSIP' ./internal/node
 go test -count=1 ./internal/sip ./internal/media/sipmedia
-go test -run XXX -fuzz FuzzParseSDP -fuzztime 10s ./internal/sip
-go test -run XXX -fuzz FuzzNumberOf -fuzztime 5s ./internal/sip
-go test -run XXX -fuzz FuzzParseDTMFInfo -fuzztime 5s ./internal/sip
-go test -run XXX -fuzz FuzzParseReferTo -fuzztime 5s ./internal/sip
-go test -run XXX -fuzz FuzzParseSipfrag -fuzztime 5s ./internal/sip
-go test -run XXX -fuzz FuzzSDPDirection -fuzztime 5s ./internal/sip
+# Counted runs, not -fuzztime 5s: Go 1.26's fuzz coordinator can fail a
+# timed run with "context deadline exceeded" at its deadline without any
+# failing input (golang/go#75804; it did here, on FuzzNumberOf). See
+# .ci/media.sh.
+for target in FuzzParseSDP FuzzNumberOf FuzzParseDTMFInfo FuzzParseReferTo FuzzParseSipfrag FuzzSDPDirection; do
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime 20000x -fuzzminimizetime 5x ./internal/sip
+done

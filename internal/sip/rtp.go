@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -115,6 +116,7 @@ type rtpLeg struct {
 	// audio and the apps' events (dtmfQueue, under mu).
 	outMu     sync.Mutex
 	out       *outStream
+	outBuf    [maxRTP]byte // the packet being sent (under outMu)
 	dtmfQueue []dtmfJob
 	dtmfWake  chan struct{}
 	done      chan struct{}
@@ -163,11 +165,11 @@ func (l *rtpLeg) run() {
 	l.started.Store(time.Now().UnixNano())
 	buf := make([]byte, maxRTP)
 	for {
-		n, from, err := l.conn.ReadFromUDP(buf)
+		n, from, err := l.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			return
 		}
-		if r := l.remote.Load(); r != nil && !from.IP.Equal(r.IP) {
+		if r := l.remote.Load(); r != nil && !sameIP(r, from.Addr()) {
 			continue // only the trunk's media address may send
 		}
 		if n < 12 || buf[0]>>6 != 2 {
@@ -224,20 +226,21 @@ func (l *rtpLeg) write(pkt []byte) error {
 		return fmt.Errorf("the room's RTP: %w", err)
 	}
 	l.outMu.Lock()
-	ok := l.out.audio(&p)
-	var b []byte
-	var err error
-	if ok {
-		b, err = p.Marshal()
-	}
-	l.outMu.Unlock()
-	if !ok {
+	defer l.outMu.Unlock()
+	if !l.out.audio(&p) {
 		return nil
 	}
+	n, err := p.MarshalTo(l.outBuf[:])
 	if err != nil {
 		return fmt.Errorf("the room's RTP: %w", err)
 	}
-	return l.send(b)
+	return l.send(l.outBuf[:n])
+}
+
+// sameIP says whether a is r's IP address (either in IPv4 or mapped form).
+func sameIP(r *net.UDPAddr, a netip.Addr) bool {
+	ra, ok := netip.AddrFromSlice(r.IP)
+	return ok && ra.Unmap() == a.Unmap()
 }
 
 // send sends one RTP packet to the trunk as it is.
@@ -246,7 +249,8 @@ func (l *rtpLeg) send(pkt []byte) error {
 	if r == nil || r.IP.IsUnspecified() || l.held() {
 		return nil // on hold, or no address yet
 	}
-	if _, err := l.conn.WriteToUDP(pkt, r); err != nil {
+	to := r.AddrPort()
+	if _, err := l.conn.WriteToUDPAddrPort(pkt, netip.AddrPortFrom(to.Addr().Unmap(), to.Port())); err != nil {
 		return fmt.Errorf("send RTP to the trunk: %w", err)
 	}
 	l.sent.Add(1)
