@@ -241,7 +241,7 @@ func TestSeedsKeysRefused(t *testing.T) {
 		{"trunk:\n  address: pbx.example\n  transport: sctp\n", `config key trunk.transport: "sctp" is not udp or tcp`},
 		{"trunk:\n  match: '^tel:(.*$'\n", "config key trunk.match: is not a regular expression"},
 		{"trunk:\n  address: 'pbx:5060'\n", `config key trunk.address: "pbx:5060" is not a host name or IP`},
-		{"trunk:\n  address: pbx.example\n  codecs: [opus]\n", `config key trunk.codecs: "opus" is not pcmu or pcma`},
+		{"trunk:\n  address: pbx.example\n  codecs: [g729]\n", `config key trunk.codecs: "g729" is not pcmu, pcma or opus`},
 		{"trunk:\n  address: pbx.example\n  register: true\n  registerExpires: 5\n", "config key trunk.registerExpires: must be between 10s and 24h"},
 	} {
 		_, _, err := Load(writeConfig(t, c.file), nil)

@@ -328,6 +328,9 @@ func (c *call) play(p promptSpec) {
 	if err != nil {
 		return
 	}
+	// The tone is made at the codecs' 48 kHz and encoded in the phone's
+	// codec (resampled to 8 kHz for G.711); the timestamps step at that
+	// codec's clock.
 	gen := tone.NewGenerator(p.freq, audiocodec.Rate, 8000)
 	var (
 		pcm     [audiocodec.FrameSamples]int16 // 20 ms at the codecs' rate
@@ -349,7 +352,7 @@ func (c *call) play(p promptSpec) {
 				return
 			}
 			pkt.SequenceNumber++
-			pkt.Timestamp += samplesPerPacket
+			pkt.Timestamp += codec.frameClock()
 			pkt.Marker = b == 0 && i == 0
 			pkt.Payload = payload[:n]
 			raw, err := pkt.Marshal()

@@ -126,18 +126,22 @@ func newRTPLeg(pool *portPool) (*rtpLeg, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &rtpLeg{pool: pool, conn: conn, done: make(chan struct{}), out: newOutStream(), dtmfWake: make(chan struct{}, 1)}, nil
+	return &rtpLeg{pool: pool, conn: conn, done: make(chan struct{}), out: newOutStream(8000), dtmfWake: make(chan struct{}, 1)}, nil
 }
 
 // port is the local RTP port.
 func (l *rtpLeg) port() int { return l.conn.LocalAddr().(*net.UDPAddr).Port }
 
-// setRemote sets where RTP goes and the codec agreed.
+// setRemote sets where RTP goes and the codec agreed; the stream to the
+// trunk takes the codec's clock.
 func (l *rtpLeg) setRemote(m *remoteMedia) {
 	l.remote.Store(m.Addr)
 	c := m.Codec
 	l.codec.Store(&c)
 	l.events.Store(uint32(m.Events))
+	l.outMu.Lock()
+	l.out.setClock(c.ClockRate)
+	l.outMu.Unlock()
 }
 
 // setOnDigit sets where the trunk's DTMF digits (RFC 4733) go.

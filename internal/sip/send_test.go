@@ -2,20 +2,34 @@ package sip
 
 import (
 	"errors"
+	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/openwac/wac/internal/media/dtmf"
 )
 
 // The trunk's stream is one: the room's packets from two publishers and
 // an event between them share one SSRC, consecutive sequence numbers and
 // timestamps that follow the audio's steps, jump to a new event and resume
-// after its duration; audio during the event waits.
+// after its duration; audio during the event waits. The steps are the
+// codec's: 20 ms is 160 at G.711's 8 kHz, 960 at Opus's 48 kHz, and a
+// publisher's step of over a second is a new source.
 func TestOutStream(t *testing.T) {
-	o := newOutStream()
+	for _, clock := range []uint32{8000, 48000} {
+		t.Run(strconv.Itoa(int(clock)), func(t *testing.T) { testOutStream(t, clock) })
+	}
+}
+
+func testOutStream(t *testing.T, clock uint32) {
+	o := newOutStream(8000)
+	o.setClock(clock) // as when the trunk answers
+	k := clock / 8000 // the steps below are 8 kHz's
 	var got []rtp.Header
 	audio := func(ssrc uint32, seq uint16, ts uint32) bool {
 		p := rtp.Packet{Header: rtp.Header{SSRC: ssrc, SequenceNumber: seq, Timestamp: ts}}
@@ -30,25 +44,26 @@ func TestOutStream(t *testing.T) {
 		o.event(&p, first, last, d)
 		got = append(got, p.Header)
 	}
-	audio(1, 500, 9000)
-	audio(1, 501, 9160)
-	audio(1, 503, 9480) // one lost: two steps
-	event(true, false, 160)
-	if audio(1, 504, 9640) {
+	audio(1, 500, 9000*k)
+	audio(1, 501, 9160*k)
+	audio(1, 503, 9480*k) // one lost: two steps
+	event(true, false, uint16(160*k))
+	if audio(1, 504, 9640*k) {
 		t.Fatal("audio went out during an event")
 	}
-	event(false, false, 320)
-	event(false, true, 320)
+	event(false, false, uint16(320*k))
+	event(false, true, uint16(320*k))
 	audio(2, 7, 123456) // another publisher
-	audio(2, 8, 123616)
+	audio(2, 8, 123456+160*k)
+	audio(2, 9, 123456+160*k+clock+1) // a jump of over a second: 20 ms on
 	base := got[0].Timestamp
-	wantTS := []uint32{0, 160, 480, 640, 640, 640, 960, 1120}
+	wantTS := []uint32{0, 160, 480, 640, 640, 640, 960, 1120, 1280}
 	for i, h := range got {
 		if h.SSRC != got[0].SSRC || h.SequenceNumber != got[0].SequenceNumber+uint16(i) {
 			t.Fatalf("packet %d: SSRC %x seq %d, first SSRC %x seq %d", i, h.SSRC, h.SequenceNumber, got[0].SSRC, got[0].SequenceNumber)
 		}
-		if h.Timestamp-base != wantTS[i] {
-			t.Fatalf("packet %d: timestamp +%d, want +%d", i, h.Timestamp-base, wantTS[i])
+		if h.Timestamp-base != wantTS[i]*k {
+			t.Fatalf("packet %d: timestamp +%d, want +%d", i, h.Timestamp-base, wantTS[i]*k)
 		}
 		if h.Marker != (i == 3) {
 			t.Fatalf("packet %d: marker %v", i, h.Marker)
@@ -76,5 +91,68 @@ func TestQueueDTMFRefusals(t *testing.T) {
 	}
 	if err := leg.queueDTMF("2", 100*time.Millisecond); !errors.Is(err, ErrDTMFBusy) {
 		t.Fatalf("over the queue: %v", err)
+	}
+}
+
+// With Opus the apps' digits go out at the codec's 48 kHz (RFC 4733): a
+// packet every 20 ms whose duration grows by 960 samples, one timestamp
+// for the whole event, the end packet three times with the key's length
+// (100 ms: 4800 samples), in the trunk's payload type of
+// telephone-event/48000.
+func TestSendDTMFAt48kHz(t *testing.T) {
+	trunk, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trunk.Close()
+	leg, err := newRTPLeg(newPortPool("127.0.0.1", 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.close()
+	opus := codecsByName["opus"]
+	opus.PayloadType = 96 // the trunk's
+	leg.setRemote(&remoteMedia{Addr: trunk.LocalAddr().(*net.UDPAddr), Codec: opus, Events: 102})
+	go leg.sendEvents()
+	if err := leg.queueDTMF("5", 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	var durations []uint16
+	var first rtp.Packet
+	buf := make([]byte, 1500)
+	for i := 0; ; i++ {
+		_ = trunk.SetReadDeadline(time.Now().Add(3 * time.Second))
+		n, err := trunk.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d packets: %v", i, err)
+		}
+		var p rtp.Packet
+		if err := p.Unmarshal(buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := dtmf.Parse(p.Payload)
+		if err != nil || p.PayloadType != 102 || ev.Code != 5 {
+			t.Fatalf("packet %d: payload type %d, %+v %v", i, p.PayloadType, ev, err)
+		}
+		if i == 0 {
+			first = p
+		} else if p.Timestamp != first.Timestamp || p.SequenceNumber != first.SequenceNumber+uint16(i) || p.Marker {
+			t.Fatalf("packet %d: ts %d seq %d marker %v after ts %d seq %d", i, p.Timestamp, p.SequenceNumber, p.Marker, first.Timestamp, first.SequenceNumber)
+		}
+		durations = append(durations, ev.Duration)
+		if ev.End && len(durations) >= 5+dtmf.EndRepeats-1 {
+			break
+		}
+	}
+	want := []uint16{960, 1920, 2880, 3840, 4800, 4800, 4800}
+	if !first.Marker || fmt.Sprint(durations) != fmt.Sprint(want) {
+		t.Fatalf("marker %v, durations %v, want %v", first.Marker, durations, want)
+	}
+	// The longest key (2 s) fits the 16-bit duration at 48 kHz only cut.
+	if got := eventSamples(2*time.Second, 48000); got != dtmf.MaxDuration {
+		t.Fatalf("2 s at 48 kHz: %d samples", got)
+	}
+	if got := eventSamples(2*time.Second, 8000); got != 16000 {
+		t.Fatalf("2 s at 8 kHz: %d samples", got)
 	}
 }
