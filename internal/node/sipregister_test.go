@@ -199,6 +199,25 @@ func (k *kamailio) waitLookup(ctx context.Context, user, contact string, has boo
 // of the returned directory. It runs until the test ends.
 func startBaresip(t *testing.T, uri string, freq int) string {
 	t.Helper()
+	return startBaresipCodec(t, uri, freq, "PCMU")
+}
+
+// baresipCodecs are the codec modules of startBaresipCodec's baresip, and
+// the account's audio_codecs, by the codec it offers alone. Opus is
+// baresip-core's opus module, mono (no stereo asked or announced), as a
+// desk phone's.
+var baresipCodecs = map[string]struct{ config, account string }{
+	"PCMU": {"module\t\t\tg711.so\n", "PCMU"},
+	"opus": {"module\t\t\topus.so\nopus_stereo\t\tno\nopus_sprop_stereo\tno\n", "opus"},
+}
+
+// startBaresipCodec is startBaresip offering codec (PCMU, opus) only.
+func startBaresipCodec(t *testing.T, uri string, freq int, codec string) string {
+	t.Helper()
+	bc, ok := baresipCodecs[codec]
+	if !ok {
+		t.Fatalf("baresip with codec %q", codec)
+	}
 	dir := t.TempDir()
 	rec := filepath.Join(dir, "rec")
 	if err := os.Mkdir(rec, 0o700); err != nil {
@@ -217,19 +236,18 @@ ausrc_srate		48000
 ausrc_channels		2
 rtp_ports		%d-%d
 module_path		/usr/lib/baresip/modules
-module			g711.so
-module			ausine.so
+%smodule			ausine.so
 module			aubridge.so
 module			sndfile.so
 module_app		account.so
 module_app		menu.so
 snd_path		%s
-`, freeUDPPort(t), freq, rtpBase, rtpBase+3, rec)
+`, freeUDPPort(t), freq, rtpBase, rtpBase+3, bc.config, rec)
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// The caller is the number the apps see (From's user); no registration.
-	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte("<sip:+34986999888@127.0.0.1>;regint=0;audio_codecs=PCMU\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte("<sip:+34986999888@127.0.0.1>;regint=0;audio_codecs="+bc.account+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "baresip.log"))
@@ -261,7 +279,8 @@ snd_path		%s
 
 // wavTone reads the WAV files of dir whose name has part (sndfile's "dec":
 // what baresip heard) and counts the 20 ms blocks in which freq is
-// most of the power (at least 60%) and loud (amplitude over ~300).
+// most of the power (at least 60%) and loud (amplitude over ~300). Of a
+// stereo file (Opus is decoded to two channels) the left channel is read.
 func wavTone(dir, part string, freq float64) int {
 	files, _ := filepath.Glob(filepath.Join(dir, "*"+part+"*.wav"))
 	n := 0
@@ -278,13 +297,13 @@ func wavTone(dir, part string, freq float64) int {
 		for i+8 <= len(b) && string(b[i:i+4]) != "data" {
 			i += 8 + int(binary.LittleEndian.Uint32(b[i+4:i+8]))
 		}
-		if i+8 > len(b) || rate == 0 || channels != 1 {
+		if i+8 > len(b) || rate == 0 || channels < 1 {
 			continue
 		}
 		data := b[i+8:]
-		pcm := make([]int16, len(data)/2)
+		pcm := make([]int16, len(data)/2/channels)
 		for j := range pcm {
-			pcm[j] = int16(binary.LittleEndian.Uint16(data[2*j:]))
+			pcm[j] = int16(binary.LittleEndian.Uint16(data[2*j*channels:]))
 		}
 		block := rate / 50
 		for j := 0; j+block <= len(pcm); j += block {

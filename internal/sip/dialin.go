@@ -172,7 +172,7 @@ func (s *Server) dialInFailed() {
 // answerDialIn sends the 200 OK of a dial-in call; false = the call is
 // over (the phone is gone).
 func (s *Server) answerDialIn(c *call, ds *sipgo.DialogServerSession, remote *remoteMedia) bool {
-	if err := ds.RespondSDP(buildSDP(s.cfg.SIPAddress(), c.media.port(), []Codec{remote.Codec}, remote.Events)); err != nil {
+	if err := ds.RespondSDP(buildSDP(s.cfg.SIPAddress(), c.media.port(), []Codec{remote.Codec}, remote.eventTypes())); err != nil {
 		s.log.Debug("sip: send 200 OK", "call", c.callID, "err", err)
 		c.ended2(487, "the phone hung up")
 		return false

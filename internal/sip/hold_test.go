@@ -37,7 +37,7 @@ func TestSDPDirection(t *testing.T) {
 			t.Errorf("send %v recv %v: %s", c.send, c.recv, got)
 		}
 	}
-	b := withDirection(buildSDP("127.0.0.1", 4000, g711, DefaultEventPT), dirRecvOnly)
+	b := withDirection(buildSDP("127.0.0.1", 4000, g711, eventTypes(g711, DefaultEventPT)), dirRecvOnly)
 	if sdpDirection(b) != dirRecvOnly || strings.Contains(string(b), dirSendRecv) {
 		t.Fatalf("our SDP with recvonly:\n%s", b)
 	}
@@ -46,7 +46,7 @@ func TestSDPDirection(t *testing.T) {
 // Our later SDPs keep the first one's session id with a higher version.
 func TestNextVersion(t *testing.T) {
 	first := []byte("v=0\r\no=wac 1700 1700 IN IP4 127.0.0.1\r\ns=wac\r\n")
-	later := buildSDP("127.0.0.1", 4000, g711, 0)
+	later := buildSDP("127.0.0.1", 4000, g711, nil)
 	o := func(b []byte) []string {
 		for _, l := range strings.Split(string(b), "\r\n") {
 			if strings.HasPrefix(l, "o=") {

@@ -93,8 +93,8 @@ type rtpLeg struct {
 	remote atomic.Pointer[net.UDPAddr]
 	codec  atomic.Pointer[Codec]
 	// events is the payload type of the trunk's telephone-events; 0 =
-	// none agreed.
-	events atomic.Uint32
+	// none agreed. eventClock is their clock rate.
+	events, eventClock atomic.Uint32
 
 	lastRecv atomic.Int64 // unix ns of the last packet from the trunk; 0 = none yet
 	started  atomic.Int64 // unix ns the media started (answer)
@@ -139,9 +139,19 @@ func (l *rtpLeg) setRemote(m *remoteMedia) {
 	c := m.Codec
 	l.codec.Store(&c)
 	l.events.Store(uint32(m.Events))
+	l.eventClock.Store(m.EventClock)
 	l.outMu.Lock()
 	l.out.setClock(c.ClockRate)
 	l.outMu.Unlock()
+}
+
+// eventTypes are the telephone-events agreed, for an SDP of the call's.
+func (l *rtpLeg) eventTypes() []eventType {
+	pt := l.events.Load()
+	if pt == 0 {
+		return nil
+	}
+	return []eventType{{pt: uint8(pt), clock: l.eventClock.Load()}}
 }
 
 // setOnDigit sets where the trunk's DTMF digits (RFC 4733) go.

@@ -50,9 +50,19 @@ type remoteMedia struct {
 	Addr  *net.UDPAddr
 	Codec Codec
 	// Events is the payload type of the SDP's telephone-event (RFC 4733
-	// DTMF) at Codec's clock rate; 0 = none (0 is PCMU, never an event
-	// type).
-	Events uint8
+	// DTMF); 0 = none (0 is PCMU, never an event type). EventClock is its
+	// clock rate: Codec's, or 8000 next to Opus from a phone that offers
+	// telephone-event/8000 alone.
+	Events     uint8
+	EventClock uint32
+}
+
+// eventTypes are the telephone-events of our answer to m: its own.
+func (m *remoteMedia) eventTypes() []eventType {
+	if m.Events == 0 {
+		return nil
+	}
+	return []eventType{{pt: m.Events, clock: m.EventClock}}
 }
 
 // DefaultEventPT is the payload type of telephone-event/8000 in our
@@ -65,10 +75,8 @@ const DefaultEventPT = 101
 // stream with a port, its connection address (the stream's, else the
 // session's), the first of its formats that is one of ours (in the order
 // of the SDP, which is the sender's preference) and the telephone-event at
-// that codec's clock rate (RFC 4733 §2.1: events share the clock of the
-// audio; with Opus that is telephone-event/48000, and a telephone-event/8000
-// next to Opus is not taken). A stream on hold (0.0.0.0) keeps its address
-// unset.
+// that codec's clock rate (eventsOf). A stream on hold (0.0.0.0) keeps its
+// address unset.
 func parseSDP(body []byte, ours []Codec) (*remoteMedia, error) {
 	if len(body) == 0 {
 		return nil, errors.New("no SDP")
@@ -127,12 +135,7 @@ func parseSDP(body []byte, ours []Codec) (*remoteMedia, error) {
 		if found == nil {
 			return nil, errNoCodec
 		}
-		for _, pt := range dynamic {
-			if isTelephoneEvent(md, pt, found.Codec.ClockRate) {
-				found.Events = uint8(pt)
-				break
-			}
-		}
+		found.Events, found.EventClock = eventsOf(md, dynamic, found.Codec.ClockRate)
 		return found, nil
 	}
 	return nil, errNoCodec
@@ -155,6 +158,23 @@ func codecMatches(md *sdp.MediaDescription, pt int, c Codec) bool {
 		return strings.EqualFold(name, c.Name) && rate == strconv.Itoa(int(c.ClockRate))
 	}
 	return pt < 96 && pt == int(c.PayloadType)
+}
+
+// eventsOf picks the telephone-event among the dynamic payload types of
+// md for a codec of clock Hz: the one at that clock (RFC 4733 §2.1 asks
+// for the audio's clock: telephone-event/48000 with Opus), else, next to
+// Opus, telephone-event/8000, what baresip 1.0 and older PBXs offer with
+// any codec (the events then run at 8 kHz in the codec's stream, as those
+// phones send and read them). 0 = none.
+func eventsOf(md *sdp.MediaDescription, dynamic []int, clock uint32) (pt uint8, rate uint32) {
+	for _, rate := range []uint32{clock, 8000} {
+		for _, pt := range dynamic {
+			if isTelephoneEvent(md, pt, rate) {
+				return uint8(pt), rate
+			}
+		}
+	}
+	return 0, 0
 }
 
 // isTelephoneEvent says whether the dynamic payload type pt of md is
@@ -193,11 +213,9 @@ func slicesContainsFold(list []string, s string) bool {
 }
 
 // buildSDP is our offer or answer: one audio stream at ip:port with the
-// codecs, their telephone-events (eventTypes: events is the first's
-// payload type; 0 = none, an answer to an offer without them), and a
-// session id from the time.
-func buildSDP(ip string, port int, codecs []Codec, events uint8) []byte {
-	evs := eventTypes(codecs, events)
+// codecs, the telephone-events evs (none: an answer to an offer without
+// them), and a session id from the time.
+func buildSDP(ip string, port int, codecs []Codec, evs []eventType) []byte {
 	id := strconv.FormatInt(time.Now().UnixNano()/1000, 10)
 	ipv := "IP4"
 	if p := net.ParseIP(ip); p != nil && p.To4() == nil {

@@ -84,8 +84,8 @@ func (o *outStream) audio(p *rtp.Packet) bool {
 
 // event numbers one event packet; first starts the event (marker bit, a
 // new timestamp after the audio sent), last ends it (the audio resumes
-// after the event's duration).
-func (o *outStream) event(p *rtp.Packet, first, last bool, duration uint16) {
+// after the event, which lasted lasted samples of the stream's clock).
+func (o *outStream) event(p *rtp.Packet, first, last bool, lasted uint32) {
 	if first {
 		o.inEvent = true
 		if o.started {
@@ -99,7 +99,7 @@ func (o *outStream) event(p *rtp.Packet, first, last bool, duration uint16) {
 	p.SSRC, p.SequenceNumber, p.Timestamp = o.ssrc, o.seq, o.eventTS
 	if last {
 		o.inEvent = false
-		o.afterLast = uint32(duration)
+		o.afterLast = lasted
 		o.srcSSRC = 0 // the next audio packet starts after the event
 	}
 }
@@ -184,12 +184,16 @@ func (l *rtpLeg) sendEvents() {
 	}
 }
 
-// sendEvent sends one digit's event packets, paced at the packet time, in
-// the clock of the trunk's codec (RFC 4733: the events' timestamps and
-// durations run at the audio's clock, 48 kHz with Opus).
+// sendEvent sends one digit's event packets, paced at the packet time.
+// The durations are in the events' clock (RFC 4733: the audio's, 48 kHz
+// with Opus; 8 kHz next to Opus for the phones that offer only that),
+// the timestamps in the stream's.
 func (l *rtpLeg) sendEvent(job dtmfJob) error {
-	clock := l.codec.Load().ClockRate
-	s, err := dtmf.NewSender(job.digit, eventSamples(job.duration, clock), int(clock/50), dtmfVolume)
+	clock, evClock := l.codec.Load().ClockRate, l.eventClock.Load()
+	if evClock == 0 {
+		evClock = clock // set with events by setRemote; never divide by 0
+	}
+	s, err := dtmf.NewSender(job.digit, eventSamples(job.duration, evClock), int(evClock/50), dtmfVolume)
 	if err != nil {
 		return err
 	}
@@ -208,7 +212,7 @@ func (l *rtpLeg) sendEvent(job dtmfJob) error {
 		last := ends == dtmf.EndRepeats
 		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt}, Payload: ev.Append(nil)}
 		l.outMu.Lock()
-		l.out.event(&p, first, last, ev.Duration)
+		l.out.event(&p, first, last, uint32(uint64(ev.Duration)*uint64(clock)/uint64(evClock)))
 		b, err := p.Marshal()
 		l.outMu.Unlock()
 		if err != nil {

@@ -39,7 +39,7 @@ func testOutStream(t *testing.T, clock uint32) {
 		}
 		return ok
 	}
-	event := func(first, last bool, d uint16) {
+	event := func(first, last bool, d uint32) {
 		p := rtp.Packet{}
 		o.event(&p, first, last, d)
 		got = append(got, p.Header)
@@ -47,12 +47,12 @@ func testOutStream(t *testing.T, clock uint32) {
 	audio(1, 500, 9000*k)
 	audio(1, 501, 9160*k)
 	audio(1, 503, 9480*k) // one lost: two steps
-	event(true, false, uint16(160*k))
+	event(true, false, 160*k)
 	if audio(1, 504, 9640*k) {
 		t.Fatal("audio went out during an event")
 	}
-	event(false, false, uint16(320*k))
-	event(false, true, uint16(320*k))
+	event(false, false, 320*k)
+	event(false, true, 320*k)
 	audio(2, 7, 123456) // another publisher
 	audio(2, 8, 123456+160*k)
 	audio(2, 9, 123456+160*k+clock+1) // a jump of over a second: 20 ms on
@@ -94,12 +94,20 @@ func TestQueueDTMFRefusals(t *testing.T) {
 	}
 }
 
-// With Opus the apps' digits go out at the codec's 48 kHz (RFC 4733): a
-// packet every 20 ms whose duration grows by 960 samples, one timestamp
-// for the whole event, the end packet three times with the key's length
-// (100 ms: 4800 samples), in the trunk's payload type of
-// telephone-event/48000.
-func TestSendDTMFAt48kHz(t *testing.T) {
+// With Opus the apps' digits go out at the events' clock (RFC 4733): at
+// 48 kHz with telephone-event/48000, a packet every 20 ms whose duration
+// grows by 960 samples, one timestamp for the whole event, the end packet
+// three times with the key's length (100 ms: 4800 samples), in the
+// trunk's payload type; at 8 kHz (160 a packet, 800 in all) for a phone
+// that offered telephone-event/8000 next to Opus. Either way the audio
+// after the event resumes 100 ms of the 48 kHz stream later.
+func TestSendDTMFWithOpus(t *testing.T) {
+	for _, clock := range []uint32{48000, 8000} {
+		t.Run(strconv.Itoa(int(clock)), func(t *testing.T) { testSendDTMFWithOpus(t, clock) })
+	}
+}
+
+func testSendDTMFWithOpus(t *testing.T, evClock uint32) {
 	trunk, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -112,24 +120,29 @@ func TestSendDTMFAt48kHz(t *testing.T) {
 	defer leg.close()
 	opus := codecsByName["opus"]
 	opus.PayloadType = 96 // the trunk's
-	leg.setRemote(&remoteMedia{Addr: trunk.LocalAddr().(*net.UDPAddr), Codec: opus, Events: 102})
+	leg.setRemote(&remoteMedia{Addr: trunk.LocalAddr().(*net.UDPAddr), Codec: opus, Events: 102, EventClock: evClock})
 	go leg.sendEvents()
 	if err := leg.queueDTMF("5", 100*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	var durations []uint16
-	var first rtp.Packet
-	buf := make([]byte, 1500)
-	for i := 0; ; i++ {
+	read := func() rtp.Packet {
+		t.Helper()
+		buf := make([]byte, 1500)
 		_ = trunk.SetReadDeadline(time.Now().Add(3 * time.Second))
 		n, err := trunk.Read(buf)
 		if err != nil {
-			t.Fatalf("after %d packets: %v", i, err)
+			t.Fatal(err)
 		}
 		var p rtp.Packet
 		if err := p.Unmarshal(buf[:n]); err != nil {
 			t.Fatal(err)
 		}
+		return p
+	}
+	var durations []uint16
+	var first rtp.Packet
+	for i := 0; ; i++ {
+		p := read()
 		ev, err := dtmf.Parse(p.Payload)
 		if err != nil || p.PayloadType != 102 || ev.Code != 5 {
 			t.Fatalf("packet %d: payload type %d, %+v %v", i, p.PayloadType, ev, err)
@@ -144,15 +157,32 @@ func TestSendDTMFAt48kHz(t *testing.T) {
 			break
 		}
 	}
-	want := []uint16{960, 1920, 2880, 3840, 4800, 4800, 4800}
+	step := uint16(evClock / 50)
+	want := []uint16{step, 2 * step, 3 * step, 4 * step, 5 * step, 5 * step, 5 * step}
 	if !first.Marker || fmt.Sprint(durations) != fmt.Sprint(want) {
 		t.Fatalf("marker %v, durations %v, want %v", first.Marker, durations, want)
 	}
-	// The longest key (2 s) fits the 16-bit duration at 48 kHz only cut.
+	audio := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 3, SequenceNumber: 9, Timestamp: 777}, Payload: []byte{1}}
+	b, _ := audio.Marshal()
+	if err := leg.write(b); err != nil {
+		t.Fatal(err)
+	}
+	if p := read(); p.Timestamp-first.Timestamp != 4800 || p.SequenceNumber != first.SequenceNumber+uint16(len(durations)) {
+		t.Fatalf("the audio after the event: ts +%d seq %d, want +4800 seq %d", p.Timestamp-first.Timestamp, p.SequenceNumber,
+			first.SequenceNumber+uint16(len(durations)))
+	}
+}
+
+// A key's duration in samples of the events' clock, cut at what the
+// 16-bit field holds (the longest key, 2 s, fits at 8 kHz, not at 48).
+func TestEventSamples(t *testing.T) {
 	if got := eventSamples(2*time.Second, 48000); got != dtmf.MaxDuration {
 		t.Fatalf("2 s at 48 kHz: %d samples", got)
 	}
 	if got := eventSamples(2*time.Second, 8000); got != 16000 {
 		t.Fatalf("2 s at 8 kHz: %d samples", got)
+	}
+	if got := eventSamples(100*time.Millisecond, 48000); got != 4800 {
+		t.Fatalf("100 ms at 48 kHz: %d samples", got)
 	}
 }

@@ -125,14 +125,18 @@ func mimeOf(codec string) (string, error) {
 	return "", fmt.Errorf("codec %q is not PCMU, PCMA or opus", codec)
 }
 
-// capabilityOf is the capability of the track that publishes the phone's
-// audio in mime: as New registers it, so that the phone's Opus is
-// published as Opus (48 kHz, opus/48000/2) and its G.711 as G.711.
-func capabilityOf(mime string) webrtc.RTPCodecCapability {
-	if strings.EqualFold(mime, webrtc.MimeTypeOpus) {
-		return webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 48000, Channels: 2, SDPFmtpLine: opusFmtp}
+// publishedCodec is the codec the phone's audio in mime is published
+// with, as New registers it: the phone's Opus as Opus (48 kHz,
+// opus/48000/2), its G.711 as that G.711.
+func publishedCodec(mime string) webrtc.RTPCodecParameters {
+	switch {
+	case strings.EqualFold(mime, webrtc.MimeTypeOpus):
+		return webrtc.RTPCodecParameters{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime,
+			ClockRate: 48000, Channels: 2, SDPFmtpLine: opusFmtp}}
+	case strings.EqualFold(mime, webrtc.MimeTypePCMA):
+		return webrtc.RTPCodecParameters{PayloadType: 8, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 8000}}
 	}
-	return webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 8000}
+	return webrtc.RTPCodecParameters{PayloadType: 0, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 8000}}
 }
 
 // opusFmtp is the Opus of the bridge's peers, a browser's.
@@ -264,11 +268,18 @@ func (l *leg) publishPeer(ctx context.Context, h *janus.Handle) error {
 		return err
 	}
 	l.pubPC = pc
-	if l.track, err = webrtc.NewTrackLocalStaticRTP(capabilityOf(l.mime), "audio", "phone"); err != nil {
+	if l.track, err = webrtc.NewTrackLocalStaticRTP(publishedCodec(l.mime).RTPCodecCapability, "audio", "phone"); err != nil {
 		return err
 	}
-	if _, err := pc.AddTransceiverFromTrack(l.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+	tr, err := pc.AddTransceiverFromTrack(l.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
 		return err
+	}
+	// The offer has the phone's codec alone: the media server takes the
+	// first codec of an offer as the feed's, and an offer of every codec
+	// New registers would announce an Opus (or PCMA) phone as PCMU.
+	if err := tr.SetCodecPreferences([]webrtc.RTPCodecParameters{publishedCodec(l.mime)}); err != nil {
+		return fmt.Errorf("the phone's codec %s: %w", l.mime, err)
 	}
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {

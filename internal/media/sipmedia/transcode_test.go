@@ -1,6 +1,7 @@
 package sipmedia
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/pion/rtp"
@@ -205,8 +206,8 @@ func TestPhoneCodecs(t *testing.T) {
 			t.Errorf("%s: %q %v", name, mime, err)
 			continue
 		}
-		c := capabilityOf(mime)
-		if c.ClockRate != want.clock || c.Channels != want.channels {
+		c := publishedCodec(mime)
+		if !strings.EqualFold(c.MimeType, mime) || c.ClockRate != want.clock || c.Channels != want.channels {
 			t.Errorf("%s: capability %+v", name, c)
 		}
 		ac, err := codecOf(mime)

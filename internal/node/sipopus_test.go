@@ -1,0 +1,155 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/media/audiocodec"
+	"github.com/openwac/wac/internal/media/janus/peer"
+	"github.com/openwac/wac/internal/media/tone"
+	"github.com/openwac/wac/internal/testenv"
+)
+
+// A phone that speaks Opus (baresip with its opus module, offering
+// opus/48000/2 alone) dials a room's number; the node, whose
+// trunk.codecs has G.711 first and Opus after, answers Opus. alice
+// publishes 440 Hz in the room and the phone's 400 Hz comes back to her:
+//
+//   - alice in Opus (a browser's default): her packets reach the phone
+//     untouched (the bridge's ToTrunk counts them, Transcoded nothing);
+//   - alice in PCMU: her audio is transcoded to Opus for the phone.
+//
+// Both ways are heard: a second of 440 Hz in baresip's recording of what it
+// decoded, and a second of the phone's 400 Hz in alice's subscription to
+// the phone's feed, which the bridge publishes as Opus.
+func TestSIPOpusPhone(t *testing.T) {
+	for _, codec := range []string{"opus", "PCMU"} {
+		t.Run(codec, func(t *testing.T) { testSIPOpusPhone(t, codec) })
+	}
+}
+
+// readLog is the text of a log file so far ("" when it cannot be read).
+func readLog(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+func testSIPOpusPhone(t *testing.T, codec string) {
+	testenv.NeedPrograms(t, "baresip")
+	r := newSIPRig(t, func(c *config.Config) { c.Trunk.Codecs = []string{"pcmu", "pcma", "opus"} })
+	alice := r.connect(r.alice)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	f, err := alice.Request(ctx, "createRoom", map[string]any{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj roomObject
+	if err := json.Unmarshal(f.Payload, &obj); err != nil || obj.Number == "" {
+		t.Fatalf("createRoom: %s", f.Payload)
+	}
+	js, ph := publishTone(ctx, t, alice, obj.Room, "alice", codec, 440)
+	rec := startBaresipCodec(t, fmt.Sprintf("sip:888%s@127.0.0.1:%d", obj.Number, r.node.SIP().Addr().Port), 400, "opus")
+
+	feed := phoneFeed(ctx, t, ph, peer.Joined{}, "+34986999888")
+	if f, err = alice.Request(ctx, "getRoom", map[string]any{"room": obj.Room}, nil); err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(f.Payload, &obj)
+	sh, err := js.Attach(ctx, "janus.plugin.videoroom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := opusAPI(t).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	var got, tone400 atomic.Int64
+	var mime atomic.Value
+	sub.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		mime.Store(tr.Codec().MimeType)
+		dec, err := audiocodec.Opus().NewDecoder()
+		if err != nil {
+			return
+		}
+		pcm := make([]int16, audiocodec.MaxFrameSamples)
+		for {
+			p, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			got.Add(1)
+			n, err := dec.Decode(p.Payload, pcm)
+			if err != nil || n == 0 {
+				continue
+			}
+			pw := tone.Power(pcm[:n], 400, audiocodec.Rate)
+			if pw > 0.6*tone.RMSPower(pcm[:n]) && pw > 300*300/2 {
+				tone400.Add(1)
+			}
+		}
+	})
+	negotiate(ctx, t, sh, sub, map[string]any{"request": "join", "ptype": "subscriber", "room": obj.Room, "token": obj.Token,
+		"streams": []map[string]any{{"feed": feed}}}, false)
+	for tone400.Load() < 50 || wavTone(rec, "dec", 440) < 50 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("alice heard %d packets from the phone (%v), %d with its 400 Hz; the phone heard %d blocks of alice's 440 Hz",
+				got.Load(), mime.Load(), tone400.Load(), wavTone(rec, "dec", 440))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if m, _ := mime.Load().(string); !strings.EqualFold(m, webrtc.MimeTypeOpus) {
+		t.Fatalf("the phone's feed is %q", m)
+	}
+	reg := r.node.Metrics.Registry
+	packets := func(kind string) float64 { return counterValue(t, reg, "wac_sip_media_packets_total", "kind", kind) }
+	passed, transcoded, from := packets("to_trunk"), packets("transcoded"), packets("from_trunk")
+	if from < 50 {
+		t.Errorf("%.0f packets of the phone published", from)
+	}
+	if codec == "opus" && (passed < 50 || transcoded != 0) {
+		t.Errorf("alice's Opus to the Opus phone: %.0f packets passed through, %.0f transcoded; want all passed through", passed, transcoded)
+	}
+	if codec == "PCMU" && (transcoded < 50 || passed != 0) {
+		t.Errorf("alice's PCMU to the Opus phone: %.0f packets passed through, %.0f transcoded; want all transcoded", passed, transcoded)
+	}
+	if m := packets("mixed"); m != 0 {
+		t.Errorf("%.0f packets mixed for a phone that hears one publisher", m)
+	}
+
+	t.Logf("bridge: %.0f packets passed through to the phone, %.0f transcoded, %.0f published from it", passed, transcoded, from)
+
+	// alice's keys reach the phone: baresip 1.0 offers
+	// telephone-event/8000 next to Opus, so the events go at 8 kHz in the
+	// 48 kHz stream, and baresip reads them.
+	if _, err := alice.Request(ctx, "sendDTMF", map[string]any{"room": obj.Room, "digits": "5#"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for want := range strings.SplitSeq("'5' '#'", " ") {
+		for !strings.Contains(readLog(filepath.Join(filepath.Dir(rec), "baresip.log")), "received event: "+want) {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("baresip did not get the key %s", want)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+
+	// The room ends: the phone that dialled into it is hung up.
+	if _, err := alice.Request(ctx, "destroyRoom", map[string]any{"room": obj.Room}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.settled()
+}
