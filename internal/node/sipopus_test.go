@@ -20,21 +20,32 @@ import (
 	"github.com/openwac/wac/internal/testenv"
 )
 
-// A phone that speaks Opus (baresip with its opus module, offering
-// opus/48000/2 alone) dials a room's number; the node, whose
-// trunk.codecs has G.711 first and Opus after, answers Opus. alice
-// publishes 440 Hz in the room and the phone's 400 Hz comes back to her:
+// A phone that speaks Opus (baresip with its opus module, taking
+// opus/48000/2 alone) on a call with a room where alice publishes 440 Hz:
 //
-//   - alice in Opus (a browser's default): her packets reach the phone
-//     untouched (the bridge's ToTrunk counts them, Transcoded nothing);
-//   - alice in PCMU: her audio is transcoded to Opus for the phone.
+//   - dial-in: the phone dials the room's number offering Opus; the node,
+//     whose trunk.codecs has G.711 first and Opus after, answers Opus;
+//   - outbound: alice invites the phone's number; the node (trunk.codecs
+//     Opus first) offers Opus and G.711 to the trunk, which is baresip
+//     answering at once with Opus.
 //
-// Both ways are heard: a second of 440 Hz in baresip's recording of what it
-// decoded, and a second of the phone's 400 Hz in alice's subscription to
-// the phone's feed, which the bridge publishes as Opus.
+// alice in Opus (a browser's default): her packets reach the phone
+// untouched (the bridge's ToTrunk counts them, Transcoded nothing); alice
+// in PCMU: her audio is transcoded to Opus for the phone. Both ways are
+// heard: a second of 440 Hz in baresip's recording of what it decoded,
+// and a second of the phone's 400 Hz in alice's subscription to the
+// phone's feed, which the bridge publishes as Opus. alice's keys reach
+// the phone as telephone-events.
 func TestSIPOpusPhone(t *testing.T) {
-	for _, codec := range []string{"opus", "PCMU"} {
-		t.Run(codec, func(t *testing.T) { testSIPOpusPhone(t, codec) })
+	for _, c := range []struct {
+		name, codec string
+		outbound    bool
+	}{
+		{"dial-in/opus", "opus", false},
+		{"dial-in/PCMU", "PCMU", false},
+		{"outbound/opus", "opus", true},
+	} {
+		t.Run(c.name, func(t *testing.T) { testSIPOpusPhone(t, c.codec, c.outbound) })
 	}
 }
 
@@ -44,9 +55,13 @@ func readLog(path string) string {
 	return string(b)
 }
 
-func testSIPOpusPhone(t *testing.T, codec string) {
+func testSIPOpusPhone(t *testing.T, codec string, outbound bool) {
 	testenv.NeedPrograms(t, "baresip")
-	r := newSIPRig(t, func(c *config.Config) { c.Trunk.Codecs = []string{"pcmu", "pcma", "opus"} })
+	codecs := []string{"pcmu", "pcma", "opus"}
+	if outbound {
+		codecs = []string{"opus", "pcmu"}
+	}
+	r := newSIPRig(t, func(c *config.Config) { c.Trunk.Codecs = codecs })
 	alice := r.connect(r.alice)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -59,7 +74,21 @@ func testSIPOpusPhone(t *testing.T, codec string) {
 		t.Fatalf("createRoom: %s", f.Payload)
 	}
 	js, ph := publishTone(ctx, t, alice, obj.Room, "alice", codec, 440)
-	rec := startBaresipCodec(t, fmt.Sprintf("sip:888%s@127.0.0.1:%d", obj.Number, r.node.SIP().Addr().Port), 400, "opus")
+	var rec string
+	if outbound {
+		rec = startBaresipWith(t, baresipRun{listen: r.trunkPort, freq: 400, codec: "opus"})
+		r.udpBound(r.trunkPort)
+		_, answer, err := alice.Start(ctx, "invitation", map[string]any{"room": obj.Room}, map[string]any{"to": "tel:+34986999888"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := alice.Await(ctx, answer); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		rec = startBaresipWith(t, baresipRun{dial: fmt.Sprintf("sip:888%s@127.0.0.1:%d", obj.Number, r.node.SIP().Addr().Port),
+			freq: 400, codec: "opus"})
+	}
 
 	feed := phoneFeed(ctx, t, ph, peer.Joined{}, "+34986999888")
 	if f, err = alice.Request(ctx, "getRoom", map[string]any{"room": obj.Room}, nil); err != nil {
@@ -113,6 +142,11 @@ func testSIPOpusPhone(t *testing.T, codec string) {
 	if m, _ := mime.Load().(string); !strings.EqualFold(m, webrtc.MimeTypeOpus) {
 		t.Fatalf("the phone's feed is %q", m)
 	}
+	// baresip speaks Opus on the call, both ways.
+	if l := readLog(filepath.Join(filepath.Dir(rec), "baresip.log")); !strings.Contains(l, "Set audio encoder: opus 48000Hz") ||
+		!strings.Contains(l, "Set audio decoder: opus 48000Hz") {
+		t.Fatalf("baresip's codecs on the call:\n%s", tail(l, 2000))
+	}
 	reg := r.node.Metrics.Registry
 	packets := func(kind string) float64 { return counterValue(t, reg, "wac_sip_media_packets_total", "kind", kind) }
 	passed, transcoded, from := packets("to_trunk"), packets("transcoded"), packets("from_trunk")
@@ -131,7 +165,7 @@ func testSIPOpusPhone(t *testing.T, codec string) {
 
 	t.Logf("bridge: %.0f packets passed through to the phone, %.0f transcoded, %.0f published from it", passed, transcoded, from)
 
-	// alice's keys reach the phone: baresip 1.0 offers
+	// alice's keys reach the phone: baresip 1.0 offers and answers
 	// telephone-event/8000 next to Opus, so the events go at 8 kHz in the
 	// 48 kHz stream, and baresip reads them.
 	if _, err := alice.Request(ctx, "sendDTMF", map[string]any{"room": obj.Room, "digits": "5#"}, nil); err != nil {

@@ -199,10 +199,10 @@ func (k *kamailio) waitLookup(ctx context.Context, user, contact string, has boo
 // of the returned directory. It runs until the test ends.
 func startBaresip(t *testing.T, uri string, freq int) string {
 	t.Helper()
-	return startBaresipCodec(t, uri, freq, "PCMU")
+	return startBaresipWith(t, baresipRun{dial: uri, freq: freq, codec: "PCMU"})
 }
 
-// baresipCodecs are the codec modules of startBaresipCodec's baresip, and
+// baresipCodecs are the codec modules of startBaresipWith's baresip, and
 // the account's audio_codecs, by the codec it offers alone. Opus is
 // baresip-core's opus module, mono (no stereo asked or announced), as a
 // desk phone's.
@@ -211,12 +211,24 @@ var baresipCodecs = map[string]struct{ config, account string }{
 	"opus": {"module\t\t\topus.so\nopus_stereo\t\tno\nopus_sprop_stereo\tno\n", "opus"},
 }
 
-// startBaresipCodec is startBaresip offering codec (PCMU, opus) only.
-func startBaresipCodec(t *testing.T, uri string, freq int, codec string) string {
+// baresipRun is what startBaresipWith's baresip does: call a URI, or
+// answer the calls to its port at once (a trunk that picks up).
+type baresipRun struct {
+	dial   string // the URI it calls; "" = it answers
+	listen int    // its SIP port; 0 = a free one
+	freq   int    // its microphone's sine
+	codec  string // PCMU or opus: the one it offers or accepts
+}
+
+// startBaresipWith is startBaresip doing run.
+func startBaresipWith(t *testing.T, run baresipRun) string {
 	t.Helper()
-	bc, ok := baresipCodecs[codec]
+	bc, ok := baresipCodecs[run.codec]
 	if !ok {
-		t.Fatalf("baresip with codec %q", codec)
+		t.Fatalf("baresip with codec %q", run.codec)
+	}
+	if run.listen == 0 {
+		run.listen = freeUDPPort(t)
 	}
 	dir := t.TempDir()
 	rec := filepath.Join(dir, "rec")
@@ -242,19 +254,27 @@ module			sndfile.so
 module_app		account.so
 module_app		menu.so
 snd_path		%s
-`, freeUDPPort(t), freq, rtpBase, rtpBase+3, bc.config, rec)
+`, run.listen, run.freq, rtpBase, rtpBase+3, bc.config, rec)
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// The caller is the number the apps see (From's user); no registration.
-	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte("<sip:+34986999888@127.0.0.1>;regint=0;audio_codecs="+bc.account+"\n"), 0o600); err != nil {
+	// The caller is the number the apps see (From's user), and the number
+	// the apps call; no registration.
+	account := "<sip:+34986999888@127.0.0.1>;regint=0;audio_codecs=" + bc.account
+	args := []string{"-f", dir, "-t", "120"}
+	if run.dial != "" {
+		args = append(args, "-e", "/dial "+run.dial)
+	} else {
+		account += ";answermode=auto"
+	}
+	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "baresip.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("baresip", "-f", dir, "-e", "/dial "+uri, "-t", "120")
+	cmd := exec.Command("baresip", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
