@@ -358,3 +358,14 @@ func TestSeedsOAuth2ClientAccepted(t *testing.T) {
 		t.Errorf("a short key: %v", err)
 	}
 }
+
+// trunk.codecs takes opus next to G.711, in any order, in any case.
+func TestTrunkCodecsOpus(t *testing.T) {
+	cfg, _, err := Load(writeConfig(t, "trunk:\n  address: pbx.example\n  codecs: [OPUS, pcmu]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.Trunk.Codecs, ","); got != "OPUS,pcmu" {
+		t.Fatalf("trunk.codecs %s", got)
+	}
+}
