@@ -187,3 +187,41 @@ func testSIPOpusPhone(t *testing.T, codec string, outbound bool) {
 	}
 	r.settled()
 }
+
+// A phone speaking Opus dials the meetings' number: the prompt that asks
+// for the PIN reaches it Opus-encoded at 48 kHz (its 440 Hz in baresip's
+// recording of what it decoded), and the PIN keyed as telephone-events at
+// baresip's telephone-event/8000 (the type of its offer, next to Opus)
+// joins it to the meeting's room.
+func TestSIPOpusDialInMeeting(t *testing.T) {
+	testenv.NeedPrograms(t, "baresip")
+	r := newSIPRig(t, func(c *config.Config) {
+		c.Meetings.PSTNExtension = "+34999999999"
+		c.Trunk.Codecs = []string{"pcmu", "pcma", "opus"}
+	})
+	id := meetingWithPIN(t, r, r.aliceID, "24681357", false)
+	alice := r.connect(r.alice)
+	ctx := wctx(t)
+	rm := joinMeeting(ctx, t, alice, id)
+	k := newKeypad(t)
+	rec := startBaresipWith(t, baresipRun{dial: fmt.Sprintf("sip:+34999999999@127.0.0.1:%d", r.node.SIP().Addr().Port),
+		freq: 400, codec: "opus"})
+	// The prompt is one beep of 600 ms: 30 blocks of 20 ms (all 30 are
+	// heard; a few may straddle the beep's edges).
+	for wavTone(rec, "dec", 440) < 25 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("baresip heard %d blocks of the prompt's 440 Hz", wavTone(rec, "dec", 440))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if l := readLog(filepath.Join(filepath.Dir(rec), "baresip.log")); !strings.Contains(l, "Set audio decoder: opus 48000Hz") {
+		t.Fatalf("baresip's codecs on the call:\n%s", tail(l, 2000))
+	}
+	k.press(t, callRTPPort(ctx, t, r), 101, "24681357")
+	roomJoined(ctx, t, alice, rm, "phone-0034986999888", true)
+	if _, err := alice.Request(ctx, "destroyRoom", map[string]any{"room": rm}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.settled()
+}
