@@ -162,7 +162,11 @@ func testSIPOpusPhone(t *testing.T, codec string, outbound bool) {
 	if m := packets("mixed"); m != 0 {
 		t.Errorf("%.0f packets mixed for a phone that hears one publisher", m)
 	}
-
+	// The room is on the node's own media server: the phone's media was
+	// handed over in process.
+	if got := counterValue(t, reg, "wac_sip_phone_media_total", "path", "in_process"); got != 1 {
+		t.Errorf("%.0f phones in process, want 1", got)
+	}
 	t.Logf("bridge: %.0f packets passed through to the phone, %.0f transcoded, %.0f published from it", passed, transcoded, from)
 
 	// alice's keys reach the phone: baresip 1.0 offers and answers

@@ -247,9 +247,11 @@ func (l *leg) publishInProcess(ctx context.Context, h *janus.Handle) error {
 	var ssrc [4]byte
 	_, _ = rand.Read(ssrc[:])
 	l.ssrc = binary.BigEndian.Uint32(ssrc[:])
+	// The trunk's packets go in as they are, with the trunk's payload type,
+	// in the codec published (an Opus phone's feed is opus/48000/2).
 	local := &videoroom.Local{
 		Codec: webrtc.RTPCodecParameters{PayloadType: webrtc.PayloadType(l.pt),
-			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: l.mime, ClockRate: 8000}},
+			RTPCodecCapability: publishedCodec(l.mime).RTPCodecCapability},
 		Hear: l.hear,
 	}
 	l.localKey, l.localRemove = l.b.local.AddLocal(local)
