@@ -13,6 +13,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/openwac/wac/internal/bus"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/media/audiocodec"
 	"github.com/openwac/wac/internal/media/janus/peer"
@@ -45,8 +46,49 @@ func TestSIPOpusPhone(t *testing.T) {
 		{"dial-in/PCMU", "PCMU", false},
 		{"outbound/opus", "opus", true},
 	} {
-		t.Run(c.name, func(t *testing.T) { testSIPOpusPhone(t, c.codec, c.outbound) })
+		t.Run(c.name, func(t *testing.T) {
+			testenv.NeedPrograms(t, "baresip")
+			r := newSIPRig(t, func(cfg *config.Config) { cfg.Trunk.Codecs = opusCodecs(c.outbound) })
+			testSIPOpusPhone(t, r, "", c.codec, c.outbound, "in_process")
+		})
 	}
+}
+
+// The Opus call out in a cluster: the sip node runs no media role and the
+// room is on a media node elsewhere, whose media server the phone joins
+// as a WebRTC participant publishing Opus.
+func TestSIPOpusPhoneAcrossNodes(t *testing.T) {
+	testenv.NeedPrograms(t, "baresip")
+	emb, err := bus.StartEmbedded("127.0.0.1", -1, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Shutdown)
+	dir := t.TempDir()
+	cluster := func(roles ...string) func(*config.Config) {
+		return func(c *config.Config) {
+			c.DataDir = dir
+			c.Roles = roles
+			c.Bus = config.Bus{Driver: "nats", URL: emb.URL(), Replicas: 1}
+			c.Media.Heartbeat = time.Second
+		}
+	}
+	r := newSIPRig(t, func(c *config.Config) {
+		cluster("api", "signaling")(c)
+		c.Trunk.Codecs = opusCodecs(true)
+	})
+	_, mediaURL := startNodeWith(t, dir, cluster("api", "media"))
+	testSIPOpusPhone(t, r, strings.Replace(mediaURL, "http", "ws", 1)+"/janus", "opus", true, "webrtc")
+}
+
+// opusCodecs is the trunk.codecs of the Opus tests: G.711 first for the
+// phone's offer of Opus alone (the answer is Opus all the same), Opus
+// first for our offers.
+func opusCodecs(outbound bool) []string {
+	if outbound {
+		return []string{"opus", "pcmu"}
+	}
+	return []string{"pcmu", "pcma", "opus"}
 }
 
 // readLog is the text of a log file so far ("" when it cannot be read).
@@ -55,23 +97,27 @@ func readLog(path string) string {
 	return string(b)
 }
 
-func testSIPOpusPhone(t *testing.T, codec string, outbound bool) {
-	testenv.NeedPrograms(t, "baresip")
-	codecs := []string{"pcmu", "pcma", "opus"}
-	if outbound {
-		codecs = []string{"opus", "pcmu"}
-	}
-	r := newSIPRig(t, func(c *config.Config) { c.Trunk.Codecs = codecs })
+// testSIPOpusPhone makes the call on r's node, in a room on the media
+// server wss ("" = any), and checks the phone's media took path.
+func testSIPOpusPhone(t *testing.T, r *sipRig, wss, codec string, outbound bool, path string) {
 	alice := r.connect(r.alice)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	f, err := alice.Request(ctx, "createRoom", map[string]any{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var obj roomObject
-	if err := json.Unmarshal(f.Payload, &obj); err != nil || obj.Number == "" {
-		t.Fatalf("createRoom: %s", f.Payload)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		f, err := alice.Request(ctx, "createRoom", map[string]any{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(f.Payload, &obj); err != nil || obj.Number == "" {
+			t.Fatalf("createRoom: %s", f.Payload)
+		}
+		if wss == "" || obj.Server.WSS == wss {
+			break
+		}
+		if time.Now().After(deadline) { // the media node's first heartbeat
+			t.Fatalf("rooms on %q, never on the media node %s", obj.Server.WSS, wss)
+		}
 	}
 	js, ph := publishTone(ctx, t, alice, obj.Room, "alice", codec, 440)
 	var rec string
@@ -91,7 +137,8 @@ func testSIPOpusPhone(t *testing.T, codec string, outbound bool) {
 	}
 
 	feed := phoneFeed(ctx, t, ph, peer.Joined{}, "+34986999888")
-	if f, err = alice.Request(ctx, "getRoom", map[string]any{"room": obj.Room}, nil); err != nil {
+	f, err := alice.Request(ctx, "getRoom", map[string]any{"room": obj.Room}, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	json.Unmarshal(f.Payload, &obj)
@@ -162,10 +209,8 @@ func testSIPOpusPhone(t *testing.T, codec string, outbound bool) {
 	if m := packets("mixed"); m != 0 {
 		t.Errorf("%.0f packets mixed for a phone that hears one publisher", m)
 	}
-	// The room is on the node's own media server: the phone's media was
-	// handed over in process.
-	if got := counterValue(t, reg, "wac_sip_phone_media_total", "path", "in_process"); got != 1 {
-		t.Errorf("%.0f phones in process, want 1", got)
+	if got := counterValue(t, reg, "wac_sip_phone_media_total", "path", path); got != 1 {
+		t.Errorf("%.0f phones by %s, want 1", got, path)
 	}
 	t.Logf("bridge: %.0f packets passed through to the phone, %.0f transcoded, %.0f published from it", passed, transcoded, from)
 
