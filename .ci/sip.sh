@@ -4,8 +4,8 @@
 # CANCEL, BYE, the no-RTP timeout, hold and transfer (re-INVITE, REFER)
 # both ways, RTP relayed both ways to a Pion peer, and the goroutine check;
 # kamailio as the registrar the users' SIP mappings register with, and
-# baresip calling them through it with audio; then the parsers' fuzz
-# targets for a moment.
+# baresip calling them through it with audio, and calling a room in Opus;
+# then the parsers' fuzz targets for a moment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WAC_TEST_NEED_PROGRAMS=1
@@ -13,6 +13,7 @@ command -v sipp >/dev/null || { echo "sipp is missing (apt-get install sip-teste
 for p in kamailio kamcmd baresip; do
   command -v $p >/dev/null || { echo "$p is missing (apt-get install kamailio baresip)"; exit 1; }
 done
+test -f /usr/lib/baresip/modules/opus.so || { echo "baresip's opus module is missing (apt-get install baresip-core)"; exit 1; }
 go test -count=1 -run 'TestSIP' ./internal/node
 go test -count=1 ./internal/sip ./internal/media/sipmedia
 # Counted runs, not -fuzztime 5s: Go 1.26's fuzz coordinator can fail a

@@ -241,7 +241,7 @@ func TestSeedsKeysRefused(t *testing.T) {
 		{"trunk:\n  address: pbx.example\n  transport: sctp\n", `config key trunk.transport: "sctp" is not udp or tcp`},
 		{"trunk:\n  match: '^tel:(.*$'\n", "config key trunk.match: is not a regular expression"},
 		{"trunk:\n  address: 'pbx:5060'\n", `config key trunk.address: "pbx:5060" is not a host name or IP`},
-		{"trunk:\n  address: pbx.example\n  codecs: [opus]\n", `config key trunk.codecs: "opus" is not pcmu or pcma`},
+		{"trunk:\n  address: pbx.example\n  codecs: [g729]\n", `config key trunk.codecs: "g729" is not pcmu, pcma or opus`},
 		{"trunk:\n  address: pbx.example\n  register: true\n  registerExpires: 5\n", "config key trunk.registerExpires: must be between 10s and 24h"},
 	} {
 		_, _, err := Load(writeConfig(t, c.file), nil)
@@ -356,5 +356,16 @@ func TestSeedsOAuth2ClientAccepted(t *testing.T) {
 	_, _, err = Load(writeConfig(t, "oauth2client:\n  encryptionKey: c2hvcnQ=\n"), nil)
 	if err == nil || !strings.Contains(err.Error(), "oauth2client.encryptionKey") {
 		t.Errorf("a short key: %v", err)
+	}
+}
+
+// trunk.codecs takes opus next to G.711, in any order, in any case.
+func TestTrunkCodecsOpus(t *testing.T) {
+	cfg, _, err := Load(writeConfig(t, "trunk:\n  address: pbx.example\n  codecs: [OPUS, pcmu]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.Trunk.Codecs, ","); got != "OPUS,pcmu" {
+		t.Fatalf("trunk.codecs %s", got)
 	}
 }

@@ -23,7 +23,7 @@ type Trunk struct {
 	Transport               string   `yaml:"transport" doc:"transport to the trunk: udp or tcp"`
 	DialInFailuresPerMinute int      `yaml:"dialInFailuresPerMinute" doc:"failed dial-ins a node takes in a minute from all callers together (a room number of no room, a wrong meeting PIN) before it refuses dial-ins (503) and hangs up on callers keying a PIN: a bound on guessing room numbers and PINs (a caller's number proves nothing); 0 = no limit"`
 	DTMFMode                string   `yaml:"dtmfMode" doc:"how the apps' digits (sendDTMF) reach a phone: auto (RFC 4733 telephone-events when the call agreed them, else SIP INFO), rfc4733 (events only), info (SIP INFO, application/dtmf-relay); digits the trunk sends by INFO are taken in every mode"`
-	Codecs                  []string `yaml:"codecs" doc:"audio codecs offered to and accepted from the trunk, in order of preference: pcmu, pcma"`
+	Codecs                  []string `yaml:"codecs" doc:"audio codecs offered to and accepted from the trunk, in order of preference: pcmu, pcma, opus"`
 
 	AcceptFrom []string `yaml:"acceptFrom" doc:"addresses (IPs or CIDRs) INVITEs are taken from; others get 403; empty = the addresses trunk.address resolves to"`
 
@@ -144,13 +144,13 @@ func (c *Config) validateTrunk(bad func(key, format string, args ...any)) {
 		bad("trunk.dtmfMode", "%q is not auto, rfc4733 or info", t.DTMFMode)
 	}
 	if len(t.Codecs) == 0 {
-		bad("trunk.codecs", "needs at least one codec: pcmu or pcma")
+		bad("trunk.codecs", "needs at least one codec: pcmu, pcma or opus")
 	}
 	for _, codec := range t.Codecs {
 		switch strings.ToLower(codec) {
-		case "pcmu", "pcma":
+		case "pcmu", "pcma", "opus":
 		default:
-			bad("trunk.codecs", "%q is not pcmu or pcma", codec)
+			bad("trunk.codecs", "%q is not pcmu, pcma or opus", codec)
 		}
 	}
 	for _, a := range t.AcceptFrom {

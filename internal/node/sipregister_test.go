@@ -199,6 +199,37 @@ func (k *kamailio) waitLookup(ctx context.Context, user, contact string, has boo
 // of the returned directory. It runs until the test ends.
 func startBaresip(t *testing.T, uri string, freq int) string {
 	t.Helper()
+	return startBaresipWith(t, baresipRun{dial: uri, freq: freq, codec: "PCMU"})
+}
+
+// baresipCodecs are the codec modules of startBaresipWith's baresip, and
+// the account's audio_codecs, by the codec it offers alone. Opus is
+// baresip-core's opus module, mono (no stereo asked or announced), as a
+// desk phone's.
+var baresipCodecs = map[string]struct{ config, account string }{
+	"PCMU": {"module\t\t\tg711.so\n", "PCMU"},
+	"opus": {"module\t\t\topus.so\nopus_stereo\t\tno\nopus_sprop_stereo\tno\n", "opus"},
+}
+
+// baresipRun is what startBaresipWith's baresip does: call a URI, or
+// answer the calls to its port at once (a trunk that picks up).
+type baresipRun struct {
+	dial   string // the URI it calls; "" = it answers
+	listen int    // its SIP port; 0 = a free one
+	freq   int    // its microphone's sine
+	codec  string // PCMU or opus: the one it offers or accepts
+}
+
+// startBaresipWith is startBaresip doing run.
+func startBaresipWith(t *testing.T, run baresipRun) string {
+	t.Helper()
+	bc, ok := baresipCodecs[run.codec]
+	if !ok {
+		t.Fatalf("baresip with codec %q", run.codec)
+	}
+	if run.listen == 0 {
+		run.listen = freeUDPPort(t)
+	}
 	dir := t.TempDir()
 	rec := filepath.Join(dir, "rec")
 	if err := os.Mkdir(rec, 0o700); err != nil {
@@ -217,26 +248,33 @@ ausrc_srate		48000
 ausrc_channels		2
 rtp_ports		%d-%d
 module_path		/usr/lib/baresip/modules
-module			g711.so
-module			ausine.so
+%smodule			ausine.so
 module			aubridge.so
 module			sndfile.so
 module_app		account.so
 module_app		menu.so
 snd_path		%s
-`, freeUDPPort(t), freq, rtpBase, rtpBase+3, rec)
+`, run.listen, run.freq, rtpBase, rtpBase+3, bc.config, rec)
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// The caller is the number the apps see (From's user); no registration.
-	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte("<sip:+34986999888@127.0.0.1>;regint=0;audio_codecs=PCMU\n"), 0o600); err != nil {
+	// The caller is the number the apps see (From's user), and the number
+	// the apps call; no registration.
+	account := "<sip:+34986999888@127.0.0.1>;regint=0;audio_codecs=" + bc.account
+	args := []string{"-f", dir, "-t", "120"}
+	if run.dial != "" {
+		args = append(args, "-e", "/dial "+run.dial)
+	} else {
+		account += ";answermode=auto"
+	}
+	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "baresip.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("baresip", "-f", dir, "-e", "/dial "+uri, "-t", "120")
+	cmd := exec.Command("baresip", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -261,7 +299,8 @@ snd_path		%s
 
 // wavTone reads the WAV files of dir whose name has part (sndfile's "dec":
 // what baresip heard) and counts the 20 ms blocks in which freq is
-// most of the power (at least 60%) and loud (amplitude over ~300).
+// most of the power (at least 60%) and loud (amplitude over ~300). Of a
+// stereo file (Opus is decoded to two channels) the left channel is read.
 func wavTone(dir, part string, freq float64) int {
 	files, _ := filepath.Glob(filepath.Join(dir, "*"+part+"*.wav"))
 	n := 0
@@ -278,13 +317,13 @@ func wavTone(dir, part string, freq float64) int {
 		for i+8 <= len(b) && string(b[i:i+4]) != "data" {
 			i += 8 + int(binary.LittleEndian.Uint32(b[i+4:i+8]))
 		}
-		if i+8 > len(b) || rate == 0 || channels != 1 {
+		if i+8 > len(b) || rate == 0 || channels < 1 {
 			continue
 		}
 		data := b[i+8:]
-		pcm := make([]int16, len(data)/2)
+		pcm := make([]int16, len(data)/2/channels)
 		for j := range pcm {
-			pcm[j] = int16(binary.LittleEndian.Uint16(data[2*j:]))
+			pcm[j] = int16(binary.LittleEndian.Uint16(data[2*j*channels:]))
 		}
 		block := rate / 50
 		for j := 0; j+block <= len(pcm); j += block {

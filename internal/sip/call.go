@@ -185,7 +185,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		c.phone = qss.PhoneUser(from, display, d.Name, d.ID)
-		if err := ds.RespondSDP(buildSDP(s.cfg.SIPAddress(), c.media.port(), []Codec{remote.Codec}, remote.Events)); err != nil {
+		if err := ds.RespondSDP(buildSDP(s.cfg.SIPAddress(), c.media.port(), []Codec{remote.Codec}, remote.eventTypes())); err != nil {
 			s.log.Debug("sip: send 200 OK", "call", c.callID, "err", err)
 			c.finish()
 			return
@@ -475,7 +475,7 @@ func (s *Server) Dial(ctx context.Context, tc qss.TrunkCall) (qss.TrunkLeg, erro
 		fromHost = s.cfg.SipMappings.DynamicMappingDomain
 	}
 	req := sip.NewRequest(sip.INVITE, s.trunkURI(number))
-	req.SetBody(buildSDP(s.cfg.SIPAddress(), media.port(), s.codecs, DefaultEventPT))
+	req.SetBody(buildSDP(s.cfg.SIPAddress(), media.port(), s.codecs, eventTypes(s.codecs, DefaultEventPT)))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: m.Username, Host: fromHost}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))

@@ -172,7 +172,7 @@ func (s *Server) dialInFailed() {
 // answerDialIn sends the 200 OK of a dial-in call; false = the call is
 // over (the phone is gone).
 func (s *Server) answerDialIn(c *call, ds *sipgo.DialogServerSession, remote *remoteMedia) bool {
-	if err := ds.RespondSDP(buildSDP(s.cfg.SIPAddress(), c.media.port(), []Codec{remote.Codec}, remote.Events)); err != nil {
+	if err := ds.RespondSDP(buildSDP(s.cfg.SIPAddress(), c.media.port(), []Codec{remote.Codec}, remote.eventTypes())); err != nil {
 		s.log.Debug("sip: send 200 OK", "call", c.callID, "err", err)
 		c.ended2(487, "the phone hung up")
 		return false
@@ -328,6 +328,9 @@ func (c *call) play(p promptSpec) {
 	if err != nil {
 		return
 	}
+	// The tone is made at the codecs' 48 kHz and encoded in the phone's
+	// codec (resampled to 8 kHz for G.711); the timestamps step at that
+	// codec's clock.
 	gen := tone.NewGenerator(p.freq, audiocodec.Rate, 8000)
 	var (
 		pcm     [audiocodec.FrameSamples]int16 // 20 ms at the codecs' rate
@@ -349,7 +352,7 @@ func (c *call) play(p promptSpec) {
 				return
 			}
 			pkt.SequenceNumber++
-			pkt.Timestamp += samplesPerPacket
+			pkt.Timestamp += codec.frameClock()
 			pkt.Marker = b == 0 && i == 0
 			pkt.Payload = payload[:n]
 			raw, err := pkt.Marshal()

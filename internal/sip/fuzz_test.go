@@ -6,7 +6,10 @@ import (
 	"testing"
 )
 
-var g711 = []Codec{codecsByName["pcmu"], codecsByName["pcma"]}
+var (
+	g711     = []Codec{codecsByName["pcmu"], codecsByName["pcma"]}
+	withOpus = []Codec{codecsByName["pcmu"], codecsByName["pcma"], codecsByName["opus"]}
+)
 
 // parseSDP picks the trunk's address and the first of our codecs in its
 // order, by rtpmap or static payload type, and refuses what it cannot use.
@@ -55,8 +58,87 @@ func TestParseSDP(t *testing.T) {
 		}
 	}
 	// Our own offer reads back.
-	if m, err := parseSDP(buildSDP("127.0.0.1", 30000, g711, DefaultEventPT), g711); err != nil || m.Addr.Port != 30000 || m.Codec.Name != "PCMU" || m.Events != DefaultEventPT {
+	if m, err := parseSDP(buildSDP("127.0.0.1", 30000, g711, eventTypes(g711, DefaultEventPT)), g711); err != nil || m.Addr.Port != 30000 || m.Codec.Name != "PCMU" || m.Events != DefaultEventPT {
 		t.Fatalf("our offer: %+v %v", m, err)
+	}
+}
+
+// Opus is taken by its rtpmap (opus/48000/2, any dynamic payload type,
+// never a bare 111) in the offer's order, with the telephone-event of its
+// 48 kHz clock, or telephone-event/8000 when that is all there is; G.711
+// of the same offer keeps telephone-event/8000.
+func TestParseSDPOpus(t *testing.T) {
+	const head = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+	const both = "a=rtpmap:96 opus/48000/2\r\na=fmtp:96 useinbandfec=1\r\na=rtpmap:101 telephone-event/8000\r\n" +
+		"a=rtpmap:102 telephone-event/48000\r\n"
+	for _, tc := range []struct {
+		name, media string
+		ours        []Codec
+		codec       string
+		pt, events  uint8
+		clock       uint32
+	}{
+		{"opus first", "m=audio 4000 RTP/AVP 96 0 101 102\r\n" + both, withOpus, "opus", 96, 102, 48000},
+		{"G.711 first", "m=audio 4000 RTP/AVP 0 96 101 102\r\n" + both, withOpus, "PCMU", 0, 101, 8000},
+		{"events listed first", "m=audio 4000 RTP/AVP 102 101 96 0\r\n" + both, withOpus, "opus", 96, 102, 48000},
+		{"opus not ours", "m=audio 4000 RTP/AVP 96 0 101 102\r\n" + both, g711, "PCMU", 0, 101, 8000},
+		{"opus, events at 8 kHz only (baresip 1.0)", "m=audio 4000 RTP/AVP 96 101\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:101 telephone-event/8000\r\n", withOpus, "opus", 96, 101, 8000},
+		{"opus, events at 16 kHz", "m=audio 4000 RTP/AVP 96 101\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:101 telephone-event/16000\r\n", withOpus, "opus", 96, 0, 0},
+		{"opus without channels", "m=audio 4000 RTP/AVP 109\r\na=rtpmap:109 OPUS/48000\r\n", withOpus, "opus", 109, 0, 0},
+	} {
+		m, err := parseSDP([]byte(head+tc.media), tc.ours)
+		if err != nil || m.Codec.Name != tc.codec || m.Codec.PayloadType != tc.pt || m.Events != tc.events || m.EventClock != tc.clock {
+			t.Errorf("%s: %+v %v, want %s/%d events %d/%d", tc.name, m, err, tc.codec, tc.pt, tc.events, tc.clock)
+			continue
+		}
+		if tc.codec == "opus" && (m.Codec.ClockRate != 48000 || m.Codec.Channels != 2 || m.Codec.Fmtp != codecsByName["opus"].Fmtp) {
+			t.Errorf("%s: codec %+v", tc.name, m.Codec)
+		}
+	}
+	for name, media := range map[string]string{
+		"111 without rtpmap": "m=audio 4000 RTP/AVP 111\r\n",
+		"opus mono":          "m=audio 4000 RTP/AVP 96\r\na=rtpmap:96 opus/48000/1\r\n",
+		"opus at 16 kHz":     "m=audio 4000 RTP/AVP 96\r\na=rtpmap:96 opus/16000/2\r\n",
+		"opus as type 0":     "m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 opus/48000/2\r\n",
+	} {
+		if m, err := parseSDP([]byte(head+media), withOpus); !errors.Is(err, errNoCodec) {
+			t.Errorf("%s: %+v %v", name, m, err)
+		}
+	}
+}
+
+// Our offer lists the codecs in trunk.codecs' order with a telephone-event
+// per clock rate (8 kHz for G.711 at 101, 48 kHz for Opus at 102), Opus
+// with its channels and fmtp; an answer has the one codec and its events.
+func TestBuildSDPOpus(t *testing.T) {
+	offer := string(buildSDP("127.0.0.1", 30000, withOpus, eventTypes(withOpus, DefaultEventPT)))
+	for _, want := range []string{"m=audio 30000 RTP/AVP 0 8 111 101 102\r\n", "a=rtpmap:111 opus/48000/2\r\n",
+		"a=fmtp:111 minptime=10;useinbandfec=1\r\n", "a=rtpmap:101 telephone-event/8000\r\n", "a=fmtp:101 0-15\r\n",
+		"a=rtpmap:102 telephone-event/48000\r\n", "a=fmtp:102 0-15\r\n"} {
+		if !strings.Contains(offer, want) {
+			t.Errorf("the offer has no %q:\n%s", want, offer)
+		}
+	}
+	if m, err := parseSDP([]byte(offer), []Codec{codecsByName["opus"]}); err != nil || m.Codec.PayloadType != 111 || m.Events != 102 {
+		t.Errorf("our offer read for Opus: %+v %v", m, err)
+	}
+	opusFirst := []Codec{codecsByName["opus"], codecsByName["pcmu"]}
+	first := string(buildSDP("127.0.0.1", 30000, opusFirst, eventTypes(opusFirst, DefaultEventPT)))
+	if !strings.Contains(first, "m=audio 30000 RTP/AVP 111 0 101 102\r\n") || !strings.Contains(first, "a=rtpmap:101 telephone-event/48000\r\n") ||
+		!strings.Contains(first, "a=rtpmap:102 telephone-event/8000\r\n") {
+		t.Errorf("an offer of Opus first:\n%s", first)
+	}
+	opus := codecsByName["opus"]
+	opus.PayloadType = 96
+	answer := string(buildSDP("127.0.0.1", 30000, []Codec{opus}, []eventType{{97, 48000}}))
+	if !strings.Contains(answer, "m=audio 30000 RTP/AVP 96 97\r\n") || !strings.Contains(answer, "a=rtpmap:96 opus/48000/2\r\n") ||
+		!strings.Contains(answer, "a=rtpmap:97 telephone-event/48000\r\n") || strings.Contains(answer, "/8000") {
+		t.Errorf("an answer of Opus:\n%s", answer)
+	}
+	// A type of the codecs is never an event's.
+	clash := []Codec{codecsByName["pcmu"], {Name: "opus", PayloadType: 102, ClockRate: 48000, Channels: 2}}
+	if got := eventTypes(clash, 101); len(got) != 2 || got[0] != (eventType{101, 8000}) || got[1] != (eventType{103, 48000}) {
+		t.Errorf("events of %+v: %+v", clash, got)
 	}
 }
 
@@ -78,18 +160,29 @@ func TestNumberOf(t *testing.T) {
 // names a usable address and one of our codecs.
 func FuzzParseSDP(f *testing.F) {
 	f.Add([]byte("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n"))
-	f.Add(buildSDP("::1", 5004, g711, 0))
+	f.Add(buildSDP("::1", 5004, g711, nil))
+	f.Add(buildSDP("192.0.2.1", 5004, withOpus, eventTypes(withOpus, DefaultEventPT)))
 	f.Add([]byte("v=0\r\nm=audio 0 RTP/AVP 0\r\n"))
+	f.Add([]byte("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 96 101\r\n" +
+		"a=rtpmap:96 opus/48000/2\r\na=rtpmap:101 telephone-event/48000\r\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		m, err := parseSDP(body, g711)
+		m, err := parseSDP(body, withOpus)
 		if err != nil {
 			return
 		}
 		if m.Addr == nil || m.Addr.Port < 1 || m.Addr.Port > 65535 || m.Addr.IP == nil {
 			t.Fatalf("accepted a bad address: %+v", m)
 		}
-		if m.Codec.Name != "PCMU" && m.Codec.Name != "PCMA" {
+		want, ok := codecsByName[strings.ToLower(m.Codec.Name)]
+		if !ok || m.Codec.ClockRate != want.ClockRate || m.Codec.Fmtp != want.Fmtp {
 			t.Fatalf("accepted codec %+v", m.Codec)
+		}
+		if m.Codec.Name == "opus" && m.Codec.PayloadType < 96 {
+			t.Fatalf("Opus at static payload type %d", m.Codec.PayloadType)
+		}
+		if m.Events != 0 && (m.Events < 96 || m.Events > 127 || m.Events == m.Codec.PayloadType ||
+			(m.EventClock != m.Codec.ClockRate && m.EventClock != 8000)) {
+			t.Fatalf("events at payload type %d clock %d, codec %+v", m.Events, m.EventClock, m.Codec)
 		}
 	})
 }

@@ -104,7 +104,7 @@ func withDirection(body []byte, dir string) []byte {
 // and events) with direction dir, as a new version of the session we
 // described first (RFC 3264 §8: same o= session id, a higher version).
 func (c *call) ourSDP(dir string) []byte {
-	body := withDirection(buildSDP(c.s.cfg.SIPAddress(), c.media.port(), []Codec{*c.media.codec.Load()}, uint8(c.media.events.Load())), dir)
+	body := withDirection(buildSDP(c.s.cfg.SIPAddress(), c.media.port(), []Codec{*c.media.codec.Load()}, c.media.eventTypes()), dir)
 	var first []byte
 	switch {
 	case c.in != nil && c.in.InviteResponse != nil:

@@ -37,7 +37,7 @@ func TestSDPDirection(t *testing.T) {
 			t.Errorf("send %v recv %v: %s", c.send, c.recv, got)
 		}
 	}
-	b := withDirection(buildSDP("127.0.0.1", 4000, g711, DefaultEventPT), dirRecvOnly)
+	b := withDirection(buildSDP("127.0.0.1", 4000, g711, eventTypes(g711, DefaultEventPT)), dirRecvOnly)
 	if sdpDirection(b) != dirRecvOnly || strings.Contains(string(b), dirSendRecv) {
 		t.Fatalf("our SDP with recvonly:\n%s", b)
 	}
@@ -46,7 +46,7 @@ func TestSDPDirection(t *testing.T) {
 // Our later SDPs keep the first one's session id with a higher version.
 func TestNextVersion(t *testing.T) {
 	first := []byte("v=0\r\no=wac 1700 1700 IN IP4 127.0.0.1\r\ns=wac\r\n")
-	later := buildSDP("127.0.0.1", 4000, g711, 0)
+	later := buildSDP("127.0.0.1", 4000, g711, nil)
 	o := func(b []byte) []string {
 		for _, l := range strings.Split(string(b), "\r\n") {
 			if strings.HasPrefix(l, "o=") {
@@ -133,5 +133,31 @@ func TestRTPLegHold(t *testing.T) {
 		if got.Payload == nil || leg.sent.Load() != sent+1 {
 			t.Fatalf("after the resume: %+v, %d sent", got.Header, leg.sent.Load()-sent)
 		}
+	}
+}
+
+// An Opus call's SDPs of hold and resume (ourSDP) keep what was agreed:
+// the trunk's payload type of Opus with our fmtp, and its events at their
+// clock (here telephone-event/8000, as baresip offers next to Opus); the
+// phone's re-INVITE of the same reads back with the call's codec.
+func TestHoldSDPOpus(t *testing.T) {
+	leg, err := newRTPLeg(newPortPool("127.0.0.1", 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.close()
+	opus := codecsByName["opus"]
+	opus.PayloadType = 96
+	leg.setRemote(&remoteMedia{Addr: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}, Codec: opus, Events: 101, EventClock: 8000})
+	body := withDirection(buildSDP("127.0.0.1", leg.port(), []Codec{*leg.codec.Load()}, leg.eventTypes()), dirSendOnly)
+	for _, want := range []string{"RTP/AVP 96 101\r\n", "a=rtpmap:96 opus/48000/2\r\n", "a=fmtp:96 minptime=10;useinbandfec=1\r\n",
+		"a=rtpmap:101 telephone-event/8000\r\n", "a=sendonly\r\n"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("no %q in\n%s", want, body)
+		}
+	}
+	m, err := parseSDP(body, []Codec{codecsByName[strings.ToLower(leg.codec.Load().Name)]})
+	if err != nil || m.Codec.PayloadType != 96 || m.Codec.ClockRate != 48000 || m.Events != 101 || m.EventClock != 8000 {
+		t.Fatalf("read back: %+v %v", m, err)
 	}
 }

@@ -94,8 +94,8 @@ type rtpLeg struct {
 	remote atomic.Pointer[net.UDPAddr]
 	codec  atomic.Pointer[Codec]
 	// events is the payload type of the trunk's telephone-events; 0 =
-	// none agreed.
-	events atomic.Uint32
+	// none agreed. eventClock is their clock rate.
+	events, eventClock atomic.Uint32
 
 	lastRecv atomic.Int64 // unix ns of the last packet from the trunk; 0 = none yet
 	started  atomic.Int64 // unix ns the media started (answer)
@@ -128,18 +128,32 @@ func newRTPLeg(pool *portPool) (*rtpLeg, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &rtpLeg{pool: pool, conn: conn, done: make(chan struct{}), out: newOutStream(), dtmfWake: make(chan struct{}, 1)}, nil
+	return &rtpLeg{pool: pool, conn: conn, done: make(chan struct{}), out: newOutStream(8000), dtmfWake: make(chan struct{}, 1)}, nil
 }
 
 // port is the local RTP port.
 func (l *rtpLeg) port() int { return l.conn.LocalAddr().(*net.UDPAddr).Port }
 
-// setRemote sets where RTP goes and the codec agreed.
+// setRemote sets where RTP goes and the codec agreed; the stream to the
+// trunk takes the codec's clock.
 func (l *rtpLeg) setRemote(m *remoteMedia) {
 	l.remote.Store(m.Addr)
 	c := m.Codec
 	l.codec.Store(&c)
 	l.events.Store(uint32(m.Events))
+	l.eventClock.Store(m.EventClock)
+	l.outMu.Lock()
+	l.out.setClock(c.ClockRate)
+	l.outMu.Unlock()
+}
+
+// eventTypes are the telephone-events agreed, for an SDP of the call's.
+func (l *rtpLeg) eventTypes() []eventType {
+	pt := l.events.Load()
+	if pt == 0 {
+		return nil
+	}
+	return []eventType{{pt: uint8(pt), clock: l.eventClock.Load()}}
 }
 
 // setOnDigit sets where the trunk's DTMF digits (RFC 4733) go.

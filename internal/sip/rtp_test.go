@@ -11,8 +11,21 @@ import (
 )
 
 // The trunk's telephone-events become digits, each once, and never reach
-// the room as audio; its audio does.
+// the room as audio; its audio does. With Opus the events' packets step
+// at 48 kHz (960 a packet) and carry the trunk's dynamic types.
 func TestRTPLegEvents(t *testing.T) {
+	opus := codecsByName["opus"]
+	opus.PayloadType = 96
+	for _, c := range []struct {
+		codec  Codec
+		events uint8
+		clock  uint32
+	}{{codecsByName["pcmu"], 101, 8000}, {opus, 102, 48000}} {
+		t.Run(c.codec.Name, func(t *testing.T) { testRTPLegEvents(t, c.codec, c.events, c.clock) })
+	}
+}
+
+func testRTPLegEvents(t *testing.T, codec Codec, events uint8, clock uint32) {
 	leg, err := newRTPLeg(newPortPool("127.0.0.1", 0, 0))
 	if err != nil {
 		t.Fatal(err)
@@ -23,7 +36,7 @@ func TestRTPLegEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer trunk.Close()
-	leg.setRemote(&remoteMedia{Addr: trunk.LocalAddr().(*net.UDPAddr), Codec: codecsByName["pcmu"], Events: 101})
+	leg.setRemote(&remoteMedia{Addr: trunk.LocalAddr().(*net.UDPAddr), Codec: codec, Events: events, EventClock: clock})
 	audio := make(chan uint8, 100)
 	digits := make(chan rune, 100)
 	leg.setSink(func(pkt []byte) { audio <- pkt[1] & 0x7F })
@@ -39,7 +52,8 @@ func TestRTPLegEvents(t *testing.T) {
 	}
 	seq := uint16(0)
 	for i, d := range "7#7" {
-		s, err := dtmf.NewSender(d, 480, 160, 10)
+		step := int(clock / 50)
+		s, err := dtmf.NewSender(d, 3*step, step, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,10 +63,10 @@ func TestRTPLegEvents(t *testing.T) {
 				break
 			}
 			seq++
-			send(101, seq, uint32(1000*(i+1)), ev.Append(nil))
+			send(events, seq, uint32(1000*(i+1))*clock/8000, ev.Append(nil))
 		}
 		seq++
-		send(0, seq, uint32(1000*(i+1)+500), make([]byte, 160))
+		send(codec.PayloadType, seq, uint32(1000*(i+1)+500)*clock/8000, make([]byte, 160))
 	}
 	var got string
 	for len(got) < 3 {
@@ -69,7 +83,7 @@ func TestRTPLegEvents(t *testing.T) {
 	for range 3 {
 		select {
 		case pt := <-audio:
-			if pt != 0 {
+			if pt != codec.PayloadType {
 				t.Fatalf("payload type %d reached the room", pt)
 			}
 		case <-time.After(5 * time.Second):

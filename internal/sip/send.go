@@ -29,22 +29,33 @@ type outStream struct {
 	inEvent   bool   // an event is being sent: the room's audio waits
 	eventTS   uint32
 	afterLast uint32 // the samples the last packet lasted
+
+	// The trunk codec's clock: frame is 20 ms of it (the packet time of
+	// what the trunk gets, and the step of the events), maxStep one second
+	// (the largest timestamp step of a publisher's packets taken as it is;
+	// a larger one, or a step back, is a new source).
+	frame, maxStep uint32
 }
 
-func newOutStream() *outStream {
+// newOutStream is the stream to the trunk at clock Hz (the codec's RTP
+// clock: 8000 for G.711, 48000 for Opus).
+func newOutStream(clock uint32) *outStream {
 	var b [10]byte
 	_, _ = rand.Read(b[:])
-	return &outStream{ssrc: binary.BigEndian.Uint32(b[:4]), seq: binary.BigEndian.Uint16(b[4:6]),
-		ts: binary.BigEndian.Uint32(b[6:10]), afterLast: samplesPerPacket}
+	o := &outStream{ssrc: binary.BigEndian.Uint32(b[:4]), seq: binary.BigEndian.Uint16(b[4:6]),
+		ts: binary.BigEndian.Uint32(b[6:10])}
+	o.setClock(clock)
+	return o
 }
 
-// samplesPerPacket is 20 ms at 8 kHz: the packet time of the G.711 the
-// trunk gets and the step of the events.
-const samplesPerPacket = 160
-
-// maxTSStep is the largest timestamp step of a publisher's packets taken
-// as it is (one second); a larger one, or a step back, is a new source.
-const maxTSStep = 8000
+// setClock sets the stream's clock: the codec agreed with the trunk, known
+// once it answers or offers (the leg is made before).
+func (o *outStream) setClock(clock uint32) {
+	o.frame, o.maxStep = clock/50, clock
+	if !o.started {
+		o.afterLast = o.frame
+	}
+}
 
 // audio renumbers one packet of the room's audio; false = dropped (an
 // event is being sent).
@@ -52,11 +63,11 @@ func (o *outStream) audio(p *rtp.Packet) bool {
 	if o.inEvent {
 		return false
 	}
-	step := uint32(samplesPerPacket)
+	step := o.frame
 	if !o.started {
 		step = 0
 	} else if p.SSRC == o.srcSSRC {
-		if d := p.Timestamp - o.srcTS; d > 0 && d <= maxTSStep {
+		if d := p.Timestamp - o.srcTS; d > 0 && d <= o.maxStep {
 			step = d
 		}
 	} else {
@@ -66,15 +77,15 @@ func (o *outStream) audio(p *rtp.Packet) bool {
 	o.srcSSRC, o.srcTS = p.SSRC, p.Timestamp
 	o.seq++
 	o.ts += step
-	o.afterLast = samplesPerPacket
+	o.afterLast = o.frame
 	p.SSRC, p.SequenceNumber, p.Timestamp = o.ssrc, o.seq, o.ts
 	return true
 }
 
 // event numbers one event packet; first starts the event (marker bit, a
 // new timestamp after the audio sent), last ends it (the audio resumes
-// after the event's duration).
-func (o *outStream) event(p *rtp.Packet, first, last bool, duration uint16) {
+// after the event, which lasted lasted samples of the stream's clock).
+func (o *outStream) event(p *rtp.Packet, first, last bool, lasted uint32) {
 	if first {
 		o.inEvent = true
 		if o.started {
@@ -88,9 +99,15 @@ func (o *outStream) event(p *rtp.Packet, first, last bool, duration uint16) {
 	p.SSRC, p.SequenceNumber, p.Timestamp = o.ssrc, o.seq, o.eventTS
 	if last {
 		o.inEvent = false
-		o.afterLast = uint32(duration)
+		o.afterLast = lasted
 		o.srcSSRC = 0 // the next audio packet starts after the event
 	}
+}
+
+// eventSamples is an event's duration in samples at clock Hz, cut at the
+// longest an event's 16-bit duration field holds (1.36 s at 48 kHz).
+func eventSamples(d time.Duration, clock uint32) int {
+	return int(min(int64(d/time.Millisecond)*int64(clock)/1000, dtmf.MaxDuration))
 }
 
 // How the apps' digits are sent.
@@ -168,14 +185,20 @@ func (l *rtpLeg) sendEvents() {
 }
 
 // sendEvent sends one digit's event packets, paced at the packet time.
+// The durations are in the events' clock (RFC 4733: the audio's, 48 kHz
+// with Opus; 8 kHz next to Opus for the phones that offer only that),
+// the timestamps in the stream's.
 func (l *rtpLeg) sendEvent(job dtmfJob) error {
-	samples := int(job.duration / time.Millisecond * 8)
-	s, err := dtmf.NewSender(job.digit, samples, samplesPerPacket, dtmfVolume)
+	clock, evClock := l.codec.Load().ClockRate, l.eventClock.Load()
+	if evClock == 0 {
+		evClock = clock // set with events by setRemote; never divide by 0
+	}
+	s, err := dtmf.NewSender(job.digit, eventSamples(job.duration, evClock), int(evClock/50), dtmfVolume)
 	if err != nil {
 		return err
 	}
 	pt := uint8(l.events.Load())
-	tick := time.NewTicker(samplesPerPacket * time.Second / 8000)
+	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	ends := 0
 	for {
@@ -189,7 +212,7 @@ func (l *rtpLeg) sendEvent(job dtmfJob) error {
 		last := ends == dtmf.EndRepeats
 		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt}, Payload: ev.Append(nil)}
 		l.outMu.Lock()
-		l.out.event(&p, first, last, ev.Duration)
+		l.out.event(&p, first, last, uint32(uint64(ev.Duration)*uint64(clock)/uint64(evClock)))
 		b, err := p.Marshal()
 		l.outMu.Unlock()
 		if err != nil {

@@ -150,7 +150,7 @@ func New(opts Options) (*Server, error) {
 	for _, name := range cfg.Trunk.Codecs {
 		c, ok := codecsByName[strings.ToLower(name)]
 		if !ok {
-			return nil, fmt.Errorf("config key trunk.codecs: %q is not pcmu or pcma", name)
+			return nil, fmt.Errorf("config key trunk.codecs: %q is not pcmu, pcma or opus", name)
 		}
 		codecs = append(codecs, c)
 	}

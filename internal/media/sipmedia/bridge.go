@@ -2,11 +2,11 @@
 // participant of the call's room (Pion peer connections through the
 // media server's Janus API, DTLS-SRTP like a browser's) that publishes
 // the RTP the trunk sends and subscribes to the room's other publishers,
-// whose audio goes back to the trunk. G.711 (PCMU, PCMA) passes through
-// untouched when the room's publishers send the trunk's codec; Opus (what
-// browsers publish unless told otherwise) is transcoded to the trunk's
-// G.711 (audiocodec: decode, resample to 8 kHz, encode), and so is G.711
-// of the other law.
+// whose audio goes back to the trunk. The room's audio passes through
+// untouched when its publisher sends the trunk's codec (G.711 to a G.711
+// trunk, a browser's Opus to an Opus trunk); any other is transcoded to
+// the trunk's codec (audiocodec: decode to 48 kHz, encode, resampled to
+// 8 kHz for G.711): Opus to G.711, G.711 to Opus, G.711 of the other law.
 //
 // A phone that hears one publisher gets that publisher's packets (as they
 // are, or transcoded one by one). Once it hears two or more (a conference,
@@ -89,16 +89,16 @@ type Bridge struct {
 	InProcess, Peers atomic.Uint64
 }
 
-// New makes a bridge whose peers publish G.711 and receive G.711 or Opus.
-// local, if not nil, is the media server of this process: phones of its
-// rooms hand it their media in process.
+// New makes a bridge whose peers publish the trunk's codec (G.711 or Opus)
+// and receive G.711 or Opus. local, if not nil, is the media server of
+// this process: phones of its rooms hand it their media in process.
 func New(log *slog.Logger, local LocalServer) (*Bridge, error) {
 	me := &webrtc.MediaEngine{}
 	for _, c := range []webrtc.RTPCodecParameters{
 		{PayloadType: 0, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}},
 		{PayloadType: 8, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}},
 		{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
-			SDPFmtpLine: "minptime=10;useinbandfec=1"}},
+			SDPFmtpLine: opusFmtp}},
 	} {
 		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
 			return nil, fmt.Errorf("register %s: %w", c.MimeType, err)
@@ -111,16 +111,36 @@ func New(log *slog.Logger, local LocalServer) (*Bridge, error) {
 	return &Bridge{log: log, local: local, mixes: map[string]*roomMix{}, api: webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg))}, nil
 }
 
-// mimeOf is the WebRTC MIME type of a G.711 codec name (PCMU, PCMA).
+// mimeOf is the WebRTC MIME type of a trunk's codec name (PCMU, PCMA,
+// opus).
 func mimeOf(codec string) (string, error) {
 	switch strings.ToUpper(codec) {
 	case "PCMU":
 		return webrtc.MimeTypePCMU, nil
 	case "PCMA":
 		return webrtc.MimeTypePCMA, nil
+	case "OPUS":
+		return webrtc.MimeTypeOpus, nil
 	}
-	return "", fmt.Errorf("codec %q is not G.711", codec)
+	return "", fmt.Errorf("codec %q is not PCMU, PCMA or opus", codec)
 }
+
+// publishedCodec is the codec the phone's audio in mime is published
+// with, as New registers it: the phone's Opus as Opus (48 kHz,
+// opus/48000/2), its G.711 as that G.711.
+func publishedCodec(mime string) webrtc.RTPCodecParameters {
+	switch {
+	case strings.EqualFold(mime, webrtc.MimeTypeOpus):
+		return webrtc.RTPCodecParameters{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime,
+			ClockRate: 48000, Channels: 2, SDPFmtpLine: opusFmtp}}
+	case strings.EqualFold(mime, webrtc.MimeTypePCMA):
+		return webrtc.RTPCodecParameters{PayloadType: 8, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 8000}}
+	}
+	return webrtc.RTPCodecParameters{PayloadType: 0, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 8000}}
+}
+
+// opusFmtp is the Opus of the bridge's peers, a browser's.
+const opusFmtp = "minptime=10;useinbandfec=1"
 
 // leg is one phone in a room.
 type leg struct {
@@ -227,9 +247,11 @@ func (l *leg) publishInProcess(ctx context.Context, h *janus.Handle) error {
 	var ssrc [4]byte
 	_, _ = rand.Read(ssrc[:])
 	l.ssrc = binary.BigEndian.Uint32(ssrc[:])
+	// The trunk's packets go in as they are, with the trunk's payload type,
+	// in the codec published (an Opus phone's feed is opus/48000/2).
 	local := &videoroom.Local{
 		Codec: webrtc.RTPCodecParameters{PayloadType: webrtc.PayloadType(l.pt),
-			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: l.mime, ClockRate: 8000}},
+			RTPCodecCapability: publishedCodec(l.mime).RTPCodecCapability},
 		Hear: l.hear,
 	}
 	l.localKey, l.localRemove = l.b.local.AddLocal(local)
@@ -248,11 +270,18 @@ func (l *leg) publishPeer(ctx context.Context, h *janus.Handle) error {
 		return err
 	}
 	l.pubPC = pc
-	if l.track, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: l.mime, ClockRate: 8000}, "audio", "phone"); err != nil {
+	if l.track, err = webrtc.NewTrackLocalStaticRTP(publishedCodec(l.mime).RTPCodecCapability, "audio", "phone"); err != nil {
 		return err
 	}
-	if _, err := pc.AddTransceiverFromTrack(l.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+	tr, err := pc.AddTransceiverFromTrack(l.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
 		return err
+	}
+	// The offer has the phone's codec alone: the media server takes the
+	// first codec of an offer as the feed's, and an offer of every codec
+	// New registers would announce an Opus (or PCMA) phone as PCMU.
+	if err := tr.SetCodecPreferences([]webrtc.RTPCodecParameters{publishedCodec(l.mime)}); err != nil {
+		return fmt.Errorf("the phone's codec %s: %w", l.mime, err)
 	}
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {

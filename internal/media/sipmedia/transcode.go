@@ -13,15 +13,16 @@ import (
 // concealment; a longer gap (a mute, a network stall) is skipped.
 const maxConcealed = 5
 
-// transcoder turns one RTP stream of the room (Opus, or G.711 of the other
-// law) into 20 ms packets of the trunk's G.711: decoded to 48 kHz PCM,
-// lost packets concealed, re-encoded (audiocodec resamples to 8 kHz), in a
-// stream of its own (sequence numbers and timestamps of the trunk's clock,
-// the source's SSRC). Not safe for concurrent use: one per track.
+// transcoder turns one RTP stream of the room (Opus, G.711) into 20 ms
+// packets of the trunk's codec (G.711, Opus): decoded to 48 kHz PCM, lost
+// packets concealed, re-encoded (audiocodec resamples to 8 kHz for G.711),
+// in a stream of its own (sequence numbers and timestamps of the trunk's
+// clock, the source's SSRC). Not safe for concurrent use: one per track.
 type transcoder struct {
-	dec audiocodec.Decoder
-	enc audiocodec.Encoder
-	pt  uint8
+	dec   audiocodec.Decoder
+	enc   audiocodec.Encoder
+	pt    uint8
+	clock uint32 // the timestamp step of a packet: 20 ms of the trunk's clock
 
 	pcm     []int16 // decoded samples not yet encoded
 	frame   []int16 // one decode's samples
@@ -62,7 +63,7 @@ func newTranscoder(from, to string, pt uint8) (*transcoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &transcoder{dec: dec, enc: enc, pt: pt, frame: make([]int16, audiocodec.MaxFrameSamples),
+	return &transcoder{dec: dec, enc: enc, pt: pt, clock: uint32(dst.FrameClock), frame: make([]int16, audiocodec.MaxFrameSamples),
 		payload: make([]byte, audiocodec.MaxPayload)}, nil
 }
 
@@ -98,7 +99,7 @@ func (tc *transcoder) push(p *rtp.Packet) ([][]byte, error) {
 			return out, fmt.Errorf("encode: %w", err)
 		}
 		tc.seq++
-		tc.ts += 160 // 20 ms at G.711's 8 kHz
+		tc.ts += tc.clock
 		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: tc.pt, SequenceNumber: tc.seq, Timestamp: tc.ts,
 			SSRC: p.SSRC, Marker: !tc.sent}, Payload: tc.payload[:m]}
 		tc.sent = true

@@ -1,6 +1,7 @@
 package sipmedia
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/pion/rtp"
@@ -122,5 +123,99 @@ func TestSeqOrder(t *testing.T) {
 		if got := o.fresh(c.seq); got != c.want {
 			t.Errorf("fresh(%d) = %v, want %v", c.seq, got, c.want)
 		}
+	}
+}
+
+// An app's G.711 heard by an Opus phone is transcoded to Opus: 20 ms
+// packets in the trunk's payload type, 960 samples of the 48 kHz clock
+// apart, that decode to the app's tone.
+func TestTranscodePCMUToOpus(t *testing.T) {
+	tc, err := newTranscoder("audio/PCMU", "audio/opus", 96)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, _ := audiocodec.PCMU().NewEncoder(audiocodec.EncoderOptions{})
+	dec, err := audiocodec.Opus().NewDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := tone.NewGenerator(660, audiocodec.Rate, 8000)
+	pcm := make([]int16, audiocodec.FrameSamples)
+	payload := make([]byte, audiocodec.MaxPayload)
+	heard := make([]int16, audiocodec.MaxFrameSamples)
+	var out []rtp.Packet
+	var decoded []int16
+	for i := range 100 {
+		gen.Fill(pcm)
+		n, _ := enc.Encode(pcm, payload)
+		frames, err := tc.push(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 9},
+			Payload: payload[:n]})
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		for _, b := range frames {
+			var p rtp.Packet
+			if err := p.Unmarshal(b); err != nil {
+				t.Fatal(err)
+			}
+			m, err := dec.Decode(p.Payload, heard)
+			if err != nil || m != audiocodec.FrameSamples {
+				t.Fatalf("Opus packet %d: %d samples, %v", len(out), m, err)
+			}
+			out = append(out, p)
+			decoded = append(decoded, heard[:m]...)
+		}
+	}
+	if len(out) != 100 {
+		t.Fatalf("%d Opus packets, want 100", len(out))
+	}
+	for i, p := range out {
+		if p.PayloadType != 96 || p.SSRC != 9 || p.Marker != (i == 0) {
+			t.Fatalf("packet %d: pt %d ssrc %d marker %v", i, p.PayloadType, p.SSRC, p.Marker)
+		}
+		if i > 0 && (p.SequenceNumber != out[i-1].SequenceNumber+1 || p.Timestamp != out[i-1].Timestamp+960) {
+			t.Fatalf("packet %d: seq %d ts %d after seq %d ts %d", i, p.SequenceNumber, p.Timestamp, out[i-1].SequenceNumber, out[i-1].Timestamp)
+		}
+	}
+	body := decoded[len(decoded)/2:]
+	at, all := tone.Power(body, 660, audiocodec.Rate), tone.RMSPower(body)
+	if db := tone.DB(at, 8000*8000/2); db < -3 {
+		t.Errorf("660 Hz at %.1f dB of what was sent", db)
+	}
+	if at < 0.8*all {
+		t.Errorf("660 Hz is %.0f%% of the power, want most of it", 100*at/all)
+	}
+}
+
+// The phone's codec names map to what the bridge publishes: Opus as
+// opus/48000/2 (a browser decodes it as it is), G.711 at 8 kHz; and
+// the mix of an Opus phone steps 960 per 20 ms.
+func TestPhoneCodecs(t *testing.T) {
+	for name, want := range map[string]struct {
+		mime     string
+		clock    uint32
+		channels uint16
+		frame    int
+	}{
+		"PCMU": {"audio/PCMU", 8000, 0, 160},
+		"pcma": {"audio/PCMA", 8000, 0, 160},
+		"opus": {"audio/opus", 48000, 2, 960},
+	} {
+		mime, err := mimeOf(name)
+		if err != nil || mime != want.mime {
+			t.Errorf("%s: %q %v", name, mime, err)
+			continue
+		}
+		c := publishedCodec(mime)
+		if !strings.EqualFold(c.MimeType, mime) || c.ClockRate != want.clock || c.Channels != want.channels {
+			t.Errorf("%s: capability %+v", name, c)
+		}
+		ac, err := codecOf(mime)
+		if err != nil || ac.FrameClock != want.frame {
+			t.Errorf("%s: mix codec %+v %v", name, ac, err)
+		}
+	}
+	if _, err := mimeOf("G729"); err == nil {
+		t.Error("G729 taken")
 	}
 }
