@@ -280,22 +280,33 @@ func TestCallMediaThroughRoomObject(t *testing.T) {
 	}
 }
 
-// In a cluster, a signaling node places its rooms on a media node elsewhere:
-// the room object points to that node, whose SFU takes the room's tokens.
-func TestRoomPlacedOnAnotherMediaNode(t *testing.T) {
+// natsCluster starts an embedded NATS server for the test: its nodes share
+// dir (the database), and cluster gives a node roles in it.
+func natsCluster(t testing.TB) (dir string, cluster func(roles ...string) func(*config.Config)) {
+	t.Helper()
 	emb, err := bus.StartEmbedded("127.0.0.1", -1, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(emb.Shutdown)
-	dir := t.TempDir()
-	cluster := func(roles ...string) func(*config.Config) {
+	dir = t.TempDir()
+	return dir, func(roles ...string) func(*config.Config) {
 		return func(c *config.Config) {
+			c.DataDir = dir
 			c.Roles = roles
 			c.Bus = config.Bus{Driver: "nats", URL: emb.URL(), Replicas: 1}
 			c.Media.Heartbeat = time.Second
 		}
 	}
+}
+
+// janusURL is the Janus WebSocket of a node's base URL.
+func janusURL(base string) string { return strings.Replace(base, "http", "ws", 1) + "/janus" }
+
+// In a cluster, a signaling node places its rooms on a media node elsewhere:
+// the room object points to that node, whose SFU takes the room's tokens.
+func TestRoomPlacedOnAnotherMediaNode(t *testing.T) {
+	dir, cluster := natsCluster(t)
 	_, sigURL := startNodeWith(t, dir, cluster("api", "signaling"))
 	_, mediaURL := startNodeWith(t, dir, cluster("api", "media"))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -324,7 +335,7 @@ func TestRoomPlacedOnAnotherMediaNode(t *testing.T) {
 		json.Unmarshal(f.Payload, &r)
 		time.Sleep(200 * time.Millisecond)
 	}
-	if r.Server.WSS != strings.Replace(mediaURL, "http", "ws", 1)+"/janus" {
+	if r.Server.WSS != janusURL(mediaURL) {
 		t.Fatalf("room on %s, want the media node %s", r.Server.WSS, mediaURL)
 	}
 	number, _ := strconv.ParseUint(r.Number, 10, 64)

@@ -4,15 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pion/webrtc/v4"
 
-	"github.com/openwac/wac/internal/bus"
-	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/media/g711"
 	"github.com/openwac/wac/internal/media/janus"
 	"github.com/openwac/wac/internal/media/janus/peer"
@@ -57,23 +54,10 @@ func TestSIPMediaBothWays(t *testing.T) {
 // room is on a media node elsewhere, whose media server the phone joins
 // as a WebRTC participant.
 func TestSIPMediaAcrossNodes(t *testing.T) {
-	emb, err := bus.StartEmbedded("127.0.0.1", -1, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	dir := t.TempDir()
-	cluster := func(roles ...string) func(*config.Config) {
-		return func(c *config.Config) {
-			c.DataDir = dir
-			c.Roles = roles
-			c.Bus = config.Bus{Driver: "nats", URL: emb.URL(), Replicas: 1}
-			c.Media.Heartbeat = time.Second
-		}
-	}
+	dir, cluster := natsCluster(t)
 	r := newSIPRig(t, cluster("api", "signaling"))
 	_, mediaURL := startNodeWith(t, dir, cluster("api", "media"))
-	testSIPMediaBothWays(t, r, strings.Replace(mediaURL, "http", "ws", 1)+"/janus", "opus", "webrtc")
+	testSIPMediaBothWays(t, r, janusURL(mediaURL), "opus", "webrtc")
 }
 
 // testSIPMediaBothWays makes the call on r's node, in a room on the media

@@ -13,7 +13,6 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
-	"github.com/openwac/wac/internal/bus"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/media/audiocodec"
 	"github.com/openwac/wac/internal/media/janus/peer"
@@ -59,26 +58,13 @@ func TestSIPOpusPhone(t *testing.T) {
 // as a WebRTC participant publishing Opus.
 func TestSIPOpusPhoneAcrossNodes(t *testing.T) {
 	testenv.NeedPrograms(t, "baresip")
-	emb, err := bus.StartEmbedded("127.0.0.1", -1, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	dir := t.TempDir()
-	cluster := func(roles ...string) func(*config.Config) {
-		return func(c *config.Config) {
-			c.DataDir = dir
-			c.Roles = roles
-			c.Bus = config.Bus{Driver: "nats", URL: emb.URL(), Replicas: 1}
-			c.Media.Heartbeat = time.Second
-		}
-	}
+	dir, cluster := natsCluster(t)
 	r := newSIPRig(t, func(c *config.Config) {
 		cluster("api", "signaling")(c)
 		c.Trunk.Codecs = opusCodecs(true)
 	})
 	_, mediaURL := startNodeWith(t, dir, cluster("api", "media"))
-	testSIPOpusPhone(t, r, strings.Replace(mediaURL, "http", "ws", 1)+"/janus", "opus", true, "webrtc")
+	testSIPOpusPhone(t, r, janusURL(mediaURL), "opus", true, "webrtc")
 }
 
 // opusCodecs is the trunk.codecs of the Opus tests: G.711 first for the

@@ -20,15 +20,15 @@ import (
 // sends it, decoded at 48 kHz, counting the packets that follow the one
 // before in the same stream by 20 ms of the 48 kHz clock (960) or not.
 type opusPhone struct {
-	mu            sync.Mutex
-	heard         []int16
+	heardAudio
+	stepMu        sync.Mutex
 	last          rtp.Header
 	steps, others int
 }
 
 func startOpusPhone(ctx context.Context, t *testing.T, b *Bridge, room Room, user string, freq float64) *opusPhone {
 	t.Helper()
-	p := &opusPhone{}
+	p := &opusPhone{heardAudio: heardAudio{rate: audiocodec.Rate}}
 	dec, err := audiocodec.Opus().NewDecoder()
 	if err != nil {
 		t.Fatal(err)
@@ -41,8 +41,8 @@ func startOpusPhone(ctx context.Context, t *testing.T, b *Bridge, room Room, use
 			return nil
 		}
 		n, err := dec.Decode(r.Payload, pcm)
-		p.mu.Lock()
-		defer p.mu.Unlock()
+		p.stepMu.Lock()
+		defer p.stepMu.Unlock()
 		if r.SSRC == p.last.SSRC && r.SequenceNumber == p.last.SequenceNumber+1 {
 			if r.Timestamp-p.last.Timestamp == 960 {
 				p.steps++
@@ -52,7 +52,7 @@ func startOpusPhone(ctx context.Context, t *testing.T, b *Bridge, room Room, use
 		}
 		p.last = r.Header
 		if err == nil {
-			p.heard = append(p.heard, pcm[:n]...)
+			p.add(pcm[:n])
 		}
 		return nil
 	}, nil)
@@ -97,20 +97,6 @@ func talkOpus(ctx context.Context, t *testing.T, freq float64, write func([]byte
 	}
 }
 
-// hears says which of freqs are in the last second the phone heard: each
-// at least a tenth of the power.
-func (p *opusPhone) hears(freqs ...float64) map[float64]bool {
-	p.mu.Lock()
-	pcm := append([]int16(nil), p.heard[max(0, len(p.heard)-audiocodec.Rate):]...)
-	p.mu.Unlock()
-	out := map[float64]bool{}
-	all := tone.RMSPower(pcm)
-	for _, f := range freqs {
-		out[f] = all > 1e5 && tone.Power(pcm, f, audiocodec.Rate) > all/10
-	}
-	return out
-}
-
 // An Opus phone and a PCMU phone in a room with an app (PCMU) share the
 // room's mix: the Opus phone hears the app and the other phone, in Opus
 // encoded once for it, 960 apart at the 48 kHz clock; the PCMU phone
@@ -134,8 +120,8 @@ func TestOpusPhoneInARoomMix(t *testing.T) {
 	opus := startOpusPhone(ctx, t, b, room, "phone-2", 660)
 
 	steps := func() (int, int) {
-		opus.mu.Lock()
-		defer opus.mu.Unlock()
+		opus.stepMu.Lock()
+		defer opus.stepMu.Unlock()
 		return opus.steps, opus.others
 	}
 	deadline := time.Now().Add(15 * time.Second)

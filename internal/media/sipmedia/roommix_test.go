@@ -59,22 +59,45 @@ func roomGrant(room, user string) string {
 type testPhone struct {
 	fromTrunk func([]byte)
 	stop      func()
-	mu        sync.Mutex
-	heard     []int16
+	heardAudio
+}
+
+// heardAudio is what a test phone heard, decoded at rate.
+type heardAudio struct {
+	rate  int
+	mu    sync.Mutex
+	heard []int16
+}
+
+func (a *heardAudio) add(pcm []int16) {
+	a.mu.Lock()
+	a.heard = append(a.heard, pcm...)
+	a.mu.Unlock()
+}
+
+// hears says which of freqs are in the last second heard: each at least
+// a tenth of the power.
+func (a *heardAudio) hears(freqs ...float64) map[float64]bool {
+	a.mu.Lock()
+	pcm := append([]int16(nil), a.heard[max(0, len(a.heard)-a.rate):]...)
+	a.mu.Unlock()
+	out := map[float64]bool{}
+	all := tone.RMSPower(pcm)
+	for _, f := range freqs {
+		out[f] = all > 1e5 && tone.Power(pcm, f, a.rate) > all/10
+	}
+	return out
 }
 
 func startPhone(ctx context.Context, t *testing.T, b *Bridge, room Room, user string, freq float64) *testPhone {
 	t.Helper()
-	p := &testPhone{}
+	p := &testPhone{heardAudio: heardAudio{rate: 8000}}
 	room.Token = roomGrant(room.Room, user)
 	var err error
 	p.fromTrunk, p.stop, err = b.Start(ctx, room, user, "PCMU", 0, func(pkt []byte) error {
 		var r rtp.Packet
 		if r.Unmarshal(pkt) == nil {
-			pcm := g711.DecodeULaw(make([]int16, len(r.Payload)), r.Payload)
-			p.mu.Lock()
-			p.heard = append(p.heard, pcm...)
-			p.mu.Unlock()
+			p.add(g711.DecodeULaw(make([]int16, len(r.Payload)), r.Payload))
 		}
 		return nil
 	}, nil)
@@ -106,20 +129,6 @@ func talk(ctx context.Context, freq float64, write func([]byte)) {
 		b, _ := p.Marshal()
 		write(b)
 	}
-}
-
-// hears says which of freqs are in the last second the phone heard: each
-// at least a tenth of the power.
-func (p *testPhone) hears(freqs ...float64) map[float64]bool {
-	p.mu.Lock()
-	pcm := append([]int16(nil), p.heard[max(0, len(p.heard)-8000):]...)
-	p.mu.Unlock()
-	out := map[float64]bool{}
-	all := tone.RMSPower(pcm)
-	for _, f := range freqs {
-		out[f] = all > 1e5 && tone.Power(pcm, f, 8000) > all/10
-	}
-	return out
 }
 
 // A room of an app and two phones on this bridge: the phones share one
