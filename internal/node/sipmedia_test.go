@@ -10,6 +10,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/openwac/wac/client"
 	"github.com/openwac/wac/internal/media/g711"
 	"github.com/openwac/wac/internal/media/janus"
 	"github.com/openwac/wac/internal/media/janus/peer"
@@ -60,6 +61,29 @@ func TestSIPMediaAcrossNodes(t *testing.T) {
 	testSIPMediaBothWays(t, r, janusURL(mediaURL), "opus", "webrtc")
 }
 
+// createRoomOn has conn create rooms until one is on the media server wss
+// ("" = any): in a cluster, the signaling node knows the media node from
+// its first heartbeat on (until then rooms fail or go elsewhere).
+func createRoomOn(ctx context.Context, t *testing.T, conn *client.Conn, wss string) roomObject {
+	t.Helper()
+	var obj roomObject
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		f, err := conn.Request(ctx, "createRoom", map[string]any{}, nil)
+		if err == nil {
+			obj = roomObject{}
+			if err := json.Unmarshal(f.Payload, &obj); err != nil {
+				t.Fatalf("createRoom: %s", f.Payload)
+			}
+			if obj.Number != "" && (wss == "" || obj.Server.WSS == wss) {
+				return obj
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rooms on %q (last error %v), never on the media node %s", obj.Server.WSS, err, wss)
+		}
+	}
+}
+
 // testSIPMediaBothWays makes the call on r's node, in a room on the media
 // server wss ("" = any), and checks the phone's media took path.
 func testSIPMediaBothWays(t *testing.T, r *sipRig, wss, codec, path string) {
@@ -67,22 +91,7 @@ func testSIPMediaBothWays(t *testing.T, r *sipRig, wss, codec, path string) {
 	alice := r.connect(r.alice)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	var obj roomObject
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		f, err := alice.Request(ctx, "createRoom", map[string]any{}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(f.Payload, &obj); err != nil {
-			t.Fatal(err)
-		}
-		if wss == "" || obj.Server.WSS == wss {
-			break
-		}
-		if time.Now().After(deadline) { // the media node's first heartbeat
-			t.Fatalf("rooms on %q, never on the media node %s", obj.Server.WSS, wss)
-		}
-	}
+	obj := createRoomOn(ctx, t, alice, wss)
 	// alice joins and publishes the tone.
 	js, ph := publishTone(ctx, t, alice, obj.Room, "alice", codec, 440)
 	f, err := alice.Request(ctx, "getRoom", map[string]any{"room": obj.Room}, nil)

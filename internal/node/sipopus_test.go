@@ -89,22 +89,7 @@ func testSIPOpusPhone(t *testing.T, r *sipRig, wss, codec string, outbound bool,
 	alice := r.connect(r.alice)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	var obj roomObject
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		f, err := alice.Request(ctx, "createRoom", map[string]any{}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(f.Payload, &obj); err != nil || obj.Number == "" {
-			t.Fatalf("createRoom: %s", f.Payload)
-		}
-		if wss == "" || obj.Server.WSS == wss {
-			break
-		}
-		if time.Now().After(deadline) { // the media node's first heartbeat
-			t.Fatalf("rooms on %q, never on the media node %s", obj.Server.WSS, wss)
-		}
-	}
+	obj := createRoomOn(ctx, t, alice, wss)
 	js, ph := publishTone(ctx, t, alice, obj.Room, "alice", codec, 440)
 	var rec string
 	if outbound {

@@ -2,8 +2,6 @@ package sipmedia
 
 import (
 	"context"
-	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,7 +9,6 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/openwac/wac/internal/media/audiocodec"
-	"github.com/openwac/wac/internal/media/placement"
 	"github.com/openwac/wac/internal/media/tone"
 )
 
@@ -103,19 +100,9 @@ func talkOpus(ctx context.Context, t *testing.T, freq float64, write func([]byte
 // hears the app and the Opus phone (decoded from its Opus); neither hears
 // itself.
 func TestOpusPhoneInARoomMix(t *testing.T) {
-	sfu, wss := mediaServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	id := strings.Repeat("o", 36)
-	if _, err := sfu.CreateRoom(id, 0, placement.RoomOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	b, err := New(slog.New(slog.DiscardHandler), sfu)
-	if err != nil {
-		t.Fatal(err)
-	}
-	appTalk(ctx, t, wss, id, 880)
-	room := Room{WSS: wss, Room: id}
+	b, room := roomWithApp(ctx, t)
 	pcmu := startPhone(ctx, t, b, room, "phone-1", 440)
 	opus := startOpusPhone(ctx, t, b, room, "phone-2", 660)
 
@@ -145,7 +132,7 @@ func TestOpusPhoneInARoomMix(t *testing.T) {
 	if b.Mixed.Load() == 0 {
 		t.Error("nothing was mixed")
 	}
-	if got := b.Mixes()[id]; got != [2]int{2, 1} {
+	if got := b.Mixes()[room.Room]; got != [2]int{2, 1} {
 		t.Errorf("the room's mix has %d phones and %d other tracks, want 2 and 1", got[0], got[1])
 	}
 }

@@ -135,20 +135,10 @@ func talk(ctx context.Context, freq float64, write func([]byte)) {
 // mixer where the app's track is decoded once; each phone hears the app
 // and the other phone, never itself. The mix goes when the phones leave.
 func TestPhonesOfARoomShareAMix(t *testing.T) {
-	sfu, wss := mediaServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	id := strings.Repeat("r", 36)
-	if _, err := sfu.CreateRoom(id, 0, placement.RoomOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	b, err := New(slog.New(slog.DiscardHandler), sfu)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The app publishes 880 Hz in PCMU as a WebRTC peer.
-	appTalk(ctx, t, wss, id, 880)
-	room := Room{WSS: wss, Room: id}
+	b, room := roomWithApp(ctx, t)
+	id := room.Room
 	p1 := startPhone(ctx, t, b, room, "phone-1", 440)
 	p2 := startPhone(ctx, t, b, room, "phone-2", 660)
 
@@ -181,6 +171,24 @@ func TestPhonesOfARoomShareAMix(t *testing.T) {
 	if got := b.Mixes(); len(got) != 0 {
 		t.Errorf("mixes left after the phones: %v", got)
 	}
+}
+
+// roomWithApp makes a room on a media server of the test, where an app
+// publishes 880 Hz in PCMU as a WebRTC peer, and a bridge of phones that
+// hands their media to that server in process.
+func roomWithApp(ctx context.Context, t *testing.T) (*Bridge, Room) {
+	t.Helper()
+	sfu, wss := mediaServer(t)
+	id := strings.Repeat("r", 36)
+	if _, err := sfu.CreateRoom(id, 0, placement.RoomOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(slog.New(slog.DiscardHandler), sfu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appTalk(ctx, t, wss, id, 880)
+	return b, Room{WSS: wss, Room: id}
 }
 
 // appTalk joins the room as an app publishing a PCMU tone.
