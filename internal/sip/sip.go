@@ -163,11 +163,20 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	host := cfg.SIPAddress()
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("OpenWAC"), sipgo.WithUserAgentHostname(host))
+	slog := opts.Log.With("role", "sip")
+	// sipgo's transaction and transport layers log to the role's logger,
+	// not to the process's default one; a response that matches no
+	// transaction (a retransmitted 200 after the ACK, a late answer) is
+	// routine on a trunk and logged at debug.
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("OpenWAC"), sipgo.WithUserAgentHostname(host),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(slog),
+			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				slog.Debug("sip: a response of no transaction (a retransmission)", "response", r.Short())
+			})),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(slog)))
 	if err != nil {
 		return nil, fmt.Errorf("sip user agent: %w", err)
 	}
-	slog := opts.Log.With("role", "sip")
 	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slog))
 	if err != nil {
 		ua.Close()
