@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -27,7 +28,16 @@ func (m qssMedia) CreateRoom(ctx context.Context, id string, opts qss.MediaOptio
 	if r := opts.Recording; opts.Record && r != nil {
 		ro.Recording = &placement.RecordingOptions{Domain: r.Domain, By: r.By, Users: r.Users}
 	}
-	info, err := m.d.CreateRoom(ctx, id, ro)
+	var info placement.RoomInfo
+	var err error
+	if number, perr := strconv.ParseInt(opts.Number, 10, 64); perr == nil && opts.Number != "" {
+		info, err = m.d.CreateRoomNumbered(ctx, id, number, ro)
+	} else {
+		info, err = m.d.CreateRoom(ctx, id, ro)
+	}
+	if errors.Is(err, placement.ErrRoomExists) {
+		return qss.MediaRoom{}, fmt.Errorf("%w: %v", qss.ErrNumberTaken, err)
+	}
 	if errors.Is(err, placement.ErrNoMediaNode) {
 		// Such a room carries no media at all: nothing can be lost by
 		// not recording it (record is kept as a flag).

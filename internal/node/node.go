@@ -67,6 +67,9 @@ type Options struct {
 	// PushHTTPClient talks to APNs, FCM and the SMS providers instead of
 	// the default client (tests trust their local servers through it).
 	PushHTTPClient *http.Client
+	// RoomNumbers gives the candidate numbers of new rooms; nil = 8 random
+	// digits (tests make them collide).
+	RoomNumbers func() string
 }
 
 // New builds a node: the API server, then each configured role.

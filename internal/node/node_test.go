@@ -18,6 +18,7 @@ import (
 	"github.com/openwac/wac/internal/logging"
 	"github.com/openwac/wac/internal/media/janus"
 	"github.com/openwac/wac/internal/media/janus/peer"
+	"github.com/openwac/wac/internal/media/placement"
 	"github.com/openwac/wac/internal/node"
 	"github.com/openwac/wac/internal/server"
 	"github.com/openwac/wac/internal/store"
@@ -370,5 +371,65 @@ func TestStartFinishesCallsOfAnEarlierRun(t *testing.T) {
 	}
 	if got.Finished == 0 {
 		t.Fatal("the call of the earlier run is still going on after the restart")
+	}
+}
+
+// Room numbers are claimed in the cluster's state before the media room is
+// made with them: a number a live room has is not given again, and a
+// number the media node has for a room made there with its own Janus API
+// makes signaling claim another. Each room's object and media room carry
+// the number it got.
+func TestRoomNumbersAreNeverShared(t *testing.T) {
+	var mu sync.Mutex
+	nums := []string{"12345678", "12345678", "23456789", "23456789", "34567890"}
+	next := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		n := nums[0]
+		if len(nums) > 1 {
+			nums = nums[1:]
+		}
+		return n
+	}
+	n, base, _ := runNodeWith(t, t.TempDir(), nil, node.Options{RoomNumbers: next})
+	// A room made on the media server by its own API holds 12345678.
+	if _, err := n.SFU().CreateRoom("", 12345678, placement.RoomOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	admin, err := client.Login(ctx, base, "admin@wac", "admin-secret-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.API(ctx, "POST", "/sapi/users", map[string]any{"username": "alice", "password": "alice-password"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	alice, err := client.Login(ctx, base, "alice@wac", "alice-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := alice.Connect(ctx, client.ConnectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	// The first room is refused 12345678 by the media node (twice), the
+	// second finds 23456789 claimed by the first.
+	for _, want := range []string{"23456789", "34567890"} {
+		f, err := a.Request(ctx, "createRoom", map[string]any{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var obj roomObject
+		if err := json.Unmarshal(f.Payload, &obj); err != nil {
+			t.Fatal(err)
+		}
+		if obj.Number != want {
+			t.Errorf("room %s has number %s, want %s", obj.Room, obj.Number, want)
+		}
+		if r := n.SFU().Room(obj.Room); r == nil || strconv.FormatInt(r.Number, 10) != obj.Number {
+			t.Errorf("the media room of %s: %+v, want number %s", obj.Room, r, obj.Number)
+		}
 	}
 }

@@ -111,7 +111,8 @@ func newSignalingRole(n *Node) (*signalingRole, error) {
 			return sharedBus{n.bus}, nil
 		},
 		Secret: n.Secret, Media: qssMedia{n: n, d: sig.dispatcher}, Pusher: pusher,
-		SingleNode: cfg.Bus.Driver == "local" && n.opts.LocalNet == nil, Registry: n.Metrics.Registry})
+		SingleNode: cfg.Bus.Driver == "local" && n.opts.LocalNet == nil, Registry: n.Metrics.Registry,
+		RoomNumbers: n.opts.RoomNumbers})
 	if err != nil {
 		sig.dispatcher.Close()
 		return nil, fmt.Errorf("start signaling: %w", err)

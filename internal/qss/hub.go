@@ -62,6 +62,10 @@ type (
 	Pusher = invites.Pusher
 )
 
+// ErrNumberTaken is Media.CreateRoom's error when the room number asked
+// for is taken on the media node.
+var ErrNumberTaken = rooms.ErrNumberTaken
+
 // Hub is the signaling server of one node.
 type Hub struct {
 	log *slog.Logger
@@ -94,6 +98,9 @@ type Options struct {
 	Secret []byte
 	// Media places rooms on media nodes; nil = rooms have no media.
 	Media Media
+	// RoomNumbers gives the candidate numbers of new rooms; nil = 8 random
+	// digits (tests).
+	RoomNumbers func() string
 	// Pusher reaches the phones of callees without a session; nil = none.
 	Pusher Pusher
 	// SingleNode says no other node shares the bus (bus.driver local): the
@@ -143,7 +150,7 @@ func (h *Hub) build(opts Options) error {
 		Tasks: h.tasks, SingleNode: opts.SingleNode})
 	base := session.Base{Config: opts.Config, Log: h.log, Store: opts.Store, Auth: opts.Auth, Node: h.cluster,
 		Tasks: h.tasks, Sessions: h.sessions}
-	h.rooms, err = rooms.New(rooms.Options{Base: base, Media: opts.Media, Secret: opts.Secret,
+	h.rooms, err = rooms.New(rooms.Options{Base: base, Media: opts.Media, Secret: opts.Secret, Numbers: opts.RoomNumbers,
 		Ended: func(ctx context.Context, room string) { h.invites.RoomEnded(ctx, room) }})
 	if err != nil {
 		return err

@@ -173,6 +173,23 @@ func TestAgentServesAHost(t *testing.T) {
 		t.Fatalf("an unknown command: %+v, %v", reply, err)
 	}
 
+	// A room created with the caller's number gets it; a number the node
+	// has is ErrRoomExists (the caller claims another); a number that is
+	// not 8 digits is refused before any node is asked.
+	numbered, err := d.CreateRoomNumbered(ctx, "r3", 12345678, RoomOptions{})
+	if err != nil || numbered.Number != 12345678 {
+		t.Fatalf("numbered room: %+v, %v", numbered, err)
+	}
+	if _, err := d.CreateRoomNumbered(ctx, "r4", info.Number, RoomOptions{}); !errors.Is(err, ErrRoomExists) {
+		t.Fatalf("a room with r1's number: %v, want ErrRoomExists", err)
+	}
+	if _, err := d.CreateRoomNumbered(ctx, "r5", 42, RoomOptions{}); err == nil || errors.Is(err, ErrRoomExists) {
+		t.Fatalf("a number of two digits: %v", err)
+	}
+	if ids := host.Load().RoomIDs; slices.Contains(ids, "r4") || slices.Contains(ids, "r5") {
+		t.Fatalf("refused rooms are on the host: %v", ids)
+	}
+
 	if err := d.ExpelUser(ctx, "r1", "bob"); err != nil || !host.isExpelled("r1", "bob") {
 		t.Fatalf("expel: %v; expelled %v", err, host.isExpelled("r1", "bob"))
 	}

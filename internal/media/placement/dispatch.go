@@ -303,8 +303,24 @@ func (d *Dispatcher) alive(ctx context.Context) ([]NodeInfo, error) {
 }
 
 // CreateRoom places room id on the least loaded live media node and
-// creates it there. Creating a room that exists returns it.
+// creates it there, with a number of the node's choosing. Creating a room
+// that exists returns it.
 func (d *Dispatcher) CreateRoom(ctx context.Context, id string, opts RoomOptions) (RoomInfo, error) {
+	return d.createRoom(ctx, id, 0, opts)
+}
+
+// CreateRoomNumbered is CreateRoom with the room's number chosen by the
+// caller (claimed in the cluster's state, so that no other node's room has
+// it). A media node with a room of that number refuses it: ErrRoomExists,
+// and the caller tries another number.
+func (d *Dispatcher) CreateRoomNumbered(ctx context.Context, id string, number int64, opts RoomOptions) (RoomInfo, error) {
+	if number < 10000000 || number > 99999999 {
+		return RoomInfo{}, fmt.Errorf("create media room %s: number %d is not 8 digits", id, number)
+	}
+	return d.createRoom(ctx, id, number, opts)
+}
+
+func (d *Dispatcher) createRoom(ctx context.Context, id string, number int64, opts RoomOptions) (RoomInfo, error) {
 	if id == "" {
 		return RoomInfo{}, errors.New("create media room: empty room id")
 	}
@@ -321,11 +337,18 @@ func (d *Dispatcher) CreateRoom(ctx context.Context, id string, opts RoomOptions
 	var lastErr error
 	for _, n := range nodes {
 		for try := 0; try < 3; try++ {
-			num, _ := rand.Int(rand.Reader, big.NewInt(90000000))
-			reply, err := d.dir.Send(ctx, n.ID, Command{Op: "create", Room: id, Number: num.Int64() + 10000000, Options: opts})
+			num := number
+			if num == 0 {
+				r, _ := rand.Int(rand.Reader, big.NewInt(90000000))
+				num = r.Int64() + 10000000
+			}
+			reply, err := d.dir.Send(ctx, n.ID, Command{Op: "create", Room: id, Number: num, Options: opts})
 			if err != nil {
 				lastErr = err
 				break // next node
+			}
+			if reply.Exists && number != 0 {
+				return RoomInfo{}, fmt.Errorf("create media room %s with number %d on %s: %w", id, number, n.ID, ErrRoomExists)
 			}
 			if reply.Exists {
 				lastErr = errors.New(reply.Error)

@@ -16,9 +16,33 @@ import (
 // a phone dials to join it (the room object's sipUri, sip:888<number>@…).
 func numberKey(number string) string { return "roomnum." + number }
 
-// claimNumber makes a new room dialable by its number. Numbers are 8 random
-// digits; should one be taken by a live room, the newer room is not
-// dialable (and says so in the log) rather than taking the other's calls.
+// maxNumberTries bounds the numbers tried for a new room.
+const maxNumberTries = 5
+
+// claimNewNumber picks a number no room of the cluster has and claims it
+// for room id in the shared state. claimed is false when the state could
+// not be written (logged): the room keeps the number, and claimNumber
+// tries again once the media room is made.
+func (t *Table) claimNewNumber(ctx context.Context, id string) (number string, claimed bool) {
+	for range maxNumberTries {
+		number = t.numbers()
+		err := t.Node.State.Create(ctx, numberKey(number), []byte(id))
+		if err == nil {
+			return number, true
+		}
+		if !errors.Is(err, bus.ErrExists) {
+			t.Log.Warn("qss: claim the room's number", "room", id, "err", err)
+			return number, false
+		}
+	}
+	t.Log.Warn("qss: no free room number found", "room", id, "tries", maxNumberTries)
+	return t.numbers(), false
+}
+
+// claimNumber makes a new room dialable by its number, when claimNewNumber
+// could not (or the media node had the room with another number). Should
+// the number be taken by a live room, the newer room is not dialable (and
+// says so in the log) rather than taking the other's calls.
 func (t *Table) claimNumber(ctx context.Context, id, number string) {
 	if number == "" {
 		return

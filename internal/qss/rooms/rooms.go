@@ -55,7 +55,16 @@ type MediaOptions struct {
 	Bitrate   int // kbps per video
 	Record    bool
 	Recording *RecordingOptions // what to record with, when Record
+	// Number is the room's number, claimed in the cluster's state; the
+	// media node gives the room that number, or refuses with
+	// ErrNumberTaken when a room of its own has it. "" = the media node
+	// picks one.
+	Number string
 }
+
+// ErrNumberTaken is Media.CreateRoom's error when the number asked for is
+// taken on the media node (by a room created there by its own API).
+var ErrNumberTaken = errors.New("the room number is taken on the media node")
 
 // MediaRoom is where a room's media lives.
 type MediaRoom struct {
@@ -85,6 +94,9 @@ type Table struct {
 	// (SetHolder); nil = no sip role here.
 	holder Holder
 
+	// numbers gives the candidate numbers of new rooms (claimNewNumber).
+	numbers func() string
+
 	mu    sync.Mutex
 	rooms map[string]*room
 	// created counts the rooms of this node each user created and that
@@ -102,6 +114,9 @@ type Options struct {
 	Secret []byte
 	// Ended hears of the rooms of this node that end.
 	Ended func(ctx context.Context, room string)
+	// Numbers gives the candidate numbers of new rooms; nil = 8 random
+	// digits (tests make them collide).
+	Numbers func() string
 }
 
 // New makes the rooms layer of a node: it serves the room requests of the
@@ -112,7 +127,11 @@ func New(opts Options) (*Table, error) {
 		return nil, fmt.Errorf("config key quickConference.uriRegex: %w", err)
 	}
 	t := &Table{Base: opts.Base, media: opts.Media, secret: opts.Secret, quickURI: quickURI, ended: opts.Ended,
-		calls: newCallWriter(opts.Store, opts.Log), rooms: map[string]*room{}, created: map[string]int{}}
+		calls: newCallWriter(opts.Store, opts.Log), rooms: map[string]*room{}, created: map[string]int{},
+		numbers: opts.Numbers}
+	if t.numbers == nil {
+		t.numbers = newNumber
+	}
 	t.registerHandlers()
 	t.Node.Serve(serviceRooms, t.serve)
 	return t, nil
@@ -388,7 +407,7 @@ func (t *Table) createAs(ctx context.Context, creator session.User, peer string,
 		return nil, wire.Refuse(429, "you have %d rooms open, the most rooms.maxPerUser allows; destroy or leave one first", t.Config.Rooms.MaxPerUser)
 	}
 	r := &room{
-		t: t, id: id, recordID: store.NewID(), number: newNumber(), domainID: cmp.Or(opts.domainID, creator.DomainID), creator: creator.ID,
+		t: t, id: id, recordID: store.NewID(), domainID: cmp.Or(opts.domainID, creator.DomainID), creator: creator.ID,
 		record: opts.Record, bitrate: bitrate, limit: limit,
 		created: time.Now(), inACL: map[string]bool{}, participants: map[string]*participant{}, quickURI: quickURI,
 		users: map[string]string{}, invited: map[string]string{},
@@ -403,20 +422,37 @@ func (t *Table) createAs(ctx context.Context, creator session.User, peer string,
 	for _, u := range acl {
 		r.addACL(u)
 	}
+	// The number is claimed before the media room is made with it, so
+	// that no two rooms of the cluster share one (it is how phones dial
+	// in, and Janus clients address rooms).
+	var claimed bool
+	r.number, claimed = t.claimNewNumber(ctx, id)
 	if t.media != nil {
-		m, err := t.media.CreateRoom(ctx, id, MediaOptions{Bitrate: t.Config.Media.Bitrate, Record: opts.Record,
-			Recording: recordingOptions(r.domainID, creator, acl)})
+		mo := MediaOptions{Bitrate: t.Config.Media.Bitrate, Record: opts.Record,
+			Recording: recordingOptions(r.domainID, creator, acl), Number: r.number}
+		m, err := t.media.CreateRoom(ctx, id, mo)
+		for try := 0; errors.Is(err, ErrNumberTaken) && try < maxNumberTries; try++ {
+			t.releaseNumber(ctx, id, r.number)
+			r.number, claimed = t.claimNewNumber(ctx, id)
+			mo.Number = r.number
+			m, err = t.media.CreateRoom(ctx, id, mo)
+		}
 		if err != nil {
+			t.releaseNumber(ctx, id, r.number)
 			t.release(r.creator)
 			t.Node.State.Delete(ctx, roomKey(id))
 			return nil, fmt.Errorf("create media room: %w", err)
 		}
 		r.media = m
-		if m.Number != "" {
-			r.number = m.Number
+		if m.Number != "" && m.Number != r.number {
+			// The media node had the room already, with its number.
+			t.releaseNumber(ctx, id, r.number)
+			r.number, claimed = m.Number, false
 		}
 	}
-	t.claimNumber(ctx, id, r.number)
+	if !claimed {
+		t.claimNumber(ctx, id, r.number)
+	}
 	r.call = &store.Call{ID: r.recordID, Room: id, OwnerID: r.owner, Node: t.Node.ID, Created: r.created.UnixMilli(),
 		Detail: store.CallDetail{Creator: creator.ID}}
 	r.users[creator.ID] = creator.DomainID
