@@ -63,7 +63,7 @@ func TestSIPMediaAcrossNodes(t *testing.T) {
 
 // createRoomOn has conn create rooms until one is on the media server wss
 // ("" = any): in a cluster, the signaling node knows the media node from
-// its first heartbeat on (until then rooms fail or go elsewhere).
+// its first heartbeat on (until then rooms go elsewhere, or have no media).
 func createRoomOn(ctx context.Context, t *testing.T, conn *client.Conn, wss string) roomObject {
 	t.Helper()
 	var obj roomObject

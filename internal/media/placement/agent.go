@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -82,12 +81,13 @@ func RunAgent(ctx context.Context, host Host, dir Directory, opts AgentOptions) 
 	if err != nil {
 		return fmt.Errorf("media node %s: %w", id, err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		dir.Serve(ctx, id, func(_ context.Context, c Command) Reply { return serve(host, c) })
-	}()
+	// The node answers commands before its first heartbeat makes it
+	// known: a dispatcher that sees it may place a room on it at once.
+	stop, err := dir.Serve(id, func(_ context.Context, c Command) Reply { return serve(host, c) })
+	if err != nil {
+		return fmt.Errorf("media node %s: serve the dispatchers' commands: %w", id, err)
+	}
+	defer stop()
 	beat := func() {
 		l := host.Load()
 		hctx, cancel := context.WithTimeout(ctx, opts.Interval)
@@ -107,7 +107,6 @@ func RunAgent(ctx context.Context, host Host, dir Directory, opts AgentOptions) 
 			lctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			dir.Leave(lctx, id)
 			cancel()
-			wg.Wait()
 			return nil
 		case <-t.C:
 			beat()

@@ -209,3 +209,57 @@ func TestAgentServesAHost(t *testing.T) {
 		t.Fatalf("a room without an id: %v", err)
 	}
 }
+
+// answerCheck is a directory that, at each heartbeat, sends the node a
+// command first and counts those it could not reach.
+type answerCheck struct {
+	*LocalDirectory
+	mu          sync.Mutex
+	beats       int
+	unreachable int
+}
+
+func (d *answerCheck) Heartbeat(ctx context.Context, n NodeInfo) error {
+	_, err := d.Send(ctx, n.ID, Command{Op: "status"})
+	d.mu.Lock()
+	d.beats++
+	if errors.Is(err, ErrNodeUnreachable) {
+		d.unreachable++
+	}
+	d.mu.Unlock()
+	return d.LocalDirectory.Heartbeat(ctx, n)
+}
+
+// A node answers the dispatchers' commands before its first heartbeat
+// makes it known (a dispatcher may place a room on it at once: before,
+// the first create could find nobody listening), and until it left.
+func TestAgentAnswersBeforeItRegisters(t *testing.T) {
+	for range 20 {
+		dir := &answerCheck{LocalDirectory: NewLocalDirectory()}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- RunAgent(ctx, newFakeHost(), dir, AgentOptions{Interval: 5 * time.Millisecond,
+				URL: func(context.Context) (string, error) { return "https://media.example/", nil }})
+		}()
+		for {
+			dir.mu.Lock()
+			beats := dir.beats
+			dir.mu.Unlock()
+			if beats >= 2 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if dir.unreachable != 0 {
+			t.Fatalf("%d of %d heartbeats came from a node that did not answer commands", dir.unreachable, dir.beats)
+		}
+		if _, err := dir.Send(context.Background(), "fake", Command{Op: "status"}); !errors.Is(err, ErrNodeUnreachable) {
+			t.Fatalf("a command to a node that left: %v, want ErrNodeUnreachable", err)
+		}
+	}
+}

@@ -131,7 +131,7 @@ func (d *BusDirectory) Send(ctx context.Context, id string, cmd Command) (Reply,
 }
 
 // Serve answers a media node's commands until ctx ends.
-func (d *BusDirectory) Serve(ctx context.Context, id string, h func(context.Context, Command) Reply) error {
+func (d *BusDirectory) Serve(id string, h func(context.Context, Command) Reply) (func(), error) {
 	sub, err := d.bus.Serve(mediaSubject(id), func(ctx context.Context, data []byte) ([]byte, error) {
 		var cmd Command
 		if err := json.Unmarshal(data, &cmd); err != nil {
@@ -140,8 +140,7 @@ func (d *BusDirectory) Serve(ctx context.Context, id string, h func(context.Cont
 		return json.Marshal(h(ctx, cmd))
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	<-ctx.Done()
-	return sub.Unsubscribe()
+	return func() { _ = sub.Unsubscribe() }, nil
 }

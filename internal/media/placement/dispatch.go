@@ -99,8 +99,9 @@ type Directory interface {
 	Nodes(ctx context.Context) ([]NodeInfo, error)
 	// Send delivers a command to a node and returns its reply.
 	Send(ctx context.Context, nodeID string, cmd Command) (Reply, error)
-	// Serve answers the commands sent to nodeID with h until ctx ends.
-	Serve(ctx context.Context, nodeID string, h func(context.Context, Command) Reply) error
+	// Serve answers the commands sent to nodeID with h from its return
+	// on (a node registers once it answers), until stop.
+	Serve(nodeID string, h func(context.Context, Command) Reply) (stop func(), err error)
 }
 
 // ErrNodeUnreachable is returned by Send for a node that serves no
@@ -168,15 +169,15 @@ func (d *LocalDirectory) Send(ctx context.Context, id string, cmd Command) (Repl
 }
 
 // Serve implements Directory.
-func (d *LocalDirectory) Serve(ctx context.Context, id string, h func(context.Context, Command) Reply) error {
+func (d *LocalDirectory) Serve(id string, h func(context.Context, Command) Reply) (func(), error) {
 	d.mu.Lock()
 	d.handlers[id] = h
 	d.mu.Unlock()
-	<-ctx.Done()
-	d.mu.Lock()
-	delete(d.handlers, id)
-	d.mu.Unlock()
-	return nil
+	return func() {
+		d.mu.Lock()
+		delete(d.handlers, id)
+		d.mu.Unlock()
+	}, nil
 }
 
 // RoomInfo is where a room lives: what signaling puts in the room object
