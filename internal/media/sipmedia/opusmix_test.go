@@ -37,9 +37,11 @@ func startOpusPhone(ctx context.Context, t *testing.T, b *Bridge, room Room, use
 		if r.Unmarshal(pkt) != nil || r.PayloadType != 96 {
 			return nil
 		}
-		n, err := dec.Decode(r.Payload, pcm)
+		// The bridge may send from two goroutines at once (a track passed
+		// through as the mix starts): the decoder is used under the lock.
 		p.stepMu.Lock()
 		defer p.stepMu.Unlock()
+		n, err := dec.Decode(r.Payload, pcm)
 		if r.SSRC == p.last.SSRC && r.SequenceNumber == p.last.SequenceNumber+1 {
 			if r.Timestamp-p.last.Timestamp == 960 {
 				p.steps++
