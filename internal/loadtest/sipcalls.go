@@ -683,10 +683,7 @@ func (l *sipCallsLoad) setUpOurs(ctx context.Context, c *sipCall) error {
 			}
 		}
 	}
-	go func() {
-		for range ph.Events() {
-		}
-	}()
+	c.drain(ph)
 	sh, err := js.Attach(ctx, janus.VideoRoom)
 	if err != nil {
 		return err
@@ -696,10 +693,7 @@ func (l *sipCallsLoad) setUpOurs(ctx context.Context, c *sipCall) error {
 	if err != nil || o == nil {
 		return fmt.Errorf("subscribe to the phone: %v", err)
 	}
-	go func() {
-		for range sh.Events() {
-		}
-	}()
+	c.drain(sh)
 	sub, err := l.subAPI.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return err
@@ -792,10 +786,7 @@ func (l *sipCallsLoad) setUpJanus(ctx context.Context, c *sipCall) error {
 		}
 		return fmt.Errorf("call not accepted: %s %s %s", m.Janus, m.Reason, data)
 	}
-	go func() {
-		for range h.Events() {
-		}
-	}()
+	c.drain(h)
 	if err := c.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.JSEP.SDP}); err != nil {
 		return err
 	}
@@ -840,6 +831,16 @@ func waitConnected(ctx context.Context, pc *webrtc.PeerConnection) error {
 		case <-t.C:
 		}
 	}
+}
+
+// drain keeps a handle's events moving (drainEvents) until the call's
+// Janus client closes; hangUp waits for it.
+func (c *sipCall) drain(h *janus.Handle) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		drainEvents(h)
+	}()
 }
 
 // hangUp ends every call: ours by leaving the room (the server sends
