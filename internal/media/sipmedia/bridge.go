@@ -520,6 +520,9 @@ type hearing struct {
 	feed uint64 // the track's publisher
 	name string
 	mime string
+	// pass: the track is in the trunk's codec and goes as it is; else tc
+	// transcodes it (nil: it cannot be, and is dropped).
+	pass bool
 	tc   *transcoder
 
 	mu     sync.Mutex
@@ -531,8 +534,8 @@ type hearing struct {
 
 func (l *leg) newHearing(feed uint64, mime, name string) *hearing {
 	l.addTrack()
-	h := &hearing{l: l, feed: feed, name: name, mime: mime}
-	if !strings.EqualFold(mime, l.mime) {
+	h := &hearing{l: l, feed: feed, name: name, mime: mime, pass: strings.EqualFold(mime, l.mime)}
+	if !h.pass {
 		var err error
 		if h.tc, err = newTranscoder(mime, l.mime, l.pt); err != nil {
 			l.b.log.Info("sipmedia: the room's audio cannot reach the trunk", "track", name, "err", err)
@@ -557,12 +560,12 @@ func (h *hearing) packet(hdr *rtp.Header, payload []byte) {
 		}
 		return
 	}
-	if h.tc == nil && !h.order.fresh(hdr.SequenceNumber) {
+	if h.pass && !h.order.fresh(hdr.SequenceNumber) {
 		// A retransmission (NACK) or a late packet: the leg would
 		// number it as new audio and the phone hear it twice.
 		return
 	}
-	if h.tc == nil && !strings.EqualFold(h.mime, l.mime) {
+	if !h.pass && h.tc == nil {
 		l.b.Dropped.Add(1)
 		return
 	}
