@@ -98,15 +98,25 @@ func freeMediaPorts(t testing.TB) int {
 	return 0
 }
 
+// freeUDPPort finds a free UDP port on loopback whose TCP port and the
+// next TCP port are free as well (for baresip).
 func freeUDPPort(t testing.TB) int {
 	t.Helper()
 	for range 20 {
 		p := freePort(t)
 		c, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(p))
-		if err == nil {
-			c.Close()
-			return p
+		if err != nil {
+			continue
 		}
+		c.Close()
+		// baresip, given a SIP port, also listens on TCP there and for
+		// TLS on the next port: that one must be free too.
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+1))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return p
 	}
 	t.Fatal("no free UDP port")
 	return 0
