@@ -74,7 +74,7 @@ func codecs(cfg config.Media, withTWCC bool) (audio, video []webrtc.RTPCodecPara
 
 // apis builds the two Pion APIs of a node: one for publisher peer
 // connections (NACK generator, receiver reports, transport-cc feedback,
-// simulcast and audio-level extensions) and one for subscriber peer
+// simulcast and audio-level extensions, over one parse of each header) and one for subscriber peer
 // connections (NACK responder with the retransmission buffer and sender
 // reports). Both share the node's sockets.
 func apis(cfg config.Media, se webrtc.SettingEngine) (pub, sub *webrtc.API, err error) {
@@ -93,6 +93,8 @@ func apis(cfg config.Media, se webrtc.SettingEngine) (pub, sub *webrtc.API, err 
 		}
 		reg := &interceptor.Registry{}
 		if publisher {
+			// First, so that it is the innermost (headers.go).
+			reg.Add(headerOnce{})
 			for _, ext := range []struct {
 				uri  string
 				kind webrtc.RTPCodecType
