@@ -175,7 +175,7 @@ func (s *Server) onReinvite(c *call, req *sip.Request, tx sip.ServerTransaction)
 	dir := sdpDirection(body)
 	held := !receives(dir)
 	if !remote.Addr.IP.IsUnspecified() {
-		c.media.remote.Store(remote.Addr)
+		c.media.setAddr(remote.Addr)
 	}
 	ours := directionOf(receives(dir) && !c.media.heldByUs.Load(), sends(dir))
 	was := c.media.setHeldByPhone(held)
@@ -278,7 +278,7 @@ func (c *call) holdPhone(hold bool) error {
 		c.s.log.Debug("sip: ACK a re-INVITE", "call", c.callID, "err", aerr)
 	}
 	if remote, perr := parseSDP(res.Body(), []Codec{codecsByName[strings.ToLower(c.media.codec.Load().Name)]}); perr == nil && !remote.Addr.IP.IsUnspecified() {
-		c.media.remote.Store(remote.Addr)
+		c.media.setAddr(remote.Addr)
 	}
 	if !hold {
 		c.media.setHeldByUs(false)

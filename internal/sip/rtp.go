@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -91,7 +92,7 @@ func (p *portPool) inUse() int {
 type rtpLeg struct {
 	pool   *portPool
 	conn   *net.UDPConn
-	remote atomic.Pointer[net.UDPAddr]
+	remote atomic.Pointer[netip.AddrPort] // the trunk's media address (IPv4 unmapped); nil = none yet
 	codec  atomic.Pointer[Codec]
 	// events is the payload type of the trunk's telephone-events; 0 =
 	// none agreed. eventClock is their clock rate.
@@ -137,7 +138,7 @@ func (l *rtpLeg) port() int { return l.conn.LocalAddr().(*net.UDPAddr).Port }
 // setRemote sets where RTP goes and the codec agreed; the stream to the
 // trunk takes the codec's clock.
 func (l *rtpLeg) setRemote(m *remoteMedia) {
-	l.remote.Store(m.Addr)
+	l.setAddr(m.Addr)
 	c := m.Codec
 	l.codec.Store(&c)
 	l.events.Store(uint32(m.Events))
@@ -145,6 +146,14 @@ func (l *rtpLeg) setRemote(m *remoteMedia) {
 	l.outMu.Lock()
 	l.out.setClock(c.ClockRate)
 	l.outMu.Unlock()
+}
+
+// setAddr sets where RTP goes (an SDP's address), and so the IP address
+// RTP is taken from.
+func (l *rtpLeg) setAddr(a *net.UDPAddr) {
+	ap := a.AddrPort()
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	l.remote.Store(&ap)
 }
 
 // eventTypes are the telephone-events agreed, for an SDP of the call's.
@@ -183,7 +192,7 @@ func (l *rtpLeg) run() {
 		if err != nil {
 			return
 		}
-		if r := l.remote.Load(); r != nil && !sameIP(r, from.Addr()) {
+		if r := l.remote.Load(); r != nil && r.Addr() != from.Addr().Unmap() {
 			continue // only the trunk's media address may send
 		}
 		if n < 12 || buf[0]>>6 != 2 {
@@ -234,37 +243,33 @@ func (l *rtpLeg) receiveEvent(pkt []byte) {
 
 // write sends one RTP packet of the room's audio to the trunk, renumbered
 // into the leg's stream (outStream); none while an event is being sent.
+// Only the fixed header's sequence number, timestamp and SSRC change, so
+// the packet is copied and those rewritten in place.
 func (l *rtpLeg) write(pkt []byte) error {
-	var p rtp.Packet
-	if err := p.Unmarshal(pkt); err != nil {
-		return fmt.Errorf("the room's RTP: %w", err)
+	if len(pkt) < 12 || len(pkt) > len(l.outBuf) || pkt[0]>>6 != 2 {
+		return fmt.Errorf("the room's RTP: not an RTP packet (%d bytes)", len(pkt))
 	}
 	l.outMu.Lock()
 	defer l.outMu.Unlock()
-	if !l.out.audio(&p) {
+	seq, ts, ok := l.out.audio(binary.BigEndian.Uint32(pkt[8:12]), binary.BigEndian.Uint32(pkt[4:8]))
+	if !ok {
 		return nil
 	}
-	n, err := p.MarshalTo(l.outBuf[:])
-	if err != nil {
-		return fmt.Errorf("the room's RTP: %w", err)
-	}
-	return l.send(l.outBuf[:n])
-}
-
-// sameIP says whether a is r's IP address (either in IPv4 or mapped form).
-func sameIP(r *net.UDPAddr, a netip.Addr) bool {
-	ra, ok := netip.AddrFromSlice(r.IP)
-	return ok && ra.Unmap() == a.Unmap()
+	b := l.outBuf[:len(pkt)]
+	copy(b, pkt)
+	binary.BigEndian.PutUint16(b[2:4], seq)
+	binary.BigEndian.PutUint32(b[4:8], ts)
+	binary.BigEndian.PutUint32(b[8:12], l.out.ssrc)
+	return l.send(b)
 }
 
 // send sends one RTP packet to the trunk as it is.
 func (l *rtpLeg) send(pkt []byte) error {
 	r := l.remote.Load()
-	if r == nil || r.IP.IsUnspecified() || l.held() {
+	if r == nil || r.Addr().IsUnspecified() || l.held() {
 		return nil // on hold, or no address yet
 	}
-	to := r.AddrPort()
-	if _, err := l.conn.WriteToUDPAddrPort(pkt, netip.AddrPortFrom(to.Addr().Unmap(), to.Port())); err != nil {
+	if _, err := l.conn.WriteToUDPAddrPort(pkt, *r); err != nil {
 		return fmt.Errorf("send RTP to the trunk: %w", err)
 	}
 	l.sent.Add(1)

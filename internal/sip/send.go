@@ -57,29 +57,29 @@ func (o *outStream) setClock(clock uint32) {
 	}
 }
 
-// audio renumbers one packet of the room's audio; false = dropped (an
-// event is being sent).
-func (o *outStream) audio(p *rtp.Packet) bool {
+// audio renumbers one packet of the room's audio, of source ssrc and
+// timestamp ts: its sequence number and timestamp in the stream (whose
+// SSRC is o.ssrc); false = dropped (an event is being sent).
+func (o *outStream) audio(ssrc, ts uint32) (uint16, uint32, bool) {
 	if o.inEvent {
-		return false
+		return 0, 0, false
 	}
 	step := o.frame
 	if !o.started {
 		step = 0
-	} else if p.SSRC == o.srcSSRC {
-		if d := p.Timestamp - o.srcTS; d > 0 && d <= o.maxStep {
+	} else if ssrc == o.srcSSRC {
+		if d := ts - o.srcTS; d > 0 && d <= o.maxStep {
 			step = d
 		}
 	} else {
 		step = o.afterLast
 	}
 	o.started = true
-	o.srcSSRC, o.srcTS = p.SSRC, p.Timestamp
+	o.srcSSRC, o.srcTS = ssrc, ts
 	o.seq++
 	o.ts += step
 	o.afterLast = o.frame
-	p.SSRC, p.SequenceNumber, p.Timestamp = o.ssrc, o.seq, o.ts
-	return true
+	return o.seq, o.ts, true
 }
 
 // event numbers one event packet; first starts the event (marker bit, a

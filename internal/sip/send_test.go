@@ -31,11 +31,10 @@ func testOutStream(t *testing.T, clock uint32) {
 	o.setClock(clock) // as when the trunk answers
 	k := clock / 8000 // the steps below are 8 kHz's
 	var got []rtp.Header
-	audio := func(ssrc uint32, seq uint16, ts uint32) bool {
-		p := rtp.Packet{Header: rtp.Header{SSRC: ssrc, SequenceNumber: seq, Timestamp: ts}}
-		ok := o.audio(&p)
+	audio := func(ssrc uint32, _ uint16, ts uint32) bool {
+		seq, ts, ok := o.audio(ssrc, ts)
 		if ok {
-			got = append(got, p.Header)
+			got = append(got, rtp.Header{SSRC: o.ssrc, SequenceNumber: seq, Timestamp: ts})
 		}
 		return ok
 	}
