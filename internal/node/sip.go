@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/openwac/wac/internal/sip"
@@ -14,8 +15,13 @@ func newSIPRole(n *Node) (*sip.Server, error) {
 		return nil, fmt.Errorf("the sip role needs the signaling role on the same node")
 	}
 	hub := n.signaling.hub
+	// One node of the cluster registers a user with the PBX (else the
+	// PBX forks to every node's contact, and each rings all the user's
+	// devices).
+	claim := func(ctx context.Context, userID string) (bool, error) { return hub.Claim(ctx, "sipreg."+userID) }
+	release := func(ctx context.Context, userID string) error { return hub.Release(ctx, "sipreg."+userID) }
 	srv, err := sip.New(sip.Options{Config: n.Config, Log: n.Log, Store: n.Store, Signaling: hub,
-		Bridge: newSIPBridge(n), Secret: n.Secret, Online: hub.HasLocalSessions})
+		Bridge: newSIPBridge(n), Secret: n.Secret, Online: hub.HasLocalSessions, Claim: claim, Release: release})
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/openwac/wac/client"
 	"github.com/openwac/wac/internal/config"
 	"github.com/openwac/wac/internal/media/g711"
 	"github.com/openwac/wac/internal/media/janus"
@@ -570,4 +571,96 @@ func phoneFeed(ctx context.Context, t *testing.T, ph *janus.Handle, joined peer.
 			}
 		}
 	}
+}
+
+// In a cluster one node registers a user with the PBX, wherever the
+// user's devices are connected: carol on two sip nodes has one contact at
+// kamailio (two would have the PBX fork each call to both nodes, and
+// every device ring twice). When carol leaves the registering node, the
+// other registers her (within the claim's recheck); when she leaves that
+// one too, nothing is registered.
+func TestSIPRegisterOnceInACluster(t *testing.T) {
+	testenv.NeedPrograms(t, "kamailio", "kamcmd")
+	const password = "pbx-secret-207"
+	dir, cluster := natsCluster(t)
+	kport := freeUDPPort(t)
+	register := func(c *config.Config) {
+		cluster("api", "signaling", "media")(c)
+		c.Trunk.Port = kport
+		c.Trunk.Register = true
+		c.Trunk.RegisterExpires = 60 * time.Second
+	}
+	r := newSIPRig(t, register)
+	k := startKamailio(t, r, password, kport)
+	bListen := freeUDPPort(t)
+	nb, bBase := startNodeWith(t, dir, func(c *config.Config) {
+		register(c)
+		c.Trunk.Address = "127.0.0.1"
+		c.Trunk.Listen.Port = bListen
+		base := 32000 + int(sippPorts.Add(1))*200
+		c.Trunk.RTPPortMin, c.Trunk.RTPPortMax = base, base+99
+		c.Trunk.MediaTimeout = 0
+		c.QSS.RequestRate = 1000
+	})
+	if nb.SIP() == nil {
+		t.Fatal("the second node runs no sip role")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	_, carolID := r.user("carol", "")
+	if err := r.admin.API(ctx, "POST", "/sapi/sipMappings", map[string]any{"ownerUri": "wac-user:" + carolID,
+		"credential": map[string]any{"username": "207", "password": password}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	contacts := map[string]string{
+		"a": fmt.Sprintf("sip:207@127.0.0.1:%d", r.node.SIP().Addr().Port),
+		"b": fmt.Sprintf("sip:207@127.0.0.1:%d", nb.SIP().Addr().Port),
+	}
+	conns := map[string]*client.Conn{}
+	for name, base := range map[string]string{"a": r.base, "b": bBase} {
+		cl, err := client.Login(ctx, base, "carol@wac", "a-password-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[name] = r.connect(cl)
+	}
+	// registered is the node whose contact kamailio holds, once one does;
+	// both at once fail the test.
+	registered := func() string {
+		t.Helper()
+		for {
+			got := k.lookup("207")
+			a, b := strings.Contains(got, contacts["a"]), strings.Contains(got, contacts["b"])
+			switch {
+			case a && b:
+				t.Fatalf("207 is registered by both nodes:\n%s", got)
+			case a:
+				return "a"
+			case b:
+				return "b"
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("207 is registered by neither node:\n%s", got)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	first := registered()
+	// The other node looks again every 5 s: past two of its looks, still
+	// one contact.
+	for end := time.Now().Add(11 * time.Second); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+		if got := registered(); got != first {
+			t.Fatalf("the registration moved from node %s to %s while carol stayed on both", first, got)
+		}
+	}
+	other := map[string]string{"a": "b", "b": "a"}[first]
+	conns[first].Close()
+	k.waitLookup(ctx, "207", contacts[first], false)
+	k.waitLookup(ctx, "207", contacts[other], true)
+	if got := registered(); got != other {
+		t.Fatalf("after carol left node %s the registration is node %s's", first, got)
+	}
+	conns[other].Close()
+	k.waitLookup(ctx, "207", contacts[other], false)
 }

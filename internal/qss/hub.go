@@ -164,6 +164,16 @@ func (h *Hub) build(opts Options) error {
 // NodeID is this node's name on the bus.
 func (h *Hub) NodeID() string { return h.cluster.ID }
 
+// Claim makes this node the one node of the cluster that does the work
+// name names, unless a live node does (cluster.Node.Claim); Release gives
+// it back. The sip role registers a user with the PBX from one node only.
+func (h *Hub) Claim(ctx context.Context, name string) (bool, error) {
+	return h.cluster.Claim(ctx, name)
+}
+
+// Release gives back a claim of Claim.
+func (h *Hub) Release(ctx context.Context, name string) error { return h.cluster.Release(ctx, name) }
+
 // Bus is the node's bus (tests use it).
 func (h *Hub) Bus() bus.Bus { return h.bus }
 

@@ -45,6 +45,9 @@ const (
 	// failed REGISTER is tried again (doubling from the first).
 	registerBackoffMin = time.Second
 	registerBackoffMax = time.Minute
+	// claimRecheck is how often a node where a user is online, but whose
+	// registration another node of the cluster holds, looks again.
+	claimRecheck = 5 * time.Second
 )
 
 // registrar keeps the registrations of the users present on this node.
@@ -52,6 +55,10 @@ type registrar struct {
 	s *Server
 	// online says whether a user has a session on this node.
 	online func(userID string) bool
+	// claimFn and releaseFn: Options.Claim and Release (nil outside a
+	// cluster).
+	claimFn   func(ctx context.Context, userID string) (bool, error)
+	releaseFn func(ctx context.Context, userID string) error
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -69,9 +76,9 @@ type binding struct {
 	wake chan struct{}
 }
 
-func newRegistrar(s *Server, online func(string) bool) *registrar {
+func newRegistrar(s *Server, online func(string) bool, claim func(context.Context, string) (bool, error), release func(context.Context, string) error) *registrar {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &registrar{s: s, online: online, ctx: ctx, cancel: cancel, bindings: map[string]*binding{}}
+	return &registrar{s: s, online: online, claimFn: claim, releaseFn: release, ctx: ctx, cancel: cancel, bindings: map[string]*binding{}}
 }
 
 // changed wakes the goroutine of userID, or starts one. It never blocks.
@@ -124,10 +131,14 @@ func (r *registrar) close() {
 }
 
 // follow registers b's user while present, refreshes the registration,
-// and unregisters it when the user goes or the registrar closes.
+// and unregisters it when the user goes or the registrar closes. In a
+// cluster one node registers the user (its claim, asked before every
+// REGISTER): the others look again every claimRecheck, and take over when
+// the user leaves the registering node or that node stops.
 func (r *registrar) follow(b *binding) {
 	log := r.s.log.With("user", b.userID)
 	var reg *registration
+	held := false // this node holds the user's claim
 	// due fires when the registration is to be refreshed, or a failure
 	// tried again; nil = the registration is to be sent now.
 	var due <-chan time.Time
@@ -143,17 +154,33 @@ func (r *registrar) follow(b *binding) {
 		after(backoff)
 		backoff = min(2*backoff, registerBackoffMax)
 	}
+	unregister := func() {
+		if reg == nil || !reg.registered {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), unregisterTimeout)
+		defer cancel()
+		if _, err := reg.send(ctx, 0); err != nil {
+			log.Warn("sip: unregister failed", "username", reg.username, "err", err)
+		} else {
+			log.Info("sip: unregistered", "username", reg.username)
+		}
+	}
+	release := func() {
+		if !held {
+			return
+		}
+		held = false
+		ctx, cancel := context.WithTimeout(context.Background(), unregisterTimeout)
+		defer cancel()
+		if err := r.release(ctx, b.userID); err != nil {
+			log.Warn("sip: give the user's registration back to the cluster", "err", err)
+		}
+	}
 	for {
 		if r.ctx.Err() != nil || !r.online(b.userID) {
-			if reg != nil && reg.registered {
-				ctx, cancel := context.WithTimeout(context.Background(), unregisterTimeout)
-				if _, err := reg.send(ctx, 0); err != nil {
-					log.Warn("sip: unregister failed", "username", reg.username, "err", err)
-				} else {
-					log.Info("sip: unregistered", "username", reg.username)
-				}
-				cancel()
-			}
+			unregister()
+			release()
 			reg, due = nil, nil
 			timer.Stop()
 			if r.retire(b) {
@@ -161,24 +188,41 @@ func (r *registrar) follow(b *binding) {
 			}
 			continue // woken meanwhile: look again
 		}
-		if due == nil {
-			if reg == nil {
-				var err error
-				if reg, err = r.registrationOf(b.userID); err != nil {
-					if r.ctx.Err() != nil {
-						continue // closing
-					}
-					log.Warn("sip: read the user's SIP mapping to register it", "err", err)
-					failed()
-				} else if reg == nil {
-					// No mapping with a password: nothing to register.
-					if r.retire(b) {
-						return
-					}
-					continue
+		if due == nil && reg == nil {
+			var err error
+			if reg, err = r.registrationOf(b.userID); err != nil {
+				if r.ctx.Err() != nil {
+					continue // closing
 				}
+				log.Warn("sip: read the user's SIP mapping to register it", "err", err)
+				failed()
+			} else if reg == nil {
+				// No mapping with a password: nothing to register.
+				release()
+				if r.retire(b) {
+					return
+				}
+				continue
 			}
-			if reg != nil && due == nil {
+		}
+		if due == nil {
+			mine, err := r.claim(b.userID)
+			switch {
+			case r.ctx.Err() != nil:
+				continue // closing: unregister what was registered
+			case err != nil:
+				log.Warn("sip: ask the cluster which node registers the user; trying again", "in", backoff, "err", err)
+				failed()
+			case !mine:
+				if held || reg.registered {
+					log.Info("sip: another node registers the user now", "username", reg.username)
+					unregister()
+					reg.registered = false
+				}
+				held = false
+				after(claimRecheck)
+			default:
+				held = true
 				ctx, cancel := context.WithTimeout(r.ctx, registerTimeout)
 				granted, err := reg.send(ctx, r.s.cfg.Trunk.RegisterExpires)
 				cancel()
@@ -202,6 +246,25 @@ func (r *registrar) follow(b *binding) {
 			due = nil
 		}
 	}
+}
+
+// claim says whether this node registers userID (always, outside a
+// cluster).
+func (r *registrar) claim(userID string) (bool, error) {
+	if r.claimFn == nil {
+		return true, nil
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, registerTimeout)
+	defer cancel()
+	return r.claimFn(ctx, userID)
+}
+
+// release gives back the claim of userID.
+func (r *registrar) release(ctx context.Context, userID string) error {
+	if r.releaseFn == nil {
+		return nil
+	}
+	return r.releaseFn(ctx, userID)
 }
 
 // registrationOf is the registration of a user's SIP mapping, or nil when

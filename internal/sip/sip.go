@@ -83,6 +83,12 @@ type Options struct {
 	// trunk.register, the users it says are online are registered with
 	// the trunk (register.go). Nil = no registrations.
 	Online func(userID string) bool
+	// Claim says whether this node is the one node of the cluster that
+	// registers userID (claiming it unless a live node has), Release
+	// gives that back; every node where the user is online asks, and the
+	// others wait. Nil = this node registers every user online here.
+	Claim   func(ctx context.Context, userID string) (bool, error)
+	Release func(ctx context.Context, userID string) error
 }
 
 // Server is the sip role of a node.
@@ -189,7 +195,7 @@ func New(opts Options) (*Server, error) {
 		limiter: newSourceLimiter(cfg.Trunk.InvitesPerSecond, cfg.Trunk.InvitesBurst),
 		ctx:     ctx, cancel: cancel, calls: map[string]*call{}, byRoom: map[string][]*call{}}
 	if cfg.Trunk.Register && opts.Online != nil {
-		s.reg = newRegistrar(s, opts.Online)
+		s.reg = newRegistrar(s, opts.Online, opts.Claim, opts.Release)
 	}
 	if n := cfg.Trunk.DialInFailuresPerMinute; n > 0 {
 		s.dialInFailures = rate.NewLimiter(rate.Limit(float64(n)/60), n)

@@ -183,3 +183,63 @@ func (n *Node) answer(ctx context.Context, data []byte) ([]byte, error) {
 	}
 	return wire.Encode(reply{OK: ok}), nil
 }
+
+// claimKeyBase prefixes the keys of Claim; a key's value is the node that
+// holds the claim, empty once released.
+const claimKeyBase = "claim."
+
+// Claim makes this node the one node of the cluster that does the work
+// named by name (as registering a user with a PBX), unless a live node
+// already does: true = this node holds the claim. The holder gives it
+// back with Release; one held by a node that stopped beating
+// (AliveWithin) is taken over. Every change is a compare-and-set, so two
+// nodes claiming at once get one holder.
+func (n *Node) Claim(ctx context.Context, name string) (bool, error) {
+	key := claimKeyBase + name
+	err := n.State.Create(ctx, key, []byte(n.ID))
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, bus.ErrExists) {
+		return false, fmt.Errorf("claim %s: %w", key, err)
+	}
+	v, rev, err := n.State.Get(ctx, key)
+	if err != nil {
+		return false, fmt.Errorf("claim %s: %w", key, err)
+	}
+	holder := string(v)
+	if holder == n.ID {
+		return true, nil
+	}
+	if holder != "" && n.Alive(ctx, holder) {
+		return false, nil
+	}
+	err = n.State.Update(ctx, key, []byte(n.ID), rev)
+	if errors.Is(err, bus.ErrConflict) {
+		return false, nil // another node took it first, or the holder beat again
+	}
+	if err != nil {
+		return false, fmt.Errorf("claim %s: %w", key, err)
+	}
+	return true, nil
+}
+
+// Release gives back a claim this node holds (nothing when another node
+// holds it).
+func (n *Node) Release(ctx context.Context, name string) error {
+	key := claimKeyBase + name
+	v, rev, err := n.State.Get(ctx, key)
+	if errors.Is(err, bus.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("release %s: %w", key, err)
+	}
+	if string(v) != n.ID {
+		return nil
+	}
+	if err := n.State.Update(ctx, key, nil, rev); err != nil && !errors.Is(err, bus.ErrConflict) {
+		return fmt.Errorf("release %s: %w", key, err)
+	}
+	return nil
+}
