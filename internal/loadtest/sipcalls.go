@@ -297,7 +297,7 @@ func (l *sipCallsLoad) login(ctx context.Context) error {
 				return fmt.Errorf("SIP mapping of %s: %w", name, err)
 			}
 		}
-		cl, err := client.Login(ctx, l.base, name+"@wac", "bench-password-1")
+		cl, err := loginPatiently(ctx, l.base, name+"@wac", "bench-password-1")
 		if err != nil {
 			return fmt.Errorf("log in as %s: %w", name, err)
 		}
@@ -313,6 +313,25 @@ func (l *sipCallsLoad) login(ctx context.Context) error {
 	}
 	fmt.Fprintf(l.out, "%d users with SIP mappings logged in (%.1fs)\n", l.calls, time.Since(start).Seconds())
 	return nil
+}
+
+// loginPatiently logs in, waiting and trying again (up to 10 times, a
+// second apart) while the server refuses with 429: its login guard counts
+// the logins in flight from one address as failures until they succeed,
+// and the tool logs its users in many at once.
+func loginPatiently(ctx context.Context, base, user, password string) (*client.Client, error) {
+	for try := 1; ; try++ {
+		cl, err := client.Login(ctx, base, user, password)
+		var ae *client.APIError
+		if err == nil || try == 10 || !errors.As(err, &ae) || ae.Status != http.StatusTooManyRequests {
+			return cl, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // parallelDo runs fn for 0..n-1, l.parallel at once; the first error

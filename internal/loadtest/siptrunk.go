@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"golang.org/x/net/ipv4"
 
 	"github.com/openwac/wac/internal/media/g711"
 	"github.com/openwac/wac/internal/media/tone"
@@ -24,9 +26,19 @@ import (
 // plugin calls a URI there) that answers every INVITE with PCMU, and an
 // RTP endpoint per call that sends a 440 Hz PCMU tone at 50 packets a
 // second to the address of the offer and counts what comes back.
+//
+// The calls' RTP shares one port, as a media gateway's may: every answer
+// gives it, the packets of a call are told apart by the address they come
+// from (the server's port for that call, its offer's), and the 20 ms of
+// every call leave, and arrive, in batches (sendmmsg, recvmmsg). With a
+// socket and a goroutine per call the tool took more of the machine than
+// the server it measures, and every packet the server sent woke one of
+// the tool's threads, a cost the kernel counts to the sender.
 type trunk struct {
 	log   *slog.Logger
 	conn  net.PacketConn
+	rtp   *net.UDPConn     // every call's RTP
+	batch *ipv4.PacketConn // rtp, in batches
 	ua    *sipgo.UserAgent
 	srv   *sipgo.Server
 	cli   *sipgo.Client
@@ -39,24 +51,28 @@ type trunk struct {
 	mu       sync.Mutex
 	byNumber map[string]*rtpEndpoint // calls answered, by the number dialled
 	byCallID map[string]*rtpEndpoint
+	byRemote map[netip.AddrPort]*rtpEndpoint // by the far end's media address
 	waiting  map[string]chan *rtpEndpoint
 }
 
 // rtpEndpoint is the trunk's side of one call's media.
 type rtpEndpoint struct {
-	conn   *net.UDPConn
-	remote atomic.Pointer[net.UDPAddr]
+	remote   netip.AddrPort // the far end's media (its offer's address)
+	remoteTo *net.UDPAddr   // remote, to send to
 	// Sent and Received count RTP packets; Gaps the sequence numbers
 	// skipped in what was received.
 	Sent, Received, Gaps atomic.Uint64
 	// Repeats counts packets whose RTP timestamp is not past the last
 	// one's: audio the far end sent again (or late) under a new number.
 	Repeats atomic.Uint64
-	seq     uint16
+	seq     uint16 // of what the trunk sends (its sending goroutine's)
 	ts      uint32
 	ssrc    uint32
 	closed  atomic.Bool
-	done    chan struct{}
+	// What was received last (its receiving goroutine's).
+	last   uint16
+	lastTS uint32
+	seen   bool
 }
 
 // startTrunk listens for SIP on addr (UDP; port 0 picks one).
@@ -83,10 +99,22 @@ func startTrunk(addr string, log *slog.Logger) (*trunk, error) {
 		conn.Close()
 		return nil, fmt.Errorf("trunk: client: %w", err)
 	}
+	rtpConn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: local.IP})
+	if err != nil {
+		cli.Close()
+		ua.Close()
+		conn.Close()
+		return nil, fmt.Errorf("trunk: RTP port: %w", err)
+	}
+	// Every call's packets queue in this one socket: room for a second of
+	// 500 calls (as far as net.core.rmem_max allows).
+	_ = rtpConn.SetReadBuffer(8 << 20)
+	_ = rtpConn.SetWriteBuffer(8 << 20)
 	ctx, stop := context.WithCancel(context.Background())
-	t := &trunk{log: log, conn: conn, ua: ua, srv: srv, cli: cli, ctx: ctx, stop: stop,
+	t := &trunk{log: log, conn: conn, rtp: rtpConn, batch: ipv4.NewPacketConn(rtpConn), ua: ua, srv: srv, cli: cli, ctx: ctx, stop: stop,
 		cache:    sipgo.NewDialogServerCache(cli, sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "trunk", Host: local.IP.String(), Port: local.Port}}),
-		byNumber: map[string]*rtpEndpoint{}, byCallID: map[string]*rtpEndpoint{}, waiting: map[string]chan *rtpEndpoint{}}
+		byNumber: map[string]*rtpEndpoint{}, byCallID: map[string]*rtpEndpoint{}, byRemote: map[netip.AddrPort]*rtpEndpoint{},
+		waiting: map[string]chan *rtpEndpoint{}}
 	gen := tone.NewGenerator(440, 8000, 8000)
 	pcm := make([]int16, 160)
 	for range 50 {
@@ -99,9 +127,10 @@ func startTrunk(addr string, log *slog.Logger) (*trunk, error) {
 	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
 	})
-	t.wg.Add(2)
+	t.wg.Add(3)
 	go func() { defer t.wg.Done(); _ = srv.ServeUDP(conn) }()
 	go func() { defer t.wg.Done(); t.send() }()
+	go func() { defer t.wg.Done(); t.receive() }()
 	return t, nil
 }
 
@@ -135,18 +164,10 @@ func (t *trunk) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		dlg.Close()
 		return
 	}
-	ep, err := newRTPEndpoint(t.Addr().IP)
-	if err != nil {
-		t.log.Warn("trunk: no RTP port", "err", err)
-		_ = dlg.Respond(503, "Service Unavailable", nil)
-		dlg.Close()
-		return
-	}
-	ep.remote.Store(remote)
+	ep := newRTPEndpoint(remote)
 	_ = dlg.Respond(180, "Ringing", nil)
-	if err := dlg.RespondSDP(pcmuAnswer(ep.conn.LocalAddr().(*net.UDPAddr))); err != nil {
+	if err := dlg.RespondSDP(pcmuAnswer(t.rtp.LocalAddr().(*net.UDPAddr))); err != nil {
 		t.log.Warn("trunk: answer", "err", err)
-		ep.close()
 		dlg.Close()
 		return
 	}
@@ -157,14 +178,13 @@ func (t *trunk) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	t.mu.Lock()
 	t.byNumber[number] = ep
 	t.byCallID[callID] = ep
+	t.byRemote[ep.remote] = ep
 	ch := t.waiting[number]
 	delete(t.waiting, number)
 	t.mu.Unlock()
 	if ch != nil {
 		ch <- ep
 	}
-	t.wg.Add(1)
-	go func() { defer t.wg.Done(); ep.receive() }()
 }
 
 func (t *trunk) onBye(req *sip.Request, tx sip.ServerTransaction) {
@@ -183,33 +203,92 @@ func (t *trunk) onBye(req *sip.Request, tx sip.ServerTransaction) {
 			delete(t.byNumber, n)
 		}
 	}
+	if ep != nil && t.byRemote[ep.remote] == ep {
+		delete(t.byRemote, ep.remote)
+	}
 	t.mu.Unlock()
 	if ep != nil {
 		ep.close()
 	}
 }
 
-// send sends every call's tone, a packet every 20 ms.
+// send sends every call's tone, a packet every 20 ms, all of them in
+// batches.
 func (t *trunk) send() {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	pkt := make([]byte, 12+160)
+	var (
+		eps  []*rtpEndpoint
+		bufs [][]byte
+		msgs []ipv4.Message
+	)
 	for i := 0; ; i++ {
 		select {
 		case <-t.ctx.Done():
 			return
 		case <-tick.C:
 		}
+		eps = eps[:0]
 		t.mu.Lock()
-		eps := make([]*rtpEndpoint, 0, len(t.byCallID))
 		for _, ep := range t.byCallID {
 			eps = append(eps, ep)
 		}
 		t.mu.Unlock()
 		payload := t.frame[i%len(t.frame)]
+		msgs = msgs[:0]
 		for _, ep := range eps {
-			ep.sendFrame(pkt, payload)
+			if ep.closed.Load() {
+				continue
+			}
+			if len(bufs) <= len(msgs) {
+				bufs = append(bufs, make([]byte, 12+len(payload)))
+			}
+			b := bufs[len(msgs)]
+			msgs = append(msgs, ipv4.Message{Buffers: [][]byte{b[:ep.frame(b, payload)]}, Addr: ep.remoteTo})
 		}
+		for off := 0; off < len(msgs); {
+			n, err := t.batch.WriteBatch(msgs[off:min(off+sendBatch, len(msgs))], 0)
+			if err != nil {
+				if t.ctx.Err() == nil {
+					t.log.Warn("trunk: send RTP", "err", err)
+				}
+				break
+			}
+			for j := off; j < off+n; j++ {
+				eps[j].Sent.Add(1)
+			}
+			off += n
+		}
+	}
+}
+
+// sendBatch and recvBatch are the most packets one system call sends or
+// receives.
+const sendBatch, recvBatch = 64, 64
+
+// receive counts the RTP packets of every call until the trunk closes.
+func (t *trunk) receive() {
+	msgs := make([]ipv4.Message, recvBatch)
+	for i := range msgs {
+		msgs[i].Buffers = [][]byte{make([]byte, 1500)}
+	}
+	for {
+		n, err := t.batch.ReadBatch(msgs, 0)
+		if err != nil {
+			return
+		}
+		t.mu.Lock()
+		for _, m := range msgs[:n] {
+			from, ok := m.Addr.(*net.UDPAddr)
+			if !ok {
+				continue
+			}
+			ap := from.AddrPort()
+			if ep := t.byRemote[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())]; ep != nil {
+				ep.count(m.Buffers[0][:m.N])
+			}
+		}
+		t.mu.Unlock()
 	}
 }
 
@@ -222,6 +301,7 @@ func (t *trunk) close() {
 	t.cli.Close()
 	t.ua.Close()
 	t.conn.Close()
+	t.rtp.Close()
 	t.wg.Wait()
 }
 
@@ -233,7 +313,7 @@ func (t *trunk) dropAll() int {
 	for _, ep := range t.byCallID {
 		eps = append(eps, ep)
 	}
-	t.byCallID, t.byNumber = map[string]*rtpEndpoint{}, map[string]*rtpEndpoint{}
+	t.byCallID, t.byNumber, t.byRemote = map[string]*rtpEndpoint{}, map[string]*rtpEndpoint{}, map[netip.AddrPort]*rtpEndpoint{}
 	t.mu.Unlock()
 	for _, ep := range eps {
 		ep.close()
@@ -248,75 +328,52 @@ func (t *trunk) calls() int {
 	return len(t.byCallID)
 }
 
-func newRTPEndpoint(ip net.IP) (*rtpEndpoint, error) {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip})
-	if err != nil {
-		return nil, err
-	}
-	ep := &rtpEndpoint{conn: conn, done: make(chan struct{})}
-	ep.ssrc = uint32(time.Now().UnixNano()) ^ uint32(conn.LocalAddr().(*net.UDPAddr).Port)<<16
-	return ep, nil
+// newRTPEndpoint is the trunk's side of a call whose media is at remote.
+func newRTPEndpoint(remote *net.UDPAddr) *rtpEndpoint {
+	ap := remote.AddrPort()
+	ep := &rtpEndpoint{remote: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), remoteTo: remote}
+	ep.ssrc = uint32(time.Now().UnixNano()) ^ uint32(remote.Port)<<16
+	return ep
 }
 
-// sendFrame sends one PCMU packet (buf holds the header and payload).
-func (ep *rtpEndpoint) sendFrame(buf, payload []byte) {
-	remote := ep.remote.Load()
-	if remote == nil || ep.closed.Load() {
-		return
-	}
+// frame writes the call's next PCMU packet into buf and returns its
+// length.
+func (ep *rtpEndpoint) frame(buf, payload []byte) int {
 	ep.seq++
 	ep.ts += 160
 	buf[0], buf[1] = 0x80, 0 // version 2, PCMU
 	buf[2], buf[3] = byte(ep.seq>>8), byte(ep.seq)
 	buf[4], buf[5], buf[6], buf[7] = byte(ep.ts>>24), byte(ep.ts>>16), byte(ep.ts>>8), byte(ep.ts)
 	buf[8], buf[9], buf[10], buf[11] = byte(ep.ssrc>>24), byte(ep.ssrc>>16), byte(ep.ssrc>>8), byte(ep.ssrc)
-	n := copy(buf[12:], payload)
-	if _, err := ep.conn.WriteToUDP(buf[:12+n], remote); err == nil {
-		ep.Sent.Add(1)
-	}
+	return 12 + copy(buf[12:], payload)
 }
 
-// receive counts the RTP packets of the call (of any SSRC: the far end
-// may change it) until the endpoint closes.
-func (ep *rtpEndpoint) receive() {
-	defer close(ep.done)
-	buf := make([]byte, 1500)
-	var last uint16
-	var lastTS uint32
-	first := true
-	for {
-		n, _, err := ep.conn.ReadFromUDP(buf)
-		if err != nil {
-			return
-		}
-		if n < 12 || buf[0]>>6 != 2 || buf[1]&0x7f >= 72 && buf[1]&0x7f <= 76 {
-			continue // not RTP, or RTCP
-		}
-		ep.Received.Add(1)
-		seq := uint16(buf[2])<<8 | uint16(buf[3])
-		ts := uint32(buf[4])<<24 | uint32(buf[5])<<16 | uint32(buf[6])<<8 | uint32(buf[7])
-		if first {
-			first, last, lastTS = false, seq, ts
-			continue
-		}
-		if d := int16(seq - last); d > 0 {
-			ep.Gaps.Add(uint64(d - 1))
-			last = seq
-		}
-		if int32(ts-lastTS) <= 0 {
-			ep.Repeats.Add(1)
-		} else {
-			lastTS = ts
-		}
-	}
-}
-
-func (ep *rtpEndpoint) close() {
-	if ep.closed.Swap(true) {
+// count counts one packet received from the call's far end (RTP of any
+// SSRC: the far end may change it; RTCP and what is not RTP are not
+// counted).
+func (ep *rtpEndpoint) count(pkt []byte) {
+	if len(pkt) < 12 || pkt[0]>>6 != 2 || pkt[1]&0x7f >= 72 && pkt[1]&0x7f <= 76 || ep.closed.Load() {
 		return
 	}
-	ep.conn.Close()
+	ep.Received.Add(1)
+	seq := uint16(pkt[2])<<8 | uint16(pkt[3])
+	ts := uint32(pkt[4])<<24 | uint32(pkt[5])<<16 | uint32(pkt[6])<<8 | uint32(pkt[7])
+	if !ep.seen {
+		ep.seen, ep.last, ep.lastTS = true, seq, ts
+		return
+	}
+	if d := int16(seq - ep.last); d > 0 {
+		ep.Gaps.Add(uint64(d - 1))
+		ep.last = seq
+	}
+	if int32(ts-ep.lastTS) <= 0 {
+		ep.Repeats.Add(1)
+	} else {
+		ep.lastTS = ts
+	}
 }
+
+func (ep *rtpEndpoint) close() { ep.closed.Store(true) }
 
 // sdpAudioAddr is the address of the first audio stream of an SDP offer.
 func sdpAudioAddr(body []byte) (*net.UDPAddr, error) {
