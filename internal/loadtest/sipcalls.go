@@ -44,8 +44,9 @@ to the trunk; opus: transcoded to PCMU by the server) as a Pion peer through
 the room's Janus API, invites tel:+<number>, and subscribes to the phone's
 feed once answered. The SIP side: the tool is the trunk, a SIP UAS on
 --trunk (start wac serve with trunk.address and trunk.port there) that
-answers every INVITE with PCMU and runs an RTP endpoint per call sending a
-PCMU tone at 50 packets/s and counting what it receives.
+answers every INVITE with PCMU and sends each call a PCMU tone at 50
+packets/s, counting what it receives; the calls' RTP shares one port of the
+tool (as a media gateway's may), sent and received in batches.
 
 Once every call is up and --warmup has passed, it counts over --duration the
 packets sent and received each way (loss: the packets a side sent in the

@@ -23,9 +23,9 @@ import (
 
 // trunk plays the SIP trunk of the SIP call load: a SIP UAS on a UDP port
 // (the server's trunk.address and trunk.port point at it, or Janus's SIP
-// plugin calls a URI there) that answers every INVITE with PCMU, and an
-// RTP endpoint per call that sends a 440 Hz PCMU tone at 50 packets a
-// second to the address of the offer and counts what comes back.
+// plugin calls a URI there) that answers every INVITE with PCMU, and the
+// calls' media: to the address of each offer a 440 Hz PCMU tone at 50
+// packets a second, and a count of what comes back.
 //
 // The calls' RTP shares one port, as a media gateway's may: every answer
 // gives it, the packets of a call are told apart by the address they come
