@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -431,5 +432,48 @@ func TestRoomNumbersAreNeverShared(t *testing.T) {
 		if r := n.SFU().Room(obj.Room); r == nil || strconv.FormatInt(r.Number, 10) != obj.Number {
 			t.Errorf("the media room of %s: %+v, want number %s", obj.Room, r, obj.Number)
 		}
+	}
+}
+
+// A room whose media cannot be made (here every number tried is the media
+// node's already) is refused 503, which the app may try again, not 500;
+// nothing of it is left: the next createRoom, with a free number, works.
+func TestRoomWithoutItsMediaIsRefused503(t *testing.T) {
+	var taken atomic.Bool
+	taken.Store(true)
+	next := func() string {
+		if taken.Load() {
+			return "12345678"
+		}
+		return "23456789"
+	}
+	n, base, _ := runNodeWith(t, t.TempDir(), nil, node.Options{RoomNumbers: next})
+	if _, err := n.SFU().CreateRoom("", 12345678, placement.RoomOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	admin, err := client.Login(ctx, base, "admin@wac", "admin-secret-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := admin.Connect(ctx, client.ConnectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	_, err = a.Request(ctx, "createRoom", map[string]any{}, nil)
+	var ce *client.CancelError
+	if !errors.As(err, &ce) || ce.Code != 503 {
+		t.Fatalf("createRoom with no number the media node takes: %v, want a 503 cancel", err)
+	}
+	taken.Store(false)
+	f, err := a.Request(ctx, "createRoom", map[string]any{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj roomObject
+	if err := json.Unmarshal(f.Payload, &obj); err != nil || obj.Number != "23456789" {
+		t.Fatalf("createRoom once a number is free: %s", f.Payload)
 	}
 }

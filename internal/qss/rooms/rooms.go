@@ -441,7 +441,15 @@ func (t *Table) createAs(ctx context.Context, creator session.User, peer string,
 			t.releaseNumber(ctx, id, r.number)
 			t.release(r.creator)
 			t.Node.State.Delete(ctx, roomKey(id))
-			return nil, fmt.Errorf("create media room: %w", err)
+			var c *wire.Cancel
+			if errors.As(err, &c) {
+				return nil, err
+			}
+			// A media node that did not answer, or refused, or no
+			// number free: the app may try again (not an internal
+			// error); the cause is for the operator.
+			t.Log.Warn("qss: the room's media could not be made", "room", id, "err", err)
+			return nil, wire.Refuse(503, "no media server could take the room; try again")
 		}
 		r.media = m
 		if m.Number != "" && m.Number != r.number {
