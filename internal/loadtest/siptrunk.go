@@ -236,6 +236,7 @@ func (t *trunk) send() {
 		t.mu.Unlock()
 		payload := t.frame[i%len(t.frame)]
 		msgs = msgs[:0]
+		live := eps[:0] // the endpoints of msgs, in order
 		for _, ep := range eps {
 			if ep.closed.Load() {
 				continue
@@ -245,6 +246,7 @@ func (t *trunk) send() {
 			}
 			b := bufs[len(msgs)]
 			msgs = append(msgs, ipv4.Message{Buffers: [][]byte{b[:ep.frame(b, payload)]}, Addr: ep.remoteTo})
+			live = append(live, ep)
 		}
 		for off := 0; off < len(msgs); {
 			n, err := t.batch.WriteBatch(msgs[off:min(off+sendBatch, len(msgs))], 0)
@@ -254,8 +256,8 @@ func (t *trunk) send() {
 				}
 				break
 			}
-			for j := off; j < off+n; j++ {
-				eps[j].Sent.Add(1)
+			for _, ep := range live[off : off+n] {
+				ep.Sent.Add(1)
 			}
 			off += n
 		}
