@@ -375,6 +375,18 @@ func TestStartFinishesCallsOfAnEarlierRun(t *testing.T) {
 	}
 }
 
+// nodeHolding12345678 runs a node whose new rooms take the numbers next
+// gives, with a room made on its media server by its own Janus API that
+// holds 12345678.
+func nodeHolding12345678(t *testing.T, next func() string) (*node.Node, string) {
+	t.Helper()
+	n, base, _ := runNodeWith(t, t.TempDir(), nil, node.Options{RoomNumbers: next})
+	if _, err := n.SFU().CreateRoom("", 12345678, placement.RoomOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return n, base
+}
+
 // Room numbers are claimed in the cluster's state before the media room is
 // made with them: a number a live room has is not given again, and a
 // number the media node has for a room made there with its own Janus API
@@ -392,11 +404,7 @@ func TestRoomNumbersAreNeverShared(t *testing.T) {
 		}
 		return n
 	}
-	n, base, _ := runNodeWith(t, t.TempDir(), nil, node.Options{RoomNumbers: next})
-	// A room made on the media server by its own API holds 12345678.
-	if _, err := n.SFU().CreateRoom("", 12345678, placement.RoomOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	n, base := nodeHolding12345678(t, next)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	admin, err := client.Login(ctx, base, "admin@wac", "admin-secret-1")
@@ -447,10 +455,7 @@ func TestRoomWithoutItsMediaIsRefused503(t *testing.T) {
 		}
 		return "23456789"
 	}
-	n, base, _ := runNodeWith(t, t.TempDir(), nil, node.Options{RoomNumbers: next})
-	if _, err := n.SFU().CreateRoom("", 12345678, placement.RoomOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, base := nodeHolding12345678(t, next)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	admin, err := client.Login(ctx, base, "admin@wac", "admin-secret-1")
