@@ -266,7 +266,7 @@ func (l *rtpLeg) write(pkt []byte) error {
 // send sends one RTP packet to the trunk as it is.
 func (l *rtpLeg) send(pkt []byte) error {
 	r := l.remote.Load()
-	if r == nil || r.Addr().IsUnspecified() || l.held() {
+	if r == nil || !r.Addr().IsValid() || r.Addr().IsUnspecified() || l.held() {
 		return nil // on hold, or no address yet
 	}
 	if _, err := l.conn.WriteToUDPAddrPort(pkt, *r); err != nil {

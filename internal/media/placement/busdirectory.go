@@ -130,7 +130,7 @@ func (d *BusDirectory) Send(ctx context.Context, id string, cmd Command) (Reply,
 	return r, nil
 }
 
-// Serve answers a media node's commands until ctx ends.
+// Serve answers a media node's commands from its return on, until stop.
 func (d *BusDirectory) Serve(id string, h func(context.Context, Command) Reply) (func(), error) {
 	sub, err := d.bus.Serve(mediaSubject(id), func(ctx context.Context, data []byte) ([]byte, error) {
 		var cmd Command

@@ -74,9 +74,10 @@ func codecs(cfg config.Media, withTWCC bool) (audio, video []webrtc.RTPCodecPara
 
 // apis builds the two Pion APIs of a node: one for publisher peer
 // connections (NACK generator, receiver reports, transport-cc feedback,
-// simulcast and audio-level extensions, over one parse of each header) and one for subscriber peer
-// connections (NACK responder with the retransmission buffer and sender
-// reports). Both share the node's sockets.
+// simulcast and audio-level extensions, over one parse of each header)
+// and one for subscriber peer connections (NACK responder with the
+// retransmission buffer and sender reports). Both share the node's
+// sockets.
 func apis(cfg config.Media, se webrtc.SettingEngine) (pub, sub *webrtc.API, err error) {
 	build := func(publisher bool) (*webrtc.API, error) {
 		me := &webrtc.MediaEngine{}
