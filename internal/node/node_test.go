@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,9 +58,27 @@ func runNode(t testing.TB, dir string, tweak func(*config.Config)) (*node.Node, 
 }
 
 // runNodeWith is runNode with node options (the admin's password and the
-// output are set here).
+// output are set here). The ports the tests pick are free when picked but
+// may be taken before the node listens (by another test process's
+// outgoing connection): a node that finds its port taken is started again
+// on new ports, with tweak applied again.
 func runNodeWith(t testing.TB, dir string, tweak func(*config.Config), opts node.Options) (*node.Node, string, func()) {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		n, url, stop, err := tryNode(t, dir, tweak, opts)
+		if err == nil {
+			t.Cleanup(stop)
+			return n, url, stop
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("node start, attempt %d: %v; again on other ports", attempt, err)
+	}
+}
+
+// tryNode makes a node and runs it until it listens.
+func tryNode(t testing.TB, dir string, tweak func(*config.Config), opts node.Options) (*node.Node, string, func(), error) {
 	cfg := config.Default()
 	cfg.DataDir = dir
 	cfg.Password.Memory, cfg.Password.Iterations = 8*1024, 1
@@ -75,7 +95,7 @@ func runNodeWith(t testing.TB, dir string, tweak func(*config.Config), opts node
 	opts.Options = server.Options{Out: io.Discard, Environ: []string{server.AdminPasswordEnv + "=admin-secret-1"}}
 	n, err := node.New(context.Background(), &cfg, logging.Discard(), opts)
 	if err != nil {
-		t.Fatal(err)
+		return nil, "", nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -88,8 +108,23 @@ func runNodeWith(t testing.TB, dir string, tweak func(*config.Config), opts node
 			n.Close()
 		})
 	}
-	t.Cleanup(stop)
-	return n, n.PublicURL(), stop
+	// PublicURL waits until the node listens, or failed to listen; Run
+	// may also fail before it listens (a role that does not start).
+	listening := make(chan string, 1)
+	go func() { listening <- n.PublicURL() }()
+	var url string
+	select {
+	case url = <-listening:
+	case err := <-done:
+		done <- err
+	}
+	if url == "" {
+		cancel()
+		err := <-done
+		n.Close()
+		return nil, "", nil, fmt.Errorf("node did not listen: %w", err)
+	}
+	return n, url, stop, nil
 }
 
 type roomObject struct {
