@@ -39,7 +39,7 @@ done
 for target in FuzzParseEventLog FuzzAssembler FuzzReadDuration; do
   go test -run '^$' -fuzz "^${target}\$" -fuzztime 50000x -fuzzminimizetime 5x ./internal/media/record/
 done
-for target in FuzzVideoRoomBody FuzzRESTRequest; do
+for target in FuzzVideoRoomBody FuzzRESTRequest FuzzDirectTake; do
   go test -run '^$' -fuzz "^${target}\$" -fuzztime 50000x -fuzzminimizetime 5x ./internal/media/videoroom/
 done
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 80000x -fuzzminimizetime 5x ./internal/media/janus/

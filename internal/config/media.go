@@ -24,6 +24,7 @@ type Media struct {
 	WebRTCStartPort int    `yaml:"webRtcStartPort" doc:"first UDP media port when udpPort is 0 (the seeds' webRtcStartPort); 0 = any port"`
 	WebRTCEndPort   int    `yaml:"webRtcEndPort" doc:"last UDP media port when udpPort is 0 (the seeds' webRtcEndPort)"`
 	TCPPort         int    `yaml:"tcpPort" doc:"ICE-TCP port (media over TCP when UDP is blocked); 0 = off"`
+	DirectReceive   bool   `yaml:"directReceive" doc:"with udpPort on Linux, the port's reader decrypts the audio of connected publishers itself instead of passing it through Pion's ICE, demultiplexer and SRTP goroutines (less CPU per packet); off = always Pion's path"`
 
 	SessionTimeout   time.Duration `yaml:"sessionTimeout" unit:"s" doc:"seconds a Janus session lives without a keepalive (Janus default 60)"`
 	MaxMessageBytes  int           `yaml:"maxMessageBytes" doc:"largest Janus API message accepted, in bytes"`
@@ -83,6 +84,7 @@ func defaultMedia() Media {
 		Publishers:       100,
 		KeyframeInterval: 500 * time.Millisecond,
 		NACKBuffer:       1024,
+		DirectReceive:    true,
 		AudioLevelEvent:  true,
 		AudioActive:      100,
 		AudioLevelAvg:    25,

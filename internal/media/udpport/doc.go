@@ -10,3 +10,15 @@
 // ordinary socket without them. Its buffers are mediaSocketBuffer bytes
 // (udpbuf.go).
 package udpport
+
+import "net/netip"
+
+// Diverter is a port whose datagrams a function can take before they are
+// read (the port of Listen on Linux): the media node's direct SRTP
+// receive (package videoroom) takes the RTP of established publishers
+// there, ahead of the ICE mux. take runs on the reading goroutine, one
+// datagram at a time, must not block, and must copy what it keeps of b;
+// a datagram it takes (true) is not returned by the read. nil stops it.
+type Diverter interface {
+	Divert(take func(b []byte, from netip.AddrPort) bool)
+}

@@ -167,6 +167,9 @@ type splitUDPConn struct {
 	// reads the socket.
 	deadline atomic.Int64
 
+	// divert sees each datagram before a read returns it (Divert).
+	divert atomic.Pointer[func([]byte, netip.AddrPort) bool]
+
 	readMu sync.Mutex // one read at a time uses the fields below
 	readFn func(fd uintptr) bool
 	recvq  recvBatch // see udprecv_linux.go
@@ -228,12 +231,35 @@ func (c *splitUDPConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, erro
 	}
 }
 
+// Divert implements Diverter.
+func (c *splitUDPConn) Divert(take func(b []byte, from netip.AddrPort) bool) {
+	if take == nil {
+		c.divert.Store(nil)
+		return
+	}
+	c.divert.Store(&take)
+}
+
 // ReadFromAddrPort reads a datagram from the poller's socket (a batch of
 // them at a time: udprecv_linux.go), waiting in the poller when there is
-// none.
+// none. Datagrams the Divert function takes are not returned.
 func (c *splitUDPConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
+	for {
+		n, from, err := c.readOne(b)
+		if err != nil {
+			return 0, netip.AddrPort{}, err
+		}
+		if take := c.divert.Load(); take != nil && (*take)(b[:n], from) {
+			continue
+		}
+		return n, from, nil
+	}
+}
+
+// readOne reads one datagram, held or from the socket; readMu is held.
+func (c *splitUDPConn) readOne(b []byte) (int, netip.AddrPort, error) {
 	r := &c.recvq
 	if r.next < r.n {
 		if err := c.deadlineOrClosed(); err != nil {

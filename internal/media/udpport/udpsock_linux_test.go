@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -502,5 +503,55 @@ func BenchmarkMediaPortReceive(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// The divert function sees every datagram, held in a batch or not, with
+// its source; what it takes is not read, the rest is, in order; once
+// removed it sees nothing.
+func TestSplitUDPConnDivert(t *testing.T) {
+	conn, peers := portAndPeers(t, 2)
+	var _ Diverter = conn
+	to := conn.LocalAddr().(*net.UDPAddr)
+	var seen []string
+	conn.Divert(func(b []byte, from netip.AddrPort) bool {
+		seen = append(seen, string(b))
+		return from == peers[1].LocalAddr().(*net.UDPAddr).AddrPort() || string(b) == "take"
+	})
+	for i, m := range []string{"a", "x", "take", "b", "y", "c"} {
+		p := peers[0]
+		if m == "x" || m == "y" {
+			p = peers[1]
+		}
+		if _, err := p.WriteTo([]byte(m), to); err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 100)
+	var got []string
+	for range 3 {
+		n, _, err := conn.ReadFromAddrPort(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(buf[:n]))
+	}
+	if strings.Join(got, ",") != "a,b,c" {
+		t.Errorf("read %v, want a, b, c", got)
+	}
+	if strings.Join(seen, ",") != "a,x,take,b,y,c" {
+		t.Errorf("divert saw %v", seen)
+	}
+	conn.Divert(nil)
+	if _, err := peers[1].WriteTo([]byte("z"), to); err != nil {
+		t.Fatal(err)
+	}
+	n, _, err := conn.ReadFromAddrPort(buf)
+	if err != nil || string(buf[:n]) != "z" {
+		t.Fatalf("read after Divert(nil): %q, %v", buf[:n], err)
+	}
+	if len(seen) != 6 {
+		t.Errorf("the removed divert function saw %v", seen[6:])
 	}
 }

@@ -1,6 +1,8 @@
 package videoroom
 
 import (
+	"strings"
+
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 )
@@ -21,17 +23,28 @@ import (
 // forwarding have finished with them; Pion keeps a peeked packet's
 // Attributes until it returns that packet, which it does before reading
 // again.
-type headerOnce struct{}
-
-// NewInterceptor implements interceptor.Factory.
-func (headerOnce) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &headerOnceInterceptor{}, nil
+//
+// With the direct receive (direct.go), it also puts the direct receive's
+// reader of an audio stream in place of Pion's read stream.
+type headerOnce struct {
+	direct *directPeer // the connection's direct receive; nil = none
 }
 
-type headerOnceInterceptor struct{ interceptor.NoOp }
+// NewInterceptor implements interceptor.Factory.
+func (h headerOnce) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &headerOnceInterceptor{direct: h.direct}, nil
+}
+
+type headerOnceInterceptor struct {
+	interceptor.NoOp
+	direct *directPeer
+}
 
 // BindRemoteStream implements interceptor.Interceptor.
-func (*headerOnceInterceptor) BindRemoteStream(_ *interceptor.StreamInfo, r interceptor.RTPReader) interceptor.RTPReader {
+func (h *headerOnceInterceptor) BindRemoteStream(info *interceptor.StreamInfo, r interceptor.RTPReader) interceptor.RTPReader {
+	if h.direct != nil && strings.HasPrefix(strings.ToLower(info.MimeType), "audio/") {
+		r = h.direct.reader(info.SSRC, r)
+	}
 	s := &headerStream{attr: interceptor.Attributes{}}
 	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
 		n, got, err := r.Read(b, a)

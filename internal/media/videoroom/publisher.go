@@ -32,8 +32,9 @@ type participant struct {
 	mu       sync.Mutex
 	display  string
 	pc       *webrtc.PeerConnection
-	local    *Local // publishes in process instead of pc (local.go)
-	gen      int    // publication generation: callbacks of older ones are ignored
+	local    *Local      // publishes in process instead of pc (local.go)
+	direct   *directPeer // pc's direct receive (direct.go); nil = none
+	gen      int         // publication generation: callbacks of older ones are ignored
 	streams  []*pubStream
 	active   bool // connected and announced to the room
 	override int  // bps cap asked by the publisher (configure bitrate); 0 = none
@@ -336,12 +337,25 @@ func (p *participant) negotiate(offerSDP string) (*janus.JSEP, *vrErr) {
 		return nil, vrErrorf(janus.VRErrInvalidSDP, "Invalid SDP (the publication is in-process media)")
 	}
 	fresh := pc == nil
+	var direct *directPeer
 	if fresh {
 		if e := p.room.reservePublisher(p); e != nil {
 			return nil, e
 		}
+		api := s.pubAPI
+		if s.direct != nil {
+			// The connection's own API, whose buffers the direct receive
+			// writes to.
+			direct = s.direct.newPeer()
+			se := s.se
+			se.BufferFactory = direct.bufferFactory
+			var err error
+			if api, err = newAPI(s.cfg, se, true, direct); err != nil {
+				return nil, vrErrorf(janus.VRErrUnknown, "Error creating the peer connection: %v", err)
+			}
+		}
 		var err error
-		pc, err = s.pubAPI.NewPeerConnection(webrtc.Configuration{})
+		pc, err = api.NewPeerConnection(webrtc.Configuration{})
 		if err != nil {
 			return nil, vrErrorf(janus.VRErrUnknown, "Error creating the peer connection: %v", err)
 		}
@@ -356,6 +370,9 @@ func (p *participant) negotiate(offerSDP string) (*janus.JSEP, *vrErr) {
 	fail := func(code int, format string, args ...any) (*janus.JSEP, *vrErr) {
 		if fresh {
 			pc.Close()
+			if direct != nil {
+				direct.close()
+			}
 		}
 		return nil, vrErrorf(code, format, args...)
 	}
@@ -376,9 +393,20 @@ func (p *participant) negotiate(offerSDP string) (*janus.JSEP, *vrErr) {
 	case <-time.After(10 * time.Second):
 		return fail(janus.VRErrUnknown, "ICE gathering timed out")
 	}
+	if !fresh {
+		p.mu.Lock()
+		dp := p.direct
+		p.mu.Unlock()
+		if dp != nil {
+			dp.renegotiated(pc)
+		}
+	}
 	streams := p.buildStreams(pc, &parsed)
 	p.mu.Lock()
 	p.pc = pc
+	if fresh {
+		p.direct = direct
+	}
 	p.streams = streams
 	p.mu.Unlock()
 	p.room.recordStreams(p, streams)
@@ -520,6 +548,13 @@ func (p *participant) onTrack(gen int, pc *webrtc.PeerConnection, t *webrtc.Trac
 	if stale {
 		return
 	}
+	if t.Kind() == webrtc.RTPCodecTypeAudio {
+		p.mu.Lock()
+		if dp := p.direct; dp != nil && gen == p.gen {
+			dp.receiveAudio(uint32(t.SSRC()))
+		}
+		p.mu.Unlock()
+	}
 	go func() {
 		defer p.wg.Done()
 		ps.fwd.Forward(t)
@@ -569,6 +604,7 @@ func (p *participant) onState(gen int, st webrtc.PeerConnectionState) {
 	}
 	switch st {
 	case webrtc.PeerConnectionStateConnected:
+		p.armDirect(gen)
 		p.announce()
 	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 		reason := "ICE failed"
@@ -583,6 +619,22 @@ func (p *participant) onState(gen int, st webrtc.PeerConnectionState) {
 				p.unpublish(reason)
 			}
 		})
+	}
+}
+
+// armDirect starts the direct receive of the publication's connection
+// (direct.go); when it cannot, the connection keeps Pion's path, and the
+// log says why once per node.
+func (p *participant) armDirect(gen int) {
+	p.mu.Lock()
+	pc, dp := p.pc, p.direct
+	current := gen == p.gen
+	p.mu.Unlock()
+	if !current || pc == nil || dp == nil {
+		return
+	}
+	if err := dp.arm(pc); err != nil && p.room.sfu.direct.warned.CompareAndSwap(false, true) {
+		p.room.sfu.log.Warn("media: a publisher's audio takes Pion's receive path (config key media.directReceive)", "err", err)
 	}
 }
 
@@ -609,7 +661,10 @@ func (p *participant) announce() {
 func (p *participant) unpublish(reason string) {
 	p.mu.Lock()
 	pc, local, streams, wasActive := p.pc, p.local, p.streams, p.active
-	p.pc, p.local, p.streams, p.active, p.data = nil, nil, nil, false, nil
+	if p.direct != nil {
+		p.direct.close()
+	}
+	p.pc, p.local, p.streams, p.active, p.data, p.direct = nil, nil, nil, false, nil, nil
 	p.gen++
 	p.mu.Unlock()
 	if pc == nil && local == nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/openwac/wac/internal/media/forward"
 	"github.com/openwac/wac/internal/media/placement"
 	"github.com/openwac/wac/internal/media/record"
+	"github.com/openwac/wac/internal/media/udpport"
 )
 
 // Options are what an SFU needs besides its configuration.
@@ -58,8 +59,12 @@ type SFU struct {
 	recorder *record.Manager
 
 	pubAPI, subAPI *webrtc.API
-	socks          *sockets
-	fwd            *forward.Forwarder
+	// se is the setting engine of both; with direct (direct.go), each
+	// publisher's connection gets an API of its own over it.
+	se     webrtc.SettingEngine
+	direct *directRTP
+	socks  *sockets
+	fwd    *forward.Forwarder
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -131,7 +136,7 @@ func New(cfg config.Media, opts Options) (*SFU, error) {
 		return nil, fmt.Errorf("media: %w", err)
 	}
 	s := &SFU{cfg: cfg, secret: opts.Secret, log: log, nodeID: id, uuid: randomHex(32),
-		pubAPI: pub, subAPI: sub, socks: socks,
+		pubAPI: pub, subAPI: sub, se: se, socks: socks,
 		fwd: forward.New(forward.Options{KeyframeInterval: cfg.KeyframeInterval,
 			LossPercent: cfg.LossPercent, LossTime: cfg.LossTime, RecoverTime: cfg.RecoverTime, Batch: socks.batcher()}),
 		rooms: map[string]*Room{}, numbers: map[int64]*Room{}, sessions: map[uint64]*session{},
@@ -139,6 +144,10 @@ func New(cfg config.Media, opts Options) (*SFU, error) {
 		recorder: opts.Recorder}
 	if s.clientIP == nil {
 		s.clientIP = remoteHost
+	}
+	if dv, ok := socks.udp.(udpport.Diverter); ok && cfg.DirectReceive {
+		s.direct = newDirectRTP()
+		dv.Divert(s.direct.take)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.draining, s.drain = context.WithCancel(s.ctx)
@@ -501,6 +510,11 @@ func (s *SFU) registerMetrics(reg prometheus.Registerer) error {
 		counter("wac_media_keyframe_requests_total", "PLIs sent to publishers (after rate limiting).", &fc.KeyframeRequests),
 		counter("wac_media_nacks_received_total", "NACK feedback messages received from subscribers.", &fc.NACKsReceived),
 		counter("wac_media_bitrate_cuts_total", "Video caps cut because of sustained packet loss.", &fc.BitrateCuts),
+	}
+	if s.direct != nil {
+		cs = append(cs,
+			counter("wac_media_direct_rtp_packets_total", "Publishers' RTP packets received directly by the media port's reader (media.directReceive).", &s.direct.taken),
+			counter("wac_media_direct_rtp_dropped_total", "Packets the direct receive dropped: not authentic, replayed, or the stream's buffer full.", &s.direct.dropped))
 	}
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {

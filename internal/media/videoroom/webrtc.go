@@ -79,74 +79,77 @@ func codecs(cfg config.Media, withTWCC bool) (audio, video []webrtc.RTPCodecPara
 // retransmission buffer and sender reports). Both share the node's
 // sockets.
 func apis(cfg config.Media, se webrtc.SettingEngine) (pub, sub *webrtc.API, err error) {
-	build := func(publisher bool) (*webrtc.API, error) {
-		me := &webrtc.MediaEngine{}
-		audio, video := codecs(cfg, publisher)
-		for _, c := range audio {
-			if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
-				return nil, fmt.Errorf("register %s: %w", c.MimeType, err)
-			}
-		}
-		for _, c := range video {
-			if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
-				return nil, fmt.Errorf("register %s: %w", c.MimeType, err)
-			}
-		}
-		reg := &interceptor.Registry{}
-		if publisher {
-			// First, so that it is the innermost (headers.go).
-			reg.Add(headerOnce{})
-			for _, ext := range []struct {
-				uri  string
-				kind webrtc.RTPCodecType
-			}{
-				{sdp.SDESMidURI, webrtc.RTPCodecTypeVideo}, {sdp.SDESMidURI, webrtc.RTPCodecTypeAudio},
-				{sdp.SDESRTPStreamIDURI, webrtc.RTPCodecTypeVideo}, {sdp.SDESRepairRTPStreamIDURI, webrtc.RTPCodecTypeVideo},
-				{extAudioLevel, webrtc.RTPCodecTypeAudio},
-				{extTWCC, webrtc.RTPCodecTypeVideo}, {extTWCC, webrtc.RTPCodecTypeAudio},
-			} {
-				if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: ext.uri}, ext.kind); err != nil {
-					return nil, fmt.Errorf("register extension %s: %w", ext.uri, err)
-				}
-			}
-			gen, err := nack.NewGeneratorInterceptor(nack.GeneratorMaxNacksPerPacket(5))
-			if err != nil {
-				return nil, err
-			}
-			reg.Add(gen)
-			rr, err := report.NewReceiverInterceptor()
-			if err != nil {
-				return nil, err
-			}
-			reg.Add(rr)
-			fbSender, err := twcc.NewSenderInterceptor(twcc.SendInterval(100 * time.Millisecond))
-			if err != nil {
-				return nil, err
-			}
-			reg.Add(fbSender)
-		} else {
-			// Forwarded packets are never reused, so the retransmission
-			// buffer keeps references instead of copies.
-			resp, err := nack.NewResponderInterceptor(nack.ResponderSize(uint16(cfg.NACKBuffer)), nack.DisableCopy())
-			if err != nil {
-				return nil, err
-			}
-			reg.Add(resp)
-			sr, err := report.NewSenderInterceptor()
-			if err != nil {
-				return nil, err
-			}
-			reg.Add(sr)
-		}
-		return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
-	}
-	if pub, err = build(true); err != nil {
+	if pub, err = newAPI(cfg, se, true, nil); err != nil {
 		return nil, nil, err
 	}
-	if sub, err = build(false); err != nil {
+	if sub, err = newAPI(cfg, se, false, nil); err != nil {
 		return nil, nil, err
 	}
 	return pub, sub, nil
+}
+
+// newAPI builds the API of publisher or subscriber connections (apis);
+// a publisher connection's own when it has a direct receive (direct.go).
+func newAPI(cfg config.Media, se webrtc.SettingEngine, publisher bool, direct *directPeer) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	audio, video := codecs(cfg, publisher)
+	for _, c := range audio {
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, fmt.Errorf("register %s: %w", c.MimeType, err)
+		}
+	}
+	for _, c := range video {
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, fmt.Errorf("register %s: %w", c.MimeType, err)
+		}
+	}
+	reg := &interceptor.Registry{}
+	if publisher {
+		// First, so that it is the innermost (headers.go).
+		reg.Add(headerOnce{direct: direct})
+		for _, ext := range []struct {
+			uri  string
+			kind webrtc.RTPCodecType
+		}{
+			{sdp.SDESMidURI, webrtc.RTPCodecTypeVideo}, {sdp.SDESMidURI, webrtc.RTPCodecTypeAudio},
+			{sdp.SDESRTPStreamIDURI, webrtc.RTPCodecTypeVideo}, {sdp.SDESRepairRTPStreamIDURI, webrtc.RTPCodecTypeVideo},
+			{extAudioLevel, webrtc.RTPCodecTypeAudio},
+			{extTWCC, webrtc.RTPCodecTypeVideo}, {extTWCC, webrtc.RTPCodecTypeAudio},
+		} {
+			if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: ext.uri}, ext.kind); err != nil {
+				return nil, fmt.Errorf("register extension %s: %w", ext.uri, err)
+			}
+		}
+		gen, err := nack.NewGeneratorInterceptor(nack.GeneratorMaxNacksPerPacket(5))
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(gen)
+		rr, err := report.NewReceiverInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(rr)
+		fbSender, err := twcc.NewSenderInterceptor(twcc.SendInterval(100 * time.Millisecond))
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(fbSender)
+	} else {
+		// Forwarded packets are never reused, so the retransmission
+		// buffer keeps references instead of copies.
+		resp, err := nack.NewResponderInterceptor(nack.ResponderSize(uint16(cfg.NACKBuffer)), nack.DisableCopy())
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(resp)
+		sr, err := report.NewSenderInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(sr)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
 }
 
 // sockets are the node's shared media sockets.

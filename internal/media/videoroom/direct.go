@@ -1,0 +1,443 @@
+package videoroom
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/transport/v5/packetio"
+	"github.com/pion/webrtc/v4"
+)
+
+// Direct SRTP receive (media.directReceive).
+//
+// Pion hands a publisher's packet from the shared UDP port to the track
+// through four goroutines, each behind a buffer: the ICE UDP mux's
+// reader, the ICE agent's candidate reader, the DTLS/SRTP demultiplexer
+// and the SRTP session, which decrypts into the read stream's buffer that
+// the track's reader (the forwarder) reads through the interceptors. Per
+// packet that is four buffer copies and four goroutine wake-ups, about a
+// quarter of a media node's CPU when it bridges SIP calls (docs/sip.md).
+//
+// Once a publisher's connection is up, the port's reader takes the RTP of
+// its audio streams itself (udpport.Diverter): found by the source address
+// (the selected ICE pair's remote), decrypted with the connection's SRTP
+// keys, and written into the read stream's buffer that Pion's SRTP session
+// would have written it to, so that the interceptors (receiver reports,
+// NACK, transport-cc) and the forwarder see every packet as before.
+// Everything else takes Pion's path: STUN, DTLS, RTCP, video, the packets
+// before the connection is up, and one audio packet in directSample (by
+// sequence number), so that the ICE agent keeps seeing the pair in use and
+// the SRTP session's rollover counter keeps up with the stream.
+//
+// Pion does not export the DTLS connection of a transport, whose keying
+// material gives the SRTP keys; dtlsConnOf reads it from the transport's
+// field. When that fails (another Pion version) the connection takes
+// Pion's path and the log says why, once (TestDirectReceiveArms fails).
+
+// directSample: one in directSample packets of a directly received stream
+// (sequence number multiple of it) still takes Pion's path.
+const directSample = 16
+
+// directRTP routes the directly received packets of the media port to
+// their publishers' connections.
+type directRTP struct {
+	mu     sync.RWMutex
+	routes map[netip.AddrPort]*directPeer
+
+	taken, dropped atomic.Uint64
+	warned         atomic.Bool
+}
+
+func newDirectRTP() *directRTP {
+	return &directRTP{routes: map[netip.AddrPort]*directPeer{}}
+}
+
+// take is the media port's divert function: it takes the packet when it
+// is RTP of a stream received directly.
+func (d *directRTP) take(b []byte, from netip.AddrPort) bool {
+	// RTP version 2, and not RTCP (RFC 5761: payload types 64-95 with the
+	// marker bit, as Pion's demultiplexer tells them).
+	if len(b) < 12 || b[0]>>6 != 2 || (b[1] >= 192 && b[1] <= 223) {
+		return false
+	}
+	d.mu.RLock()
+	dp := d.routes[from]
+	d.mu.RUnlock()
+	if dp == nil {
+		return false
+	}
+	switch dp.take(b) {
+	case directTaken:
+		d.taken.Add(1)
+		return true
+	case directDropped:
+		d.dropped.Add(1)
+		return true
+	}
+	return false
+}
+
+// route sends the packets from addr to dp (an invalid addr: none), and
+// no longer those from the address dp had.
+func (d *directRTP) route(dp *directPeer, addr netip.AddrPort) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if old := dp.addr; old.IsValid() && d.routes[old] == dp {
+		delete(d.routes, old)
+	}
+	dp.addr = netip.AddrPort{}
+	if !addr.IsValid() || dp.closed {
+		return
+	}
+	if other := d.routes[addr]; other != nil {
+		// Two connections with one remote address (a client muxing its
+		// connections on one port): the first keeps it.
+		return
+	}
+	d.routes[addr] = dp
+	dp.addr = addr
+}
+
+// forget removes dp's route for good.
+func (d *directRTP) forget(dp *directPeer) {
+	d.mu.Lock()
+	dp.closed = true
+	if old := dp.addr; old.IsValid() && d.routes[old] == dp {
+		delete(d.routes, old)
+	}
+	dp.addr = netip.AddrPort{}
+	d.mu.Unlock()
+}
+
+// directPeer is a publisher's connection as the direct receive knows it.
+type directPeer struct {
+	d *directRTP
+
+	// addr and closed are guarded by d.mu.
+	addr   netip.AddrPort
+	closed bool
+
+	mu      sync.RWMutex
+	buffers map[uint32]*directBuffer // the read streams' RTP buffers, by SSRC
+	audio   map[uint32]bool          // SSRCs to receive directly
+
+	srtp    atomic.Pointer[srtp.Context] // the remote's keys; nil until armed
+	cryptex atomic.Int32                 // the srtp.CryptexMode it was made with
+
+	// Used by take only (the media port's one reader).
+	hdr     rtp.Header
+	scratch [directMTU]byte
+}
+
+// directMTU bounds a packet received directly (the forwarder's receive MTU).
+const directMTU = 1600
+
+type directResult int
+
+const (
+	directNot     directResult = iota // Pion's path
+	directTaken                       // written to the stream's buffer
+	directDropped                     // not authentic, a replay, or no room
+)
+
+func (d *directRTP) newPeer() *directPeer {
+	return &directPeer{d: d, buffers: map[uint32]*directBuffer{}, audio: map[uint32]bool{}}
+}
+
+func (dp *directPeer) take(b []byte) directResult {
+	ctx := dp.srtp.Load()
+	if ctx == nil || len(b) > len(dp.scratch) {
+		return directNot
+	}
+	if binary.BigEndian.Uint16(b[2:4])%directSample == 0 {
+		return directNot
+	}
+	ssrc := binary.BigEndian.Uint32(b[8:12])
+	dp.mu.RLock()
+	buf := dp.buffers[ssrc]
+	audio := dp.audio[ssrc]
+	dp.mu.RUnlock()
+	if buf == nil || !audio {
+		return directNot
+	}
+	out, err := ctx.DecryptRTP(dp.scratch[:0], b, &dp.hdr)
+	if err != nil {
+		return directDropped
+	}
+	if _, err := buf.Buffer.Write(out, nil); err != nil {
+		return directDropped // the buffer is full or closed
+	}
+	return directTaken
+}
+
+// bufferFactory is the publisher's connection's SettingEngine
+// BufferFactory: the buffers Pion's SRTP session writes into, the RTP
+// ones kept by SSRC for take and reader. Sizes as Pion's own.
+func (dp *directPeer) bufferFactory(kind packetio.BufferPacketType, ssrc uint32) io.ReadWriteCloser {
+	b := packetio.NewBuffer()
+	if kind != packetio.RTPBufferPacket {
+		b.SetLimitSize(100 * 1000)
+		return &directBuffer{Buffer: b}
+	}
+	b.SetLimitSize(1000 * 1000)
+	db := &directBuffer{Buffer: b, dp: dp, ssrc: ssrc}
+	dp.mu.Lock()
+	dp.buffers[ssrc] = db
+	dp.mu.Unlock()
+	return db
+}
+
+// directBuffer is a read stream's buffer, written by Pion's SRTP session
+// and (RTP, dp set) by take. Pion's read stream reads it only once a
+// write of its own told it a packet is there, so the packets take writes
+// would wait there unseen: the stream's reader is reader, which reads the
+// buffer itself. A packet Pion's read stream did read (the one it peeks
+// at to identify a stream whose SSRC the SDP did not declare) is kept in
+// held for reader to give first. An RTP buffer leaves its peer's list
+// when it is closed.
+type directBuffer struct {
+	*packetio.Buffer
+	dp   *directPeer
+	ssrc uint32
+
+	mu   sync.Mutex
+	held [][]byte
+}
+
+// Write implements io.Writer for Pion's SRTP session.
+func (b *directBuffer) Write(p []byte) (int, error) { return b.Buffer.Write(p, nil) }
+
+// WriteWithAttributes is Write for Pion's SRTP session (which has no
+// attributes to keep here).
+func (b *directBuffer) WriteWithAttributes(p []byte, _ packetio.Attributes) (int, error) {
+	return b.Buffer.Write(p, nil)
+}
+
+// Read implements io.Reader for Pion's read stream.
+func (b *directBuffer) Read(p []byte) (int, error) {
+	n, _, err := b.Buffer.Read(p, nil)
+	if err == nil && b.dp != nil {
+		b.mu.Lock()
+		b.held = append(b.held, append([]byte(nil), p[:n]...))
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+// Close implements io.Closer.
+func (b *directBuffer) Close() error {
+	if b.dp != nil {
+		b.dp.mu.Lock()
+		if b.dp.buffers[b.ssrc] == b {
+			delete(b.dp.buffers, b.ssrc)
+		}
+		b.dp.mu.Unlock()
+	}
+	return b.Buffer.Close()
+}
+
+// readHeld gives the oldest packet Pion's read stream read, if any.
+func (b *directBuffer) readHeld(p []byte) (int, bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.held) == 0 {
+		return 0, false, nil
+	}
+	pkt := b.held[0]
+	b.held = b.held[1:]
+	if len(pkt) > len(p) {
+		return 0, true, io.ErrShortBuffer
+	}
+	return copy(p, pkt), true, nil
+}
+
+// reader is the stream ssrc's innermost RTP reader (headerOnce puts it
+// in place of Pion's read stream): it reads the stream's buffer, where
+// both Pion's SRTP session and take write. Pion's own reader when the
+// stream has no buffer of dp's.
+func (dp *directPeer) reader(ssrc uint32, pion interceptor.RTPReader) interceptor.RTPReader {
+	dp.mu.RLock()
+	db := dp.buffers[ssrc]
+	dp.mu.RUnlock()
+	if db == nil {
+		return pion
+	}
+	return interceptor.RTPReaderFunc(func(p []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		if n, ok, err := db.readHeld(p); ok {
+			return n, a, err
+		}
+		n, _, err := db.Buffer.Read(p, nil)
+		return n, a, err
+	})
+}
+
+// receiveAudio receives the stream ssrc (an audio track) directly once
+// the connection is armed.
+func (dp *directPeer) receiveAudio(ssrc uint32) {
+	dp.mu.Lock()
+	dp.audio[ssrc] = true
+	dp.mu.Unlock()
+}
+
+// arm starts the direct receive of a connected publisher's connection:
+// the remote's SRTP keys from its DTLS connection, and the route from the
+// selected pair (followed when it changes).
+func (dp *directPeer) arm(pc *webrtc.PeerConnection) error {
+	if dp.srtp.Load() != nil {
+		return nil
+	}
+	dt := dtlsTransportOf(pc)
+	if dt == nil {
+		return errors.New("no DTLS transport")
+	}
+	conn, err := dtlsConnOf(dt)
+	if err != nil {
+		return err
+	}
+	state, ok := conn.ConnectionState()
+	if !ok {
+		return errors.New("the DTLS connection has no state yet")
+	}
+	profile, ok := conn.SelectedSRTPProtectionProfile()
+	if !ok {
+		return errors.New("no SRTP protection profile was agreed")
+	}
+	client, err := dtlsClient(pc.LocalDescription())
+	if err != nil {
+		return err
+	}
+	cfg := srtp.Config{Profile: srtp.ProtectionProfile(profile)}
+	if err := cfg.ExtractSessionKeysFromDTLS(&state, client); err != nil {
+		return fmt.Errorf("SRTP keys: %w", err)
+	}
+	// The replay window of Pion's SRTP sessions, and RTP header
+	// encryption as Pion receives it: accepted when this side's
+	// description offers it (RFC 9335).
+	mode := cryptexMode(pc.LocalDescription())
+	ctx, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile,
+		srtp.SRTPReplayProtection(64), srtp.Cryptex(mode))
+	if err != nil {
+		return fmt.Errorf("SRTP context: %w", err)
+	}
+	it := dt.ICETransport()
+	it.OnSelectedCandidatePairChange(dp.follow)
+	pair, err := it.GetSelectedCandidatePair()
+	if err != nil {
+		return fmt.Errorf("selected ICE pair: %w", err)
+	}
+	dp.cryptex.Store(int32(mode))
+	dp.srtp.Store(ctx)
+	dp.follow(pair)
+	return nil
+}
+
+// renegotiated stops the direct receive when a new local description
+// changed whether RTP headers are encrypted (the SRTP context would no
+// longer receive as Pion's does).
+func (dp *directPeer) renegotiated(pc *webrtc.PeerConnection) {
+	if dp.srtp.Load() != nil && srtp.CryptexMode(dp.cryptex.Load()) != cryptexMode(pc.LocalDescription()) {
+		dp.close()
+	}
+}
+
+// follow routes the remote address of the selected pair to dp when the
+// pair is on the media port (a host UDP candidate of ours).
+func (dp *directPeer) follow(pair *webrtc.ICECandidatePair) {
+	var addr netip.AddrPort
+	if pair != nil && pair.Local != nil && pair.Remote != nil &&
+		pair.Local.Protocol == webrtc.ICEProtocolUDP && pair.Local.Typ == webrtc.ICECandidateTypeHost {
+		if ip, err := netip.ParseAddr(pair.Remote.Address); err == nil {
+			addr = netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port)
+		}
+	}
+	dp.d.route(dp, addr)
+}
+
+// close stops the direct receive (the connection closes).
+func (dp *directPeer) close() { dp.d.forget(dp) }
+
+// dtlsTransportOf is the connection's DTLS transport (one: bundled).
+func dtlsTransportOf(pc *webrtc.PeerConnection) *webrtc.DTLSTransport {
+	for _, tr := range pc.GetTransceivers() {
+		if r := tr.Receiver(); r != nil {
+			if dt := r.Transport(); dt != nil {
+				return dt
+			}
+		}
+	}
+	return nil
+}
+
+// dtlsConnOf reads the DTLS connection of a transport, which Pion keeps
+// in an unexported field: the only way to its keying material.
+func dtlsConnOf(dt *webrtc.DTLSTransport) (*dtls.Conn, error) {
+	f := reflect.ValueOf(dt).Elem().FieldByName("conn")
+	if !f.IsValid() || f.Type() != reflect.TypeFor[*dtls.Conn]() {
+		return nil, errors.New("this Pion version keeps no *dtls.Conn in DTLSTransport.conn")
+	}
+	c := *(**dtls.Conn)(unsafe.Pointer(f.UnsafeAddr()))
+	if c == nil {
+		return nil, errors.New("the DTLS transport has no connection yet")
+	}
+	return c, nil
+}
+
+// dtlsClient says whether this side is the DTLS client, from the setup
+// attribute of its description (RFC 5763: active is the client).
+func dtlsClient(desc *webrtc.SessionDescription) (bool, error) {
+	if desc == nil {
+		return false, errors.New("no local description")
+	}
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(desc.SDP); err != nil {
+		return false, fmt.Errorf("local description: %w", err)
+	}
+	setup, _ := sd.Attribute("setup")
+	for _, md := range sd.MediaDescriptions {
+		if v, ok := md.Attribute("setup"); ok {
+			setup = v
+			break
+		}
+	}
+	switch setup {
+	case "active":
+		return true, nil
+	case "passive":
+		return false, nil
+	}
+	return false, fmt.Errorf("local description: setup %q", setup)
+}
+
+// cryptexMode is how the peer receives RTP with encrypted headers (RFC
+// 9335) given this side's description, as Pion decides it: enabled when
+// the description offers it for any media.
+func cryptexMode(desc *webrtc.SessionDescription) srtp.CryptexMode {
+	if desc == nil {
+		return srtp.CryptexModeDisabled
+	}
+	var sd sdp.SessionDescription
+	if sd.UnmarshalString(desc.SDP) != nil {
+		return srtp.CryptexModeDisabled
+	}
+	if _, ok := sd.Attribute("cryptex"); ok {
+		return srtp.CryptexModeEnabled
+	}
+	for _, md := range sd.MediaDescriptions {
+		if _, ok := md.Attribute("cryptex"); ok {
+			return srtp.CryptexModeEnabled
+		}
+	}
+	return srtp.CryptexModeDisabled
+}

@@ -1,0 +1,120 @@
+package videoroom_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/openwac/wac/internal/config"
+	"github.com/openwac/wac/internal/logging/logtest"
+	"github.com/openwac/wac/internal/media/janus/peer"
+	"github.com/openwac/wac/internal/media/placement"
+	"github.com/openwac/wac/internal/media/videoroom"
+)
+
+// startSFUWithMetrics is startSFU with the SFU's metrics in a registry of
+// the test's.
+func startSFUWithMetrics(t *testing.T, cfg config.Media) (*testNode, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	logs := &logtest.Buffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := videoroom.New(cfg, videoroom.Options{Secret: testSecret, Log: log, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		s.Close()
+		srv.Close()
+		if t.Failed() {
+			t.Logf("media server log:\n%s", logs.String())
+		}
+	})
+	return &testNode{sfu: s, ws: "ws" + strings.TrimPrefix(srv.URL, "http") + "/janus", http: srv.URL + "/janus", logs: logs}, reg
+}
+
+// metric is the value of a counter of reg; ok is false when reg has none
+// of that name.
+func metric(t *testing.T, reg *prometheus.Registry, name string) (v float64, ok bool) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// A Pion publisher's audio is received directly once its connection is
+// up (all but the sampled packets), reaches its subscriber whole, and
+// nothing is dropped; its video takes Pion's path. With
+// media.directReceive off, the same audio takes Pion's path only.
+func TestDirectReceiveArms(t *testing.T) {
+	for _, direct := range []bool{true, false} {
+		name := "on"
+		if !direct {
+			name = "off"
+		}
+		t.Run(name, func(t *testing.T) {
+			checkGoroutines(t)
+			cfg := testMediaConfig(t)
+			cfg.DirectReceive = direct
+			n, reg := startSFUWithMetrics(t, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			id := roomID(t)
+			if _, err := n.sfu.CreateRoom(id, 0, placement.RoomOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			api := testAPI(t)
+			_, j, pub := n.publishAlice(ctx, t, api, id, "vp8", nil, false)
+			defer pub.Close()
+			sendCtx, stopSend := context.WithCancel(ctx)
+			defer stopSend()
+			pub.Send(sendCtx, 300, 20)
+			_, hs := n.client(ctx, t)
+			s, err := peer.Subscribe(ctx, api, hs, id, token(id, "bob", false, true), []uint64{j.ID}, nil, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			waitUntil(t, 15*time.Second, "100 audio packets at the subscriber", func() bool {
+				a, v := s.Track("audio"), s.Track("video")
+				return a != nil && v != nil && a.Packets.Load() >= 100 && v.Packets.Load() >= 40
+			})
+			stopSend()
+			a := s.Track("audio")
+			if g := a.Gaps.Load(); g != 0 {
+				t.Errorf("the subscriber's audio has %d gaps", g)
+			}
+			taken, has := metric(t, reg, "wac_media_direct_rtp_packets_total")
+			dropped, _ := metric(t, reg, "wac_media_direct_rtp_dropped_total")
+			sent := float64(pub.SentAudio.Load())
+			if !direct {
+				if has {
+					t.Errorf("direct receive off, yet its counters are there (%v taken)", taken)
+				}
+				return
+			}
+			// The first packets (before the connection was up and the
+			// track known) and one in directSample take Pion's path.
+			if taken < sent/2 || taken > sent {
+				t.Errorf("%v of %v audio packets were received directly", taken, sent)
+			}
+			if dropped != 0 {
+				t.Errorf("%v packets dropped", dropped)
+			}
+		})
+	}
+}

@@ -1,0 +1,269 @@
+package videoroom
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/transport/v5/packetio"
+)
+
+// directRig is a direct receive with one peer armed with known keys, and
+// the publisher's side: a context that encrypts with them.
+type directRig struct {
+	d    *directRTP
+	dp   *directPeer
+	enc  *srtp.Context
+	from netip.AddrPort
+	buf  *directBuffer
+}
+
+const directSSRC = 0x11223344
+
+// The publisher's SRTP keys in the tests.
+var (
+	directKey  = bytes.Repeat([]byte{7}, 16)
+	directSalt = bytes.Repeat([]byte{9}, 14)
+)
+
+func newDirectRig(t *testing.T) *directRig {
+	t.Helper()
+	enc, err := srtp.CreateContext(directKey, directSalt, srtp.ProtectionProfileAes128CmHmacSha1_80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := srtp.CreateContext(directKey, directSalt, srtp.ProtectionProfileAes128CmHmacSha1_80, srtp.SRTPReplayProtection(64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDirectRTP()
+	dp := d.newPeer()
+	db := dp.bufferFactory(packetio.RTPBufferPacket, directSSRC).(*directBuffer)
+	dp.receiveAudio(directSSRC)
+	dp.srtp.Store(dec)
+	from := netip.MustParseAddrPort("127.0.0.1:40000")
+	d.route(dp, from)
+	return &directRig{d: d, dp: dp, enc: enc, from: from, buf: db}
+}
+
+// packet is the publisher's SRTP packet seq of the stream.
+func (r *directRig) packet(t *testing.T, ssrc uint32, seq uint16) []byte {
+	t.Helper()
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq, Timestamp: uint32(seq) * 960, SSRC: ssrc},
+		Payload: []byte{byte(seq), byte(seq >> 8), 1, 2, 3}}
+	plain, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.enc.EncryptRTP(nil, plain, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// read reads the stream's next packet as the track would, within a
+// second.
+func (r *directRig) read(t *testing.T, rd interceptor.RTPReader) *rtp.Packet {
+	t.Helper()
+	r.buf.SetReadDeadline(time.Now().Add(time.Second))
+	b := make([]byte, 1600)
+	n, _, err := rd.Read(b, nil)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	var p rtp.Packet
+	if err := p.Unmarshal(b[:n]); err != nil {
+		t.Fatal(err)
+	}
+	return &p
+}
+
+// The port's packets of an armed audio stream are decrypted into the
+// stream's buffer, where its reader finds them in order; a replay, a
+// forged packet, RTCP, a sampled packet, another stream, another address
+// and a closed peer are not taken (or dropped, when not authentic).
+func TestDirectReceiveTakesArmedAudio(t *testing.T) {
+	r := newDirectRig(t)
+	rd := r.dp.reader(directSSRC, nil)
+	for seq := uint16(1); seq <= 5; seq++ {
+		if !r.d.take(r.packet(t, directSSRC, seq), r.from) {
+			t.Fatalf("packet %d not taken", seq)
+		}
+	}
+	for seq := uint16(1); seq <= 5; seq++ {
+		p := r.read(t, rd)
+		if p.SequenceNumber != seq || p.SSRC != directSSRC || !bytes.Equal(p.Payload, []byte{byte(seq), 0, 1, 2, 3}) {
+			t.Fatalf("read %+v, payload %v; want packet %d", p.Header, p.Payload, seq)
+		}
+	}
+	if got := r.d.taken.Load(); got != 5 {
+		t.Errorf("taken %d, want 5", got)
+	}
+
+	// A replay of packet 3 and a packet whose payload was altered: taken
+	// off the port (Pion would drop them as well) and counted as dropped.
+	replay := r.packet(t, directSSRC, 6)
+	if !r.d.take(replay, r.from) {
+		t.Fatal("packet 6 not taken")
+	}
+	if !r.d.take(replay, r.from) {
+		t.Fatal("the replay of packet 6 went to Pion's path")
+	}
+	forged := r.packet(t, directSSRC, 7)
+	forged[14] ^= 0xFF
+	if !r.d.take(forged, r.from) {
+		t.Fatal("a forged packet went to Pion's path")
+	}
+	if got := r.d.dropped.Load(); got != 2 {
+		t.Errorf("dropped %d, want 2 (the replay, the forged packet)", got)
+	}
+	if p := r.read(t, rd); p.SequenceNumber != 6 {
+		t.Fatalf("read packet %d after the replay, want 6", p.SequenceNumber)
+	}
+
+	// Left to Pion's path.
+	rtcp := []byte{0x80, 200, 0, 6, 0x11, 0x22, 0x33, 0x44, 0, 0, 0, 0, 0, 0, 0, 0}
+	for name, c := range map[string]struct {
+		b    []byte
+		from netip.AddrPort
+	}{
+		"RTCP":               {rtcp, r.from},
+		"sampled packet":     {r.packet(t, directSSRC, directSample*3), r.from},
+		"stream not audio":   {r.packet(t, 0x55667788, 8), r.from},
+		"another address":    {r.packet(t, directSSRC, 9), netip.MustParseAddrPort("127.0.0.1:40001")},
+		"short":              {[]byte{0x80, 111, 0, 1}, r.from},
+		"not RTP version 2":  {append([]byte{0x40}, r.packet(t, directSSRC, 10)[1:]...), r.from},
+		"larger than an MTU": {make([]byte, directMTU+1), r.from},
+	} {
+		if c.b[0] == 0 {
+			c.b[0] = 0x80
+		}
+		if r.d.take(c.b, c.from) {
+			t.Errorf("%s: taken", name)
+		}
+	}
+
+	// The route follows the peer's address, and ends with it.
+	moved := netip.MustParseAddrPort("127.0.0.1:40002")
+	r.d.route(r.dp, moved)
+	if r.d.take(r.packet(t, directSSRC, 11), r.from) {
+		t.Error("taken from the address before the move")
+	}
+	if !r.d.take(r.packet(t, directSSRC, 12), moved) {
+		t.Error("not taken from the new address")
+	}
+	r.dp.close()
+	if r.d.take(r.packet(t, directSSRC, 13), moved) {
+		t.Error("taken after close")
+	}
+	r.d.route(r.dp, moved)
+	if r.d.take(r.packet(t, directSSRC, 14), moved) {
+		t.Error("routed again after close")
+	}
+}
+
+// Two connections with one remote address: the first keeps the route.
+func TestDirectReceiveOneRoutePerAddress(t *testing.T) {
+	r := newDirectRig(t)
+	other := r.d.newPeer()
+	r.d.route(other, r.from)
+	r.d.mu.RLock()
+	owner := r.d.routes[r.from]
+	r.d.mu.RUnlock()
+	if owner != r.dp {
+		t.Fatal("the second connection took the first one's address")
+	}
+	r.dp.close()
+	r.d.route(other, r.from)
+	r.d.mu.RLock()
+	owner = r.d.routes[r.from]
+	r.d.mu.RUnlock()
+	if owner != other {
+		t.Fatal("the address was not free for another connection once the first closed")
+	}
+}
+
+// The stream's reader gives first what Pion's read stream read from the
+// buffer itself (the packet it peeks at), then the buffer's packets, as
+// Pion's session and the direct receive wrote them; a closed buffer ends
+// it (EOF), and leaves the peer's list.
+func TestDirectReaderAfterPeek(t *testing.T) {
+	r := newDirectRig(t)
+	plain := func(seq uint16) []byte {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq, SSRC: directSSRC}, Payload: []byte{1}}
+		b, _ := p.Marshal()
+		return b
+	}
+	// Pion's session writes packet 1, its read stream peeks at it.
+	if _, err := r.buf.Write(plain(1)); err != nil {
+		t.Fatal(err)
+	}
+	peek := make([]byte, 1600)
+	if _, err := r.buf.Read(peek); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.buf.WriteWithAttributes(plain(2), nil); err != nil {
+		t.Fatal(err)
+	}
+	if !r.d.take(r.packet(t, directSSRC, 3), r.from) {
+		t.Fatal("packet 3 not taken")
+	}
+	rd := r.dp.reader(directSSRC, nil)
+	for seq := uint16(1); seq <= 3; seq++ {
+		if p := r.read(t, rd); p.SequenceNumber != seq {
+			t.Fatalf("read packet %d, want %d", p.SequenceNumber, seq)
+		}
+	}
+	if err := r.buf.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := rd.Read(make([]byte, 1600), nil); !errors.Is(err, io.EOF) {
+		t.Fatalf("read of a closed stream: %v, want EOF", err)
+	}
+	if r.d.take(r.packet(t, directSSRC, 4), r.from) {
+		t.Error("taken for a closed stream")
+	}
+	// A stream without a buffer of the peer's keeps Pion's reader.
+	pion := interceptor.RTPReaderFunc(func([]byte, interceptor.Attributes) (int, interceptor.Attributes, error) {
+		return 0, nil, io.ErrUnexpectedEOF
+	})
+	if _, _, err := r.dp.reader(0x99, pion).Read(nil, nil); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("the reader of an unknown stream is not Pion's: %v", err)
+	}
+}
+
+// Whatever arrives from an armed peer's address, take does not panic,
+// and what reaches the stream is what the keys authenticate: the packet
+// an SRTP context of the same keys decrypts, or nothing.
+func FuzzDirectTake(f *testing.F) {
+	f.Add(newDirectRig(&testing.T{}).packet(&testing.T{}, directSSRC, 5))
+	f.Add([]byte{0x80, 111, 0, 1, 0, 0, 0, 1, 0x11, 0x22, 0x33, 0x44})
+	f.Add([]byte{0x90, 111, 0, 2, 0, 0, 0, 1, 0x11, 0x22, 0x33, 0x44, 0xBE, 0xDE, 0, 1, 0x10, 1, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := newDirectRig(t)
+		ref, err := srtp.CreateContext(directKey, directSalt, srtp.ProtectionProfileAes128CmHmacSha1_80)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, authentic := ref.DecryptRTP(nil, append([]byte(nil), b...), nil)
+		r.d.take(append([]byte(nil), b...), r.from)
+		switch n := r.buf.Count(); {
+		case n == 0:
+		case n == 1 && authentic == nil:
+			got := make([]byte, 1600)
+			m, _, err := r.buf.Buffer.Read(got, nil)
+			if err != nil || !bytes.Equal(got[:m], want) {
+				t.Fatalf("the stream got %x, the keys decrypt %x", got[:m], want)
+			}
+		default:
+			t.Fatalf("%d packets reached the stream from %x (authentication: %v)", n, b, authentic)
+		}
+	})
+}
