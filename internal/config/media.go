@@ -24,7 +24,7 @@ type Media struct {
 	WebRTCStartPort int    `yaml:"webRtcStartPort" doc:"first UDP media port when udpPort is 0 (the seeds' webRtcStartPort); 0 = any port"`
 	WebRTCEndPort   int    `yaml:"webRtcEndPort" doc:"last UDP media port when udpPort is 0 (the seeds' webRtcEndPort)"`
 	TCPPort         int    `yaml:"tcpPort" doc:"ICE-TCP port (media over TCP when UDP is blocked); 0 = off"`
-	DirectReceive   bool   `yaml:"directReceive" doc:"with udpPort on Linux, the port's reader decrypts the audio of connected publishers itself instead of passing it through Pion's ICE, demultiplexer and SRTP goroutines (less CPU per packet); off = always Pion's path"`
+	DirectReceive   bool   `yaml:"directReceive" doc:"with udpPort on Linux, connected publishers' audio is decrypted by the port's reader and subscribers' audio encrypted and written to the port directly, past Pion's ICE, demultiplexer and SRTP layers (less CPU per packet); off = always Pion's path"`
 
 	SessionTimeout   time.Duration `yaml:"sessionTimeout" unit:"s" doc:"seconds a Janus session lives without a keepalive (Janus default 60)"`
 	MaxMessageBytes  int           `yaml:"maxMessageBytes" doc:"largest Janus API message accepted, in bytes"`

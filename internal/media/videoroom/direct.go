@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -56,8 +57,8 @@ type directRTP struct {
 	mu     sync.RWMutex
 	routes map[netip.AddrPort]*directPeer
 
-	taken, dropped atomic.Uint64
-	warned         atomic.Bool
+	taken, dropped, sent atomic.Uint64
+	warned               atomic.Bool
 }
 
 func newDirectRTP() *directRTP {
@@ -298,35 +299,15 @@ func (dp *directPeer) arm(pc *webrtc.PeerConnection) error {
 	if dp.srtp.Load() != nil {
 		return nil
 	}
-	dt := dtlsTransportOf(pc)
-	if dt == nil {
-		return errors.New("no DTLS transport")
-	}
-	conn, err := dtlsConnOf(dt)
+	keys, profile, dt, err := srtpKeys(pc)
 	if err != nil {
 		return err
-	}
-	state, ok := conn.ConnectionState()
-	if !ok {
-		return errors.New("the DTLS connection has no state yet")
-	}
-	profile, ok := conn.SelectedSRTPProtectionProfile()
-	if !ok {
-		return errors.New("no SRTP protection profile was agreed")
-	}
-	client, err := dtlsClient(pc.LocalDescription())
-	if err != nil {
-		return err
-	}
-	cfg := srtp.Config{Profile: srtp.ProtectionProfile(profile)}
-	if err := cfg.ExtractSessionKeysFromDTLS(&state, client); err != nil {
-		return fmt.Errorf("SRTP keys: %w", err)
 	}
 	// The replay window of Pion's SRTP sessions, and RTP header
 	// encryption as Pion receives it: accepted when this side's
 	// description offers it (RFC 9335).
 	mode := cryptexMode(pc.LocalDescription())
-	ctx, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile,
+	ctx, err := srtp.CreateContext(keys.RemoteMasterKey, keys.RemoteMasterSalt, profile,
 		srtp.SRTPReplayProtection(64), srtp.Cryptex(mode))
 	if err != nil {
 		return fmt.Errorf("SRTP context: %w", err)
@@ -355,14 +336,7 @@ func (dp *directPeer) renegotiated(pc *webrtc.PeerConnection) {
 // follow routes the remote address of the selected pair to dp when the
 // pair is on the media port (a host UDP candidate of ours).
 func (dp *directPeer) follow(pair *webrtc.ICECandidatePair) {
-	var addr netip.AddrPort
-	if pair != nil && pair.Local != nil && pair.Remote != nil &&
-		pair.Local.Protocol == webrtc.ICEProtocolUDP && pair.Local.Typ == webrtc.ICECandidateTypeHost {
-		if ip, err := netip.ParseAddr(pair.Remote.Address); err == nil {
-			addr = netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port)
-		}
-	}
-	dp.d.route(dp, addr)
+	dp.d.route(dp, portRoute(pair))
 }
 
 // close stops the direct receive (the connection closes).
@@ -373,6 +347,11 @@ func dtlsTransportOf(pc *webrtc.PeerConnection) *webrtc.DTLSTransport {
 	for _, tr := range pc.GetTransceivers() {
 		if r := tr.Receiver(); r != nil {
 			if dt := r.Transport(); dt != nil {
+				return dt
+			}
+		}
+		if s := tr.Sender(); s != nil {
+			if dt := s.Transport(); dt != nil {
 				return dt
 			}
 		}
@@ -394,30 +373,50 @@ func dtlsConnOf(dt *webrtc.DTLSTransport) (*dtls.Conn, error) {
 	return c, nil
 }
 
-// dtlsClient says whether this side is the DTLS client, from the setup
-// attribute of its description (RFC 5763: active is the client).
-func dtlsClient(desc *webrtc.SessionDescription) (bool, error) {
-	if desc == nil {
-		return false, errors.New("no local description")
-	}
-	var sd sdp.SessionDescription
-	if err := sd.UnmarshalString(desc.SDP); err != nil {
+// dtlsClient says whether this side of pc is the DTLS client (RFC 5763:
+// the side whose setup is active; when this side offered actpass, the
+// answer's setup tells).
+func dtlsClient(pc *webrtc.PeerConnection) (bool, error) {
+	local, err := setupOf(pc.LocalDescription())
+	if err != nil {
 		return false, fmt.Errorf("local description: %w", err)
 	}
-	setup, _ := sd.Attribute("setup")
-	for _, md := range sd.MediaDescriptions {
-		if v, ok := md.Attribute("setup"); ok {
-			setup = v
-			break
-		}
-	}
-	switch setup {
+	switch local {
 	case "active":
 		return true, nil
 	case "passive":
 		return false, nil
 	}
-	return false, fmt.Errorf("local description: setup %q", setup)
+	remote, err := setupOf(pc.RemoteDescription())
+	if err != nil {
+		return false, fmt.Errorf("remote description: %w", err)
+	}
+	switch remote {
+	case "active":
+		return false, nil
+	case "passive":
+		return true, nil
+	}
+	return false, fmt.Errorf("setup %q answered by %q", local, remote)
+}
+
+// setupOf is a description's setup attribute (its first media's, else
+// the session's).
+func setupOf(desc *webrtc.SessionDescription) (string, error) {
+	if desc == nil {
+		return "", errors.New("none")
+	}
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(desc.SDP); err != nil {
+		return "", err
+	}
+	for _, md := range sd.MediaDescriptions {
+		if v, ok := md.Attribute("setup"); ok {
+			return v, nil
+		}
+	}
+	v, _ := sd.Attribute("setup")
+	return v, nil
 }
 
 // cryptexMode is how the peer receives RTP with encrypted headers (RFC
@@ -440,4 +439,172 @@ func cryptexMode(desc *webrtc.SessionDescription) srtp.CryptexMode {
 		}
 	}
 	return srtp.CryptexModeDisabled
+}
+
+// Direct send: the same for what a subscriber's connection sends. Pion
+// hands a packet from the track's writer (after the interceptors) to the
+// SRTP session, which encrypts it and writes it through the
+// demultiplexer's endpoint, the ICE connection and the UDP mux to the
+// media port. Once the connection is up and its selected pair is on the
+// media port, the audio streams' packets are encrypted with the
+// connection's keys and written to the port directly (corked like every
+// write of a forwarding loop); one in directSample still takes Pion's
+// path, so that Pion's SRTP context keeps the stream's rollover counter
+// should the pair leave the port.
+
+// portWriter is the media port's allocation-free send.
+type portWriter interface {
+	WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error)
+}
+
+// directSend is a subscriber connection's direct send.
+type directSend struct {
+	d    *directRTP
+	port portWriter
+	addr atomic.Pointer[netip.AddrPort] // the selected pair's remote; nil = Pion's path
+
+	mu  sync.Mutex // guards ctx's use and buf
+	ctx atomic.Pointer[srtp.Context]
+	buf [directMTU + 32]byte // a packet and the longest SRTP tag
+}
+
+func (d *directRTP) newSend(port portWriter) *directSend {
+	return &directSend{d: d, port: port}
+}
+
+// arm starts the direct send of a connected subscriber's connection.
+func (ds *directSend) arm(pc *webrtc.PeerConnection) error {
+	if ds.ctx.Load() != nil {
+		return nil
+	}
+	keys, profile, dt, err := srtpKeys(pc)
+	if err != nil {
+		return err
+	}
+	// What this side sends encrypts RTP headers when the remote's
+	// description offers it (as Pion decides).
+	ctx, err := srtp.CreateContext(keys.LocalMasterKey, keys.LocalMasterSalt, profile,
+		srtp.Cryptex(cryptexMode(pc.RemoteDescription())))
+	if err != nil {
+		return fmt.Errorf("SRTP context: %w", err)
+	}
+	it := dt.ICETransport()
+	it.OnSelectedCandidatePairChange(ds.follow)
+	pair, err := it.GetSelectedCandidatePair()
+	if err != nil {
+		return fmt.Errorf("selected ICE pair: %w", err)
+	}
+	ds.ctx.Store(ctx)
+	ds.follow(pair)
+	return nil
+}
+
+// follow sends to the selected pair's remote when the pair is on the
+// media port.
+func (ds *directSend) follow(pair *webrtc.ICECandidatePair) {
+	addr := portRoute(pair)
+	if !addr.IsValid() {
+		ds.addr.Store(nil)
+		return
+	}
+	ds.addr.Store(&addr)
+}
+
+// close sends every packet Pion's way from now on.
+func (ds *directSend) close() { ds.addr.Store(nil) }
+
+// writer is the stream's innermost RTP writer (sendDirect puts it in
+// place of Pion's SRTP writer).
+func (ds *directSend) writer(pion interceptor.RTPWriter) interceptor.RTPWriter {
+	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+		addr := ds.addr.Load()
+		ctx := ds.ctx.Load()
+		if addr == nil || ctx == nil || h.SequenceNumber%directSample == 0 {
+			return pion.Write(h, payload, a)
+		}
+		pkt := rtp.Packet{Header: *h, Payload: payload}
+		ds.mu.Lock()
+		defer ds.mu.Unlock()
+		n, err := pkt.MarshalTo(ds.buf[:directMTU])
+		if err != nil {
+			return 0, err
+		}
+		out, err := ctx.EncryptRTP(ds.buf[:], ds.buf[:n], nil)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := ds.port.WriteToAddrPort(out, *addr); err != nil {
+			return 0, err
+		}
+		ds.d.sent.Add(1)
+		return n, nil
+	})
+}
+
+// sendDirect is the innermost interceptor of a subscriber connection
+// with a direct send: it puts the direct send's writer in place of
+// Pion's SRTP writer for its audio streams.
+type sendDirect struct{ ds *directSend }
+
+// NewInterceptor implements interceptor.Factory.
+func (s sendDirect) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &sendDirectInterceptor{ds: s.ds}, nil
+}
+
+type sendDirectInterceptor struct {
+	interceptor.NoOp
+	ds *directSend
+}
+
+// BindLocalStream implements interceptor.Interceptor.
+func (s *sendDirectInterceptor) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	if !strings.HasPrefix(strings.ToLower(info.MimeType), "audio/") {
+		return w
+	}
+	return s.ds.writer(w)
+}
+
+// srtpKeys derives a connected connection's SRTP keys from its DTLS
+// connection, as Pion does.
+func srtpKeys(pc *webrtc.PeerConnection) (srtp.SessionKeys, srtp.ProtectionProfile, *webrtc.DTLSTransport, error) {
+	var none srtp.SessionKeys
+	dt := dtlsTransportOf(pc)
+	if dt == nil {
+		return none, 0, nil, errors.New("no DTLS transport")
+	}
+	conn, err := dtlsConnOf(dt)
+	if err != nil {
+		return none, 0, nil, err
+	}
+	state, ok := conn.ConnectionState()
+	if !ok {
+		return none, 0, nil, errors.New("the DTLS connection has no state yet")
+	}
+	profile, ok := conn.SelectedSRTPProtectionProfile()
+	if !ok {
+		return none, 0, nil, errors.New("no SRTP protection profile was agreed")
+	}
+	client, err := dtlsClient(pc)
+	if err != nil {
+		return none, 0, nil, err
+	}
+	cfg := srtp.Config{Profile: srtp.ProtectionProfile(profile)}
+	if err := cfg.ExtractSessionKeysFromDTLS(&state, client); err != nil {
+		return none, 0, nil, fmt.Errorf("SRTP keys: %w", err)
+	}
+	return cfg.Keys, cfg.Profile, dt, nil
+}
+
+// portRoute is the remote address of a selected pair on the media port
+// (a host UDP candidate of ours); invalid otherwise.
+func portRoute(pair *webrtc.ICECandidatePair) netip.AddrPort {
+	if pair == nil || pair.Local == nil || pair.Remote == nil ||
+		pair.Local.Protocol != webrtc.ICEProtocolUDP || pair.Local.Typ != webrtc.ICECandidateTypeHost {
+		return netip.AddrPort{}
+	}
+	ip, err := netip.ParseAddr(pair.Remote.Address)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(ip.Unmap(), pair.Remote.Port)
 }

@@ -57,9 +57,10 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) (v float64, ok 
 }
 
 // A Pion publisher's audio is received directly once its connection is
-// up (all but the sampled packets), reaches its subscriber whole, and
-// nothing is dropped; its video takes Pion's path. With
-// media.directReceive off, the same audio takes Pion's path only.
+// up (all but the sampled packets), and sent directly to its Pion
+// subscriber, which gets it whole; nothing is dropped; the video takes
+// Pion's path. With media.directReceive off, the same audio takes Pion's
+// path only.
 func TestDirectReceiveArms(t *testing.T) {
 	for _, direct := range []bool{true, false} {
 		name := "on"
@@ -114,6 +115,13 @@ func TestDirectReceiveArms(t *testing.T) {
 			}
 			if dropped != 0 {
 				t.Errorf("%v packets dropped", dropped)
+			}
+			// The subscriber's audio was sent directly, but for one in
+			// directSample, and its Pion peer authenticated all of it
+			// (no gaps above).
+			out, _ := metric(t, reg, "wac_media_direct_rtp_sent_total")
+			if got := float64(a.Packets.Load()); out < got/2 || out > got {
+				t.Errorf("%v of the %v audio packets the subscriber got were sent directly", out, got)
 			}
 		})
 	}

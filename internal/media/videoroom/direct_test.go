@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -266,4 +267,78 @@ func FuzzDirectTake(f *testing.F) {
 			t.Fatalf("%d packets reached the stream from %x (authentication: %v)", n, b, authentic)
 		}
 	})
+}
+
+// portCapture is a media port that keeps what is written to it.
+type portCapture struct {
+	pkts [][]byte
+	to   []netip.AddrPort
+}
+
+func (c *portCapture) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	c.pkts = append(c.pkts, append([]byte(nil), b...))
+	c.to = append(c.to, addr)
+	return len(b), nil
+}
+
+// An armed direct send encrypts an audio stream's packets with the
+// connection's keys to the selected pair's remote, but for the sampled
+// ones, which go Pion's way as all do before arming and off the port.
+func TestDirectSendEncryptsToThePair(t *testing.T) {
+	port := &portCapture{}
+	d := newDirectRTP()
+	ds := d.newSend(port)
+	var pion []uint16
+	w := ds.writer(interceptor.RTPWriterFunc(func(h *rtp.Header, _ []byte, _ interceptor.Attributes) (int, error) {
+		pion = append(pion, h.SequenceNumber)
+		return 0, nil
+	}))
+	write := func(seq uint16) {
+		t.Helper()
+		h := &rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: seq, Timestamp: uint32(seq) * 160, SSRC: directSSRC}
+		if _, err := w.Write(h, []byte{byte(seq), 1, 2}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(1) // not armed
+	enc, err := srtp.CreateContext(directKey, directSalt, srtp.ProtectionProfileAes128CmHmacSha1_80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds.ctx.Store(enc)
+	write(2) // no pair on the port
+	to := netip.MustParseAddrPort("127.0.0.1:40000")
+	ds.addr.Store(&to)
+	for seq := uint16(3); seq <= 5; seq++ {
+		write(seq)
+	}
+	write(directSample * 2)
+	ds.close()
+	write(directSample*2 + 1)
+	if want := []uint16{1, 2, directSample * 2, directSample*2 + 1}; !slices.Equal(pion, want) {
+		t.Errorf("Pion's writer got %v, want %v", pion, want)
+	}
+	dec, err := srtp.CreateContext(directKey, directSalt, srtp.ProtectionProfileAes128CmHmacSha1_80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(port.pkts) != 3 {
+		t.Fatalf("%d packets on the port, want 3", len(port.pkts))
+	}
+	for i, b := range port.pkts {
+		plain, err := dec.DecryptRTP(nil, b, nil)
+		if err != nil {
+			t.Fatalf("packet %d does not decrypt: %v", i, err)
+		}
+		var p rtp.Packet
+		if err := p.Unmarshal(plain); err != nil {
+			t.Fatal(err)
+		}
+		if seq := uint16(3 + i); p.SequenceNumber != seq || !bytes.Equal(p.Payload, []byte{byte(seq), 1, 2}) || port.to[i] != to {
+			t.Errorf("packet %d: %+v %v to %s", i, p.Header, p.Payload, port.to[i])
+		}
+	}
+	if d.sent.Load() != 3 {
+		t.Errorf("sent counter %d, want 3", d.sent.Load())
+	}
 }

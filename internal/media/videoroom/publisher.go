@@ -350,7 +350,7 @@ func (p *participant) negotiate(offerSDP string) (*janus.JSEP, *vrErr) {
 			se := s.se
 			se.BufferFactory = direct.bufferFactory
 			var err error
-			if api, err = newAPI(s.cfg, se, true, direct); err != nil {
+			if api, err = newAPI(s.cfg, se, true, direct, nil); err != nil {
 				return nil, vrErrorf(janus.VRErrUnknown, "Error creating the peer connection: %v", err)
 			}
 		}

@@ -514,7 +514,8 @@ func (s *SFU) registerMetrics(reg prometheus.Registerer) error {
 	if s.direct != nil {
 		cs = append(cs,
 			counter("wac_media_direct_rtp_packets_total", "Publishers' RTP packets received directly by the media port's reader (media.directReceive).", &s.direct.taken),
-			counter("wac_media_direct_rtp_dropped_total", "Packets the direct receive dropped: not authentic, replayed, or the stream's buffer full.", &s.direct.dropped))
+			counter("wac_media_direct_rtp_dropped_total", "Packets the direct receive dropped: not authentic, replayed, or the stream's buffer full.", &s.direct.dropped),
+			counter("wac_media_direct_rtp_sent_total", "Subscribers' RTP packets sent directly to the media port (media.directReceive).", &s.direct.sent))
 	}
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {

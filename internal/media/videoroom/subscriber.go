@@ -23,6 +23,7 @@ type subscriber struct {
 	user       string
 	pc         *webrtc.PeerConnection // nil for a Local's subscription
 	local      *Local                 // receives in process instead of pc (local.go)
+	direct     *directSend            // pc's direct send (direct.go); nil = none
 
 	mu       sync.Mutex
 	streams  []*subStream
@@ -140,7 +141,19 @@ func (s *SFU) joinSubscriber(h *handle, r *Room, numeric bool, g *grant.Grant, b
 			return errData(e), nil
 		}
 	} else {
-		pc, err := s.subAPI.NewPeerConnection(webrtc.Configuration{})
+		api := s.subAPI
+		if s.direct != nil {
+			if port, ok := s.socks.udp.(portWriter); ok {
+				// The connection's own API, whose audio writers send
+				// directly (direct.go).
+				sub.direct = s.direct.newSend(port)
+				var err error
+				if api, err = newAPI(s.cfg, s.se, false, nil, sub.direct); err != nil {
+					return errData(vrErrorf(janus.VRErrUnknown, "Error creating the peer connection: %v", err)), nil
+				}
+			}
+		}
+		pc, err := api.NewPeerConnection(webrtc.Configuration{})
 		if err != nil {
 			return errData(vrErrorf(janus.VRErrUnknown, "Error creating the peer connection: %v", err)), nil
 		}
@@ -732,6 +745,11 @@ func (r *Room) relayData(p *participant, msg webrtc.DataChannelMessage) {
 func (sub *subscriber) onState(st webrtc.PeerConnectionState) {
 	switch st {
 	case webrtc.PeerConnectionStateConnected:
+		if sub.direct != nil {
+			if err := sub.direct.arm(sub.pc); err != nil && sub.room.sfu.direct.warned.CompareAndSwap(false, true) {
+				sub.room.sfu.log.Warn("media: a subscriber's audio takes Pion's send path (config key media.directReceive)", "err", err)
+			}
+		}
 		sub.h.core(janus.Message{Janus: "webrtcup"})
 		sub.mu.Lock()
 		streams := append([]*subStream(nil), sub.streams...)
@@ -793,6 +811,9 @@ func (sub *subscriber) close(reason string) {
 	sub.room.mu.Lock()
 	delete(sub.room.subscribers, sub)
 	sub.room.mu.Unlock()
+	if sub.direct != nil {
+		sub.direct.close()
+	}
 	if sub.pc != nil {
 		sub.pc.Close()
 	}

@@ -79,18 +79,19 @@ func codecs(cfg config.Media, withTWCC bool) (audio, video []webrtc.RTPCodecPara
 // retransmission buffer and sender reports). Both share the node's
 // sockets.
 func apis(cfg config.Media, se webrtc.SettingEngine) (pub, sub *webrtc.API, err error) {
-	if pub, err = newAPI(cfg, se, true, nil); err != nil {
+	if pub, err = newAPI(cfg, se, true, nil, nil); err != nil {
 		return nil, nil, err
 	}
-	if sub, err = newAPI(cfg, se, false, nil); err != nil {
+	if sub, err = newAPI(cfg, se, false, nil, nil); err != nil {
 		return nil, nil, err
 	}
 	return pub, sub, nil
 }
 
 // newAPI builds the API of publisher or subscriber connections (apis);
-// a publisher connection's own when it has a direct receive (direct.go).
-func newAPI(cfg config.Media, se webrtc.SettingEngine, publisher bool, direct *directPeer) (*webrtc.API, error) {
+// a publisher connection's own when it has a direct receive (direct.go),
+// a subscriber connection's own when it has a direct send.
+func newAPI(cfg config.Media, se webrtc.SettingEngine, publisher bool, direct *directPeer, send *directSend) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	audio, video := codecs(cfg, publisher)
 	for _, c := range audio {
@@ -136,6 +137,10 @@ func newAPI(cfg config.Media, se webrtc.SettingEngine, publisher bool, direct *d
 		}
 		reg.Add(fbSender)
 	} else {
+		if send != nil {
+			// First, so that it is the innermost (direct.go).
+			reg.Add(sendDirect{ds: send})
+		}
 		// Forwarded packets are never reused, so the retransmission
 		// buffer keeps references instead of copies.
 		resp, err := nack.NewResponderInterceptor(nack.ResponderSize(uint16(cfg.NACKBuffer)), nack.DisableCopy())
