@@ -20,8 +20,17 @@ func newSIPRole(n *Node) (*sip.Server, error) {
 	// devices).
 	claim := func(ctx context.Context, userID string) (bool, error) { return hub.Claim(ctx, "sipreg."+userID) }
 	release := func(ctx context.Context, userID string) error { return hub.Release(ctx, "sipreg."+userID) }
+	// The trunk's packets for apps of this node's media leave its port
+	// in batches.
+	var batch sip.Batcher
+	if sfu := n.SFU(); sfu != nil {
+		if b := sfu.Batcher(); b != nil {
+			batch = b
+		}
+	}
 	srv, err := sip.New(sip.Options{Config: n.Config, Log: n.Log, Store: n.Store, Signaling: hub,
-		Bridge: newSIPBridge(n), Secret: n.Secret, Online: hub.HasLocalSessions, Claim: claim, Release: release})
+		Bridge: newSIPBridge(n), Secret: n.Secret, Online: hub.HasLocalSessions, Claim: claim, Release: release,
+		Batch: batch})
 	if err != nil {
 		return nil, err
 	}

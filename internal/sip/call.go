@@ -347,7 +347,7 @@ func (c *call) startMedia(ctx context.Context, obj *qss.RoomObject) error {
 // runMedia starts reading the call's RTP and sending its events, once.
 func (c *call) runMedia() {
 	c.mediaOnce.Do(func() {
-		c.s.goTask(c.media.run)
+		c.s.readMedia(c.media)
 		c.s.goTask(c.media.sendEvents)
 	})
 }

@@ -211,7 +211,7 @@ func (c *call) askPIN(phone func(domainID string) (qss.User, error)) {
 		default:
 		}
 	})
-	s.goTask(c.media.run)
+	s.readMedia(c.media)
 	s.goTask(c.media.sendEvents)
 	for try := 1; try <= pinTries; try++ {
 		c.play(promptTone)

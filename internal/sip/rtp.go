@@ -9,6 +9,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pion/rtp"
@@ -97,6 +98,11 @@ type rtpLeg struct {
 	// events is the payload type of the trunk's telephone-events; 0 =
 	// none agreed. eventClock is their clock rate.
 	events, eventClock atomic.Uint32
+
+	// raw is conn's, for the poller's reads; detach (under mu) takes
+	// conn out of the poller (nil when the leg reads conn itself).
+	raw    syscall.RawConn
+	detach func()
 
 	lastRecv atomic.Int64 // unix ns of the last packet from the trunk; 0 = none yet
 	started  atomic.Int64 // unix ns the media started (answer)
@@ -192,26 +198,31 @@ func (l *rtpLeg) run() {
 		if err != nil {
 			return
 		}
-		if r := l.remote.Load(); r != nil && r.Addr() != from.Addr().Unmap() {
-			continue // only the trunk's media address may send
-		}
-		if n < 12 || buf[0]>>6 != 2 {
-			continue // not RTP (version 2, 12-byte header)
-		}
-		l.recv.Add(1)
-		l.lastRecv.Store(time.Now().UnixNano())
-		if ev := l.events.Load(); ev != 0 && uint32(buf[1]&0x7F) == ev {
-			// A telephone-event is the phone's keypad, not its voice: the
-			// digit goes to the room's apps, the packet nowhere.
-			l.receiveEvent(buf[:n])
-			continue
-		}
-		l.mu.Lock()
-		sink := l.sink
-		l.mu.Unlock()
-		if sink != nil {
-			sink(buf[:n])
-		}
+		l.handle(buf[:n], from)
+	}
+}
+
+// handle takes one datagram the leg's socket received.
+func (l *rtpLeg) handle(pkt []byte, from netip.AddrPort) {
+	if r := l.remote.Load(); r != nil && r.Addr() != from.Addr().Unmap() {
+		return // only the trunk's media address may send
+	}
+	if len(pkt) < 12 || pkt[0]>>6 != 2 {
+		return // not RTP (version 2, 12-byte header)
+	}
+	l.recv.Add(1)
+	l.lastRecv.Store(time.Now().UnixNano())
+	if ev := l.events.Load(); ev != 0 && uint32(pkt[1]&0x7F) == ev {
+		// A telephone-event is the phone's keypad, not its voice: the
+		// digit goes to the room's apps, the packet nowhere.
+		l.receiveEvent(pkt)
+		return
+	}
+	l.mu.Lock()
+	sink := l.sink
+	l.mu.Unlock()
+	if sink != nil {
+		sink(pkt)
 	}
 }
 
@@ -315,9 +326,17 @@ func (l *rtpLeg) resumed(off bool) {
 	}
 }
 
-// close releases the socket and its port; run returns.
+// close releases the socket and its port; run returns, or the poller
+// stops reading it.
 func (l *rtpLeg) close() {
 	l.once.Do(func() {
+		l.mu.Lock()
+		detach := l.detach
+		l.detach = nil
+		l.mu.Unlock()
+		if detach != nil {
+			detach()
+		}
 		l.pool.release(l.conn)
 		close(l.done)
 	})

@@ -89,6 +89,17 @@ type Options struct {
 	// others wait. Nil = this node registers every user online here.
 	Claim   func(ctx context.Context, userID string) (bool, error)
 	Release func(ctx context.Context, userID string) error
+	// Batch is the node's media port, corked around each round of the
+	// trunk's packets (poller_linux.go) so that what they make the apps
+	// get leaves together; nil = none.
+	Batch Batcher
+}
+
+// Batcher holds back what is written to a port between Cork and Uncork
+// and sends it in one system call (the media node's UDP port).
+type Batcher interface {
+	Cork()
+	Uncork()
 }
 
 // Server is the sip role of a node.
@@ -107,6 +118,7 @@ type Server struct {
 	client  *sipgo.Client
 	dialogs *sipgo.DialogUA
 	ports   *portPool
+	poller  *rtpPoller // reads the calls' RTP sockets; nil = each call's own goroutine
 	limiter *sourceLimiter
 	// dialInFailures bounds the failed dial-ins of this node (numbers of
 	// no room, wrong PINs; trunk.dialInFailuresPerMinute); nil = no limit.
@@ -197,6 +209,7 @@ func New(opts Options) (*Server, error) {
 	if cfg.Trunk.Register && opts.Online != nil {
 		s.reg = newRegistrar(s, opts.Online, opts.Claim, opts.Release)
 	}
+	s.poller = newRTPPoller(slog, opts.Batch)
 	if n := cfg.Trunk.DialInFailuresPerMinute; n > 0 {
 		s.dialInFailures = rate.NewLimiter(rate.Limit(float64(n)/60), n)
 	}
@@ -291,6 +304,9 @@ func (s *Server) Close() {
 	}
 	s.srv.Close()
 	s.wg.Wait()
+	if s.poller != nil {
+		s.poller.close()
+	}
 	if s.client != nil {
 		s.client.Close()
 	}
@@ -354,6 +370,16 @@ func (s *Server) get(callID string) *call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.calls[callID]
+}
+
+// readMedia starts reading a call's RTP: in the poller, or else on a
+// goroutine of the call's.
+func (s *Server) readMedia(l *rtpLeg) {
+	l.started.Store(time.Now().UnixNano())
+	if s.poller != nil && s.poller.add(l) {
+		return
+	}
+	s.goTask(l.run)
 }
 
 // go runs fn as a goroutine of the role, waited for on Close.

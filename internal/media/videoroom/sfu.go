@@ -100,6 +100,11 @@ type SFU struct {
 	unregFn func()
 }
 
+// Batcher is the media UDP port's batching (Cork, Uncork), for those
+// that write to the node's peers from elsewhere in process (the sip
+// role); nil when the port does not batch.
+func (s *SFU) Batcher() forward.Batcher { return s.socks.batcher() }
+
 // counters are the SFU's counters (atomics, read by metrics); the
 // forwarder counts packets.
 type counters struct {

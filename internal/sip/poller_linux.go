@@ -1,0 +1,212 @@
+//go:build linux
+
+package sip
+
+import (
+	"log/slog"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// rtpPoller reads the trunk side of every call from one goroutine. With
+// a goroutine per call's socket, each packet from the trunk wakes its
+// goroutine through Go's poller and costs two reads (the second finds
+// the socket empty), and the packet it forwards to the app leaves in a
+// system call of its own. Here the calls' sockets are in an epoll set of
+// the poller's (level-triggered), which Go's poller watches as one file:
+// a round takes what is ready, one datagram per socket (the rest is ready
+// again in the next round), with the media port corked around it, so that
+// the round's packets to the apps leave in one sendmmsg.
+//
+// The sockets stay Go's (the sends to the trunk use them): the poller
+// reads one through its RawConn, which holds it open meanwhile, so a call
+// that ends (its socket closed, and so out of the epoll set) during a
+// round is skipped. The epoll set names each socket by its leg's number,
+// not its descriptor, which a new socket may reuse.
+type rtpPoller struct {
+	log   *slog.Logger
+	cork  Batcher
+	epfd  int
+	file  *os.File // epfd, as Go's poller watches it
+	raw   syscall.RawConn
+	done  chan struct{}
+	mu    sync.Mutex
+	legs  map[uint32]*rtpLeg
+	next  uint32
+	evs   [64]unix.EpollEvent
+	buf   [maxRTP]byte
+	ready []*rtpLeg
+}
+
+// newRTPPoller starts the poller; nil when the system refuses it (the
+// calls then read their sockets themselves).
+func newRTPPoller(log *slog.Logger, cork Batcher) *rtpPoller {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		log.Info("sip: RTP read per call (epoll refused)", "err", err)
+		return nil
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		log.Info("sip: RTP read per call (epoll refused)", "err", err)
+		return nil
+	}
+	file := os.NewFile(uintptr(epfd), "sip-rtp-epoll")
+	raw, err := file.SyscallConn()
+	if err != nil {
+		file.Close()
+		log.Info("sip: RTP read per call (epoll refused)", "err", err)
+		return nil
+	}
+	p := &rtpPoller{log: log, cork: cork, epfd: epfd, file: file, raw: raw, done: make(chan struct{}), legs: map[uint32]*rtpLeg{}}
+	go p.loop()
+	return p
+}
+
+// add starts reading l's socket; false when it cannot (l reads itself).
+func (p *rtpPoller) add(l *rtpLeg) bool {
+	lraw, err := l.conn.SyscallConn()
+	if err != nil {
+		return false
+	}
+	l.raw = lraw // before the poller can see l (p.mu)
+	p.mu.Lock()
+	p.next++
+	id := p.next
+	p.legs[id] = l
+	p.mu.Unlock()
+	var cerr error
+	err = lraw.Control(func(fd uintptr) {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(id)}
+		cerr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+	})
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
+		p.forget(id)
+		return false
+	}
+	detach := func() {
+		lraw.Control(func(fd uintptr) { unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
+		p.forget(id)
+	}
+	l.mu.Lock()
+	l.detach = detach
+	l.mu.Unlock()
+	select {
+	case <-l.done: // closed meanwhile, before it could detach
+		detach()
+	default:
+	}
+	return true
+}
+
+func (p *rtpPoller) forget(id uint32) {
+	p.mu.Lock()
+	delete(p.legs, id)
+	p.mu.Unlock()
+}
+
+// close stops the poller (the legs are closed by their calls).
+func (p *rtpPoller) close() {
+	p.file.Close()
+	<-p.done
+}
+
+// loop runs rounds until the poller closes.
+func (p *rtpPoller) loop() {
+	defer close(p.done)
+	for {
+		if err := p.raw.Read(p.round); err != nil {
+			return
+		}
+	}
+}
+
+// round takes what the ready sockets have, one datagram each; false when
+// none is ready (Go's poller then waits for the epoll set to be).
+func (p *rtpPoller) round(uintptr) bool {
+	n, err := unix.EpollWait(p.epfd, p.evs[:], 0)
+	if err == unix.EINTR {
+		return true
+	}
+	if err != nil {
+		p.log.Error("sip: RTP poller", "err", err)
+		return true
+	}
+	if n <= 0 {
+		return false
+	}
+	p.ready = p.ready[:0]
+	p.mu.Lock()
+	for _, ev := range p.evs[:n] {
+		if l := p.legs[uint32(ev.Fd)]; l != nil {
+			p.ready = append(p.ready, l)
+		}
+	}
+	p.mu.Unlock()
+	if p.cork != nil {
+		p.cork.Cork()
+	}
+	for _, l := range p.ready {
+		var size int
+		var from netip.AddrPort
+		// Read returns an error once the socket is closed.
+		if l.raw.Read(func(fd uintptr) bool {
+			size, from = recvFrom(int(fd), p.buf[:])
+			return true
+		}) != nil || size < 0 {
+			continue
+		}
+		l.handle(p.buf[:size], from)
+	}
+	if p.cork != nil {
+		p.cork.Uncork()
+	}
+	clear(p.ready)
+	return true
+}
+
+// recvFrom reads one datagram without waiting (and without the
+// scheduler's system call bookkeeping, as it cannot block); -1 when there
+// is none.
+func recvFrom(fd int, b []byte) (int, netip.AddrPort) {
+	var rsa unix.RawSockaddrAny
+	salen := uint32(unix.SizeofSockaddrAny)
+	var p unsafe.Pointer
+	if len(b) > 0 {
+		p = unsafe.Pointer(&b[0])
+	}
+	for {
+		n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(p), uintptr(len(b)),
+			unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&salen)))
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return -1, netip.AddrPort{}
+		}
+		return int(n), addrOf(&rsa)
+	}
+}
+
+// addrOf reads a datagram's source (IPv4-mapped IPv6 addresses unmapped).
+func addrOf(rsa *unix.RawSockaddrAny) netip.AddrPort {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
+	case unix.AF_INET6:
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(p[0])<<8|uint16(p[1]))
+	}
+	return netip.AddrPort{}
+}
