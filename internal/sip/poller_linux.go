@@ -99,6 +99,11 @@ func (p *rtpPoller) add(l *rtpLeg) bool {
 	l.mu.Lock()
 	l.detach = detach
 	l.mu.Unlock()
+	var sa unix.Sockaddr
+	lraw.Control(func(fd uintptr) { sa, _ = unix.Getsockname(int(fd)) })
+	if _, ok := sa.(*unix.SockaddrInet4); ok {
+		l.raw4.Store(&lraw)
+	}
 	select {
 	case <-l.done: // closed meanwhile, before it could detach
 		detach()
@@ -122,8 +127,9 @@ func (p *rtpPoller) close() {
 // loop runs rounds until the poller closes.
 func (p *rtpPoller) loop() {
 	defer close(p.done)
+	round := p.round
 	for {
-		if err := p.raw.Read(p.round); err != nil {
+		if err := p.raw.Read(round); err != nil {
 			return
 		}
 	}
@@ -209,4 +215,34 @@ func addrOf(rsa *unix.RawSockaddrAny) netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(p[0])<<8|uint16(p[1]))
 	}
 	return netip.AddrPort{}
+}
+
+// sendTo4 sends b to an IPv4 address through an IPv4 socket without
+// blocking (a full send buffer drops it, as the network would) and
+// without the scheduler's system call bookkeeping.
+func sendTo4(raw syscall.RawConn, b []byte, to netip.AddrPort) error {
+	rsa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: to.Addr().As4()}
+	port := (*[2]byte)(unsafe.Pointer(&rsa.Port)) // network byte order
+	port[0], port[1] = byte(to.Port()>>8), byte(to.Port())
+	var p unsafe.Pointer
+	if len(b) > 0 {
+		p = unsafe.Pointer(&b[0])
+	}
+	var errno unix.Errno
+	err := raw.Write(func(fd uintptr) bool {
+		for {
+			_, _, errno = unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(p), uintptr(len(b)),
+				unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, uintptr(unsafe.Pointer(&rsa)), unix.SizeofSockaddrInet4)
+			if errno != unix.EINTR {
+				return true
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if errno != 0 && errno != unix.EAGAIN {
+		return errno
+	}
+	return nil
 }

@@ -103,6 +103,9 @@ type rtpLeg struct {
 	// conn out of the poller (nil when the leg reads conn itself).
 	raw    syscall.RawConn
 	detach func()
+	// raw4 is conn's when it is an IPv4 socket in the poller: sends to
+	// the trunk go through it without blocking (poller_linux.go).
+	raw4 atomic.Pointer[syscall.RawConn]
 
 	lastRecv atomic.Int64 // unix ns of the last packet from the trunk; 0 = none yet
 	started  atomic.Int64 // unix ns the media started (answer)
@@ -280,7 +283,11 @@ func (l *rtpLeg) send(pkt []byte) error {
 	if r == nil || !r.Addr().IsValid() || r.Addr().IsUnspecified() || l.held() {
 		return nil // on hold, or no address yet
 	}
-	if _, err := l.conn.WriteToUDPAddrPort(pkt, *r); err != nil {
+	if raw := l.raw4.Load(); raw != nil && r.Addr().Is4() {
+		if err := sendTo4(*raw, pkt, *r); err != nil {
+			return fmt.Errorf("send RTP to the trunk: %w", err)
+		}
+	} else if _, err := l.conn.WriteToUDPAddrPort(pkt, *r); err != nil {
 		return fmt.Errorf("send RTP to the trunk: %w", err)
 	}
 	l.sent.Add(1)
