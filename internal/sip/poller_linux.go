@@ -38,10 +38,13 @@ type rtpPoller struct {
 	mu    sync.Mutex
 	legs  map[uint32]*rtpLeg
 	next  uint32
-	evs   [64]unix.EpollEvent
+	evs   [256]unix.EpollEvent
 	buf   [maxRTP]byte
 	ready []*rtpLeg
 }
+
+// pollerDrain bounds the datagrams a round takes from one socket.
+const pollerDrain = 8
 
 // newRTPPoller starts the poller; nil when the system refuses it (the
 // calls then read their sockets themselves).
@@ -161,16 +164,20 @@ func (p *rtpPoller) round(uintptr) bool {
 		p.cork.Cork()
 	}
 	for _, l := range p.ready {
-		var size int
-		var from netip.AddrPort
-		// Read returns an error once the socket is closed.
-		if l.raw.Read(func(fd uintptr) bool {
-			size, from = recvFrom(int(fd), p.buf[:])
-			return true
-		}) != nil || size < 0 {
-			continue
+		// Up to pollerDrain datagrams of a socket per round: the rest is
+		// ready again in the next one.
+		for range pollerDrain {
+			var size int
+			var from netip.AddrPort
+			// Read returns an error once the socket is closed.
+			if l.raw.Read(func(fd uintptr) bool {
+				size, from = recvFrom(int(fd), p.buf[:])
+				return true
+			}) != nil || size < 0 {
+				break
+			}
+			l.handle(p.buf[:size], from)
 		}
-		l.handle(p.buf[:size], from)
 	}
 	if p.cork != nil {
 		p.cork.Uncork()

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,8 +119,11 @@ type Server struct {
 	client  *sipgo.Client
 	dialogs *sipgo.DialogUA
 	ports   *portPool
-	poller  *rtpPoller // reads the calls' RTP sockets; nil = each call's own goroutine
-	limiter *sourceLimiter
+	// pollers read the calls' RTP sockets, one per core, the calls
+	// dealt out in turn (pollerNext); none = each call's own goroutine.
+	pollers    []*rtpPoller
+	pollerNext atomic.Uint32
+	limiter    *sourceLimiter
 	// dialInFailures bounds the failed dial-ins of this node (numbers of
 	// no room, wrong PINs; trunk.dialInFailuresPerMinute); nil = no limit.
 	dialInFailures *rate.Limiter
@@ -209,7 +213,11 @@ func New(opts Options) (*Server, error) {
 	if cfg.Trunk.Register && opts.Online != nil {
 		s.reg = newRegistrar(s, opts.Online, opts.Claim, opts.Release)
 	}
-	s.poller = newRTPPoller(slog, opts.Batch)
+	for range runtime.GOMAXPROCS(0) {
+		if p := newRTPPoller(slog, opts.Batch); p != nil {
+			s.pollers = append(s.pollers, p)
+		}
+	}
 	if n := cfg.Trunk.DialInFailuresPerMinute; n > 0 {
 		s.dialInFailures = rate.NewLimiter(rate.Limit(float64(n)/60), n)
 	}
@@ -304,8 +312,8 @@ func (s *Server) Close() {
 	}
 	s.srv.Close()
 	s.wg.Wait()
-	if s.poller != nil {
-		s.poller.close()
+	for _, p := range s.pollers {
+		p.close()
 	}
 	if s.client != nil {
 		s.client.Close()
@@ -376,7 +384,7 @@ func (s *Server) get(callID string) *call {
 // goroutine of the call's.
 func (s *Server) readMedia(l *rtpLeg) {
 	l.started.Store(time.Now().UnixNano())
-	if s.poller != nil && s.poller.add(l) {
+	if n := len(s.pollers); n > 0 && s.pollers[int(s.pollerNext.Add(1))%n].add(l) {
 		return
 	}
 	s.goTask(l.run)

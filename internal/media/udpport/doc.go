@@ -18,7 +18,9 @@ import "net/netip"
 // receive (package videoroom) takes the RTP of established publishers
 // there, ahead of the ICE mux. take runs on the reading goroutine, one
 // datagram at a time, must not block, and must copy what it keeps of b;
-// a datagram it takes (true) is not returned by the read. nil stops it.
+// a datagram it takes (true) is not returned by the read. It is not asked
+// while the port's reader is behind (its recvmmsg came back full several
+// times in a row): the datagrams then all go to the read. nil stops it.
 type Diverter interface {
 	Divert(take func(b []byte, from netip.AddrPort) bool)
 }

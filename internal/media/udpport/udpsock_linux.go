@@ -171,6 +171,7 @@ type splitUDPConn struct {
 	divert atomic.Pointer[func([]byte, netip.AddrPort) bool]
 
 	readMu sync.Mutex // one read at a time uses the fields below
+	behind int        // full batches in a row (see ReadFromAddrPort)
 	readFn func(fd uintptr) bool
 	recvq  recvBatch // see udprecv_linux.go
 
@@ -231,6 +232,10 @@ func (c *splitUDPConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, erro
 	}
 }
 
+// behindBatches full batches in a row stop the divert function until a
+// short one.
+const behindBatches = 1
+
 // Divert implements Diverter.
 func (c *splitUDPConn) Divert(take func(b []byte, from netip.AddrPort) bool) {
 	if take == nil {
@@ -247,11 +252,24 @@ func (c *splitUDPConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	for {
+		calls := c.recvq.calls
 		n, from, err := c.readOne(b)
 		if err != nil {
 			return 0, netip.AddrPort{}, err
 		}
-		if take := c.divert.Load(); take != nil && (*take)(b[:n], from) {
+		// Batches that come back full one after the other mean datagrams
+		// keep waiting: the reader is behind, and the divert function's
+		// work (on this one goroutine) would put it further behind. Until
+		// a batch comes back short, every datagram goes to the reader,
+		// whose consumers share the work across goroutines.
+		if c.recvq.calls != calls {
+			if c.recvq.n == c.recvq.vlen {
+				c.behind++
+			} else {
+				c.behind = 0
+			}
+		}
+		if take := c.divert.Load(); take != nil && c.behind < behindBatches && (*take)(b[:n], from) {
 			continue
 		}
 		return n, from, nil

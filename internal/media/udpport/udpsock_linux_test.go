@@ -555,3 +555,38 @@ func TestSplitUDPConnDivert(t *testing.T) {
 		t.Errorf("the removed divert function saw %v", seen[6:])
 	}
 }
+
+// While the reader is behind (a recvmmsg came back full), the divert
+// function is not asked: the batch goes to the reads; a short batch asks
+// it again.
+func TestSplitUDPConnDivertPausesWhenBehind(t *testing.T) {
+	conn, peers := portAndPeers(t, 1)
+	to := conn.LocalAddr().(*net.UDPAddr)
+	asked := 0
+	conn.Divert(func([]byte, netip.AddrPort) bool { asked++; return true })
+	for i := range recvBatchSize + 3 {
+		if _, err := peers[0].WriteTo([]byte{byte(i)}, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(20 * time.Millisecond) // all wait in the socket
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 10)
+	for i := range recvBatchSize {
+		n, _, err := conn.ReadFromAddrPort(buf)
+		if err != nil || n != 1 || buf[0] != byte(i) {
+			t.Fatalf("read %d: %v %v", i, buf[:n], err)
+		}
+	}
+	if asked != 0 {
+		t.Fatalf("the divert function was asked %d times during a full batch", asked)
+	}
+	// The next batch (3 datagrams) is short: all taken, the read waits.
+	conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, _, err := conn.ReadFromAddrPort(buf); !os.IsTimeout(err) {
+		t.Fatalf("read after the short batch was taken: %v, want a timeout", err)
+	}
+	if asked != 3 {
+		t.Fatalf("the divert function was asked %d times for the short batch, want 3", asked)
+	}
+}
