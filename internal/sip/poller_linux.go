@@ -41,6 +41,12 @@ type rtpPoller struct {
 	evs   [256]unix.EpollEvent
 	buf   [maxRTP]byte
 	ready []*rtpLeg
+	// recv reads one datagram of a socket into buf, size and from
+	// (size -1: none); made once, as a closure per read would be an
+	// allocation per packet.
+	recv func(fd uintptr) bool
+	size int
+	from netip.AddrPort
 }
 
 // pollerDrain bounds the datagrams a round takes from one socket.
@@ -67,6 +73,10 @@ func newRTPPoller(log *slog.Logger, cork Batcher) *rtpPoller {
 		return nil
 	}
 	p := &rtpPoller{log: log, cork: cork, epfd: epfd, file: file, raw: raw, done: make(chan struct{}), legs: map[uint32]*rtpLeg{}}
+	p.recv = func(fd uintptr) bool {
+		p.size, p.from = recvFrom(int(fd), p.buf[:])
+		return true
+	}
 	go p.loop()
 	return p
 }
@@ -167,16 +177,11 @@ func (p *rtpPoller) round(uintptr) bool {
 		// Up to pollerDrain datagrams of a socket per round: the rest is
 		// ready again in the next one.
 		for range pollerDrain {
-			var size int
-			var from netip.AddrPort
 			// Read returns an error once the socket is closed.
-			if l.raw.Read(func(fd uintptr) bool {
-				size, from = recvFrom(int(fd), p.buf[:])
-				return true
-			}) != nil || size < 0 {
+			if l.raw.Read(p.recv) != nil || p.size < 0 {
 				break
 			}
-			l.handle(p.buf[:size], from)
+			l.handle(p.buf[:p.size], p.from)
 		}
 	}
 	if p.cork != nil {
