@@ -558,11 +558,14 @@ type sendDirectInterceptor struct {
 
 // BindLocalStream implements interceptor.Interceptor.
 func (s *sendDirectInterceptor) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
-	if !strings.HasPrefix(strings.ToLower(info.MimeType), "audio/") {
+	if !isAudio(info.MimeType) {
 		return w
 	}
 	return s.ds.writer(w)
 }
+
+// isAudio says whether a stream's MIME type is audio's.
+func isAudio(mime string) bool { return strings.HasPrefix(strings.ToLower(mime), "audio/") }
 
 // srtpKeys derives a connected connection's SRTP keys from its DTLS
 // connection, as Pion does.

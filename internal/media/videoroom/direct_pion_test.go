@@ -2,43 +2,15 @@ package videoroom_test
 
 import (
 	"context"
-	"log/slog"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/openwac/wac/internal/config"
-	"github.com/openwac/wac/internal/logging/logtest"
 	"github.com/openwac/wac/internal/media/janus/peer"
 	"github.com/openwac/wac/internal/media/placement"
 	"github.com/openwac/wac/internal/media/videoroom"
 )
-
-// startSFUWithMetrics is startSFU with the SFU's metrics in a registry of
-// the test's.
-func startSFUWithMetrics(t *testing.T, cfg config.Media) (*testNode, *prometheus.Registry) {
-	t.Helper()
-	reg := prometheus.NewRegistry()
-	logs := &logtest.Buffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s, err := videoroom.New(cfg, videoroom.Options{Secret: testSecret, Log: log, Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		s.Close()
-		srv.Close()
-		if t.Failed() {
-			t.Logf("media server log:\n%s", logs.String())
-		}
-	})
-	return &testNode{sfu: s, ws: "ws" + strings.TrimPrefix(srv.URL, "http") + "/janus", http: srv.URL + "/janus", logs: logs}, reg
-}
 
 // metric is the value of a counter of reg; ok is false when reg has none
 // of that name.
@@ -71,7 +43,8 @@ func TestDirectReceiveArms(t *testing.T) {
 			checkGoroutines(t)
 			cfg := testMediaConfig(t)
 			cfg.DirectReceive = direct
-			n, reg := startSFUWithMetrics(t, cfg)
+			reg := prometheus.NewRegistry()
+			n := startSFUWith(t, cfg, videoroom.Options{Registry: reg})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			id := roomID(t)

@@ -1,8 +1,6 @@
 package videoroom
 
 import (
-	"strings"
-
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 )
@@ -42,7 +40,7 @@ type headerOnceInterceptor struct {
 
 // BindRemoteStream implements interceptor.Interceptor.
 func (h *headerOnceInterceptor) BindRemoteStream(info *interceptor.StreamInfo, r interceptor.RTPReader) interceptor.RTPReader {
-	if h.direct != nil && strings.HasPrefix(strings.ToLower(info.MimeType), "audio/") {
+	if h.direct != nil && isAudio(info.MimeType) {
 		r = h.direct.reader(info.SSRC, r)
 	}
 	s := &headerStream{attr: interceptor.Attributes{}}

@@ -73,9 +73,17 @@ type testNode struct {
 // startSFU runs an SFU behind a real HTTP server on loopback.
 func startSFU(t *testing.T, cfg config.Media) *testNode {
 	t.Helper()
+	return startSFUWith(t, cfg, videoroom.Options{})
+}
+
+// startSFUWith is startSFU with options (the secret and the log are the
+// test's).
+func startSFUWith(t *testing.T, cfg config.Media, opts videoroom.Options) *testNode {
+	t.Helper()
 	logs := &logtest.Buffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s, err := videoroom.New(cfg, videoroom.Options{Secret: testSecret, Log: log})
+	opts.Secret = testSecret
+	opts.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := videoroom.New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
