@@ -13,15 +13,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// rtpPoller reads the trunk side of every call from one goroutine. With
-// a goroutine per call's socket, each packet from the trunk wakes its
-// goroutine through Go's poller and costs two reads (the second finds
-// the socket empty), and the packet it forwards to the app leaves in a
-// system call of its own. Here the calls' sockets are in an epoll set of
-// the poller's (level-triggered), which Go's poller watches as one file:
-// a round takes what is ready, one datagram per socket (the rest is ready
-// again in the next round), with the media port corked around it, so that
-// the round's packets to the apps leave in one sendmmsg.
+// rtpPoller reads the trunk side of calls (Server has one per core, the
+// calls dealt out in turn). With a goroutine per call's socket, each
+// packet from the trunk wakes its goroutine through Go's poller and costs
+// two reads (the second finds the socket empty), and the packet it
+// forwards to the app leaves in a system call of its own. Here the calls'
+// sockets are in an epoll set of the poller's (level-triggered), which
+// Go's poller watches as one file: a round takes what is ready, up to
+// pollerDrain datagrams per socket (the rest is ready again in the next
+// round), with the media port corked around it, so that the round's
+// packets to the apps leave in one sendmmsg.
 //
 // The sockets stay Go's (the sends to the trunk use them): the poller
 // reads one through its RawConn, which holds it open meanwhile, so a call
@@ -29,18 +30,19 @@ import (
 // round is skipped. The epoll set names each socket by its leg's number,
 // not its descriptor, which a new socket may reuse.
 type rtpPoller struct {
-	log   *slog.Logger
-	cork  Batcher
-	epfd  int
-	file  *os.File // epfd, as Go's poller watches it
-	raw   syscall.RawConn
-	done  chan struct{}
-	mu    sync.Mutex
-	legs  map[uint32]*rtpLeg
-	next  uint32
-	evs   [256]unix.EpollEvent
-	buf   [maxRTP]byte
-	ready []*rtpLeg
+	log    *slog.Logger
+	cork   Batcher
+	epfd   int
+	file   *os.File // epfd, as Go's poller watches it
+	raw    syscall.RawConn
+	done   chan struct{}
+	mu     sync.Mutex // guards legs, next and closed, and epfd's use outside loop
+	legs   map[uint32]*rtpLeg
+	next   uint32
+	closed bool
+	evs    [256]unix.EpollEvent
+	buf    [maxRTP]byte
+	ready  []*rtpLeg
 	// recv reads one datagram of a socket into buf, size and from
 	// (size -1: none); made once, as a closure per read would be an
 	// allocation per packet.
@@ -89,10 +91,13 @@ func (p *rtpPoller) add(l *rtpLeg) bool {
 	}
 	l.raw = lraw // before the poller can see l (p.mu)
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return false
+	}
 	p.next++
 	id := p.next
 	p.legs[id] = l
-	p.mu.Unlock()
 	var cerr error
 	err = lraw.Control(func(fd uintptr) {
 		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(id)}
@@ -102,12 +107,18 @@ func (p *rtpPoller) add(l *rtpLeg) bool {
 		err = cerr
 	}
 	if err != nil {
-		p.forget(id)
+		delete(p.legs, id)
+		p.mu.Unlock()
 		return false
 	}
+	p.mu.Unlock()
 	detach := func() {
-		lraw.Control(func(fd uintptr) { unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
-		p.forget(id)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if !p.closed {
+			lraw.Control(func(fd uintptr) { unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
+		}
+		delete(p.legs, id)
 	}
 	l.mu.Lock()
 	l.detach = detach
@@ -125,14 +136,11 @@ func (p *rtpPoller) add(l *rtpLeg) bool {
 	return true
 }
 
-func (p *rtpPoller) forget(id uint32) {
-	p.mu.Lock()
-	delete(p.legs, id)
-	p.mu.Unlock()
-}
-
 // close stops the poller (the legs are closed by their calls).
 func (p *rtpPoller) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 	p.file.Close()
 	<-p.done
 }
