@@ -213,8 +213,9 @@ type directBuffer struct {
 	dp   *directPeer
 	ssrc uint32
 
-	mu   sync.Mutex
-	held [][]byte
+	mu    sync.Mutex
+	held  [][]byte
+	bound bool // its reader is chosen: nothing more is held
 }
 
 // Write implements io.Writer for Pion's SRTP session.
@@ -226,16 +227,24 @@ func (b *directBuffer) WriteWithAttributes(p []byte, _ packetio.Attributes) (int
 	return b.Buffer.Write(p, nil)
 }
 
-// Read implements io.Reader for Pion's read stream.
+// Read implements io.Reader for Pion's read stream. Until the stream is
+// bound (its reader chosen), what Pion reads is also kept for reader;
+// a stream left to Pion's reader (not audio) keeps nothing.
 func (b *directBuffer) Read(p []byte) (int, error) {
 	n, _, err := b.Buffer.Read(p, nil)
 	if err == nil && b.dp != nil {
 		b.mu.Lock()
-		b.held = append(b.held, append([]byte(nil), p[:n]...))
+		if !b.bound && len(b.held) < maxHeld {
+			b.held = append(b.held, append([]byte(nil), p[:n]...))
+		}
 		b.mu.Unlock()
 	}
 	return n, err
 }
+
+// maxHeld bounds the packets kept of Pion's reads before a stream is
+// bound (it peeks at one, or a few for a simulcast stream's ids).
+const maxHeld = 16
 
 // Close implements io.Closer.
 func (b *directBuffer) Close() error {
@@ -264,15 +273,25 @@ func (b *directBuffer) readHeld(p []byte) (int, bool, error) {
 	return copy(p, pkt), true, nil
 }
 
-// reader is the stream ssrc's innermost RTP reader (headerOnce puts it
-// in place of Pion's read stream): it reads the stream's buffer, where
-// both Pion's SRTP session and take write. Pion's own reader when the
-// stream has no buffer of dp's.
-func (dp *directPeer) reader(ssrc uint32, pion interceptor.RTPReader) interceptor.RTPReader {
+// reader binds the stream ssrc: for audio, the innermost RTP reader
+// (headerOnce puts it in place of Pion's read stream), which reads the
+// stream's buffer, where both Pion's SRTP session and take write; other
+// streams, and those without a buffer of dp's, keep Pion's reader (and
+// their buffer holds nothing more of what Pion reads).
+func (dp *directPeer) reader(ssrc uint32, audio bool, pion interceptor.RTPReader) interceptor.RTPReader {
 	dp.mu.RLock()
 	db := dp.buffers[ssrc]
 	dp.mu.RUnlock()
 	if db == nil {
+		return pion
+	}
+	db.mu.Lock()
+	db.bound = true
+	if !audio {
+		db.held = nil
+	}
+	db.mu.Unlock()
+	if !audio {
 		return pion
 	}
 	return interceptor.RTPReaderFunc(func(p []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {

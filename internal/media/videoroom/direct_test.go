@@ -92,7 +92,7 @@ func (r *directRig) read(t *testing.T, rd interceptor.RTPReader) *rtp.Packet {
 // and a closed peer are not taken (or dropped, when not authentic).
 func TestDirectReceiveTakesArmedAudio(t *testing.T) {
 	r := newDirectRig(t)
-	rd := r.dp.reader(directSSRC, nil)
+	rd := r.dp.reader(directSSRC, true, nil)
 	for seq := uint16(1); seq <= 5; seq++ {
 		if !r.d.take(r.packet(t, directSSRC, seq), r.from) {
 			t.Fatalf("packet %d not taken", seq)
@@ -216,7 +216,7 @@ func TestDirectReaderAfterPeek(t *testing.T) {
 	if !r.d.take(r.packet(t, directSSRC, 3), r.from) {
 		t.Fatal("packet 3 not taken")
 	}
-	rd := r.dp.reader(directSSRC, nil)
+	rd := r.dp.reader(directSSRC, true, nil)
 	for seq := uint16(1); seq <= 3; seq++ {
 		if p := r.read(t, rd); p.SequenceNumber != seq {
 			t.Fatalf("read packet %d, want %d", p.SequenceNumber, seq)
@@ -231,11 +231,29 @@ func TestDirectReaderAfterPeek(t *testing.T) {
 	if r.d.take(r.packet(t, directSSRC, 4), r.from) {
 		t.Error("taken for a closed stream")
 	}
+	// A stream that is not audio keeps Pion's reader, and its buffer
+	// holds nothing of what Pion reads (the held packets are let go).
+	video := r.dp.bufferFactory(packetio.RTPBufferPacket, 0x77).(*directBuffer)
+	video.Write(plain(1))
+	video.Read(peek)
+	pionVideo := interceptor.RTPReaderFunc(func([]byte, interceptor.Attributes) (int, interceptor.Attributes, error) {
+		return 0, nil, io.ErrNoProgress
+	})
+	if _, _, err := r.dp.reader(0x77, false, pionVideo).Read(nil, nil); !errors.Is(err, io.ErrNoProgress) {
+		t.Fatalf("the reader of a video stream is not Pion's: %v", err)
+	}
+	for range 100 {
+		video.Write(plain(2))
+		video.Read(peek)
+	}
+	if len(video.held) != 0 {
+		t.Fatalf("a video stream's buffer holds %d packets of Pion's reads", len(video.held))
+	}
 	// A stream without a buffer of the peer's keeps Pion's reader.
 	pion := interceptor.RTPReaderFunc(func([]byte, interceptor.Attributes) (int, interceptor.Attributes, error) {
 		return 0, nil, io.ErrUnexpectedEOF
 	})
-	if _, _, err := r.dp.reader(0x99, pion).Read(nil, nil); !errors.Is(err, io.ErrUnexpectedEOF) {
+	if _, _, err := r.dp.reader(0x99, true, pion).Read(nil, nil); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("the reader of an unknown stream is not Pion's: %v", err)
 	}
 }

@@ -40,8 +40,8 @@ type headerOnceInterceptor struct {
 
 // BindRemoteStream implements interceptor.Interceptor.
 func (h *headerOnceInterceptor) BindRemoteStream(info *interceptor.StreamInfo, r interceptor.RTPReader) interceptor.RTPReader {
-	if h.direct != nil && isAudio(info.MimeType) {
-		r = h.direct.reader(info.SSRC, r)
+	if h.direct != nil {
+		r = h.direct.reader(info.SSRC, isAudio(info.MimeType), r)
 	}
 	s := &headerStream{attr: interceptor.Attributes{}}
 	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
