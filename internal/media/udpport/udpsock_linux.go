@@ -171,7 +171,7 @@ type splitUDPConn struct {
 	divert atomic.Pointer[func([]byte, netip.AddrPort) bool]
 
 	readMu sync.Mutex // one read at a time uses the fields below
-	behind int        // full batches in a row (see ReadFromAddrPort)
+	behind bool       // the last recvmmsg came back full (see ReadFromAddrPort)
 	readFn func(fd uintptr) bool
 	recvq  recvBatch // see udprecv_linux.go
 
@@ -232,12 +232,6 @@ func (c *splitUDPConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, erro
 	}
 }
 
-// behindBatches full batches in a row stop the divert function until a
-// short one. One: at 500 SIP calls on two cores, four let the port's
-// receive queue overflow (2-4% of the apps' audio lost); one costs the
-// direct receive much of its gain at 100 calls (docs/benchmarks.md).
-const behindBatches = 1
-
 // Divert implements Diverter.
 func (c *splitUDPConn) Divert(take func(b []byte, from netip.AddrPort) bool) {
 	if take == nil {
@@ -259,19 +253,17 @@ func (c *splitUDPConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 		if err != nil {
 			return 0, netip.AddrPort{}, err
 		}
-		// Batches that come back full one after the other mean datagrams
-		// keep waiting: the reader is behind, and the divert function's
-		// work (on this one goroutine) would put it further behind. Until
-		// a batch comes back short, every datagram goes to the reader,
-		// whose consumers share the work across goroutines.
+		// A batch that comes back full means datagrams still wait: the
+		// reader is behind, and the divert function's work (on this one
+		// goroutine) would put it further behind. Until a batch comes
+		// back short, every datagram goes to the reader, whose consumers
+		// share the work across goroutines. (Waiting for several full
+		// batches in a row let the queue overflow at 500 SIP calls on two
+		// cores; docs/benchmarks.md.)
 		if c.recvq.calls != calls {
-			if c.recvq.n == c.recvq.vlen {
-				c.behind++
-			} else {
-				c.behind = 0
-			}
+			c.behind = c.recvq.n == c.recvq.vlen
 		}
-		if take := c.divert.Load(); take != nil && c.behind < behindBatches && (*take)(b[:n], from) {
+		if take := c.divert.Load(); take != nil && !c.behind && (*take)(b[:n], from) {
 			continue
 		}
 		return n, from, nil

@@ -132,7 +132,6 @@ type directPeer struct {
 
 	mu      sync.RWMutex
 	buffers map[uint32]*directBuffer // the read streams' RTP buffers, by SSRC
-	audio   map[uint32]bool          // SSRCs to receive directly
 
 	srtp    atomic.Pointer[srtp.Context] // the remote's keys; nil until armed
 	cryptex atomic.Int32                 // the srtp.CryptexMode it was made with
@@ -154,7 +153,7 @@ const (
 )
 
 func (d *directRTP) newPeer() *directPeer {
-	return &directPeer{d: d, buffers: map[uint32]*directBuffer{}, audio: map[uint32]bool{}}
+	return &directPeer{d: d, buffers: map[uint32]*directBuffer{}}
 }
 
 func (dp *directPeer) take(b []byte) directResult {
@@ -168,10 +167,9 @@ func (dp *directPeer) take(b []byte) directResult {
 	ssrc := binary.BigEndian.Uint32(b[8:12])
 	dp.mu.RLock()
 	buf := dp.buffers[ssrc]
-	audio := dp.audio[ssrc]
 	dp.mu.RUnlock()
-	if buf == nil || !audio {
-		return directNot
+	if buf == nil || !buf.direct.Load() {
+		return directNot // not a stream whose reader is reader's
 	}
 	out, err := ctx.DecryptRTP(dp.scratch[:0], b, &dp.hdr)
 	if err != nil {
@@ -216,6 +214,9 @@ type directBuffer struct {
 	mu    sync.Mutex
 	held  [][]byte
 	bound bool // its reader is chosen: nothing more is held
+	// direct is set when the stream's reader is reader's (an audio
+	// stream): take may write to the buffer from then on.
+	direct atomic.Bool
 }
 
 // Write implements io.Writer for Pion's SRTP session.
@@ -294,6 +295,7 @@ func (dp *directPeer) reader(ssrc uint32, audio bool, pion interceptor.RTPReader
 	if !audio {
 		return pion
 	}
+	db.direct.Store(true)
 	return interceptor.RTPReaderFunc(func(p []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
 		if n, ok, err := db.readHeld(p); ok {
 			return n, a, err
@@ -301,14 +303,6 @@ func (dp *directPeer) reader(ssrc uint32, audio bool, pion interceptor.RTPReader
 		n, _, err := db.Buffer.Read(p, nil)
 		return n, a, err
 	})
-}
-
-// receiveAudio receives the stream ssrc (an audio track) directly once
-// the connection is armed.
-func (dp *directPeer) receiveAudio(ssrc uint32) {
-	dp.mu.Lock()
-	dp.audio[ssrc] = true
-	dp.mu.Unlock()
 }
 
 // arm starts the direct receive of a connected publisher's connection:

@@ -46,7 +46,6 @@ func newDirectRig(t *testing.T) *directRig {
 	d := newDirectRTP()
 	dp := d.newPeer()
 	db := dp.bufferFactory(packetio.RTPBufferPacket, directSSRC).(*directBuffer)
-	dp.receiveAudio(directSSRC)
 	dp.srtp.Store(dec)
 	from := netip.MustParseAddrPort("127.0.0.1:40000")
 	d.route(dp, from)
@@ -213,10 +212,14 @@ func TestDirectReaderAfterPeek(t *testing.T) {
 	if _, err := r.buf.WriteWithAttributes(plain(2), nil); err != nil {
 		t.Fatal(err)
 	}
+	// Before the stream is bound to its reader, take leaves it alone.
+	if r.d.take(r.packet(t, directSSRC, 3), r.from) {
+		t.Fatal("packet 3 taken before the stream had its reader")
+	}
+	rd := r.dp.reader(directSSRC, true, nil)
 	if !r.d.take(r.packet(t, directSSRC, 3), r.from) {
 		t.Fatal("packet 3 not taken")
 	}
-	rd := r.dp.reader(directSSRC, true, nil)
 	for seq := uint16(1); seq <= 3; seq++ {
 		if p := r.read(t, rd); p.SequenceNumber != seq {
 			t.Fatalf("read packet %d, want %d", p.SequenceNumber, seq)
@@ -267,6 +270,7 @@ func FuzzDirectTake(f *testing.F) {
 	f.Add([]byte{0x90, 111, 0, 2, 0, 0, 0, 1, 0x11, 0x22, 0x33, 0x44, 0xBE, 0xDE, 0, 1, 0x10, 1, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := newDirectRig(t)
+		r.dp.reader(directSSRC, true, nil)
 		ref, err := srtp.CreateContext(directKey, directSalt, srtp.ProtectionProfileAes128CmHmacSha1_80)
 		if err != nil {
 			t.Fatal(err)

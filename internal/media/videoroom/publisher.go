@@ -548,13 +548,6 @@ func (p *participant) onTrack(gen int, pc *webrtc.PeerConnection, t *webrtc.Trac
 	if stale {
 		return
 	}
-	if t.Kind() == webrtc.RTPCodecTypeAudio {
-		p.mu.Lock()
-		if dp := p.direct; dp != nil && gen == p.gen {
-			dp.receiveAudio(uint32(t.SSRC()))
-		}
-		p.mu.Unlock()
-	}
 	go func() {
 		defer p.wg.Done()
 		ps.fwd.Forward(t)
