@@ -16,11 +16,24 @@ import "net/netip"
 // Diverter is a port whose datagrams a function can take before they are
 // read (the port of Listen on Linux): the media node's direct SRTP
 // receive (package videoroom) takes the RTP of established publishers
-// there, ahead of the ICE mux. take runs on the reading goroutine, one
-// datagram at a time, must not block, and must copy what it keeps of b;
-// a datagram it takes (true) is not returned by the read. It is not asked
-// while the port's reader is behind (its recvmmsg came back full several
-// times in a row): the datagrams then all go to the read. nil stops it.
+// there, ahead of the ICE mux. take runs on the port's receiving
+// goroutines (one per core, udpsteer_linux.go), concurrently for
+// different datagrams but in order for the datagrams of one RTP stream
+// that s steers; it must not block, and must copy what it keeps of b. A
+// datagram it takes (true) is not returned by the read. s says which
+// datagrams take is likely to take: those are received on sockets of
+// their own, spread over the cores. take == nil stops it.
 type Diverter interface {
-	Divert(take func(b []byte, from netip.AddrPort) bool)
+	Divert(take func(b []byte, from netip.AddrPort) bool, s Steer) error
+}
+
+// Steer says which datagrams the divert function is likely to take.
+type Steer struct {
+	// PayloadTypes are the RTP payload types (version 2 packets) to steer
+	// to the receivers; none steers nothing.
+	PayloadTypes []uint8
+	// SkipSeq leaves the packets whose sequence number is a multiple of
+	// it to the poller's socket (those the function leaves to the reads);
+	// 0 skips none. A power of two.
+	SkipSeq uint16
 }

@@ -57,6 +57,15 @@ func (r *recvBatch) pending(b []byte) (int, netip.AddrPort, bool) {
 	return n, addrPortOf(&r.sas[i]), true
 }
 
+// datagram is the i-th datagram of the last recvmmsg, in place (a
+// receiver's batch, whose first datagram is in its own buffer).
+func (r *recvBatch) datagram(i int) ([]byte, netip.AddrPort) {
+	if i == 0 {
+		return r.first[:r.msgs[0].n], addrPortOf(&r.sas[0])
+	}
+	return r.slots[i-1][:r.msgs[i].n], addrPortOf(&r.sas[i])
+}
+
 // recvmmsg is one non-blocking recvmmsg on the poller's socket, the first
 // datagram into r.first; false (nothing waiting) makes the poller wait
 // until the socket is readable.

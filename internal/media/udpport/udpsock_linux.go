@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -93,7 +94,14 @@ func checkSocketBuffers(c *net.UDPConn, log *slog.Logger) {
 	}
 }
 
+// listenSplitUDP opens the port with a receiver per core, up to
+// maxReceivers (udpsteer_linux.go).
 func listenSplitUDP(addr string) (*splitUDPConn, error) {
+	return listenPort(addr, min(runtime.GOMAXPROCS(0), maxReceivers))
+}
+
+// listenPort opens the port with the given number of receivers.
+func listenPort(addr string, receivers int) (*splitUDPConn, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		if err := c.Control(func(fd uintptr) {
@@ -141,10 +149,14 @@ func listenSplitUDP(addr string) (*splitUDPConn, error) {
 		rc.Close()
 		return nil, err
 	}
-	c := &splitUDPConn{UDPConn: rc, raw: raw, send: fd}
+	c := &splitUDPConn{UDPConn: rc, raw: raw, send: fd, pokeFD: -1}
 	c.recvq.vlen = recvBatchSize
 	c.readFn = c.recvq.recvmmsg
 	c.batches.New = func() any { return new(sendBatch) }
+	if receivers > 0 {
+		// Without them the port works as well, on one receiving socket.
+		c.addReceivers(receivers)
+	}
 	return c, nil
 }
 
@@ -171,9 +183,18 @@ type splitUDPConn struct {
 	divert atomic.Pointer[func([]byte, netip.AddrPort) bool]
 
 	readMu sync.Mutex // one read at a time uses the fields below
-	behind bool       // the last recvmmsg came back full (see ReadFromAddrPort)
 	readFn func(fd uintptr) bool
 	recvq  recvBatch // see udprecv_linux.go
+
+	// The receivers and what they hand to the reads (udpsteer_linux.go).
+	rx          []*receiver
+	rxWG        sync.WaitGroup
+	handMu      sync.Mutex
+	hand        []handed
+	handN       atomic.Int32 // len(hand), read without handMu
+	handDropped atomic.Uint64
+	pokeFD      int            // the socket that pokes the reader; -1: none
+	pokeFrom    netip.AddrPort // its address, whose datagrams reads drop
 
 	batchMu sync.Mutex // guards corks and batch (see udpbatch_linux.go)
 	corks   int
@@ -233,37 +254,42 @@ func (c *splitUDPConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, erro
 }
 
 // Divert implements Diverter.
-func (c *splitUDPConn) Divert(take func(b []byte, from netip.AddrPort) bool) {
+func (c *splitUDPConn) Divert(take func(b []byte, from netip.AddrPort) bool, s Steer) error {
 	if take == nil {
 		c.divert.Store(nil)
-		return
+		return c.steer(Steer{})
+	}
+	if s.SkipSeq&(s.SkipSeq-1) != 0 {
+		return fmt.Errorf("media port: steering: SkipSeq %d is not a power of two", s.SkipSeq)
 	}
 	c.divert.Store(&take)
+	return c.steer(s)
 }
 
-// ReadFromAddrPort reads a datagram from the poller's socket (a batch of
-// them at a time: udprecv_linux.go), waiting in the poller when there is
-// none. Datagrams the Divert function takes are not returned.
+// ReadFromAddrPort reads a datagram: one a receiver handed over, else
+// one of the poller's socket (a batch of them at a time:
+// udprecv_linux.go), waiting in the poller when there is none. Datagrams
+// the Divert function takes are not returned, nor pokes.
 func (c *splitUDPConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	for {
-		calls := c.recvq.calls
+		if c.handN.Load() != 0 {
+			if err := c.deadlineOrClosed(); err != nil {
+				return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: err}
+			}
+			if n, from, ok := c.takeHanded(b); ok {
+				return n, from, nil
+			}
+		}
 		n, from, err := c.readOne(b)
 		if err != nil {
 			return 0, netip.AddrPort{}, err
 		}
-		// A batch that comes back full means datagrams still wait: the
-		// reader is behind, and the divert function's work (on this one
-		// goroutine) would put it further behind. Until a batch comes
-		// back short, every datagram goes to the reader, whose consumers
-		// share the work across goroutines. (Waiting for several full
-		// batches in a row let the queue overflow at 500 SIP calls on two
-		// cores; docs/benchmarks.md.)
-		if c.recvq.calls != calls {
-			c.behind = c.recvq.n == c.recvq.vlen
+		if from == c.pokeFrom {
+			continue // (never valid without receivers)
 		}
-		if take := c.divert.Load(); take != nil && !c.behind && (*take)(b[:n], from) {
+		if take := c.divert.Load(); take != nil && (*take)(b[:n], from) {
 			continue
 		}
 		return n, from, nil
@@ -337,14 +363,19 @@ func (c *splitUDPConn) SetWriteDeadline(time.Time) error { return nil }
 // SetDeadline sets the read deadline (writes never block).
 func (c *splitUDPConn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }
 
-// Close closes both sockets.
+// Close closes the port's sockets, and waits for its receivers.
 func (c *splitUDPConn) Close() error {
 	c.mu.Lock()
-	if !c.closed.Load() {
+	first := !c.closed.Load()
+	if first {
 		c.closed.Store(true)
 		unix.Close(c.send)
 		c.send = -1
 	}
 	c.mu.Unlock()
-	return c.UDPConn.Close()
+	err := c.UDPConn.Close()
+	if first {
+		c.closeReceivers()
+	}
+	return err
 }

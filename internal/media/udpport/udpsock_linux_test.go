@@ -4,16 +4,21 @@ package udpport
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -514,10 +519,12 @@ func TestSplitUDPConnDivert(t *testing.T) {
 	var _ Diverter = conn
 	to := conn.LocalAddr().(*net.UDPAddr)
 	var seen []string
-	conn.Divert(func(b []byte, from netip.AddrPort) bool {
+	if err := conn.Divert(func(b []byte, from netip.AddrPort) bool {
 		seen = append(seen, string(b))
 		return from == peers[1].LocalAddr().(*net.UDPAddr).AddrPort() || string(b) == "take"
-	})
+	}, Steer{}); err != nil {
+		t.Fatal(err)
+	}
 	for i, m := range []string{"a", "x", "take", "b", "y", "c"} {
 		p := peers[0]
 		if m == "x" || m == "y" {
@@ -543,7 +550,7 @@ func TestSplitUDPConnDivert(t *testing.T) {
 	if strings.Join(seen, ",") != "a,x,take,b,y,c" {
 		t.Errorf("divert saw %v", seen)
 	}
-	conn.Divert(nil)
+	conn.Divert(nil, Steer{})
 	if _, err := peers[1].WriteTo([]byte("z"), to); err != nil {
 		t.Fatal(err)
 	}
@@ -556,37 +563,238 @@ func TestSplitUDPConnDivert(t *testing.T) {
 	}
 }
 
-// While the reader is behind (a recvmmsg came back full), the divert
-// function is not asked: the batch goes to the reads; a short batch asks
-// it again.
-func TestSplitUDPConnDivertPausesWhenBehind(t *testing.T) {
-	conn, peers := portAndPeers(t, 1)
+// rtpPacket is a minimal RTP packet (version 2, no extension).
+func rtpPacket(pt uint8, seq uint16, ssrc uint32, payload string) []byte {
+	b := []byte{0x80, pt, byte(seq >> 8), byte(seq), 0, 0, 0, 1, byte(ssrc >> 24), byte(ssrc >> 16), byte(ssrc >> 8), byte(ssrc)}
+	return append(b, payload...)
+}
+
+// With a divert function and a Steer, the steered datagrams (RTP of its
+// payload types, but for the skipped sequence numbers) are received by
+// the receivers, spread by SSRC, a stream on one of them and in order
+// (the skipped packets, on the poller's socket, may overtake);
+// everything else by the poller's socket. What a receiver's function
+// does not take reaches the reads (handed over, the reader woken by a
+// poke that the reads never return). Without the function, everything
+// is the poller's socket's again. Close ends the receivers.
+func TestSplitUDPConnSteersToReceivers(t *testing.T) {
+	before := runtime.NumGoroutine()
+	conn, err := listenPort("127.0.0.1:0", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(conn.rx) != 3 {
+		t.Fatalf("%d receivers, want 3", len(conn.rx))
+	}
+	var peers [2]*net.UDPConn
+	for i := range peers {
+		if peers[i], err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+			t.Fatal(err)
+		}
+		defer peers[i].Close()
+	}
+	taker := peers[0].LocalAddr().(*net.UDPAddr).AddrPort()
+	var mu sync.Mutex
+	taken := map[uint32][]uint16{} // by SSRC, the sequence numbers taken
+	if err := conn.Divert(func(b []byte, from netip.AddrPort) bool {
+		if from != taker || len(b) < 12 || b[0] != 0x80 {
+			return false
+		}
+		mu.Lock()
+		ssrc := binary.BigEndian.Uint32(b[8:])
+		taken[ssrc] = append(taken[ssrc], binary.BigEndian.Uint16(b[2:]))
+		mu.Unlock()
+		return true
+	}, Steer{PayloadTypes: []uint8{0, 111}, SkipSeq: 16}); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Divert(func([]byte, netip.AddrPort) bool { return false }, Steer{PayloadTypes: []uint8{0}, SkipSeq: 12}); err == nil {
+		t.Fatal("SkipSeq 12 accepted")
+	}
 	to := conn.LocalAddr().(*net.UDPAddr)
-	asked := 0
-	conn.Divert(func([]byte, netip.AddrPort) bool { asked++; return true })
-	for i := range recvBatchSize + 3 {
-		if _, err := peers[0].WriteTo([]byte{byte(i)}, to); err != nil {
+	send := func(p *net.UDPConn, b []byte) {
+		t.Helper()
+		if _, err := p.WriteTo(b, to); err != nil {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(20 * time.Millisecond) // all wait in the socket
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 10)
-	for i := range recvBatchSize {
-		n, _, err := conn.ReadFromAddrPort(buf)
-		if err != nil || n != 1 || buf[0] != byte(i) {
-			t.Fatalf("read %d: %v %v", i, buf[:n], err)
+	// From the taker: 12 streams of PT 0 or 111, 20 packets each (seq 10
+	// to 29: 16 is skipped), video (PT 96), RTCP (200), non-RTP, a
+	// short one. From the other peer: a steered stream nobody takes.
+	const streams, packets = 12, 20
+	var want []string // what the reads must return, in order per source
+	for seq := uint16(10); seq < 10+packets; seq++ {
+		for s := uint32(1); s <= streams; s++ {
+			pt := uint8(0)
+			if s%2 == 0 {
+				pt = 111
+			}
+			send(peers[0], rtpPacket(pt, seq, s*0x9e3779b1, ""))
+		}
+		send(peers[1], rtpPacket(0, seq, 77, fmt.Sprint("other ", seq)))
+		if seq != 16 {
+			want = append(want, fmt.Sprint("other ", seq))
 		}
 	}
-	if asked != 0 {
-		t.Fatalf("the divert function was asked %d times during a full batch", asked)
+	send(peers[0], rtpPacket(96, 1, 5, "video"))
+	send(peers[0], []byte{0x80, 200, 0, 6, 0, 0, 0, 1})
+	send(peers[0], []byte("stun"))
+	send(peers[0], []byte{0x80})
+
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 100)
+	var got []string
+	for len(got) < packets {
+		n, from, err := conn.ReadFromAddrPort(buf)
+		if err != nil {
+			t.Fatalf("read after %v: %v", got, err)
+		}
+		if from == conn.pokeFrom {
+			t.Fatalf("a poke was read")
+		}
+		if from != taker {
+			got = append(got, string(buf[12:n]))
+		}
 	}
-	// The next batch (3 datagrams) is short: all taken, the read waits.
-	conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	if _, _, err := conn.ReadFromAddrPort(buf); !os.IsTimeout(err) {
-		t.Fatalf("read after the short batch was taken: %v, want a timeout", err)
+	// In order but for seq 16, which took the poller's socket.
+	if i := slices.Index(got, "other 16"); i < 0 || strings.Join(slices.Delete(slices.Clone(got), i, i+1), ",") != strings.Join(want, ",") {
+		t.Errorf("the other peer's stream read as %v", got)
 	}
-	if asked != 3 {
-		t.Fatalf("the divert function was asked %d times for the short batch, want 3", asked)
+	// The taker's packets of seq 16 went to the poller's socket (where
+	// the function takes them as the reads come to them); the rest were
+	// taken by the receivers.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := 0
+		for _, seqs := range taken {
+			for _, q := range seqs {
+				if q != 16 {
+					n++
+				}
+			}
+		}
+		mu.Unlock()
+		if n >= streams*(packets-1) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
 	}
+	mu.Lock()
+	for s := uint32(1); s <= streams; s++ {
+		var seqs []uint16
+		for _, q := range taken[s*0x9e3779b1] {
+			if q != 16 {
+				seqs = append(seqs, q)
+			}
+		}
+		if len(seqs) != packets-1 || !slices.IsSorted(seqs) {
+			t.Errorf("stream %d taken as %v", s, taken[s*0x9e3779b1])
+		}
+	}
+	mu.Unlock()
+	var received, busy uint64
+	for _, r := range conn.rx {
+		received += r.datagrams.Load()
+		if r.datagrams.Load() > 0 {
+			busy++
+		}
+	}
+	// Steered: the taker's (streams × (packets-1)) and the other peer's
+	// (packets-1).
+	if want := uint64((streams + 1) * (packets - 1)); received != want {
+		t.Errorf("the receivers received %d datagrams, want %d", received, want)
+	}
+	if busy < 2 {
+		t.Errorf("%d of 3 receivers received anything: not spread by SSRC", busy)
+	}
+
+	conn.Divert(nil, Steer{})
+	send(peers[0], rtpPacket(0, 40, 1, "after"))
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		n, _, err := conn.ReadFromAddrPort(buf)
+		if err != nil {
+			t.Fatalf("read after Divert(nil): %v", err)
+		}
+		if n > 12 && string(buf[12:n]) == "after" {
+			break
+		}
+		if n == 12 || string(buf[:n]) == "stun" || n == 1 {
+			continue // the taker's unsteered ones nobody took (video, RTCP…)
+		}
+	}
+	var after uint64
+	for _, r := range conn.rx {
+		after += r.datagrams.Load()
+	}
+	if after != received {
+		t.Errorf("the receivers received %d datagrams after Divert(nil)", after-received)
+	}
+	conn.Close()
+	for range 100 {
+		if runtime.NumGoroutine() <= before {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after Close, %d before", n, before)
+	}
+}
+
+// steerWant is what the steering program must answer for a datagram.
+func steerWant(s Steer, receivers int, b []byte) int {
+	if receivers == 0 || len(s.PayloadTypes) == 0 || len(s.PayloadTypes) > 200 || len(b) < 2 || b[0]&0xc0 != 0x80 {
+		return 0
+	}
+	if !slices.ContainsFunc(s.PayloadTypes, func(pt uint8) bool { return pt&0x7f == b[1]&0x7f }) {
+		return 0
+	}
+	if s.SkipSeq > 1 && (len(b) < 4 || binary.BigEndian.Uint16(b[2:])&(s.SkipSeq-1) == 0) {
+		return 0
+	}
+	if len(b) < 12 {
+		return 0
+	}
+	return 2 + int(binary.BigEndian.Uint32(b[8:])%uint32(receivers))
+}
+
+// The steering program, run in a classic BPF machine (as the kernel runs
+// it: a load past the end returns 0), answers as steerWant for any
+// datagram and any Steer.
+func FuzzSteerProgram(f *testing.F) {
+	f.Add([]byte{0, 8, 111}, uint8(4), uint8(2), rtpPacket(0, 17, 0xdeadbeef, "x"))
+	f.Add([]byte{0, 8, 111}, uint8(4), uint8(2), rtpPacket(8, 16, 0xdeadbeef, ""))
+	f.Add([]byte{111}, uint8(0), uint8(3), rtpPacket(111|0x80, 3, 7, ""))
+	f.Add([]byte{96}, uint8(1), uint8(1), []byte{0x80, 96, 0})
+	f.Add([]byte{}, uint8(4), uint8(2), []byte{0x80, 200, 0, 1})
+	f.Add([]byte{0}, uint8(4), uint8(0), rtpPacket(0, 1, 1, ""))
+	f.Fuzz(func(t *testing.T, pts []byte, skipLog, receivers uint8, b []byte) {
+		s := Steer{PayloadTypes: pts}
+		if skipLog%8 > 0 {
+			s.SkipSeq = 1 << (skipLog % 8)
+		}
+		r := int(receivers % 9)
+		raw := steerProgram(s, r)
+		ins := make([]bpf.RawInstruction, len(raw))
+		for i, f := range raw {
+			ins[i] = bpf.RawInstruction{Op: f.Code, Jt: f.Jt, Jf: f.Jf, K: f.K}
+		}
+		prog, ok := bpf.Disassemble(ins)
+		if !ok {
+			t.Fatalf("the program does not disassemble: %v", ins)
+		}
+		vm, err := bpf.NewVM(prog)
+		if err != nil {
+			t.Fatalf("the program does not load: %v", err)
+		}
+		got, err := vm.Run(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := steerWant(s, r, b); got != want {
+			t.Fatalf("%+v, %d receivers, datagram % x: socket %d, want %d", s, r, b, got, want)
+		}
+	})
 }

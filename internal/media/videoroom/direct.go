@@ -19,6 +19,8 @@ import (
 	"github.com/pion/srtp/v3"
 	"github.com/pion/transport/v5/packetio"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/openwac/wac/internal/media/udpport"
 )
 
 // Direct SRTP receive (media.directReceive).
@@ -51,6 +53,14 @@ import (
 // (sequence number multiple of it) still takes Pion's path.
 const directSample = 16
 
+// directSteer tells the media port which datagrams take is likely to
+// take, to receive them on sockets of their own spread over the cores
+// (udpport.Steer): audio RTP of the payload types the node answers with
+// (Opus, PCMU, PCMA) and the one Firefox offers Opus with (109), but for
+// the sampled packets. A video stream with one of these types only costs
+// a hand-over to Pion's path.
+var directSteer = udpport.Steer{PayloadTypes: []uint8{111, 0, 8, 109}, SkipSeq: directSample}
+
 // directRTP routes the directly received packets of the media port to
 // their publishers' connections.
 type directRTP struct {
@@ -66,7 +76,8 @@ func newDirectRTP() *directRTP {
 }
 
 // take is the media port's divert function: it takes the packet when it
-// is RTP of a stream received directly.
+// is RTP of a stream received directly. The port's receivers call it
+// concurrently.
 func (d *directRTP) take(b []byte, from netip.AddrPort) bool {
 	// RTP version 2, and not RTCP (RFC 5761: payload types 64-95 with the
 	// marker bit, as Pion's demultiplexer tells them).
@@ -136,7 +147,10 @@ type directPeer struct {
 	srtp    atomic.Pointer[srtp.Context] // the remote's keys; nil until armed
 	cryptex atomic.Int32                 // the srtp.CryptexMode it was made with
 
-	// Used by take only (the media port's one reader).
+	// rx guards take's use of the SRTP context and the fields below (the
+	// port's receivers call it concurrently; a stream's packets come
+	// from one of them, so it is rarely contended).
+	rx      sync.Mutex
 	hdr     rtp.Header
 	scratch [directMTU]byte
 }
@@ -171,6 +185,8 @@ func (dp *directPeer) take(b []byte) directResult {
 	if buf == nil || !buf.direct.Load() {
 		return directNot // not a stream whose reader is reader's
 	}
+	dp.rx.Lock()
+	defer dp.rx.Unlock()
 	out, err := ctx.DecryptRTP(dp.scratch[:0], b, &dp.hdr)
 	if err != nil {
 		return directDropped

@@ -152,7 +152,10 @@ func New(cfg config.Media, opts Options) (*SFU, error) {
 	}
 	if dv, ok := socks.udp.(udpport.Diverter); ok && cfg.DirectReceive {
 		s.direct = newDirectRTP()
-		dv.Divert(s.direct.take)
+		if err := dv.Divert(s.direct.take, directSteer); err != nil {
+			// The direct receive still works, on one receiving socket.
+			log.Warn("media: the UDP port receives on one socket", "err", err)
+		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.draining, s.drain = context.WithCancel(s.ctx)
