@@ -32,8 +32,4 @@ type Steer struct {
 	// PayloadTypes are the RTP payload types (version 2 packets) to steer
 	// to the receivers; none steers nothing.
 	PayloadTypes []uint8
-	// SkipSeq leaves the packets whose sequence number is a multiple of
-	// it to the poller's socket (those the function leaves to the reads);
-	// 0 skips none. A power of two.
-	SkipSeq uint16
 }

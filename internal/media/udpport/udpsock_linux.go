@@ -36,7 +36,9 @@ import (
 // does not know, which only sends (MSG_DONTWAIT: a full send buffer drops
 // the packet, as it would on the network). Only processes of the same user
 // can join a reuseport group, and the program steers nothing to them.
-// When any of it is refused, the port is one ordinary socket.
+// When any of it is refused, the port is one ordinary socket. The group
+// also has the receivers, a socket per core that a divert function's
+// datagrams are steered to (udpsteer_linux.go).
 //
 // Both sockets are used with non-blocking recvmmsg and sendto (sendmmsg)
 // made as raw system calls (the poller still does the waiting): calls
@@ -258,9 +260,6 @@ func (c *splitUDPConn) Divert(take func(b []byte, from netip.AddrPort) bool, s S
 	if take == nil {
 		c.divert.Store(nil)
 		return c.steer(Steer{})
-	}
-	if s.SkipSeq&(s.SkipSeq-1) != 0 {
-		return fmt.Errorf("media port: steering: SkipSeq %d is not a power of two", s.SkipSeq)
 	}
 	c.divert.Store(&take)
 	return c.steer(s)

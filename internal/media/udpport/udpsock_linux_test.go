@@ -570,9 +570,8 @@ func rtpPacket(pt uint8, seq uint16, ssrc uint32, payload string) []byte {
 }
 
 // With a divert function and a Steer, the steered datagrams (RTP of its
-// payload types, but for the skipped sequence numbers) are received by
-// the receivers, spread by SSRC, a stream on one of them and in order
-// (the skipped packets, on the poller's socket, may overtake);
+// payload types) are received by the receivers, spread by SSRC, a stream
+// on one of them and in order;
 // everything else by the poller's socket. What a receiver's function
 // does not take reaches the reads (handed over, the reader woken by a
 // poke that the reads never return). Without the function, everything
@@ -605,11 +604,8 @@ func TestSplitUDPConnSteersToReceivers(t *testing.T) {
 		taken[ssrc] = append(taken[ssrc], binary.BigEndian.Uint16(b[2:]))
 		mu.Unlock()
 		return true
-	}, Steer{PayloadTypes: []uint8{0, 111}, SkipSeq: 16}); err != nil {
+	}, Steer{PayloadTypes: []uint8{0, 111}}); err != nil {
 		t.Fatal(err)
-	}
-	if err := conn.Divert(func([]byte, netip.AddrPort) bool { return false }, Steer{PayloadTypes: []uint8{0}, SkipSeq: 12}); err == nil {
-		t.Fatal("SkipSeq 12 accepted")
 	}
 	to := conn.LocalAddr().(*net.UDPAddr)
 	send := func(p *net.UDPConn, b []byte) {
@@ -618,9 +614,9 @@ func TestSplitUDPConnSteersToReceivers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// From the taker: 12 streams of PT 0 or 111, 20 packets each (seq 10
-	// to 29: 16 is skipped), video (PT 96), RTCP (200), non-RTP, a
-	// short one. From the other peer: a steered stream nobody takes.
+	// From the taker: 12 streams of PT 0 or 111, 20 packets each, video
+	// (PT 96), RTCP (200), non-RTP, a short one. From the other peer: a
+	// steered stream nobody takes.
 	const streams, packets = 12, 20
 	var want []string // what the reads must return, in order per source
 	for seq := uint16(10); seq < 10+packets; seq++ {
@@ -632,9 +628,7 @@ func TestSplitUDPConnSteersToReceivers(t *testing.T) {
 			send(peers[0], rtpPacket(pt, seq, s*0x9e3779b1, ""))
 		}
 		send(peers[1], rtpPacket(0, seq, 77, fmt.Sprint("other ", seq)))
-		if seq != 16 {
-			want = append(want, fmt.Sprint("other ", seq))
-		}
+		want = append(want, fmt.Sprint("other ", seq))
 	}
 	send(peers[0], rtpPacket(96, 1, 5, "video"))
 	send(peers[0], []byte{0x80, 200, 0, 6, 0, 0, 0, 1})
@@ -656,40 +650,28 @@ func TestSplitUDPConnSteersToReceivers(t *testing.T) {
 			got = append(got, string(buf[12:n]))
 		}
 	}
-	// In order but for seq 16, which took the poller's socket.
-	if i := slices.Index(got, "other 16"); i < 0 || strings.Join(slices.Delete(slices.Clone(got), i, i+1), ",") != strings.Join(want, ",") {
+	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("the other peer's stream read as %v", got)
 	}
-	// The taker's packets of seq 16 went to the poller's socket (where
-	// the function takes them as the reads come to them); the rest were
-	// taken by the receivers.
+	// The taker's packets were taken by the receivers, each stream's
+	// in order.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		mu.Lock()
 		n := 0
 		for _, seqs := range taken {
-			for _, q := range seqs {
-				if q != 16 {
-					n++
-				}
-			}
+			n += len(seqs)
 		}
 		mu.Unlock()
-		if n >= streams*(packets-1) || time.Now().After(deadline) {
+		if n >= streams*packets || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(time.Millisecond)
 	}
 	mu.Lock()
 	for s := uint32(1); s <= streams; s++ {
-		var seqs []uint16
-		for _, q := range taken[s*0x9e3779b1] {
-			if q != 16 {
-				seqs = append(seqs, q)
-			}
-		}
-		if len(seqs) != packets-1 || !slices.IsSorted(seqs) {
-			t.Errorf("stream %d taken as %v", s, taken[s*0x9e3779b1])
+		if seqs := taken[s*0x9e3779b1]; len(seqs) != packets || !slices.IsSorted(seqs) {
+			t.Errorf("stream %d taken as %v", s, seqs)
 		}
 	}
 	mu.Unlock()
@@ -700,9 +682,8 @@ func TestSplitUDPConnSteersToReceivers(t *testing.T) {
 			busy++
 		}
 	}
-	// Steered: the taker's (streams × (packets-1)) and the other peer's
-	// (packets-1).
-	if want := uint64((streams + 1) * (packets - 1)); received != want {
+	// Steered: the taker's (streams × packets) and the other peer's.
+	if want := uint64((streams + 1) * packets); received != want {
 		t.Errorf("the receivers received %d datagrams, want %d", received, want)
 	}
 	if busy < 2 {
@@ -751,9 +732,6 @@ func steerWant(s Steer, receivers int, b []byte) int {
 	if !slices.ContainsFunc(s.PayloadTypes, func(pt uint8) bool { return pt&0x7f == b[1]&0x7f }) {
 		return 0
 	}
-	if s.SkipSeq > 1 && (len(b) < 4 || binary.BigEndian.Uint16(b[2:])&(s.SkipSeq-1) == 0) {
-		return 0
-	}
 	if len(b) < 12 {
 		return 0
 	}
@@ -764,17 +742,14 @@ func steerWant(s Steer, receivers int, b []byte) int {
 // it: a load past the end returns 0), answers as steerWant for any
 // datagram and any Steer.
 func FuzzSteerProgram(f *testing.F) {
-	f.Add([]byte{0, 8, 111}, uint8(4), uint8(2), rtpPacket(0, 17, 0xdeadbeef, "x"))
-	f.Add([]byte{0, 8, 111}, uint8(4), uint8(2), rtpPacket(8, 16, 0xdeadbeef, ""))
-	f.Add([]byte{111}, uint8(0), uint8(3), rtpPacket(111|0x80, 3, 7, ""))
-	f.Add([]byte{96}, uint8(1), uint8(1), []byte{0x80, 96, 0})
-	f.Add([]byte{}, uint8(4), uint8(2), []byte{0x80, 200, 0, 1})
-	f.Add([]byte{0}, uint8(4), uint8(0), rtpPacket(0, 1, 1, ""))
-	f.Fuzz(func(t *testing.T, pts []byte, skipLog, receivers uint8, b []byte) {
+	f.Add([]byte{0, 8, 111}, uint8(2), rtpPacket(0, 17, 0xdeadbeef, "x"))
+	f.Add([]byte{0, 8, 111}, uint8(2), rtpPacket(8, 16, 0xdeadbeef, ""))
+	f.Add([]byte{111}, uint8(3), rtpPacket(111|0x80, 3, 7, ""))
+	f.Add([]byte{96}, uint8(1), []byte{0x80, 96, 0})
+	f.Add([]byte{}, uint8(2), []byte{0x80, 200, 0, 1})
+	f.Add([]byte{0}, uint8(0), rtpPacket(0, 1, 1, ""))
+	f.Fuzz(func(t *testing.T, pts []byte, receivers uint8, b []byte) {
 		s := Steer{PayloadTypes: pts}
-		if skipLog%8 > 0 {
-			s.SkipSeq = 1 << (skipLog % 8)
-		}
 		r := int(receivers % 9)
 		raw := steerProgram(s, r)
 		ins := make([]bpf.RawInstruction, len(raw))

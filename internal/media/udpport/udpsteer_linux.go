@@ -235,7 +235,6 @@ func steerProgram(s Steer, receivers int) []unix.SockFilter {
 	}
 	const (
 		ldb  = unix.BPF_LD | unix.BPF_B | unix.BPF_ABS
-		ldh  = unix.BPF_LD | unix.BPF_H | unix.BPF_ABS
 		ldw  = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
 		and  = unix.BPF_ALU | unix.BPF_AND | unix.BPF_K
 		mod  = unix.BPF_ALU | unix.BPF_MOD | unix.BPF_K
@@ -244,25 +243,20 @@ func steerProgram(s Steer, receivers int) []unix.SockFilter {
 		retK = unix.BPF_RET | unix.BPF_K
 		retA = unix.BPF_RET | unix.BPF_A
 	)
-	// Layout, by instruction index (n types, q = 3 with SkipSeq, else 0):
+	// Layout, by instruction index (n types):
 	//   0-2      version 2, else to the poller's return
 	//   3-4      the payload type
 	//   5..4+n   one test per type: a match jumps to 6+n
 	//   5+n      no match: to the poller's return
-	//   6+n      the sequence number (q instructions): a multiple of
-	//            SkipSeq to the poller's return
-	//   6+n+q    SSRC mod receivers, plus 2, returned (4)
-	//   10+n+q   the poller's return: 0
+	//   6+n      SSRC mod receivers, plus 2, returned (4)
+	//   10+n     the poller's return: 0
 	// A jump's offset counts from the instruction after it.
 	var p []unix.SockFilter
 	ins := func(code uint16, jt, jf uint8, k uint32) {
 		p = append(p, unix.SockFilter{Code: code, Jt: jt, Jf: jf, K: k})
 	}
-	n, q := len(pts), 0
-	if s.SkipSeq > 1 {
-		q = 3
-	}
-	poller := 10 + n + q
+	n := len(pts)
+	poller := 10 + n
 	ins(ldb, 0, 0, 0)
 	ins(and, 0, 0, 0xc0)
 	ins(jeq, 0, uint8(poller-3), 0x80)
@@ -272,11 +266,6 @@ func steerProgram(s Steer, receivers int) []unix.SockFilter {
 		ins(jeq, uint8(6+n-(6+i)), 0, uint32(pt&0x7f))
 	}
 	ins(unix.BPF_JMP|unix.BPF_JA, 0, 0, uint32(poller-(6+n)))
-	if q > 0 {
-		ins(ldh, 0, 0, 2)
-		ins(and, 0, 0, uint32(s.SkipSeq-1))
-		ins(jeq, uint8(poller-(9+n)), 0, 0)
-	}
 	ins(ldw, 0, 0, 8)
 	ins(mod, 0, 0, uint32(receivers))
 	ins(add, 0, 0, 2)

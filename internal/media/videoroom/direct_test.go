@@ -86,9 +86,10 @@ func (r *directRig) read(t *testing.T, rd interceptor.RTPReader) *rtp.Packet {
 }
 
 // The port's packets of an armed audio stream are decrypted into the
-// stream's buffer, where its reader finds them in order; a replay, a
-// forged packet, RTCP, a sampled packet, another stream, another address
-// and a closed peer are not taken (or dropped, when not authentic).
+// stream's buffer, where its reader finds them in order; a sampled packet
+// is written and left to Pion's path too, whose copy the buffer drops; a
+// replay, a forged packet, RTCP, another stream, another address and a
+// closed peer are not taken (or dropped, when not authentic).
 func TestDirectReceiveTakesArmedAudio(t *testing.T) {
 	r := newDirectRig(t)
 	rd := r.dp.reader(directSSRC, true, nil)
@@ -128,6 +129,29 @@ func TestDirectReceiveTakesArmedAudio(t *testing.T) {
 		t.Fatalf("read packet %d after the replay, want 6", p.SequenceNumber)
 	}
 
+	// A sampled packet: written, and not taken off the port (Pion's path
+	// sees it too); the copy Pion's session writes is dropped, once.
+	sampled := r.packet(t, directSSRC, directSample)
+	if r.d.take(sampled, r.from) {
+		t.Fatal("a sampled packet was taken off the port")
+	}
+	plain := func(seq uint16) []byte {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq, SSRC: directSSRC}, Payload: []byte{1}}
+		b, _ := p.Marshal()
+		return b
+	}
+	r.buf.Write(plain(directSample))     // Pion's copy
+	r.buf.Write(plain(directSample + 1)) // a packet only Pion's path had
+	r.buf.Write(plain(directSample))     // not a copy of take's (any more)
+	for _, want := range []uint16{directSample, directSample + 1, directSample} {
+		if p := r.read(t, rd); p.SequenceNumber != want {
+			t.Fatalf("read packet %d, want %d", p.SequenceNumber, want)
+		}
+	}
+	if got := r.d.taken.Load(); got != 7 {
+		t.Errorf("taken %d, want 7 (the sampled packet counts)", got)
+	}
+
 	// Left to Pion's path.
 	rtcp := []byte{0x80, 200, 0, 6, 0x11, 0x22, 0x33, 0x44, 0, 0, 0, 0, 0, 0, 0, 0}
 	for name, c := range map[string]struct {
@@ -135,7 +159,6 @@ func TestDirectReceiveTakesArmedAudio(t *testing.T) {
 		from netip.AddrPort
 	}{
 		"RTCP":               {rtcp, r.from},
-		"sampled packet":     {r.packet(t, directSSRC, directSample*3), r.from},
 		"stream not audio":   {r.packet(t, 0x55667788, 8), r.from},
 		"another address":    {r.packet(t, directSSRC, 9), netip.MustParseAddrPort("127.0.0.1:40001")},
 		"short":              {[]byte{0x80, 111, 0, 1}, r.from},
