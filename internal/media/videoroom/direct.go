@@ -55,7 +55,7 @@ import (
 
 // directSample: one in directSample packets of a directly received stream
 // (sequence number multiple of it) still takes Pion's path.
-const directSample = 16
+const directSample = 64
 
 // directSteer tells the media port which datagrams take is likely to
 // take, to receive them on sockets of their own spread over the cores
