@@ -43,6 +43,8 @@ for target in FuzzVideoRoomBody FuzzRESTRequest FuzzDirectTake; do
   go test -run '^$' -fuzz "^${target}\$" -fuzztime 50000x -fuzzminimizetime 5x ./internal/media/videoroom/
 done
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 80000x -fuzzminimizetime 5x ./internal/media/janus/
+# The media port's steering program, run in a BPF machine.
+go test -run '^$' -fuzz '^FuzzSteerProgram$' -fuzztime 50000x -fuzzminimizetime 5x ./internal/media/udpport/
 # What a phone sends: RTP payloads, telephone-events, the jitter buffer.
 for pkg_target in audiocodec:FuzzDecode dtmf:FuzzReceive mixer:FuzzJitter rtpleg:FuzzHandle; do
   go test -run '^$' -fuzz "^${pkg_target#*:}\$" -fuzztime 30000x -fuzzminimizetime 5x "./internal/media/${pkg_target%%:*}/"

@@ -52,6 +52,9 @@ func Listen(addr string, log *slog.Logger) (net.PacketConn, error) {
 	conn, err := listenSplitUDP(addr)
 	if err == nil {
 		checkSocketBuffers(conn.UDPConn, log)
+		if conn.rxErr != nil {
+			log.Info("media: UDP port receives on one socket (the kernel refused the receiving sockets)", "addr", addr, "err", conn.rxErr)
+		}
 		return conn, nil
 	}
 	plain, perr := net.ListenPacket("udp4", addr)
@@ -157,7 +160,7 @@ func listenPort(addr string, receivers int) (*splitUDPConn, error) {
 	c.batches.New = func() any { return new(sendBatch) }
 	if receivers > 0 {
 		// Without them the port works as well, on one receiving socket.
-		c.addReceivers(receivers)
+		c.rxErr = c.addReceivers(receivers)
 	}
 	return c, nil
 }
@@ -189,14 +192,14 @@ type splitUDPConn struct {
 	recvq  recvBatch // see udprecv_linux.go
 
 	// The receivers and what they hand to the reads (udpsteer_linux.go).
-	rx          []*receiver
-	rxWG        sync.WaitGroup
-	handMu      sync.Mutex
-	hand        []handed
-	handN       atomic.Int32 // len(hand), read without handMu
-	handDropped atomic.Uint64
-	pokeFD      int            // the socket that pokes the reader; -1: none
-	pokeFrom    netip.AddrPort // its address, whose datagrams reads drop
+	rx       []*receiver
+	rxWG     sync.WaitGroup
+	handMu   sync.Mutex
+	hand     []handed
+	handN    atomic.Int32   // len(hand), read without handMu
+	pokeFD   int            // the socket that pokes the reader; -1: none
+	pokeFrom netip.AddrPort // its address, whose datagrams reads drop
+	rxErr    error          // why the port has no receivers (Listen logs it)
 
 	batchMu sync.Mutex // guards corks and batch (see udpbatch_linux.go)
 	corks   int
