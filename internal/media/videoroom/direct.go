@@ -54,7 +54,11 @@ import (
 // Pion's path and the log says why, once (TestDirectReceiveArms fails).
 
 // directSample: one in directSample packets of a directly received stream
-// (sequence number multiple of it) still takes Pion's path.
+// (sequence number multiple of it) is given to Pion's path as well; one
+// in directSample of a directly sent stream takes Pion's path. Enough for
+// Pion's SRTP contexts to keep each stream's rollover counter (a packet
+// well within every 2^15 sequence numbers) and its ICE agent to see the
+// pair in use.
 const directSample = 64
 
 // directSteer tells the media port which datagrams take is likely to
