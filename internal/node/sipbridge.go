@@ -49,10 +49,10 @@ func registerBridgeMetrics(reg prometheus.Registerer, b *sipmedia.Bridge) error 
 		}
 	}
 	packets := map[string]*atomic.Uint64{"from_trunk": &b.FromTrunk, "to_trunk": &b.ToTrunk,
-		"transcoded": &b.Transcoded, "mixed": &b.Mixed, "dropped": &b.Dropped}
+		"transcoded": &b.Transcoded, "mixed": &b.Mixed, "dropped": &b.Dropped, "late": &b.Late}
 	for kind, v := range packets {
 		if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wac_sip_media_packets_total",
-			Help:        "RTP packets of phones: from_trunk into rooms; to_trunk passed through, transcoded, mixed; dropped (undecodable).",
+			Help:        "RTP packets of phones: from_trunk into rooms; to_trunk passed through, transcoded, mixed; dropped (undecodable); late (passed-through packets behind one relayed, not relayed).",
 			ConstLabels: prometheus.Labels{"kind": kind}}, counter(v))); err != nil {
 			return err
 		}

@@ -84,6 +84,9 @@ type Bridge struct {
 	ToTrunk, FromTrunk atomic.Uint64
 	// Mixed counts the packets of mixed audio sent to the trunk.
 	Mixed atomic.Uint64
+	// Late counts the passed-through packets not relayed because one
+	// after them was (a retransmission, or a packet that came late).
+	Late atomic.Uint64
 	// InProcess counts the phones whose media was handed over in process,
 	// Peers those that joined as WebRTC participants.
 	InProcess, Peers atomic.Uint64
@@ -563,6 +566,7 @@ func (h *hearing) packet(hdr *rtp.Header, payload []byte) {
 	if h.pass && !h.order.fresh(hdr.SequenceNumber) {
 		// A retransmission (NACK) or a late packet: the leg would
 		// number it as new audio and the phone hear it twice.
+		l.b.Late.Add(1)
 		return
 	}
 	if !h.pass && h.tc == nil {

@@ -1,6 +1,9 @@
 package sipmedia
 
 import (
+	"context"
+	"encoding/binary"
+	"slices"
 	"strings"
 	"testing"
 
@@ -123,6 +126,31 @@ func TestSeqOrder(t *testing.T) {
 		if got := o.fresh(c.seq); got != c.want {
 			t.Errorf("fresh(%d) = %v, want %v", c.seq, got, c.want)
 		}
+	}
+}
+
+// A passed-through track reaches the trunk in order, in the trunk's
+// payload type; a packet behind one relayed is not relayed, and counted
+// as late.
+func TestPassThroughCountsLate(t *testing.T) {
+	var sent []uint16
+	l := &leg{b: &Bridge{}, mime: "audio/PCMU", pt: 0, ctx: context.Background(),
+		send: func(p []byte) error {
+			if p[1]&0x7f != 0 {
+				t.Errorf("sent payload type %d, want the trunk's 0", p[1]&0x7f)
+			}
+			sent = append(sent, binary.BigEndian.Uint16(p[2:4]))
+			return nil
+		}}
+	h := &hearing{l: l, pass: true, mime: "audio/PCMU"}
+	for _, seq := range []uint16{1, 2, 4, 3, 5, 5} {
+		h.packet(&rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq}, []byte{0xff, 0xff})
+	}
+	if !slices.Equal(sent, []uint16{1, 2, 4, 5}) {
+		t.Errorf("relayed %v, want 1 2 4 5", sent)
+	}
+	if got, late := l.b.ToTrunk.Load(), l.b.Late.Load(); got != 4 || late != 2 {
+		t.Errorf("to trunk %d, late %d; want 4 and 2", got, late)
 	}
 }
 
