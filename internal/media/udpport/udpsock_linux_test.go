@@ -637,7 +637,7 @@ func TestSplitUDPConnSteersToReceivers(t *testing.T) {
 
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, 100)
-	var got []string
+	var got, fromTaker []string
 	for len(got) < packets {
 		n, from, err := conn.ReadFromAddrPort(buf)
 		if err != nil {
@@ -648,6 +648,8 @@ func TestSplitUDPConnSteersToReceivers(t *testing.T) {
 		}
 		if from != taker {
 			got = append(got, string(buf[12:n]))
+		} else {
+			fromTaker = append(fromTaker, fmt.Sprintf("%x", buf[:n]))
 		}
 	}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
@@ -701,9 +703,20 @@ func TestSplitUDPConnSteersToReceivers(t *testing.T) {
 		if n > 12 && string(buf[12:n]) == "after" {
 			break
 		}
-		if n == 12 || string(buf[:n]) == "stun" || n == 1 {
-			continue // the taker's unsteered ones nobody took (video, RTCP…)
-		}
+		fromTaker = append(fromTaker, fmt.Sprintf("%x", buf[:n]))
+	}
+	// The taker's datagrams the function did not take (RTCP, not RTP, too
+	// short) reached the reads from the poller's socket; its video was
+	// taken there.
+	slices.Sort(fromTaker)
+	if want := []string{"80", "80c8000600000001", "7374756e"}; !slices.Equal(fromTaker, slices.Sorted(slices.Values(want))) {
+		t.Errorf("read of the taker's %v, want %v", fromTaker, want)
+	}
+	mu.Lock()
+	video := taken[5]
+	mu.Unlock()
+	if !slices.Equal(video, []uint16{1}) {
+		t.Errorf("the taker's video taken as %v, want packet 1 (on the poller's socket)", video)
 	}
 	var after uint64
 	for _, r := range conn.rx {
