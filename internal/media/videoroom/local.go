@@ -3,7 +3,6 @@ package videoroom
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -102,7 +101,7 @@ func (p *participant) publishLocal(l *Local) *vrErr {
 	if p.publishing() {
 		return vrErrorf(janus.VRErrAlreadyPublished, "Can't publish, already published")
 	}
-	if l.Codec.MimeType == "" || !strings.HasPrefix(strings.ToLower(l.Codec.MimeType), "audio/") {
+	if !isAudio(l.Codec.MimeType) {
 		return vrErrorf(janus.VRErrInvalidElement, "Invalid element (local: publishes audio only)")
 	}
 	if !l.published.CompareAndSwap(false, true) {
