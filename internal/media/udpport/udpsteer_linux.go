@@ -172,11 +172,9 @@ func (c *splitUDPConn) handOver(b []byte, from netip.AddrPort) {
 	}
 }
 
-// takeHanded gives the oldest datagram handed over, if any; readMu is held.
+// takeHanded gives the oldest datagram handed over, if any; readMu is
+// held (the reads look at handN first, without the lock).
 func (c *splitUDPConn) takeHanded(b []byte) (int, netip.AddrPort, bool) {
-	if c.handN.Load() == 0 {
-		return 0, netip.AddrPort{}, false
-	}
 	c.handMu.Lock()
 	defer c.handMu.Unlock()
 	if len(c.hand) == 0 {
